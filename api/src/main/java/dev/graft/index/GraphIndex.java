@@ -1,0 +1,235 @@
+package dev.graft.index;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import dev.graft.onnx.Graphs;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * For every weight of a model: which nodes consume it, in which role, and which module and layer it belongs
+ * to. Roles come from the consuming op and slot (MatMul, Gemm with transA/transB, Conv, ConvTranspose,
+ * normalizations, Gather) and from two patterns: a bias {@code Add} right after MatMul/Gemm/Conv, and the
+ * decomposed LayerNorm of older exports ({@code Div} by {@code Sqrt(...)}, then {@code Mul} by the scale and
+ * {@code Add} of the shift). Anything else is {@link WeightRole#UNKNOWN}.
+ */
+public final class GraphIndex {
+    private static final Set<String> PASS_THROUGH = Set.of("Identity", "Cast");
+    private static final Set<String> LINEAR_OPS = Set.of("MatMul", "Gemm", "Conv", "ConvTranspose");
+    private static final Pattern LAYER =
+            Pattern.compile("(?:^|[./])(?:layer|layers|h|block|blocks|encoder_layer|decoder_layer)[._](\\d+)(?:[./]|$)");
+
+    private final List<IndexedWeight> weights;
+    private final Map<String, IndexedWeight> mainByName;
+
+    private GraphIndex(List<IndexedWeight> weights) {
+        this.weights = Collections.unmodifiableList(weights);
+        Map<String, IndexedWeight> byName = new LinkedHashMap<>();
+        for (IndexedWeight w : weights) {
+            if (w.weight().scope().isEmpty()) {
+                byName.put(w.name(), w);
+            }
+        }
+        this.mainByName = Collections.unmodifiableMap(byName);
+    }
+
+    /** Indexes every weight of {@code model}. */
+    public static GraphIndex of(OnnxModel model) {
+        Map<String, Scope> scopes = new HashMap<>();
+        Graphs.forEach(model.proto().getGraph(), (name, graph) -> scopes.put(name, new Scope(graph)));
+        List<IndexedWeight> out = new ArrayList<>();
+        for (Weight w : model.weights()) {
+            out.add(scopes.get(w.scope()).index(w));
+        }
+        return new GraphIndex(out);
+    }
+
+    /** All weights, in the model's order. */
+    public List<IndexedWeight> weights() {
+        return weights;
+    }
+
+    /** A main-graph weight by name. */
+    public Optional<IndexedWeight> get(String name) {
+        return Optional.ofNullable(mainByName.get(name));
+    }
+
+    /** The consumers and producers of values in one graph. */
+    private static final class Scope {
+        private final Map<String, List<Slot>> consumers = new HashMap<>();
+        private final Map<String, NodeProto> producers = new HashMap<>();
+
+        Scope(GraphProto graph) {
+            for (NodeProto node : graph.getNodeList()) {
+                for (int i = 0; i < node.getInputCount(); i++) {
+                    String in = node.getInput(i);
+                    if (!in.isEmpty()) {
+                        consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(new Slot(node, i));
+                    }
+                }
+                for (String o : node.getOutputList()) {
+                    producers.put(o, node);
+                }
+            }
+        }
+
+        IndexedWeight index(Weight w) {
+            List<WeightUse> uses = new ArrayList<>();
+            List<Slot> slots = new ArrayList<>();
+            followUses(w.name(), slots, 0);
+            for (Slot s : slots) {
+                uses.add(new WeightUse(Graphs.label(s.node), s.node.getOpType(), s.input, role(s, w)));
+            }
+            WeightRole role = uses.isEmpty() ? WeightRole.UNKNOWN : uses.get(0).role();
+            for (WeightUse u : uses) {
+                if (u.role() != role) {
+                    role = WeightRole.UNKNOWN;
+                }
+            }
+            String path = modulePath(w, slots);
+            return new IndexedWeight(w, role, Collections.unmodifiableList(uses), path, layerOf(path));
+        }
+
+        private void followUses(String value, List<Slot> out, int depth) {
+            for (Slot s : consumers.getOrDefault(value, List.of())) {
+                if (PASS_THROUGH.contains(s.node.getOpType()) && s.node.getDomain().isEmpty() && depth < 8
+                        && s.node.getOutputCount() == 1) {
+                    followUses(s.node.getOutput(0), out, depth + 1);
+                } else {
+                    out.add(s);
+                }
+            }
+        }
+
+        private WeightRole role(Slot s, Weight w) {
+            NodeProto n = s.node;
+            if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
+                return WeightRole.UNKNOWN;
+            }
+            switch (n.getOpType()) {
+                case "MatMul":
+                    return s.input == 1 ? WeightRole.MATMUL_WEIGHT : WeightRole.UNKNOWN;
+                case "Gemm":
+                    if (s.input == 0) {
+                        return WeightRole.GEMM_A;
+                    }
+                    if (s.input == 1) {
+                        return intAttr(n, "transB") == 1 ? WeightRole.GEMM_WEIGHT_OUT_IN : WeightRole.GEMM_WEIGHT_IN_OUT;
+                    }
+                    return WeightRole.BIAS;
+                case "Conv":
+                    return s.input == 1 ? WeightRole.CONV_WEIGHT : s.input == 2 ? WeightRole.BIAS : WeightRole.UNKNOWN;
+                case "ConvTranspose":
+                    return s.input == 1 ? WeightRole.CONV_TRANSPOSE_WEIGHT
+                            : s.input == 2 ? WeightRole.BIAS : WeightRole.UNKNOWN;
+                case "LayerNormalization":
+                case "GroupNormalization":
+                case "InstanceNormalization":
+                case "RMSNormalization":
+                    return s.input == 1 ? WeightRole.NORM_SCALE : s.input == 2 ? WeightRole.NORM_BIAS : WeightRole.UNKNOWN;
+                case "BatchNormalization":
+                    switch (s.input) {
+                        case 1: return WeightRole.NORM_SCALE;
+                        case 2: return WeightRole.NORM_BIAS;
+                        case 3: return WeightRole.NORM_MEAN;
+                        case 4: return WeightRole.NORM_VARIANCE;
+                        default: return WeightRole.UNKNOWN;
+                    }
+                case "Gather":
+                    return s.input == 0 && w.type().isFloatingPoint() && w.shape().length == 2
+                            ? WeightRole.EMBEDDING : WeightRole.UNKNOWN;
+                case "Add": {
+                    NodeProto other = producers.get(n.getInput(1 - s.input));
+                    if (other == null) {
+                        return WeightRole.UNKNOWN;
+                    }
+                    if (LINEAR_OPS.contains(other.getOpType()) && w.shape().length == 1) {
+                        return WeightRole.BIAS;
+                    }
+                    return isNormScaleMul(other) ? WeightRole.NORM_BIAS : WeightRole.UNKNOWN;
+                }
+                case "Mul": {
+                    NodeProto other = producers.get(n.getInput(1 - s.input));
+                    return other != null && isNormalizedDiv(other) ? WeightRole.NORM_SCALE : WeightRole.UNKNOWN;
+                }
+                default:
+                    return WeightRole.UNKNOWN;
+            }
+        }
+
+        /** {@code Div(x - mean, Sqrt(var + eps))} of a decomposed LayerNorm. */
+        private boolean isNormalizedDiv(NodeProto n) {
+            if (!n.getOpType().equals("Div") || n.getInputCount() != 2) {
+                return false;
+            }
+            NodeProto denominator = producers.get(n.getInput(1));
+            NodeProto numerator = producers.get(n.getInput(0));
+            return denominator != null && denominator.getOpType().equals("Sqrt")
+                    && numerator != null && numerator.getOpType().equals("Sub");
+        }
+
+        /** {@code Mul(normalized, scale)} of a decomposed LayerNorm. */
+        private boolean isNormScaleMul(NodeProto n) {
+            if (!n.getOpType().equals("Mul") || n.getInputCount() != 2) {
+                return false;
+            }
+            for (String in : n.getInputList()) {
+                NodeProto p = producers.get(in);
+                if (p != null && isNormalizedDiv(p)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    private static long intAttr(NodeProto n, String name) {
+        for (AttributeProto a : n.getAttributeList()) {
+            if (a.getName().equals(name)) {
+                return a.getI();
+            }
+        }
+        return 0;
+    }
+
+    /**
+     * The module path: from the first consumer's node name when it is a path ({@code /a/b/Op} gives
+     * {@code a.b}), else from a dotted weight name without its last part ({@code a.b.weight} gives {@code a.b}),
+     * else empty.
+     */
+    private static String modulePath(Weight w, List<Slot> slots) {
+        for (Slot s : slots) {
+            String name = s.node.getName();
+            int last = name.lastIndexOf('/');
+            if (name.startsWith("/") && last > 0) {
+                return name.substring(1, last).replace('/', '.');
+            }
+        }
+        String n = w.name();
+        int dot = n.lastIndexOf('.');
+        if (dot > 0 && !n.contains("::")) {
+            return n.substring(0, dot);
+        }
+        return "";
+    }
+
+    private static OptionalInt layerOf(String path) {
+        Matcher m = LAYER.matcher(path);
+        return m.find() ? OptionalInt.of(Integer.parseInt(m.group(1))) : OptionalInt.empty();
+    }
+
+    private record Slot(NodeProto node, int input) {
+    }
+}

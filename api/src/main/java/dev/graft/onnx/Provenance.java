@@ -1,0 +1,48 @@
+package dev.graft.onnx;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.graft.GraftVersion;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * What produced a model, written into its {@code metadata_props}: {@code graft.version},
+ * {@code graft.operation}, {@code graft.parameters} (a JSON object) and {@code graft.inputs} (a JSON array of
+ * input file names with the SHA-256 of each model file and its external data). Existing {@code graft.*}
+ * entries of the template are replaced; other entries are kept.
+ */
+public record Provenance(String operation, Map<String, String> parameters, List<Input> inputs) {
+    /** Metadata keys Graft owns start with this. */
+    public static final String PREFIX = "graft.";
+    private static final ObjectMapper JSON = new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
+
+    /** An input model: file name (no folders, so outputs do not depend on where inputs were) and hash. */
+    public record Input(String file, String sha256) {
+        public static Input of(OnnxModel model) {
+            return new Input(model.file().getFileName().toString(), model.sha256());
+        }
+    }
+
+    public Provenance {
+        parameters = new TreeMap<>(parameters);
+        inputs = List.copyOf(inputs);
+    }
+
+    /** The metadata entries, in a fixed order. */
+    public Map<String, String> toMetadata() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put(PREFIX + "version", GraftVersion.get());
+        m.put(PREFIX + "operation", operation);
+        try {
+            m.put(PREFIX + "parameters", JSON.writeValueAsString(parameters));
+            m.put(PREFIX + "inputs", JSON.writeValueAsString(inputs));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+        return m;
+    }
+}

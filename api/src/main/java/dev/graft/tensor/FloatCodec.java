@@ -1,0 +1,97 @@
+package dev.graft.tensor;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
+
+/**
+ * Bulk conversion between little-endian ONNX {@code raw_data} of a floating-point element type
+ * (float32, float16, bfloat16, float64) and float32 arrays.
+ */
+public final class FloatCodec {
+    private FloatCodec() {
+    }
+
+    /**
+     * Decodes {@code dst.length} elements of {@code type} from {@code src} (read from its position, which is
+     * left unchanged) into {@code dst}.
+     */
+    public static void decode(ElementType type, ByteBuffer src, float[] dst) {
+        ByteBuffer le = src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        switch (type) {
+            case FLOAT:
+                le.asFloatBuffer().get(dst);
+                break;
+            case DOUBLE: {
+                DoubleBuffer d = le.asDoubleBuffer();
+                for (int i = 0; i < dst.length; i++) {
+                    dst[i] = (float) d.get(i);
+                }
+                break;
+            }
+            case FLOAT16: {
+                ShortBuffer s = le.asShortBuffer();
+                for (int i = 0; i < dst.length; i++) {
+                    dst[i] = Float16.toFloat(s.get(i));
+                }
+                break;
+            }
+            case BFLOAT16: {
+                ShortBuffer s = le.asShortBuffer();
+                for (int i = 0; i < dst.length; i++) {
+                    dst[i] = BFloat16.toFloat(s.get(i));
+                }
+                break;
+            }
+            default:
+                throw new IllegalArgumentException(type.displayName() + " is not a floating-point type");
+        }
+    }
+
+    /** Encodes {@code src} as {@code type} into a new little-endian buffer, positioned at 0. */
+    public static ByteBuffer encode(ElementType type, float[] src) {
+        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(type.byteLength(src.length)))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        encode(type, src, out);
+        out.clear();
+        return out;
+    }
+
+    /** Encodes {@code src} as {@code type} into {@code dst} from its position, advancing it. */
+    public static void encode(ElementType type, float[] src, ByteBuffer dst) {
+        ByteBuffer le = dst.slice().order(ByteOrder.LITTLE_ENDIAN);
+        switch (type) {
+            case FLOAT: {
+                FloatBuffer f = le.asFloatBuffer();
+                f.put(src);
+                break;
+            }
+            case DOUBLE: {
+                DoubleBuffer d = le.asDoubleBuffer();
+                for (float v : src) {
+                    d.put(v);
+                }
+                break;
+            }
+            case FLOAT16: {
+                ShortBuffer s = le.asShortBuffer();
+                for (float v : src) {
+                    s.put(Float16.fromFloat(v));
+                }
+                break;
+            }
+            case BFLOAT16: {
+                ShortBuffer s = le.asShortBuffer();
+                for (float v : src) {
+                    s.put(BFloat16.fromFloat(v));
+                }
+                break;
+            }
+            default:
+                throw new IllegalArgumentException(type.displayName() + " is not a floating-point type");
+        }
+        dst.position(dst.position() + (int) type.byteLength(src.length));
+    }
+}
