@@ -15,6 +15,11 @@ public final class Graft {
     private Graft() {
     }
 
+    /** Starts describing a rewrite of {@code model}: element type, layout, or nothing (a plain round trip). */
+    public static ConvertBuilder convert(java.nio.file.Path model) {
+        return new ConvertBuilder(model);
+    }
+
     /** Starts describing a merge of models with identical structure. */
     public static MergeBuilder merge() {
         return new MergeBuilder();

@@ -68,7 +68,7 @@ public final class OnnxWriter {
         for (TensorProto t : template.getGraph().getInitializerList()) {
             templateTypes.put(t.getName(), ElementType.fromCode(t.getDataType(), null, t.getName()));
         }
-        StorageCasts.apply(graph, templateTypes, initializers);
+        StorageCasts.apply(graph, templateTypes, initializers, defaultOpset(template), target);
         if (options.provenance() != null) {
             withProvenance(model, options.provenance());
         }
@@ -148,6 +148,15 @@ public final class OnnxWriter {
                 deleteQuietly(tmpData);
             }
         }
+    }
+
+    private static long defaultOpset(ModelProto m) {
+        for (ai.onnx.proto.OnnxMl.OperatorSetIdProto o : m.getOpsetImportList()) {
+            if (o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx")) {
+                return o.getVersion();
+            }
+        }
+        return 1;
     }
 
     private static ByteBuffer fetch(OutputTensor t, Path target) {

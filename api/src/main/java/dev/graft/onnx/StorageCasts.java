@@ -5,7 +5,9 @@ import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.graft.GraftException;
 import dev.graft.tensor.ElementType;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -22,8 +24,14 @@ final class StorageCasts {
     private StorageCasts() {
     }
 
-    /** Adjusts {@code graph} (main graph, initializers already removed) for the tensors' stored types. */
-    static void apply(GraphProto.Builder graph, Map<String, ElementType> templateTypes, Iterable<OutputTensor> tensors) {
+    /**
+     * Adjusts {@code graph} (main graph, initializers already removed) for the tensors' stored types.
+     *
+     * @param opset the model's default-domain opset: Cast accepts bfloat16 only from opset 13
+     * @throws GraftException if a needed Cast is not valid at {@code opset}
+     */
+    static void apply(GraphProto.Builder graph, Map<String, ElementType> templateTypes, Iterable<OutputTensor> tensors,
+                      long opset, Path target) {
         Map<String, Integer> castIndex = new HashMap<>();
         for (int i = 0; i < graph.getNodeCount(); i++) {
             NodeProto n = graph.getNode(i);
@@ -54,6 +62,11 @@ final class StorageCasts {
                     rename(graph, castOut, t.name());
                 }
             } else if (existing == null) {
+                if ((now == ElementType.BFLOAT16 || graphType == ElementType.BFLOAT16) && opset < 13) {
+                    throw new GraftException(target, t.name(), "cannot store as bfloat16: the model imports opset "
+                            + opset + " and Cast accepts bfloat16 only from opset 13 (use float16, or a model "
+                            + "exported with opset 13 or later)");
+                }
                 String castOut = t.name() + "::graft_" + graphType.displayName();
                 rename(graph, t.name(), castOut);
                 graph.addNode(0, NodeProto.newBuilder().setOpType("Cast").setName(PREFIX + t.name())

@@ -47,6 +47,11 @@ public record WriteOptions(Layout layout, long externalAbove, long inlineBelow, 
         return new WriteOptions(layout, externalAbove, inlineBelow, p, sync);
     }
 
+    /** In external layout, keep tensors smaller than {@code bytes} inline (0: every tensor external). */
+    public WriteOptions withInlineBelow(long bytes) {
+        return new WriteOptions(layout, externalAbove, bytes, provenance, sync);
+    }
+
     public WriteOptions withSync(boolean s) {
         return new WriteOptions(layout, externalAbove, inlineBelow, provenance, s);
     }

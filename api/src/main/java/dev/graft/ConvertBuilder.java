@@ -1,0 +1,110 @@
+package dev.graft;
+
+import dev.graft.exec.ProgressListener;
+import dev.graft.exec.StreamingExecutor;
+import dev.graft.exec.TensorJob;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OnnxWriter;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.Provenance;
+import dev.graft.onnx.Weight;
+import dev.graft.onnx.WriteOptions;
+import dev.graft.tensor.ElementType;
+import dev.graft.tensor.FloatCodec;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Fluent description of a rewrite of one model, run by {@link #writeTo(Path)}: optionally storing every
+ * floating-point initializer as another element type (rounding to nearest even; the graph keeps computing in
+ * its own type through {@code Cast} nodes), and choosing inline or external data. Without changes it is a
+ * plain read and write, streamed and zero-copy, whose result computes bit-identically.
+ */
+public final class ConvertBuilder {
+    private final Path source;
+    private ElementType dtype;
+    private WriteOptions.Layout layout = WriteOptions.Layout.AUTO;
+    private int threads = Runtime.getRuntime().availableProcessors();
+    private long memoryBudget = Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
+    private ProgressListener progress = ProgressListener.NONE;
+
+    /** What a conversion did. */
+    public record Report(List<String> outputs, String dtype, String layout, int converted, int copied,
+                         long bytesWritten, double seconds) {
+    }
+
+    ConvertBuilder(Path source) {
+        this.source = Objects.requireNonNull(source);
+    }
+
+    /** Store floating-point initializers as float32, float16 or bfloat16 (default: unchanged). */
+    public ConvertBuilder dtype(ElementType type) {
+        if (!type.isFloatingPoint() || type == ElementType.DOUBLE) {
+            throw new IllegalArgumentException("dtype must be float32, float16 or bfloat16, got " + type.displayName());
+        }
+        this.dtype = type;
+        return this;
+    }
+
+    public ConvertBuilder layout(WriteOptions.Layout l) {
+        this.layout = Objects.requireNonNull(l);
+        return this;
+    }
+
+    public ConvertBuilder threads(int n) {
+        this.threads = n;
+        return this;
+    }
+
+    public ConvertBuilder memoryBudget(long bytes) {
+        this.memoryBudget = bytes;
+        return this;
+    }
+
+    public ConvertBuilder progress(ProgressListener listener) {
+        this.progress = Objects.requireNonNull(listener);
+        return this;
+    }
+
+    /** Writes the converted model atomically to {@code target}. */
+    public Report writeTo(Path target) {
+        long start = System.nanoTime();
+        try (OnnxModel model = OnnxModel.open(source)) {
+            List<TensorJob> jobs = new ArrayList<>();
+            int converted = 0;
+            for (Weight w : model.initializers()) {
+                if (dtype != null && w.type().isFloatingPoint() && w.type() != dtype) {
+                    ElementType to = dtype;
+                    OutputTensor t = OutputTensor.like(w, to, () -> FloatCodec.encode(to, w.toFloats()));
+                    jobs.add(new TensorJob(t, w.elementCount() * 4 + to.byteLength(w.elementCount())));
+                    converted++;
+                } else {
+                    jobs.add(new TensorJob(OutputTensor.copyOf(w), 0));
+                }
+            }
+            Map<String, String> params = new LinkedHashMap<>();
+            params.put("dtype", dtype == null ? "unchanged" : dtype.displayName());
+            params.put("layout", layout.name().toLowerCase(java.util.Locale.ROOT));
+            WriteOptions options = WriteOptions.defaults().withLayout(layout)
+                    .withProvenance(new Provenance("convert", params, List.of(Provenance.Input.of(model))));
+            List<Path> written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
+                    tensors -> OnnxWriter.write(model.proto(), tensors, target, options));
+            long bytes = 0;
+            List<String> names = new ArrayList<>();
+            for (Path p : written) {
+                bytes += Files.size(p);
+                names.add(p.toString());
+            }
+            return new Report(names, params.get("dtype"), params.get("layout"), converted, jobs.size() - converted,
+                    bytes, (System.nanoTime() - start) / 1e9);
+        } catch (IOException e) {
+            throw new GraftException(target, null, "cannot read the written files: " + e.getMessage(), e);
+        }
+    }
+}
