@@ -33,6 +33,7 @@ public final class ConvertBuilder {
     private int threads = Runtime.getRuntime().availableProcessors();
     private long memoryBudget = Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
     private ProgressListener progress = ProgressListener.NONE;
+    private boolean sync = true;
 
     /** What a conversion did. */
     public record Report(List<String> outputs, String dtype, String layout, int converted, int copied,
@@ -67,6 +68,12 @@ public final class ConvertBuilder {
         return this;
     }
 
+    /** Sync the files to disk before moving them into place (default true: safe against power loss). */
+    public ConvertBuilder sync(boolean s) {
+        this.sync = s;
+        return this;
+    }
+
     public ConvertBuilder progress(ProgressListener listener) {
         this.progress = Objects.requireNonNull(listener);
         return this;
@@ -91,7 +98,7 @@ public final class ConvertBuilder {
             Map<String, String> params = new LinkedHashMap<>();
             params.put("dtype", dtype == null ? "unchanged" : dtype.displayName());
             params.put("layout", layout.name().toLowerCase(java.util.Locale.ROOT));
-            WriteOptions options = WriteOptions.defaults().withLayout(layout)
+            WriteOptions options = WriteOptions.defaults().withLayout(layout).withSync(sync)
                     .withProvenance(new Provenance("convert", params, List.of(Provenance.Input.of(model))));
             List<Path> written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
                     tensors -> OnnxWriter.write(model.proto(), tensors, target, options));

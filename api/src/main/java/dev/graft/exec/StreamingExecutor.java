@@ -16,7 +16,7 @@ import java.util.function.Function;
  * budget: a job starts only when its working bytes fit in what the budget has left, and gives them back when
  * its result has been written. Jobs start in output order, so the job the writer waits for has always started
  * and the budget cannot deadlock; a job larger than the whole budget runs alone. Results do not depend on the
- * number of threads.
+ * number of threads. Unchanged copies ({@link OutputTensor#isCopy()}) are not computed ahead: the writer reads them.
  */
 public final class StreamingExecutor {
     private static final int PERMIT = 1 << 16; // the budget is counted in 64 KiB units
@@ -60,8 +60,8 @@ public final class StreamingExecutor {
             for (int i = 0; i < jobs.size() && !stop.get(); i++) {
                 OutputTensor t = jobs.get(i).tensor();
                 CompletableFuture<ByteBuffer> result = results.get(i);
-                if (t.verbatim()) {
-                    continue;
+                if (t.verbatim() || t.isCopy()) {
+                    continue; // nothing to compute: the writer reads it itself
                 }
                 try {
                     budget.acquire(permits[i]);
@@ -85,14 +85,15 @@ public final class StreamingExecutor {
         for (int i = 0; i < jobs.size(); i++) {
             OutputTensor t = jobs.get(i).tensor();
             int index = i;
+            boolean passThrough = t.verbatim() || t.isCopy();
             Runnable release = () -> {
-                if (!t.verbatim()) {
+                if (!passThrough) {
                     results.set(index, null); // free the result as soon as it is written
                     budget.release(permits[index]);
                 }
                 progress.written(t.name(), ++done[0], total);
             };
-            if (t.verbatim()) {
+            if (passThrough) {
                 out.add(t.onWritten(release));
             } else {
                 CompletableFuture<ByteBuffer> result = results.get(i);

@@ -168,12 +168,15 @@ public final class OnnxModel implements AutoCloseable {
                     checkOpen();
                     Hasher hasher = Hashing.sha256().newHasher();
                     hasher.putBytes(mapping.duplicate());
+                    ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
                     for (Path data : externalData.files()) {
-                        long size = externalData.size(data, null);
-                        for (long off = 0; off < size; off += 1 << 30) {
-                            long len = Math.min(1L << 30, size - off);
-                            ByteBuffer chunk = externalData.map(data, off, len, null);
-                            hasher.putBytes(chunk);
+                        // read, not mapped: hashing a large file must not fill resident memory with its pages
+                        try (FileChannel ch = FileChannel.open(data, StandardOpenOption.READ)) {
+                            while (ch.read(buffer.clear()) > 0) {
+                                hasher.putBytes(buffer.flip());
+                            }
+                        } catch (IOException e) {
+                            throw new GraftException(file, null, "cannot read external data " + data, e);
                         }
                     }
                     sha256 = hasher.hash().toString();

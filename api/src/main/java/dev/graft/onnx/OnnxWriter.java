@@ -94,7 +94,8 @@ public final class OnnxWriter {
             tmpModel = Files.createTempFile(folder, "." + absolute.getFileName() + ".", ".tmp");
             tmpData = layout.anyExternal ? Files.createTempFile(folder, "." + dataName + ".", ".tmp") : null;
             try (FileChannel out = FileChannel.open(tmpModel, StandardOpenOption.WRITE);
-                 FileChannel data = tmpData == null ? null : FileChannel.open(tmpData, StandardOpenOption.WRITE)) {
+                 FileChannel data = tmpData == null ? null : FileChannel.open(tmpData, StandardOpenOption.WRITE);
+                 Sources sources = new Sources()) {
                 OutputStream stream = Channels.newOutputStream(out);
                 CodedOutputStream cos = CodedOutputStream.newInstance(stream, 1 << 16);
                 head.writeTo(cos);
@@ -109,16 +110,20 @@ public final class OnnxWriter {
                     cos.writeUInt64NoTag(layout.entrySizes[i]);
                     header.writeTo(cos);
                     if (!t.verbatim()) {
-                        ByteBuffer bytes = fetch(t, target);
+                        FileChannel sink;
                         if (layout.offsets[i] >= 0) {
-                            dataPos = pad(data, dataPos, layout.offsets[i]);
-                            writeFully(data, bytes);
-                            dataPos += t.byteLength();
+                            dataPos = pad(data, dataPos, layout.offsets[i]) + t.byteLength();
+                            sink = data;
                         } else {
                             cos.writeTag(RAW_DATA_FIELD, WireFormat.WIRETYPE_LENGTH_DELIMITED);
                             cos.writeUInt64NoTag(t.byteLength());
                             cos.flush();
-                            writeFully(out, bytes);
+                            sink = out;
+                        }
+                        if (t.region() != null) {
+                            sources.transfer(t.region(), sink);
+                        } else {
+                            writeFully(sink, fetch(t, target));
                         }
                     }
                     t.written();
@@ -219,6 +224,35 @@ public final class OnnxWriter {
                 Files.deleteIfExists(p);
             } catch (IOException ignored) {
                 // best effort: the temporary name never collides with a target
+            }
+        }
+    }
+
+    /** Source files of pass-through copies, opened once per write. */
+    private static final class Sources implements AutoCloseable {
+        private final Map<Path, FileChannel> open = new HashMap<>();
+
+        void transfer(FileRegion r, FileChannel sink) throws IOException {
+            FileChannel src = open.get(r.file());
+            if (src == null) {
+                src = FileChannel.open(r.file(), StandardOpenOption.READ);
+                open.put(r.file(), src);
+            }
+            long pos = r.offset();
+            long end = r.offset() + r.length();
+            while (pos < end) {
+                long n = src.transferTo(pos, end - pos, sink);
+                if (n <= 0) {
+                    throw new IOException("external data " + r.file() + " ended early at byte " + pos);
+                }
+                pos += n;
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            for (FileChannel ch : open.values()) {
+                ch.close();
             }
         }
     }

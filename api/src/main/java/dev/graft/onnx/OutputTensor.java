@@ -23,13 +23,18 @@ public final class OutputTensor {
     private final long byteLength;
     private final Data data;
     private final Runnable afterWrite;
+    private final boolean copy;
+    private final FileRegion region;
 
-    private OutputTensor(TensorProto header, ElementType type, long byteLength, Data data, Runnable afterWrite) {
+    private OutputTensor(TensorProto header, ElementType type, long byteLength, Data data, Runnable afterWrite,
+                         boolean copy, FileRegion region) {
         this.header = header;
         this.type = type;
         this.byteLength = byteLength;
         this.data = data;
         this.afterWrite = afterWrite;
+        this.copy = copy;
+        this.region = region;
     }
 
     /** A tensor of {@code type} and {@code dims} whose bytes {@code data} will supply. */
@@ -38,21 +43,27 @@ public final class OutputTensor {
         for (long d : dims) {
             b.addDims(d);
         }
-        return new OutputTensor(b.build(), type, byteLength(type, dims), Objects.requireNonNull(data), () -> { });
+        return new OutputTensor(b.build(), type, byteLength(type, dims), Objects.requireNonNull(data), () -> { },
+                false, null);
     }
 
     /** A tensor like {@code like} (name, dims, doc string kept) stored as {@code type} from {@code data}. */
     public static OutputTensor like(Weight like, ElementType type, Data data) {
         TensorProto header = stripData(like.proto()).toBuilder().setName(like.name()).setDataType(type.code()).build();
-        return new OutputTensor(header, type, byteLength(type, like.shape()), Objects.requireNonNull(data), () -> { });
+        return new OutputTensor(header, type, byteLength(type, like.shape()), Objects.requireNonNull(data), () -> { },
+                false, null);
     }
 
-    /** The weight unchanged: its bytes are read from the source model when written. */
+    /**
+     * The weight unchanged: its bytes are read from the source model when written (external data is moved
+     * file to file by the kernel, without mapping it).
+     */
     public static OutputTensor copyOf(Weight w) {
         if (w.storage() == Weight.Storage.TYPED) {
-            return new OutputTensor(w.proto(), w.type(), w.byteLength(), null, () -> { });
+            return new OutputTensor(w.proto(), w.type(), w.byteLength(), null, () -> { }, true, null);
         }
-        return like(w, w.type(), w::bytes);
+        OutputTensor t = like(w, w.type(), w::bytes);
+        return new OutputTensor(t.header, t.type, t.byteLength, t.data, t.afterWrite, true, w.externalRegion());
     }
 
     /** The same tensor with its bytes from {@code other} (for example a computation started ahead). */
@@ -60,12 +71,12 @@ public final class OutputTensor {
         if (verbatim()) {
             throw new IllegalStateException("tensor '" + name() + "' is written verbatim and has no data supplier");
         }
-        return new OutputTensor(header, type, byteLength, Objects.requireNonNull(other), afterWrite);
+        return new OutputTensor(header, type, byteLength, Objects.requireNonNull(other), afterWrite, false, null);
     }
 
     /** The same tensor, calling {@code action} once its bytes are written (for example to free memory). */
     public OutputTensor onWritten(Runnable action) {
-        return new OutputTensor(header, type, byteLength, data, action);
+        return new OutputTensor(header, type, byteLength, data, action, copy, region);
     }
 
     private static long byteLength(ElementType type, long[] dims) {
@@ -89,6 +100,15 @@ public final class OutputTensor {
     /** Bytes of data ({@code raw_data} layout); for verbatim tensors, their in-file size. */
     public long byteLength() {
         return byteLength;
+    }
+
+    /** True for an unchanged copy of a source weight: nothing to compute ahead of the writer. */
+    public boolean isCopy() {
+        return copy;
+    }
+
+    FileRegion region() {
+        return region;
     }
 
     /** True if written exactly as a prepared proto (typed fields or strings): always inline. */

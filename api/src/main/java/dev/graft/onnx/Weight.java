@@ -227,6 +227,11 @@ public final class Weight {
         }
     }
 
+    /** The external data range (file, offset, length), or null if the data is inside the model file. */
+    FileRegion externalRegion() {
+        return storage == Storage.EXTERNAL ? new FileRegion(externalFile, externalOffset, byteLength) : null;
+    }
+
     /** The values as float32; only for floating-point weights. */
     public float[] toFloats() {
         if (!type.isFloatingPoint()) {

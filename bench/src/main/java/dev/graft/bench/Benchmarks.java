@@ -1,0 +1,193 @@
+package dev.graft.bench;
+
+import dev.graft.Graft;
+import dev.graft.merge.Linear;
+import dev.graft.onnx.WriteOptions;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Graft's benchmarks, each reported as a ratio against a baseline measured in the same run (never a timed
+ * unit test). Run with {@code bench/run.sh io|rss|merge|all}:
+ * <ul>
+ *   <li>{@code io}: read+write of a ≥ 1 GiB external-data model ({@code graft convert}) against {@code cp} of
+ *   the same files (goal: at least half of cp's throughput);</li>
+ *   <li>{@code rss}: peak resident memory of rewriting a 2 GiB model in a child JVM with {@code -Xmx256m}
+ *   (goal: under 600 MB), against the same JVM doing nothing;</li>
+ *   <li>{@code merge}: linear merge of three BERT-base-sized models (110M parameters each, synthetic),
+ *   parameters per second, against a plain rewrite of one of them.</li>
+ * </ul>
+ */
+public final class Benchmarks {
+    private static final int REPEATS = 3;
+
+    private Benchmarks() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        String what = args.length > 0 ? args[0] : "all";
+        Path work = Path.of(args.length > 1 ? args[1] : "bench/target/work");
+        if (what.equals("convert-child")) {
+            convertChild(args);
+            return;
+        }
+        Files.createDirectories(work);
+        System.out.printf("Graft benchmarks on %d cores, Java %s, work folder %s%n",
+                Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"), work.toAbsolutePath());
+        if (what.equals("io") || what.equals("all")) {
+            io(work);
+        }
+        if (what.equals("rss") || what.equals("all")) {
+            rss(work);
+        }
+        if (what.equals("merge") || what.equals("all")) {
+            merge(work);
+        }
+    }
+
+    private static void io(Path work) throws Exception {
+        Path in = work.resolve("io-in.onnx");
+        SyntheticModel.write(in, SyntheticModel.squares(1200L << 20), 1, WriteOptions.Layout.EXTERNAL);
+        long bytes = Files.size(in) + Files.size(data(in));
+        Path cpOut = Files.createDirectories(work.resolve("cp"));
+        double[] cp = new double[REPEATS];
+        double[] cpSync = new double[REPEATS];
+        double[] graft = new double[REPEATS];
+        double[] graftSync = new double[REPEATS];
+        for (int i = 0; i < REPEATS; i++) {
+            cp[i] = time(() -> exec("cp", in.toString(), data(in).toString(), cpOut.toString()));
+            cpSync[i] = time(() -> {
+                exec("cp", in.toString(), data(in).toString(), cpOut.toString());
+                exec("sync", cpOut.resolve(in.getFileName()).toString(), cpOut.resolve(data(in).getFileName()).toString());
+            });
+            graft[i] = time(() -> convert(in, work.resolve("io-out.onnx"), false));
+            graftSync[i] = time(() -> convert(in, work.resolve("io-out.onnx"), true));
+        }
+        double mb = bytes / 1e6;
+        System.out.printf(Locale.ROOT, "io: %.0f MB model (external data), median of %d runs, page cache warm%n", mb,
+                REPEATS);
+        System.out.printf(Locale.ROOT, "  cp                   %6.3f s  %7.0f MB/s%n", median(cp), mb / median(cp));
+        System.out.printf(Locale.ROOT, "  graft convert        %6.3f s  %7.0f MB/s  = %.2f x cp%n", median(graft),
+                mb / median(graft), median(cp) / median(graft));
+        System.out.printf(Locale.ROOT, "  cp + sync            %6.3f s  %7.0f MB/s%n", median(cpSync), mb / median(cpSync));
+        System.out.printf(Locale.ROOT, "  graft convert, fsync %6.3f s  %7.0f MB/s  = %.2f x (cp + sync)%n",
+                median(graftSync), mb / median(graftSync), median(cpSync) / median(graftSync));
+        delete(in, work.resolve("io-out.onnx"), cpOut.resolve(in.getFileName()));
+        deleteFolder(cpOut);
+    }
+
+    private static void rss(Path work) throws Exception {
+        Path in = work.resolve("rss-in.onnx");
+        SyntheticModel.write(in, SyntheticModel.squares(2048L << 20), 2, WriteOptions.Layout.EXTERNAL);
+        long idle = child("idle", in, work.resolve("rss-out.onnx"));
+        long rewrite = child("convert", in, work.resolve("rss-out.onnx"));
+        long bytes = Files.size(in) + Files.size(data(in));
+        System.out.printf(Locale.ROOT, "rss: rewrite of a %.0f MB external-data model in a JVM with -Xmx256m%n",
+                bytes / 1e6);
+        System.out.printf(Locale.ROOT, "  idle JVM peak RSS   %5d MB%n", idle >> 20);
+        System.out.printf(Locale.ROOT, "  rewrite peak RSS    %5d MB  (%.2f x idle; goal < 600 MB)%n", rewrite >> 20,
+                (double) rewrite / idle);
+        delete(in, work.resolve("rss-out.onnx"));
+    }
+
+    private static void merge(Path work) throws Exception {
+        List<long[]> shapes = SyntheticModel.bertBase();
+        long params = SyntheticModel.parameters(shapes);
+        Path[] models = new Path[3];
+        for (int i = 0; i < 3; i++) {
+            models[i] = work.resolve("bert" + i + ".onnx");
+            SyntheticModel.write(models[i], shapes, 10 + i, WriteOptions.Layout.INLINE);
+        }
+        Path out = work.resolve("bert-merged.onnx");
+        double[] rewrite = new double[REPEATS];
+        double[] merge = new double[REPEATS];
+        int threads = Runtime.getRuntime().availableProcessors();
+        for (int i = 0; i < REPEATS; i++) {
+            rewrite[i] = time(() -> Graft.convert(models[0]).threads(threads).writeTo(out));
+            merge[i] = time(() -> Graft.merge().model(models[0], 1).model(models[1], 1).model(models[2], 1)
+                    .method(new Linear()).threads(threads).writeTo(out));
+        }
+        System.out.printf(Locale.ROOT, "merge: linear merge of 3 BERT-base-sized models (%.1fM parameters each), "
+                + "%d threads, median of %d%n", params / 1e6, threads, REPEATS);
+        System.out.printf(Locale.ROOT, "  rewrite of one model %6.3f s  %6.1f M params/s%n", median(rewrite),
+                params / 1e6 / median(rewrite));
+        System.out.printf(Locale.ROOT, "  merge of three       %6.3f s  %6.1f M params/s (output) = %.2f x rewrite time%n",
+                median(merge), params / 1e6 / median(merge), median(merge) / median(rewrite));
+        delete(models[0], models[1], models[2], out);
+    }
+
+    /** Runs this class in a child JVM with -Xmx256m and returns its peak resident set size in bytes. */
+    private static long child(String task, Path in, Path out) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
+                Benchmarks.class.getName(), "convert-child", task, in.toString(), out.toString())
+                .redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes());
+        if (p.waitFor() != 0) {
+            throw new IllegalStateException("child failed: " + output);
+        }
+        for (String line : output.split("\n")) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        throw new IllegalStateException("no VmHWM in child output: " + output);
+    }
+
+    private static void convertChild(String[] args) throws IOException {
+        if (args[1].equals("convert")) {
+            Graft.convert(Path.of(args[2])).writeTo(Path.of(args[3]));
+        }
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmHWM:")) {
+                System.out.println(line);
+            }
+        }
+    }
+
+    private static void convert(Path in, Path out, boolean sync) {
+        Graft.convert(in).sync(sync).writeTo(out);
+    }
+
+    private interface Work {
+        void run() throws Exception;
+    }
+
+    private static double time(Work w) throws Exception {
+        long t = System.nanoTime();
+        w.run();
+        return (System.nanoTime() - t) / 1e9;
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    private static void exec(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).inheritIO().start();
+        if (p.waitFor() != 0) {
+            throw new IllegalStateException(String.join(" ", cmd) + " failed");
+        }
+    }
+
+    private static Path data(Path model) {
+        return model.resolveSibling(model.getFileName() + ".data");
+    }
+
+    private static void delete(Path... models) throws IOException {
+        for (Path m : models) {
+            Files.deleteIfExists(m);
+            Files.deleteIfExists(data(m));
+        }
+    }
+
+    private static void deleteFolder(Path p) throws IOException {
+        Files.deleteIfExists(p);
+    }
+}

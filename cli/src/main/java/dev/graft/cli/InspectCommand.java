@@ -1,0 +1,115 @@
+package dev.graft.cli;
+
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.IndexedWeight;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code graft inspect MODEL}: every weight with dtype, shape, role, module and bytes; totals. */
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = "List a model's weights: name, dtype, shape, role, layer, bytes; and totals.")
+final class InspectCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(paramLabel = "MODEL", description = "an .onnx file")
+    Path model;
+
+    @Option(names = "--constants", description = "also list the tensors of Constant nodes and subgraphs")
+    boolean constants;
+
+    @Option(names = "--json", description = "machine-readable output")
+    boolean json;
+
+    /** One row of the listing. */
+    record Row(String name, String dtype, List<Long> shape, String role, String module, Integer layer, long bytes,
+               String storage, String origin, String scope) {
+    }
+
+    /** The whole listing. */
+    record Listing(String file, long irVersion, Map<String, Long> opsets, String producer, int weights,
+                   long parameters, long bytes, Map<String, Long> bytesByDtype, int constantTensors, List<Row> rows) {
+    }
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        try (OnnxModel m = OnnxModel.open(model)) {
+            GraphIndex index = GraphIndex.of(m);
+            List<Row> rows = new ArrayList<>();
+            long params = 0;
+            long bytes = 0;
+            int constantTensors = 0;
+            Map<String, Long> byDtype = new TreeMap<>();
+            for (IndexedWeight iw : index.weights()) {
+                Weight w = iw.weight();
+                boolean initializer = w.origin() == Weight.Origin.INITIALIZER && w.scope().isEmpty();
+                if (!initializer) {
+                    constantTensors++;
+                }
+                if (!initializer && !constants) {
+                    continue;
+                }
+                if (w.type().isFloatingPoint()) {
+                    params += w.elementCount();
+                }
+                bytes += Math.max(0, w.byteLength());
+                byDtype.merge(w.type().displayName(), Math.max(0, w.byteLength()), Long::sum);
+                rows.add(new Row(w.name(), w.type().displayName(), Arrays.stream(w.shape()).boxed().toList(),
+                        iw.role().label(), iw.modulePath(), iw.layer().isPresent() ? iw.layer().getAsInt() : null,
+                        w.byteLength(), w.storage().name().toLowerCase(java.util.Locale.ROOT),
+                        w.origin().name().toLowerCase(java.util.Locale.ROOT), w.scope()));
+            }
+            ModelProto p = m.proto();
+            Map<String, Long> opsets = new TreeMap<>();
+            for (OperatorSetIdProto o : p.getOpsetImportList()) {
+                opsets.put(o.getDomain().isEmpty() ? "ai.onnx" : o.getDomain(), o.getVersion());
+            }
+            Listing l = new Listing(model.toString(), p.getIrVersion(), opsets,
+                    (p.getProducerName() + " " + p.getProducerVersion()).trim(), rows.size(), params, bytes, byDtype,
+                    constantTensors, rows);
+            if (json) {
+                Output.json(out, l);
+            } else {
+                print(out, l);
+            }
+        }
+        return 0;
+    }
+
+    private void print(PrintWriter out, Listing l) {
+        out.printf("%s: IR %d, opsets %s, producer '%s'%n", l.file(), l.irVersion(), l.opsets(), l.producer());
+        int nameWidth = Math.min(60, l.rows().stream().mapToInt(r -> r.name().length()).max().orElse(4));
+        String fmt = "%-" + nameWidth + "s  %-8s  %-14s  %-24s  %5s  %-44s  %10s%n";
+        out.printf(fmt, "NAME", "DTYPE", "SHAPE", "ROLE", "LAYER", "MODULE", "BYTES");
+        for (Row r : l.rows()) {
+            String shape = r.shape().toString().replace(" ", "");
+            out.printf(fmt, r.name(), r.dtype(), shape, r.role(), r.layer() == null ? "-" : r.layer(), r.module(),
+                    Output.bytes(r.bytes()));
+        }
+        out.printf("%d weights, %,d floating-point parameters, %s", l.weights(), l.parameters(), Output.bytes(l.bytes()));
+        StringBuilder sb = new StringBuilder();
+        l.bytesByDtype().forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append(k).append(' ')
+                .append(Output.bytes(v)));
+        out.printf(" (%s)%n", sb);
+        if (!constants && l.constantTensors() > 0) {
+            out.printf("%d more tensors in Constant nodes or subgraphs (list them with --constants)%n",
+                    l.constantTensors());
+        }
+    }
+}

@@ -1,0 +1,51 @@
+package dev.graft.cli;
+
+import dev.graft.GraftException;
+import dev.graft.GraftVersion;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code graft} command. Exit status 0 on success, 1 when the work failed (with a one-line error on
+ * standard error), 2 for a command line that does not parse.
+ */
+@Command(name = "graft", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Merge ONNX models and compose adapters.",
+        subcommands = {InspectCommand.class, VerifyCommand.class, ConvertCommand.class, MergeCommand.class,
+                DemoCommand.class, CommandLine.HelpCommand.class})
+public final class Main {
+    public static void main(String[] args) {
+        System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));
+    }
+
+    /** Runs the command line with the given streams and returns the exit status (for tests and embedding). */
+    public static int run(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            Throwable t = e;
+            if (t instanceof java.io.UncheckedIOException && t.getCause() != null) {
+                t = t.getCause();
+            }
+            String message = t instanceof GraftException || t instanceof IllegalArgumentException
+                    || t instanceof IllegalStateException ? t.getMessage() : t.toString();
+            err.println("graft: error: " + message.replace('\n', ' '));
+            if (System.getenv("GRAFT_DEBUG") != null) {
+                t.printStackTrace(err);
+            }
+            err.flush();
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    /** Reports the version from the build. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"graft " + GraftVersion.get()};
+        }
+    }
+}

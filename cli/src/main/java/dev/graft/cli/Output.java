@@ -1,0 +1,72 @@
+package dev.graft.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.graft.exec.ProgressListener;
+import java.io.PrintWriter;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+/** Shared output helpers: JSON for {@code --json}, a progress bar when attached to a terminal. */
+final class Output {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private Output() {
+    }
+
+    static void json(PrintWriter out, Object value) {
+        try {
+            out.println(JSON.writeValueAsString(value));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A progress bar over tensors, shown only on an interactive terminal and never with {@code --json}. */
+    static final class Progress implements ProgressListener, AutoCloseable {
+        private final String task;
+        private final boolean enabled;
+        private ProgressBar bar;
+
+        Progress(String task, boolean json) {
+            this.task = task;
+            this.enabled = !json && System.console() != null;
+        }
+
+        @Override
+        public void written(String tensor, int done, int total) {
+            if (!enabled) {
+                return;
+            }
+            if (bar == null) {
+                bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total)
+                        .setStyle(ProgressBarStyle.ASCII).setUnit(" tensors", 1).build();
+            }
+            bar.stepTo(done);
+        }
+
+        @Override
+        public void close() {
+            if (bar != null) {
+                bar.close();
+            }
+        }
+    }
+
+    /** Human-readable byte count. */
+    static String bytes(long n) {
+        if (n < 1024) {
+            return n + " B";
+        }
+        String[] units = {"KiB", "MiB", "GiB", "TiB"};
+        double v = n;
+        int u = -1;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return String.format(java.util.Locale.ROOT, "%.1f %s", v, units[u]);
+    }
+}

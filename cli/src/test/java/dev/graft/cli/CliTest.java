@@ -1,0 +1,110 @@
+package dev.graft.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.testing.RealModels;
+import dev.graft.testing.TinyModels;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CliTest {
+    @TempDir
+    Path dir;
+
+    record Run(int exit, String out, String err) {
+    }
+
+    private static Run graft(Object... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int exit = Main.run(new PrintWriter(out, true), new PrintWriter(err, true),
+                Arrays.stream(args).map(Object::toString).toArray(String[]::new));
+        return new Run(exit, out.toString(), err.toString());
+    }
+
+    private void assertFailsCleanly(Run r, String... messageParts) throws IOException {
+        assertThat(r.exit()).isEqualTo(1);
+        assertThat(r.err().strip()).startsWith("graft: error: ").doesNotContain("\n").contains(messageParts);
+        try (Stream<Path> files = Files.list(dir)) {
+            assertThat(files.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith("out"));
+        }
+    }
+
+    @Test
+    void inspectListsEveryWeightWithItsRole() throws IOException {
+        Run r = graft("inspect", "--json", RealModels.bgeSmall());
+        assertThat(r.exit()).isZero();
+        JsonNode json = new ObjectMapper().readTree(r.out());
+        assertThat(json.get("weights").asInt()).isEqualTo(197);
+        assertThat(json.get("parameters").asLong()).isEqualTo(33_212_160L);
+        long matmuls = 0;
+        for (JsonNode row : json.get("rows")) {
+            if (row.get("role").asText().startsWith("MatMul")) {
+                matmuls++;
+            }
+        }
+        assertThat(matmuls).isEqualTo(72);
+        Run text = graft("inspect", RealModels.bgeSmall());
+        assertThat(text.out()).contains("LAYER").contains("197 weights").contains("285 more tensors");
+    }
+
+    @Test
+    void mergeConvertAndVerifyFromTheCommandLine() throws IOException {
+        Path a = TinyModels.save(TinyModels.mlp(1), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.mlp(2), dir.resolve("b.onnx"));
+        Path soup = dir.resolve("soup.onnx");
+        Run merge = graft("merge", "--method", "linear", "--model", a + ":0.25", "--model", b + ":0.75", "-o", soup,
+                "--json");
+        assertThat(merge.exit()).as(merge.err()).isZero();
+        assertThat(new ObjectMapper().readTree(merge.out()).get("merged").asInt()).isEqualTo(4);
+        try (OnnxModel ma = OnnxModel.open(a); OnnxModel mb = OnnxModel.open(b); OnnxModel m = OnnxModel.open(soup)) {
+            float[] x = ma.weight("W1").orElseThrow().toFloats();
+            float[] y = mb.weight("W1").orElseThrow().toFloats();
+            float[] z = m.weight("W1").orElseThrow().toFloats();
+            for (int i = 0; i < z.length; i++) {
+                assertThat(z[i]).isEqualTo((float) (0.25 * x[i] + 0.75 * y[i]));
+            }
+        }
+        Path ext = dir.resolve("ext.onnx");
+        assertThat(graft("convert", soup, ext, "--external-data", "--dtype", "fp16").exit()).isZero();
+        assertThat(dir.resolve("ext.onnx.data")).doesNotExist(); // every tensor is under 1 KiB: all stay inline
+        Run verify = graft("verify", ext, "--against", soup, "--max-rel", "0.01");
+        assertThat(verify.exit()).as(verify.err()).isZero();
+        assertThat(verify.out()).contains("max rel diff");
+        Run strict = graft("verify", ext, "--against", soup, "--max-rel", "0");
+        assertThat(strict.exit()).isEqualTo(1);
+        assertThat(strict.err()).contains("exceeds");
+    }
+
+    @Test
+    void badInputsGiveOneLineErrorsAndNoOutput() throws IOException {
+        byte[] model = TinyModels.mlp(1).toByteArray();
+        Path cut = Files.write(dir.resolve("cut.onnx"), Arrays.copyOf(model, model.length / 2));
+        Path text = Files.writeString(dir.resolve("text.onnx"), "not a model");
+        Path good = TinyModels.save(TinyModels.mlp(1), dir.resolve("good.onnx"));
+        var wide = TinyModels.mlp(2).toBuilder();
+        wide.getGraphBuilder().setInitializer(0, TinyModels.floats("W1", new float[40], 5, 8));
+        Path other = TinyModels.save(wide.build(), dir.resolve("other.onnx"));
+
+        assertFailsCleanly(graft("inspect", cut), "cut.onnx", "truncated or corrupt");
+        assertFailsCleanly(graft("verify", text), "text.onnx");
+        assertFailsCleanly(graft("convert", cut, dir.resolve("out.onnx")), "cut.onnx");
+        assertFailsCleanly(graft("merge", "--model", good, "--model", other, "-o", dir.resolve("out.onnx")),
+                "other.onnx", "'W1'", "float32[5, 8]", "float32[4, 8]");
+        assertFailsCleanly(graft("merge", "--method", "nonsense", "--model", good, "-o", dir.resolve("out.onnx")),
+                "unknown merge method 'nonsense'");
+        assertFailsCleanly(graft("convert", good, dir.resolve("out.onnx"), "--dtype", "int8"), "int8");
+        assertFailsCleanly(graft("verify", dir.resolve("missing.onnx")), "no such file");
+        assertThat(graft("inspect").exit()).isEqualTo(2);
+    }
+}
