@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Fluent description of a rewrite of one model, run by {@link #writeTo(Path)}: optionally storing every
@@ -98,8 +99,9 @@ public final class ConvertBuilder {
             Map<String, String> params = new LinkedHashMap<>();
             params.put("dtype", dtype == null ? "unchanged" : dtype.displayName());
             params.put("layout", layout.name().toLowerCase(java.util.Locale.ROOT));
+            CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
             WriteOptions options = WriteOptions.defaults().withLayout(layout).withSync(sync)
-                    .withProvenance(new Provenance("convert", params, List.of(Provenance.Input.of(model))));
+                    .withProvenance(() -> new Provenance("convert", params, List.of(hash.join())));
             List<Path> written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
                     tensors -> OnnxWriter.write(model.proto(), tensors, target, options));
             long bytes = 0;

@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * Fluent description of a merge of models with identical structure, run by {@link #writeTo(Path)}: the first
@@ -121,12 +122,9 @@ public final class MergeBuilder {
             for (MergePlan.Ignored i : plan.ignored()) {
                 unmerged.add(new MergeReport.Unmerged(i.tensor(), i.reason()));
             }
-            List<Provenance.Input> inputs = new ArrayList<>();
-            List<MergeReport.Input> reportInputs = new ArrayList<>();
-            for (int i = 0; i < opened.size(); i++) {
-                Provenance.Input in = Provenance.Input.of(opened.get(i));
-                inputs.add(in);
-                reportInputs.add(new MergeReport.Input(in.file(), w[i], in.sha256()));
+            List<CompletableFuture<Provenance.Input>> hashes = new ArrayList<>();
+            for (OnnxModel m : opened) {
+                hashes.add(Provenance.Input.hashInBackground(m));
             }
             Map<String, String> params = new LinkedHashMap<>(method.parameters());
             params.put("method", method.name());
@@ -134,10 +132,15 @@ public final class MergeBuilder {
             if (outputType != null) {
                 params.put("dtype", outputType.displayName());
             }
-            WriteOptions options = WriteOptions.defaults().withLayout(layout)
-                    .withProvenance(new Provenance("merge", params, inputs));
+            WriteOptions options = WriteOptions.defaults().withLayout(layout).withProvenance(() ->
+                    new Provenance("merge", params, hashes.stream().map(CompletableFuture::join).toList()));
             List<Path> written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
                     tensors -> OnnxWriter.write(opened.get(0).proto(), tensors, target, options));
+            List<MergeReport.Input> reportInputs = new ArrayList<>();
+            for (int i = 0; i < opened.size(); i++) {
+                Provenance.Input in = hashes.get(i).join();
+                reportInputs.add(new MergeReport.Input(in.file(), w[i], in.sha256()));
+            }
             long bytes = 0;
             List<String> names = new ArrayList<>();
             for (Path p : written) {

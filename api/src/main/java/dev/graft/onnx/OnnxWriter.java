@@ -69,11 +69,9 @@ public final class OnnxWriter {
             templateTypes.put(t.getName(), ElementType.fromCode(t.getDataType(), null, t.getName()));
         }
         StorageCasts.apply(graph, templateTypes, initializers, defaultOpset(template), target);
-        if (options.provenance() != null) {
-            withProvenance(model, options.provenance());
-        }
         GraphProto graphSkeleton = graph.build();
-        ModelProto head = model.clearGraph().build();
+        // metadata_props go last (protobuf fields may come in any order) so provenance can be computed meanwhile
+        ModelProto head = model.clearGraph().clearMetadataProps().build();
 
         long graphSize = graphSkeleton.getSerializedSize();
         for (long entry : layout.entrySizes) {
@@ -81,7 +79,7 @@ public final class OnnxWriter {
                     + CodedOutputStream.computeUInt64SizeNoTag(entry) + entry;
         }
         long modelSize = head.getSerializedSize() + CodedOutputStream.computeTagSize(ModelProto.GRAPH_FIELD_NUMBER)
-                + CodedOutputStream.computeUInt64SizeNoTag(graphSize) + graphSize;
+                + CodedOutputStream.computeUInt64SizeNoTag(graphSize) + graphSize + (1 << 20); // + metadata
         if (modelSize > PROTOBUF_LIMIT) {
             throw new GraftException(target, null, "an inline model of " + modelSize
                     + " bytes exceeds protobuf's 2 GiB limit; write the weights as external data");
@@ -127,6 +125,9 @@ public final class OnnxWriter {
                         }
                     }
                     t.written();
+                }
+                for (StringStringEntryProto e : metadata(template, options)) {
+                    cos.writeMessage(ModelProto.METADATA_PROPS_FIELD_NUMBER, e);
                 }
                 cos.flush();
                 if (options.sync()) {
@@ -185,16 +186,20 @@ public final class OnnxWriter {
         return bytes.duplicate();
     }
 
-    private static void withProvenance(ModelProto.Builder model, Provenance p) {
-        List<StringStringEntryProto> kept = new java.util.ArrayList<>();
-        for (StringStringEntryProto e : model.getMetadataPropsList()) {
+    /** The template's metadata, with its {@code graft.*} entries replaced by the provenance if there is one. */
+    private static List<StringStringEntryProto> metadata(ModelProto template, WriteOptions options) {
+        if (options.provenance() == null) {
+            return template.getMetadataPropsList();
+        }
+        List<StringStringEntryProto> out = new java.util.ArrayList<>();
+        for (StringStringEntryProto e : template.getMetadataPropsList()) {
             if (!e.getKey().startsWith(Provenance.PREFIX)) {
-                kept.add(e);
+                out.add(e);
             }
         }
-        model.clearMetadataProps().addAllMetadataProps(kept);
-        p.toMetadata().forEach((k, v) -> model.addMetadataProps(
-                StringStringEntryProto.newBuilder().setKey(k).setValue(v)));
+        options.provenance().get().toMetadata().forEach((k, v) ->
+                out.add(StringStringEntryProto.newBuilder().setKey(k).setValue(v).build()));
+        return out;
     }
 
     private static long pad(FileChannel data, long pos, long target) throws IOException {

@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * What produced a model, written into its {@code metadata_props}: {@code graft.version},
@@ -24,6 +25,15 @@ public record Provenance(String operation, Map<String, String> parameters, List<
     public record Input(String file, String sha256) {
         public static Input of(OnnxModel model) {
             return new Input(model.file().getFileName().toString(), model.sha256());
+        }
+
+        /** Starts hashing {@code model} on a thread of its own, so that it overlaps other work. */
+        public static CompletableFuture<Input> hashInBackground(OnnxModel model) {
+            return CompletableFuture.supplyAsync(() -> of(model), task -> {
+                Thread t = new Thread(task, "graft-sha256");
+                t.setDaemon(true);
+                t.start();
+            });
         }
     }
 

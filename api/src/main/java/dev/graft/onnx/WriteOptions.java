@@ -1,6 +1,7 @@
 package dev.graft.onnx;
 
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * How {@link OnnxWriter} lays out a model. By default weights are inline unless they total more than
@@ -10,7 +11,8 @@ import java.util.Objects;
  * {@code onnx} package's alignment, so they can be memory-mapped on any platform), and every entry has its
  * {@code offset} and {@code length} written.
  */
-public record WriteOptions(Layout layout, long externalAbove, long inlineBelow, Provenance provenance, boolean sync) {
+public record WriteOptions(Layout layout, long externalAbove, long inlineBelow, Supplier<Provenance> provenance,
+                           boolean sync) {
     /** Total weight bytes above which {@link Layout#AUTO} chooses external data: 1 GiB. */
     public static final long DEFAULT_EXTERNAL_ABOVE = 1L << 30;
     /** In external layout, tensors smaller than this stay inline. */
@@ -44,6 +46,14 @@ public record WriteOptions(Layout layout, long externalAbove, long inlineBelow, 
     }
 
     public WriteOptions withProvenance(Provenance p) {
+        return withProvenance(() -> p);
+    }
+
+    /**
+     * Provenance asked for only after the weights are written ({@code metadata_props} are written last), so
+     * that input hashes can be computed while the weights are copied.
+     */
+    public WriteOptions withProvenance(Supplier<Provenance> p) {
         return new WriteOptions(layout, externalAbove, inlineBelow, p, sync);
     }
 
