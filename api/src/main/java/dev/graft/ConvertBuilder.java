@@ -9,10 +9,9 @@ import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Provenance;
 import dev.graft.onnx.Weight;
 import dev.graft.onnx.WriteOptions;
+import dev.graft.onnx.WrittenFiles;
 import dev.graft.tensor.ElementType;
 import dev.graft.tensor.FloatCodec;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -102,18 +101,10 @@ public final class ConvertBuilder {
             CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
             WriteOptions options = WriteOptions.defaults().withLayout(layout).withSync(sync)
                     .withProvenance(() -> new Provenance("convert", params, List.of(hash.join())));
-            List<Path> written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
+            WrittenFiles written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
                     tensors -> OnnxWriter.write(model.proto(), tensors, target, options));
-            long bytes = 0;
-            List<String> names = new ArrayList<>();
-            for (Path p : written) {
-                bytes += Files.size(p);
-                names.add(p.toString());
-            }
-            return new Report(names, params.get("dtype"), params.get("layout"), converted, jobs.size() - converted,
-                    bytes, (System.nanoTime() - start) / 1e9);
-        } catch (IOException e) {
-            throw new GraftException(target, null, "cannot read the written files: " + e.getMessage(), e);
+            return new Report(written.names(), params.get("dtype"), params.get("layout"), converted, jobs.size() - converted,
+                    written.bytes(), (System.nanoTime() - start) / 1e9);
         }
     }
 }

@@ -9,12 +9,12 @@ import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Provenance;
 import dev.graft.onnx.Weight;
 import dev.graft.onnx.WriteOptions;
+import dev.graft.onnx.WrittenFiles;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergePlan;
 import dev.graft.plan.MergeReport;
 import dev.graft.tensor.ElementType;
 import dev.graft.tensor.FloatCodec;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -134,23 +134,15 @@ public final class MergeBuilder {
             }
             WriteOptions options = WriteOptions.defaults().withLayout(layout).withProvenance(() ->
                     new Provenance("merge", params, hashes.stream().map(CompletableFuture::join).toList()));
-            List<Path> written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
+            WrittenFiles written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
                     tensors -> OnnxWriter.write(opened.get(0).proto(), tensors, target, options));
             List<MergeReport.Input> reportInputs = new ArrayList<>();
             for (int i = 0; i < opened.size(); i++) {
                 Provenance.Input in = hashes.get(i).join();
                 reportInputs.add(new MergeReport.Input(in.file(), w[i], in.sha256()));
             }
-            long bytes = 0;
-            List<String> names = new ArrayList<>();
-            for (Path p : written) {
-                bytes += Files.size(p);
-                names.add(p.toString());
-            }
-            return new MergeReport(names, method.name(), params, reportInputs, merged, unmerged, bytes,
+            return new MergeReport(written.names(), method.name(), params, reportInputs, merged, unmerged, written.bytes(),
                     (System.nanoTime() - start) / 1e9);
-        } catch (java.io.IOException e) {
-            throw new GraftException(target, null, "cannot read the written files: " + e.getMessage(), e);
         } finally {
             opened.forEach(OnnxModel::close);
         }

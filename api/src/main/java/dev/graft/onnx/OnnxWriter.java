@@ -43,7 +43,7 @@ public final class OnnxWriter {
      *
      * @return the files written: the model, then the data file if any
      */
-    public static List<Path> write(ModelProto template, List<OutputTensor> initializers, Path target,
+    public static WrittenFiles write(ModelProto template, List<OutputTensor> initializers, Path target,
                                    WriteOptions options) {
         Path absolute = target.toAbsolutePath();
         Path folder = absolute.getParent();
@@ -145,7 +145,7 @@ public final class OnnxWriter {
             }
             move(tmpModel, absolute);
             done = true;
-            return tmpData == null ? List.of(absolute) : List.of(absolute, finalData);
+            return WrittenFiles.of(tmpData == null ? List.of(absolute) : List.of(absolute, finalData));
         } catch (IOException e) {
             throw new GraftException(target, null, "cannot write: " + e.getMessage(), e);
         } finally {

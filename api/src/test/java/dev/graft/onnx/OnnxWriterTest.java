@@ -98,6 +98,27 @@ class OnnxWriterTest {
     }
 
     @Test
+    void weightsCanBeAddedAndRemoved() throws IOException {
+        Path in = TinyModels.save(TinyModels.mlp(13), dir.resolve("in.onnx"));
+        Path added = dir.resolve("added.onnx");
+        try (OnnxModel m = OnnxModel.open(in)) {
+            List<OutputTensor> tensors = copies(m);
+            tensors.add(OutputTensor.of("extra", ElementType.FLOAT, new long[] {2}, () ->
+                    FloatCodec.encode(ElementType.FLOAT, new float[] {5, 6})));
+            OnnxWriter.write(m.proto(), tensors, added, WriteOptions.defaults());
+        }
+        Path removed = dir.resolve("removed.onnx");
+        try (OnnxModel m = OnnxModel.open(added)) {
+            assertThat(m.weight("extra").orElseThrow().toFloats()).containsExactly(5f, 6f);
+            List<OutputTensor> tensors = copies(m);
+            tensors.removeIf(t -> t.name().equals("extra"));
+            OnnxWriter.write(m.proto(), tensors, removed, WriteOptions.defaults());
+        }
+        assertThat(Files.readAllBytes(removed)).isEqualTo(Files.readAllBytes(
+                rewrite(in, dir.resolve("plain.onnx"), WriteOptions.defaults())));
+    }
+
+    @Test
     void halfPrecisionStorageKeepsTheGraphComputingInFloat32() throws IOException {
         Path in = TinyModels.save(TinyModels.mlp(8), dir.resolve("in.onnx"));
         Path half = dir.resolve("half.onnx");

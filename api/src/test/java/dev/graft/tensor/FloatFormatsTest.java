@@ -65,6 +65,18 @@ class FloatFormatsTest {
     }
 
     @Test
+    void exactMidpointsBetweenHalvesRoundToTheEvenOne() {
+        // every pair of neighbouring finite positive halves, subnormals included; the midpoint needs 12
+        // significant bits, so it is exact in float32
+        for (int h = 0; h < 0x7bff; h++) {
+            float mid = (float) ((halfByDefinition(h) + halfByDefinition(h + 1)) / 2);
+            int even = (h & 1) == 0 ? h : h + 1;
+            assertThat(Float16.fromFloat(mid) & 0xffff).as("midpoint after %04x", h).isEqualTo(even);
+            assertThat(Float16.fromFloat(-mid) & 0xffff).isEqualTo(even | 0x8000);
+        }
+    }
+
+    @Test
     void bfloat16RoundsToNearestEvenAndKeepsNaN() {
         // 1 + 2^-8 lies exactly between 1 and 1 + 2^-7: ties to even gives 1.0
         assertThat(BFloat16.toFloat(BFloat16.fromFloat(1f + 0x1p-8f))).isEqualTo(1f);

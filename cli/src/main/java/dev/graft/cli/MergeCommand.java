@@ -3,16 +3,15 @@ package dev.graft.cli;
 import dev.graft.Graft;
 import dev.graft.MergeBuilder;
 import dev.graft.merge.Linear;
-import dev.graft.onnx.WriteOptions;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergeReport;
-import dev.graft.tensor.ElementType;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -34,17 +33,11 @@ final class MergeCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
     Path output;
 
-    @Option(names = "--dtype", paramLabel = "fp32|fp16|bf16", description = "element type of merged weights")
-    String dtype;
-
-    @Option(names = "--external-data", description = "weights in OUT.data beside the model")
-    boolean external;
+    @Mixin
+    WriteOptionsMixin write;
 
     @Option(names = "--threads", description = "tensors merged at once (default: all cores)")
     Integer threads;
-
-    @Option(names = "--json", description = "machine-readable output")
-    boolean json;
 
     @Override
     public Integer call() {
@@ -53,21 +46,19 @@ final class MergeCommand implements Callable<Integer> {
             ModelArg m = ModelArg.parse(spec);
             b.model(m.file(), m.weight());
         }
-        if (dtype != null) {
-            b.outputType(ElementType.parseFloatType(dtype));
+        if (write.elementType() != null) {
+            b.outputType(write.elementType());
         }
-        if (external) {
-            b.layout(WriteOptions.Layout.EXTERNAL);
-        }
+        b.layout(write.layout());
         if (threads != null) {
             b.threads(threads);
         }
         MergeReport r;
-        try (Output.Progress progress = new Output.Progress("merge", json)) {
+        try (Output.Progress progress = new Output.Progress("merge", write.json)) {
             r = b.progress(progress).writeTo(output);
         }
         PrintWriter out = spec.commandLine().getOut();
-        if (json) {
+        if (write.json) {
             Output.json(out, r);
         } else {
             print(out, r);

@@ -114,5 +114,12 @@ class LinearMergeTest {
                 .hasMessageContaining("b.onnx").hasMessageContaining("'b1'").hasMessageContaining("float32[9]")
                 .hasMessageContaining("float32[8]");
         assertThat(out).doesNotExist();
+        Path half = dir.resolve("half.onnx");
+        dev.graft.Graft.convert(a).dtype(dev.graft.tensor.ElementType.FLOAT16).writeTo(half);
+        assertThatThrownBy(() -> Graft.merge().model(a, 1).model(half, 1).method(new Linear()).writeTo(out))
+                .isInstanceOf(IncompatibleModelsException.class)
+                .hasMessageContaining("half.onnx").hasMessageContaining("'W1'").hasMessageContaining("float16[4, 8]")
+                .hasMessageContaining("float32[4, 8]");
+        assertThat(out).doesNotExist();
     }
 }
