@@ -48,14 +48,19 @@ public final class OnnxModel implements AutoCloseable {
         this.proto = proto;
         this.externalData = new ExternalDataFiles(file);
         List<Weight> all = new ArrayList<>();
-        collect(proto.getGraph(), all);
-        this.weights = Collections.unmodifiableList(all);
         Map<String, Weight> main = new LinkedHashMap<>();
-        for (Weight w : all) {
-            if (w.scope().isEmpty() && main.putIfAbsent(w.name(), w) != null) {
-                throw new ModelFormatException(file, w.name(), "declared twice in the main graph");
+        try {
+            collect(proto.getGraph(), all);
+            for (Weight w : all) {
+                if (w.scope().isEmpty() && main.putIfAbsent(w.name(), w) != null) {
+                    throw new ModelFormatException(file, w.name(), "declared twice in the main graph");
+                }
             }
+        } catch (RuntimeException e) {
+            externalData.close(); // a model that fails its checks keeps no data file open
+            throw e;
         }
+        this.weights = Collections.unmodifiableList(all);
         this.mainGraphWeights = Collections.unmodifiableMap(main);
     }
 

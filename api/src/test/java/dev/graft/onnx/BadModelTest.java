@@ -131,6 +131,15 @@ class BadModelTest {
     }
 
     @Test
+    void weightDeclaredTwice() {
+        ModelProto m = TinyModels.mlp(1);
+        Path p = save(m.toBuilder().setGraph(m.getGraph().toBuilder().addInitializer(m.getGraph().getInitializer(0)))
+                .build());
+        assertThatThrownBy(() -> OnnxModel.open(p)).isInstanceOf(ModelFormatException.class)
+                .hasMessageContaining("'W1'").hasMessageContaining("declared twice");
+    }
+
+    @Test
     void missingExternalDataFile() {
         Path p = save(ModelFiles.external(TinyModels.mlp(1), "W1", "absent.bin", 0, 128));
         assertThatThrownBy(() -> OnnxModel.open(p)).isInstanceOf(ModelFormatException.class)
