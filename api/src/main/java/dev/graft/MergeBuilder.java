@@ -3,6 +3,9 @@ package dev.graft;
 import dev.graft.exec.ProgressListener;
 import dev.graft.exec.StreamingExecutor;
 import dev.graft.exec.TensorJob;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.IndexedWeight;
+import dev.graft.index.WeightRole;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
@@ -10,46 +13,86 @@ import dev.graft.onnx.Provenance;
 import dev.graft.onnx.Weight;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
+import dev.graft.plan.LayerSummary;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergePlan;
 import dev.graft.plan.MergeReport;
+import dev.graft.plan.ParameterSpec;
+import dev.graft.plan.ResolvedParameters;
+import dev.graft.plan.Setting;
+import dev.graft.plan.TaskVectorStats;
+import dev.graft.plan.TensorDiagnostics;
+import dev.graft.plan.TensorInputs;
 import dev.graft.tensor.ElementType;
 import dev.graft.tensor.FloatCodec;
+import com.google.common.hash.Hashing;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * Fluent description of a merge of models with identical structure, run by {@link #writeTo(Path)}: the first
- * model's graph, with each floating-point initializer replaced by the method's merge of that tensor across
- * the models (see {@link MergePlan}). Tensors are read, merged and written one at a time, several in
- * parallel, under a memory budget; output bytes do not depend on the thread count.
+ * Fluent description of a merge of models with identical structure, run by {@link #writeTo(Path)}. The output
+ * has the graph of the base model if there is one, else of the first model; each floating-point initializer
+ * is replaced by the method's merge of that tensor (see {@link MergePlan}). Parameters follow mergekit: each
+ * model's settings, then global settings, then the method's defaults; a setting may vary per tensor (see
+ * {@link Setting}). Tensors are read, merged and written one at a time, several in parallel, under a memory
+ * budget; output bytes do not depend on the thread count.
  *
  * <pre>{@code
- * MergeReport r = Graft.merge().model(a, 0.5).model(b, 0.5).method(new Linear()).writeTo(out);
+ * MergeReport r = Graft.merge().base(base).model(a, 1.0).model(b, 1.0)
+ *     .method(MergeMethods.create("ties")).parameter("density", 0.5).writeTo(out);
  * }</pre>
  */
 public final class MergeBuilder {
+    private Path base;
     private final List<Path> models = new ArrayList<>();
-    private final List<Double> weights = new ArrayList<>();
+    private final List<Map<String, Setting>> modelSettings = new ArrayList<>();
+    private final Map<String, Setting> globalSettings = new LinkedHashMap<>();
     private MergeMethod method;
     private ElementType outputType;
     private WriteOptions.Layout layout = WriteOptions.Layout.AUTO;
     private int threads = Runtime.getRuntime().availableProcessors();
     private long memoryBudget = Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
+    private long seed;
+    private boolean diagnostics = true;
     private ProgressListener progress = ProgressListener.NONE;
 
     MergeBuilder() {
     }
 
-    /** Adds a model with its weight. */
+    /** The base model: the origin of task vectors, and the graph of the output. */
+    public MergeBuilder base(Path file) {
+        this.base = Objects.requireNonNull(file);
+        return this;
+    }
+
+    /** Adds a model with parameter {@code weight}. */
     public MergeBuilder model(Path file, double weight) {
+        return model(file, Map.of("weight", Setting.of(weight)));
+    }
+
+    /** Adds a model with its own parameter settings (e.g. {@code weight}, {@code density}). */
+    public MergeBuilder model(Path file, Map<String, Setting> settings) {
         models.add(Objects.requireNonNull(file));
-        weights.add(weight);
+        modelSettings.add(new LinkedHashMap<>(settings));
+        return this;
+    }
+
+    /** Sets a global parameter for every tensor. */
+    public MergeBuilder parameter(String name, double value) {
+        return parameter(name, Setting.of(value));
+    }
+
+    /** Sets a global parameter that may vary per tensor. */
+    public MergeBuilder parameter(String name, Setting setting) {
+        globalSettings.put(Objects.requireNonNull(name), Objects.requireNonNull(setting));
         return this;
     }
 
@@ -59,7 +102,13 @@ public final class MergeBuilder {
         return this;
     }
 
-    /** Store merged tensors as float32, float16 or bfloat16 (default: each tensor's type in the first model). */
+    /** Seed of the random methods (DARE, DELLA); each tensor's stream derives from (seed, model, tensor name). */
+    public MergeBuilder seed(long s) {
+        this.seed = s;
+        return this;
+    }
+
+    /** Store merged tensors as float32, float16 or bfloat16 (default: each tensor's type in the reference). */
     public MergeBuilder outputType(ElementType type) {
         if (!type.isFloatingPoint()) {
             throw new IllegalArgumentException("output type must be floating point, got " + type.displayName());
@@ -86,6 +135,12 @@ public final class MergeBuilder {
         return this;
     }
 
+    /** Collect diagnostics per tensor and per layer (default true; costs one more pass over each tensor). */
+    public MergeBuilder diagnostics(boolean on) {
+        this.diagnostics = on;
+        return this;
+    }
+
     public MergeBuilder progress(ProgressListener listener) {
         this.progress = Objects.requireNonNull(listener);
         return this;
@@ -97,25 +152,35 @@ public final class MergeBuilder {
             throw new IllegalStateException("no merge method set: call method(...) first");
         }
         if (models.isEmpty()) {
-            throw new IllegalStateException("no models to merge: call model(file, weight) first");
+            throw new IllegalStateException("no models to merge: call model(...) first");
         }
+        if (method.needsBase() && base == null) {
+            throw new IllegalArgumentException("merge method '" + method.name() + "' needs a base model");
+        }
+        Map<String, ParameterSpec> specs = checkedSpecs();
         long start = System.nanoTime();
         List<OnnxModel> opened = new ArrayList<>();
         try {
+            if (base != null) {
+                opened.add(OnnxModel.open(base));
+            }
             for (Path p : models) {
                 opened.add(OnnxModel.open(p));
             }
+            OnnxModel reference = opened.get(0);
+            List<OnnxModel> inputs = opened.subList(base == null ? 0 : 1, opened.size());
             MergePlan plan = MergePlan.of(opened);
-            double[] w = weights.stream().mapToDouble(Double::doubleValue).toArray();
+            Depths depths = new Depths(GraphIndex.of(reference));
+            List<TensorDiagnostics> tensorDiagnostics = Collections.synchronizedList(new ArrayList<>());
             List<TensorJob> jobs = new ArrayList<>();
             List<MergeReport.Unmerged> unmerged = new ArrayList<>();
             int merged = 0;
             for (MergePlan.Step step : plan.steps()) {
                 if (step.merge()) {
-                    jobs.add(mergeJob(step.first(), opened, w));
+                    jobs.add(mergeJob(step.first(), inputs, depths, specs, tensorDiagnostics));
                     merged++;
                 } else {
-                    jobs.add(new TensorJob(OutputTensor.copyOf(step.first()), Math.max(0, step.first().byteLength())));
+                    jobs.add(new TensorJob(OutputTensor.copyOf(step.first()), 0));
                     unmerged.add(new MergeReport.Unmerged(step.first().name(), step.reason()));
                 }
             }
@@ -126,41 +191,166 @@ public final class MergeBuilder {
             for (OnnxModel m : opened) {
                 hashes.add(Provenance.Input.hashInBackground(m));
             }
-            Map<String, String> params = new LinkedHashMap<>(method.parameters());
-            params.put("method", method.name());
-            params.put("weights", java.util.Arrays.toString(w));
-            if (outputType != null) {
-                params.put("dtype", outputType.displayName());
-            }
+            Map<String, String> params = describe();
             WriteOptions options = WriteOptions.defaults().withLayout(layout).withProvenance(() ->
                     new Provenance("merge", params, hashes.stream().map(CompletableFuture::join).toList()));
             WrittenFiles written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
-                    tensors -> OnnxWriter.write(opened.get(0).proto(), tensors, target, options));
+                    tensors -> OnnxWriter.write(reference.proto(), tensors, target, options));
+            MergeReport.Input baseInput = null;
             List<MergeReport.Input> reportInputs = new ArrayList<>();
             for (int i = 0; i < opened.size(); i++) {
                 Provenance.Input in = hashes.get(i).join();
-                reportInputs.add(new MergeReport.Input(in.file(), w[i], in.sha256()));
+                if (base != null && i == 0) {
+                    baseInput = new MergeReport.Input(in.file(), Map.of(), in.sha256());
+                } else {
+                    reportInputs.add(new MergeReport.Input(in.file(),
+                            describe(modelSettings.get(i - (base == null ? 0 : 1))), in.sha256()));
+                }
             }
-            return new MergeReport(written.names(), method.name(), params, reportInputs, merged, unmerged, written.bytes(),
-                    (System.nanoTime() - start) / 1e9);
+            List<TensorDiagnostics> ordered = order(tensorDiagnostics, plan);
+            return new MergeReport(written.names(), method.name(), params, baseInput, reportInputs, merged, unmerged,
+                    written.bytes(), (System.nanoTime() - start) / 1e9, LayerSummary.of(ordered), ordered);
         } finally {
             opened.forEach(OnnxModel::close);
         }
     }
 
-    private TensorJob mergeJob(Weight first, List<OnnxModel> opened, double[] w) {
-        ElementType type = outputType != null ? outputType : first.type();
-        String name = first.name();
-        OutputTensor tensor = OutputTensor.like(first, type, () -> {
-            float[][] inputs = new float[opened.size()][];
-            for (int m = 0; m < opened.size(); m++) {
-                inputs[m] = opened.get(m).weight(name).orElseThrow().toFloats();
+    /** The method's parameter specs; refuses settings the method does not read. */
+    private Map<String, ParameterSpec> checkedSpecs() {
+        Map<String, ParameterSpec> specs = new LinkedHashMap<>();
+        for (ParameterSpec s : method.parameters()) {
+            specs.put(s.name(), s);
+        }
+        for (String name : globalSettings.keySet()) {
+            if (!specs.containsKey(name)) {
+                throw new IllegalArgumentException("merge method '" + method.name() + "' has no parameter '" + name
+                        + "' (it has " + specs.keySet() + ")");
             }
-            float[] out = new float[inputs[0].length];
-            method.merge(name, inputs, w, out);
+        }
+        for (int i = 0; i < modelSettings.size(); i++) {
+            for (String name : modelSettings.get(i).keySet()) {
+                ParameterSpec s = specs.get(name);
+                if (s == null || s.scope() != ParameterSpec.Scope.MODEL) {
+                    throw new IllegalArgumentException("merge method '" + method.name() + "' has no per-model "
+                            + "parameter '" + name + "' (given for " + models.get(i).getFileName() + "; per-model "
+                            + "parameters: " + specs.values().stream().filter(p -> p.scope() == ParameterSpec.Scope.MODEL)
+                            .map(ParameterSpec::name).toList() + ")");
+                }
+            }
+        }
+        return specs;
+    }
+
+    private Map<String, String> describe() {
+        Map<String, String> params = new LinkedHashMap<>();
+        params.put("method", method.name());
+        globalSettings.forEach((k, v) -> params.put(k, v.toString()));
+        params.put("seed", Long.toString(seed));
+        for (int i = 0; i < models.size(); i++) {
+            params.put("model" + i, models.get(i).getFileName() + " " + describe(modelSettings.get(i)));
+        }
+        if (outputType != null) {
+            params.put("dtype", outputType.displayName());
+        }
+        return params;
+    }
+
+    private static Map<String, String> describe(Map<String, Setting> settings) {
+        Map<String, String> m = new TreeMap<>();
+        settings.forEach((k, v) -> m.put(k, v.toString()));
+        return m;
+    }
+
+    private TensorJob mergeJob(Weight ref, List<OnnxModel> inputs, Depths depths, Map<String, ParameterSpec> specs,
+                               List<TensorDiagnostics> sink) {
+        ElementType type = outputType != null ? outputType : ref.type();
+        String name = ref.name();
+        IndexedWeight indexed = depths.index.get(name).orElseThrow();
+        boolean inOut = indexed.role() == WeightRole.MATMUL_WEIGHT || indexed.role() == WeightRole.GEMM_WEIGHT_IN_OUT;
+        double t = depths.of(name);
+        long tensorSeed = Hashing.murmur3_128().newHasher().putLong(seed)
+                .putString(name, StandardCharsets.UTF_8).hash().asLong();
+        Integer layer = indexed.layer().isPresent() ? indexed.layer().getAsInt() : null;
+        OutputTensor tensor = OutputTensor.like(ref, type, () -> {
+            float[] baseValues = base == null ? null : ref.toFloats();
+            float[][] values = new float[inputs.size()][];
+            for (int m = 0; m < values.length; m++) {
+                values[m] = inputs.get(m).weight(name).orElseThrow().toFloats();
+            }
+            TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(values.length);
+            ResolvedParameters parameters = new ResolvedParameters(name, t, specs, globalSettings, modelSettings);
+            float[] out = new float[values[0].length];
+            method.merge(new TensorInputs(name, ref.shape(), inOut, baseValues, values, parameters, tensorSeed, recorder),
+                    out);
+            if (diagnostics) {
+                sink.add(TaskVectorStats.of(name, layer, baseValues, values, recorder));
+            }
             return FloatCodec.encode(type, out);
         });
-        long working = first.elementCount() * 4L * (opened.size() + 1) + type.byteLength(first.elementCount());
+        long working = ref.elementCount() * 4L * (inputs.size() + 2) + type.byteLength(ref.elementCount());
         return new TensorJob(tensor, working);
+    }
+
+    private static List<TensorDiagnostics> order(List<TensorDiagnostics> found, MergePlan plan) {
+        Map<String, TensorDiagnostics> byName = new LinkedHashMap<>();
+        synchronized (found) {
+            for (TensorDiagnostics d : found) {
+                byName.put(d.tensor(), d);
+            }
+        }
+        List<TensorDiagnostics> out = new ArrayList<>();
+        for (MergePlan.Step s : plan.steps()) {
+            TensorDiagnostics d = byName.get(s.first().name());
+            if (d != null) {
+                out.add(d);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Depth {@code t ∈ [0,1]} of each tensor for gradient settings: {@code layer / (layers − 1)} for tensors of
+     * numbered layers; tensors outside layers get 0 if they come before the first layered tensor in the model's
+     * order and 1 if after the last (embeddings and heads, as mergekit's pre- and post-weights).
+     */
+    private static final class Depths {
+        final GraphIndex index;
+        private final Map<String, Double> t = new LinkedHashMap<>();
+
+        Depths(GraphIndex index) {
+            this.index = index;
+            int maxLayer = -1;
+            for (IndexedWeight w : index.weights()) {
+                if (w.layer().isPresent()) {
+                    maxLayer = Math.max(maxLayer, w.layer().getAsInt());
+                }
+            }
+            boolean seenLayer = false;
+            List<String> pending = new ArrayList<>();
+            for (IndexedWeight w : index.weights()) {
+                if (!w.weight().scope().isEmpty()) {
+                    continue;
+                }
+                if (w.layer().isPresent()) {
+                    seenLayer = true;
+                    t.put(w.name(), maxLayer <= 0 ? 0.0 : (double) w.layer().getAsInt() / maxLayer);
+                    for (String p : pending) {
+                        t.put(p, 0.0); // between layers: treat as the start, like mergekit's layer-less weights
+                    }
+                    pending.clear();
+                } else if (!seenLayer) {
+                    t.put(w.name(), 0.0);
+                } else {
+                    pending.add(w.name());
+                }
+            }
+            for (String p : pending) {
+                t.put(p, 1.0);
+            }
+        }
+
+        double of(String name) {
+            return t.getOrDefault(name, 0.0);
+        }
     }
 }

@@ -1,25 +1,22 @@
 package dev.graft.plan;
 
-import java.util.Map;
+import java.util.List;
 
 /**
- * A per-tensor merge method: given the same tensor from every model (as float32) and each model's weight,
- * fills {@code out}. Implementations are small, stateless and thread-safe; module {@code graft-merge} has them.
+ * A per-tensor merge method: fills {@code out} from one tensor's values in the base (if any) and each model,
+ * with parameters resolved for that tensor. Implementations are small, stateless and thread-safe; module
+ * {@code graft-merge} has them and a registry by name.
  */
 public interface MergeMethod {
-    /** The name used in recipes, reports and provenance, e.g. {@code linear}. */
+    /** The name used in recipes, reports and provenance, e.g. {@code ties}. */
     String name();
 
-    /** The method's parameters with their values, for reports and provenance. */
-    Map<String, String> parameters();
+    /** True if the method needs a base model (task-vector methods, SLERP's first endpoint, ...). */
+    boolean needsBase();
 
-    /**
-     * Merges one tensor.
-     *
-     * @param tensor  the tensor's name
-     * @param models  its values in each model, all of {@code out.length}
-     * @param weights each model's weight
-     * @param out     the merged values
-     */
-    void merge(String tensor, float[][] models, double[] weights, float[] out);
+    /** The parameters the method reads, with defaults: recipes naming others are refused. */
+    List<ParameterSpec> parameters();
+
+    /** Merges one tensor into {@code out} (of {@code in.size()} values). */
+    void merge(TensorInputs in, float[] out);
 }

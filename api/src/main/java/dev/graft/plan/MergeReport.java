@@ -4,16 +4,18 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What a merge did: the files written, the method and its parameters, the inputs with their weights and
- * hashes, how many tensors were merged, which were not (copied from the first model, or ignored) and why, and the time taken.
+ * What a merge did: the files written, the method and its parameters, the base and the inputs with their
+ * hashes, how many tensors were merged, which were not (copied from the reference model, or ignored) and
+ * why, the time taken, and diagnostics per tensor and per layer (empty when switched off).
  */
-public record MergeReport(List<String> outputs, String method, Map<String, String> parameters,
-                          List<Input> inputs, int merged, List<Unmerged> unmerged, long bytesWritten, double seconds) {
-    /** An input model. */
-    public record Input(String file, double weight, String sha256) {
+public record MergeReport(List<String> outputs, String method, Map<String, String> parameters, Input base,
+                          List<Input> inputs, int merged, List<Unmerged> unmerged, long bytesWritten, double seconds,
+                          List<LayerSummary> layers, List<TensorDiagnostics> tensors) {
+    /** An input model with its settings as given. */
+    public record Input(String file, Map<String, String> parameters, String sha256) {
     }
 
-    /** A tensor not merged: copied from the first model, or present only in another model and not needed. */
+    /** A tensor not merged: copied from the reference model, or present only in another model and not needed. */
     public record Unmerged(String tensor, String reason) {
     }
 }

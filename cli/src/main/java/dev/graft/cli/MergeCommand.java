@@ -2,7 +2,7 @@ package dev.graft.cli;
 
 import dev.graft.Graft;
 import dev.graft.MergeBuilder;
-import dev.graft.merge.Linear;
+import dev.graft.merge.MergeMethods;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergeReport;
 import java.io.PrintWriter;
@@ -80,12 +80,7 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     static MergeMethod method(String name) {
-        switch (name.toLowerCase(Locale.ROOT)) {
-            case "linear":
-                return new Linear();
-            default:
-                throw new IllegalArgumentException("unknown merge method '" + name + "' (available: linear)");
-        }
+        return MergeMethods.create(name.toLowerCase(Locale.ROOT));
     }
 
     /** {@code FILE[:WEIGHT]}; the weight is whatever follows the last ':' if it parses as a number. */

@@ -25,19 +25,6 @@ class LinearMergeTest {
     @TempDir
     Path dir;
 
-    @Test
-    void formulaOnHandMadeTensors() {
-        float[][] models = {{1f, 2f, -4f}, {3f, 6f, 0f}, {0f, 1f, 8f}};
-        float[] out = new float[3];
-        new Linear().merge("t", models, new double[] {1, 2, 1}, out);
-        // (1*1 + 2*3 + 1*0)/4 = 7/4, (2 + 12 + 1)/4 = 15/4, (-4 + 0 + 8)/4 = 1
-        assertThat(out).containsExactly(1.75f, 3.75f, 1f);
-        new Linear(false).merge("t", models, new double[] {1, 2, 1}, out);
-        assertThat(out).containsExactly(7f, 15f, 4f);
-        assertThatThrownBy(() -> new Linear().merge("t", models, new double[] {1, -1, 0}, new float[3]))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sum to 0");
-    }
-
     /**
      * The issue's end-to-end check: the linear merge of bge-small and e5-small loads and runs in ORT, and sampled
      * tensors equal (a+b)/2 exactly. e5 has position_ids as an int64 initializer where bge has a Constant node.

@@ -1,0 +1,31 @@
+package dev.graft.plan;
+
+import java.util.List;
+
+/**
+ * Why a merge of one tensor came out as it did. For merges with a base: each task vector's L2 norm
+ * {@code ‖θᵢ − θ₀‖}, the pairwise cosine similarities between task vectors, and the sign-conflict rate (the
+ * fraction of entries where two task vectors are non-zero with opposite signs: the interference TIES
+ * resolves); for sparsifying methods, the fraction of each task vector's entries set to zero. Values that do
+ * not apply are null.
+ */
+public record TensorDiagnostics(String tensor, Integer layer, long size, List<Double> norms,
+                                List<List<Double>> cosines, Double signConflict, List<Double> trimmed) {
+    /** Collects what a method reports while merging one tensor. */
+    public static final class Recorder {
+        private final Double[] trimmed;
+
+        public Recorder(int models) {
+            this.trimmed = new Double[models];
+        }
+
+        /** Records the fraction of model {@code i}'s task vector that sparsification set to zero. */
+        public void trimmed(int i, double fraction) {
+            trimmed[i] = fraction;
+        }
+
+        public List<Double> trimmed() {
+            return java.util.Arrays.asList(trimmed.clone());
+        }
+    }
+}

@@ -1,0 +1,35 @@
+package dev.graft.merge;
+
+import dev.graft.plan.ParameterSpec;
+import dev.graft.plan.TensorInputs;
+import java.util.List;
+
+/**
+ * TIES trimming: keeps the {@code k = ⌊density·n⌋} entries of largest magnitude (ties by index), by selection
+ * in O(n). Rescale (off by default for TIES): L1 match or {@code 1/density} by convention.
+ */
+final class MagnitudeTrim implements Sparsifier {
+    @Override
+    public List<ParameterSpec> parameters() {
+        return List.of();
+    }
+
+    @Override
+    public double apply(float[] delta, TensorInputs in, int model, Convention convention, boolean rescale) {
+        double density = in.model(model, "density");
+        if (density >= 1) {
+            return 0;
+        }
+        int n = delta.length;
+        double l1 = rescale ? Sparsifier.l1(delta) : 0;
+        int kept = MagnitudeRank.keepTop(delta, (int) (density * n));
+        if (rescale) {
+            if (convention == Convention.MERGEKIT) {
+                Sparsifier.matchL1(delta, l1);
+            } else if (density > 0) {
+                Sparsifier.scale(delta, 1 / density);
+            }
+        }
+        return n == 0 ? 0 : 1 - (double) kept / n;
+    }
+}
