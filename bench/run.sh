@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs Graft's benchmarks (not part of the tests): bench/run.sh [io|rss|merge|all] [WORK_FOLDER]
+# Runs Graft's benchmarks (not part of the tests): bench/run.sh [io|rss|merge|ties|all] [WORK_FOLDER]
 # Needs about 8 GB of free disk in the work folder (default bench/target/work).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 mvn -B -q -DskipTests -pl bench -am package
-exec java -cp "bench/target/classes:bench/target/lib/*" dev.graft.bench.Benchmarks "${1:-all}" "${2:-bench/target/work}"
+exec java ${BENCH_JAVA_OPTS:-} -cp "bench/target/classes:bench/target/lib/*" dev.graft.bench.Benchmarks "${1:-all}" "${2:-bench/target/work}"

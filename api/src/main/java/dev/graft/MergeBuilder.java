@@ -146,17 +146,29 @@ public final class MergeBuilder {
         return this;
     }
 
-    /** Runs the merge and writes the result atomically to {@code target}. */
-    public MergeReport writeTo(Path target) {
+    /**
+     * Checks the description without reading any model: a method and models are set, a base is given if the
+     * method needs one, and every parameter is one the method reads.
+     *
+     * @throws IllegalArgumentException naming what is wrong
+     */
+    public MergeBuilder validate() {
         if (method == null) {
-            throw new IllegalStateException("no merge method set: call method(...) first");
+            throw new IllegalArgumentException("no merge method set: call method(...) first");
         }
         if (models.isEmpty()) {
-            throw new IllegalStateException("no models to merge: call model(...) first");
+            throw new IllegalArgumentException("no models to merge: call model(...) first");
         }
         if (method.needsBase() && base == null) {
             throw new IllegalArgumentException("merge method '" + method.name() + "' needs a base model");
         }
+        checkedSpecs();
+        return this;
+    }
+
+    /** Runs the merge and writes the result atomically to {@code target}. */
+    public MergeReport writeTo(Path target) {
+        validate();
         Map<String, ParameterSpec> specs = checkedSpecs();
         long start = System.nanoTime();
         List<OnnxModel> opened = new ArrayList<>();
@@ -280,10 +292,12 @@ public final class MergeBuilder {
             TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(values.length);
             ResolvedParameters parameters = new ResolvedParameters(name, t, specs, globalSettings, modelSettings);
             float[] out = new float[values[0].length];
+            // measured before the merge, which may overwrite the model arrays; trimming is recorded during it
+            TensorDiagnostics stats = diagnostics ? TaskVectorStats.of(name, layer, baseValues, values, recorder) : null;
             method.merge(new TensorInputs(name, ref.shape(), inOut, baseValues, values, parameters, tensorSeed, recorder),
                     out);
-            if (diagnostics) {
-                sink.add(TaskVectorStats.of(name, layer, baseValues, values, recorder));
+            if (stats != null) {
+                sink.add(stats);
             }
             return FloatCodec.encode(type, out);
         });

@@ -81,6 +81,42 @@ final class ExternalDataFiles implements AutoCloseable {
         }
     }
 
+    private static final ThreadLocal<ByteBuffer> CHUNK =
+            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN));
+
+    /** Reads {@code dst.length} values of {@code type} at {@code offset} with positional reads, decoding them. */
+    void readFloats(Path real, long offset, dev.graft.tensor.ElementType type, float[] dst, String tensor) {
+        FileChannel ch;
+        synchronized (this) {
+            try {
+                ch = channel(real);
+            } catch (IOException e) {
+                throw new ModelFormatException(modelFile, tensor, "cannot read external data in " + real, e);
+            }
+        }
+        ByteBuffer chunk = CHUNK.get();
+        int width = type.bits() / 8;
+        int perChunk = chunk.capacity() / width;
+        try {
+            for (int done = 0; done < dst.length; ) {
+                int count = Math.min(perChunk, dst.length - done);
+                chunk.clear().limit(count * width);
+                long pos = offset + (long) done * width;
+                while (chunk.hasRemaining()) {
+                    int n = ch.read(chunk, pos + chunk.position());
+                    if (n < 0) {
+                        throw new ModelFormatException(modelFile, tensor, "external data in " + real + " ended early");
+                    }
+                }
+                chunk.flip();
+                dev.graft.tensor.FloatCodec.decode(type, chunk, dst, done, count);
+                done += count;
+            }
+        } catch (IOException e) {
+            throw new ModelFormatException(modelFile, tensor, "cannot read external data in " + real, e);
+        }
+    }
+
     /** Maps {@code length} bytes at {@code offset} of a resolved data file, read-only, little-endian. */
     ByteBuffer map(Path real, long offset, long length, String tensor) {
         if (length > Integer.MAX_VALUE) {

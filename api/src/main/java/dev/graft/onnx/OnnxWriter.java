@@ -209,9 +209,25 @@ public final class OnnxWriter {
         return target;
     }
 
+    /**
+     * Writes all of {@code b}. Heap buffers go in 1 MiB slices: the JDK copies a heap buffer into a temporary
+     * direct buffer of the same size (and caches it per thread), which must not grow with the tensor.
+     */
     private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
+        if (b.isDirect()) {
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+            return;
+        }
         while (b.hasRemaining()) {
-            ch.write(b);
+            ByteBuffer slice = b.slice();
+            slice.limit(Math.min(slice.remaining(), 1 << 20));
+            int n = slice.remaining();
+            while (slice.hasRemaining()) {
+                ch.write(slice);
+            }
+            b.position(b.position() + n);
         }
     }
 

@@ -243,7 +243,13 @@ public final class Weight {
                     "has " + elementCount + " elements, more than a Java array holds");
         }
         float[] out = new float[(int) elementCount];
-        FloatCodec.decode(type, bytes(), out);
+        if (storage == Storage.EXTERNAL) {
+            // positional reads through a small buffer: materialising floats does not need the mapping, and a
+            // mapping's touched pages would stay resident after the tensor is done
+            model.externalData().readFloats(externalFile, externalOffset, type, out, name);
+        } else {
+            FloatCodec.decode(type, bytes(), out);
+        }
         return out;
     }
 

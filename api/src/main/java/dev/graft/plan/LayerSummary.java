@@ -17,7 +17,7 @@ public record LayerSummary(String layer, int tensors, long size, List<Double> no
     public static List<LayerSummary> of(List<TensorDiagnostics> tensors) {
         Map<String, List<TensorDiagnostics>> byLayer = new LinkedHashMap<>();
         for (TensorDiagnostics d : tensors) {
-            byLayer.computeIfAbsent(d.layer() == null ? "other" : "layer " + d.layer(), k -> new ArrayList<>()).add(d);
+            byLayer.computeIfAbsent(d.layer() == null ? "no layer" : "layer " + d.layer(), k -> new ArrayList<>()).add(d);
         }
         List<LayerSummary> out = new ArrayList<>();
         byLayer.forEach((name, list) -> out.add(summarise(name, list)));

@@ -63,6 +63,7 @@ public final class MergePlan {
         for (OnnxModel other : models.subList(1, models.size())) {
             for (Weight o : other.initializers()) {
                 if (!o.type().isFloatingPoint() && !planned.contains(o.name())) {
+                    planned.add(o.name()); // report each ignored tensor once
                     ignored.add(new Ignored(o.name(), o.type().displayName() + " initializer only in "
                             + other.file().getFileName() + ": the first model's graph does not use it"));
                 } else if (!planned.contains(o.name())) {

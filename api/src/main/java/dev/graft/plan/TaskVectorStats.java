@@ -46,6 +46,6 @@ public final class TaskVectorStats {
             cosines.add(row);
         }
         return new TensorDiagnostics(tensor, layer, n, norms, cosines,
-                base == null || m < 2 ? null : (double) conflicts / n, recorder.trimmed());
+                base == null || m < 2 ? null : (double) conflicts / n, recorder);
     }
 }

@@ -10,7 +10,14 @@ import java.util.List;
  * not apply are null.
  */
 public record TensorDiagnostics(String tensor, Integer layer, long size, List<Double> norms,
-                                List<List<Double>> cosines, Double signConflict, List<Double> trimmed) {
+                                List<List<Double>> cosines, Double signConflict,
+                                @com.fasterxml.jackson.annotation.JsonIgnore Recorder recorder) {
+    /** Each model's fraction of entries set to zero by sparsification (null entries: none). */
+    @com.fasterxml.jackson.annotation.JsonProperty("trimmed")
+    public List<Double> trimmed() {
+        return recorder.trimmed();
+    }
+
     /** Collects what a method reports while merging one tensor. */
     public static final class Recorder {
         private final Double[] trimmed;

@@ -5,7 +5,8 @@ import java.util.SplittableRandom;
 /**
  * Everything a merge method sees of one tensor: its name and shape, the base model's values (if the merge has
  * a base), each model's values, the parameters resolved for this tensor, a reproducible random stream per
- * model, and where to record diagnostics. Arrays are read-only for the method.
+ * model, and where to record diagnostics. The base array is read-only; the model arrays belong to this one
+ * call, so a method may overwrite them (for example with task vectors) instead of allocating.
  */
 public final class TensorInputs {
     private final String tensor;

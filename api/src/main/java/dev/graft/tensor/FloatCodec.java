@@ -19,29 +19,34 @@ public final class FloatCodec {
      * left unchanged) into {@code dst}.
      */
     public static void decode(ElementType type, ByteBuffer src, float[] dst) {
+        decode(type, src, dst, 0, dst.length);
+    }
+
+    /** Decodes {@code count} elements from {@code src} (from its position, left unchanged) into {@code dst[at...]}. */
+    public static void decode(ElementType type, ByteBuffer src, float[] dst, int at, int count) {
         ByteBuffer le = src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         switch (type) {
             case FLOAT:
-                le.asFloatBuffer().get(dst);
+                le.asFloatBuffer().get(dst, at, count);
                 break;
             case DOUBLE: {
                 DoubleBuffer d = le.asDoubleBuffer();
-                for (int i = 0; i < dst.length; i++) {
-                    dst[i] = (float) d.get(i);
+                for (int i = 0; i < count; i++) {
+                    dst[at + i] = (float) d.get(i);
                 }
                 break;
             }
             case FLOAT16: {
                 ShortBuffer s = le.asShortBuffer();
-                for (int i = 0; i < dst.length; i++) {
-                    dst[i] = Float16.toFloat(s.get(i));
+                for (int i = 0; i < count; i++) {
+                    dst[at + i] = Float16.toFloat(s.get(i));
                 }
                 break;
             }
             case BFLOAT16: {
                 ShortBuffer s = le.asShortBuffer();
-                for (int i = 0; i < dst.length; i++) {
-                    dst[i] = BFloat16.toFloat(s.get(i));
+                for (int i = 0; i < count; i++) {
+                    dst[at + i] = BFloat16.toFloat(s.get(i));
                 }
                 break;
             }

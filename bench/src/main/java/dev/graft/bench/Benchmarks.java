@@ -47,6 +47,9 @@ public final class Benchmarks {
         if (what.equals("merge") || what.equals("all")) {
             merge(work);
         }
+        if (what.equals("ties") || what.equals("all")) {
+            ties(work);
+        }
     }
 
     private static void io(Path work) throws Exception {
@@ -114,7 +117,7 @@ public final class Benchmarks {
         for (int i = 0; i < REPEATS; i++) {
             rewrite[i] = time(() -> Graft.convert(models[0]).threads(threads).writeTo(out));
             merge[i] = time(() -> Graft.merge().model(models[0], 1).model(models[1], 1).model(models[2], 1)
-                    .method(new Linear()).threads(threads).writeTo(out));
+                    .method(new Linear()).threads(threads).diagnostics(false).writeTo(out));
         }
         System.out.printf(Locale.ROOT, "merge: linear merge of 3 BERT-base-sized models (%.1fM parameters each), "
                 + "%d threads, median of %d%n", params / 1e6, threads, REPEATS);
@@ -123,6 +126,55 @@ public final class Benchmarks {
         System.out.printf(Locale.ROOT, "  merge of three       %6.3f s  %6.1f M params/s (output) = %.2f x rewrite time%n",
                 median(merge), params / 1e6 / median(merge), median(merge) / median(rewrite));
         delete(models[0], models[1], models[2], out);
+    }
+
+    /**
+     * TIES (density 0.5) of a base and three fine-tuned BERT-base-sized models, file to file, inputs in the page
+     * cache; baseline: a plain rewrite of one model in the same run. Peak RSS is read from /proc at the end.
+     */
+    private static void ties(Path work) throws Exception {
+        List<long[]> shapes = SyntheticModel.bertBase();
+        long params = SyntheticModel.parameters(shapes);
+        Path[] models = new Path[4];
+        for (int i = 0; i < 4; i++) {
+            models[i] = work.resolve("ties" + i + ".onnx");
+            SyntheticModel.write(models[i], shapes, 20 + i, WriteOptions.Layout.EXTERNAL);
+        }
+        Path out = work.resolve("ties-merged.onnx");
+        int threads = Runtime.getRuntime().availableProcessors();
+        double[] rewrite = new double[REPEATS];
+        double[] ties = new double[REPEATS];
+        double[] tiesNoDiag = new double[REPEATS];
+        for (int i = 0; i < REPEATS; i++) {
+            rewrite[i] = time(() -> Graft.convert(models[1]).threads(threads).writeTo(out));
+            ties[i] = time(() -> tiesMerge(models, out, true));
+            tiesNoDiag[i] = time(() -> tiesMerge(models, out, false));
+        }
+        System.out.printf(Locale.ROOT, "ties: base + 3 BERT-base-sized models (%.1fM parameters each), density 0.5, "
+                + "%d threads, median of %d%n", params / 1e6, threads, REPEATS);
+        System.out.printf(Locale.ROOT, "  rewrite of one model      %6.3f s  %6.1f M params/s%n", median(rewrite),
+                params / 1e6 / median(rewrite));
+        System.out.printf(Locale.ROOT, "  TIES with diagnostics     %6.3f s  %6.1f M params/s = %.2f x rewrite time%n",
+                median(ties), params / 1e6 / median(ties), median(ties) / median(rewrite));
+        System.out.printf(Locale.ROOT, "  TIES without diagnostics  %6.3f s  %6.1f M params/s = %.2f x rewrite time%n",
+                median(tiesNoDiag), params / 1e6 / median(tiesNoDiag), median(tiesNoDiag) / median(rewrite));
+        System.out.printf("  peak RSS of this JVM so far: %d MB (heap max %d MB)%n", peakRss() >> 20,
+                Runtime.getRuntime().maxMemory() >> 20);
+        delete(models[0], models[1], models[2], models[3], out);
+    }
+
+    private static void tiesMerge(Path[] models, Path out, boolean diagnostics) {
+        Graft.merge().base(models[0]).model(models[1], 1).model(models[2], 1).model(models[3], 1)
+                .method(new dev.graft.merge.Ties()).parameter("density", 0.5).diagnostics(diagnostics).writeTo(out);
+    }
+
+    private static long peakRss() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        return -1;
     }
 
     /** Runs this class in a child JVM with -Xmx256m and returns its peak resident set size in bytes. */

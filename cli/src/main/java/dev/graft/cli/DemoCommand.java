@@ -55,7 +55,8 @@ final class DemoCommand implements Callable<Integer> {
                 e5.getFileName());
         MergeReport r;
         try (Output.Progress progress = new Output.Progress("merge", false)) {
-            r = Graft.merge().model(bge, 0.5).model(e5, 0.5).method(new Linear()).progress(progress).writeTo(output);
+            r = Graft.merge().model(bge, 0.5).model(e5, 0.5).method(new Linear()).diagnostics(false)
+                    .progress(progress).writeTo(output);
         }
         MergeCommand.print(out, r);
         out.println("2. running the merged model in ONNX Runtime against each input model on the same probe inputs");

@@ -2,50 +2,83 @@ package dev.graft.cli;
 
 import dev.graft.Graft;
 import dev.graft.MergeBuilder;
+import dev.graft.merge.Convention;
 import dev.graft.merge.MergeMethods;
-import dev.graft.plan.MergeMethod;
+import dev.graft.merge.MergeRecipe;
+import dev.graft.plan.LayerSummary;
 import dev.graft.plan.MergeReport;
+import dev.graft.plan.Setting;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code graft merge --method linear --model A:0.5 --model B:0.5 -o OUT}. */
+/**
+ * {@code graft merge RECIPE.yaml -o OUT}, or without a recipe
+ * {@code graft merge --method ties --base B --model A:1 --model C:1 --param density=0.5 -o OUT}.
+ */
 @Command(name = "merge", mixinStandardHelpOptions = true,
-        description = "Merge models of identical structure, tensor by tensor, into one ONNX model.")
+        description = "Merge models of identical structure, from a recipe (mergekit's config shape) or from options.")
 final class MergeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--method", defaultValue = "linear", description = "merge method: linear (default)")
+    @Parameters(index = "0", arity = "0..1", paramLabel = "RECIPE", description = "a YAML recipe")
+    Path recipe;
+
+    @Option(names = "--method", description = "merge method: ${COMPLETION-CANDIDATES}",
+            completionCandidates = MethodNames.class)
     String method;
 
-    @Option(names = "--model", required = true, paramLabel = "FILE[:WEIGHT]",
+    @Option(names = "--base", paramLabel = "FILE", description = "the base model")
+    Path base;
+
+    @Option(names = "--model", paramLabel = "FILE[:WEIGHT]",
             description = "a model and its weight (default 1); repeat for each model")
     List<String> models;
+
+    @Option(names = "--param", paramLabel = "NAME=VALUE", description = "a global parameter, e.g. density=0.5")
+    Map<String, Double> params;
+
+    @Option(names = "--convention", paramLabel = "mergekit|paper", description = "task-vector convention")
+    String convention;
+
+    @Option(names = "--seed", description = "seed of DARE and DELLA")
+    Long seed;
 
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
     Path output;
 
-    @Mixin
-    WriteOptionsMixin write;
+    @Option(names = "--report", paramLabel = "FILE", description = "write the full report (per tensor and layer) as JSON")
+    Path report;
 
     @Option(names = "--threads", description = "tensors merged at once (default: all cores)")
     Integer threads;
 
-    @Override
-    public Integer call() {
-        MergeBuilder b = Graft.merge().method(method(method));
-        for (String spec : models) {
-            ModelArg m = ModelArg.parse(spec);
-            b.model(m.file(), m.weight());
+    @Mixin
+    WriteOptionsMixin write;
+
+    static final class MethodNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return MergeMethods.names().iterator();
         }
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        MergeBuilder b = recipe != null ? fromRecipe() : fromOptions();
         if (write.elementType() != null) {
             b.outputType(write.elementType());
         }
@@ -57,6 +90,13 @@ final class MergeCommand implements Callable<Integer> {
         try (Output.Progress progress = new Output.Progress("merge", write.json)) {
             r = b.progress(progress).writeTo(output);
         }
+        if (report != null) {
+            Path folder = report.toAbsolutePath().getParent();
+            Files.createDirectories(folder);
+            try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
+                Output.json(w, r);
+            }
+        }
         PrintWriter out = spec.commandLine().getOut();
         if (write.json) {
             Output.json(out, r);
@@ -66,21 +106,66 @@ final class MergeCommand implements Callable<Integer> {
         return 0;
     }
 
+    private MergeBuilder fromRecipe() {
+        if (method != null || base != null || models != null || params != null || convention != null) {
+            throw new IllegalArgumentException("give either a recipe or --method/--base/--model/--param, not both");
+        }
+        MergeBuilder b = MergeRecipe.read(recipe).builder();
+        if (seed != null) {
+            b.seed(seed);
+        }
+        return b;
+    }
+
+    private MergeBuilder fromOptions() {
+        if (models == null || models.isEmpty()) {
+            throw new IllegalArgumentException("give a recipe, or --model for each model to merge");
+        }
+        Convention c = convention == null ? Convention.MERGEKIT : Convention.parse(convention);
+        MergeBuilder b = Graft.merge().method(MergeMethods.create((method == null ? "linear" : method)
+                .toLowerCase(Locale.ROOT), c));
+        if (base != null) {
+            b.base(base);
+        }
+        for (String m : models) {
+            ModelArg a = ModelArg.parse(m);
+            b.model(a.file(), a.weight());
+        }
+        if (params != null) {
+            params.forEach((k, v) -> b.parameter(k, Setting.of(v)));
+        }
+        if (seed != null) {
+            b.seed(seed);
+        }
+        return b.validate();
+    }
+
     static void print(PrintWriter out, MergeReport r) {
-        out.printf("merged %d tensors of %d models with %s %s%n", r.merged(), r.inputs().size(), r.method(),
-                r.parameters());
+        out.printf("merged %d tensors with %s%s%n", r.merged(), r.method(), r.base() == null ? ""
+                : " onto base " + r.base().file());
         for (MergeReport.Input in : r.inputs()) {
-            out.printf("  %s weight %s sha256 %s%n", in.file(), in.weight(), in.sha256().substring(0, 16));
+            out.printf("  %s %s sha256 %s%n", in.file(), in.parameters(), in.sha256().substring(0, 16));
         }
         for (MergeReport.Unmerged u : r.unmerged()) {
             out.printf("  not merged: %s (%s)%n", u.tensor(), u.reason());
+        }
+        if (!r.layers().isEmpty()) {
+            out.printf("  %-9s %7s %-28s %9s %-20s %7s%n", "LAYER", "TENSORS", "TASK-VECTOR NORMS", "CONFLICT",
+                    "TRIMMED", "COSINE");
+            for (LayerSummary l : r.layers()) {
+                out.printf("  %-9s %7d %-28s %9s %-20s %7s%n", l.layer(), l.tensors(), numbers(l.norms()),
+                        l.signConflict() == null ? "-" : String.format(Locale.ROOT, "%.1f%%", 100 * l.signConflict()),
+                        l.trimmed().stream().allMatch(t -> t == null) ? "-" : numbers(l.trimmed()),
+                        l.meanCosine() == null ? "-" : String.format(Locale.ROOT, "%.3f", l.meanCosine()));
+            }
         }
         out.printf("wrote %s (%s) in %.2f s%n", String.join(" + ", r.outputs()), Output.bytes(r.bytesWritten()),
                 r.seconds());
     }
 
-    static MergeMethod method(String name) {
-        return MergeMethods.create(name.toLowerCase(Locale.ROOT));
+    private static String numbers(List<Double> values) {
+        return values.stream().map(v -> v == null ? "-" : String.format(Locale.ROOT, "%.3g", v))
+                .collect(Collectors.joining(" "));
     }
 
     /** {@code FILE[:WEIGHT]}; the weight is whatever follows the last ':' if it parses as a number. */

@@ -13,8 +13,19 @@ final class MagnitudeRank {
     private MagnitudeRank() {
     }
 
-    /** The cut after the {@code r} largest: entries with bits above {@code bits}, plus the first {@code take} equal. */
-    record Cut(int bits, int take) {
+    /**
+     * The cut after the {@code r} largest: entries with bits above {@code bits}, plus the first {@code take} of
+     * the {@code equal} entries with exactly those bits.
+     */
+    record Cut(int bits, int take, int equal) {
+        /** True when the entries at the cut all fall on one side, so no index order is needed. */
+        boolean clean() {
+            return take == 0 || take == equal;
+        }
+
+        float value() {
+            return Float.intBitsToFloat(bits);
+        }
     }
 
     /**
@@ -31,17 +42,47 @@ final class MagnitudeRank {
         }
         Cut upper = cut(v, from);
         Cut lower = cut(v, to);
+        if (upper.clean() && lower.clean()) {
+            keepBetween(v, lower, upper);
+            return to - from;
+        }
+        int lo = lower.bits;
+        int up = upper.bits;
         int seenUpper = 0;
         int seenLower = 0;
         for (int i = 0; i < n; i++) {
-            int b = Float.floatToRawIntBits(v[i]) & 0x7fffffff;
-            boolean aboveLower = b > lower.bits || (b == lower.bits && seenLower++ < lower.take);
-            boolean aboveUpper = b > upper.bits || (b == upper.bits && seenUpper++ < upper.take);
-            if (!aboveLower || aboveUpper) {
-                v[i] = 0f;
+            float x = v[i];
+            int b = Float.floatToRawIntBits(x) & 0x7fffffff;
+            if (b == lo || b == up) { // exact ties at a cut: rare, decided by index order
+                boolean aboveLower = b > lo || (b == lo && seenLower++ < lower.take);
+                boolean aboveUpper = b > up || (b == up && seenUpper++ < upper.take);
+                v[i] = aboveLower && !aboveUpper ? x : 0f;
+            } else {
+                v[i] = b > lo && b < up ? x : 0f; // branch-free in the common case
             }
         }
         return to - from;
+    }
+
+    /**
+     * The clean case in one branch-free pass over the bits: keep iff {@code L ≤ |x|bits ≤ U}, the bounds made
+     * inclusive from each cut's side; {@code ~((bits − L) | (U − bits)) >> 31} is all ones exactly then (no
+     * overflow: both differences stay within int), and masking the raw bits turns dropped entries into +0.
+     */
+    private static void keepBetween(float[] v, Cut lower, Cut upper) {
+        int low = lower.bits < 0 ? 0 : lower.bits == Integer.MAX_VALUE ? Integer.MAX_VALUE
+                : lower.take == 0 ? lower.bits + 1 : lower.bits; // all at the cut kept, or none
+        int high = upper.bits < 0 ? -1 : upper.bits == Integer.MAX_VALUE ? Integer.MAX_VALUE
+                : upper.take == 0 ? upper.bits : upper.bits - 1; // none at the cut above, or all
+        if (lower.bits == Integer.MAX_VALUE) {
+            high = -1; // no entry ranks above the lower cut: keep nothing
+        }
+        for (int i = 0; i < v.length; i++) {
+            int raw = Float.floatToRawIntBits(v[i]);
+            int b = raw & 0x7fffffff;
+            int keep = ~(((b - low) | (high - b)) >> 31);
+            v[i] = Float.intBitsToFloat(raw & keep);
+        }
     }
 
     /** Keeps the {@code k} largest-magnitude entries, zeroing the rest. */
@@ -53,10 +94,10 @@ final class MagnitudeRank {
     static Cut cut(float[] v, int r) {
         int n = v.length;
         if (r <= 0) {
-            return new Cut(Integer.MAX_VALUE, 0);
+            return new Cut(Integer.MAX_VALUE, 0, 0);
         }
         if (r >= n) {
-            return new Cut(-1, 0);
+            return new Cut(-1, 0, 0);
         }
         int[] high = HIGH.get();
         java.util.Arrays.fill(high, 0);
@@ -84,6 +125,6 @@ final class MagnitudeRank {
             before2 += low[l];
             l--;
         }
-        return new Cut((bin << 16) | l, need - before2);
+        return new Cut((bin << 16) | l, need - before2, low[l]);
     }
 }

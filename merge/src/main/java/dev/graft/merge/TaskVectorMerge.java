@@ -77,64 +77,102 @@ abstract class TaskVectorMerge implements MergeMethod {
     @Override
     public void merge(TensorInputs in, float[] out) {
         float[] base = in.base();
-        float[][] models = in.models();
-        int m = models.length;
+        float[][] deltas = in.models(); // ours to overwrite: they become the task vectors, in place
+        int m = deltas.length;
         int n = out.length;
         boolean rescale = in.flag("rescale");
-        float[][] deltas = new float[m][];
-        double[] w = new double[m];
+        float[] w = new float[m];
         for (int i = 0; i < m; i++) {
-            float[] d = new float[n];
-            float[] x = models[i];
+            float[] d = deltas[i];
             for (int j = 0; j < n; j++) {
-                d[j] = x[j] - base[j];
+                d[j] -= base[j];
             }
             if (sparsifier != null) {
                 in.diagnostics().trimmed(i, sparsifier.apply(d, in, i, convention, rescale));
             }
-            deltas[i] = d;
-            w[i] = in.model(i, "weight");
+            w[i] = (float) in.model(i, "weight");
         }
         boolean normalize = in.flag("normalize");
-        double lambda = in.global("lambda");
-        boolean byCount = convention == Convention.PAPER && in.flag("sign_by_count");
-        double weightSum = 0;
-        for (double x : w) {
-            weightSum += x;
+        float lambda = (float) in.global("lambda");
+        if (!electSigns) {
+            combine(base, deltas, w, normalize, lambda, out);
+        } else {
+            elect(base, deltas, w, convention == Convention.MERGEKIT,
+                    convention == Convention.PAPER && in.flag("sign_by_count"), normalize, lambda, out);
         }
-        double plainDivisor = Math.abs(weightSum) < 1e-8 ? 1 : weightSum;
+    }
+
+    /** {@code θ₀ + λ·Σ wᵢδᵢ}, divided by {@code Σ wᵢ} if normalizing (in the same order as the elections). */
+    private static void combine(float[] base, float[][] d, float[] w, boolean normalize, float lambda, float[] out) {
+        float sum = 0;
+        for (float x : w) {
+            sum += x;
+        }
+        float divisor = normalize && Math.abs(sum) >= 1e-8 ? sum : 1;
+        float[] acc = out; // accumulate in the output, then finish in place
+        java.util.Arrays.fill(acc, 0f);
+        for (int i = 0; i < d.length; i++) {
+            float wi = w[i];
+            float[] di = d[i];
+            for (int j = 0; j < acc.length; j++) {
+                acc[j] += wi * di[j];
+            }
+        }
+        for (int j = 0; j < out.length; j++) {
+            out[j] = base[j] + lambda * (acc[j] / divisor);
+        }
+    }
+
+    /**
+     * Sign election and disjoint merge, column by column so that the loops have no data-dependent branches
+     * (the JIT vectorises them): {@code s = sgn(vote)} with 0 counted as +; an entry agrees iff {@code x·s > 0},
+     * where {@code x} is {@code wᵢδᵢ} (mergekit) or {@code δᵢ} (paper); {@code a = max(x·s, 0)} gives back
+     * {@code x = a·s} exactly when it agrees and 0 otherwise, and {@link #indicator} turns {@code a} into exactly
+     * 1 or 0. Models are added in order, so results equal the entry-by-entry definition bit for bit.
+     */
+    private static void elect(float[] base, float[][] d, float[] w, boolean weightedVote, boolean byCount,
+                              boolean normalize, float lambda, float[] out) {
+        int n = out.length;
+        float[] sign = new float[n];
+        float[] divisor = new float[n];
+        for (int i = 0; i < d.length; i++) {
+            float[] di = d[i];
+            float wi = w[i];
+            for (int j = 0; j < n; j++) {
+                float x = di[j];
+                sign[j] += weightedVote ? wi * x : byCount ? unitSign(x) : x;
+            }
+        }
         for (int j = 0; j < n; j++) {
-            double mixed = 0;
-            double divisor;
-            if (electSigns) {
-                double vote = 0;
-                for (int i = 0; i < m; i++) {
-                    double d = deltas[i][j];
-                    vote += convention == Convention.MERGEKIT ? w[i] * d : byCount ? Math.signum(d) : d;
-                }
-                double elected = vote >= 0 ? 1 : -1;
-                divisor = 0;
-                for (int i = 0; i < m; i++) {
-                    double wd = w[i] * deltas[i][j];
-                    double sign = Math.signum(convention == Convention.MERGEKIT ? wd : deltas[i][j]);
-                    if (sign == elected) {
-                        mixed += wd;
-                        divisor += convention == Convention.MERGEKIT ? w[i] : 1;
-                    }
-                }
-                if (divisor == 0) {
-                    divisor = 1;
-                }
-            } else {
-                for (int i = 0; i < m; i++) {
-                    mixed += w[i] * deltas[i][j];
-                }
-                divisor = plainDivisor;
-            }
-            if (normalize) {
-                mixed /= divisor;
-            }
-            out[j] = (float) (base[j] + lambda * mixed);
+            sign[j] = Math.copySign(1f, sign[j] + 0f); // a zero vote (either sign of zero) elects +
         }
+        float[] mixed = out;
+        java.util.Arrays.fill(mixed, 0f);
+        for (int i = 0; i < d.length; i++) {
+            float[] di = d[i];
+            float wi = w[i];
+            for (int j = 0; j < n; j++) {
+                float s = sign[j];
+                float x = weightedVote ? wi * di[j] : di[j];
+                float a = Math.max(x * s, 0f);
+                float agrees = indicator(a);
+                mixed[j] += weightedVote ? a * s : wi * (a * s);
+                divisor[j] += weightedVote ? agrees * wi : agrees;
+            }
+        }
+        for (int j = 0; j < n; j++) {
+            float div = divisor[j];
+            out[j] = base[j] + lambda * (normalize && div != 0 ? mixed[j] / div : mixed[j]);
+        }
+    }
+
+    /** 1 for {@code a > 0} (subnormals included), 0 for 0: {@code min(a·2¹⁴⁹, 1)} in two exact steps. */
+    private static float indicator(float a) {
+        return Math.min(a * 0x1p100f * 0x1p49f, 1f);
+    }
+
+    /** −1, 0 or 1 by the sign of {@code x}, without branches. */
+    private static float unitSign(float x) {
+        return Math.max(Math.min(x * 0x1p100f * 0x1p49f, 1f), -1f);
     }
 }

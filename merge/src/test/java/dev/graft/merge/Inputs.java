@@ -72,8 +72,12 @@ final class Inputs {
         }
         int n = models.get(0).length;
         recorder = new TensorDiagnostics.Recorder(models.size());
-        return new TensorInputs("t", shape == null ? new long[] {n} : shape, inOut, base,
-                models.toArray(new float[0][]), new ResolvedParameters("t", 0, specs, global, perModel), seed,
+        float[][] copies = new float[models.size()][];
+        for (int i = 0; i < copies.length; i++) {
+            copies[i] = models.get(i).clone(); // a method may overwrite its model arrays
+        }
+        return new TensorInputs("t", shape == null ? new long[] {n} : shape, inOut, base, copies,
+                new ResolvedParameters("t", 0, specs, global, perModel), seed,
                 recorder);
     }
 
