@@ -1,5 +1,6 @@
 package dev.graft;
 
+import dev.graft.exec.ArrayPool;
 import dev.graft.exec.ProgressListener;
 import dev.graft.exec.StreamingExecutor;
 import dev.graft.exec.TensorJob;
@@ -63,6 +64,7 @@ public final class MergeBuilder {
     private long seed;
     private boolean diagnostics = true;
     private ProgressListener progress = ProgressListener.NONE;
+    private ArrayPool pool;
 
     MergeBuilder() {
     }
@@ -184,12 +186,16 @@ public final class MergeBuilder {
             MergePlan plan = MergePlan.of(opened);
             Depths depths = new Depths(GraphIndex.of(reference));
             List<TensorDiagnostics> tensorDiagnostics = Collections.synchronizedList(new ArrayList<>());
+            pool = new ArrayPool(memoryBudget);
+            ResolvedParameters modelWide = new ResolvedParameters("", 0, specs, globalSettings, modelSettings);
+            Object prepared = method.needsPreparation(modelWide)
+                    ? method.prepare(visitor -> scan(plan, inputs, depths, specs, visitor), modelWide) : null;
             List<TensorJob> jobs = new ArrayList<>();
             List<MergeReport.Unmerged> unmerged = new ArrayList<>();
             int merged = 0;
             for (MergePlan.Step step : plan.steps()) {
                 if (step.merge()) {
-                    jobs.add(mergeJob(step.first(), inputs, depths, specs, tensorDiagnostics));
+                    jobs.add(mergeJob(step.first(), inputs, depths, specs, tensorDiagnostics, prepared));
                     merged++;
                 } else {
                     jobs.add(new TensorJob(OutputTensor.copyOf(step.first()), 0));
@@ -273,8 +279,30 @@ public final class MergeBuilder {
         return m;
     }
 
+    /** Reads every merged tensor's inputs afresh, in order, for a method's model-wide preparation. */
+    private void scan(MergePlan plan, List<OnnxModel> inputs, Depths depths, Map<String, ParameterSpec> specs,
+                      java.util.function.Consumer<TensorInputs> visitor) {
+        for (MergePlan.Step step : plan.steps()) {
+            if (!step.merge()) {
+                continue;
+            }
+            Weight ref = step.first();
+            String name = ref.name();
+            float[] baseValues = base == null ? null : ref.toFloats();
+            float[][] values = new float[inputs.size()][];
+            for (int m = 0; m < values.length; m++) {
+                values[m] = inputs.get(m).weight(name).orElseThrow().toFloats();
+            }
+            IndexedWeight indexed = depths.index.get(name).orElseThrow();
+            boolean inOut = indexed.role() == WeightRole.MATMUL_WEIGHT || indexed.role() == WeightRole.GEMM_WEIGHT_IN_OUT;
+            visitor.accept(new TensorInputs(name, ref.shape(), inOut, baseValues, values,
+                    new ResolvedParameters(name, depths.of(name), specs, globalSettings, modelSettings), seed,
+                    new TensorDiagnostics.Recorder(values.length)));
+        }
+    }
+
     private TensorJob mergeJob(Weight ref, List<OnnxModel> inputs, Depths depths, Map<String, ParameterSpec> specs,
-                               List<TensorDiagnostics> sink) {
+                               List<TensorDiagnostics> sink, Object prepared) {
         ElementType type = outputType != null ? outputType : ref.type();
         String name = ref.name();
         IndexedWeight indexed = depths.index.get(name).orElseThrow();
@@ -283,25 +311,51 @@ public final class MergeBuilder {
         long tensorSeed = Hashing.murmur3_128().newHasher().putLong(seed)
                 .putString(name, StandardCharsets.UTF_8).hash().asLong();
         Integer layer = indexed.layer().isPresent() ? indexed.layer().getAsInt() : null;
+        int n = (int) ref.elementCount();
+        java.nio.ByteBuffer[] encoded = new java.nio.ByteBuffer[1];
         OutputTensor tensor = OutputTensor.like(ref, type, () -> {
-            float[] baseValues = base == null ? null : ref.toFloats();
-            float[][] values = new float[inputs.size()][];
-            for (int m = 0; m < values.length; m++) {
-                values[m] = inputs.get(m).weight(name).orElseThrow().toFloats();
+            List<float[]> borrowed = new ArrayList<>();
+            java.util.function.IntFunction<float[]> borrow = size -> {
+                float[] a = pool.floats(size);
+                synchronized (borrowed) {
+                    borrowed.add(a);
+                }
+                return a;
+            };
+            try {
+                float[] baseValues = null;
+                if (base != null) {
+                    baseValues = borrow.apply(n);
+                    ref.readFloats(baseValues);
+                }
+                float[][] values = new float[inputs.size()][];
+                for (int m = 0; m < values.length; m++) {
+                    values[m] = borrow.apply(n);
+                    inputs.get(m).weight(name).orElseThrow().readFloats(values[m]);
+                }
+                TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(values.length);
+                ResolvedParameters parameters = new ResolvedParameters(name, t, specs, globalSettings, modelSettings);
+                float[] out = borrow.apply(n);
+                // measured before the merge, which may overwrite the model arrays; trimming is recorded during it
+                TensorDiagnostics stats = diagnostics ? TaskVectorStats.of(name, layer, baseValues, values, recorder)
+                        : null;
+                method.merge(new TensorInputs(name, ref.shape(), inOut, baseValues, values, parameters, tensorSeed,
+                        recorder, borrow).withPrepared(prepared), out);
+                if (stats != null) {
+                    sink.add(stats);
+                }
+                java.nio.ByteBuffer bytes = pool.bytes(Math.toIntExact(type.byteLength(n)));
+                FloatCodec.encode(type, out, bytes);
+                encoded[0] = bytes;
+                return bytes.flip();
+            } finally {
+                borrowed.forEach(pool::release);
             }
-            TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(values.length);
-            ResolvedParameters parameters = new ResolvedParameters(name, t, specs, globalSettings, modelSettings);
-            float[] out = new float[values[0].length];
-            // measured before the merge, which may overwrite the model arrays; trimming is recorded during it
-            TensorDiagnostics stats = diagnostics ? TaskVectorStats.of(name, layer, baseValues, values, recorder) : null;
-            method.merge(new TensorInputs(name, ref.shape(), inOut, baseValues, values, parameters, tensorSeed, recorder),
-                    out);
-            if (stats != null) {
-                sink.add(stats);
-            }
-            return FloatCodec.encode(type, out);
+        }).onWritten(() -> {
+            pool.release(encoded[0]);
+            encoded[0] = null;
         });
-        long working = ref.elementCount() * 4L * (inputs.size() + 2) + type.byteLength(ref.elementCount());
+        long working = n * 4L * (inputs.size() + 4) + type.byteLength(n);
         return new TensorJob(tensor, working);
     }
 

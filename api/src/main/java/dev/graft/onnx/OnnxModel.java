@@ -4,15 +4,12 @@ import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
-import com.google.common.hash.Hasher;
-import com.google.common.hash.Hashing;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.graft.GraftException;
 import dev.graft.ModelFormatException;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
@@ -40,7 +37,6 @@ public final class OnnxModel implements AutoCloseable {
     private final Map<String, Weight> mainGraphWeights;
     private final MappedByteBuffer mapping;
     private volatile boolean closed;
-    private volatile String sha256;
 
     private OnnxModel(Path file, MappedByteBuffer mapping, ModelProto proto) {
         this.file = file;
@@ -162,34 +158,17 @@ public final class OnnxModel implements AutoCloseable {
         return weights.stream().anyMatch(w -> w.storage() == Weight.Storage.EXTERNAL);
     }
 
-    /**
-     * SHA-256 (hex) of the model file followed by its external data files in first-use order; computed once.
-     */
+    /** SHA-256 (hex) of the model file (see {@link FileHashes}). */
     public String sha256() {
-        String h = sha256;
-        if (h == null) {
-            synchronized (this) {
-                if (sha256 == null) {
-                    checkOpen();
-                    Hasher hasher = Hashing.sha256().newHasher();
-                    hasher.putBytes(mapping.duplicate());
-                    ByteBuffer buffer = ByteBuffer.allocateDirect(1 << 20);
-                    for (Path data : externalData.files()) {
-                        // read, not mapped: hashing a large file must not fill resident memory with its pages
-                        try (FileChannel ch = FileChannel.open(data, StandardOpenOption.READ)) {
-                            while (ch.read(buffer.clear()) > 0) {
-                                hasher.putBytes(buffer.flip());
-                            }
-                        } catch (IOException e) {
-                            throw new GraftException(file, null, "cannot read external data " + data, e);
-                        }
-                    }
-                    sha256 = hasher.hash().toString();
-                }
-                h = sha256;
-            }
-        }
-        return h;
+        checkOpen();
+        return FileHashes.shared().sha256(file);
+    }
+
+    /** The external data files this model reads, in first-use order. */
+    public List<Path> externalDataFiles() {
+        List<Path> out = new ArrayList<>();
+        externalData.files().forEach(out::add);
+        return out;
     }
 
     ExternalDataFiles externalData() {

@@ -74,9 +74,16 @@ public final class OutputTensor {
         return new OutputTensor(header, type, byteLength, Objects.requireNonNull(other), afterWrite, false, null);
     }
 
-    /** The same tensor, calling {@code action} once its bytes are written (for example to free memory). */
+    /**
+     * The same tensor, also calling {@code action} once its bytes are written (for example to free memory);
+     * actions run in the order they were added.
+     */
     public OutputTensor onWritten(Runnable action) {
-        return new OutputTensor(header, type, byteLength, data, action, copy, region);
+        Runnable before = afterWrite;
+        return new OutputTensor(header, type, byteLength, data, () -> {
+            before.run();
+            action.run();
+        }, copy, region);
     }
 
     private static long byteLength(ElementType type, long[] dims) {

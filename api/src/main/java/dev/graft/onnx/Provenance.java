@@ -12,19 +12,26 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * What produced a model, written into its {@code metadata_props}: {@code graft.version},
- * {@code graft.operation}, {@code graft.parameters} (a JSON object) and {@code graft.inputs} (a JSON array of
- * input file names with the SHA-256 of each model file and its external data). Existing {@code graft.*}
- * entries of the template are replaced; other entries are kept.
+ * {@code graft.operation}, {@code graft.parameters} (a JSON object) and {@code graft.inputs} (a JSON array:
+ * each input model's file name and SHA-256, with the name and SHA-256 of each of its external data files).
+ * Existing {@code graft.*} entries of the template are replaced; other entries are kept.
  */
 public record Provenance(String operation, Map<String, String> parameters, List<Input> inputs) {
     /** Metadata keys Graft owns start with this. */
     public static final String PREFIX = "graft.";
     private static final ObjectMapper JSON = new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
-    /** An input model: file name (no folders, so outputs do not depend on where inputs were) and hash. */
-    public record Input(String file, String sha256) {
+    /**
+     * An input model: file name (no folders, so outputs do not depend on where inputs were) and SHA-256, and
+     * the same for each external data file.
+     */
+    public record Input(String file, String sha256, List<DataFile> data) {
         public static Input of(OnnxModel model) {
-            return new Input(model.file().getFileName().toString(), model.sha256());
+            List<DataFile> data = new java.util.ArrayList<>();
+            for (java.nio.file.Path p : model.externalDataFiles()) {
+                data.add(new DataFile(p.getFileName().toString(), FileHashes.shared().sha256(p)));
+            }
+            return new Input(model.file().getFileName().toString(), model.sha256(), data);
         }
 
         /** Starts hashing {@code model} on a thread of its own, so that it overlaps other work. */
@@ -35,6 +42,10 @@ public record Provenance(String operation, Map<String, String> parameters, List<
                 t.start();
             });
         }
+    }
+
+    /** An external data file of an input. */
+    public record DataFile(String file, String sha256) {
     }
 
     public Provenance {

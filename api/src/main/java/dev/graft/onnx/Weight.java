@@ -234,6 +234,28 @@ public final class Weight {
 
     /** The values as float32; only for floating-point weights. */
     public float[] toFloats() {
+        checkFloatArray();
+        float[] out = new float[(int) elementCount];
+        readFloats(out);
+        return out;
+    }
+
+    /** Reads the values as float32 into {@code dst}, which must have {@link #elementCount()} entries. */
+    public void readFloats(float[] dst) {
+        checkFloatArray();
+        if (dst.length != elementCount) {
+            throw new IllegalArgumentException("tensor '" + name + "' has " + elementCount + " values, not " + dst.length);
+        }
+        if (storage == Storage.EXTERNAL) {
+            // positional reads through a small buffer: materialising floats does not need the mapping, and a
+            // mapping's touched pages would stay resident after the tensor is done
+            model.externalData().readFloats(externalFile, externalOffset, type, dst, name);
+        } else {
+            FloatCodec.decode(type, bytes(), dst);
+        }
+    }
+
+    private void checkFloatArray() {
         if (!type.isFloatingPoint()) {
             throw new IllegalStateException(model.file() + ": tensor '" + name + "' is " + type.displayName()
                     + ", not a floating-point tensor");
@@ -242,15 +264,6 @@ public final class Weight {
             throw new ModelFormatException(model.file(), name,
                     "has " + elementCount + " elements, more than a Java array holds");
         }
-        float[] out = new float[(int) elementCount];
-        if (storage == Storage.EXTERNAL) {
-            // positional reads through a small buffer: materialising floats does not need the mapping, and a
-            // mapping's touched pages would stay resident after the tensor is done
-            model.externalData().readFloats(externalFile, externalOffset, type, out, name);
-        } else {
-            FloatCodec.decode(type, bytes(), out);
-        }
-        return out;
     }
 
     @Override

@@ -19,4 +19,17 @@ public interface MergeMethod {
 
     /** Merges one tensor into {@code out} (of {@code in.size()} values). */
     void merge(TensorInputs in, float[] out);
+
+    /**
+     * Optional model-wide preparation, run once before any tensor is merged when {@code needed} says so; its
+     * result reaches every tensor as {@link TensorInputs#prepared()}.
+     */
+    default Object prepare(ModelScan scan, ResolvedParameters modelWide) {
+        return null;
+    }
+
+    /** Whether {@link #prepare} must run, given the global parameters (resolved for the whole model). */
+    default boolean needsPreparation(ResolvedParameters modelWide) {
+        return false;
+    }
 }

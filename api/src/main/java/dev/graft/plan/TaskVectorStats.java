@@ -15,21 +15,24 @@ public final class TaskVectorStats {
         int n = models[0].length;
         double[][] dots = new double[m][m];
         long conflicts = 0;
+        double[] d = new double[m];
         for (int i = 0; i < n; i++) {
             double b = base == null ? 0 : base[i];
-            boolean pos = false;
-            boolean neg = false;
+            double max = Double.NEGATIVE_INFINITY;
+            double min = Double.POSITIVE_INFINITY;
             for (int a = 0; a < m; a++) {
-                double da = models[a][i] - b;
-                pos |= da > 0;
-                neg |= da < 0;
+                d[a] = models[a][i] - b;
+                max = Math.max(max, d[a]);
+                min = Math.min(min, d[a]);
+            }
+            for (int a = 0; a < m; a++) {
+                double da = d[a];
+                double[] row = dots[a];
                 for (int c = a; c < m; c++) {
-                    dots[a][c] += da * (models[c][i] - b);
+                    row[c] += da * d[c];
                 }
             }
-            if (pos && neg) {
-                conflicts++;
-            }
+            conflicts += (max > 0) & (min < 0) ? 1 : 0; // no branch on the data
         }
         List<Double> norms = new ArrayList<>();
         for (int a = 0; a < m; a++) {

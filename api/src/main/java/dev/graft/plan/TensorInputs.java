@@ -17,9 +17,19 @@ public final class TensorInputs {
     private final ResolvedParameters parameters;
     private final long seed;
     private final TensorDiagnostics.Recorder diagnostics;
+    private final java.util.function.IntFunction<float[]> scratch;
+    private Object prepared;
 
     public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
                         ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics) {
+        this(tensor, shape, inOutLayout, base, models, parameters, seed, diagnostics, float[]::new);
+    }
+
+    /** As above, with {@code scratch} supplying work arrays (for example from a pool) for {@link #scratch}. */
+    public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
+                        ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics,
+                        java.util.function.IntFunction<float[]> scratch) {
+        this.scratch = scratch;
         this.tensor = tensor;
         this.shape = shape.clone();
         this.inOutLayout = inOutLayout;
@@ -85,6 +95,22 @@ public final class TensorInputs {
      */
     public SplittableRandom random(int i) {
         return new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (i + 1)));
+    }
+
+    /** What the method's {@link MergeMethod#prepare} returned for the whole model, or null. */
+    public Object prepared() {
+        return prepared;
+    }
+
+    /** Attaches the model-wide preparation (set by the executor before the merge). */
+    public TensorInputs withPrepared(Object p) {
+        this.prepared = p;
+        return this;
+    }
+
+    /** A work array of {@link #size()} floats with undefined contents, valid for this call only. */
+    public float[] scratch() {
+        return scratch.apply(size());
     }
 
     public TensorDiagnostics.Recorder diagnostics() {

@@ -40,12 +40,22 @@ final class MagnitudeRank {
         if (from == 0 && to == n) {
             return n;
         }
-        Cut upper = cut(v, from);
-        Cut lower = cut(v, to);
+        keep(v, cut(v, to), cut(v, from));
+        return to - from;
+    }
+
+    /** Keeps the entries above {@code lower} (a cut computed elsewhere, e.g. over a whole model). */
+    static void keepAbove(float[] v, Cut lower) {
+        keep(v, lower, new Cut(Integer.MAX_VALUE, 0, 0));
+    }
+
+    /** Keeps the entries above {@code lower} and not above {@code upper}. */
+    private static void keep(float[] v, Cut lower, Cut upper) {
         if (upper.clean() && lower.clean()) {
             keepBetween(v, lower, upper);
-            return to - from;
+            return;
         }
+        int n = v.length;
         int lo = lower.bits;
         int up = upper.bits;
         int seenUpper = 0;
@@ -58,10 +68,9 @@ final class MagnitudeRank {
                 boolean aboveUpper = b > up || (b == up && seenUpper++ < upper.take);
                 v[i] = aboveLower && !aboveUpper ? x : 0f;
             } else {
-                v[i] = b > lo && b < up ? x : 0f; // branch-free in the common case
+                v[i] = b > lo && b < up ? x : 0f;
             }
         }
-        return to - from;
     }
 
     /**

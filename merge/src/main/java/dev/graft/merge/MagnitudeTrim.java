@@ -6,7 +6,8 @@ import java.util.List;
 
 /**
  * TIES trimming: keeps the {@code k = ⌊density·n⌋} entries of largest magnitude (ties by index), by selection
- * in O(n). Rescale (off by default for TIES): L1 match or {@code 1/density} by convention.
+ * in O(n); or, with {@code global_topk} (paper convention), the entries above the model-wide cut of
+ * {@link ModelWideTopK}. Rescale (off by default for TIES): L1 match or {@code 1/density} by convention.
  */
 final class MagnitudeTrim implements Sparsifier {
     @Override
@@ -22,7 +23,16 @@ final class MagnitudeTrim implements Sparsifier {
         }
         int n = delta.length;
         double l1 = rescale ? Sparsifier.l1(delta) : 0;
-        int kept = MagnitudeRank.keepTop(delta, (int) (density * n));
+        int kept;
+        if (in.prepared() instanceof ModelWideTopK global) {
+            MagnitudeRank.keepAbove(delta, global.cut(in.tensor(), model));
+            kept = 0;
+            for (float x : delta) {
+                kept += x != 0 ? 1 : 0;
+            }
+        } else {
+            kept = MagnitudeRank.keepTop(delta, (int) (density * n));
+        }
         if (rescale) {
             if (convention == Convention.MERGEKIT) {
                 Sparsifier.matchL1(delta, l1);

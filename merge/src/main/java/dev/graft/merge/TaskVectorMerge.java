@@ -1,6 +1,8 @@
 package dev.graft.merge;
 
 import dev.graft.plan.MergeMethod;
+import dev.graft.plan.ModelScan;
+import dev.graft.plan.ResolvedParameters;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.TensorInputs;
 import java.util.ArrayList;
@@ -21,7 +23,8 @@ import java.util.List;
  * </ol>
  * Parameters: per model {@code weight} (required), {@code density} (1.0) and the sparsifier's own; global
  * {@code normalize} and {@code rescale} (defaults per method), {@code lambda} (1.0), {@code int8_mask}
- * (accepted for mergekit recipes; no effect), and with the paper convention {@code sign_by_count} (0).
+ * (accepted for mergekit recipes; no effect), and with the paper convention {@code sign_by_count} (0) and, for
+ * TIES, {@code global_topk} (0: per tensor; 1: over the whole model, see {@link ModelWideTopK}).
  */
 abstract class TaskVectorMerge implements MergeMethod {
     private final String name;
@@ -70,8 +73,22 @@ abstract class TaskVectorMerge implements MergeMethod {
         p.add(ParameterSpec.global("int8_mask", 0.0, "mergekit memory option; no effect in Graft"));
         if (convention == Convention.PAPER) {
             p.add(ParameterSpec.global("sign_by_count", 0.0, "elect the sign by counting signs, not summing"));
+            if (sparsifier instanceof MagnitudeTrim) {
+                p.add(ParameterSpec.global("global_topk", 0.0, "trim to the top density over the whole model"));
+            }
         }
         return p;
+    }
+
+    @Override
+    public boolean needsPreparation(ResolvedParameters modelWide) {
+        return convention == Convention.PAPER && sparsifier instanceof MagnitudeTrim
+                && modelWide.global("global_topk") != 0;
+    }
+
+    @Override
+    public Object prepare(ModelScan scan, ResolvedParameters modelWide) {
+        return ModelWideTopK.compute(scan);
     }
 
     @Override
@@ -98,7 +115,8 @@ abstract class TaskVectorMerge implements MergeMethod {
             combine(base, deltas, w, normalize, lambda, out);
         } else {
             elect(base, deltas, w, convention == Convention.MERGEKIT,
-                    convention == Convention.PAPER && in.flag("sign_by_count"), normalize, lambda, out);
+                    convention == Convention.PAPER && in.flag("sign_by_count"), normalize, lambda, out,
+                    in.scratch(), in.scratch());
         }
     }
 
@@ -131,10 +149,10 @@ abstract class TaskVectorMerge implements MergeMethod {
      * 1 or 0. Models are added in order, so results equal the entry-by-entry definition bit for bit.
      */
     private static void elect(float[] base, float[][] d, float[] w, boolean weightedVote, boolean byCount,
-                              boolean normalize, float lambda, float[] out) {
+                              boolean normalize, float lambda, float[] out, float[] sign, float[] divisor) {
         int n = out.length;
-        float[] sign = new float[n];
-        float[] divisor = new float[n];
+        java.util.Arrays.fill(sign, 0f);
+        java.util.Arrays.fill(divisor, 0f);
         for (int i = 0; i < d.length; i++) {
             float[] di = d[i];
             float wi = w[i];
