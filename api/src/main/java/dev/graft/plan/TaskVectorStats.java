@@ -8,6 +8,24 @@ public final class TaskVectorStats {
     private TaskVectorStats() {
     }
 
+    private static double dot(float[] x, float[] y, int len) {
+        float s0 = 0;
+        float s1 = 0;
+        float s2 = 0;
+        float s3 = 0;
+        int j = 0;
+        for (; j + 3 < len; j += 4) {
+            s0 += x[j] * y[j];
+            s1 += x[j + 1] * y[j + 1];
+            s2 += x[j + 2] * y[j + 2];
+            s3 += x[j + 3] * y[j + 3];
+        }
+        for (; j < len; j++) {
+            s0 += x[j] * y[j];
+        }
+        return (double) s0 + s1 + s2 + s3;
+    }
+
     /** Diagnostics of one tensor; {@code base} null gives norms and cosines of the models themselves. */
     public static TensorDiagnostics of(String tensor, Integer layer, float[] base, float[][] models,
                                        TensorDiagnostics.Recorder recorder) {
@@ -15,24 +33,36 @@ public final class TaskVectorStats {
         int n = models[0].length;
         double[][] dots = new double[m][m];
         long conflicts = 0;
-        double[] d = new double[m];
-        for (int i = 0; i < n; i++) {
-            double b = base == null ? 0 : base[i];
-            double max = Double.NEGATIVE_INFINITY;
-            double min = Double.POSITIVE_INFINITY;
+        // cache-sized blocks: task vectors of the block stay in L1; dot products use register accumulators
+        // (float within a block, double across blocks); conflicts come from sign bits, without branches
+        int block = 2048;
+        float[][] d = new float[m][block];
+        for (int start = 0; start < n; start += block) {
+            int len = Math.min(block, n - start);
             for (int a = 0; a < m; a++) {
-                d[a] = models[a][i] - b;
-                max = Math.max(max, d[a]);
-                min = Math.min(min, d[a]);
-            }
-            for (int a = 0; a < m; a++) {
-                double da = d[a];
-                double[] row = dots[a];
-                for (int c = a; c < m; c++) {
-                    row[c] += da * d[c];
+                float[] x = models[a];
+                float[] da = d[a];
+                for (int j = 0; j < len; j++) {
+                    da[j] = x[start + j] - (base == null ? 0f : base[start + j]);
                 }
             }
-            conflicts += (max > 0) & (min < 0) ? 1 : 0; // no branch on the data
+            for (int a = 0; a < m; a++) {
+                for (int c = a; c < m; c++) {
+                    dots[a][c] += dot(d[a], d[c], len);
+                }
+            }
+            for (int j = 0; j < len; j++) {
+                int positive = 0;
+                int negative = 0;
+                for (int a = 0; a < m; a++) {
+                    int bits = Float.floatToRawIntBits(d[a][j]);
+                    int nonZero = ((bits & 0x7fffffff) + 0x7fffffff) >>> 31;
+                    int sign = bits >>> 31;
+                    positive |= nonZero & (sign ^ 1);
+                    negative |= nonZero & sign;
+                }
+                conflicts += positive & negative;
+            }
         }
         List<Double> norms = new ArrayList<>();
         for (int a = 0; a < m; a++) {

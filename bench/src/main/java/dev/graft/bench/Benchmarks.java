@@ -160,8 +160,16 @@ public final class Benchmarks {
                 median(ties), params / 1e6 / median(ties), median(ties) / median(rewrite));
         System.out.printf(Locale.ROOT, "  TIES without diagnostics  %6.3f s  %6.1f M params/s = %.2f x rewrite time%n",
                 median(tiesNoDiag), params / 1e6 / median(tiesNoDiag), median(tiesNoDiag) / median(rewrite));
-        System.out.printf("  peak RSS of this JVM so far: %d MB (heap max %d MB)%n", peakRss() >> 20,
-                Runtime.getRuntime().maxMemory() >> 20);
+        long rss12 = child("ties", work.resolve("ties"), out);
+        delete(models[0], models[1], models[2], models[3], out);
+        List<long[]> half = SyntheticModel.bertBase(6);
+        for (int i = 0; i < 4; i++) {
+            SyntheticModel.write(models[i], half, 30 + i, WriteOptions.Layout.EXTERNAL);
+        }
+        long rss6 = child("ties", work.resolve("ties"), out);
+        System.out.printf(Locale.ROOT, "  peak RSS of a child JVM (-Xmx1g) doing one TIES: %d MB with 12 layers (%.0fM "
+                + "parameters per model), %d MB with 6 layers (%.0fM)%n", rss12 >> 20, params / 1e6, rss6 >> 20,
+                SyntheticModel.parameters(half) / 1e6);
         delete(models[0], models[1], models[2], models[3], out);
     }
 
@@ -170,20 +178,12 @@ public final class Benchmarks {
                 .method(new dev.graft.merge.Ties()).parameter("density", 0.5).diagnostics(diagnostics).writeTo(out);
     }
 
-    private static long peakRss() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmHWM:")) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-            }
-        }
-        return -1;
-    }
-
     /** Runs this class in a child JVM with -Xmx256m and returns its peak resident set size in bytes. */
     private static long child(String task, Path in, Path out) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
-                Benchmarks.class.getName(), "convert-child", task, in.toString(), out.toString())
+        Process p = new ProcessBuilder(java, task.equals("ties") ? "-Xmx1g" : "-Xmx256m", "-cp",
+                System.getProperty("java.class.path"), Benchmarks.class.getName(), "convert-child", task, in.toString(),
+                out.toString())
                 .redirectErrorStream(true).start();
         String output = new String(p.getInputStream().readAllBytes());
         if (p.waitFor() != 0) {
@@ -200,6 +200,13 @@ public final class Benchmarks {
     private static void convertChild(String[] args) throws IOException {
         if (args[1].equals("convert")) {
             Graft.convert(Path.of(args[2])).writeTo(Path.of(args[3]));
+        } else if (args[1].equals("ties")) {
+            String prefix = args[2];
+            Path[] models = new Path[4];
+            for (int i = 0; i < 4; i++) {
+                models[i] = Path.of(prefix + i + ".onnx");
+            }
+            tiesMerge(models, Path.of(args[3]), true);
         }
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
             if (line.startsWith("VmHWM:")) {

@@ -37,13 +37,18 @@ final class SyntheticModel {
 
     /** The weight shapes of BERT-base (hidden 768, FFN 3072, 12 layers, vocabulary 30522): about 110M parameters. */
     static List<long[]> bertBase() {
+        return bertBase(12);
+    }
+
+    /** BERT-base shapes with {@code layers} encoder layers. */
+    static List<long[]> bertBase(int layers) {
         List<long[]> s = new ArrayList<>();
         s.add(new long[] {30522, 768});
         s.add(new long[] {512, 768});
         s.add(new long[] {2, 768});
         s.add(new long[] {768});
         s.add(new long[] {768});
-        for (int layer = 0; layer < 12; layer++) {
+        for (int layer = 0; layer < layers; layer++) {
             for (int i = 0; i < 4; i++) {
                 s.add(new long[] {768, 768});
                 s.add(new long[] {768});

@@ -87,6 +87,27 @@ class CliTest {
     }
 
     @Test
+    void mergeFromARecipeWritesTheModelAndTheReport() throws IOException {
+        TinyModels.save(TinyModels.mlp(1), dir.resolve("base.onnx"));
+        TinyModels.save(TinyModels.mlp(2), dir.resolve("a.onnx"));
+        TinyModels.save(TinyModels.mlp(3), dir.resolve("b.onnx"));
+        Path recipe = Files.writeString(dir.resolve("ties.yaml"), "merge_method: ties\nbase_model: base.onnx\n"
+                + "models:\n  - model: a.onnx\n    parameters: {weight: 1, density: 0.5}\n"
+                + "  - model: b.onnx\n    parameters: {weight: 1, density: 0.5}\n");
+        Path report = dir.resolve("report.json");
+        Run r = graft("merge", recipe, "-o", dir.resolve("ties.onnx"), "--report", report);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("merged 4 tensors with ties").contains("LAYER").contains("layer 0")
+                .contains("CONFLICT");
+        JsonNode json = new ObjectMapper().readTree(report.toFile());
+        assertThat(json.get("layers")).hasSize(2);
+        assertThat(json.get("tensors").get(0).get("trimmed").get(0).asDouble()).isEqualTo(0.5);
+        Run both = graft("merge", recipe, "--model", dir.resolve("a.onnx"), "-o", dir.resolve("out.onnx"));
+        assertThat(both.exit()).isEqualTo(1);
+        assertThat(both.err()).contains("either a recipe");
+    }
+
+    @Test
     void badInputsGiveOneLineErrorsAndNoOutput() throws IOException {
         byte[] model = TinyModels.mlp(1).toByteArray();
         Path cut = Files.write(dir.resolve("cut.onnx"), Arrays.copyOf(model, model.length / 2));

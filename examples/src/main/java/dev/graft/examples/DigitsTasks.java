@@ -1,0 +1,90 @@
+package dev.graft.examples;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The digits multi-task benchmark of {@code recipes/digits}: task A is digits 0–4, task B digits 5–9, task C
+ * all digits mirrored left to right; accuracy is the share of test images whose largest logit is the label.
+ * Test data: {@code test_x.f32} and {@code test_x_mirrored.f32} (N×64 little-endian float32), {@code test_y.u8}.
+ */
+public final class DigitsTasks {
+    private final float[] x;
+    private final float[] mirrored;
+    private final byte[] y;
+
+    public DigitsTasks(Path folder) {
+        try {
+            this.x = floats(Files.readAllBytes(folder.resolve("test_x.f32")));
+            this.mirrored = floats(Files.readAllBytes(folder.resolve("test_x_mirrored.f32")));
+            this.y = Files.readAllBytes(folder.resolve("test_y.u8"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static float[] floats(byte[] bytes) {
+        FloatBuffer f = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+        float[] out = new float[f.remaining()];
+        f.get(out);
+        return out;
+    }
+
+    /** Accuracy of {@code model} on tasks A, B and C, in that order of the map. */
+    public Map<String, Double> accuracy(Path model) {
+        int[] plain = predict(model, x);
+        int[] flipped = predict(model, mirrored);
+        int[] correct = new int[3];
+        int[] total = new int[3];
+        for (int i = 0; i < y.length; i++) {
+            int task = y[i] < 5 ? 0 : 1;
+            total[task]++;
+            correct[task] += plain[i] == y[i] ? 1 : 0;
+            total[2]++;
+            correct[2] += flipped[i] == y[i] ? 1 : 0;
+        }
+        Map<String, Double> out = new LinkedHashMap<>();
+        out.put("A (0-4)", (double) correct[0] / total[0]);
+        out.put("B (5-9)", (double) correct[1] / total[1]);
+        out.put("C (mirrored)", (double) correct[2] / total[2]);
+        return out;
+    }
+
+    private int[] predict(Path model, float[] inputs) {
+        int n = y.length;
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+            options.setIntraOpNumThreads(1);
+            try (OrtSession session = env.createSession(model.toString(), options);
+                 OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(inputs), new long[] {n, 64});
+                 OrtSession.Result result = session.run(Map.of("x", in))) {
+                FloatBuffer logits = ((OnnxTensor) result.get(0)).getFloatBuffer();
+                int classes = logits.remaining() / n;
+                int[] out = new int[n];
+                for (int i = 0; i < n; i++) {
+                    int best = 0;
+                    for (int c = 1; c < classes; c++) {
+                        if (logits.get(i * classes + c) > logits.get(i * classes + best)) {
+                            best = c;
+                        }
+                    }
+                    out[i] = best;
+                }
+                return out;
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException(model + ": " + e.getMessage(), e);
+        }
+    }
+}
