@@ -34,11 +34,7 @@ final class MagnitudeTrim implements Sparsifier {
             kept = MagnitudeRank.keepTop(delta, (int) (density * n));
         }
         if (rescale) {
-            if (convention == Convention.MERGEKIT) {
-                Sparsifier.matchL1(delta, l1);
-            } else if (density > 0) {
-                Sparsifier.scale(delta, 1 / density);
-            }
+            Sparsifier.rescale(delta, l1, density, convention);
         }
         return n == 0 ? 0 : 1 - (double) kept / n;
     }

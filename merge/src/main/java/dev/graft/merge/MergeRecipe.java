@@ -164,8 +164,7 @@ public final class MergeRecipe {
         if (!params.isObject()) {
             throw new RecipeException(file, where + ".parameters must be a mapping of name to value");
         }
-        for (Iterator<Map.Entry<String, JsonNode>> it = params.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : params.properties()) {
             out.put(e.getKey(), setting(file, e.getValue(), where + ".parameters." + e.getKey()));
         }
         return out;

@@ -32,11 +32,7 @@ final class OutlierTrim implements Sparsifier {
         double l1 = rescale ? Sparsifier.l1(delta) : 0;
         int kept = MagnitudeRank.keepRanks(delta, top, top + target);
         if (rescale) {
-            if (convention == Convention.MERGEKIT) {
-                Sparsifier.matchL1(delta, l1);
-            } else if (density > 0) {
-                Sparsifier.scale(delta, 1 / density);
-            }
+            Sparsifier.rescale(delta, l1, density, convention);
         }
         return n == 0 ? 0 : 1 - (double) kept / n;
     }

@@ -32,11 +32,7 @@ final class RandomDrop implements Sparsifier {
             }
         }
         if (rescale) {
-            if (convention == Convention.MERGEKIT) {
-                Sparsifier.matchL1(delta, l1);
-            } else if (density > 0) {
-                Sparsifier.scale(delta, 1 / density);
-            }
+            Sparsifier.rescale(delta, l1, density, convention);
         }
         return delta.length == 0 ? 0 : (double) dropped / delta.length;
     }

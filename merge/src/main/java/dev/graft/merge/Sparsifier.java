@@ -21,6 +21,18 @@ interface Sparsifier {
      */
     double apply(float[] delta, TensorInputs in, int model, Convention convention, boolean rescale);
 
+    /**
+     * Rescales kept entries after dropping with keep probability {@code density}: L1 match for
+     * {@link Convention#MERGEKIT} (given the original L1 norm), {@code 1/density} for {@link Convention#PAPER}.
+     */
+    static void rescale(float[] kept, double originalL1, double density, Convention convention) {
+        if (convention == Convention.MERGEKIT) {
+            matchL1(kept, originalL1);
+        } else if (density > 0) {
+            scale(kept, 1 / density);
+        }
+    }
+
     /** δ̂ · ‖δ‖₁/‖δ̂‖₁, unless either norm is below 1e-7 (mergekit's rescale). */
     static void matchL1(float[] kept, double originalL1) {
         double after = 0;

@@ -151,7 +151,7 @@ class TaskVectorMethodsTest {
             float d = model[i] - base[i];
             l1 += Math.abs(d);
             boolean keep = stream.nextDouble() < 0.3;
-            expected[i] = keep ? (float) (base[i] + (double) (float) (d * (float) (1 / 0.3))) : base[i];
+            expected[i] = keep ? (float) (base[i] + (double) (d * (float) (1 / 0.3))) : base[i];
             if (keep) {
                 kept++;
                 l1Kept += Math.abs(d);
