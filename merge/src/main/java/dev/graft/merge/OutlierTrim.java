@@ -11,29 +11,21 @@ import java.util.List;
  * Parameter {@code gamma} (per model, default 0.01). Unlike mergekit, {@code ⌊γ·n⌋ = 0} drops no outliers
  * (mergekit's slice {@code [n_bot:-0]} keeps nothing then).
  */
-final class OutlierTrim implements Sparsifier {
+final class OutlierTrim extends Sparsifier {
     @Override
-    public List<ParameterSpec> parameters() {
+    List<ParameterSpec> parameters() {
         return List.of(ParameterSpec.model("gamma", 0.01, "fraction of largest-magnitude entries dropped"));
     }
 
     @Override
-    public double apply(float[] delta, TensorInputs in, int model, Convention convention, boolean rescale) {
-        double density = in.model(model, "density");
-        if (density >= 1) {
-            return 0;
-        }
+    int drop(float[] delta, TensorInputs in, int model, double density, boolean divideByKeepProbability) {
         int n = delta.length;
         int target = (int) (density * n);
-        int top = (int) (in.model(model, "gamma") * n);
-        if (n - target - top < 0) {
-            top = n - target;
-        }
-        double l1 = rescale ? Sparsifier.l1(delta) : 0;
+        int top = Math.min((int) (in.model(model, "gamma") * n), n - target);
         int kept = MagnitudeRank.keepRanks(delta, top, top + target);
-        if (rescale) {
-            Sparsifier.rescale(delta, l1, density, convention);
+        if (divideByKeepProbability) {
+            divide(delta, density);
         }
-        return n == 0 ? 0 : 1 - (double) kept / n;
+        return kept;
     }
 }

@@ -15,34 +15,24 @@ import java.util.SplittableRandom;
  * {@code density ± ε} must lie in (0, 1)). Rescale (on by default): L1 match ({@link Convention#MERGEKIT}) or
  * each kept entry divided by its own {@code p} ({@link Convention#PAPER}).
  */
-final class RankedDrop implements Sparsifier {
+final class RankedDrop extends Sparsifier {
     @Override
-    public List<ParameterSpec> parameters() {
+    List<ParameterSpec> parameters() {
         return List.of(ParameterSpec.model("epsilon", 0.15, "half-width of the keep probabilities around density"));
     }
 
     @Override
-    public double apply(float[] delta, TensorInputs in, int model, Convention convention, boolean rescale) {
-        double density = in.model(model, "density");
-        if (density >= 1) {
-            return 0;
-        }
-        int n = delta.length;
-        if (density <= 0) {
-            Arrays.fill(delta, 0f);
-            return 1;
-        }
+    int drop(float[] delta, TensorInputs in, int model, double density, boolean divideByKeepProbability) {
         double epsilon = in.model(model, "epsilon");
         if (density + epsilon >= 1 || density - epsilon <= 0) {
             throw new IllegalArgumentException("DELLA on '" + in.tensor() + "': density ± epsilon must lie in (0, 1),"
                     + " got density " + density + " and epsilon " + epsilon);
         }
-        Rows rows = Rows.of(in.shape(), in.inOutLayout(), n);
+        Rows rows = Rows.of(in.shape(), in.inOutLayout(), delta.length);
         int len = rows.length();
-        double l1 = rescale ? Sparsifier.l1(delta) : 0;
         SplittableRandom random = in.random(model);
         long[] keys = new long[len];
-        int dropped = 0;
+        int kept = 0;
         for (int row = 0; row < rows.count(); row++) {
             for (int j = 0; j < len; j++) {
                 int idx = rows.index(row, j);
@@ -54,15 +44,14 @@ final class RankedDrop implements Sparsifier {
                 double p = density - epsilon + (len == 1 ? 0 : 2 * epsilon * r / (len - 1));
                 if (random.nextDouble() >= p) {
                     delta[idx] = 0f;
-                    dropped++;
-                } else if (rescale && convention == Convention.PAPER) {
-                    delta[idx] = (float) (delta[idx] / p);
+                } else {
+                    kept++;
+                    if (divideByKeepProbability) {
+                        delta[idx] = (float) (delta[idx] / p);
+                    }
                 }
             }
         }
-        if (rescale && convention == Convention.MERGEKIT) {
-            Sparsifier.matchL1(delta, l1);
-        }
-        return n == 0 ? 0 : (double) dropped / n;
+        return kept;
     }
 }
