@@ -64,7 +64,6 @@ public final class MergeBuilder {
     private long seed;
     private boolean diagnostics = true;
     private ProgressListener progress = ProgressListener.NONE;
-    private ArrayPool pool;
 
     MergeBuilder() {
     }
@@ -186,16 +185,22 @@ public final class MergeBuilder {
             MergePlan plan = MergePlan.of(opened);
             Depths depths = new Depths(GraphIndex.of(reference));
             List<TensorDiagnostics> tensorDiagnostics = Collections.synchronizedList(new ArrayList<>());
-            pool = new ArrayPool(memoryBudget);
+            ArrayPool pool = new ArrayPool(memoryBudget);
+            TensorReader reader = new TensorReader(inputs, depths, specs);
             ResolvedParameters modelWide = new ResolvedParameters("", 0, specs, globalSettings, modelSettings);
-            Object prepared = method.needsPreparation(modelWide)
-                    ? method.prepare(visitor -> scan(plan, inputs, depths, specs, visitor), modelWide) : null;
+            Object prepared = method.needsPreparation(modelWide) ? method.prepare(visitor -> {
+                for (MergePlan.Step step : plan.steps()) {
+                    if (step.merge()) {
+                        visitor.accept(reader.read(step.first(), float[]::new, null, null));
+                    }
+                }
+            }, modelWide) : null;
             List<TensorJob> jobs = new ArrayList<>();
             List<MergeReport.Unmerged> unmerged = new ArrayList<>();
             int merged = 0;
             for (MergePlan.Step step : plan.steps()) {
                 if (step.merge()) {
-                    jobs.add(mergeJob(step.first(), inputs, depths, specs, tensorDiagnostics, prepared));
+                    jobs.add(mergeJob(step.first(), reader, pool, tensorDiagnostics, prepared));
                     merged++;
                 } else {
                     jobs.add(new TensorJob(OutputTensor.copyOf(step.first()), 0));
@@ -279,39 +284,59 @@ public final class MergeBuilder {
         return m;
     }
 
-    /** Reads every merged tensor's inputs afresh, in order, for a method's model-wide preparation. */
-    private void scan(MergePlan plan, List<OnnxModel> inputs, Depths depths, Map<String, ParameterSpec> specs,
-                      java.util.function.Consumer<TensorInputs> visitor) {
-        for (MergePlan.Step step : plan.steps()) {
-            if (!step.merge()) {
-                continue;
-            }
-            Weight ref = step.first();
+    /**
+     * Reads one merged tensor of every input into arrays from {@code alloc}, with its layout, depth, parameters
+     * and random seed: the same for a method's model-wide preparation and for the merge itself.
+     */
+    private final class TensorReader {
+        private final List<OnnxModel> inputs;
+        private final Depths depths;
+        private final Map<String, ParameterSpec> specs;
+
+        TensorReader(List<OnnxModel> inputs, Depths depths, Map<String, ParameterSpec> specs) {
+            this.inputs = inputs;
+            this.depths = depths;
+            this.specs = specs;
+        }
+
+        int modelCount() {
+            return inputs.size();
+        }
+
+        Integer layer(Weight ref) {
+            IndexedWeight w = depths.index.get(ref.name()).orElseThrow();
+            return w.layer().isPresent() ? w.layer().getAsInt() : null;
+        }
+
+        TensorInputs read(Weight ref, java.util.function.IntFunction<float[]> alloc,
+                          TensorDiagnostics.Recorder recorder, Object prepared) {
             String name = ref.name();
-            float[] baseValues = base == null ? null : ref.toFloats();
+            int n = (int) ref.elementCount();
+            float[] baseValues = null;
+            if (base != null) {
+                baseValues = alloc.apply(n);
+                ref.readFloats(baseValues);
+            }
             float[][] values = new float[inputs.size()][];
             for (int m = 0; m < values.length; m++) {
-                values[m] = inputs.get(m).weight(name).orElseThrow().toFloats();
+                values[m] = alloc.apply(n);
+                inputs.get(m).weight(name).orElseThrow().readFloats(values[m]);
             }
-            IndexedWeight indexed = depths.index.get(name).orElseThrow();
-            boolean inOut = indexed.role() == WeightRole.MATMUL_WEIGHT || indexed.role() == WeightRole.GEMM_WEIGHT_IN_OUT;
-            visitor.accept(new TensorInputs(name, ref.shape(), inOut, baseValues, values,
-                    new ResolvedParameters(name, depths.of(name), specs, globalSettings, modelSettings), seed,
-                    new TensorDiagnostics.Recorder(values.length)));
+            WeightRole role = depths.index.get(name).orElseThrow().role();
+            boolean inOut = role == WeightRole.MATMUL_WEIGHT || role == WeightRole.GEMM_WEIGHT_IN_OUT;
+            long tensorSeed = Hashing.murmur3_128().newHasher().putLong(seed)
+                    .putString(name, StandardCharsets.UTF_8).hash().asLong();
+            return new TensorInputs(name, ref.shape(), inOut, baseValues, values,
+                    new ResolvedParameters(name, depths.of(name), specs, globalSettings, modelSettings), tensorSeed,
+                    recorder != null ? recorder : new TensorDiagnostics.Recorder(values.length), alloc, prepared);
         }
     }
 
-    private TensorJob mergeJob(Weight ref, List<OnnxModel> inputs, Depths depths, Map<String, ParameterSpec> specs,
-                               List<TensorDiagnostics> sink, Object prepared) {
+    private TensorJob mergeJob(Weight ref, TensorReader reader, ArrayPool pool, List<TensorDiagnostics> sink,
+                               Object prepared) {
         ElementType type = outputType != null ? outputType : ref.type();
-        String name = ref.name();
-        IndexedWeight indexed = depths.index.get(name).orElseThrow();
-        boolean inOut = indexed.role() == WeightRole.MATMUL_WEIGHT || indexed.role() == WeightRole.GEMM_WEIGHT_IN_OUT;
-        double t = depths.of(name);
-        long tensorSeed = Hashing.murmur3_128().newHasher().putLong(seed)
-                .putString(name, StandardCharsets.UTF_8).hash().asLong();
-        Integer layer = indexed.layer().isPresent() ? indexed.layer().getAsInt() : null;
         int n = (int) ref.elementCount();
+        Integer layer = reader.layer(ref);
         java.nio.ByteBuffer[] encoded = new java.nio.ByteBuffer[1];
         OutputTensor tensor = OutputTensor.like(ref, type, () -> {
             List<float[]> borrowed = new ArrayList<>();
@@ -323,24 +348,13 @@ public final class MergeBuilder {
                 return a;
             };
             try {
-                float[] baseValues = null;
-                if (base != null) {
-                    baseValues = borrow.apply(n);
-                    ref.readFloats(baseValues);
-                }
-                float[][] values = new float[inputs.size()][];
-                for (int m = 0; m < values.length; m++) {
-                    values[m] = borrow.apply(n);
-                    inputs.get(m).weight(name).orElseThrow().readFloats(values[m]);
-                }
-                TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(values.length);
-                ResolvedParameters parameters = new ResolvedParameters(name, t, specs, globalSettings, modelSettings);
+                TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount());
+                TensorInputs in = reader.read(ref, borrow, recorder, prepared);
                 float[] out = borrow.apply(n);
                 // measured before the merge, which may overwrite the model arrays; trimming is recorded during it
-                TensorDiagnostics stats = diagnostics ? TaskVectorStats.of(name, layer, baseValues, values, recorder)
-                        : null;
-                method.merge(new TensorInputs(name, ref.shape(), inOut, baseValues, values, parameters, tensorSeed,
-                        recorder, borrow).withPrepared(prepared), out);
+                TensorDiagnostics stats = diagnostics
+                        ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models(), recorder) : null;
+                method.merge(in, out);
                 if (stats != null) {
                     sink.add(stats);
                 }
@@ -355,7 +369,7 @@ public final class MergeBuilder {
             pool.release(encoded[0]);
             encoded[0] = null;
         });
-        long working = n * 4L * (inputs.size() + 4) + type.byteLength(n);
+        long working = n * 4L * (reader.modelCount() + 4) + type.byteLength(n);
         return new TensorJob(tensor, working);
     }
 

@@ -18,18 +18,22 @@ public final class TensorInputs {
     private final long seed;
     private final TensorDiagnostics.Recorder diagnostics;
     private final java.util.function.IntFunction<float[]> scratch;
-    private Object prepared;
+    private final Object prepared;
 
     public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
                         ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics) {
-        this(tensor, shape, inOutLayout, base, models, parameters, seed, diagnostics, float[]::new);
+        this(tensor, shape, inOutLayout, base, models, parameters, seed, diagnostics, float[]::new, null);
     }
 
-    /** As above, with {@code scratch} supplying work arrays (for example from a pool) for {@link #scratch}. */
+    /**
+     * As above, with {@code scratch} supplying work arrays (for example from a pool) for {@link #scratch}, and
+     * the method's model-wide preparation ({@link MergeMethod#prepare}, or null).
+     */
     public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
                         ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics,
-                        java.util.function.IntFunction<float[]> scratch) {
+                        java.util.function.IntFunction<float[]> scratch, Object prepared) {
         this.scratch = scratch;
+        this.prepared = prepared;
         this.tensor = tensor;
         this.shape = shape.clone();
         this.inOutLayout = inOutLayout;
@@ -100,12 +104,6 @@ public final class TensorInputs {
     /** What the method's {@link MergeMethod#prepare} returned for the whole model, or null. */
     public Object prepared() {
         return prepared;
-    }
-
-    /** Attaches the model-wide preparation (set by the executor before the merge). */
-    public TensorInputs withPrepared(Object p) {
-        this.prepared = p;
-        return this;
     }
 
     /** A work array of {@link #size()} floats with undefined contents, valid for this call only. */
