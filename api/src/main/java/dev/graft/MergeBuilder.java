@@ -352,11 +352,11 @@ public final class MergeBuilder {
                 TensorInputs in = reader.read(ref, borrow, recorder, prepared);
                 float[] out = borrow.apply(n);
                 // measured before the merge, which may overwrite the model arrays; trimming is recorded during it
-                TensorDiagnostics stats = diagnostics
-                        ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models(), recorder) : null;
+                TensorDiagnostics stats = diagnostics ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models())
+                        : null;
                 method.merge(in, out);
                 if (stats != null) {
-                    sink.add(stats);
+                    sink.add(stats.withTrimmed(recorder.trimmed()));
                 }
                 java.nio.ByteBuffer bytes = pool.bytes(Math.toIntExact(type.byteLength(n)));
                 FloatCodec.encode(type, out, bytes);

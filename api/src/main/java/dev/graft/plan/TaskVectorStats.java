@@ -26,9 +26,11 @@ public final class TaskVectorStats {
         return (double) s0 + s1 + s2 + s3;
     }
 
-    /** Diagnostics of one tensor; {@code base} null gives norms and cosines of the models themselves. */
-    public static TensorDiagnostics of(String tensor, Integer layer, float[] base, float[][] models,
-                                       TensorDiagnostics.Recorder recorder) {
+    /**
+     * Diagnostics of one tensor, before any trimming (see {@link TensorDiagnostics#withTrimmed}); {@code base}
+     * null gives norms and cosines of the models themselves.
+     */
+    public static TensorDiagnostics of(String tensor, Integer layer, float[] base, float[][] models) {
         int m = models.length;
         int n = models[0].length;
         double[][] dots = new double[m][m];
@@ -79,6 +81,6 @@ public final class TaskVectorStats {
             cosines.add(row);
         }
         return new TensorDiagnostics(tensor, layer, n, norms, cosines,
-                base == null || m < 2 ? null : (double) conflicts / n, recorder);
+                base == null || m < 2 ? null : (double) conflicts / n, java.util.Collections.nCopies(m, null));
     }
 }

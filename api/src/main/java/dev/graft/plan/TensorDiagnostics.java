@@ -10,12 +10,10 @@ import java.util.List;
  * not apply are null.
  */
 public record TensorDiagnostics(String tensor, Integer layer, long size, List<Double> norms,
-                                List<List<Double>> cosines, Double signConflict,
-                                @com.fasterxml.jackson.annotation.JsonIgnore Recorder recorder) {
-    /** Each model's fraction of entries set to zero by sparsification (null entries: none). */
-    @com.fasterxml.jackson.annotation.JsonProperty("trimmed")
-    public List<Double> trimmed() {
-        return recorder.trimmed();
+                                List<List<Double>> cosines, Double signConflict, List<Double> trimmed) {
+    /** The same, with each model's fraction of entries set to zero by sparsification (null entries: none). */
+    public TensorDiagnostics withTrimmed(List<Double> fractions) {
+        return new TensorDiagnostics(tensor, layer, size, norms, cosines, signConflict, fractions);
     }
 
     /** Collects what a method reports while merging one tensor. */
