@@ -238,7 +238,7 @@ public final class MergeBuilder {
         }
     }
 
-    /** The method's parameter specs; refuses settings the method does not read. */
+    /** The method's parameter specs; refuses settings the method does not read, and required ones left unset. */
     private Map<String, ParameterSpec> checkedSpecs() {
         Map<String, ParameterSpec> specs = new LinkedHashMap<>();
         for (ParameterSpec s : method.parameters()) {
@@ -258,6 +258,19 @@ public final class MergeBuilder {
                             + "parameter '" + name + "' (given for " + models.get(i).getFileName() + "; per-model "
                             + "parameters: " + specs.values().stream().filter(p -> p.scope() == ParameterSpec.Scope.MODEL)
                             .map(ParameterSpec::name).toList() + ")");
+                }
+            }
+        }
+        for (ParameterSpec spec : specs.values()) {
+            if (spec.defaultValue() != null || globalSettings.containsKey(spec.name())) {
+                continue;
+            }
+            for (int i = 0; i < modelSettings.size(); i++) {
+                if (spec.scope() == ParameterSpec.Scope.GLOBAL || !modelSettings.get(i).containsKey(spec.name())) {
+                    throw new IllegalArgumentException("merge method '" + method.name() + "' needs parameter '"
+                            + spec.name() + "' (" + spec.description() + ")"
+                            + (spec.scope() == ParameterSpec.Scope.MODEL ? ", missing for " + models.get(i).getFileName()
+                            : ""));
                 }
             }
         }

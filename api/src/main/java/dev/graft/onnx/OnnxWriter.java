@@ -177,7 +177,8 @@ public final class OnnxWriter {
             if (cause instanceof GraftException) {
                 throw (GraftException) cause;
             }
-            throw new GraftException(target, t.name(), "could not compute the tensor: " + cause, cause);
+            String why = cause instanceof IllegalArgumentException ? cause.getMessage() : cause.toString();
+            throw new GraftException(target, t.name(), "could not compute the tensor: " + why, cause);
         }
         if (bytes.remaining() != t.byteLength()) {
             throw new GraftException(target, t.name(), "got " + bytes.remaining() + " bytes of data, expected "

@@ -6,7 +6,9 @@ import dev.graft.merge.Convention;
 import dev.graft.merge.MergeMethods;
 import dev.graft.merge.MergeRecipe;
 import dev.graft.plan.LayerSummary;
+import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergeReport;
+import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.Setting;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -45,7 +47,7 @@ final class MergeCommand implements Callable<Integer> {
     Path base;
 
     @Option(names = "--model", paramLabel = "FILE[:WEIGHT]",
-            description = "a model and its weight (default 1); repeat for each model")
+            description = "a model and its weight (default 1 for methods with weights); repeat for each model")
     List<String> models;
 
     @Option(names = "--param", paramLabel = "NAME=VALUE", description = "a global parameter, e.g. density=0.5")
@@ -122,14 +124,20 @@ final class MergeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("give a recipe, or --model for each model to merge");
         }
         Convention c = convention == null ? Convention.MERGEKIT : Convention.parse(convention);
-        MergeBuilder b = Graft.merge().method(MergeMethods.create((method == null ? "linear" : method)
-                .toLowerCase(Locale.ROOT), c));
+        MergeMethod m = MergeMethods.create((method == null ? "linear" : method).toLowerCase(Locale.ROOT), c);
+        boolean weighted = m.parameters().stream().anyMatch(p -> p.name().equals("weight")
+                && p.scope() == ParameterSpec.Scope.MODEL);
+        MergeBuilder b = Graft.merge().method(m);
         if (base != null) {
             b.base(base);
         }
-        for (String m : models) {
-            ModelArg a = ModelArg.parse(m);
-            b.model(a.file(), a.weight());
+        for (String spec : models) {
+            ModelArg a = ModelArg.parse(spec);
+            if (a.weight() != null) {
+                b.model(a.file(), a.weight()); // refused by validate() if the method has no weights
+            } else {
+                b.model(a.file(), weighted ? Map.of("weight", Setting.of(1)) : Map.of());
+            }
         }
         if (params != null) {
             params.forEach((k, v) -> b.parameter(k, Setting.of(v)));
@@ -168,8 +176,8 @@ final class MergeCommand implements Callable<Integer> {
                 .collect(Collectors.joining(" "));
     }
 
-    /** {@code FILE[:WEIGHT]}; the weight is whatever follows the last ':' if it parses as a number. */
-    record ModelArg(Path file, double weight) {
+    /** {@code FILE[:WEIGHT]}; the weight is whatever follows the last ':' if it parses as a number, else null. */
+    record ModelArg(Path file, Double weight) {
         static ModelArg parse(String spec) {
             int colon = spec.lastIndexOf(':');
             if (colon > 0) {
@@ -179,7 +187,7 @@ final class MergeCommand implements Callable<Integer> {
                     // not a weight: the ':' belongs to the path
                 }
             }
-            return new ModelArg(Path.of(spec), 1.0);
+            return new ModelArg(Path.of(spec), null);
         }
     }
 }

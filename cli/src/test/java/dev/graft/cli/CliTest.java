@@ -102,6 +102,13 @@ class CliTest {
         JsonNode json = new ObjectMapper().readTree(report.toFile());
         assertThat(json.get("layers")).hasSize(2);
         assertThat(json.get("tensors").get(0).get("trimmed").get(0).asDouble()).isEqualTo(0.5);
+        Run slerp = graft("merge", "--method", "slerp", "--base", dir.resolve("base.onnx"), "--model",
+                dir.resolve("a.onnx"), "--param", "t=0.5", "-o", dir.resolve("slerp.onnx"));
+        assertThat(slerp.exit()).as(slerp.err()).isZero();
+        Run weightedSlerp = graft("merge", "--method", "slerp", "--base", dir.resolve("base.onnx"), "--model",
+                dir.resolve("a.onnx") + ":0.5", "--param", "t=0.5", "-o", dir.resolve("out.onnx"));
+        assertThat(weightedSlerp.exit()).isEqualTo(1);
+        assertThat(weightedSlerp.err()).contains("no per-model parameter 'weight'");
         Run both = graft("merge", recipe, "--model", dir.resolve("a.onnx"), "-o", dir.resolve("out.onnx"));
         assertThat(both.exit()).isEqualTo(1);
         assertThat(both.err()).contains("either a recipe");

@@ -145,6 +145,8 @@ class MergeBuilderMethodsTest {
         assertBad(ok.replace("weight: 1", "weight: 1, densty: 0.5"), "densty");
         assertBad(ok.replace("ties", "ties_v2"), "unknown merge method 'ties_v2'");
         assertBad(ok.replace("base_model: m1.onnx\n", ""), "needs a base model");
+        assertBad(ok.replace("    parameters: {weight: 1}\n", ""), "needs parameter 'weight'");
+        assertBad(ok.replace("ties", "slerp").replace("    parameters: {weight: 1}\n", ""), "needs parameter 't'");
         assertBad(ok.replace("weight: 1", "weight: yes please"), "expected a number");
         assertBad(ok + "dtype: int8\n", "dtype");
         assertBad(ok + "convention: papers\n", "convention");
