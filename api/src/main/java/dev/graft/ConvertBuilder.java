@@ -11,7 +11,6 @@ import dev.graft.onnx.Weight;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
 import dev.graft.tensor.ElementType;
-import dev.graft.tensor.FloatCodec;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -88,11 +87,11 @@ public final class ConvertBuilder {
             for (Weight w : model.initializers()) {
                 if (dtype != null && w.type().isFloatingPoint() && w.type() != dtype) {
                     ElementType to = dtype;
-                    OutputTensor t = OutputTensor.like(w, to, () -> FloatCodec.encode(to, w.toFloats()));
-                    jobs.add(new TensorJob(t, w.elementCount() * 4 + to.byteLength(w.elementCount())));
+                    OutputTensor t = OutputTensor.like(w, to, w::toFloats);
+                    jobs.add(new TensorJob(t, w.elementCount() * 4));
                     converted++;
                 } else {
-                    jobs.add(new TensorJob(OutputTensor.copyOf(w), 0));
+                    jobs.add(TensorJob.passThrough(OutputTensor.copyOf(w)));
                 }
             }
             Map<String, String> params = new LinkedHashMap<>();
@@ -101,8 +100,12 @@ public final class ConvertBuilder {
             CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
             WriteOptions options = WriteOptions.defaults().withLayout(layout).withSync(sync)
                     .withProvenance(() -> new Provenance("convert", params, List.of(hash.join())));
-            WrittenFiles written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
-                    tensors -> OnnxWriter.write(model.proto(), tensors, target, options));
+            WrittenFiles written;
+            try (OnnxWriter writer = OnnxWriter.create(model.proto(), jobs.stream().map(TensorJob::tensor).toList(),
+                    target, options)) {
+                new StreamingExecutor(threads, memoryBudget).run(jobs, progress, writer);
+                written = writer.commit();
+            }
             return new Report(written.names(), params.get("dtype"), params.get("layout"), converted, jobs.size() - converted,
                     written.bytes(), (System.nanoTime() - start) / 1e9);
         }

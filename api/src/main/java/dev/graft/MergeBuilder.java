@@ -25,7 +25,6 @@ import dev.graft.plan.TaskVectorStats;
 import dev.graft.plan.TensorDiagnostics;
 import dev.graft.plan.TensorInputs;
 import dev.graft.tensor.ElementType;
-import dev.graft.tensor.FloatCodec;
 import com.google.common.hash.Hashing;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -203,7 +202,7 @@ public final class MergeBuilder {
                     jobs.add(mergeJob(step.first(), reader, pool, tensorDiagnostics, prepared));
                     merged++;
                 } else {
-                    jobs.add(new TensorJob(OutputTensor.copyOf(step.first()), 0));
+                    jobs.add(TensorJob.passThrough(OutputTensor.copyOf(step.first())));
                     unmerged.add(new MergeReport.Unmerged(step.first().name(), step.reason()));
                 }
             }
@@ -217,8 +216,12 @@ public final class MergeBuilder {
             Map<String, String> params = describe();
             WriteOptions options = WriteOptions.defaults().withLayout(layout).withProvenance(() ->
                     new Provenance("merge", params, hashes.stream().map(CompletableFuture::join).toList()));
-            WrittenFiles written = new StreamingExecutor(threads, memoryBudget).run(jobs, progress,
-                    tensors -> OnnxWriter.write(reference.proto(), tensors, target, options));
+            WrittenFiles written;
+            try (OnnxWriter writer = OnnxWriter.create(reference.proto(), jobs.stream().map(TensorJob::tensor).toList(),
+                    target, options)) {
+                new StreamingExecutor(threads, memoryBudget).run(jobs, progress, writer);
+                written = writer.commit();
+            }
             MergeReport.Input baseInput = null;
             List<MergeReport.Input> reportInputs = new ArrayList<>();
             for (int i = 0; i < opened.size(); i++) {
@@ -341,7 +344,7 @@ public final class MergeBuilder {
                     .putString(name, StandardCharsets.UTF_8).hash().asLong();
             return new TensorInputs(name, ref.shape(), inOut, baseValues, values,
                     new ResolvedParameters(name, depths.of(name), specs, globalSettings, modelSettings), tensorSeed,
-                    recorder != null ? recorder : new TensorDiagnostics.Recorder(values.length), alloc, prepared);
+                    recorder != null ? recorder : new TensorDiagnostics.Recorder(values.length), prepared);
         }
     }
 
@@ -350,39 +353,39 @@ public final class MergeBuilder {
         ElementType type = outputType != null ? outputType : ref.type();
         int n = (int) ref.elementCount();
         Integer layer = reader.layer(ref);
-        java.nio.ByteBuffer[] encoded = new java.nio.ByteBuffer[1];
+        float[][] result = new float[1][];
         OutputTensor tensor = OutputTensor.like(ref, type, () -> {
-            List<float[]> borrowed = new ArrayList<>();
+            List<float[]> inputs = new ArrayList<>();
             java.util.function.IntFunction<float[]> borrow = size -> {
                 float[] a = pool.floats(size);
-                synchronized (borrowed) {
-                    borrowed.add(a);
-                }
+                inputs.add(a);
                 return a;
             };
             try {
-                TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount());
-                TensorInputs in = reader.read(ref, borrow, recorder, prepared);
-                float[] out = borrow.apply(n);
-                // measured before the merge, which may overwrite the model arrays; trimming is recorded during it
-                TensorDiagnostics stats = diagnostics ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models())
+                boolean methodRecords = diagnostics && method.recordsTaskVectors();
+                TaskVectorStats taskVectors = methodRecords ? new TaskVectorStats(reader.modelCount(), base != null)
                         : null;
-                method.merge(in, out);
-                if (stats != null) {
+                TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount(), taskVectors);
+                TensorInputs in = reader.read(ref, borrow, recorder, prepared);
+                result[0] = pool.floats(n);
+                // measured before the merge, which may overwrite the model arrays, unless the method records them
+                // as it goes; trimming is recorded during the merge
+                TensorDiagnostics before = diagnostics && !methodRecords
+                        ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models()) : null;
+                method.merge(in, result[0]);
+                if (diagnostics) {
+                    TensorDiagnostics stats = methodRecords ? taskVectors.finish(ref.name(), layer) : before;
                     sink.add(stats.withTrimmed(recorder.trimmed()));
                 }
-                java.nio.ByteBuffer bytes = pool.bytes(Math.toIntExact(type.byteLength(n)));
-                FloatCodec.encode(type, out, bytes);
-                encoded[0] = bytes;
-                return bytes.flip();
+                return result[0];
             } finally {
-                borrowed.forEach(pool::release);
+                inputs.forEach(pool::release);
             }
         }).onWritten(() -> {
-            pool.release(encoded[0]);
-            encoded[0] = null;
+            pool.release(result[0]);
+            result[0] = null;
         });
-        long working = n * 4L * (reader.modelCount() + 4) + type.byteLength(n);
+        long working = n * 4L * (reader.modelCount() + 2); // base, models and result
         return new TensorJob(tensor, working);
     }
 

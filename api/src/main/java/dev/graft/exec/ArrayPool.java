@@ -1,7 +1,5 @@
 package dev.graft.exec;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
@@ -15,7 +13,6 @@ import java.util.Map;
 public final class ArrayPool {
     private final long capBytes;
     private final Map<Integer, ArrayDeque<float[]>> floats = new HashMap<>();
-    private final Map<Integer, ArrayDeque<ByteBuffer>> buffers = new HashMap<>();
     private long idleBytes;
 
     public ArrayPool(long capBytes) {
@@ -38,25 +35,6 @@ public final class ArrayPool {
         if (a != null && idleBytes + 4L * a.length <= capBytes) {
             floats.computeIfAbsent(a.length, k -> new ArrayDeque<>()).push(a);
             idleBytes += 4L * a.length;
-        }
-    }
-
-    /** A little-endian heap buffer of exactly {@code size} bytes, positioned at 0. */
-    public synchronized ByteBuffer bytes(int size) {
-        ArrayDeque<ByteBuffer> q = buffers.get(size);
-        ByteBuffer b = q == null ? null : q.poll();
-        if (b != null) {
-            idleBytes -= size;
-            return b.clear();
-        }
-        return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
-    }
-
-    /** Gives a buffer from {@link #bytes} back for reuse. */
-    public synchronized void release(ByteBuffer b) {
-        if (b != null && b.hasArray() && idleBytes + b.capacity() <= capBytes) {
-            buffers.computeIfAbsent(b.capacity(), k -> new ArrayDeque<>()).push(b);
-            idleBytes += b.capacity();
         }
     }
 }

@@ -1,22 +1,22 @@
 package dev.graft.exec;
 
-import dev.graft.onnx.OutputTensor;
-import java.nio.ByteBuffer;
+import dev.graft.onnx.OnnxWriter;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Function;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Runs tensor computations in parallel, ahead of a writer that consumes them in output order, under a memory
- * budget: a job starts only when its working bytes fit in what the budget has left, and gives them back when
- * its result has been written. Jobs start in output order, so the job the writer waits for has always started
- * and the budget cannot deadlock; a job larger than the whole budget runs alone. Results do not depend on the
- * number of threads. Unchanged copies ({@link OutputTensor#isCopy()}) are not computed ahead: the writer reads them.
+ * Computes a writer's tensors in parallel under a memory budget, each written at its place as soon as it is
+ * ready ({@link OnnxWriter#writeComputed}), while the calling thread writes the model's structure and copied
+ * tensors. A job starts only when its working bytes fit in what the budget has left, and gives them back when
+ * its result is written, so memory holds only the jobs in flight; a job larger than the whole budget runs
+ * alone. Jobs start in output order. The bytes written do not depend on the number of threads.
  */
 public final class StreamingExecutor {
     private static final int PERMIT = 1 << 16; // the budget is counted in 64 KiB units
@@ -36,77 +36,83 @@ public final class StreamingExecutor {
     }
 
     /**
-     * Hands {@code sink} the jobs' tensors, whose data suppliers wait for computations started in the background;
-     * returns what the sink returns. The sink must consume the tensors in order (as {@link
-     * dev.graft.onnx.OnnxWriter} does).
+     * Writes every tensor of {@code writer}, whose tensors are those of {@code jobs} in the same order; returns
+     * when all are written, or throws the first failure. The caller then commits the writer.
      */
-    public <R> R run(List<TensorJob> jobs, ProgressListener progress, Function<List<OutputTensor>, R> sink) {
+    public void run(List<TensorJob> jobs, ProgressListener progress, OnnxWriter writer) {
+        if (jobs.size() != writer.tensors().size()) {
+            throw new IllegalArgumentException(jobs.size() + " jobs for " + writer.tensors().size() + " tensors");
+        }
         int budgetPermits = (int) Math.max(1, Math.min(Integer.MAX_VALUE, budgetBytes / PERMIT));
         Semaphore budget = new Semaphore(budgetPermits);
         AtomicBoolean stop = new AtomicBoolean();
-        List<CompletableFuture<ByteBuffer>> results = new ArrayList<>();
-        int[] permits = new int[jobs.size()];
-        for (int i = 0; i < jobs.size(); i++) {
-            results.add(new CompletableFuture<>());
-            long units = (jobs.get(i).workingBytes() + PERMIT - 1) / PERMIT;
-            permits[i] = (int) Math.max(1, Math.min(budgetPermits, units));
-        }
+        AtomicInteger done = new AtomicInteger();
+        int total = jobs.size();
+        List<CompletableFuture<Void>> results = new ArrayList<>();
         ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
             Thread t = new Thread(r, "graft-worker");
             t.setDaemon(true);
             return t;
         });
+        for (int i = 0; i < total; i++) {
+            results.add(writer.isComputed(i) ? new CompletableFuture<>() : CompletableFuture.completedFuture(null));
+        }
         Thread feeder = new Thread(() -> {
-            for (int i = 0; i < jobs.size() && !stop.get(); i++) {
-                OutputTensor t = jobs.get(i).tensor();
-                CompletableFuture<ByteBuffer> result = results.get(i);
-                if (t.verbatim() || t.isCopy()) {
-                    continue; // nothing to compute: the writer reads it itself
+            for (int i = 0; i < total && !stop.get(); i++) {
+                if (!writer.isComputed(i)) {
+                    continue;
                 }
+                int index = i;
+                int permits = (int) Math.max(1, Math.min(budgetPermits,
+                        (jobs.get(i).workingBytes() + PERMIT - 1) / PERMIT));
                 try {
-                    budget.acquire(permits[i]);
+                    budget.acquire(permits);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     return;
                 }
                 pool.execute(() -> {
                     try {
-                        result.complete(t.data().get());
+                        if (!stop.get()) {
+                            writer.writeComputed(index);
+                            report(progress, writer, index, done, total);
+                        }
+                        results.get(index).complete(null);
                     } catch (Throwable e) {
-                        result.completeExceptionally(e);
+                        stop.set(true);
+                        results.get(index).completeExceptionally(e);
+                    } finally {
+                        budget.release(permits);
                     }
                 });
             }
         }, "graft-feeder");
         feeder.setDaemon(true);
-        List<OutputTensor> out = new ArrayList<>();
-        int total = jobs.size();
-        int[] done = {0};
-        for (int i = 0; i < jobs.size(); i++) {
-            OutputTensor t = jobs.get(i).tensor();
-            int index = i;
-            boolean passThrough = t.verbatim() || t.isCopy();
-            Runnable release = () -> {
-                if (!passThrough) {
-                    results.set(index, null); // free the result as soon as it is written
-                    budget.release(permits[index]);
-                }
-                progress.written(t.name(), ++done[0], total);
-            };
-            if (passThrough) {
-                out.add(t.onWritten(release));
-            } else {
-                CompletableFuture<ByteBuffer> result = results.get(i);
-                out.add(t.withData(result::get).onWritten(release));
-            }
-        }
         feeder.start();
         try {
-            return sink.apply(out);
+            writer.writeStructure(index -> report(progress, writer, index, done, total));
+            for (CompletableFuture<Void> r : results) {
+                r.join();
+            }
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException re) {
+                throw re;
+            }
+            if (e.getCause() instanceof Error err) {
+                throw err;
+            }
+            throw e;
         } finally {
             stop.set(true);
             feeder.interrupt();
             pool.shutdownNow();
+        }
+    }
+
+    private static void report(ProgressListener progress, OnnxWriter writer, int index, AtomicInteger done,
+                               int total) {
+        synchronized (progress) {
+            progress.written(writer.tensors().get(index).name(), done.incrementAndGet(), total);
         }
     }
 }

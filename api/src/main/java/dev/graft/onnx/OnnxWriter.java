@@ -8,6 +8,7 @@ import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.WireFormat;
 import dev.graft.GraftException;
 import dev.graft.tensor.ElementType;
+import dev.graft.tensor.FloatCodec;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
@@ -24,28 +25,46 @@ import java.util.Map;
 
 /**
  * Writes a model: everything of a template (nodes, IR version, opsets, doc strings, metadata, unknown fields)
- * with its main-graph initializers replaced by a given list, streamed one tensor at a time so that memory does
- * not grow with the model. The protobuf is emitted by hand around the tensor data, its sizes computed in
- * advance; external data goes to {@code <name>.data} beside the model (see {@link WriteOptions}).
+ * with its main-graph initializers replaced by a given list, so that memory does not grow with the model. The
+ * layout is planned first, so every tensor's bytes have a known place in the model file or the data file
+ * ({@code <name>.data} beside the model, see {@link WriteOptions}): {@link #writeStructure} writes the protobuf
+ * by hand around the computed tensors, and {@link #writeComputed} writes each computed tensor at its place,
+ * from any thread and in any order, as soon as it is ready. The bytes written do not depend on that order.
  *
  * <p>Atomic: both files are written beside the target under temporary names, synced, and moved into place
- * (data file first, model last); after any failure the temporary files are deleted and no target is created.
+ * (data file first, model last) by {@link #commit}; closing without committing, or any failure, deletes the
+ * temporary files and creates no target.
  */
-public final class OnnxWriter {
+public final class OnnxWriter implements AutoCloseable {
     private static final long PROTOBUF_LIMIT = Integer.MAX_VALUE;
     private static final int RAW_DATA_FIELD = TensorProto.RAW_DATA_FIELD_NUMBER;
+    private static final ThreadLocal<ByteBuffer> CHUNK =
+            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(1 << 20).order(java.nio.ByteOrder.LITTLE_ENDIAN));
 
-    private OnnxWriter() {
-    }
+    private final ModelProto template;
+    private final List<OutputTensor> tensors;
+    private final Path target;
+    private final Path absolute;
+    private final WriteOptions options;
+    private final Layout layout;
+    private final ModelProto head;
+    private final GraphProto graphSkeleton;
+    private final long graphSize;
+    private final String dataName;
+    private final Path tmpModel;
+    private final Path tmpData;
+    private final FileChannel model;
+    private final FileChannel data;
+    private final FlushBehind flushBehind;
+    private boolean committed;
 
-    /**
-     * Writes {@code template} with {@code initializers} as its main-graph initializers to {@code target}.
-     *
-     * @return the files written: the model, then the data file if any
-     */
-    public static WrittenFiles write(ModelProto template, List<OutputTensor> initializers, Path target,
-                                   WriteOptions options) {
-        Path absolute = target.toAbsolutePath();
+    private OnnxWriter(ModelProto template, List<OutputTensor> tensors, Path target, WriteOptions options)
+            throws IOException {
+        this.template = template;
+        this.tensors = List.copyOf(tensors);
+        this.target = target;
+        this.options = options;
+        this.absolute = target.toAbsolutePath();
         Path folder = absolute.getParent();
         if (Files.isDirectory(absolute)) {
             throw new GraftException(target, null, "is a directory (expected a model file path)");
@@ -54,106 +73,244 @@ public final class OnnxWriter {
             throw new GraftException(target, null, "folder " + folder + " does not exist");
         }
         long total = 0;
-        for (OutputTensor t : initializers) {
+        for (OutputTensor t : tensors) {
             total += Math.max(0, t.byteLength());
         }
         boolean external = options.layout() == WriteOptions.Layout.EXTERNAL
                 || (options.layout() == WriteOptions.Layout.AUTO && total > options.externalAbove());
-        String dataName = absolute.getFileName() + ".data";
-        Layout layout = Layout.plan(initializers, external, options.inlineBelow(), dataName);
+        this.dataName = absolute.getFileName() + ".data";
 
-        ModelProto.Builder model = template.toBuilder();
-        GraphProto.Builder graph = model.getGraphBuilder().clearInitializer();
+        ModelProto.Builder builder = template.toBuilder();
+        GraphProto.Builder graph = builder.getGraphBuilder().clearInitializer();
         Map<String, ElementType> templateTypes = new HashMap<>();
         for (TensorProto t : template.getGraph().getInitializerList()) {
             templateTypes.put(t.getName(), ElementType.fromCode(t.getDataType(), null, t.getName()));
         }
-        StorageCasts.apply(graph, templateTypes, initializers, defaultOpset(template), target);
-        GraphProto graphSkeleton = graph.build();
+        StorageCasts.apply(graph, templateTypes, tensors, defaultOpset(template), target);
+        this.graphSkeleton = graph.build();
         // metadata_props go last (protobuf fields may come in any order) so provenance can be computed meanwhile
-        ModelProto head = model.clearGraph().clearMetadataProps().build();
-
-        long graphSize = graphSkeleton.getSerializedSize();
-        for (long entry : layout.entrySizes) {
-            graphSize += CodedOutputStream.computeTagSize(GraphProto.INITIALIZER_FIELD_NUMBER)
-                    + CodedOutputStream.computeUInt64SizeNoTag(entry) + entry;
-        }
-        long modelSize = head.getSerializedSize() + CodedOutputStream.computeTagSize(ModelProto.GRAPH_FIELD_NUMBER)
-                + CodedOutputStream.computeUInt64SizeNoTag(graphSize) + graphSize + (1 << 20); // + metadata
+        this.head = builder.clearGraph().clearMetadataProps().build();
+        long graphStart = head.getSerializedSize() + CodedOutputStream.computeTagSize(ModelProto.GRAPH_FIELD_NUMBER);
+        this.layout = Layout.plan(this.tensors, external, options.inlineBelow(), dataName, graphSkeleton, graphStart);
+        this.graphSize = layout.graphSize;
+        long modelSize = layout.graphEnd + (1 << 20); // + metadata
         if (modelSize > PROTOBUF_LIMIT) {
             throw new GraftException(target, null, "an inline model of " + modelSize
                     + " bytes exceeds protobuf's 2 GiB limit; write the weights as external data");
         }
-
-        Path tmpModel = null;
-        Path tmpData = null;
-        boolean done = false;
+        Path tmpM = null;
+        Path tmpD = null;
+        FileChannel m = null;
         try {
-            tmpModel = Files.createTempFile(folder, "." + absolute.getFileName() + ".", ".tmp");
-            tmpData = layout.anyExternal ? Files.createTempFile(folder, "." + dataName + ".", ".tmp") : null;
-            try (FileChannel out = FileChannel.open(tmpModel, StandardOpenOption.WRITE);
-                 FileChannel data = tmpData == null ? null : FileChannel.open(tmpData, StandardOpenOption.WRITE);
-                 Sources sources = new Sources()) {
-                OutputStream stream = Channels.newOutputStream(out);
-                CodedOutputStream cos = CodedOutputStream.newInstance(stream, 1 << 16);
-                head.writeTo(cos);
-                cos.writeTag(ModelProto.GRAPH_FIELD_NUMBER, WireFormat.WIRETYPE_LENGTH_DELIMITED);
-                cos.writeUInt64NoTag(graphSize);
-                graphSkeleton.writeTo(cos);
-                long dataPos = 0;
-                for (int i = 0; i < initializers.size(); i++) {
-                    OutputTensor t = initializers.get(i);
-                    TensorProto header = layout.headers[i];
-                    cos.writeTag(GraphProto.INITIALIZER_FIELD_NUMBER, WireFormat.WIRETYPE_LENGTH_DELIMITED);
-                    cos.writeUInt64NoTag(layout.entrySizes[i]);
-                    header.writeTo(cos);
-                    if (!t.verbatim()) {
-                        FileChannel sink;
-                        if (layout.offsets[i] >= 0) {
-                            dataPos = pad(data, dataPos, layout.offsets[i]) + t.byteLength();
-                            sink = data;
-                        } else {
-                            cos.writeTag(RAW_DATA_FIELD, WireFormat.WIRETYPE_LENGTH_DELIMITED);
-                            cos.writeUInt64NoTag(t.byteLength());
-                            cos.flush();
-                            sink = out;
-                        }
-                        if (t.region() != null) {
-                            sources.transfer(t.region(), sink);
-                        } else {
-                            writeFully(sink, fetch(t, target));
-                        }
-                    }
-                    t.written();
-                }
-                for (StringStringEntryProto e : metadata(template, options)) {
-                    cos.writeMessage(ModelProto.METADATA_PROPS_FIELD_NUMBER, e);
-                }
-                cos.flush();
-                if (options.sync()) {
-                    out.force(false);
-                    if (data != null) {
-                        data.force(false);
-                    }
+            tmpM = Files.createTempFile(folder, "." + absolute.getFileName() + ".", ".tmp");
+            tmpD = layout.anyExternal ? Files.createTempFile(folder, "." + dataName + ".", ".tmp") : null;
+            m = FileChannel.open(tmpM, StandardOpenOption.WRITE);
+            this.data = tmpD == null ? null : FileChannel.open(tmpD, StandardOpenOption.WRITE);
+        } catch (IOException | RuntimeException e) {
+            if (m != null) {
+                m.close();
+            }
+            deleteQuietly(tmpM);
+            deleteQuietly(tmpD);
+            throw e;
+        }
+        this.model = m;
+        this.tmpModel = tmpM;
+        this.tmpData = tmpD;
+        this.flushBehind = options.sync() ? new FlushBehind(data != null ? data : model) : null;
+    }
+
+    /**
+     * Plans the writing of {@code template} with {@code initializers} as its main-graph initializers to
+     * {@code target}, and opens the temporary files.
+     */
+    public static OnnxWriter create(ModelProto template, List<OutputTensor> initializers, Path target,
+                                    WriteOptions options) {
+        try {
+            return new OnnxWriter(template, initializers, target, options);
+        } catch (IOException e) {
+            throw new GraftException(target, null, "cannot write: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Writes {@code template} with {@code initializers} to {@code target}, computing tensors one after
+     * another on this thread.
+     *
+     * @return the files written: the model, then the data file if any
+     */
+    public static WrittenFiles write(ModelProto template, List<OutputTensor> initializers, Path target,
+                                     WriteOptions options) {
+        try (OnnxWriter w = create(template, initializers, target, options)) {
+            w.writeStructure(index -> { });
+            for (int i = 0; i < initializers.size(); i++) {
+                if (w.isComputed(i)) {
+                    w.writeComputed(i);
                 }
             }
-            Path finalData = folder.resolve(dataName);
+            return w.commit();
+        }
+    }
+
+    /** The tensors being written, in order. */
+    public List<OutputTensor> tensors() {
+        return tensors;
+    }
+
+    /** True if tensor {@code index} is computed ({@link #writeComputed}), not copied or written verbatim. */
+    public boolean isComputed(int index) {
+        OutputTensor t = tensors.get(index);
+        return !t.verbatim() && !t.isCopy();
+    }
+
+    /**
+     * Writes everything but the computed tensors' bytes: the protobuf structure, and the verbatim and copied
+     * tensors (external data moved file to file by the kernel), telling {@code written} the index of each of
+     * those. Call once; {@link #writeComputed} may run at the same time.
+     */
+    public void writeStructure(java.util.function.IntConsumer written) {
+        try (Sources sources = new Sources()) {
+            OutputStream stream = Channels.newOutputStream(model);
+            CodedOutputStream cos = CodedOutputStream.newInstance(stream, 1 << 16);
+            head.writeTo(cos);
+            cos.writeTag(ModelProto.GRAPH_FIELD_NUMBER, WireFormat.WIRETYPE_LENGTH_DELIMITED);
+            cos.writeUInt64NoTag(graphSize);
+            graphSkeleton.writeTo(cos);
+            for (int i = 0; i < tensors.size(); i++) {
+                OutputTensor t = tensors.get(i);
+                cos.writeTag(GraphProto.INITIALIZER_FIELD_NUMBER, WireFormat.WIRETYPE_LENGTH_DELIMITED);
+                cos.writeUInt64NoTag(layout.entrySizes[i]);
+                layout.headers[i].writeTo(cos);
+                if (t.verbatim()) {
+                    written.accept(i);
+                    continue;
+                }
+                boolean inline = layout.offsets[i] < 0;
+                if (inline) {
+                    cos.writeTag(RAW_DATA_FIELD, WireFormat.WIRETYPE_LENGTH_DELIMITED);
+                    cos.writeUInt64NoTag(t.byteLength());
+                }
+                cos.flush();
+                if (inline && model.position() != layout.positions[i]) {
+                    throw new IllegalStateException("tensor '" + t.name() + "' planned at byte " + layout.positions[i]
+                            + " of the model file, reached at " + model.position());
+                }
+                if (t.isCopy()) {
+                    FileChannel sink = inline ? model : data;
+                    long at = layout.positions[i];
+                    if (t.region() != null) {
+                        sources.transfer(t.region(), sink, at);
+                    } else {
+                        writeFully(sink, t.sourceBytes().duplicate(), at);
+                    }
+                    t.written();
+                    written.accept(i);
+                }
+                if (inline) {
+                    model.position(layout.positions[i] + t.byteLength()); // computed bytes land there
+                }
+            }
+            cos.flush();
+        } catch (IOException e) {
+            throw new GraftException(target, null, "cannot write: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Computes tensor {@code index} (its values) and writes it, encoded to its type, at its place; thread-safe,
+     * in any order, once per computed tensor. Values are encoded a chunk at a time into a direct buffer of the
+     * thread, which the kernel copies from: no encoded copy of the whole tensor.
+     */
+    public void writeComputed(int index) {
+        OutputTensor t = tensors.get(index);
+        if (!isComputed(index)) {
+            throw new IllegalArgumentException("tensor '" + t.name() + "' is not computed");
+        }
+        float[] values = compute(t);
+        FileChannel sink = layout.offsets[index] < 0 ? model : data;
+        ByteBuffer chunk = CHUNK.get();
+        int perChunk = chunk.capacity() / (t.type().bits() / 8);
+        try {
+            long at = layout.positions[index];
+            for (int from = 0; from < values.length; from += perChunk) {
+                int count = Math.min(perChunk, values.length - from);
+                chunk.clear();
+                FloatCodec.encode(t.type(), values, from, count, chunk);
+                chunk.flip();
+                int bytes = chunk.remaining();
+                writeFully(sink, chunk, at);
+                at += bytes;
+            }
+        } catch (IOException e) {
+            throw new GraftException(target, t.name(), "cannot write: " + e.getMessage(), e);
+        }
+        t.written();
+        if (flushBehind != null) {
+            flushBehind.wrote(t.byteLength());
+        }
+    }
+
+    /**
+     * Writes the metadata (with the provenance, if any), syncs if asked, and moves the files into place. Call
+     * after {@link #writeStructure} and every {@link #writeComputed} have returned.
+     *
+     * @return the files written: the model, then the data file if any
+     */
+    public WrittenFiles commit() {
+        try {
+            CodedOutputStream cos = CodedOutputStream.newInstance(Channels.newOutputStream(
+                    model.position(layout.graphEnd)), 1 << 16);
+            for (StringStringEntryProto e : metadata(template, options)) {
+                cos.writeMessage(ModelProto.METADATA_PROPS_FIELD_NUMBER, e);
+            }
+            cos.flush();
+            if (data != null && data.size() < layout.dataEnd) {
+                writeFully(data, ByteBuffer.allocate(1), layout.dataEnd - 1); // trailing tensors of zero bytes
+            }
+            if (options.sync()) {
+                flushBehind.finish();
+                model.force(false);
+                if (data != null) {
+                    data.force(false);
+                }
+            }
+            model.close();
+            if (data != null) {
+                data.close();
+            }
+            Path finalData = absolute.resolveSibling(dataName);
             if (tmpData != null) {
                 move(tmpData, finalData);
             } else {
                 Files.deleteIfExists(finalData); // a stale data file of an earlier external write
             }
             move(tmpModel, absolute);
-            done = true;
+            committed = true;
             return WrittenFiles.of(tmpData == null ? List.of(absolute) : List.of(absolute, finalData));
         } catch (IOException e) {
             throw new GraftException(target, null, "cannot write: " + e.getMessage(), e);
-        } finally {
-            if (!done) {
-                deleteQuietly(tmpModel);
-                deleteQuietly(tmpData);
-            }
         }
+    }
+
+    /** Deletes the temporary files unless {@link #commit} succeeded. */
+    @Override
+    public void close() {
+        if (committed) {
+            return;
+        }
+        if (flushBehind != null) {
+            flushBehind.cancel();
+        }
+        try {
+            model.close();
+            if (data != null) {
+                data.close();
+            }
+        } catch (IOException ignored) {
+            // the files are deleted next
+        }
+        deleteQuietly(tmpModel);
+        deleteQuietly(tmpData);
     }
 
     private static long defaultOpset(ModelProto m) {
@@ -165,10 +322,11 @@ public final class OnnxWriter {
         return 1;
     }
 
-    private static ByteBuffer fetch(OutputTensor t, Path target) {
-        ByteBuffer bytes;
+    /** A computed tensor's values, with failures turned into errors naming the tensor. */
+    private float[] compute(OutputTensor t) {
+        float[] values;
         try {
-            bytes = t.data().get();
+            values = t.values().get();
         } catch (GraftException e) {
             throw e;
         } catch (Exception e) {
@@ -180,11 +338,11 @@ public final class OnnxWriter {
             String why = cause instanceof IllegalArgumentException ? cause.getMessage() : cause.toString();
             throw new GraftException(target, t.name(), "could not compute the tensor: " + why, cause);
         }
-        if (bytes.remaining() != t.byteLength()) {
-            throw new GraftException(target, t.name(), "got " + bytes.remaining() + " bytes of data, expected "
-                    + t.byteLength() + " for " + t.type().displayName());
+        if (t.type().byteLength(values.length) != t.byteLength()) {
+            throw new GraftException(target, t.name(), "got " + values.length + " values, expected "
+                    + t.byteLength() * 8 / t.type().bits() + " for " + t.type().displayName());
         }
-        return bytes.duplicate();
+        return values;
     }
 
     /** The template's metadata, with its {@code graft.*} entries replaced by the provenance if there is one. */
@@ -203,30 +361,21 @@ public final class OnnxWriter {
         return out;
     }
 
-    private static long pad(FileChannel data, long pos, long target) throws IOException {
-        if (target > pos) {
-            writeFully(data, ByteBuffer.allocate((int) (target - pos)));
-        }
-        return target;
-    }
-
     /**
-     * Writes all of {@code b}. Heap buffers go in 1 MiB slices: the JDK copies a heap buffer into a temporary
-     * direct buffer of the same size (and caches it per thread), which must not grow with the tensor.
+     * Writes all of {@code b} at {@code position}. Heap buffers go in 1 MiB slices: the JDK copies a heap buffer
+     * into a temporary direct buffer of the same size (and caches it per thread), which must not grow with the
+     * tensor.
      */
-    private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
-        if (b.isDirect()) {
-            while (b.hasRemaining()) {
-                ch.write(b);
-            }
-            return;
-        }
+    private static void writeFully(FileChannel ch, ByteBuffer b, long position) throws IOException {
+        long at = position;
         while (b.hasRemaining()) {
             ByteBuffer slice = b.slice();
-            slice.limit(Math.min(slice.remaining(), 1 << 20));
+            if (!b.isDirect()) {
+                slice.limit(Math.min(slice.remaining(), 1 << 20));
+            }
             int n = slice.remaining();
             while (slice.hasRemaining()) {
-                ch.write(slice);
+                at += ch.write(slice, at);
             }
             b.position(b.position() + n);
         }
@@ -250,16 +399,74 @@ public final class OnnxWriter {
         }
     }
 
+    /**
+     * Syncs the file holding most of the weights in the background every {@value #EVERY} bytes written, so
+     * that the disk writes while tensors are computed and the sync at commit has little left to do.
+     */
+    private static final class FlushBehind {
+        private static final long EVERY = 128L << 20;
+        private final FileChannel file;
+        private final java.util.concurrent.ExecutorService thread = java.util.concurrent.Executors
+                .newSingleThreadExecutor(r -> {
+                    Thread t = new Thread(r, "graft-flush");
+                    t.setDaemon(true);
+                    return t;
+                });
+        private long written;
+        private long flushedAt;
+        private java.util.concurrent.Future<?> pending;
+
+        FlushBehind(FileChannel file) {
+            this.file = file;
+        }
+
+        synchronized void wrote(long bytes) {
+            written += bytes;
+            if (written - flushedAt >= EVERY && (pending == null || pending.isDone())) {
+                flushedAt = written;
+                pending = thread.submit(() -> {
+                    file.force(false);
+                    return null;
+                });
+            }
+        }
+
+        /** Waits for a sync in progress; its failure is reported by the final sync, which repeats it. */
+        void finish() {
+            java.util.concurrent.Future<?> last;
+            synchronized (this) {
+                last = pending;
+            }
+            try {
+                if (last != null) {
+                    last.get();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (java.util.concurrent.ExecutionException ignored) {
+                // the final force(false) fails the same way and is reported
+            } finally {
+                thread.shutdown();
+            }
+        }
+
+        void cancel() {
+            thread.shutdownNow();
+        }
+    }
+
     /** Source files of pass-through copies, opened once per write. */
     private static final class Sources implements AutoCloseable {
         private final Map<Path, FileChannel> open = new HashMap<>();
 
-        void transfer(FileRegion r, FileChannel sink) throws IOException {
+        /** Copies {@code r} to {@code sink} at {@code at} (kernel-side), moving {@code sink}'s position there. */
+        void transfer(FileRegion r, FileChannel sink, long at) throws IOException {
             FileChannel src = open.get(r.file());
             if (src == null) {
                 src = FileChannel.open(r.file(), StandardOpenOption.READ);
                 open.put(r.file(), src);
             }
+            sink.position(at);
             long pos = r.offset();
             long end = r.offset() + r.length();
             while (pos < end) {
@@ -279,20 +486,35 @@ public final class OnnxWriter {
         }
     }
 
-    /** Where each tensor goes: inline or at an offset of the data file, and each entry's serialized header. */
+    /**
+     * Where each tensor goes: its serialized header, and the place of its bytes: inline at a position of the
+     * model file, or at an offset of the data file (tensors of at least 1 MiB aligned to 64 KiB there).
+     */
     private static final class Layout {
         final TensorProto[] headers;
         final long[] entrySizes;
+        /** Offset in the data file, or -1 for inline tensors. */
         final long[] offsets;
+        /** Where the tensor's bytes start in its file (model file or data file). */
+        final long[] positions;
         boolean anyExternal;
+        long graphSize;
+        long graphEnd;
+        long dataEnd;
 
         private Layout(int n) {
             headers = new TensorProto[n];
             entrySizes = new long[n];
             offsets = new long[n];
+            positions = new long[n];
         }
 
-        static Layout plan(List<OutputTensor> tensors, boolean external, long inlineBelow, String dataName) {
+        /**
+         * @param graphStart where the graph field's length starts in the model file (after the model head and
+         *                   the graph tag)
+         */
+        static Layout plan(List<OutputTensor> tensors, boolean external, long inlineBelow, String dataName,
+                           GraphProto skeleton, long graphStart) {
             Layout l = new Layout(tensors.size());
             long pos = 0;
             for (int i = 0; i < tensors.size(); i++) {
@@ -306,6 +528,7 @@ public final class OnnxWriter {
                         pos = (pos + WriteOptions.ALIGNMENT - 1) / WriteOptions.ALIGNMENT * WriteOptions.ALIGNMENT;
                     }
                     l.offsets[i] = pos;
+                    l.positions[i] = pos;
                     l.anyExternal = true;
                     l.headers[i] = t.header().toBuilder()
                             .setDataLocation(TensorProto.DataLocation.EXTERNAL)
@@ -322,6 +545,27 @@ public final class OnnxWriter {
                             + CodedOutputStream.computeUInt64SizeNoTag(t.byteLength()) + t.byteLength();
                 }
             }
+            l.dataEnd = pos;
+            long graphSize = skeleton.getSerializedSize();
+            for (long entry : l.entrySizes) {
+                graphSize += CodedOutputStream.computeTagSize(GraphProto.INITIALIZER_FIELD_NUMBER)
+                        + CodedOutputStream.computeUInt64SizeNoTag(entry) + entry;
+            }
+            l.graphSize = graphSize;
+            // inline tensors' bytes: after the graph's length, the skeleton, and each entry's tag, length, header
+            // and raw_data tag and length
+            long at = graphStart + CodedOutputStream.computeUInt64SizeNoTag(graphSize) + skeleton.getSerializedSize();
+            for (int i = 0; i < tensors.size(); i++) {
+                at += CodedOutputStream.computeTagSize(GraphProto.INITIALIZER_FIELD_NUMBER)
+                        + CodedOutputStream.computeUInt64SizeNoTag(l.entrySizes[i]);
+                if (l.offsets[i] < 0 && !tensors.get(i).verbatim()) {
+                    long bytes = tensors.get(i).byteLength();
+                    l.positions[i] = at + l.headers[i].getSerializedSize() + CodedOutputStream.computeTagSize(RAW_DATA_FIELD)
+                            + CodedOutputStream.computeUInt64SizeNoTag(bytes);
+                }
+                at += l.entrySizes[i];
+            }
+            l.graphEnd = at;
             return l;
         }
 

@@ -7,71 +7,66 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * One initializer to be written: its header (name, dims, element type, doc string) and a supplier of its
- * bytes in {@code raw_data} layout, called once, in output order, when the writer reaches it. Tensors held in
- * typed fields (and strings) are written verbatim.
+ * One initializer to be written: its header (name, dims, element type, doc string) and where its data comes
+ * from. A computed tensor supplies its values as float32 ({@link Values}, called once, on a worker thread when
+ * computed in parallel) and the writer encodes them to the tensor's type; a copy is a source weight's bytes,
+ * unchanged; tensors held in typed fields (and strings) are written verbatim.
  */
 public final class OutputTensor {
-    /** Supplies a tensor's little-endian bytes; may block (for example on a computation in progress). */
+    /** Supplies a computed tensor's values in float32; may be expensive (it is the computation). */
     @FunctionalInterface
-    public interface Data {
-        ByteBuffer get() throws Exception;
+    public interface Values {
+        float[] get() throws Exception;
     }
 
     private final TensorProto header;
     private final ElementType type;
     private final long byteLength;
-    private final Data data;
+    private final Values values;
+    private final Weight source;
     private final Runnable afterWrite;
-    private final boolean copy;
-    private final FileRegion region;
 
-    private OutputTensor(TensorProto header, ElementType type, long byteLength, Data data, Runnable afterWrite,
-                         boolean copy, FileRegion region) {
+    private OutputTensor(TensorProto header, ElementType type, long byteLength, Values values, Weight source,
+                         Runnable afterWrite) {
         this.header = header;
         this.type = type;
         this.byteLength = byteLength;
-        this.data = data;
+        this.values = values;
+        this.source = source;
         this.afterWrite = afterWrite;
-        this.copy = copy;
-        this.region = region;
     }
 
-    /** A tensor of {@code type} and {@code dims} whose bytes {@code data} will supply. */
-    public static OutputTensor of(String name, ElementType type, long[] dims, Data data) {
+    /** A floating-point tensor of {@code type} and {@code dims} computed by {@code values}. */
+    public static OutputTensor of(String name, ElementType type, long[] dims, Values values) {
         TensorProto.Builder b = TensorProto.newBuilder().setName(name).setDataType(type.code());
         for (long d : dims) {
             b.addDims(d);
         }
-        return new OutputTensor(b.build(), type, byteLength(type, dims), Objects.requireNonNull(data), () -> { },
-                false, null);
+        return computed(b.build(), type, dims, values);
     }
 
-    /** A tensor like {@code like} (name, dims, doc string kept) stored as {@code type} from {@code data}. */
-    public static OutputTensor like(Weight like, ElementType type, Data data) {
+    /** A tensor like {@code like} (name, dims, doc string kept) stored as {@code type}, computed by {@code values}. */
+    public static OutputTensor like(Weight like, ElementType type, Values values) {
         TensorProto header = stripData(like.proto()).toBuilder().setName(like.name()).setDataType(type.code()).build();
-        return new OutputTensor(header, type, byteLength(type, like.shape()), Objects.requireNonNull(data), () -> { },
-                false, null);
+        return computed(header, type, like.shape(), values);
+    }
+
+    private static OutputTensor computed(TensorProto header, ElementType type, long[] dims, Values values) {
+        if (!type.isFloatingPoint()) {
+            throw new IllegalArgumentException("tensor '" + header.getName() + "': computed tensors are floating "
+                    + "point, not " + type.displayName());
+        }
+        return new OutputTensor(header, type, byteLength(type, dims), Objects.requireNonNull(values), null, () -> { });
     }
 
     /**
      * The weight unchanged: its bytes are read from the source model when written (external data is moved
-     * file to file by the kernel, without mapping it).
+     * file to file by the kernel, without mapping it); typed fields are written verbatim.
      */
     public static OutputTensor copyOf(Weight w) {
-        if (w.storage() == Weight.Storage.TYPED) {
-            return new OutputTensor(w.proto(), w.type(), w.byteLength(), null, () -> { }, true, null);
-        }
-        OutputTensor t = like(w, w.type(), w::bytes);
-        return new OutputTensor(t.header, t.type, t.byteLength, t.data, t.afterWrite, true, w.externalRegion());
-    }
-
-    /** The same tensor with its bytes from {@code other} (for example a computation started ahead). */
-    public OutputTensor withData(Data other) {
-        if (verbatim()) {
-            throw new IllegalStateException("tensor '" + name() + "' is written verbatim and has no data supplier");
-        }
-        return new OutputTensor(header, type, byteLength, Objects.requireNonNull(other), afterWrite, false, null);
+        TensorProto header = w.storage() == Weight.Storage.TYPED ? w.proto()
+                : stripData(w.proto()).toBuilder().setName(w.name()).build();
+        return new OutputTensor(header, w.type(), w.byteLength(), null, w, () -> { });
     }
 
     /**
@@ -80,10 +75,10 @@ public final class OutputTensor {
      */
     public OutputTensor onWritten(Runnable action) {
         Runnable before = afterWrite;
-        return new OutputTensor(header, type, byteLength, data, () -> {
+        return new OutputTensor(header, type, byteLength, values, source, () -> {
             before.run();
             action.run();
-        }, copy, region);
+        });
     }
 
     private static long byteLength(ElementType type, long[] dims) {
@@ -109,26 +104,33 @@ public final class OutputTensor {
         return byteLength;
     }
 
-    /** True for an unchanged copy of a source weight: nothing to compute ahead of the writer. */
+    /** True for an unchanged copy of a source weight: the writer copies it, nothing is computed. */
     public boolean isCopy() {
-        return copy;
-    }
-
-    FileRegion region() {
-        return region;
+        return source != null;
     }
 
     /** True if written exactly as a prepared proto (typed fields or strings): always inline. */
     public boolean verbatim() {
-        return data == null;
+        return source != null && source.storage() == Weight.Storage.TYPED;
+    }
+
+    /** The computation of a computed tensor's values (null for copies). */
+    public Values values() {
+        return values;
+    }
+
+    /** A copy's external data range, or null when its bytes are inside the source model file. */
+    FileRegion region() {
+        return source == null || verbatim() ? null : source.externalRegion();
+    }
+
+    /** A copy's bytes. */
+    ByteBuffer sourceBytes() {
+        return source.bytes();
     }
 
     TensorProto header() {
         return header;
-    }
-
-    public Data data() {
-        return data;
     }
 
     void written() {

@@ -21,6 +21,14 @@ public interface MergeMethod {
     void merge(TensorInputs in, float[] out);
 
     /**
+     * True if {@link #merge} computes task vectors and adds them to {@code in.diagnostics().taskVectors()}
+     * (when not null) before changing them, saving the caller its own pass over the inputs.
+     */
+    default boolean recordsTaskVectors() {
+        return false;
+    }
+
+    /**
      * Optional model-wide preparation, run once before any tensor is merged when {@code needed} says so; its
      * result reaches every tensor as {@link TensorInputs#prepared()}.
      */

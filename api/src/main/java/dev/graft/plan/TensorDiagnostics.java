@@ -19,9 +19,25 @@ public record TensorDiagnostics(String tensor, Integer layer, long size, List<Do
     /** Collects what a method reports while merging one tensor. */
     public static final class Recorder {
         private final Double[] trimmed;
+        private final TaskVectorStats taskVectors;
 
+        /** A recorder of trimmed shares only. */
         public Recorder(int models) {
+            this(models, null);
+        }
+
+        /**
+         * @param taskVectors where a method that {@linkplain MergeMethod#recordsTaskVectors records task vectors}
+         *                    adds them, or null when no diagnostics are wanted
+         */
+        public Recorder(int models, TaskVectorStats taskVectors) {
             this.trimmed = new Double[models];
+            this.taskVectors = taskVectors;
+        }
+
+        /** The accumulator for task vectors, or null when diagnostics are off. */
+        public TaskVectorStats taskVectors() {
+            return taskVectors;
         }
 
         /** Records the fraction of model {@code i}'s task vector that sparsification set to zero. */

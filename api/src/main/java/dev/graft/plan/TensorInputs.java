@@ -17,22 +17,17 @@ public final class TensorInputs {
     private final ResolvedParameters parameters;
     private final long seed;
     private final TensorDiagnostics.Recorder diagnostics;
-    private final java.util.function.IntFunction<float[]> scratch;
     private final Object prepared;
 
     public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
                         ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics) {
-        this(tensor, shape, inOutLayout, base, models, parameters, seed, diagnostics, float[]::new, null);
+        this(tensor, shape, inOutLayout, base, models, parameters, seed, diagnostics, null);
     }
 
-    /**
-     * As above, with {@code scratch} supplying work arrays (for example from a pool) for {@link #scratch}, and
-     * the method's model-wide preparation ({@link MergeMethod#prepare}, or null).
-     */
+    /** As above, with the method's model-wide preparation ({@link MergeMethod#prepare}, or null). */
     public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
                         ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics,
-                        java.util.function.IntFunction<float[]> scratch, Object prepared) {
-        this.scratch = scratch;
+                        Object prepared) {
         this.prepared = prepared;
         this.tensor = tensor;
         this.shape = shape.clone();
@@ -104,11 +99,6 @@ public final class TensorInputs {
     /** What the method's {@link MergeMethod#prepare} returned for the whole model, or null. */
     public Object prepared() {
         return prepared;
-    }
-
-    /** A work array of {@link #size()} floats with undefined contents, valid for this call only. */
-    public float[] scratch() {
-        return scratch.apply(size());
     }
 
     public TensorDiagnostics.Recorder diagnostics() {

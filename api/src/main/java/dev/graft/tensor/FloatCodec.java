@@ -66,37 +66,43 @@ public final class FloatCodec {
 
     /** Encodes {@code src} as {@code type} into {@code dst} from its position, advancing it. */
     public static void encode(ElementType type, float[] src, ByteBuffer dst) {
+        encode(type, src, 0, src.length, dst);
+    }
+
+    /** Encodes {@code src[from, from + count)} as {@code type} into {@code dst} from its position, advancing it. */
+    public static void encode(ElementType type, float[] src, int from, int count, ByteBuffer dst) {
         ByteBuffer le = dst.slice().order(ByteOrder.LITTLE_ENDIAN);
+        int end = from + count;
         switch (type) {
             case FLOAT: {
                 FloatBuffer f = le.asFloatBuffer();
-                f.put(src);
+                f.put(src, from, count);
                 break;
             }
             case DOUBLE: {
                 DoubleBuffer d = le.asDoubleBuffer();
-                for (float v : src) {
-                    d.put(v);
+                for (int i = from; i < end; i++) {
+                    d.put(src[i]);
                 }
                 break;
             }
             case FLOAT16: {
                 ShortBuffer s = le.asShortBuffer();
-                for (float v : src) {
-                    s.put(Float16.fromFloat(v));
+                for (int i = from; i < end; i++) {
+                    s.put(Float16.fromFloat(src[i]));
                 }
                 break;
             }
             case BFLOAT16: {
                 ShortBuffer s = le.asShortBuffer();
-                for (float v : src) {
-                    s.put(BFloat16.fromFloat(v));
+                for (int i = from; i < end; i++) {
+                    s.put(BFloat16.fromFloat(src[i]));
                 }
                 break;
             }
             default:
                 throw new IllegalArgumentException(type.displayName() + " is not a floating-point type");
         }
-        dst.position(dst.position() + (int) type.byteLength(src.length));
+        dst.position(dst.position() + (int) type.byteLength(count));
     }
 }

@@ -8,7 +8,6 @@ import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import dev.graft.GraftException;
 import dev.graft.tensor.ElementType;
 import dev.graft.tensor.Float16;
-import dev.graft.tensor.FloatCodec;
 import dev.graft.testing.TinyModels;
 import dev.graft.verify.ProbeOptions;
 import dev.graft.verify.Verifier;
@@ -75,10 +74,8 @@ class OnnxWriterTest {
         float[] big = new float[300_000];
         try (OnnxModel m = OnnxModel.open(in)) {
             List<OutputTensor> tensors = copies(m);
-            tensors.add(0, OutputTensor.of("unused_small", ElementType.FLOAT, new long[] {3}, () ->
-                    FloatCodec.encode(ElementType.FLOAT, new float[] {1, 2, 3})));
-            tensors.add(1, OutputTensor.of("unused_big", ElementType.FLOAT, new long[] {big.length}, () ->
-                    FloatCodec.encode(ElementType.FLOAT, big)));
+            tensors.add(0, OutputTensor.of("unused_small", ElementType.FLOAT, new long[] {3}, () -> new float[] {1, 2, 3}));
+            tensors.add(1, OutputTensor.of("unused_big", ElementType.FLOAT, new long[] {big.length}, () -> big));
             OnnxWriter.write(m.proto(), tensors, dir.resolve("out.onnx"),
                     WriteOptions.defaults().withLayout(WriteOptions.Layout.EXTERNAL).withInlineBelow(0));
         }
@@ -103,8 +100,7 @@ class OnnxWriterTest {
         Path added = dir.resolve("added.onnx");
         try (OnnxModel m = OnnxModel.open(in)) {
             List<OutputTensor> tensors = copies(m);
-            tensors.add(OutputTensor.of("extra", ElementType.FLOAT, new long[] {2}, () ->
-                    FloatCodec.encode(ElementType.FLOAT, new float[] {5, 6})));
+            tensors.add(OutputTensor.of("extra", ElementType.FLOAT, new long[] {2}, () -> new float[] {5, 6}));
             OnnxWriter.write(m.proto(), tensors, added, WriteOptions.defaults());
         }
         Path removed = dir.resolve("removed.onnx");
@@ -126,7 +122,7 @@ class OnnxWriterTest {
             List<OutputTensor> tensors = new ArrayList<>();
             for (Weight w : m.initializers()) {
                 tensors.add(w.type() == ElementType.FLOAT
-                        ? OutputTensor.like(w, ElementType.FLOAT16, () -> FloatCodec.encode(ElementType.FLOAT16, w.toFloats()))
+                        ? OutputTensor.like(w, ElementType.FLOAT16, w::toFloats)
                         : OutputTensor.copyOf(w));
             }
             OnnxWriter.write(m.proto(), tensors, half, WriteOptions.defaults());
@@ -149,7 +145,7 @@ class OnnxWriterTest {
             List<OutputTensor> tensors = new ArrayList<>();
             for (Weight w : h.initializers()) {
                 tensors.add(w.type() == ElementType.FLOAT16
-                        ? OutputTensor.like(w, ElementType.FLOAT, () -> FloatCodec.encode(ElementType.FLOAT, w.toFloats()))
+                        ? OutputTensor.like(w, ElementType.FLOAT, w::toFloats)
                         : OutputTensor.copyOf(w));
             }
             OnnxWriter.write(h.proto(), tensors, back, WriteOptions.defaults());
@@ -196,7 +192,7 @@ class OnnxWriterTest {
         for (WriteOptions.Layout layout : WriteOptions.Layout.values()) {
             try (OnnxModel m = OnnxModel.open(in)) {
                 List<OutputTensor> tensors = copies(m);
-                tensors.set(2, tensors.get(2).withData(() -> {
+                tensors.set(2, OutputTensor.like(m.initializers().get(2), ElementType.FLOAT, () -> {
                     throw new IllegalStateException("disk on fire");
                 }));
                 assertThatThrownBy(() -> OnnxWriter.write(m.proto(), tensors, out,
@@ -214,9 +210,9 @@ class OnnxWriterTest {
         Path in = TinyModels.save(TinyModels.mlp(11), dir.resolve("in.onnx"));
         try (OnnxModel m = OnnxModel.open(in)) {
             List<OutputTensor> tensors = copies(m);
-            tensors.set(0, tensors.get(0).withData(() -> FloatCodec.encode(ElementType.FLOAT, new float[3])));
+            tensors.set(0, OutputTensor.like(m.initializers().get(0), ElementType.FLOAT, () -> new float[3]));
             assertThatThrownBy(() -> OnnxWriter.write(m.proto(), tensors, dir.resolve("out.onnx"), WriteOptions.defaults()))
-                    .isInstanceOf(GraftException.class).hasMessageContaining("'W1'").hasMessageContaining("expected 128");
+                    .isInstanceOf(GraftException.class).hasMessageContaining("'W1'").hasMessageContaining("got 3 values, expected 32");
         }
         assertThat(dir.resolve("out.onnx")).doesNotExist();
     }

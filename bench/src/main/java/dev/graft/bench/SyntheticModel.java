@@ -11,8 +11,6 @@ import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.tensor.ElementType;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -98,16 +96,16 @@ final class SyntheticModel {
         OnnxWriter.write(template, tensors, file, WriteOptions.defaults().withLayout(layout).withSync(false));
     }
 
-    private static ByteBuffer random(long[] shape, long seed) {
+    private static float[] random(long[] shape, long seed) {
         long n = 1;
         for (long d : shape) {
             n *= d;
         }
-        ByteBuffer b = ByteBuffer.allocateDirect(Math.toIntExact(n * 4)).order(ByteOrder.LITTLE_ENDIAN);
+        float[] v = new float[Math.toIntExact(n)];
         SplittableRandom r = new SplittableRandom(seed);
-        while (b.hasRemaining()) {
-            b.putFloat((float) (r.nextDouble() - 0.5) * 0.1f);
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (r.nextDouble() - 0.5) * 0.1f;
         }
-        return b.flip();
+        return v;
     }
 }

@@ -3,11 +3,13 @@ package dev.graft.merge;
 /**
  * Selection by magnitude without sorting: the entries of a tensor ranked by {@code |v|} descending (ties by
  * index, so results are deterministic) are split at any rank in O(n) by a two-level histogram over the bits of
- * {@code |v|} (for non-negative floats, the bit patterns order like the values). No index arrays; the
- * histograms are reused per thread.
+ * {@code |v|} (for non-negative floats, the bit patterns order like the values). The first level
+ * ({@link #count}) can be gathered while the values are produced; the second is one more pass that looks only
+ * at the entries in the first level's cut bin. No index arrays and no sorting.
  */
 final class MagnitudeRank {
-    private static final ThreadLocal<int[]> HIGH = ThreadLocal.withInitial(() -> new int[1 << 15]);
+    /** Size of the first-level histogram: the 15 high bits of {@code |v|}. */
+    static final int BINS = 1 << 15;
     private static final ThreadLocal<int[]> LOW = ThreadLocal.withInitial(() -> new int[1 << 16]);
 
     private MagnitudeRank() {
@@ -18,100 +20,32 @@ final class MagnitudeRank {
      * the {@code equal} entries with exactly those bits.
      */
     record Cut(int bits, int take, int equal) {
+        /** The cut above every entry (rank 0). */
+        static final Cut TOP = new Cut(Integer.MAX_VALUE, 0, 0);
+        /** The cut below every entry (rank n). */
+        static final Cut BOTTOM = new Cut(-1, 0, 0);
+
         /** True when the entries at the cut all fall on one side, so no index order is needed. */
         boolean clean() {
             return take == 0 || take == equal;
         }
+    }
 
-        float value() {
-            return Float.intBitsToFloat(bits);
+    /** Adds {@code |v[from, to)|} to {@code high}, the first-level histogram (of {@link #BINS} entries). */
+    static void count(float[] v, int from, int to, int[] high) {
+        for (int i = from; i < to; i++) {
+            high[(Float.floatToRawIntBits(v[i]) & 0x7fffffff) >>> 16]++;
         }
     }
 
-    /**
-     * Zeroes every entry of {@code v} except those whose descending-magnitude rank lies in {@code [from, to)}.
-     *
-     * @return how many entries were kept ({@code to − from})
-     */
-    static int keepRanks(float[] v, int from, int to) {
-        int n = v.length;
-        from = Math.max(0, Math.min(n, from));
-        to = Math.max(from, Math.min(n, to));
-        if (from == 0 && to == n) {
-            return n;
-        }
-        keep(v, cut(v, to), cut(v, from));
-        return to - from;
-    }
-
-    /** Keeps the entries above {@code lower} (a cut computed elsewhere, e.g. over a whole model). */
-    static void keepAbove(float[] v, Cut lower) {
-        keep(v, lower, new Cut(Integer.MAX_VALUE, 0, 0));
-    }
-
-    /** Keeps the entries above {@code lower} and not above {@code upper}. */
-    private static void keep(float[] v, Cut lower, Cut upper) {
-        if (upper.clean() && lower.clean()) {
-            keepBetween(v, lower, upper);
-            return;
-        }
-        int n = v.length;
-        int lo = lower.bits;
-        int up = upper.bits;
-        int seenUpper = 0;
-        int seenLower = 0;
-        for (int i = 0; i < n; i++) {
-            float x = v[i];
-            int b = Float.floatToRawIntBits(x) & 0x7fffffff;
-            if (b == lo || b == up) { // exact ties at a cut: rare, decided by index order
-                boolean aboveLower = b > lo || (b == lo && seenLower++ < lower.take);
-                boolean aboveUpper = b > up || (b == up && seenUpper++ < upper.take);
-                v[i] = aboveLower && !aboveUpper ? x : 0f;
-            } else {
-                v[i] = b > lo && b < up ? x : 0f;
-            }
-        }
-    }
-
-    /**
-     * The clean case in one branch-free pass over the bits: keep iff {@code L ≤ |x|bits ≤ U}, the bounds made
-     * inclusive from each cut's side; {@code ~((bits − L) | (U − bits)) >> 31} is all ones exactly then (no
-     * overflow: both differences stay within int), and masking the raw bits turns dropped entries into +0.
-     */
-    private static void keepBetween(float[] v, Cut lower, Cut upper) {
-        int low = lower.bits < 0 ? 0 : lower.bits == Integer.MAX_VALUE ? Integer.MAX_VALUE
-                : lower.take == 0 ? lower.bits + 1 : lower.bits; // all at the cut kept, or none
-        int high = upper.bits < 0 ? -1 : upper.bits == Integer.MAX_VALUE ? Integer.MAX_VALUE
-                : upper.take == 0 ? upper.bits : upper.bits - 1; // none at the cut above, or all
-        if (lower.bits == Integer.MAX_VALUE) {
-            high = -1; // no entry ranks above the lower cut: keep nothing
-        }
-        for (int i = 0; i < v.length; i++) {
-            int raw = Float.floatToRawIntBits(v[i]);
-            int b = raw & 0x7fffffff;
-            int keep = ~(((b - low) | (high - b)) >> 31);
-            v[i] = Float.intBitsToFloat(raw & keep);
-        }
-    }
-
-    /** Keeps the {@code k} largest-magnitude entries, zeroing the rest. */
-    static int keepTop(float[] v, int k) {
-        return keepRanks(v, 0, k);
-    }
-
-    /** Where the top {@code r} entries end. */
-    static Cut cut(float[] v, int r) {
+    /** Where the top {@code r} entries of {@code v} end; {@code high} is {@link #count} over all of {@code v}. */
+    static Cut cut(float[] v, int[] high, int r) {
         int n = v.length;
         if (r <= 0) {
-            return new Cut(Integer.MAX_VALUE, 0, 0);
+            return Cut.TOP;
         }
         if (r >= n) {
-            return new Cut(-1, 0, 0);
-        }
-        int[] high = HIGH.get();
-        java.util.Arrays.fill(high, 0);
-        for (float x : v) {
-            high[(Float.floatToRawIntBits(x) & 0x7fffffff) >>> 16]++;
+            return Cut.BOTTOM;
         }
         int before = 0;
         int bin = high.length - 1;
@@ -135,5 +69,146 @@ final class MagnitudeRank {
             l--;
         }
         return new Cut((bin << 16) | l, need - before2, low[l]);
+    }
+
+    /**
+     * A drop that keeps the entries of {@code v} ranked below {@code upper} and above {@code lower} (two cuts of
+     * {@code v}), multiplying them by {@code scale}.
+     */
+    static Drop between(float[] v, Cut lower, Cut upper, long kept, float scale) {
+        return new Between(lower, upper, lastTaken(v, lower), lastTaken(v, upper), kept, scale);
+    }
+
+    /** Keeps the entries of {@code v} whose descending-magnitude rank lies in {@code [from, to)}, zeroing the rest. */
+    static int keepRanks(float[] v, int from, int to) {
+        int n = v.length;
+        from = Math.max(0, Math.min(n, from));
+        to = Math.max(from, Math.min(n, to));
+        if (from == 0 && to == n) {
+            return n;
+        }
+        int[] high = new int[BINS];
+        count(v, 0, n, high);
+        between(v, cut(v, high, to), cut(v, high, from), to - from, 1f).apply(v, 0, n);
+        return to - from;
+    }
+
+    /**
+     * The index of the last entry a cut takes among those with exactly its bits (they are taken in index
+     * order), or -1 when it takes none of them; {@code v.length} when it takes all.
+     */
+    private static int lastTaken(float[] v, Cut cut) {
+        if (cut.take == 0) {
+            return -1;
+        }
+        if (cut.take == cut.equal) {
+            return v.length;
+        }
+        int seen = 0;
+        for (int i = 0; i < v.length; i++) {
+            if ((Float.floatToRawIntBits(v[i]) & 0x7fffffff) == cut.bits && ++seen == cut.take) {
+                return i;
+            }
+        }
+        throw new IllegalStateException("cut takes " + cut.take + " entries with bits " + cut.bits + ", found "
+                + seen);
+    }
+
+    /**
+     * Keeps an entry iff its magnitude bits lie in {@code [low, high]}, bounds that change only where a cut
+     * stops taking entries equal to it ({@code lowerLast}, {@code upperLast}): each range splits there into
+     * segments with fixed bounds, each done by one branch-free loop.
+     */
+    private static final class Between implements Drop {
+        private final Cut lower;
+        private final Cut upper;
+        private final int lowerLast;
+        private final int upperLast;
+        private final long kept;
+        private final float scale;
+
+        Between(Cut lower, Cut upper, int lowerLast, int upperLast, long kept, float scale) {
+            this.lower = lower;
+            this.upper = upper;
+            this.lowerLast = lowerLast;
+            this.upperLast = upperLast;
+            this.kept = kept;
+            this.scale = scale;
+        }
+
+        @Override
+        public long kept() {
+            return kept;
+        }
+
+        @Override
+        public void apply(float[] v, int from, int to) {
+            int start = from;
+            while (start < to) {
+                int end = to;
+                if (lowerLast >= start && lowerLast + 1 < end) {
+                    end = lowerLast + 1;
+                }
+                if (upperLast >= start && upperLast + 1 < end) {
+                    end = upperLast + 1;
+                }
+                keep(v, start, end, low(start <= lowerLast), high(start <= upperLast));
+                start = end;
+            }
+        }
+
+        /** The smallest kept bits: entries equal to the lower cut are kept while it still takes them. */
+        private int low(boolean takingEqual) {
+            if (lower.bits < 0) {
+                return 0;
+            }
+            if (lower.bits == Integer.MAX_VALUE) {
+                return Integer.MAX_VALUE;
+            }
+            return takingEqual ? lower.bits : lower.bits + 1;
+        }
+
+        /** The largest kept bits: entries equal to the upper cut rank above it while it still takes them. */
+        private int high(boolean takingEqual) {
+            if (lower.bits == Integer.MAX_VALUE || upper.bits < 0) {
+                return -1; // nothing ranks above the top cut, or below the bottom one
+            }
+            if (upper.bits == Integer.MAX_VALUE) {
+                return Integer.MAX_VALUE;
+            }
+            return takingEqual ? upper.bits - 1 : upper.bits;
+        }
+
+        /**
+         * One pass without branches: keep iff {@code low ≤ |x|bits ≤ high}, that is {@code |x| > below} and
+         * {@code |x| < above} for the neighbouring floats, with {@link #step} giving exactly 1 or 0 (a dropped
+         * entry becomes +0, kept ones {@code x·scale}). Float arithmetic, not bit masks: the JIT vectorises it.
+         */
+        private void keep(float[] v, int from, int to, int low, int high) {
+            float s = scale;
+            if (high < low) {
+                java.util.Arrays.fill(v, from, to, 0f);
+                return;
+            }
+            float below = low == 0 ? -1f : Float.intBitsToFloat(low - 1);
+            if (high >= 0x7f800000) { // no upper bound
+                for (int i = from; i < to; i++) {
+                    float x = v[i];
+                    v[i] = x * step(Math.abs(x) - below) * s + 0f; // + 0 makes a dropped -0 into +0
+                }
+            } else {
+                float above = Float.intBitsToFloat(high + 1);
+                for (int i = from; i < to; i++) {
+                    float x = v[i];
+                    float a = Math.abs(x);
+                    v[i] = x * (step(a - below) * step(above - a)) * s + 0f;
+                }
+            }
+        }
+    }
+
+    /** Exactly 1 for {@code t > 0} (subnormals included), 0 otherwise: {@code min((t + |t|)·2¹⁴⁹, 1)}. */
+    static float step(float t) {
+        return Math.min((t + Math.abs(t)) * 0x1p100f * 0x1p49f, 1f);
     }
 }

@@ -9,20 +9,34 @@ import dev.graft.plan.TensorInputs;
  */
 final class MagnitudeTrim extends Sparsifier {
     @Override
-    int drop(float[] delta, TensorInputs in, int model, double density, boolean divideByKeepProbability) {
-        int kept;
+    boolean ranksByMagnitude(TensorInputs in) {
+        return !(in.prepared() instanceof ModelWideTopK);
+    }
+
+    @Override
+    Drop decide(float[] delta, int[] magnitudes, TensorInputs in, int model, double density,
+                boolean divideByKeepProbability) {
+        float scale = divideByKeepProbability ? (float) (1 / density) : 1f;
         if (in.prepared() instanceof ModelWideTopK global) {
-            MagnitudeRank.keepAbove(delta, global.cut(in.tensor(), model));
-            kept = 0;
-            for (float x : delta) {
-                kept += x != 0 ? 1 : 0;
-            }
-        } else {
-            kept = MagnitudeRank.keepTop(delta, (int) (density * delta.length));
+            Drop above = MagnitudeRank.between(delta, global.cut(in.tensor(), model), MagnitudeRank.Cut.TOP, 0, scale);
+            return new Drop() { // the model-wide cut does not say how many of this tensor's entries it keeps
+                private long kept;
+
+                @Override
+                public void apply(float[] d, int from, int to) {
+                    above.apply(d, from, to);
+                    for (int i = from; i < to; i++) {
+                        kept += d[i] != 0 ? 1 : 0;
+                    }
+                }
+
+                @Override
+                public long kept() {
+                    return kept;
+                }
+            };
         }
-        if (divideByKeepProbability) {
-            divide(delta, density);
-        }
-        return kept;
+        int k = (int) (density * delta.length);
+        return MagnitudeRank.between(delta, MagnitudeRank.cut(delta, magnitudes, k), MagnitudeRank.Cut.TOP, k, scale);
     }
 }

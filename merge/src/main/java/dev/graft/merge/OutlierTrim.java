@@ -18,14 +18,18 @@ final class OutlierTrim extends Sparsifier {
     }
 
     @Override
-    int drop(float[] delta, TensorInputs in, int model, double density, boolean divideByKeepProbability) {
+    boolean ranksByMagnitude(TensorInputs in) {
+        return true;
+    }
+
+    @Override
+    Drop decide(float[] delta, int[] magnitudes, TensorInputs in, int model, double density,
+                boolean divideByKeepProbability) {
         int n = delta.length;
         int target = (int) (density * n);
         int top = Math.min((int) (in.model(model, "gamma") * n), n - target);
-        int kept = MagnitudeRank.keepRanks(delta, top, top + target);
-        if (divideByKeepProbability) {
-            divide(delta, density);
-        }
-        return kept;
+        return MagnitudeRank.between(delta, MagnitudeRank.cut(delta, magnitudes, top + target),
+                MagnitudeRank.cut(delta, magnitudes, top), target,
+                divideByKeepProbability ? (float) (1 / density) : 1f);
     }
 }

@@ -6,23 +6,34 @@ import java.util.SplittableRandom;
 /**
  * DARE dropping (Yu et al., <i>Language Models are Super Mario: Absorbing Abilities from Homologous Models as a
  * Free Lunch</i>, ICML 2024): keeps each entry with probability {@code density}, from the tensor's own random
- * stream (seed, model index, tensor name). Rescale (on by default): L1 match or {@code 1/density} by convention.
+ * stream (seed, model index, tensor name), drawn in index order. Rescale (on by default): L1 match or
+ * {@code 1/density} by convention.
  */
 final class RandomDrop extends Sparsifier {
     @Override
-    int drop(float[] delta, TensorInputs in, int model, double density, boolean divideByKeepProbability) {
+    Drop decide(float[] delta, int[] magnitudes, TensorInputs in, int model, double density,
+                boolean divideByKeepProbability) {
         SplittableRandom random = in.random(model);
-        int kept = 0;
-        for (int i = 0; i < delta.length; i++) {
-            if (random.nextDouble() >= density) {
-                delta[i] = 0f;
-            } else {
-                kept++;
+        float scale = divideByKeepProbability ? (float) (1 / density) : 1f;
+        return new Drop() {
+            private long kept;
+
+            @Override
+            public void apply(float[] d, int from, int to) {
+                for (int i = from; i < to; i++) {
+                    if (random.nextDouble() >= density) {
+                        d[i] = 0f;
+                    } else {
+                        kept++;
+                        d[i] *= scale;
+                    }
+                }
             }
-        }
-        if (divideByKeepProbability) {
-            divide(delta, density);
-        }
-        return kept;
+
+            @Override
+            public long kept() {
+                return kept;
+            }
+        };
     }
 }

@@ -22,7 +22,8 @@ final class RankedDrop extends Sparsifier {
     }
 
     @Override
-    int drop(float[] delta, TensorInputs in, int model, double density, boolean divideByKeepProbability) {
+    Drop decide(float[] delta, int[] magnitudes, TensorInputs in, int model, double density,
+                boolean divideByKeepProbability) {
         double epsilon = in.model(model, "epsilon");
         if (density + epsilon >= 1 || density - epsilon <= 0) {
             throw new IllegalArgumentException("DELLA on '" + in.tensor() + "': density ± epsilon must lie in (0, 1),"
@@ -52,6 +53,6 @@ final class RankedDrop extends Sparsifier {
                 }
             }
         }
-        return kept;
+        return Drop.done(kept); // ranks within rows: carried out here, on the whole tensor
     }
 }

@@ -6,11 +6,14 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Drops entries of one task vector before the merge (TIES trimming, DARE dropping, breadcrumbs, DELLA). This
- * class does what they share: nothing to do at {@code density ≥ 1}, everything dropped at {@code density ≤ 0},
- * and the rescale of the kept entries: {@link Convention#MERGEKIT} matches the L1 norm of the original
- * ({@code δ̂·‖δ‖₁/‖δ̂‖₁}, skipped when either norm is below 1e-7); {@link Convention#PAPER} divides by the keep
- * probability, which each subclass applies in {@link #drop} since only it knows that probability.
+ * Drops entries of one task vector before the merge (TIES trimming, DARE dropping, breadcrumbs, DELLA). A
+ * sparsifier {@linkplain #decide decides} from the whole task vector (and, if it ranks by magnitude, the
+ * histogram of magnitudes gathered while the task vector was computed) and returns a {@link Drop} that the
+ * merge applies block by block, while the blocks are in cache. This class does what they share: nothing to do
+ * at {@code density ≥ 1}, everything dropped at {@code density ≤ 0}, and the rescale of the kept entries:
+ * {@link Convention#MERGEKIT} matches the L1 norm of the original ({@code δ̂·‖δ‖₁/‖δ̂‖₁}, skipped when either
+ * norm is below 1e-7), which needs the whole drop carried out first; {@link Convention#PAPER} divides by the
+ * keep probability, which each subclass applies in its drop since only it knows that probability.
  */
 abstract class Sparsifier {
     /** The per-model parameters it reads besides {@code density} (none by default). */
@@ -18,44 +21,41 @@ abstract class Sparsifier {
         return List.of();
     }
 
-    /**
-     * Zeroes the dropped entries of {@code delta} in place.
-     *
-     * @param divideByKeepProbability divide each kept entry by its probability of being kept (paper rescale)
-     * @return how many entries were kept
-     */
-    abstract int drop(float[] delta, TensorInputs in, int model, double density, boolean divideByKeepProbability);
+    /** Whether {@link #decide} needs the magnitude histogram of the task vector ({@link MagnitudeRank#count}). */
+    boolean ranksByMagnitude(TensorInputs in) {
+        return false;
+    }
 
     /**
-     * Sparsifies model {@code model}'s task vector {@code delta} in place.
+     * Decides which entries of model {@code model}'s task vector to drop; {@code delta} may be changed only by
+     * a drop carried out at once (returned as {@link Drop#done}).
      *
-     * @return the fraction of entries dropped
+     * @param magnitudes the histogram of {@code |delta|}, or null unless {@link #ranksByMagnitude}
+     * @param divideByKeepProbability divide each kept entry by its probability of being kept (paper rescale)
      */
-    final double apply(float[] delta, TensorInputs in, int model, Convention convention, boolean rescale) {
+    abstract Drop decide(float[] delta, int[] magnitudes, TensorInputs in, int model, double density,
+                         boolean divideByKeepProbability);
+
+    /** Decides model {@code model}'s drop, carrying it out at once where the rescale needs the whole result. */
+    final Drop prepare(float[] delta, int[] magnitudes, TensorInputs in, int model, Convention convention,
+                       boolean rescale) {
         double density = in.model(model, "density");
         int n = delta.length;
         if (density >= 1) {
-            return 0;
+            return Drop.done(n);
         }
         if (density <= 0) {
             Arrays.fill(delta, 0f);
-            return n == 0 ? 0 : 1;
+            return Drop.done(0);
         }
-        boolean matchL1 = rescale && convention == Convention.MERGEKIT;
-        double l1 = matchL1 ? l1(delta) : 0;
-        int kept = drop(delta, in, model, density, rescale && convention == Convention.PAPER);
-        if (matchL1) {
-            matchL1(delta, l1);
+        if (!rescale || convention == Convention.PAPER) {
+            return decide(delta, magnitudes, in, model, density, rescale);
         }
-        return n == 0 ? 0 : 1 - (double) kept / n;
-    }
-
-    /** Multiplies every entry by {@code 1/p}, the paper rescale for a keep probability the same for all. */
-    static void divide(float[] v, double p) {
-        float f = (float) (1 / p);
-        for (int i = 0; i < v.length; i++) {
-            v[i] *= f;
-        }
+        double l1 = l1(delta);
+        Drop drop = decide(delta, magnitudes, in, model, density, false);
+        drop.apply(delta, 0, n);
+        matchL1(delta, l1);
+        return Drop.done(drop.kept());
     }
 
     private static void matchL1(float[] kept, double originalL1) {

@@ -4,6 +4,7 @@ import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ModelScan;
 import dev.graft.plan.ResolvedParameters;
 import dev.graft.plan.ParameterSpec;
+import dev.graft.plan.TaskVectorStats;
 import dev.graft.plan.TensorInputs;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,6 +28,7 @@ import java.util.List;
  * TIES, {@code global_topk} (0: per tensor; 1: over the whole model, see {@link ModelWideTopK}).
  */
 abstract class TaskVectorMerge implements MergeMethod {
+    private static final int BLOCK = TaskVectorStats.BLOCK;
     private final String name;
     private final Sparsifier sparsifier;
     private final boolean electSigns;
@@ -92,105 +94,190 @@ abstract class TaskVectorMerge implements MergeMethod {
     }
 
     @Override
-    public void merge(TensorInputs in, float[] out) {
-        float[] base = in.base();
-        float[][] deltas = in.models(); // ours to overwrite: they become the task vectors, in place
-        int m = deltas.length;
-        int n = out.length;
-        boolean rescale = in.flag("rescale");
-        float[] w = new float[m];
-        for (int i = 0; i < m; i++) {
-            float[] d = deltas[i];
-            for (int j = 0; j < n; j++) {
-                d[j] -= base[j];
-            }
-            if (sparsifier != null) {
-                in.diagnostics().trimmed(i, sparsifier.apply(d, in, i, convention, rescale));
-            }
-            w[i] = (float) in.model(i, "weight");
-        }
-        boolean normalize = in.flag("normalize");
-        float lambda = (float) in.global("lambda");
-        if (!electSigns) {
-            combine(base, deltas, w, normalize, lambda, out);
-        } else {
-            elect(base, deltas, w, convention == Convention.MERGEKIT,
-                    convention == Convention.PAPER && in.flag("sign_by_count"), normalize, lambda, out,
-                    in.scratch(), in.scratch());
-        }
+    public boolean recordsTaskVectors() {
+        return true;
     }
 
-    /** {@code θ₀ + λ·Σ wᵢδᵢ}, divided by {@code Σ wᵢ} if normalizing (in the same order as the elections). */
-    private static void combine(float[] base, float[][] d, float[] w, boolean normalize, float lambda, float[] out) {
-        float sum = 0;
-        for (float x : w) {
-            sum += x;
-        }
-        float divisor = normalize && Math.abs(sum) >= 1e-8 ? sum : 1;
-        float[] acc = out; // accumulate in the output, then finish in place
-        java.util.Arrays.fill(acc, 0f);
-        for (int i = 0; i < d.length; i++) {
-            float wi = w[i];
-            float[] di = d[i];
-            for (int j = 0; j < acc.length; j++) {
-                acc[j] += wi * di[j];
+    /**
+     * Three steps, so that each input array is read from memory a few times rather than once per operation:
+     * task vectors block by block (with the diagnostics and the magnitude histograms the sparsifier needs);
+     * each model's drop, decided over its whole task vector; then, block by block while the block is in cache,
+     * the drops applied and the models combined. Block loops work on block-sized copies: the JIT vectorises a
+     * loop only when all its arrays are indexed alike.
+     */
+    @Override
+    public void merge(TensorInputs in, float[] out) {
+        float[] base = in.base();
+        float[][] d = in.models(); // ours to overwrite: they become the task vectors, in place
+        int m = d.length;
+        int n = out.length;
+        boolean histograms = sparsifier != null && sparsifier.ranksByMagnitude(in);
+        int[][] magnitudes = histograms ? new int[m][MagnitudeRank.BINS] : null;
+        TaskVectorStats stats = in.diagnostics().taskVectors();
+        float[][] block = new float[m][BLOCK];
+        for (int from = 0; from < n; from += BLOCK) {
+            int to = Math.min(n, from + BLOCK);
+            for (int i = 0; i < m; i++) {
+                float[] di = d[i];
+                for (int j = from; j < to; j++) {
+                    di[j] -= base[j];
+                }
+                if (histograms) {
+                    MagnitudeRank.count(di, from, to, magnitudes[i]);
+                }
+                if (stats != null) {
+                    System.arraycopy(di, from, block[i], 0, to - from);
+                }
+            }
+            if (stats != null) {
+                stats.add(block, to - from);
             }
         }
-        for (int j = 0; j < out.length; j++) {
-            out[j] = base[j] + lambda * (acc[j] / divisor);
+        boolean rescale = in.flag("rescale");
+        Drop[] drops = new Drop[m];
+        float[] w = new float[m];
+        for (int i = 0; i < m; i++) {
+            drops[i] = sparsifier == null ? Drop.done(n)
+                    : sparsifier.prepare(d[i], histograms ? magnitudes[i] : null, in, i, convention, rescale);
+            w[i] = (float) in.model(i, "weight");
+        }
+        Combination combination = new Combination(w, in, electSigns, convention);
+        float[] baseBlock = new float[BLOCK];
+        float[] outBlock = new float[BLOCK];
+        for (int from = 0; from < n; from += BLOCK) {
+            int len = Math.min(BLOCK, n - from);
+            for (int i = 0; i < m; i++) {
+                System.arraycopy(d[i], from, block[i], 0, len);
+                drops[i].apply(block[i], 0, len);
+            }
+            System.arraycopy(base, from, baseBlock, 0, len);
+            combination.apply(baseBlock, block, outBlock, len);
+            System.arraycopy(outBlock, 0, out, from, len);
+        }
+        if (sparsifier != null) {
+            for (int i = 0; i < m; i++) {
+                in.diagnostics().trimmed(i, n == 0 ? 0 : 1 - (double) drops[i].kept() / n);
+            }
         }
     }
 
     /**
-     * Sign election and disjoint merge, column by column so that the loops have no data-dependent branches
-     * (the JIT vectorises them): {@code s = sgn(vote)} with 0 counted as +; an entry agrees iff {@code x·s > 0},
-     * where {@code x} is {@code wᵢδᵢ} (mergekit) or {@code δᵢ} (paper); {@code a = max(x·s, 0)} gives back
-     * {@code x = a·s} exactly when it agrees and 0 otherwise, and {@link #indicator} turns {@code a} into exactly
-     * 1 or 0. Models are added in order, so results equal the entry-by-entry definition bit for bit.
+     * The combination of sparsified task vectors, one block at a time: {@code θ₀ + λ·τ} with {@code τ} the
+     * (normalized) weighted sum, or the disjoint merge after sign election.
      */
-    private static void elect(float[] base, float[][] d, float[] w, boolean weightedVote, boolean byCount,
-                              boolean normalize, float lambda, float[] out, float[] sign, float[] divisor) {
-        int n = out.length;
-        java.util.Arrays.fill(sign, 0f);
-        java.util.Arrays.fill(divisor, 0f);
-        for (int i = 0; i < d.length; i++) {
-            float[] di = d[i];
-            float wi = w[i];
-            for (int j = 0; j < n; j++) {
-                float x = di[j];
-                sign[j] += weightedVote ? wi * x : byCount ? unitSign(x) : x;
+    private static final class Combination {
+        private final float[] w;
+        private final boolean elect;
+        private final boolean weightedVote;
+        private final boolean byCount;
+        private final boolean normalize;
+        private final float lambda;
+        private final float sumDivisor;
+        private final float[] sign = new float[BLOCK];
+        private final float[] agreeing = new float[BLOCK];
+
+        Combination(float[] w, TensorInputs in, boolean elect, Convention convention) {
+            this.w = w;
+            this.elect = elect;
+            this.weightedVote = convention == Convention.MERGEKIT;
+            this.byCount = convention == Convention.PAPER && in.flag("sign_by_count");
+            this.normalize = in.flag("normalize");
+            this.lambda = (float) in.global("lambda");
+            float sum = 0;
+            for (float x : w) {
+                sum += x;
+            }
+            this.sumDivisor = normalize && Math.abs(sum) >= 1e-8 ? sum : 1; // Σ wᵢ when normalizing, unless ~0
+        }
+
+        void apply(float[] base, float[][] d, float[] out, int len) {
+            if (elect) {
+                elect(base, d, out, len);
+            } else {
+                sum(base, d, out, len);
             }
         }
-        for (int j = 0; j < n; j++) {
-            sign[j] = Math.copySign(1f, sign[j] + 0f); // a zero vote (either sign of zero) elects +
-        }
-        float[] mixed = out;
-        java.util.Arrays.fill(mixed, 0f);
-        for (int i = 0; i < d.length; i++) {
-            float[] di = d[i];
-            float wi = w[i];
-            for (int j = 0; j < n; j++) {
-                float s = sign[j];
-                float x = weightedVote ? wi * di[j] : di[j];
-                float a = Math.max(x * s, 0f);
-                float agrees = indicator(a);
-                mixed[j] += weightedVote ? a * s : wi * (a * s);
-                divisor[j] += weightedVote ? agrees * wi : agrees;
+
+        /** {@code θ₀ + λ·Σ wᵢδᵢ / divisor}, accumulating in {@code out}. */
+        private void sum(float[] base, float[][] d, float[] out, int len) {
+            java.util.Arrays.fill(out, 0, len, 0f);
+            for (int i = 0; i < d.length; i++) {
+                float wi = w[i];
+                float[] di = d[i];
+                for (int j = 0; j < len; j++) {
+                    out[j] += wi * di[j];
+                }
+            }
+            float divisor = sumDivisor;
+            for (int j = 0; j < len; j++) {
+                out[j] = base[j] + lambda * (out[j] / divisor);
             }
         }
-        for (int j = 0; j < n; j++) {
-            float div = divisor[j];
-            out[j] = base[j] + lambda * (normalize && div != 0 ? mixed[j] / div : mixed[j]);
+
+        /**
+         * Sign election and disjoint merge, model by model, in loops without data-dependent branches or bit
+         * tricks (the JIT vectorises them): {@code s = sgn(vote)} with 0 counted as +; an entry agrees iff
+         * {@code x·s > 0}, where {@code x} is {@code wᵢδᵢ} (mergekit) or {@code δᵢ} (paper), which
+         * {@link MagnitudeRank#step} turns into exactly 1 or 0. Models are added in order, so results equal the
+         * entry-by-entry definition bit for bit.
+         */
+        private void elect(float[] base, float[][] d, float[] out, int len) {
+            java.util.Arrays.fill(sign, 0, len, 0f);
+            java.util.Arrays.fill(agreeing, 0, len, 0f);
+            for (int i = 0; i < d.length; i++) {
+                float[] di = d[i];
+                float wi = w[i];
+                if (weightedVote) {
+                    for (int j = 0; j < len; j++) {
+                        sign[j] += wi * di[j];
+                    }
+                } else if (byCount) {
+                    for (int j = 0; j < len; j++) {
+                        float x = di[j];
+                        sign[j] += MagnitudeRank.step(x) - MagnitudeRank.step(-x);
+                    }
+                } else {
+                    for (int j = 0; j < len; j++) {
+                        sign[j] += di[j];
+                    }
+                }
+            }
+            for (int j = 0; j < len; j++) {
+                sign[j] = 1f - 2f * MagnitudeRank.step(-sign[j]); // a zero vote elects +
+            }
+            float[] mixed = out;
+            java.util.Arrays.fill(mixed, 0, len, 0f);
+            for (int i = 0; i < d.length; i++) {
+                float[] di = d[i];
+                float wi = w[i];
+                if (weightedVote) {
+                    for (int j = 0; j < len; j++) {
+                        float x = wi * di[j];
+                        float agrees = MagnitudeRank.step(x * sign[j]);
+                        mixed[j] += x * agrees;
+                        agreeing[j] += agrees * wi;
+                    }
+                } else {
+                    for (int j = 0; j < len; j++) {
+                        float x = di[j];
+                        float agrees = MagnitudeRank.step(x * sign[j]);
+                        mixed[j] += wi * (x * agrees);
+                        agreeing[j] += agrees;
+                    }
+                }
+            }
+            if (normalize) {
+                for (int j = 0; j < len; j++) {
+                    float div = agreeing[j];
+                    // div, or 1 where nothing agrees: then mixed is 0 and stays so
+                    float safe = div + (1f - MagnitudeRank.step(Math.abs(div)));
+                    out[j] = base[j] + lambda * (mixed[j] / safe);
+                }
+            } else {
+                for (int j = 0; j < len; j++) {
+                    out[j] = base[j] + lambda * mixed[j];
+                }
+            }
         }
-    }
-
-    /** 1 for {@code a > 0} (subnormals included), 0 for 0: {@code min(a·2¹⁴⁹, 1)} in two exact steps. */
-    private static float indicator(float a) {
-        return Math.min(a * 0x1p100f * 0x1p49f, 1f);
-    }
-
-    /** −1, 0 or 1 by the sign of {@code x}, without branches. */
-    private static float unitSign(float x) {
-        return Math.max(Math.min(x * 0x1p100f * 0x1p49f, 1f), -1f);
     }
 }
