@@ -105,7 +105,7 @@ final class ExternalDataFiles implements AutoCloseable {
             if (ch.size() < offset + (long) dst.length * width) {
                 throw new ModelFormatException(modelFile, tensor, "external data in " + real + " ended early");
             }
-            if (Unmapper.available() && !Boolean.getBoolean("pread")) {
+            if (Unmapper.available()) {
                 int perWindow = (int) (WINDOW / width);
                 for (int done = 0; done < dst.length; done += perWindow) {
                     int count = Math.min(perWindow, dst.length - done);
