@@ -12,6 +12,7 @@ import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Provenance;
 import dev.graft.onnx.Weight;
+import dev.graft.onnx.WeightReader;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
 import dev.graft.plan.LayerSummary;
@@ -190,7 +191,9 @@ public final class MergeBuilder {
             Object prepared = method.needsPreparation(modelWide) ? method.prepare(visitor -> {
                 for (MergePlan.Step step : plan.steps()) {
                     if (step.merge()) {
-                        visitor.accept(reader.read(step.first(), float[]::new, null, null));
+                        try (TensorInputs in = reader.read(step.first(), float[]::new, null, null)) {
+                            visitor.accept(in);
+                        }
                     }
                 }
             }, modelWide) : null;
@@ -324,25 +327,49 @@ public final class MergeBuilder {
             return w.layer().isPresent() ? w.layer().getAsInt() : null;
         }
 
+        /** The inputs of one tensor, read from the files as the method asks for them; close after use. */
         TensorInputs read(Weight ref, java.util.function.IntFunction<float[]> alloc,
                           TensorDiagnostics.Recorder recorder, Object prepared) {
             String name = ref.name();
             int n = (int) ref.elementCount();
-            float[] baseValues = null;
-            if (base != null) {
-                baseValues = alloc.apply(n);
-                ref.readFloats(baseValues);
-            }
+            float[] baseValues = base != null ? alloc.apply(n) : null;
             float[][] values = new float[inputs.size()][];
+            WeightReader[] readers = new WeightReader[values.length + 1];
             for (int m = 0; m < values.length; m++) {
                 values[m] = alloc.apply(n);
-                inputs.get(m).weight(name).orElseThrow().readFloats(values[m]);
             }
             WeightRole role = depths.index.get(name).orElseThrow().role();
             boolean inOut = role == WeightRole.MATMUL_WEIGHT || role == WeightRole.GEMM_WEIGHT_IN_OUT;
             long tensorSeed = Hashing.murmur3_128().newHasher().putLong(seed)
                     .putString(name, StandardCharsets.UTF_8).hash().asLong();
-            return new TensorInputs(name, ref.shape(), inOut, baseValues, values,
+            TensorInputs.Loader loader = new TensorInputs.Loader() {
+                @Override
+                public void load(int from, int to) {
+                    if (baseValues != null) {
+                        reader(values.length, ref).read(baseValues, from, to - from);
+                    }
+                    for (int m = 0; m < values.length; m++) {
+                        reader(m, inputs.get(m).weight(name).orElseThrow()).read(values[m], from, to - from);
+                    }
+                }
+
+                private WeightReader reader(int slot, Weight w) {
+                    if (readers[slot] == null) {
+                        readers[slot] = w.reader();
+                    }
+                    return readers[slot];
+                }
+
+                @Override
+                public void close() {
+                    for (WeightReader r : readers) {
+                        if (r != null) {
+                            r.close();
+                        }
+                    }
+                }
+            };
+            return new TensorInputs(name, ref.shape(), inOut, baseValues, values, loader,
                     new ResolvedParameters(name, depths.of(name), specs, globalSettings, modelSettings), tensorSeed,
                     recorder != null ? recorder : new TensorDiagnostics.Recorder(values.length), prepared);
         }
@@ -366,13 +393,15 @@ public final class MergeBuilder {
                 TaskVectorStats taskVectors = methodRecords ? new TaskVectorStats(reader.modelCount(), base != null)
                         : null;
                 TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount(), taskVectors);
-                TensorInputs in = reader.read(ref, borrow, recorder, prepared);
                 result[0] = pool.floats(n);
-                // measured before the merge, which may overwrite the model arrays, unless the method records them
-                // as it goes; trimming is recorded during the merge
-                TensorDiagnostics before = diagnostics && !methodRecords
-                        ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models()) : null;
-                method.merge(in, result[0]);
+                TensorDiagnostics before = null;
+                try (TensorInputs in = reader.read(ref, borrow, recorder, prepared)) {
+                    // measured before the merge, which may overwrite the model arrays, unless the method records
+                    // them as it goes; trimming is recorded during the merge
+                    before = diagnostics && !methodRecords
+                            ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models()) : null;
+                    method.merge(in, result[0]);
+                }
                 if (diagnostics) {
                     TensorDiagnostics stats = methodRecords ? taskVectors.finish(ref.name(), layer) : before;
                     sink.add(stats.withTrimmed(recorder.trimmed()));

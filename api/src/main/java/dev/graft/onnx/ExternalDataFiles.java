@@ -81,65 +81,6 @@ final class ExternalDataFiles implements AutoCloseable {
         }
     }
 
-    private static final ThreadLocal<ByteBuffer> CHUNK =
-            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN));
-    /** Bytes mapped at a time when reading through mappings. */
-    private static final long WINDOW = 64L << 20;
-
-    /**
-     * Reads {@code dst.length} values of {@code type} at {@code offset}, decoding them: through mappings of at
-     * most 64 MiB, each released as soon as it is decoded (one copy, and the mapped pages do not stay
-     * resident), or with positional reads where mappings cannot be released early.
-     */
-    void readFloats(Path real, long offset, dev.graft.tensor.ElementType type, float[] dst, String tensor) {
-        FileChannel ch;
-        synchronized (this) {
-            try {
-                ch = channel(real);
-            } catch (IOException e) {
-                throw new ModelFormatException(modelFile, tensor, "cannot read external data in " + real, e);
-            }
-        }
-        int width = type.bits() / 8;
-        try {
-            if (ch.size() < offset + (long) dst.length * width) {
-                throw new ModelFormatException(modelFile, tensor, "external data in " + real + " ended early");
-            }
-            if (Unmapper.available()) {
-                int perWindow = (int) (WINDOW / width);
-                for (int done = 0; done < dst.length; done += perWindow) {
-                    int count = Math.min(perWindow, dst.length - done);
-                    ByteBuffer window = ch.map(FileChannel.MapMode.READ_ONLY, offset + (long) done * width,
-                            (long) count * width);
-                    try {
-                        dev.graft.tensor.FloatCodec.decode(type, window, dst, done, count);
-                    } finally {
-                        Unmapper.unmap(window);
-                    }
-                }
-                return;
-            }
-            ByteBuffer chunk = CHUNK.get();
-            int perChunk = chunk.capacity() / width;
-            for (int done = 0; done < dst.length; ) {
-                int count = Math.min(perChunk, dst.length - done);
-                chunk.clear().limit(count * width);
-                long pos = offset + (long) done * width;
-                while (chunk.hasRemaining()) {
-                    int n = ch.read(chunk, pos + chunk.position());
-                    if (n < 0) {
-                        throw new ModelFormatException(modelFile, tensor, "external data in " + real + " ended early");
-                    }
-                }
-                chunk.flip();
-                dev.graft.tensor.FloatCodec.decode(type, chunk, dst, done, count);
-                done += count;
-            }
-        } catch (IOException e) {
-            throw new ModelFormatException(modelFile, tensor, "cannot read external data in " + real, e);
-        }
-    }
-
     /** Maps {@code length} bytes at {@code offset} of a resolved data file, read-only, little-endian. */
     ByteBuffer map(Path real, long offset, long length, String tensor) {
         if (length > Integer.MAX_VALUE) {

@@ -242,17 +242,25 @@ public final class Weight {
 
     /** Reads the values as float32 into {@code dst}, which must have {@link #elementCount()} entries. */
     public void readFloats(float[] dst) {
-        checkFloatArray();
         if (dst.length != elementCount) {
             throw new IllegalArgumentException("tensor '" + name + "' has " + elementCount + " values, not " + dst.length);
         }
-        if (storage == Storage.EXTERNAL) {
-            // positional reads through a small buffer: materialising floats does not need the mapping, and a
-            // mapping's touched pages would stay resident after the tensor is done
-            model.externalData().readFloats(externalFile, externalOffset, type, dst, name);
-        } else {
-            FloatCodec.decode(type, bytes(), dst);
+        try (WeightReader r = reader()) {
+            r.read(dst, 0, dst.length);
         }
+    }
+
+    /** A reader of the values as float32, in order, a range at a time; only for floating-point weights. */
+    public WeightReader reader() {
+        checkFloatArray();
+        model.checkOpen();
+        return new WeightReader(this);
+    }
+
+    /** A fresh mapping of {@code length} bytes from {@code offset} of this weight's external data. */
+    ByteBuffer externalWindow(long offset, long length) {
+        model.checkOpen();
+        return model.externalData().map(externalFile, externalOffset + offset, length, name);
     }
 
     private void checkFloatArray() {

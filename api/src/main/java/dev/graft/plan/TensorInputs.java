@@ -7,8 +7,25 @@ import java.util.SplittableRandom;
  * a base), each model's values, the parameters resolved for this tensor, a reproducible random stream per
  * model, and where to record diagnostics. The base array is read-only; the model arrays belong to this one
  * call, so a method may overwrite them (for example with task vectors) instead of allocating.
+ *
+ * <p>Values may be read from the files as the method asks for them: {@link #base()} and {@link #models()}
+ * read everything, while {@link #readTo} reads only up to a point, so that a method working block by block
+ * uses each block while it is still in cache.
  */
-public final class TensorInputs {
+public final class TensorInputs implements AutoCloseable {
+    /** Reads values into the arrays, in order. */
+    public interface Loader extends AutoCloseable {
+        /** Reads entries {@code [from, to)} of the base (if any) and of every model into their arrays. */
+        void load(int from, int to);
+
+        @Override
+        void close();
+    }
+
+    /** The arrays values are read into; entries are valid up to the last {@link #readTo}. */
+    public record Values(float[] base, float[][] models) {
+    }
+
     private final String tensor;
     private final long[] shape;
     private final boolean inOutLayout;
@@ -18,16 +35,23 @@ public final class TensorInputs {
     private final long seed;
     private final TensorDiagnostics.Recorder diagnostics;
     private final Object prepared;
+    private final Loader loader;
+    private int loaded;
 
     public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
                         ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics) {
-        this(tensor, shape, inOutLayout, base, models, parameters, seed, diagnostics, null);
+        this(tensor, shape, inOutLayout, base, models, null, parameters, seed, diagnostics, null);
     }
 
-    /** As above, with the method's model-wide preparation ({@link MergeMethod#prepare}, or null). */
+    /**
+     * As above, with arrays that {@code loader} fills as values are asked for (null: they are filled already),
+     * and the method's model-wide preparation ({@link MergeMethod#prepare}, or null).
+     */
     public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
-                        ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics,
-                        Object prepared) {
+                        Loader loader, ResolvedParameters parameters, long seed,
+                        TensorDiagnostics.Recorder diagnostics, Object prepared) {
+        this.loader = loader;
+        this.loaded = loader == null ? models[0].length : 0;
         this.prepared = prepared;
         this.tensor = tensor;
         this.shape = shape.clone();
@@ -60,13 +84,36 @@ public final class TensorInputs {
         return models[0].length;
     }
 
-    /** The base model's values, or null when the merge has no base. */
+    /** The base model's values (all read), or null when the merge has no base. */
     public float[] base() {
+        readTo(size());
         return base;
     }
 
+    /** Each model's values (all read). */
     public float[][] models() {
+        readTo(size());
         return models;
+    }
+
+    /**
+     * Reads the base's and every model's values up to entry {@code to} (not beyond), and returns the arrays
+     * they are read into; reading only moves forward.
+     */
+    public Values readTo(int to) {
+        if (to > loaded) {
+            loader.load(loaded, to);
+            loaded = to;
+        }
+        return new Values(base, models);
+    }
+
+    /** Releases what reading holds (file mappings). */
+    @Override
+    public void close() {
+        if (loader != null) {
+            loader.close();
+        }
     }
 
     public int modelCount() {

@@ -100,15 +100,16 @@ abstract class TaskVectorMerge implements MergeMethod {
 
     /**
      * Three steps, so that each input array is read from memory a few times rather than once per operation:
-     * task vectors block by block (with the diagnostics and the magnitude histograms the sparsifier needs);
-     * each model's drop, decided over its whole task vector; then, block by block while the block is in cache,
-     * the drops applied and the models combined. Block loops work on block-sized copies: the JIT vectorises a
-     * loop only when all its arrays are indexed alike.
+     * task vectors block by block as the values are read (with the diagnostics and the magnitude histograms
+     * the sparsifier needs); each model's drop, decided over its whole task vector; then, block by block while
+     * the block is in cache, the drops applied and the models combined. Block loops work on block-sized copies:
+     * the JIT vectorises a loop only when all its arrays are indexed alike.
      */
     @Override
     public void merge(TensorInputs in, float[] out) {
-        float[] base = in.base();
-        float[][] d = in.models(); // ours to overwrite: they become the task vectors, in place
+        TensorInputs.Values values = in.readTo(0);
+        float[] base = values.base();
+        float[][] d = values.models(); // ours to overwrite: they become the task vectors, in place
         int m = d.length;
         int n = out.length;
         boolean histograms = sparsifier != null && sparsifier.ranksByMagnitude(in);
@@ -117,6 +118,7 @@ abstract class TaskVectorMerge implements MergeMethod {
         float[][] block = new float[m][BLOCK];
         for (int from = 0; from < n; from += BLOCK) {
             int to = Math.min(n, from + BLOCK);
+            in.readTo(to); // the block arrives from the files while it is computed on
             for (int i = 0; i < m; i++) {
                 float[] di = d[i];
                 for (int j = from; j < to; j++) {

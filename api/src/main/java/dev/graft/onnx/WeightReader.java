@@ -1,0 +1,77 @@
+package dev.graft.onnx;
+
+import dev.graft.tensor.ElementType;
+import dev.graft.tensor.FloatCodec;
+import java.nio.ByteBuffer;
+
+/**
+ * Reads a floating-point weight's values as float32, in order, a range at a time, so that a computation can
+ * use each range while it is still in cache. Values are decoded straight from where the bytes are: the
+ * memory-mapped model file, or mappings of at most 16 MiB of the external data file, each released as soon as
+ * reading has passed it (one copy of the bytes, and the mapped pages do not stay resident).
+ */
+public final class WeightReader implements AutoCloseable {
+    private static final long WINDOW_BYTES = 16L << 20;
+    private final Weight weight;
+    private final ElementType type;
+    private final int width;
+    private final boolean external;
+    private ByteBuffer window;
+    private long windowStart;
+    private long windowEnd;
+    private long next;
+
+    WeightReader(Weight weight) {
+        this.weight = weight;
+        this.type = weight.type();
+        this.width = type.bits() / 8;
+        this.external = weight.storage() == Weight.Storage.EXTERNAL;
+        if (!external) {
+            window = weight.bytes();
+            windowEnd = weight.elementCount();
+        }
+    }
+
+    /** Values not read yet. */
+    public long remaining() {
+        return weight.elementCount() - next;
+    }
+
+    /** Reads the next {@code count} values into {@code dst[at, at + count)}. */
+    public void read(float[] dst, int at, int count) {
+        if (count > remaining()) {
+            throw new IllegalArgumentException("tensor '" + weight.name() + "': " + count + " values asked, "
+                    + remaining() + " left");
+        }
+        while (count > 0) {
+            if (next == windowEnd) {
+                mapNextWindow();
+            }
+            int n = (int) Math.min(count, windowEnd - next);
+            FloatCodec.decode(type, window.position((int) ((next - windowStart) * width)), dst, at, n);
+            next += n;
+            at += n;
+            count -= n;
+        }
+    }
+
+    private void mapNextWindow() {
+        release();
+        long values = Math.min(WINDOW_BYTES / width, weight.elementCount() - next);
+        window = weight.externalWindow(next * width, values * width);
+        windowStart = next;
+        windowEnd = next + values;
+    }
+
+    private void release() {
+        if (external && window != null && Unmapper.available()) {
+            Unmapper.unmap(window); // nothing else holds this mapping
+        }
+        window = null;
+    }
+
+    @Override
+    public void close() {
+        release();
+    }
+}
