@@ -10,18 +10,26 @@ import java.util.List;
  * entries where two of them are non-zero with opposite signs. A merge method that computes task vectors in
  * cache-sized blocks feeds them here as it goes ({@link MergeMethod#recordsTaskVectors}); otherwise
  * {@link #of} makes the blocks itself. Blocks of {@link #BLOCK} entries from the tensor's start give the same
- * result either way (float sums within a block, double sums across blocks).
+ * result either way.
+ *
+ * <p>Sums run "vertically": position {@code j} of every block adds into lane {@code j} of an accumulator, so
+ * that the loops have no reduction and the JIT vectorises them; lanes are summed in float over
+ * {@value #BLOCKS_PER_FLUSH} blocks at most, then in double.
  */
 public final class TaskVectorStats {
     /** The block size in entries: task vectors of a block stay in L1 cache. */
     public static final int BLOCK = 2048;
+    private static final int BLOCKS_PER_FLUSH = 64;
     private final int models;
     private final boolean taskVectors;
     private final double[][] dots;
-    private final int[] positive = new int[BLOCK];
-    private final int[] negative = new int[BLOCK];
-    private long conflicts;
+    private final float[][][] lanes;
+    private final float[] largest = new float[BLOCK];
+    private final float[] smallest = new float[BLOCK];
+    private final float[] conflictLanes = new float[BLOCK];
+    private double conflicts;
     private long size;
+    private int pending;
 
     /**
      * @param models      number of models
@@ -32,6 +40,12 @@ public final class TaskVectorStats {
         this.models = models;
         this.taskVectors = taskVectors;
         this.dots = new double[models][models];
+        this.lanes = new float[models][models][];
+        for (int a = 0; a < models; a++) {
+            for (int c = a; c < models; c++) {
+                lanes[a][c] = new float[BLOCK];
+            }
+        }
     }
 
     /** Diagnostics of one tensor, before any trimming; {@code base} null gives those of the models themselves. */
@@ -40,13 +54,19 @@ public final class TaskVectorStats {
         int n = models[0].length;
         TaskVectorStats stats = new TaskVectorStats(m, base != null);
         float[][] d = new float[m][BLOCK];
+        float[] b = new float[BLOCK];
         for (int start = 0; start < n; start += BLOCK) {
             int len = Math.min(BLOCK, n - start);
+            if (base != null) {
+                System.arraycopy(base, start, b, 0, len);
+            }
             for (int a = 0; a < m; a++) {
-                float[] x = models[a];
                 float[] da = d[a];
-                for (int j = 0; j < len; j++) {
-                    da[j] = x[start + j] - (base == null ? 0f : base[start + j]);
+                System.arraycopy(models[a], start, da, 0, len);
+                if (base != null) {
+                    for (int j = 0; j < len; j++) {
+                        da[j] -= b[j];
+                    }
                 }
             }
             stats.add(d, len);
@@ -61,35 +81,63 @@ public final class TaskVectorStats {
         }
         size += len;
         for (int a = 0; a < models; a++) {
+            float[] x = vectors[a];
             for (int c = a; c < models; c++) {
-                dots[a][c] += dot(vectors[a], vectors[c], len);
+                float[] y = vectors[c];
+                float[] lane = lanes[a][c];
+                for (int j = 0; j < len; j++) {
+                    lane[j] += x[j] * y[j];
+                }
             }
         }
-        if (!taskVectors || models < 2) {
-            return;
-        }
-        // per entry: is some vector non-zero positive, is some vector non-zero negative (sign bits, no branches)
-        java.util.Arrays.fill(positive, 0, len, 0);
-        java.util.Arrays.fill(negative, 0, len, 0);
-        for (int a = 0; a < models; a++) {
-            float[] v = vectors[a];
+        if (taskVectors && models >= 2) {
+            // an entry conflicts when the largest vector entry is positive and the smallest negative
+            System.arraycopy(vectors[0], 0, largest, 0, len);
+            System.arraycopy(vectors[0], 0, smallest, 0, len);
+            for (int a = 1; a < models; a++) {
+                float[] v = vectors[a];
+                for (int j = 0; j < len; j++) {
+                    largest[j] = Math.max(largest[j], v[j]);
+                    smallest[j] = Math.min(smallest[j], v[j]);
+                }
+            }
             for (int j = 0; j < len; j++) {
-                int bits = Float.floatToRawIntBits(v[j]);
-                int nonZero = ((bits & 0x7fffffff) + 0x7fffffff) >>> 31;
-                int sign = bits >>> 31;
-                positive[j] |= nonZero & (sign ^ 1);
-                negative[j] |= nonZero & sign;
+                conflictLanes[j] += step(Math.min(largest[j], -smallest[j]));
             }
         }
-        int count = 0;
-        for (int j = 0; j < len; j++) {
-            count += positive[j] & negative[j];
+        if (++pending == BLOCKS_PER_FLUSH) {
+            flush();
         }
-        conflicts += count;
+    }
+
+    /** Moves the float lanes into the double totals. */
+    private void flush() {
+        for (int a = 0; a < models; a++) {
+            for (int c = a; c < models; c++) {
+                dots[a][c] += sum(lanes[a][c]);
+            }
+        }
+        conflicts += sum(conflictLanes); // exact: whole numbers below 2^24
+        pending = 0;
+    }
+
+    private static double sum(float[] lane) {
+        double s = 0;
+        for (int j = 0; j < lane.length; j++) {
+            s += lane[j];
+            lane[j] = 0f;
+        }
+        return s;
+    }
+
+    /** Exactly 1 for {@code t > 0}, 0 otherwise, without branches. */
+    private static float step(float t) {
+        return Math.min((t + Math.abs(t)) * 0x1p100f * 0x1p49f, 1f);
     }
 
     /** The diagnostics of everything added (trimmed shares are added by the method's recorder). */
     public TensorDiagnostics finish(String tensor, Integer layer) {
+        flush();
         List<Double> norms = new ArrayList<>();
         for (int a = 0; a < models; a++) {
             norms.add(Math.sqrt(dots[a][a]));
@@ -105,25 +153,6 @@ public final class TaskVectorStats {
             cosines.add(row);
         }
         return new TensorDiagnostics(tensor, layer, size, norms, cosines,
-                !taskVectors || models < 2 ? null : (double) conflicts / size, Collections.nCopies(models, null));
-    }
-
-    /** Float accumulators within a block (four, so the loop pipelines), summed in double. */
-    private static double dot(float[] x, float[] y, int len) {
-        float s0 = 0;
-        float s1 = 0;
-        float s2 = 0;
-        float s3 = 0;
-        int j = 0;
-        for (; j + 3 < len; j += 4) {
-            s0 += x[j] * y[j];
-            s1 += x[j + 1] * y[j + 1];
-            s2 += x[j + 2] * y[j + 2];
-            s3 += x[j + 3] * y[j + 3];
-        }
-        for (; j < len; j++) {
-            s0 += x[j] * y[j];
-        }
-        return (double) s0 + s1 + s2 + s3;
+                !taskVectors || models < 2 ? null : conflicts / size, Collections.nCopies(models, null));
     }
 }
