@@ -63,6 +63,7 @@ public final class MergeBuilder {
     private long memoryBudget = Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
     private long seed;
     private boolean diagnostics = true;
+    private boolean sync = true;
     private ProgressListener progress = ProgressListener.NONE;
 
     MergeBuilder() {
@@ -142,6 +143,12 @@ public final class MergeBuilder {
         return this;
     }
 
+    /** Sync the files to disk before moving them into place (default true: safe against power loss). */
+    public MergeBuilder sync(boolean s) {
+        this.sync = s;
+        return this;
+    }
+
     public MergeBuilder progress(ProgressListener listener) {
         this.progress = Objects.requireNonNull(listener);
         return this;
@@ -217,7 +224,7 @@ public final class MergeBuilder {
                 hashes.add(Provenance.Input.hashInBackground(m));
             }
             Map<String, String> params = describe();
-            WriteOptions options = WriteOptions.defaults().withLayout(layout).withProvenance(() ->
+            WriteOptions options = WriteOptions.defaults().withLayout(layout).withSync(sync).withProvenance(() ->
                     new Provenance("merge", params, hashes.stream().map(CompletableFuture::join).toList()));
             WrittenFiles written;
             try (OnnxWriter writer = OnnxWriter.create(reference.proto(), jobs.stream().map(TensorJob::tensor).toList(),

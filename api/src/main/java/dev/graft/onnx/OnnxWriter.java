@@ -404,7 +404,7 @@ public final class OnnxWriter implements AutoCloseable {
      * that the disk writes while tensors are computed and the sync at commit has little left to do.
      */
     private static final class FlushBehind {
-        private static final long EVERY = 128L << 20;
+        private static final long EVERY = 32L << 20;
         private final FileChannel file;
         private final java.util.concurrent.ExecutorService thread = java.util.concurrent.Executors
                 .newSingleThreadExecutor(r -> {

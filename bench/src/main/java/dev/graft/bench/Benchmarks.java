@@ -12,7 +12,7 @@ import java.util.Locale;
 
 /**
  * Graft's benchmarks, each reported as a ratio against a baseline measured in the same run (never a timed
- * unit test). Run with {@code bench/run.sh io|rss|merge|all}:
+ * unit test). Run with {@code bench/run.sh io|rss|merge|ties|all}:
  * <ul>
  *   <li>{@code io}: read+write of a ≥ 1 GiB external-data model ({@code graft convert}) against {@code cp} of
  *   the same files (goal: at least half of cp's throughput);</li>
@@ -115,8 +115,8 @@ public final class Benchmarks {
         double[] merge = new double[REPEATS];
         int threads = Runtime.getRuntime().availableProcessors();
         for (int i = 0; i < REPEATS; i++) {
-            rewrite[i] = time(() -> Graft.convert(models[0]).threads(threads).writeTo(out));
-            merge[i] = time(() -> Graft.merge().model(models[0], 1).model(models[1], 1).model(models[2], 1)
+            rewrite[i] = timeFresh(out, () -> Graft.convert(models[0]).threads(threads).writeTo(out));
+            merge[i] = timeFresh(out, () -> Graft.merge().model(models[0], 1).model(models[1], 1).model(models[2], 1)
                     .method(new Linear()).threads(threads).diagnostics(false).writeTo(out));
         }
         System.out.printf(Locale.ROOT, "merge: linear merge of 3 BERT-base-sized models (%.1fM parameters each), "
@@ -130,7 +130,9 @@ public final class Benchmarks {
 
     /**
      * TIES (density 0.5) of a base and three fine-tuned BERT-base-sized models, file to file, inputs in the page
-     * cache; baseline: a plain rewrite of one model in the same run. Peak RSS is read from /proc at the end.
+     * cache; baseline: a plain rewrite of one model in the same run. The output of the run before is deleted
+     * untimed (replacing a large file makes the file system free its blocks, which is not the merge's work).
+     * Peak RSS is read from /proc in a child JVM.
      */
     private static void ties(Path work) throws Exception {
         List<long[]> shapes = SyntheticModel.bertBase();
@@ -142,24 +144,27 @@ public final class Benchmarks {
         }
         Path out = work.resolve("ties-merged.onnx");
         int threads = Runtime.getRuntime().availableProcessors();
-        double[] rewrite = new double[REPEATS];
-        double[] ties = new double[REPEATS];
-        double[] tiesNoDiag = new double[REPEATS];
-        for (int i = 0; i < REPEATS; i++) {
-            ties[i] = time(() -> tiesMerge(models, out, true));
-            rewrite[i] = time(() -> Graft.convert(models[1]).threads(threads).writeTo(out));
-            tiesNoDiag[i] = time(() -> tiesMerge(models, out, false));
+        int repeats = 5;
+        double first = timeFresh(out, () -> tiesMerge(models, out, true, true));
+        double[] rewrite = new double[repeats];
+        double[] ties = new double[repeats];
+        double[] tiesNoDiag = new double[repeats];
+        double[] tiesNoSync = new double[repeats];
+        for (int i = 0; i < repeats; i++) {
+            rewrite[i] = timeFresh(out, () -> Graft.convert(models[1]).threads(threads).writeTo(out));
+            ties[i] = timeFresh(out, () -> tiesMerge(models, out, true, true));
+            tiesNoDiag[i] = timeFresh(out, () -> tiesMerge(models, out, false, true));
+            tiesNoSync[i] = timeFresh(out, () -> tiesMerge(models, out, false, false));
         }
         System.out.printf(Locale.ROOT, "ties: base + 3 BERT-base-sized models (%.1fM parameters each), density 0.5, "
-                + "%d threads, median of %d (input hashes cached after the first run)%n", params / 1e6, threads, REPEATS);
-        System.out.printf(Locale.ROOT, "  rewrite of one model      %6.3f s  %6.1f M params/s%n", median(rewrite),
-                params / 1e6 / median(rewrite));
+                + "%d threads, median [min] of %d (input hashes cached after the first run)%n", params / 1e6, threads,
+                repeats);
+        System.out.printf(Locale.ROOT, "  rewrite of one model      %s%n", rate(rewrite, params, null));
         System.out.printf(Locale.ROOT, "  TIES, first run (hashes the 4 inputs for provenance) %6.3f s  %6.1f M params/s%n",
-                ties[0], params / 1e6 / ties[0]);
-        System.out.printf(Locale.ROOT, "  TIES with diagnostics     %6.3f s  %6.1f M params/s = %.2f x rewrite time%n",
-                median(ties), params / 1e6 / median(ties), median(ties) / median(rewrite));
-        System.out.printf(Locale.ROOT, "  TIES without diagnostics  %6.3f s  %6.1f M params/s = %.2f x rewrite time%n",
-                median(tiesNoDiag), params / 1e6 / median(tiesNoDiag), median(tiesNoDiag) / median(rewrite));
+                first, params / 1e6 / first);
+        System.out.printf(Locale.ROOT, "  TIES with diagnostics     %s%n", rate(ties, params, rewrite));
+        System.out.printf(Locale.ROOT, "  TIES without diagnostics  %s%n", rate(tiesNoDiag, params, rewrite));
+        System.out.printf(Locale.ROOT, "  the same, no sync to disk %s%n", rate(tiesNoSync, params, rewrite));
         long rss12 = child("ties", work.resolve("ties"), out);
         delete(models[0], models[1], models[2], models[3], out);
         List<long[]> half = SyntheticModel.bertBase(6);
@@ -173,9 +178,26 @@ public final class Benchmarks {
         delete(models[0], models[1], models[2], models[3], out);
     }
 
-    private static void tiesMerge(Path[] models, Path out, boolean diagnostics) {
+    private static void tiesMerge(Path[] models, Path out, boolean diagnostics, boolean sync) {
         Graft.merge().base(models[0]).model(models[1], 1).model(models[2], 1).model(models[3], 1)
-                .method(new dev.graft.merge.Ties()).parameter("density", 0.5).diagnostics(diagnostics).writeTo(out);
+                .method(new dev.graft.merge.Ties()).parameter("density", 0.5).diagnostics(diagnostics).sync(sync)
+                .writeTo(out);
+    }
+
+    /** Deletes {@code out} (untimed), then times {@code w}. */
+    private static double timeFresh(Path out, Work w) throws Exception {
+        delete(out);
+        return time(w);
+    }
+
+    /** "seconds, parameters per second" as median [min], and the ratio to {@code baseline}'s median time. */
+    private static String rate(double[] seconds, long params, double[] baseline) {
+        double[] s = seconds.clone();
+        Arrays.sort(s);
+        String r = String.format(Locale.ROOT, "%6.3f s [%6.3f]  %6.1f M params/s [%6.1f]", median(s), s[0],
+                params / 1e6 / median(s), params / 1e6 / s[0]);
+        return baseline == null ? r : r + String.format(Locale.ROOT, " = %.2f x rewrite time",
+                median(s) / median(baseline));
     }
 
     /** Runs this class in a child JVM with -Xmx256m and returns its peak resident set size in bytes. */
@@ -206,7 +228,7 @@ public final class Benchmarks {
             for (int i = 0; i < 4; i++) {
                 models[i] = Path.of(prefix + i + ".onnx");
             }
-            tiesMerge(models, Path.of(args[3]), true);
+            tiesMerge(models, Path.of(args[3]), true, true);
         }
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
             if (line.startsWith("VmHWM:")) {
