@@ -19,7 +19,9 @@ import java.util.Locale;
  *   <li>{@code rss}: peak resident memory of rewriting a 2 GiB model in a child JVM with {@code -Xmx256m}
  *   (goal: under 600 MB), against the same JVM doing nothing;</li>
  *   <li>{@code merge}: linear merge of three BERT-base-sized models (110M parameters each, synthetic),
- *   parameters per second, against a plain rewrite of one of them.</li>
+ *   parameters per second, against a plain rewrite of one of them;</li>
+ *   <li>{@code ties}: TIES of a base and three such models, with and without diagnostics and sync, and the peak
+ *   resident memory of one TIES in a child JVM.</li>
  * </ul>
  */
 public final class Benchmarks {
