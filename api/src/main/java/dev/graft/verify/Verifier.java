@@ -81,6 +81,124 @@ public final class Verifier {
         }
     }
 
+    /**
+     * Runs {@code model} on the probe inputs and returns each output's values (as double, in row-major order),
+     * by output name.
+     */
+    public Map<String, double[]> outputs(Path model) {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        Map<String, OnnxTensor> inputs = null;
+        try (OnnxModel opened = OnnxModel.open(model);
+             OrtSession.SessionOptions so = sessionOptions();
+             OrtSession session = createSession(env, model, so)) {
+            inputs = probeInputs(env, opened, session, model);
+            Map<String, double[]> values = new LinkedHashMap<>();
+            run(session, inputs, model, values);
+            return values;
+        } catch (OrtException e) {
+            throw new VerificationException(model, null, "ONNX Runtime failed: " + e.getMessage(), e);
+        } finally {
+            if (inputs != null) {
+                inputs.values().forEach(OnnxTensor::close);
+            }
+        }
+    }
+
+    /** The shape and kind of one value of a graph, as ONNX Runtime computed it on the probe inputs. */
+    public record ValueShape(long[] shape, boolean floatingPoint) {
+        public ValueShape {
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() {
+            return shape.clone();
+        }
+    }
+
+    /**
+     * Runs {@code model} on the probe inputs with every value of its main graph exposed as an output (ONNX
+     * Runtime has no other way to show intermediate values) and returns each value's shape: for analyses
+     * that need concrete shapes, such as how a {@code Reshape} splits an axis. The exposed copy of the model
+     * is written to a temporary folder and deleted.
+     */
+    public Map<String, ValueShape> valueShapes(Path model) {
+        Path folder = null;
+        try (OnnxModel opened = OnnxModel.open(model)) {
+            ai.onnx.proto.OnnxMl.ModelProto.Builder exposed = opened.proto().toBuilder();
+            ai.onnx.proto.OnnxMl.GraphProto.Builder graph = exposed.getGraphBuilder();
+            java.util.Set<String> outputs = new java.util.HashSet<>();
+            graph.getOutputList().forEach(o -> outputs.add(o.getName()));
+            for (ai.onnx.proto.OnnxMl.NodeProto node : graph.getNodeList()) {
+                for (String out : node.getOutputList()) {
+                    if (!out.isEmpty() && outputs.add(out)) {
+                        graph.addOutput(ai.onnx.proto.OnnxMl.ValueInfoProto.newBuilder().setName(out));
+                    }
+                }
+            }
+            folder = java.nio.file.Files.createTempDirectory("graft-shapes");
+            Path copy = folder.resolve("exposed.onnx");
+            List<dev.graft.onnx.OutputTensor> weights = new ArrayList<>();
+            opened.initializers().forEach(w -> weights.add(dev.graft.onnx.OutputTensor.copyOf(w)));
+            dev.graft.onnx.OnnxWriter.write(exposed.build(), weights, copy,
+                    dev.graft.onnx.WriteOptions.defaults().withSync(false));
+            return runExposed(opened, copy, model);
+        } catch (java.io.IOException e) {
+            throw new VerificationException(model, null, "cannot write a temporary copy: " + e.getMessage(), e);
+        } finally {
+            deleteFolder(folder);
+        }
+    }
+
+    private Map<String, ValueShape> runExposed(OnnxModel opened, Path copy, Path model) {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        Map<String, OnnxTensor> inputs = null;
+        try (OrtSession.SessionOptions so = sessionOptions()) {
+            so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+            try (OrtSession session = createSession(env, copy, so)) {
+                inputs = probeInputs(env, opened, session, model);
+                Map<String, ValueShape> shapes = new LinkedHashMap<>();
+                for (Map.Entry<String, OnnxTensor> e : inputs.entrySet()) {
+                    TensorInfo info = e.getValue().getInfo();
+                    shapes.put(e.getKey(), new ValueShape(info.getShape(), isFloat(info.type)));
+                }
+                try (OrtSession.Result result = session.run(inputs)) {
+                    for (Map.Entry<String, OnnxValue> e : result) {
+                        if (e.getValue() instanceof OnnxTensor t) {
+                            shapes.put(e.getKey(), new ValueShape(t.getInfo().getShape(), isFloat(t.getInfo().type)));
+                        }
+                    }
+                }
+                return shapes;
+            }
+        } catch (OrtException e) {
+            throw new VerificationException(model, null, "ONNX Runtime cannot run the model: " + e.getMessage(), e);
+        } finally {
+            if (inputs != null) {
+                inputs.values().forEach(OnnxTensor::close);
+            }
+        }
+    }
+
+    private static boolean isFloat(OnnxJavaType type) {
+        return type == OnnxJavaType.FLOAT || type == OnnxJavaType.DOUBLE || type == OnnxJavaType.FLOAT16
+                || type == OnnxJavaType.BFLOAT16;
+    }
+
+    private static void deleteFolder(Path folder) {
+        if (folder == null) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(folder)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                java.nio.file.Files.deleteIfExists(f);
+            }
+            java.nio.file.Files.deleteIfExists(folder);
+        } catch (java.io.IOException ignored) {
+            // a temporary folder left behind is harmless
+        }
+    }
+
     private OrtSession.SessionOptions sessionOptions() throws OrtException {
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
         so.setIntraOpNumThreads(options.threads());
