@@ -734,6 +734,7 @@ public final class PermutationInference {
                 }
             }
         }
+        Map<Integer, Integer> parents = nesting(groupOfRoot.keySet());
         List<PermutationSpec.Group> groups = new ArrayList<>();
         Map<String, Integer> taken = new HashMap<>();
         GraphIndex index = GraphIndex.of(model);
@@ -741,9 +742,51 @@ public final class PermutationInference {
             List<PermutationSpec.Member> m = members.get(e.getValue());
             String base = commonModule(m, index) + "/" + dims.size(e.getKey());
             int seen = taken.merge(base, 1, Integer::sum);
-            groups.add(new PermutationSpec.Group(seen == 1 ? base : base + "#" + seen, (int) dims.size(e.getKey()), m));
+            Integer parent = parents.get(e.getKey());
+            groups.add(new PermutationSpec.Group(seen == 1 ? base : base + "#" + seen, (int) dims.size(e.getKey()),
+                    parent == null ? -1 : groupOfRoot.get(parent), m));
         }
         return new PermutationSpec(groups, axes, fixed);
+    }
+
+    /**
+     * The groups that may permute differently within each unit of another (the head dimension within each
+     * head): a group whose every occurrence inside a product axis comes right after the same group, and every
+     * value holding it also holds that group, so each element knows its block. Maps such a group's root to its
+     * parent's root.
+     */
+    private Map<Integer, Integer> nesting(java.util.Collection<Integer> groupRoots) {
+        Map<Integer, Integer> parent = new HashMap<>();
+        Set<Integer> broken = new java.util.HashSet<>();
+        List<List<Integer>> valueLeaves = new ArrayList<>();
+        for (int[] d : values.values()) {
+            List<Integer> all = new ArrayList<>();
+            for (int x : d) {
+                List<Integer> leaves = dims.leaves(x);
+                for (int k = 0; k < leaves.size(); k++) {
+                    int leaf = leaves.get(k);
+                    all.add(leaf);
+                    if (k > 0 && groupRoots.contains(leaf)) {
+                        int before = leaves.get(k - 1);
+                        Integer seen = parent.putIfAbsent(leaf, before);
+                        if ((seen != null && seen != before) || !groupRoots.contains(before)) {
+                            broken.add(leaf);
+                        }
+                    }
+                }
+            }
+            valueLeaves.add(all);
+        }
+        for (List<Integer> leaves : valueLeaves) {
+            for (int leaf : leaves) {
+                Integer p = parent.get(leaf);
+                if (p != null && !leaves.contains(p)) {
+                    broken.add(leaf);
+                }
+            }
+        }
+        parent.keySet().removeAll(broken);
+        return parent;
     }
 
     private String reasonOf(List<Integer> leaves) {

@@ -9,15 +9,23 @@ import java.util.Map;
  * The hidden dimensions of a model that can be permuted without changing its function, and every weight axis
  * each one touches (Git Re-Basin's "permutation spec": Ainsworth, Hayase and Srinivasa, <i>Git Re-Basin: Merging
  * Models modulo Permutation Symmetries</i>, ICLR 2023). A weight axis is permuted by one group, or, where the
- * graph reshapes an axis into several (attention heads × head dimension), by the row-major Kronecker product of
- * several groups and fixed parts. Weight axes of size above 1 that no group may permute are listed with the
+ * graph reshapes an axis into several (attention heads × head dimension), by the row-major product of several
+ * groups and fixed parts, where an inner group may permute each unit of the outer one differently. Weight axes of size above 1 that no group may permute are listed with the
  * reason, which names the node or graph boundary that stopped the inference.
  */
 public final class PermutationSpec {
-    /** A permutation group: {@code size} units permuted alike in every member axis. */
-    public record Group(String name, int size, List<Member> members) {
+    /**
+     * A permutation group: {@code size} units permuted alike in every member axis; or, when it is nested in a
+     * {@code parent} group (an index into {@link #groups()}, -1 for none), permuted independently within each
+     * of the parent's units, as the head dimension within each attention head.
+     */
+    public record Group(String name, int size, int parent, List<Member> members) {
         public Group {
             members = List.copyOf(members);
+        }
+
+        public boolean nested() {
+            return parent >= 0;
         }
     }
 
