@@ -19,6 +19,7 @@ import dev.graft.plan.LayerSummary;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergePlan;
 import dev.graft.plan.MergeReport;
+import dev.graft.plan.ModelAligner;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.ResolvedParameters;
 import dev.graft.plan.Setting;
@@ -64,6 +65,7 @@ public final class MergeBuilder {
     private long seed;
     private boolean diagnostics = true;
     private boolean sync = true;
+    private ModelAligner aligner;
     private ProgressListener progress = ProgressListener.NONE;
 
     MergeBuilder() {
@@ -143,6 +145,16 @@ public final class MergeBuilder {
         return this;
     }
 
+    /**
+     * Aligns every model to the reference (the base if there is one, else the first model) before merging, so
+     * that models trained from different starts are merged unit by unit; {@code dev.graft.align.Alignment} in
+     * {@code graft-merge} is one. Aligned copies go to a temporary folder beside the output, deleted afterwards.
+     */
+    public MergeBuilder align(ModelAligner a) {
+        this.aligner = Objects.requireNonNull(a);
+        return this;
+    }
+
     /** Sync the files to disk before moving them into place (default true: safe against power loss). */
     public MergeBuilder sync(boolean s) {
         this.sync = s;
@@ -177,15 +189,64 @@ public final class MergeBuilder {
     /** Runs the merge and writes the result atomically to {@code target}. */
     public MergeReport writeTo(Path target) {
         validate();
+        if (aligner == null) {
+            return merge(target, models, List.of());
+        }
+        Path folder = null;
+        try {
+            folder = java.nio.file.Files.createTempDirectory(target.toAbsolutePath().getParent(), ".graft-align-");
+            Path reference = base != null ? base : models.get(0);
+            List<Path> aligned = new ArrayList<>();
+            List<Map<String, Object>> reports = new ArrayList<>();
+            for (int i = 0; i < models.size(); i++) {
+                Path m = models.get(i);
+                if (base == null && i == 0) {
+                    aligned.add(m);
+                    continue;
+                }
+                ModelAligner.Aligned a = aligner.align(m, reference, folder.resolve("aligned-" + i + ".onnx"));
+                aligned.add(a.file());
+                reports.add(a.report());
+            }
+            return merge(target, aligned, reports);
+        } catch (java.io.IOException e) {
+            throw new GraftException(target, null, "cannot make a temporary folder for aligned models: "
+                    + e.getMessage(), e);
+        } finally {
+            deleteFolder(folder);
+        }
+    }
+
+    private static void deleteFolder(Path folder) {
+        if (folder == null) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(folder)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                java.nio.file.Files.deleteIfExists(f);
+            }
+            java.nio.file.Files.deleteIfExists(folder);
+        } catch (java.io.IOException ignored) {
+            // a temporary folder left behind is harmless
+        }
+    }
+
+    /** The merge of {@code files} (the models, aligned if asked); provenance hashes the models as given. */
+    private MergeReport merge(Path target, List<Path> files, List<Map<String, Object>> alignments) {
         Map<String, ParameterSpec> specs = checkedSpecs();
         long start = System.nanoTime();
         List<OnnxModel> opened = new ArrayList<>();
+        List<OnnxModel> originals = new ArrayList<>();
         try {
             if (base != null) {
                 opened.add(OnnxModel.open(base));
             }
-            for (Path p : models) {
+            for (Path p : files) {
                 opened.add(OnnxModel.open(p));
+            }
+            for (int i = 0; i < opened.size(); i++) {
+                Path given = base != null && i == 0 ? base : models.get(i - (base != null ? 1 : 0));
+                originals.add(given.equals(opened.get(i).file()) ? opened.get(i) : OnnxModel.open(given));
             }
             OnnxModel reference = opened.get(0);
             List<OnnxModel> inputs = opened.subList(base == null ? 0 : 1, opened.size());
@@ -220,7 +281,7 @@ public final class MergeBuilder {
                 unmerged.add(new MergeReport.Unmerged(i.tensor(), i.reason()));
             }
             List<CompletableFuture<Provenance.Input>> hashes = new ArrayList<>();
-            for (OnnxModel m : opened) {
+            for (OnnxModel m : originals) {
                 hashes.add(Provenance.Input.hashInBackground(m));
             }
             Map<String, String> params = describe();
@@ -245,8 +306,13 @@ public final class MergeBuilder {
             }
             List<TensorDiagnostics> ordered = order(tensorDiagnostics, plan);
             return new MergeReport(written.names(), method.name(), params, baseInput, reportInputs, merged, unmerged,
-                    written.bytes(), (System.nanoTime() - start) / 1e9, LayerSummary.of(ordered), ordered);
+                    written.bytes(), (System.nanoTime() - start) / 1e9, LayerSummary.of(ordered), ordered, alignments);
         } finally {
+            for (int i = 0; i < originals.size(); i++) {
+                if (originals.get(i) != opened.get(i)) {
+                    originals.get(i).close();
+                }
+            }
             opened.forEach(OnnxModel::close);
         }
     }
@@ -295,6 +361,9 @@ public final class MergeBuilder {
         params.put("method", method.name());
         globalSettings.forEach((k, v) -> params.put(k, v.toString()));
         params.put("seed", Long.toString(seed));
+        if (aligner != null) {
+            params.put("align", aligner.describe());
+        }
         for (int i = 0; i < models.size(); i++) {
             params.put("model" + i, models.get(i).getFileName() + " " + describe(modelSettings.get(i)));
         }

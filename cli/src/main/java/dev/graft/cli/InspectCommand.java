@@ -2,10 +2,13 @@ package dev.graft.cli;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import dev.graft.align.Alignment;
+import dev.graft.align.PermutationSpec;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
+import dev.graft.verify.ProbeOptions;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,9 +23,13 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code graft inspect MODEL}: every weight with dtype, shape, role, module and bytes; totals. */
+/**
+ * {@code graft inspect MODEL}: every weight with dtype, shape, role, module and bytes; totals. With
+ * {@code --groups}: the permutation groups and the axes that stay.
+ */
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = "List a model's weights: name, dtype, shape, role, layer, bytes; and totals.")
+        description = "List a model's weights: name, dtype, shape, role, layer, bytes; and totals. With --groups, "
+                + "its permutation groups.")
 final class InspectCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -35,6 +42,13 @@ final class InspectCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "machine-readable output")
     boolean json;
+
+    @Option(names = "--groups", description = "list the permutation groups (hidden dimensions that can be permuted "
+            + "without changing the function) with their member axes, and the axes that cannot and why")
+    boolean groups;
+
+    @Option(names = "--permute-outputs", description = "with --groups: let groups reach graph outputs")
+    boolean permuteOutputs;
 
     /** One row of the listing. */
     record Row(String name, String dtype, List<Long> shape, String role, String module, Integer layer, long bytes,
@@ -49,6 +63,15 @@ final class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
+        if (groups) {
+            PermutationSpec s = Alignment.spec(model, permuteOutputs, ProbeOptions.defaults());
+            if (json) {
+                Output.json(out, Map.of("groups", s.groups(), "fixed", s.fixed()));
+            } else {
+                printGroups(out, s);
+            }
+            return 0;
+        }
         try (OnnxModel m = OnnxModel.open(model)) {
             GraphIndex index = GraphIndex.of(m);
             List<Row> rows = new ArrayList<>();
@@ -90,6 +113,24 @@ final class InspectCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private void printGroups(PrintWriter out, PermutationSpec s) {
+        out.printf("%s: %d permutation groups%n", model, s.groups().size());
+        for (PermutationSpec.Group g : s.groups()) {
+            out.printf("%-44s %6d%s%n", g.name(), g.size(),
+                    g.nested() ? "  within each unit of " + s.groups().get(g.parent()).name() : "");
+            for (PermutationSpec.Member m : g.members()) {
+                out.println("    " + m);
+            }
+        }
+        Map<String, List<String>> byReason = new TreeMap<>();
+        for (PermutationSpec.FixedAxis f : s.fixed()) {
+            byReason.computeIfAbsent(f.reason(), k -> new ArrayList<>()).add(f.weight() + "[" + f.axis() + "]");
+        }
+        out.printf("%d weight axes stay as they are:%n", s.fixed().size());
+        byReason.forEach((reason, axes) -> out.printf("  %s: %d axes, e.g. %s%n", reason, axes.size(),
+                String.join(", ", axes.subList(0, Math.min(3, axes.size())))));
     }
 
     private void print(PrintWriter out, Listing l) {

@@ -135,4 +135,74 @@ class CliTest {
         assertFailsCleanly(graft("verify", dir.resolve("missing.onnx")), "no such file");
         assertThat(graft("inspect").exit()).isEqualTo(2);
     }
+
+    /** A copy of the tiny MLP with its hidden units shuffled: the same function, units in another order. */
+    private Path shuffledMlp(Path mlp, long seed) {
+        Path shuffled = dir.resolve("shuffled-" + seed + ".onnx");
+        dev.graft.align.PermutationSpec spec = dev.graft.align.Alignment.spec(mlp, false,
+                dev.graft.verify.ProbeOptions.defaults());
+        try (OnnxModel m = OnnxModel.open(mlp)) {
+            dev.graft.align.ModelPermuter.write(m, dev.graft.align.Permutations.random(spec, seed), shuffled,
+                    java.util.Map.of());
+        }
+        return shuffled;
+    }
+
+    @Test
+    void alignBringsAShuffledModelBackAndWritesThePermutations() throws IOException {
+        Path mlp = TinyModels.save(TinyModels.mlp(12), dir.resolve("mlp.onnx"));
+        Path shuffled = shuffledMlp(mlp, 4);
+        Run groups = graft("inspect", "--groups", "--json", mlp);
+        assertThat(groups.exit()).isZero();
+        JsonNode g = new ObjectMapper().readTree(groups.out());
+        assertThat(g.get("groups")).hasSize(1);
+        assertThat(g.get("groups").get(0).get("size").asInt()).isEqualTo(TinyModels.HIDDEN);
+        Run r = graft("align", shuffled, "--to", mlp, "-o", dir.resolve("out.onnx"), "--permutations",
+                dir.resolve("perms.json"), "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        JsonNode report = new ObjectMapper().readTree(r.out());
+        assertThat(report.get("groups").get(0).get("matched").asDouble())
+                .isGreaterThan(report.get("groups").get(0).get("identity").asDouble());
+        JsonNode perms = new ObjectMapper().readTree(dir.resolve("perms.json").toFile());
+        assertThat(perms.get("groups").get(0).get("permutation")).hasSize(TinyModels.HIDDEN);
+        // the aligned copy has the original's weights again, bit for bit
+        try (OnnxModel a = OnnxModel.open(mlp); OnnxModel b = OnnxModel.open(dir.resolve("out.onnx"))) {
+            for (String w : new String[] {"W1", "b1", "W2", "b2"}) {
+                assertThat(b.weight(w).orElseThrow().toFloats()).containsExactly(a.weight(w).orElseThrow().toFloats());
+            }
+        }
+    }
+
+    @Test
+    void alignRefusesModelsOfAnotherShape() throws IOException {
+        Path mlp = TinyModels.save(TinyModels.mlp(12), dir.resolve("mlp.onnx"));
+        ai.onnx.proto.OnnxMl.ModelProto other = TinyModels.mlp(13);
+        ai.onnx.proto.OnnxMl.GraphProto.Builder graph = other.getGraph().toBuilder();
+        graph.setInitializer(1, TinyModels.floats("b1", new float[TinyModels.HIDDEN], 1, TinyModels.HIDDEN));
+        Path wrong = TinyModels.save(other.toBuilder().setGraph(graph).build(), dir.resolve("wrong.onnx"));
+        Run r = graft("align", mlp, "--to", wrong, "-o", dir.resolve("out.onnx"));
+        assertFailsCleanly(r, "wrong.onnx", "'b1'", "shape [1, 8]", "[8]");
+    }
+
+    @Test
+    void aRecipeCanAlignModelsBeforeMergingThem() throws IOException {
+        Path mlp = TinyModels.save(TinyModels.mlp(14), dir.resolve("mlp.onnx"));
+        Path shuffled = shuffledMlp(mlp, 5);
+        Path recipe = dir.resolve("recipe.yaml");
+        Files.writeString(recipe, "merge_method: linear\nmodels:\n  - model: mlp.onnx\n    parameters: {weight: 1}\n"
+                + "  - model: " + shuffled.getFileName() + "\n    parameters: {weight: 1}\nalign:\n  method: weight\n"
+                + "  seed: 3\n");
+        Run r = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        JsonNode report = new ObjectMapper().readTree(r.out());
+        assertThat(report.get("alignments")).hasSize(1);
+        assertThat(report.get("parameters").get("align").asText()).isEqualTo("weight matching, seed 3");
+        // averaging a model with its aligned shuffle gives the model back
+        try (OnnxModel a = OnnxModel.open(mlp); OnnxModel b = OnnxModel.open(dir.resolve("out.onnx"))) {
+            assertThat(b.weight("W1").orElseThrow().toFloats()).containsExactly(a.weight("W1").orElseThrow().toFloats());
+        }
+        Files.delete(dir.resolve("out.onnx"));
+        Files.writeString(recipe, "merge_method: linear\nmodels: [mlp.onnx, mlp.onnx]\nalign: {method: activation}\n");
+        assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out2.onnx")), "align.method 'activation'");
+    }
 }

@@ -35,13 +35,20 @@ import java.util.Set;
  * dtype: float16                    # storage type of merged weights (out_dtype is accepted too)
  * convention: mergekit              # Graft: mergekit (default) or paper
  * seed: 0                           # Graft: seed of DARE and DELLA
+ * align:                            # Graft: align every model to the base (else the first model) first
+ *   method: weight                  # weight matching (Git Re-Basin)
+ *   seed: 0                         # order in which groups are visited
+ *   max_passes: 100
+ *   permute_outputs: false          # let the residual stream align too (reorders output coordinates)
  * </pre>
  * Paths are relative to the recipe's folder. Unknown keys, and mergekit keys Graft cannot honour
  * ({@code slices}, {@code tokenizer_source}, ...), are errors naming the key. Booleans read as 1 and 0.
  */
 public final class MergeRecipe {
     private static final Set<String> TOP = Set.of("merge_method", "base_model", "models", "parameters", "dtype",
-            "out_dtype", "convention", "seed");
+            "out_dtype", "convention", "seed", "align");
+    private static final Set<String> ALIGN = Set.of("method", "seed", "max_passes", "permute_outputs",
+            "keep_key_biases");
     private static final Set<String> MERGEKIT_ONLY = Set.of("slices", "modules", "tokenizer_source", "tokenizer",
             "chat_template", "input_model_parameters");
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
@@ -132,12 +139,48 @@ public final class MergeRecipe {
             }
             b.seed(root.get("seed").asLong());
         }
+        if (root.has("align")) {
+            b.align(alignment(file, root.get("align")));
+        }
         try {
             b.validate();
         } catch (IllegalArgumentException e) {
             throw new RecipeException(file, e.getMessage());
         }
         return new MergeRecipe(file, method, convention, b);
+    }
+
+    private static dev.graft.align.Alignment alignment(Path file, JsonNode node) {
+        if (!node.isObject()) {
+            throw new RecipeException(file, "'align' must be a mapping (method, seed, max_passes, permute_outputs)");
+        }
+        for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            if (!ALIGN.contains(key)) {
+                throw new RecipeException(file, "unknown key '" + key + "' in align (known: " + new java.util.TreeSet<>(ALIGN)
+                        + ")");
+            }
+        }
+        String method = node.has("method") ? node.get("method").asText() : "weight";
+        if (!method.equals("weight")) {
+            throw new RecipeException(file, "align.method '" + method + "' is not known (known: weight)");
+        }
+        dev.graft.align.Alignment a = dev.graft.align.Alignment.weightMatching();
+        if (node.has("seed")) {
+            if (!node.get("seed").canConvertToLong()) {
+                throw new RecipeException(file, "'align.seed' must be an integer");
+            }
+            a.seed(node.get("seed").asLong());
+        }
+        if (node.has("max_passes")) {
+            if (!node.get("max_passes").canConvertToInt() || node.get("max_passes").asInt() < 1) {
+                throw new RecipeException(file, "'align.max_passes' must be a positive integer");
+            }
+            a.maxPasses(node.get("max_passes").asInt());
+        }
+        a.permuteOutputs(node.path("permute_outputs").asBoolean(false));
+        a.keepKeyBiases(node.path("keep_key_biases").asBoolean(false));
+        return a;
     }
 
     private static Convention convention(Path file, JsonNode node) {
