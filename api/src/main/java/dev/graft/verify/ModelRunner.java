@@ -74,12 +74,16 @@ public final class ModelRunner implements AutoCloseable {
 
     /**
      * Runs the model and returns the tensor outputs named in {@code outputs} (all tensor outputs when empty),
-     * which may include intermediate values that the graph lists as outputs.
+     * which may include intermediate values that the graph lists as outputs. Inputs the model does not have are
+     * left out.
      */
     public Map<String, Output> run(Map<String, Input> inputs, java.util.Set<String> outputs) {
         Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, Input> e : inputs.entrySet()) {
+                if (!session.getInputNames().contains(e.getKey())) {
+                    continue;
+                }
                 Input in = e.getValue();
                 tensors.put(e.getKey(), in.floats() != null
                         ? OnnxTensor.createTensor(env, FloatBuffer.wrap(in.floats()), in.shape())

@@ -3,6 +3,8 @@ package dev.graft.cli;
 import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
 import dev.graft.align.Permutations;
+import dev.graft.data.Calibration;
+import dev.graft.verify.ModelRunner;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -34,9 +36,20 @@ final class AlignCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
     Path output;
 
-    @Option(names = "--method", defaultValue = "weight", paramLabel = "weight",
-            description = "how units are matched: weight (weight matching, no data)")
+    @Option(names = "--method", defaultValue = "weight", paramLabel = "weight|activation",
+            description = "how units are matched: weight (weight matching, no data) or activation (correlations on "
+                    + "--calibration data)")
     String method;
+
+    @Option(names = "--calibration", paramLabel = "FILE",
+            description = "calibration data: a .npy array (samples first) or a text file, one sample per line")
+    Path calibration;
+
+    @Option(names = "--tokenizer", paramLabel = "TOKENIZER.json", description = "Hugging Face tokenizer for text")
+    Path tokenizer;
+
+    @Option(names = "--samples", defaultValue = "512", description = "calibration samples used at most (text)")
+    int samples;
 
     @Option(names = "--seed", defaultValue = "0", description = "order in which groups are visited")
     long seed;
@@ -67,10 +80,7 @@ final class AlignCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (!method.equals("weight")) {
-            throw new IllegalArgumentException("--method " + method + " is not known (known: weight)");
-        }
-        Alignment.Result r = Alignment.weightMatching().seed(seed).maxPasses(maxPasses).permuteOutputs(permuteOutputs)
+        Alignment.Result r = alignment(method, calibration, tokenizer, samples, model).seed(seed).maxPasses(maxPasses).permuteOutputs(permuteOutputs)
                 .keepKeyBiases(keepKeyBiases).alignTo(model, reference, output);
         if (permutations != null) {
             PermutationSpec s = r.permutations().spec();
@@ -93,6 +103,40 @@ final class AlignCommand implements Callable<Integer> {
             print(out, r.report());
         }
         return 0;
+    }
+
+    /** The alignment a command line asks for; activation matching reads its calibration data for {@code model}. */
+    static Alignment alignment(String method, Path calibration, Path tokenizer, int samples, Path model) {
+        switch (method) {
+            case "weight":
+                if (calibration != null) {
+                    throw new IllegalArgumentException("--calibration goes with --method activation");
+                }
+                return Alignment.weightMatching();
+            case "activation":
+                if (calibration == null) {
+                    throw new IllegalArgumentException("--method activation needs --calibration FILE");
+                }
+                return Alignment.activationMatching(calibration(calibration, tokenizer, samples, model));
+            default:
+                throw new IllegalArgumentException("--method " + method + " is not known (known: weight, activation)");
+        }
+    }
+
+    static Calibration calibration(Path data, Path tokenizer, int samples, Path model) {
+        try (ModelRunner runner = new ModelRunner(model, 1)) {
+            if (data.getFileName().toString().endsWith(".npy")) {
+                if (tokenizer != null) {
+                    throw new IllegalArgumentException("--tokenizer goes with text calibration, not .npy arrays");
+                }
+                return Calibration.npy(data, runner.inputNames().get(0), 64);
+            }
+            if (tokenizer == null) {
+                throw new IllegalArgumentException("text calibration (" + data.getFileName() + ") needs --tokenizer "
+                        + "TOKENIZER.json; arrays must end in .npy");
+            }
+            return Calibration.text(data, tokenizer, samples, 128);
+        }
     }
 
     private void print(PrintWriter out, Alignment.Report r) {

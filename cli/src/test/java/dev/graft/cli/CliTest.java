@@ -203,6 +203,21 @@ class CliTest {
         }
         Files.delete(dir.resolve("out.onnx"));
         Files.writeString(recipe, "merge_method: linear\nmodels: [mlp.onnx, mlp.onnx]\nalign: {method: activation}\n");
-        assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out2.onnx")), "align.method 'activation'");
+        assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out2.onnx")), "needs align.calibration");
+        Files.writeString(recipe, "merge_method: linear\nmodels: [mlp.onnx, mlp.onnx]\nalign: {method: magic}\n");
+        assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out2.onnx")), "align.method 'magic'");
+    }
+
+    @Test
+    void alignByActivationsOnNumpyCalibrationData() throws IOException {
+        Path folder = Path.of("../examples/recipes/independent").toAbsolutePath();
+        Run r = graft("align", folder.resolve("cnn_seed2.onnx"), "--to", folder.resolve("cnn_seed1.onnx"), "-o",
+                dir.resolve("out.onnx"), "--method", "activation", "--calibration", folder.resolve("calibration.npy"),
+                "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(new ObjectMapper().readTree(r.out()).get("method").asText()).startsWith("activation matching");
+        Files.delete(dir.resolve("out.onnx"));
+        assertFailsCleanly(graft("align", folder.resolve("cnn_seed2.onnx"), "--to", folder.resolve("cnn_seed1.onnx"),
+                "-o", dir.resolve("out2.onnx"), "--method", "activation"), "needs --calibration");
     }
 }

@@ -15,7 +15,7 @@ import java.util.function.Predicate;
  * Aligns a model to a reference of the same architecture: infers the model's {@link PermutationSpec} from its
  * graph, finds the permutations that bring its units into the reference's order, and writes the permuted model
  * (the same function, unless outputs are permutable). Matching by weights ({@link WeightMatching}, the
- * default). Used alone ({@link #align}) or as a merge's first step ({@code Graft.merge().align(...)}).
+ * default) or by activations on calibration data ({@link ActivationMatching}). Used alone ({@link #align}) or as a merge's first step ({@code Graft.merge().align(...)}).
  *
  * <pre>{@code
  * Alignment.Report r = Alignment.weightMatching().seed(0).align(b, a, alignedB).report();
@@ -25,7 +25,9 @@ public final class Alignment implements ModelAligner {
     /** How units are matched. */
     public enum Method {
         /** Git Re-Basin weight matching: no data needed. */
-        WEIGHT
+        WEIGHT,
+        /** Correlation of activations on calibration data ({@link ActivationMatching}). */
+        ACTIVATION
     }
 
     /** One group's outcome: how many units moved, and the matching objective at the identity and after. */
@@ -42,19 +44,26 @@ public final class Alignment implements ModelAligner {
     }
 
     private final Method method;
+    private final dev.graft.data.Calibration calibration;
     private long seed;
     private int maxPasses = 100;
     private boolean permuteOutputs;
     private boolean keepKeyBiases;
     private ProbeOptions probes = ProbeOptions.defaults();
 
-    private Alignment(Method method) {
+    private Alignment(Method method, dev.graft.data.Calibration calibration) {
         this.method = method;
+        this.calibration = calibration;
     }
 
     /** Weight matching (no data needed). */
     public static Alignment weightMatching() {
-        return new Alignment(Method.WEIGHT);
+        return new Alignment(Method.WEIGHT, null);
+    }
+
+    /** Activation matching on {@code data} (see {@link dev.graft.data.Calibration}). */
+    public static Alignment activationMatching(dev.graft.data.Calibration data) {
+        return new Alignment(Method.ACTIVATION, java.util.Objects.requireNonNull(data));
     }
 
     /** Seed of the order in which groups are visited (default 0). */
@@ -98,6 +107,12 @@ public final class Alignment implements ModelAligner {
     public Result match(Path model, Path reference) {
         long start = System.nanoTime();
         PermutationSpec spec = spec(model, permuteOutputs, probes);
+        if (method == Method.ACTIVATION) {
+            ActivationMatching.Result r = ActivationMatching.match(reference, model, spec, calibration);
+            WeightMatching.Result asWeights = new WeightMatching.Result(r.permutations(), 1, r.scores());
+            return new Result(report(model, reference, spec, asWeights, (System.nanoTime() - start) / 1e9),
+                    r.permutations(), null);
+        }
         try (OnnxModel b = OnnxModel.open(model); OnnxModel a = OnnxModel.open(reference)) {
             Predicate<String> exclude = keepKeyBiases ? name -> false : WeightMatching.attentionKeyBiases(b);
             WeightMatching.Result r = WeightMatching.match(a, b, spec, seed, maxPasses, exclude);
@@ -151,7 +166,7 @@ public final class Alignment implements ModelAligner {
     }
 
     private String methodName() {
-        return "weight matching";
+        return method == Method.WEIGHT ? "weight matching" : "activation matching on " + calibration.source();
     }
 
     private Report report(Path model, Path reference, PermutationSpec spec, WeightMatching.Result r, double seconds) {

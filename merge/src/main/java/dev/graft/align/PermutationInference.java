@@ -746,7 +746,52 @@ public final class PermutationInference {
             groups.add(new PermutationSpec.Group(seen == 1 ? base : base + "#" + seen, (int) dims.size(e.getKey()),
                     parent == null ? -1 : groupOfRoot.get(parent), m));
         }
-        return new PermutationSpec(groups, axes, fixed);
+        return new PermutationSpec(groups, axes, fixed, probes(groupOfRoot, groups));
+    }
+
+    /** For each group, the first input of a MatMul, Gemm or Conv (not a weight) that holds it (and its parent). */
+    private List<PermutationSpec.Probe> probes(Map<Integer, Integer> groupOfRoot, List<PermutationSpec.Group> groups) {
+        List<PermutationSpec.Probe> out = new ArrayList<>();
+        Set<Integer> seen = new java.util.HashSet<>();
+        for (NodeProto n : model.proto().getGraph().getNodeList()) {
+            if (!Set.of("MatMul", "Gemm", "Conv", "ConvTranspose").contains(n.getOpType()) || !n.getDomain().isEmpty()) {
+                continue;
+            }
+            for (String in : n.getInputList()) {
+                int[] d = values.get(in);
+                if (in.isEmpty() || initializers.containsKey(in) || d == null) {
+                    continue;
+                }
+                List<List<PermutationSpec.Factor>> axes = new ArrayList<>();
+                Set<Integer> held = new java.util.HashSet<>();
+                for (int x : d) {
+                    List<PermutationSpec.Factor> factors = new ArrayList<>();
+                    for (int leaf : dims.leaves(x)) {
+                        Integer g = dims.isFixed(leaf) ? null : groupOfRoot.get(leaf);
+                        factors.add(new PermutationSpec.Factor(g == null ? -1 : g, (int) dims.size(leaf)));
+                        if (g != null) {
+                            held.add(g);
+                        }
+                    }
+                    axes.add(factors);
+                }
+                boolean useful = false;
+                for (int g : held) {
+                    int parent = groups.get(g).parent();
+                    useful |= !seen.contains(g) && (parent < 0 || held.contains(parent));
+                }
+                if (useful) {
+                    for (int g : held) {
+                        int parent = groups.get(g).parent();
+                        if (parent < 0 || held.contains(parent)) {
+                            seen.add(g);
+                        }
+                    }
+                    out.add(new PermutationSpec.Probe(in, axes));
+                }
+            }
+        }
+        return out;
     }
 
     /**

@@ -51,6 +51,21 @@ public final class PermutationSpec {
         }
     }
 
+    /**
+     * An activation in which groups can be observed (an input of a MatMul, Gemm or Conv: after the
+     * non-linearity): its shape on the probe inputs, and for each axis its factors, outermost first.
+     */
+    public record Probe(String value, List<List<Factor>> axes) {
+        public Probe {
+            axes = axes.stream().map(List::copyOf).toList();
+        }
+
+        /** Whether group {@code g} appears in this value. */
+        public boolean holds(int g) {
+            return axes.stream().anyMatch(a -> a.stream().anyMatch(f -> f.group() == g));
+        }
+    }
+
     /** A weight axis that stays as it is, and why. */
     public record FixedAxis(String weight, int axis, long size, String reason) {
     }
@@ -58,11 +73,21 @@ public final class PermutationSpec {
     private final List<Group> groups;
     private final List<PermutedAxis> axes;
     private final List<FixedAxis> fixed;
+    private final List<Probe> probes;
 
-    PermutationSpec(List<Group> groups, List<PermutedAxis> axes, List<FixedAxis> fixed) {
+    PermutationSpec(List<Group> groups, List<PermutedAxis> axes, List<FixedAxis> fixed, List<Probe> probes) {
         this.groups = List.copyOf(groups);
         this.axes = List.copyOf(axes);
         this.fixed = List.copyOf(fixed);
+        this.probes = List.copyOf(probes);
+    }
+
+    /**
+     * Activations where the groups can be observed, one for each group that has one (a nested group's probe
+     * holds its parent too), in graph order.
+     */
+    public List<Probe> probes() {
+        return probes;
     }
 
     /** The groups, in the order their first member appears in the model. */

@@ -36,7 +36,9 @@ import java.util.Set;
  * convention: mergekit              # Graft: mergekit (default) or paper
  * seed: 0                           # Graft: seed of DARE and DELLA
  * align:                            # Graft: align every model to the base (else the first model) first
- *   method: weight                  # weight matching (Git Re-Basin)
+ *   method: weight                  # weight matching (Git Re-Basin), or activation with
+ *   calibration: data.npy           #   calibration data: a .npy array (input: its model input name, default x)
+ *   tokenizer: tokenizer.json       #   or a text file with a Hugging Face tokenizer (samples: lines used)
  *   seed: 0                         # order in which groups are visited
  *   max_passes: 100
  *   permute_outputs: false          # let the residual stream align too (reorders output coordinates)
@@ -48,7 +50,7 @@ public final class MergeRecipe {
     private static final Set<String> TOP = Set.of("merge_method", "base_model", "models", "parameters", "dtype",
             "out_dtype", "convention", "seed", "align");
     private static final Set<String> ALIGN = Set.of("method", "seed", "max_passes", "permute_outputs",
-            "keep_key_biases");
+            "keep_key_biases", "calibration", "tokenizer", "input", "samples");
     private static final Set<String> MERGEKIT_ONLY = Set.of("slices", "modules", "tokenizer_source", "tokenizer",
             "chat_template", "input_model_parameters");
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
@@ -151,6 +153,7 @@ public final class MergeRecipe {
     }
 
     private static dev.graft.align.Alignment alignment(Path file, JsonNode node) {
+        Path folder = file.toAbsolutePath().getParent();
         if (!node.isObject()) {
             throw new RecipeException(file, "'align' must be a mapping (method, seed, max_passes, permute_outputs)");
         }
@@ -162,10 +165,22 @@ public final class MergeRecipe {
             }
         }
         String method = node.has("method") ? node.get("method").asText() : "weight";
-        if (!method.equals("weight")) {
-            throw new RecipeException(file, "align.method '" + method + "' is not known (known: weight)");
+        dev.graft.align.Alignment a;
+        if (method.equals("weight")) {
+            a = dev.graft.align.Alignment.weightMatching();
+        } else if (method.equals("activation")) {
+            if (!node.has("calibration")) {
+                throw new RecipeException(file, "align.method activation needs align.calibration (a .npy array, or a "
+                        + "text file with align.tokenizer)");
+            }
+            Path data = folder.resolve(node.get("calibration").asText());
+            a = dev.graft.align.Alignment.activationMatching(node.has("tokenizer")
+                    ? dev.graft.data.Calibration.text(data, folder.resolve(node.get("tokenizer").asText()),
+                            node.path("samples").asInt(512), 128)
+                    : dev.graft.data.Calibration.npy(data, node.path("input").asText("x"), 64));
+        } else {
+            throw new RecipeException(file, "align.method '" + method + "' is not known (known: weight, activation)");
         }
-        dev.graft.align.Alignment a = dev.graft.align.Alignment.weightMatching();
         if (node.has("seed")) {
             if (!node.get("seed").canConvertToLong()) {
                 throw new RecipeException(file, "'align.seed' must be an integer");

@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""Text for calibrating and evaluating text models offline, from the Python standard library's docstrings.
+
+Writes, into this folder:
+  - sentences.txt: 1024 sentences, one per line (calibration data);
+  - retrieval.tsv: 400 pairs "query<TAB>document": the first sentence of a docstring, and the rest of it (a
+    small retrieval set: each query's answer is its own document among all 400).
+Deterministic for a given Python version (modules and members visited in sorted order).
+
+Usage: /usr/bin/python3 make_text.py
+"""
+import importlib
+import inspect
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODULES = sorted(m for m in sys.stdlib_module_names if not m.startswith("_") and m not in (
+    "antigravity", "this", "idlelib", "turtledemo", "tkinter", "turtle", "ensurepip", "venv", "lib2to3", "pydoc_data"))
+
+
+def clean(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+docs = []
+for name in MODULES:
+    try:
+        module = importlib.import_module(name)
+    except Exception:
+        continue
+    for member_name, member in sorted(inspect.getmembers(module), key=lambda x: x[0]):
+        if member_name.startswith("_") or not (inspect.isfunction(member) or inspect.isclass(member)):
+            continue
+        doc = inspect.getdoc(member)
+        if doc and len(doc) > 120 and not doc.startswith(member_name + "("):
+            docs.append(doc)
+
+seen = set()
+sentences = []
+pairs = []
+for doc in docs:
+    parts = re.split(r"(?<=[.!?])\s+", clean(doc))
+    for sentence in parts:
+        if 40 <= len(sentence) <= 300 and sentence not in seen and len(sentences) < 1024:
+            seen.add(sentence)
+            sentences.append(sentence)
+    first, rest = parts[0], " ".join(parts[1:])
+    if 30 <= len(first) <= 200 and len(rest) >= 80 and len(pairs) < 400 and first not in {p[0] for p in pairs}:
+        pairs.append((first, rest[:600]))
+
+with open(os.path.join(HERE, "sentences.txt"), "w") as f:
+    f.write("\n".join(sentences) + "\n")
+with open(os.path.join(HERE, "retrieval.tsv"), "w") as f:
+    for q, d in pairs:
+        f.write(q.replace("\t", " ") + "\t" + d.replace("\t", " ") + "\n")
+print(len(sentences), "sentences,", len(pairs), "retrieval pairs")

@@ -1,0 +1,381 @@
+package dev.graft.align;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.graft.data.Calibration;
+import dev.graft.linalg.MatrixProducts;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OnnxWriter;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.WriteOptions;
+import dev.graft.verify.ModelRunner;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Activation matching (Ainsworth, Hayase and Srinivasa, <i>Git Re-Basin</i>, ICLR 2023, section 3.1; Li et al.,
+ * <i>Convergent Learning</i>, ICLR 2016): both models run on the same calibration data in ONNX Runtime with
+ * the {@link PermutationSpec#probes() probe} activations exposed as outputs; for each group, the Pearson
+ * correlation between A's unit {@code i} and B's unit {@code j} over every sample and position, accumulated
+ * batch by batch (sums, sums of squares and cross products; the activations are not kept), and one linear
+ * assignment maximising the summed correlation. Groups with nested groups (heads) pick each pair of heads'
+ * best head-dimension assignment, as {@link WeightMatching} does. A group seen in no probe stays unpermuted.
+ */
+public final class ActivationMatching {
+    /**
+     * What a matching did: the permutations, each top-level group's summed correlation before and after, the
+     * calibration samples, and the groups no probe showed (left unpermuted).
+     */
+    public record Result(Permutations permutations, List<WeightMatching.GroupScore> scores, int samples,
+                         List<String> unobserved) {
+    }
+
+    private ActivationMatching() {
+    }
+
+    /** Matches {@code modelB} to {@code modelA} on {@code data}; the spec is B's. */
+    public static Result match(Path modelA, Path modelB, PermutationSpec spec, Calibration data) {
+        Path folder = null;
+        try {
+            folder = Files.createTempDirectory("graft-activations");
+            Set<String> probes = new HashSet<>();
+            spec.probes().forEach(p -> probes.add(p.value()));
+            Path exposedA = expose(modelA, probes, folder.resolve("a.onnx"));
+            Path exposedB = expose(modelB, probes, folder.resolve("b.onnx"));
+            Map<Integer, Correlations> stats = new LinkedHashMap<>();
+            int threads = Math.min(2, Runtime.getRuntime().availableProcessors());
+            try (ModelRunner a = new ModelRunner(exposedA, threads); ModelRunner b = new ModelRunner(exposedB, threads);
+                 MatrixProducts products = new MatrixProducts(threads)) {
+                for (Map<String, ModelRunner.Input> batch : data.batches()) {
+                    Map<String, ModelRunner.Output> outA = a.run(batch, probes);
+                    Map<String, ModelRunner.Output> outB = b.run(batch, probes);
+                    for (PermutationSpec.Probe p : spec.probes()) {
+                        for (Units u : Units.of(spec, p)) {
+                            float[] ua = u.matrix(outA.get(p.value()));
+                            float[] ub = u.matrix(outB.get(p.value()));
+                            stats.computeIfAbsent(u.key(), k -> new Correlations(u.units()))
+                                    .add(ua, ub, ua.length / u.units(), products);
+                        }
+                    }
+                }
+                return assign(spec, stats, data.samples(), products);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            deleteFolder(folder);
+        }
+    }
+
+    /** The assignments from the correlations: per group, or jointly for a group and its nested ones. */
+    private static Result assign(PermutationSpec spec, Map<Integer, Correlations> stats, int samples,
+                                 MatrixProducts products) {
+        Permutations perms = Permutations.identity(spec);
+        List<WeightMatching.GroupScore> scores = new ArrayList<>();
+        List<String> unobserved = new ArrayList<>();
+        int groups = spec.groups().size();
+        for (int g = 0; g < groups; g++) {
+            PermutationSpec.Group group = spec.groups().get(g);
+            if (group.nested()) {
+                continue;
+            }
+            int n = group.size();
+            List<Integer> children = new ArrayList<>();
+            for (int c = 0; c < groups; c++) {
+                if (spec.groups().get(c).parent() == g && stats.containsKey(c)) {
+                    children.add(c);
+                }
+            }
+            double[] total = new double[n * n];
+            boolean seen = false;
+            if (stats.containsKey(Units.own(g))) {
+                double[] own = stats.get(Units.own(g)).correlation(products);
+                for (int k = 0; k < total.length; k++) {
+                    total[k] += own[k];
+                }
+                seen = true;
+            }
+            int[][][] best = new int[children.size()][][];
+            for (int ci = 0; ci < children.size(); ci++) {
+                int size = spec.groups().get(children.get(ci)).size();
+                double[] joint = stats.get(children.get(ci)).correlation(products);
+                best[ci] = new int[n * n][];
+                double[] block = new double[size * size];
+                for (int i = 0; i < n; i++) {
+                    for (int j = 0; j < n; j++) {
+                        for (int r = 0; r < size; r++) {
+                            System.arraycopy(joint, (i * size + r) * n * size + j * size, block, r * size, size);
+                        }
+                        int[] a = LapSolver.maximize(block, size, size);
+                        best[ci][i * n + j] = a;
+                        total[i * n + j] += sum(block, size, a);
+                    }
+                }
+                seen = true;
+            }
+            if (!seen) {
+                unobserved.add(group.name());
+                continue;
+            }
+            int[] p = LapSolver.maximize(total, n, n);
+            perms = perms.with(g, p);
+            for (int ci = 0; ci < children.size(); ci++) {
+                int size = spec.groups().get(children.get(ci)).size();
+                int[] flat = new int[n * size];
+                for (int i = 0; i < n; i++) {
+                    System.arraycopy(best[ci][i * n + p[i]], 0, flat, i * size, size);
+                }
+                perms = perms.with(children.get(ci), flat);
+            }
+            scores.add(new WeightMatching.GroupScore(group.name(), sum(total, n, Permutations.identity(n)),
+                    sum(total, n, p)));
+        }
+        for (int g = 0; g < groups; g++) {
+            PermutationSpec.Group group = spec.groups().get(g);
+            if (group.nested() && !stats.containsKey(g)) {
+                unobserved.add(group.name());
+            }
+        }
+        return new Result(perms, scores, samples, unobserved);
+    }
+
+    private static double sum(double[] m, int n, int[] perm) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            s += m[i * n + perm[i]];
+        }
+        return s;
+    }
+
+    /**
+     * How a group's units sit in a probe: which factor positions make the unit index (the group's; a nested
+     * group's parent and its own), all other positions being samples.
+     */
+    private record Units(int key, int units, List<List<PermutationSpec.Factor>> axes, int group, int parent) {
+        /** Statistics of a top-level group's own units are kept under {@code -1 - g}; a nested group's under g. */
+        static int own(int g) {
+            return -1 - g;
+        }
+
+        static List<Units> of(PermutationSpec spec, PermutationSpec.Probe p) {
+            List<Units> out = new ArrayList<>();
+            for (int g = 0; g < spec.groups().size(); g++) {
+                if (!p.holds(g)) {
+                    continue;
+                }
+                PermutationSpec.Group group = spec.groups().get(g);
+                if (group.nested() && !p.holds(group.parent())) {
+                    continue;
+                }
+                if (!group.nested() && holdsChildOf(spec, p, g)) {
+                    continue; // the nested group's joint units cover it; alone, its samples would be misaligned
+                }
+                int units = group.size() * (group.nested() ? spec.groups().get(group.parent()).size() : 1);
+                out.add(new Units(group.nested() ? g : own(g), units, p.axes(), g, group.parent()));
+            }
+            return out;
+        }
+
+        private static boolean holdsChildOf(PermutationSpec spec, PermutationSpec.Probe p, int g) {
+            for (int c = 0; c < spec.groups().size(); c++) {
+                if (spec.groups().get(c).parent() == g && p.holds(c)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /**
+         * The activation as a {@code units × samples} matrix: digits of the unit positions (parent before child,
+         * as they come) make the row, all the others (batch, positions, fixed factors) the column. Axes without
+         * groups take their size from the output, since batch and sequence sizes vary between batches.
+         */
+        float[] matrix(ModelRunner.Output o) {
+            long[] shape = o.shape();
+            List<Long> sizeList = new ArrayList<>();
+            List<Boolean> unitList = new ArrayList<>();
+            for (int k = 0; k < axes.size(); k++) {
+                List<PermutationSpec.Factor> factors = axes.get(k);
+                boolean grouped = factors.stream().anyMatch(f -> f.group() >= 0);
+                if (!grouped) {
+                    sizeList.add(shape[k]);
+                    unitList.add(false);
+                    continue;
+                }
+                for (PermutationSpec.Factor f : factors) {
+                    sizeList.add((long) f.size());
+                    unitList.add(f.group() == group || (parent >= 0 && f.group() == parent));
+                }
+            }
+            int digits = sizeList.size();
+            long[] sizes = new long[digits];
+            boolean[] unit = new boolean[digits];
+            for (int k = 0; k < digits; k++) {
+                sizes[k] = sizeList.get(k);
+                unit[k] = unitList.get(k);
+            }
+            float[] v = o.values();
+            int samples = v.length / units;
+            float[] out = new float[v.length];
+            int[] idx = new int[digits];
+            for (int e = 0; e < v.length; e++) {
+                int row = 0;
+                int col = 0;
+                for (int k = 0; k < digits; k++) {
+                    if (unit[k]) {
+                        row = row * (int) sizes[k] + idx[k];
+                    } else {
+                        col = col * (int) sizes[k] + idx[k];
+                    }
+                }
+                out[row * samples + col] = v[e];
+                for (int k = digits - 1; k >= 0; k--) {
+                    if (++idx[k] < sizes[k]) {
+                        break;
+                    }
+                    idx[k] = 0;
+                }
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Running sums for the Pearson correlation between every unit of A and every unit of B. Samples are
+     * buffered (up to about 4 MiB per model) so that the cross products run as few large products.
+     */
+    private static final class Correlations {
+        private final int n;
+        private final int capacity;
+        private final float[] bufferA;
+        private final float[] bufferB;
+        private int filled;
+        private final double[] sumA;
+        private final double[] sumB;
+        private final double[] squaresA;
+        private final double[] squaresB;
+        private final double[] cross;
+        private long count;
+
+        Correlations(int n) {
+            this.n = n;
+            this.capacity = Math.max(256, (1 << 20) / n);
+            bufferA = new float[n * capacity];
+            bufferB = new float[n * capacity];
+            sumA = new double[n];
+            sumB = new double[n];
+            squaresA = new double[n];
+            squaresB = new double[n];
+            cross = new double[n * n];
+        }
+
+        /** Adds {@code samples} samples of each unit ({@code n × samples}, row-major). */
+        void add(float[] a, float[] b, int samples, MatrixProducts products) {
+            for (int from = 0; from < samples; ) {
+                if (filled == capacity) {
+                    flush(products);
+                }
+                int take = Math.min(samples - from, capacity - filled);
+                for (int i = 0; i < n; i++) {
+                    System.arraycopy(a, i * samples + from, bufferA, i * capacity + filled, take);
+                    System.arraycopy(b, i * samples + from, bufferB, i * capacity + filled, take);
+                }
+                filled += take;
+                from += take;
+            }
+        }
+
+        private void flush(MatrixProducts products) {
+            if (filled == 0) {
+                return;
+            }
+            float[] a = compact(bufferA);
+            float[] b = compact(bufferB);
+            for (int i = 0; i < n; i++) {
+                for (int s = 0; s < filled; s++) {
+                    double x = a[i * filled + s];
+                    double y = b[i * filled + s];
+                    sumA[i] += x;
+                    sumB[i] += y;
+                    squaresA[i] += x * x;
+                    squaresB[i] += y * y;
+                }
+            }
+            float[] c = products.timesTransposed(a, n, filled, b, n);
+            for (int k = 0; k < c.length; k++) {
+                cross[k] += c[k];
+            }
+            count += filled;
+            filled = 0;
+        }
+
+        private float[] compact(float[] buffer) {
+            if (filled == capacity) {
+                return buffer;
+            }
+            float[] out = new float[n * filled];
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(buffer, i * capacity, out, i * filled, filled);
+            }
+            return out;
+        }
+
+        double[] correlation(MatrixProducts products) {
+            flush(products);
+            double[] out = new double[n * n];
+            for (int i = 0; i < n; i++) {
+                double ma = sumA[i] / count;
+                double sa = Math.sqrt(Math.max(squaresA[i] / count - ma * ma, 0));
+                for (int j = 0; j < n; j++) {
+                    double mb = sumB[j] / count;
+                    double sb = Math.sqrt(Math.max(squaresB[j] / count - mb * mb, 0));
+                    double cov = cross[i * n + j] / count - ma * mb;
+                    out[i * n + j] = cov / (sa * sb + 1e-12);
+                }
+            }
+            return out;
+        }
+    }
+
+    /** A copy of {@code model} with the probe values added to its outputs. */
+    private static Path expose(Path model, Set<String> values, Path target) {
+        try (OnnxModel m = OnnxModel.open(model)) {
+            ModelProto.Builder b = m.proto().toBuilder();
+            GraphProto.Builder g = b.getGraphBuilder();
+            Set<String> outputs = new HashSet<>();
+            g.getOutputList().forEach(o -> outputs.add(o.getName()));
+            for (String v : values) {
+                if (outputs.add(v)) {
+                    g.addOutput(ValueInfoProto.newBuilder().setName(v));
+                }
+            }
+            List<OutputTensor> weights = new ArrayList<>();
+            m.initializers().forEach(w -> weights.add(OutputTensor.copyOf(w)));
+            OnnxWriter.write(b.build(), weights, target, WriteOptions.defaults().withSync(false));
+            return target;
+        }
+    }
+
+    private static void deleteFolder(Path folder) {
+        if (folder == null) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(folder)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                Files.deleteIfExists(f);
+            }
+            Files.deleteIfExists(folder);
+        } catch (IOException ignored) {
+            // a temporary folder left behind is harmless
+        }
+    }
+}
