@@ -21,7 +21,8 @@ import java.util.Locale;
  *   <li>{@code merge}: linear merge of three BERT-base-sized models (110M parameters each, synthetic),
  *   parameters per second, against a plain rewrite of one of them;</li>
  *   <li>{@code ties}: TIES of a base and three such models, with and without diagnostics and sync, and the peak
- *   resident memory of one TIES in a child JVM.</li>
+ *   resident memory of one TIES in a child JVM;</li>
+ *   <li>{@code lap}, {@code align}: see {@link AlignmentBenchmarks}.</li>
  * </ul>
  */
 public final class Benchmarks {
@@ -51,6 +52,13 @@ public final class Benchmarks {
         }
         if (what.equals("ties") || what.equals("all")) {
             ties(work);
+        }
+        if (what.equals("lap") || what.equals("all")) {
+            AlignmentBenchmarks.lap();
+        }
+        if (what.equals("align") || what.equals("all")) {
+            AlignmentBenchmarks.align(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
+                    Path.of("examples/recipes/text/sentences.txt"), work);
         }
     }
 
