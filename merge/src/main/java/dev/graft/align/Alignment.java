@@ -121,11 +121,28 @@ public final class Alignment implements ModelAligner {
         }
     }
 
-    /** Aligns {@code model} to {@code reference} and writes the aligned model to {@code target}, atomically. */
+    /**
+     * Aligns {@code model} to {@code reference} and writes the aligned model to {@code target}, atomically; unless
+     * outputs are permutable, checks in ONNX Runtime that it computes what {@code model} does (probe inputs,
+     * largest difference at most 1e-3 of the largest output) and deletes it with an error otherwise.
+     */
     public Result alignTo(Path model, Path reference, Path target) {
         Result r = match(model, reference);
         try (OnnxModel b = OnnxModel.open(model)) {
             ModelPermuter.write(b, r.permutations(), target, parameters(reference));
+        }
+        if (!permuteOutputs) {
+            double difference = new Verifier(probes).verify(target, model).maxRel();
+            if (!(difference <= 1e-3)) {
+                try {
+                    java.nio.file.Files.deleteIfExists(target);
+                } catch (java.io.IOException ignored) {
+                    // reported below either way
+                }
+                throw new dev.graft.VerificationException(target, null, "the aligned model's outputs differ from "
+                        + model.getFileName() + "'s by " + difference + " of the largest output; the permutation "
+                        + "spec is wrong for this graph (please report it)", null);
+            }
         }
         return new Result(r.report(), r.permutations(), target);
     }
