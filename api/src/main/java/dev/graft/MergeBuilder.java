@@ -11,6 +11,7 @@ import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Provenance;
+import dev.graft.onnx.TemporaryFolder;
 import dev.graft.onnx.Weight;
 import dev.graft.onnx.WeightReader;
 import dev.graft.onnx.WriteOptions;
@@ -192,9 +193,7 @@ public final class MergeBuilder {
         if (aligner == null) {
             return merge(target, models, List.of());
         }
-        Path folder = null;
-        try {
-            folder = java.nio.file.Files.createTempDirectory(target.toAbsolutePath().getParent(), ".graft-align-");
+        try (TemporaryFolder folder = TemporaryFolder.in(target.toAbsolutePath().getParent(), ".graft-align-")) {
             Path reference = base != null ? base : models.get(0);
             List<Path> aligned = new ArrayList<>();
             List<Map<String, Object>> reports = new ArrayList<>();
@@ -209,25 +208,6 @@ public final class MergeBuilder {
                 reports.add(a.report());
             }
             return merge(target, aligned, reports);
-        } catch (java.io.IOException e) {
-            throw new GraftException(target, null, "cannot make a temporary folder for aligned models: "
-                    + e.getMessage(), e);
-        } finally {
-            deleteFolder(folder);
-        }
-    }
-
-    private static void deleteFolder(Path folder) {
-        if (folder == null) {
-            return;
-        }
-        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(folder)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                java.nio.file.Files.deleteIfExists(f);
-            }
-            java.nio.file.Files.deleteIfExists(folder);
-        } catch (java.io.IOException ignored) {
-            // a temporary folder left behind is harmless
         }
     }
 

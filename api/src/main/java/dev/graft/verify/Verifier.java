@@ -39,12 +39,7 @@ public final class Verifier {
 
     /** Runs {@code model} and, if {@code against} is not null, the reference on the same inputs. */
     public VerifyReport verify(Path model, Path against) {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        Map<String, OnnxTensor> inputs = null;
-        try (OnnxModel opened = OnnxModel.open(model);
-             OrtSession.SessionOptions so = sessionOptions();
-             OrtSession session = createSession(env, model, so)) {
-            inputs = probeInputs(env, opened, session, model);
+        return probe(model, model, false, (env, session, inputs) -> {
             Map<String, double[]> ours = new LinkedHashMap<>();
             List<VerifyReport.Output> outputs = run(session, inputs, model, ours);
             Map<String, List<Long>> shapes = new LinkedHashMap<>();
@@ -72,13 +67,7 @@ public final class Verifier {
             }
             return new VerifyReport(model.toString(), against == null ? null : against.toString(), shapes, outputs,
                     diffs);
-        } catch (OrtException e) {
-            throw new VerificationException(model, null, "ONNX Runtime failed: " + e.getMessage(), e);
-        } finally {
-            if (inputs != null) {
-                inputs.values().forEach(OnnxTensor::close);
-            }
-        }
+        });
     }
 
     /**
@@ -86,15 +75,34 @@ public final class Verifier {
      * by output name.
      */
     public Map<String, double[]> outputs(Path model) {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        Map<String, OnnxTensor> inputs = null;
-        try (OnnxModel opened = OnnxModel.open(model);
-             OrtSession.SessionOptions so = sessionOptions();
-             OrtSession session = createSession(env, model, so)) {
-            inputs = probeInputs(env, opened, session, model);
+        return probe(model, model, false, (env, session, inputs) -> {
             Map<String, double[]> values = new LinkedHashMap<>();
             run(session, inputs, model, values);
             return values;
+        });
+    }
+
+    /** Work done with a session and the probe inputs. */
+    private interface ProbeRun<T> {
+        T run(OrtEnvironment env, OrtSession session, Map<String, OnnxTensor> inputs) throws OrtException;
+    }
+
+    /**
+     * Opens a session on {@code file} (without graph optimisations if {@code unoptimized}), makes the probe
+     * inputs from {@code model}'s graph, runs {@code body}, and closes everything.
+     */
+    private <T> T probe(Path model, Path file, boolean unoptimized, ProbeRun<T> body) {
+        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        Map<String, OnnxTensor> inputs = null;
+        try (OnnxModel opened = OnnxModel.open(model);
+             OrtSession.SessionOptions so = sessionOptions()) {
+            if (unoptimized) {
+                so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+            }
+            try (OrtSession session = createSession(env, file, so)) {
+                inputs = probeInputs(env, opened, session, model);
+                return body.run(env, session, inputs);
+            }
         } catch (OrtException e) {
             throw new VerificationException(model, null, "ONNX Runtime failed: " + e.getMessage(), e);
         } finally {
@@ -123,80 +131,35 @@ public final class Verifier {
      * is written to a temporary folder and deleted.
      */
     public Map<String, ValueShape> valueShapes(Path model) {
-        Path folder = null;
-        try (OnnxModel opened = OnnxModel.open(model)) {
-            ai.onnx.proto.OnnxMl.ModelProto.Builder exposed = opened.proto().toBuilder();
-            ai.onnx.proto.OnnxMl.GraphProto.Builder graph = exposed.getGraphBuilder();
-            java.util.Set<String> outputs = new java.util.HashSet<>();
-            graph.getOutputList().forEach(o -> outputs.add(o.getName()));
-            for (ai.onnx.proto.OnnxMl.NodeProto node : graph.getNodeList()) {
-                for (String out : node.getOutputList()) {
-                    if (!out.isEmpty() && outputs.add(out)) {
-                        graph.addOutput(ai.onnx.proto.OnnxMl.ValueInfoProto.newBuilder().setName(out));
-                    }
-                }
-            }
-            folder = java.nio.file.Files.createTempDirectory("graft-shapes");
-            Path copy = folder.resolve("exposed.onnx");
-            List<dev.graft.onnx.OutputTensor> weights = new ArrayList<>();
-            opened.initializers().forEach(w -> weights.add(dev.graft.onnx.OutputTensor.copyOf(w)));
-            dev.graft.onnx.OnnxWriter.write(exposed.build(), weights, copy,
-                    dev.graft.onnx.WriteOptions.defaults().withSync(false));
-            return runExposed(opened, copy, model);
-        } catch (java.io.IOException e) {
-            throw new VerificationException(model, null, "cannot write a temporary copy: " + e.getMessage(), e);
-        } finally {
-            deleteFolder(folder);
+        try (OnnxModel opened = OnnxModel.open(model);
+             dev.graft.onnx.TemporaryFolder folder = dev.graft.onnx.TemporaryFolder.create("graft-shapes")) {
+            Path copy = dev.graft.onnx.ExposedValues.write(opened, dev.graft.onnx.ExposedValues.allNodeOutputs(opened),
+                    folder.resolve("exposed.onnx"));
+            return runExposed(copy, model);
         }
     }
 
-    private Map<String, ValueShape> runExposed(OnnxModel opened, Path copy, Path model) {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
-        Map<String, OnnxTensor> inputs = null;
-        try (OrtSession.SessionOptions so = sessionOptions()) {
-            so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
-            try (OrtSession session = createSession(env, copy, so)) {
-                inputs = probeInputs(env, opened, session, model);
-                Map<String, ValueShape> shapes = new LinkedHashMap<>();
-                for (Map.Entry<String, OnnxTensor> e : inputs.entrySet()) {
-                    TensorInfo info = e.getValue().getInfo();
-                    shapes.put(e.getKey(), new ValueShape(info.getShape(), isFloat(info.type)));
-                }
-                try (OrtSession.Result result = session.run(inputs)) {
-                    for (Map.Entry<String, OnnxValue> e : result) {
-                        if (e.getValue() instanceof OnnxTensor t) {
-                            shapes.put(e.getKey(), new ValueShape(t.getInfo().getShape(), isFloat(t.getInfo().type)));
-                        }
+    private Map<String, ValueShape> runExposed(Path copy, Path model) {
+        return probe(model, copy, true, (env, session, inputs) -> {
+            Map<String, ValueShape> shapes = new LinkedHashMap<>();
+            for (Map.Entry<String, OnnxTensor> e : inputs.entrySet()) {
+                TensorInfo info = e.getValue().getInfo();
+                shapes.put(e.getKey(), new ValueShape(info.getShape(), isFloat(info.type)));
+            }
+            try (OrtSession.Result result = session.run(inputs)) {
+                for (Map.Entry<String, OnnxValue> e : result) {
+                    if (e.getValue() instanceof OnnxTensor t) {
+                        shapes.put(e.getKey(), new ValueShape(t.getInfo().getShape(), isFloat(t.getInfo().type)));
                     }
                 }
-                return shapes;
             }
-        } catch (OrtException e) {
-            throw new VerificationException(model, null, "ONNX Runtime cannot run the model: " + e.getMessage(), e);
-        } finally {
-            if (inputs != null) {
-                inputs.values().forEach(OnnxTensor::close);
-            }
-        }
+            return shapes;
+        });
     }
 
     private static boolean isFloat(OnnxJavaType type) {
         return type == OnnxJavaType.FLOAT || type == OnnxJavaType.DOUBLE || type == OnnxJavaType.FLOAT16
                 || type == OnnxJavaType.BFLOAT16;
-    }
-
-    private static void deleteFolder(Path folder) {
-        if (folder == null) {
-            return;
-        }
-        try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(folder)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                java.nio.file.Files.deleteIfExists(f);
-            }
-            java.nio.file.Files.deleteIfExists(folder);
-        } catch (java.io.IOException ignored) {
-            // a temporary folder left behind is harmless
-        }
     }
 
     private OrtSession.SessionOptions sessionOptions() throws OrtException {

@@ -1,18 +1,11 @@
 package dev.graft.align;
 
-import ai.onnx.proto.OnnxMl.GraphProto;
-import ai.onnx.proto.OnnxMl.ModelProto;
-import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.data.Calibration;
 import dev.graft.linalg.MatrixProducts;
+import dev.graft.onnx.ExposedValues;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OnnxWriter;
-import dev.graft.onnx.OutputTensor;
-import dev.graft.onnx.WriteOptions;
+import dev.graft.onnx.TemporaryFolder;
 import dev.graft.verify.ModelRunner;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -44,9 +37,7 @@ public final class ActivationMatching {
 
     /** Matches {@code modelB} to {@code modelA} on {@code data}; the spec is B's. */
     public static Result match(Path modelA, Path modelB, PermutationSpec spec, Calibration data) {
-        Path folder = null;
-        try {
-            folder = Files.createTempDirectory("graft-activations");
+        try (TemporaryFolder folder = TemporaryFolder.create("graft-activations")) {
             Set<String> probes = new HashSet<>();
             spec.probes().forEach(p -> probes.add(p.value()));
             Path exposedA = expose(modelA, probes, folder.resolve("a.onnx"));
@@ -69,10 +60,6 @@ public final class ActivationMatching {
                 }
                 return assign(spec, stats, data.samples(), products);
             }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } finally {
-            deleteFolder(folder);
         }
     }
 
@@ -349,33 +336,7 @@ public final class ActivationMatching {
     /** A copy of {@code model} with the probe values added to its outputs. */
     private static Path expose(Path model, Set<String> values, Path target) {
         try (OnnxModel m = OnnxModel.open(model)) {
-            ModelProto.Builder b = m.proto().toBuilder();
-            GraphProto.Builder g = b.getGraphBuilder();
-            Set<String> outputs = new HashSet<>();
-            g.getOutputList().forEach(o -> outputs.add(o.getName()));
-            for (String v : values) {
-                if (outputs.add(v)) {
-                    g.addOutput(ValueInfoProto.newBuilder().setName(v));
-                }
-            }
-            List<OutputTensor> weights = new ArrayList<>();
-            m.initializers().forEach(w -> weights.add(OutputTensor.copyOf(w)));
-            OnnxWriter.write(b.build(), weights, target, WriteOptions.defaults().withSync(false));
-            return target;
-        }
-    }
-
-    private static void deleteFolder(Path folder) {
-        if (folder == null) {
-            return;
-        }
-        try (java.util.stream.Stream<Path> files = Files.list(folder)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                Files.deleteIfExists(f);
-            }
-            Files.deleteIfExists(folder);
-        } catch (IOException ignored) {
-            // a temporary folder left behind is harmless
+            return ExposedValues.write(m, values, target);
         }
     }
 }

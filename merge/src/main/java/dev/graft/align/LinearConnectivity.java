@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.graft.Graft;
 import dev.graft.eval.Evaluator;
 import dev.graft.merge.Linear;
+import dev.graft.onnx.TemporaryFolder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -52,9 +53,7 @@ public final class LinearConnectivity {
     }
 
     private static Curve curve(String name, Path a, Path b, int points, Evaluator evaluator) {
-        Path folder = null;
-        try {
-            folder = Files.createTempDirectory("graft-lmc");
+        try (TemporaryFolder folder = TemporaryFolder.create("graft-lmc")) {
             List<Point> out = new ArrayList<>();
             for (int k = 0; k < points; k++) {
                 double lambda = (double) k / (points - 1);
@@ -67,14 +66,6 @@ public final class LinearConnectivity {
             return new Curve(name, out, barrier(out, evaluator.higherIsBetter()));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
-        } finally {
-            if (folder != null) {
-                try {
-                    Files.deleteIfExists(folder);
-                } catch (IOException ignored) {
-                    // left behind: harmless
-                }
-            }
         }
     }
 
