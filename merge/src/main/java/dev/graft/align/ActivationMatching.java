@@ -37,6 +37,16 @@ public final class ActivationMatching {
 
     /** Matches {@code modelB} to {@code modelA} on {@code data}; the spec is B's. */
     public static Result match(Path modelA, Path modelB, PermutationSpec spec, Calibration data) {
+        return assign(spec, correlations(modelA, modelB, spec, data), data.samples());
+    }
+
+    /**
+     * The correlation matrices between A's and B's units on {@code data} ({@code n×n}, row-major, A's unit by
+     * row): for a top-level group {@code g} under key {@link #ownKey(int) ownKey(g)}; for a nested group under
+     * its index, over (parent unit, own unit) pairs.
+     */
+    public static Map<Integer, double[]> correlations(Path modelA, Path modelB, PermutationSpec spec,
+                                                      Calibration data) {
         try (TemporaryFolder folder = TemporaryFolder.create("graft-activations")) {
             Set<String> probes = new HashSet<>();
             spec.probes().forEach(p -> probes.add(p.value()));
@@ -58,14 +68,20 @@ public final class ActivationMatching {
                         }
                     }
                 }
-                return assign(spec, stats, data.samples(), products);
+                Map<Integer, double[]> out = new LinkedHashMap<>();
+                stats.forEach((k, c) -> out.put(k, c.correlation(products)));
+                return out;
             }
         }
     }
 
+    /** The key of a top-level group's own correlations in {@link #correlations}. */
+    public static int ownKey(int g) {
+        return Units.own(g);
+    }
+
     /** The assignments from the correlations: per group, or jointly for a group and its nested ones. */
-    private static Result assign(PermutationSpec spec, Map<Integer, Correlations> stats, int samples,
-                                 MatrixProducts products) {
+    private static Result assign(PermutationSpec spec, Map<Integer, double[]> stats, int samples) {
         Permutations perms = Permutations.identity(spec);
         List<WeightMatching.GroupScore> scores = new ArrayList<>();
         List<String> unobserved = new ArrayList<>();
@@ -85,7 +101,7 @@ public final class ActivationMatching {
             double[] total = new double[n * n];
             boolean seen = false;
             if (stats.containsKey(Units.own(g))) {
-                double[] own = stats.get(Units.own(g)).correlation(products);
+                double[] own = stats.get(Units.own(g));
                 for (int k = 0; k < total.length; k++) {
                     total[k] += own[k];
                 }
@@ -94,7 +110,7 @@ public final class ActivationMatching {
             int[][][] best = new int[children.size()][][];
             for (int ci = 0; ci < children.size(); ci++) {
                 int size = spec.groups().get(children.get(ci)).size();
-                double[] joint = stats.get(children.get(ci)).correlation(products);
+                double[] joint = stats.get(children.get(ci));
                 best[ci] = new int[n * n][];
                 double[] block = new double[size * size];
                 for (int i = 0; i < n; i++) {
