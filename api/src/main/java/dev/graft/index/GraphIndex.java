@@ -1,6 +1,6 @@
 package dev.graft.index;
 
-import ai.onnx.proto.OnnxMl.AttributeProto;
+import dev.graft.onnx.Attributes;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.Graphs;
@@ -126,7 +126,7 @@ public final class GraphIndex {
                         return WeightRole.GEMM_A;
                     }
                     if (s.input == 1) {
-                        return intAttr(n, "transB") == 1 ? WeightRole.GEMM_WEIGHT_OUT_IN : WeightRole.GEMM_WEIGHT_IN_OUT;
+                        return Attributes.getInt(n, "transB", 0) == 1 ? WeightRole.GEMM_WEIGHT_OUT_IN : WeightRole.GEMM_WEIGHT_IN_OUT;
                     }
                     return WeightRole.BIAS;
                 case "Conv":
@@ -193,15 +193,6 @@ public final class GraphIndex {
             }
             return false;
         }
-    }
-
-    private static long intAttr(NodeProto n, String name) {
-        for (AttributeProto a : n.getAttributeList()) {
-            if (a.getName().equals(name)) {
-                return a.getI();
-            }
-        }
-        return 0;
     }
 
     /**

@@ -69,6 +69,11 @@ public final class OutputTensor {
         return new OutputTensor(header, w.type(), w.byteLength(), null, w, () -> { });
     }
 
+    /** The same tensor under another name. */
+    public OutputTensor named(String name) {
+        return new OutputTensor(header.toBuilder().setName(name).build(), type, byteLength, values, source, afterWrite);
+    }
+
     /**
      * The same tensor, also calling {@code action} once its bytes are written (for example to free memory);
      * actions run in the order they were added.

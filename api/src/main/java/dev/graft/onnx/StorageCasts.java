@@ -46,7 +46,7 @@ final class StorageCasts {
             }
             Integer existing = castIndex.get(t.name());
             ElementType graphType = existing == null ? stored : ElementType.fromCode(
-                    (int) attr(graph.getNode(existing), "to"), null, t.name());
+                    (int) Attributes.getInt(graph.getNode(existing), "to", TensorProto.DataType.UNDEFINED_VALUE), null, t.name());
             ElementType now = t.type();
             if (now == graphType) {
                 if (existing != null) {
@@ -80,15 +80,6 @@ final class StorageCasts {
             }
             retype(graph, t.name(), now);
         }
-    }
-
-    private static long attr(NodeProto n, String name) {
-        for (AttributeProto a : n.getAttributeList()) {
-            if (a.getName().equals(name)) {
-                return a.getI();
-            }
-        }
-        return TensorProto.DataType.UNDEFINED_VALUE;
     }
 
     /** Points every node input named {@code from} (here and in subgraphs) at {@code to}. */

@@ -24,31 +24,51 @@ final class Output {
         }
     }
 
-    /** A progress bar over tensors, shown only on an interactive terminal and never with {@code --json}. */
+    /**
+     * A progress bar, shown only on an interactive terminal and never with {@code --json}: over tensors, or over
+     * the steps of each stage (a new bar when the name told changes).
+     */
     static final class Progress implements ProgressListener, AutoCloseable {
         private final String task;
         private final boolean enabled;
+        private final boolean byStage;
+        private String stage;
         private ProgressBar bar;
 
         Progress(String task, boolean json) {
+            this(task, json, false);
+        }
+
+        private Progress(String task, boolean json, boolean byStage) {
             this.task = task;
             this.enabled = !json && System.console() != null;
+            this.byStage = byStage;
+        }
+
+        /** One bar per stage, named by the stage ({@code Pleas}'s "matching", "fitting", "solving"). */
+        static Progress stages(boolean json) {
+            return new Progress(null, json, true);
         }
 
         @Override
-        public void written(String tensor, int done, int total) {
+        public synchronized void written(String name, int done, int total) {
             if (!enabled) {
                 return;
             }
+            if (byStage && !name.equals(stage)) {
+                close();
+                bar = null;
+                stage = name;
+            }
             if (bar == null) {
-                bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total)
-                        .setStyle(ProgressBarStyle.ASCII).setUnit(" tensors", 1).build();
+                bar = new ProgressBarBuilder().setTaskName(byStage ? name : task).setInitialMax(total)
+                        .setStyle(ProgressBarStyle.ASCII).setUnit(byStage ? "" : " tensors", 1).build();
             }
             bar.stepTo(done);
         }
 
         @Override
-        public void close() {
+        public synchronized void close() {
             if (bar != null) {
                 bar.close();
             }

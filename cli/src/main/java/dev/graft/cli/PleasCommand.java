@@ -3,7 +3,9 @@ package dev.graft.cli;
 import dev.graft.pleas.Pleas;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -14,8 +16,9 @@ import picocli.CommandLine.Spec;
 /** {@code graft pleas A B --width W --calibration FILE -o OUT}: merge models from different starts to a chosen width. */
 @Command(name = "pleas", mixinStandardHelpOptions = true,
         description = "Merge two models trained from different starts by partial matching and least squares "
-                + "(PLeaS), to hidden widths between one model's (1.0) and both (2.0). Linear layers with "
-                + "element-wise ops between (MLPs) for now.")
+                + "(PLeaS), to hidden widths between one model's (1.0) and both (2.0). Dense and 2-D convolution "
+                + "layers (batch norms folded in); MLP hidden layers, CNN channels and transformer FFNs may widen, "
+                + "other groups are merged at 1.0.")
 final class PleasCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -29,8 +32,26 @@ final class PleasCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
     Path output;
 
-    @Option(names = "--width", defaultValue = "1.0", description = "hidden widths as a multiple of one model's")
+    @Option(names = "--width", defaultValue = "1.0", description = "widths of groups that may widen, as a multiple "
+            + "of one model's (1.0 to 2.0; default ${DEFAULT-VALUE})")
     double width;
+
+    @Option(names = "--group-width", paramLabel = "GROUP=W", description = "one group's own width (names from "
+            + "graft inspect --groups); repeatable")
+    Map<String, Double> groupWidths = new LinkedHashMap<>();
+
+    @Option(names = "--spread", defaultValue = "uniform", paramLabel = "uniform|least-similar",
+            description = "how --width is spread over the groups: each group as wide (uniform), or the same "
+                    + "parameters on the least similar pairs of all groups (least-similar)")
+    String spread;
+
+    @Option(names = "--fit", defaultValue = "all", paramLabel = "all|resizable|none",
+            description = "layers fitted by least squares (the others are averaged after matching)")
+    String fit;
+
+    @Option(names = "--keep-last", defaultValue = "0", paramLabel = "K",
+            description = "keep the last K layers per model (own heads); B's outputs get the suffix _b")
+    int keepLast;
 
     @Option(names = "--ridge", defaultValue = "1e-3", description = "ridge toward the averaged weights")
     double ridge;
@@ -50,25 +71,46 @@ final class PleasCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Pleas.Report r = Pleas.merge(a, b).width(width).ridge(ridge)
-                .calibration(AlignCommand.calibration(calibration, tokenizer, samples, a)).writeTo(output);
+        Pleas.Report r;
+        try (Output.Progress progress = Output.Progress.stages(json)) {
+            Pleas p = Pleas.merge(a, b).width(width).ridge(ridge).keepLast(keepLast)
+                    .spread(choice("--spread", spread, Pleas.Spread.class)).fit(choice("--fit", fit, Pleas.Fit.class))
+                    .calibration(AlignCommand.calibration(calibration, tokenizer, samples, a)).progress(progress);
+            groupWidths.forEach(p::width);
+            r = p.writeTo(output);
+        }
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             Output.json(out, r);
             return 0;
         }
-        out.printf(Locale.ROOT, "merged %s and %s by PLeaS at width %.2f on %d calibration samples%n", a, b, width,
-                r.samples());
-        out.printf("%-32s %6s %8s %8s %10s%n", "GROUP", "WIDTH", "MERGED", "PAIRS", "SIMILARITY");
+        out.printf(Locale.ROOT, "merged %s and %s by PLeaS at width %.2f on %d calibration samples: %d parameters "
+                + "(%.2f× A's)%n", a, b, width, r.samples(), r.parametersMerged(),
+                (double) r.parametersMerged() / r.parametersA());
+        out.printf("%-36s %6s %7s %6s %10s %9s  %s%n", "GROUP", "WIDTH", "MERGED", "PAIRS", "SIMILARITY", "CONSTANT",
+                "FIXED");
         for (Pleas.GroupReport g : r.groups()) {
-            out.printf(Locale.ROOT, "%-32s %6d %8d %8d %10.3f%n", g.group(), g.width(), g.mergedWidth(), g.mergedPairs(),
-                    g.meanSimilarity());
+            out.printf(Locale.ROOT, "%-36s %6d %7d %6d %10.3f %9d  %s%n", g.group(), g.width(), g.mergedWidth(),
+                    g.mergedPairs(), g.meanSimilarity(), g.constantPairs(), g.fixed() == null ? "" : g.fixed());
         }
-        out.printf("%-32s %8s %8s %10s%n", "LAYER", "INPUTS", "OUTPUTS", "RESIDUAL");
+        out.printf("%-36s %8s %8s %8s%n", "LAYER", "INPUTS", "OUTPUTS", "RESIDUAL");
         for (Pleas.LayerReport l : r.layers()) {
-            out.printf(Locale.ROOT, "%-32s %8d %8d %10.4f%n", l.weight(), l.inputs(), l.outputs(), l.relativeResidual());
+            out.printf(Locale.ROOT, "%-36s %8d %8d %8s%n", l.weight(), l.inputs(), l.outputs(),
+                    l.fitted() ? String.format(Locale.ROOT, "%.4f", l.relativeResidual()) : "averaged");
         }
+        out.println("outputs: " + String.join(", ", r.outputs()));
         out.println("wrote " + output);
         return 0;
+    }
+
+    /** The constant of {@code type} that {@code value} names ({@code least-similar}: {@code LEAST_SIMILAR}). */
+    private static <E extends Enum<E>> E choice(String option, String value, Class<E> type) {
+        for (E e : type.getEnumConstants()) {
+            if (e.name().equals(value.toUpperCase(Locale.ROOT).replace('-', '_'))) {
+                return e;
+            }
+        }
+        throw new IllegalArgumentException(option + " must be one of " + java.util.Arrays.stream(type.getEnumConstants())
+                .map(e -> e.name().toLowerCase(Locale.ROOT).replace('_', '-')).toList() + ", got '" + value + "'");
     }
 }

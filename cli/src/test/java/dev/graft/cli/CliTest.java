@@ -220,4 +220,30 @@ class CliTest {
         assertFailsCleanly(graft("align", folder.resolve("cnn_seed2.onnx"), "--to", folder.resolve("cnn_seed1.onnx"),
                 "-o", dir.resolve("out2.onnx"), "--method", "activation"), "needs --calibration");
     }
+
+    @Test
+    void pleasMergesTwoCnnsWithTheirOwnHeadsAndReports() throws IOException {
+        Path folder = Path.of("../examples/recipes/independent").toAbsolutePath();
+        Run r = graft("pleas", folder.resolve("cnn_seed1.onnx"), folder.resolve("cnn_seed2.onnx"), "--width", "1.5",
+                "--spread", "least-similar", "--keep-last", "1", "--calibration", folder.resolve("calibration.npy"),
+                "-o", dir.resolve("out.onnx"), "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        JsonNode json = new ObjectMapper().readTree(r.out());
+        assertThat(json.get("spread").asText()).isEqualTo("least_similar");
+        assertThat(json.get("outputs")).hasSize(2);
+        assertThat(json.get("groups")).isNotEmpty();
+        assertThat(json.get("layers")).allSatisfy(l -> assertThat(l.get("relativeResidual").asDouble()).isLessThan(1));
+        Run text = graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
+                "--group-width", "model/32=2.0", "--calibration", folder.resolve("calibration.npy"),
+                "-o", dir.resolve("out.onnx"));
+        assertThat(text.exit()).as(text.err()).isZero();
+        assertThat(text.out()).contains("GROUP").contains("RESIDUAL").contains("outputs: logits");
+        Files.delete(dir.resolve("out.onnx"));
+        assertFailsCleanly(graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
+                "--spread", "wide", "--calibration", folder.resolve("calibration.npy"), "-o", dir.resolve("out.onnx")),
+                "wide");
+        assertFailsCleanly(graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
+                "--keep-last", "9", "--calibration", folder.resolve("calibration.npy"), "-o", dir.resolve("out.onnx")),
+                "the model has 3");
+    }
 }

@@ -65,23 +65,6 @@ public final class IndependentModels {
                 accuracy.evaluate(alignedAverage), lmc);
     }
 
-    /**
-     * Accuracy of PLeaS merges of {@code kind}_seed1 and _seed2 at the given widths (calibration: the folder's
-     * {@code calibration.npy}).
-     */
-    public static java.util.Map<Double, Double> pleas(Path folder, String kind, Path work, double... widths) {
-        ClassificationEvaluator accuracy = accuracy(folder.resolveSibling("digits"));
-        java.util.Map<Double, Double> out = new java.util.LinkedHashMap<>();
-        for (double w : widths) {
-            Path merged = work.resolve(kind + "_pleas_" + w + ".onnx");
-            dev.graft.pleas.Pleas.merge(folder.resolve(kind + "_seed1.onnx"), folder.resolve(kind + "_seed2.onnx"))
-                    .calibration(dev.graft.data.Calibration.npy(folder.resolve("calibration.npy"), "x", 64))
-                    .width(w).writeTo(merged);
-            out.put(w, accuracy.evaluate(merged));
-        }
-        return out;
-    }
-
     public static void main(String[] args) throws IOException {
         Path folder = Path.of(args.length > 0 ? args[0] : "examples/recipes/independent");
         String kind = args.length > 1 ? args[1] : "mlp";
@@ -94,8 +77,5 @@ public final class IndependentModels {
         LinearConnectivity.writeJson(r.connectivity(), out.resolve(kind + "-connectivity.json"));
         LinearConnectivity.writeSvg(r.connectivity(), out.resolve(kind + "-connectivity.svg"));
         System.out.println("wrote " + out.resolve(kind + "-connectivity.svg"));
-        if (kind.equals("mlp")) {
-            System.out.println("PLeaS accuracy by width: " + pleas(folder, kind, out, 1.0, 1.25, 1.5, 2.0));
-        }
     }
 }

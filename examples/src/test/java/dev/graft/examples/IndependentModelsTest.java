@@ -41,17 +41,6 @@ class IndependentModelsTest {
         check("mlp");
     }
 
-    /** PLeaS of the MLPs: at 1.0× far above the naive average, and at 2.0× (the ensemble) as good as either model. */
-    @Test
-    void pleasOfIndependentMlpsKeepsTheirAccuracyAtEveryWidth() {
-        java.util.Map<Double, Double> acc = IndependentModels.pleas(FOLDER, "mlp", dir, 1.0, 1.25, 1.5, 2.0);
-        System.out.println("PLeaS accuracy by width: " + acc);
-        IndependentModels.Result r = IndependentModels.run(FOLDER, "mlp", dir, 3);
-        assertThat(acc.get(1.0)).isGreaterThan(r.naiveAverage() + 0.2);
-        assertThat(acc.get(2.0)).isGreaterThanOrEqualTo(Math.min(r.accuracyA(), r.accuracyB()) - 0.01);
-        assertThat(acc.values()).allSatisfy(a -> assertThat(a).isGreaterThan(0.9));
-    }
-
     @Test
     void alignedAverageOfIndependentCnnsKeepsTheirAccuracy() throws Exception {
         check("cnn");

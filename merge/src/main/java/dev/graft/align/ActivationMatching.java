@@ -1,6 +1,7 @@
 package dev.graft.align;
 
 import dev.graft.data.Calibration;
+import dev.graft.exec.ProgressListener;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.ExposedValues;
 import dev.graft.onnx.OnnxModel;
@@ -47,6 +48,12 @@ public final class ActivationMatching {
      */
     public static Map<Integer, double[]> correlations(Path modelA, Path modelB, PermutationSpec spec,
                                                       Calibration data) {
+        return correlations(modelA, modelB, spec, data, ProgressListener.NONE);
+    }
+
+    /** As {@link #correlations(Path, Path, PermutationSpec, Calibration)}, telling {@code progress} of each batch. */
+    public static Map<Integer, double[]> correlations(Path modelA, Path modelB, PermutationSpec spec,
+                                                      Calibration data, ProgressListener progress) {
         try (TemporaryFolder folder = TemporaryFolder.create("graft-activations")) {
             Set<String> probes = new HashSet<>();
             spec.probes().forEach(p -> probes.add(p.value()));
@@ -56,7 +63,9 @@ public final class ActivationMatching {
             int threads = Math.min(2, Runtime.getRuntime().availableProcessors());
             try (ModelRunner a = new ModelRunner(exposedA, threads); ModelRunner b = new ModelRunner(exposedB, threads);
                  MatrixProducts products = new MatrixProducts(threads)) {
+                int done = 0;
                 for (Map<String, ModelRunner.Input> batch : data.batches()) {
+                    progress.written("matching", ++done, data.batches().size());
                     Map<String, ModelRunner.Output> outA = a.run(batch, probes);
                     Map<String, ModelRunner.Output> outB = b.run(batch, probes);
                     for (PermutationSpec.Probe p : spec.probes()) {
@@ -80,8 +89,11 @@ public final class ActivationMatching {
         return Units.own(g);
     }
 
-    /** The assignments from the correlations: per group, or jointly for a group and its nested ones. */
-    private static Result assign(PermutationSpec spec, Map<Integer, double[]> stats, int samples) {
+    /**
+     * The assignments from {@link #correlations}: per group, or jointly for a group and its nested ones;
+     * {@code samples} is reported.
+     */
+    public static Result assign(PermutationSpec spec, Map<Integer, double[]> stats, int samples) {
         Permutations perms = Permutations.identity(spec);
         List<WeightMatching.GroupScore> scores = new ArrayList<>();
         List<String> unobserved = new ArrayList<>();

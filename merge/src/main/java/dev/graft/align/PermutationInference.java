@@ -1,5 +1,6 @@
 package dev.graft.align;
 
+import dev.graft.onnx.Attributes;
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
@@ -258,8 +259,8 @@ public final class PermutationInference {
             unknown(n, where + " has operands Graft cannot follow");
             return;
         }
-        boolean ta = intAttr(n, "transA", 0) == 1;
-        boolean tb = intAttr(n, "transB", 0) == 1;
+        boolean ta = Attributes.getInt(n, "transA", 0) == 1;
+        boolean tb = Attributes.getInt(n, "transB", 0) == 1;
         int m = ta ? a[1] : a[0];
         int ka = ta ? a[0] : a[1];
         int kb = tb ? b[1] : b[0];
@@ -299,7 +300,7 @@ public final class PermutationInference {
         for (int k = 2; k < w.length; k++) {
             dims.fix(w[k], where + ": kernel positions do not permute");
         }
-        long groups = intAttr(n, "group", 1);
+        long groups = Attributes.getInt(n, "group", 1);
         int[] out = fixedDims(outShape, where + ": spatial axes do not permute");
         if (groups == 1) {
             dims.union(x[1], transposed ? w[0] : w[1], where);
@@ -356,7 +357,7 @@ public final class PermutationInference {
             unknown(n, where + " has an input of unknown shape");
             return;
         }
-        long axisAttr = intAttr(n, "axis", -1);
+        long axisAttr = Attributes.getInt(n, "axis", -1);
         int axis = (int) (axisAttr < 0 ? axisAttr + x.length : axisAttr);
         for (int k = 1; k < n.getInputCount(); k++) {
             int[] p = n.getInput(k).isEmpty() ? null : dimsOf(n.getInput(k));
@@ -390,7 +391,7 @@ public final class PermutationInference {
             unknown(n, where + " has a value of unknown shape");
             return;
         }
-        long[] axes = intsAttr(n, "axes");
+        long[] axes = Attributes.getInts(n, "axes");
         if (axes == null && n.getInputCount() > 1 && !n.getInput(1).isEmpty()) {
             axes = constantInts(n.getInput(1));
             if (axes == null) {
@@ -398,10 +399,10 @@ public final class PermutationInference {
                 return;
             }
         }
-        boolean keep = intAttr(n, "keepdims", 1) == 1;
+        boolean keep = Attributes.getInt(n, "keepdims", 1) == 1;
         boolean[] reduced = new boolean[x.length];
         if (axes == null || axes.length == 0) {
-            Arrays.fill(reduced, intAttr(n, "noop_with_empty_axes", 0) == 0);
+            Arrays.fill(reduced, Attributes.getInt(n, "noop_with_empty_axes", 0) == 0);
         } else {
             for (long a : axes) {
                 reduced[(int) (a < 0 ? a + x.length : a)] = true;
@@ -443,7 +444,7 @@ public final class PermutationInference {
             unknown(n, where + " has an input of unknown shape");
             return;
         }
-        long[] perm = intsAttr(n, "perm");
+        long[] perm = Attributes.getInts(n, "perm");
         int[] out = new int[x.length];
         for (int k = 0; k < x.length; k++) {
             out[k] = x[perm == null ? x.length - 1 - k : (int) perm[k]];
@@ -462,7 +463,7 @@ public final class PermutationInference {
             unknown(n, where + " has a value of unknown shape");
             return;
         }
-        long a = intAttr(n, "axis", 0);
+        long a = Attributes.getInt(n, "axis", 0);
         int axis = (int) (a < 0 ? a + data.length : a);
         dims.fix(data[axis], where + ": gathers along this axis");
         int[] out = new int[data.length - 1 + indices.length];
@@ -668,24 +669,6 @@ public final class PermutationInference {
                         return a.getIntsList().stream().mapToLong(Long::longValue).toArray();
                     }
                 }
-            }
-        }
-        return null;
-    }
-
-    private static long intAttr(NodeProto n, String name, long otherwise) {
-        for (AttributeProto a : n.getAttributeList()) {
-            if (a.getName().equals(name)) {
-                return a.getI();
-            }
-        }
-        return otherwise;
-    }
-
-    private static long[] intsAttr(NodeProto n, String name) {
-        for (AttributeProto a : n.getAttributeList()) {
-            if (a.getName().equals(name)) {
-                return a.getIntsList().stream().mapToLong(Long::longValue).toArray();
             }
         }
         return null;

@@ -61,7 +61,8 @@ public final class Permutations {
         return parent < 0 ? 1 : spec.groups().get(parent).size();
     }
 
-    static int[] identity(int n) {
+    /** The identity permutation of {@code n} units. */
+    public static int[] identity(int n) {
         int[] p = new int[n];
         for (int i = 0; i < n; i++) {
             p[i] = i;
@@ -141,7 +142,7 @@ public final class Permutations {
      * factor is fixed or {@code skip} holds for its group); a nested factor takes the block of the destination
      * unit of the factor before it, its parent.
      */
-    int[] axisMap(PermutationSpec.PermutedAxis axis, java.util.function.IntPredicate skip) {
+    public int[] axisMap(PermutationSpec.PermutedAxis axis, java.util.function.IntPredicate skip) {
         int[] map = {0};
         int previousSize = 1;
         for (PermutationSpec.Factor f : axis.factors()) {
@@ -178,7 +179,7 @@ public final class Permutations {
     }
 
     /** {@code out[idx] = in[map(idx)]} with an index map per axis (null: identity). */
-    static float[] gather(float[] in, long[] shape, int[][] maps) {
+    public static float[] gather(float[] in, long[] shape, int[][] maps) {
         int rank = shape.length;
         float[] out = new float[in.length];
         if (rank == 0 || in.length == 0) {

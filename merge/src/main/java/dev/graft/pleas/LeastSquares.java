@@ -3,63 +3,83 @@ package dev.graft.pleas;
 import dev.graft.linalg.MatrixProducts;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.CholeskyDecomposition;
+import org.apache.commons.math3.linear.NonPositiveDefiniteMatrixException;
 import org.apache.commons.math3.linear.RealMatrix;
 
 /**
- * Ridge regression toward a prior, from streamed data: rows {@code x} (with a constant 1 appended, for the bias)
- * and targets {@code y} are reduced to {@code XᵀX} and {@code XᵀY} batch by batch (products in ONNX Runtime),
- * then {@code W = (XᵀX + λ·s·I)⁻¹ (XᵀY + λ·s·W₀)} by Cholesky, with {@code s} the mean of {@code diag(XᵀX)}
- * so that {@code λ} does not depend on the data's scale. {@code λ → ∞} gives the prior {@code W₀}.
+ * Ridge regression toward a prior, from streamed data: rows {@code x} (with a constant appended for the bias: 1,
+ * or 0 for a layer without one, which leaves the bias at its prior, 0) and targets {@code y} are reduced batch by
+ * batch (products in ONNX Runtime) to {@code G = XᵀX} and {@code XᵀR}, with {@code R = Y − X·W₀} the prior's
+ * residual; then {@code W = W₀ + (G + λ·s·I)⁻¹ XᵀR} by Cholesky, which is {@code (G + λ·s·I)⁻¹ (XᵀY + λ·s·W₀)}
+ * with {@code s} the mean of {@code diag(G)}, so that {@code λ} does not depend on the data's scale.
+ * {@code λ → ∞} gives the prior. Solving for the correction to the prior keeps float32 rounding of the products
+ * in proportion to the residual, not to the targets: a prior that already fits the data exactly (a merge at 2.0×)
+ * stays exact.
  */
 final class LeastSquares {
     private final int inputs;
     private final int outputs;
+    private final float constant;
+    private final double[] prior;
+    private final float[] priorTransposed;
     private final double[] gram;
     private final double[] cross;
-    private double squaredError;
+    private double squaredResidual;
     private double squaredTarget;
-    private long rows;
 
-    /** @param inputs input width, without the constant */
-    LeastSquares(int inputs, int outputs) {
+    /**
+     * @param inputs input width, without the constant
+     * @param bias   whether the layer has a bias to fit
+     * @param prior  {@code (inputs + 1) × outputs}, the last row the bias
+     */
+    LeastSquares(int inputs, int outputs, boolean bias, double[] prior) {
         this.inputs = inputs + 1;
         this.outputs = outputs;
+        this.constant = bias ? 1f : 0f;
+        this.prior = prior;
+        this.priorTransposed = new float[outputs * inputs];
+        for (int i = 0; i < inputs; i++) {
+            for (int j = 0; j < outputs; j++) {
+                priorTransposed[j * inputs + i] = (float) prior[i * outputs + j];
+            }
+        }
         this.gram = new double[this.inputs * this.inputs];
         this.cross = new double[this.inputs * outputs];
     }
 
     /** Adds {@code n} rows: {@code x} is {@code n × inputs}, {@code y} is {@code n × outputs}, row-major. */
     void add(float[] x, float[] y, int n, MatrixProducts products) {
+        int features = inputs - 1;
         float[] xt = new float[inputs * n];
         for (int r = 0; r < n; r++) {
-            for (int c = 0; c < inputs - 1; c++) {
-                xt[c * n + r] = x[r * (inputs - 1) + c];
+            for (int c = 0; c < features; c++) {
+                xt[c * n + r] = x[r * features + c];
             }
-            xt[(inputs - 1) * n + r] = 1f;
+            xt[features * n + r] = constant;
         }
-        float[] yt = new float[outputs * n];
+        float[] predicted = products.timesTransposed(x, n, features, priorTransposed, outputs);
+        float[] rt = new float[outputs * n];
         for (int r = 0; r < n; r++) {
             for (int c = 0; c < outputs; c++) {
-                yt[c * n + r] = y[r * outputs + c];
-                squaredTarget += (double) y[r * outputs + c] * y[r * outputs + c];
+                double target = y[r * outputs + c];
+                double residual = target - predicted[r * outputs + c] - constant * prior[features * outputs + c];
+                rt[c * n + r] = (float) residual;
+                squaredTarget += target * target;
+                squaredResidual += residual * residual;
             }
         }
         float[] g = products.timesTransposed(xt, inputs, n, xt, inputs);
-        float[] h = products.timesTransposed(xt, inputs, n, yt, outputs);
+        float[] h = products.timesTransposed(xt, inputs, n, rt, outputs);
         for (int k = 0; k < g.length; k++) {
             gram[k] += g[k];
         }
         for (int k = 0; k < h.length; k++) {
             cross[k] += h[k];
         }
-        rows += n;
     }
 
-    /**
-     * Solves for {@code W} ({@code (inputs + 1) × outputs}, the last row the bias) with ridge {@code lambda}
-     * toward {@code prior} (same layout).
-     */
-    double[] solve(double[] prior, double lambda) {
+    /** Solves for {@code W} ({@code (inputs + 1) × outputs}, the last row the bias) with ridge {@code lambda}. */
+    double[] solve(double lambda) {
         double scale = 0;
         for (int i = 0; i < inputs; i++) {
             scale += gram[i * inputs + i];
@@ -68,47 +88,51 @@ final class LeastSquares {
         RealMatrix a = new Array2DRowRealMatrix(inputs, inputs);
         for (int i = 0; i < inputs; i++) {
             for (int j = 0; j < inputs; j++) {
-                a.setEntry(i, j, gram[i * inputs + j] + (i == j ? lambda * scale : 0));
+                double g = 0.5 * (gram[i * inputs + j] + gram[j * inputs + i]); // float32 products: symmetrise
+                a.setEntry(i, j, g + (i == j ? lambda * scale : 0));
             }
         }
         RealMatrix b = new Array2DRowRealMatrix(inputs, outputs);
         for (int i = 0; i < inputs; i++) {
             for (int j = 0; j < outputs; j++) {
-                b.setEntry(i, j, cross[i * outputs + j] + lambda * scale * prior[i * outputs + j]);
+                b.setEntry(i, j, cross[i * outputs + j]);
             }
         }
-        RealMatrix w = new CholeskyDecomposition(a, 1e-10, 1e-14).getSolver().solve(b);
+        RealMatrix delta;
+        try {
+            delta = new CholeskyDecomposition(a, 1e-10, 1e-14).getSolver().solve(b);
+        } catch (NonPositiveDefiniteMatrixException e) {
+            throw new IllegalArgumentException("ridge " + lambda + " is too small for the rounding of the float32 "
+                    + "Gram matrix (" + inputs + " inputs); use a larger ridge", e);
+        }
         double[] out = new double[inputs * outputs];
         for (int i = 0; i < inputs; i++) {
             for (int j = 0; j < outputs; j++) {
-                out[i * outputs + j] = w.getEntry(i, j);
+                out[i * outputs + j] = prior[i * outputs + j] + delta.getEntry(i, j);
             }
         }
         return out;
     }
 
     /**
-     * The relative residual {@code ‖XW − Y‖² / ‖Y‖²} of {@code w}, from the reduced sums:
-     * {@code ‖XW − Y‖² = tr(WᵀGW) − 2 tr(WᵀH) + ‖Y‖²}.
+     * The relative residual {@code ‖XW − Y‖² / ‖Y‖²} of {@code w}, from the reduced sums: with {@code Δ = W − W₀},
+     * {@code ‖XW − Y‖² = tr(ΔᵀGΔ) − 2 tr(ΔᵀXᵀR) + ‖R‖²}.
      */
     double relativeResidual(double[] w) {
         double quadratic = 0;
         double linear = 0;
         for (int j = 0; j < outputs; j++) {
             for (int i = 0; i < inputs; i++) {
-                double gw = 0;
+                double gd = 0;
                 for (int k = 0; k < inputs; k++) {
-                    gw += gram[i * inputs + k] * w[k * outputs + j];
+                    gd += gram[i * inputs + k] * (w[k * outputs + j] - prior[k * outputs + j]);
                 }
-                quadratic += w[i * outputs + j] * gw;
-                linear += w[i * outputs + j] * cross[i * outputs + j];
+                double d = w[i * outputs + j] - prior[i * outputs + j];
+                quadratic += d * gd;
+                linear += d * cross[i * outputs + j];
             }
         }
-        squaredError = Math.max(0, quadratic - 2 * linear + squaredTarget);
-        return squaredTarget == 0 ? 0 : squaredError / squaredTarget;
-    }
-
-    long rows() {
-        return rows;
+        double error = Math.max(0, quadratic - 2 * linear + squaredResidual);
+        return squaredTarget == 0 ? 0 : error / squaredTarget;
     }
 }

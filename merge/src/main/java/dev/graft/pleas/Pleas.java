@@ -3,22 +3,22 @@ package dev.graft.pleas;
 import dev.graft.GraftException;
 import dev.graft.align.ActivationMatching;
 import dev.graft.align.Alignment;
-import dev.graft.align.LapSolver;
 import dev.graft.align.PermutationSpec;
+import dev.graft.align.Permutations;
 import dev.graft.data.Calibration;
+import dev.graft.exec.ProgressListener;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.ExposedValues;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Provenance;
 import dev.graft.onnx.TemporaryFolder;
-import dev.graft.onnx.Weight;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.verify.ModelRunner;
 import dev.graft.verify.ProbeOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -26,36 +26,65 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * PLeaS (Nasery, Hayase, Koh and Kusupati, <i>PLeaS — Merging Models with Permutations and Least Squares</i>,
- * CVPR 2025) for models made of linear layers joined by element-wise ops (MLPs): merges two models trained from
- * different starts into one whose hidden widths the user chooses between one model's (1.0×) and both (2.0×).
+ * CVPR 2025): merges two models trained from different starts into one whose hidden widths the user chooses
+ * between one model's (1.0×) and both (2.0×).
  * <ol>
  *   <li>Each hidden group's units are matched by the correlation of their activations on calibration data
- *   ({@link ActivationMatching}); of width {@code n}, the {@code round((w−1)·n)} least correlated pairs are kept
- *   apart (both units), the others merged, so the width becomes about {@code w·n} ({@link UnitMap}).</li>
- *   <li>Each layer's weights and bias are fitted by ridge least squares ({@link LeastSquares}): inputs are the
- *   original models' activations at the layer's input mapped to the merged units (averaged on merged units, each
- *   model's own on kept ones), targets their outputs mapped the same way (the average of both models' outputs for
- *   a layer whose outputs are fixed, such as the logits). Layers are independent. The ridge pulls toward the
- *   merged-space average of the two models' weights, which is exact at 2.0× and is the permutation-aligned
- *   average at 1.0×.</li>
+ *   ({@link ActivationMatching}). A group that may widen ({@link MergedUnits}: its members are all layer weights
+ *   and biases — MLP hidden layers, CNN channels, transformer FFN widths) keeps its least correlated pairs apart
+ *   (both units), as many as the width budget gives it ({@link WidthBudget}), and merges the rest; other groups
+ *   (a transformer's residual stream and attention heads) are merged whole.</li>
+ *   <li>Each layer ({@link Layer}: dense or convolution) is fitted by ridge least squares ({@link LeastSquares}):
+ *   inputs are the original models' activations at the layer's input mapped to the merged units (averaged on
+ *   merged units, each model's own on kept ones), targets its outputs mapped the same way. Layers are
+ *   independent. The ridge pulls toward the merged-space average of the two layers ({@link MergedLayer#prior}),
+ *   which computes both models exactly at 2.0× and is the permutation-aligned average at 1.0×. Other weights of
+ *   the merged part are the permutation-aligned average.</li>
+ *   <li>Optionally the last layers are kept per model ({@link Split}): models with different label spaces keep
+ *   their own heads, on one merged body, and the merged model has both models' outputs.</li>
  * </ol>
- * The merged graph is A's with the layers' weights replaced (new shapes); graphs whose groups touch anything but
- * linear weights and biases are refused, naming the weight.
+ * The merged graph is A's with new weight shapes; it is run in ONNX Runtime and its widths checked before
+ * {@link #writeTo} returns.
  */
 public final class Pleas {
-    /** One group's outcome. */
-    public record GroupReport(String group, int width, int mergedWidth, int mergedPairs, double meanSimilarity) {
+    /** How a global width is spread over the groups that may widen ({@link WidthBudget}). */
+    public enum Spread {
+        /** Each group {@code w} times as wide. */
+        UNIFORM,
+        /** The same added parameters, spent on the least similar pairs of all groups together. */
+        LEAST_SIMILAR
     }
 
-    /** One layer's fit. */
-    public record LayerReport(String weight, int inputs, int outputs, double relativeResidual) {
+    /** Which layers are fitted by least squares; the others are set to the merged-space average. */
+    public enum Fit {
+        /** Every layer. */
+        ALL,
+        /** Layers that read or write a group that may widen (for a transformer: the FFN). */
+        RESIZABLE,
+        /** None: the permutation-aligned average (at 1.0×), for comparison. */
+        NONE
+    }
+
+    /**
+     * One group's outcome: its width in one model and in the merge, merged pairs, mean correlation of matched
+     * pairs (NaN if no calibration activation shows it) over those whose units both vary on the data, the pairs
+     * with a constant unit (dead on the data: merged first), and why it cannot widen (null if it can).
+     */
+    public record GroupReport(String group, int width, int mergedWidth, int mergedPairs, double meanSimilarity,
+                              int constantPairs, String fixed) {
+    }
+
+    /** One layer: merged input features and outputs, whether fitted, and the fit's relative residual. */
+    public record LayerReport(String weight, int inputs, int outputs, boolean fitted, double relativeResidual) {
     }
 
     /** What a PLeaS merge did. */
-    public record Report(String modelA, String modelB, double width, double ridge, int samples,
+    public record Report(String modelA, String modelB, double width, String spread, double ridge, String fit,
+                         int keptLayers, int samples, long parametersA, long parametersMerged, List<String> outputs,
                          List<GroupReport> groups, List<LayerReport> layers, List<String> files) {
     }
 
@@ -63,7 +92,12 @@ public final class Pleas {
     private final Path b;
     private Calibration data;
     private double width = 1.0;
+    private final Map<String, Double> groupWidths = new LinkedHashMap<>();
+    private Spread spread = Spread.UNIFORM;
     private double ridge = 1e-3;
+    private Fit fit = Fit.ALL;
+    private int keptLayers;
+    private ProgressListener progress = ProgressListener.NONE;
 
     private Pleas(Path a, Path b) {
         this.a = a;
@@ -81,16 +115,32 @@ public final class Pleas {
         return this;
     }
 
-    /** Hidden widths as a multiple of one model's, from 1.0 (all merged) to 2.0 (nothing merged); default 1.0. */
+    /** Widths of groups that may widen, as a multiple of one model's: 1.0 (all merged) to 2.0 (none); default 1.0. */
     public Pleas width(double w) {
-        if (!(w >= 1 && w <= 2)) {
-            throw new IllegalArgumentException("width must be between 1.0 and 2.0, got " + w);
-        }
-        this.width = w;
+        this.width = checkWidth(w);
         return this;
     }
 
-    /** Ridge strength toward the averaged weights, relative to the inputs' mean square (default 1e-3). */
+    /** One group's own width (a name from {@code graft inspect --groups}), outside the global budget. */
+    public Pleas width(String group, double w) {
+        groupWidths.put(group, checkWidth(w));
+        return this;
+    }
+
+    private static double checkWidth(double w) {
+        if (!(w >= 1 && w <= 2)) {
+            throw new IllegalArgumentException("width must be between 1.0 and 2.0, got " + w);
+        }
+        return w;
+    }
+
+    /** How the global width is spread over the groups ({@link WidthBudget}); default uniform. */
+    public Pleas spread(Spread s) {
+        this.spread = s;
+        return this;
+    }
+
+    /** Ridge strength toward the merged-space average, relative to the inputs' mean square (default 1e-3). */
     public Pleas ridge(double lambda) {
         if (!(lambda > 0)) {
             throw new IllegalArgumentException("ridge must be positive, got " + lambda);
@@ -99,203 +149,278 @@ public final class Pleas {
         return this;
     }
 
+    /** Which layers are fitted (default all). */
+    public Pleas fit(Fit f) {
+        this.fit = f;
+        return this;
+    }
+
+    /**
+     * Keeps the last {@code layers} layers (and what follows them) per model, each reading the merged body: for
+     * models with different label spaces, 1 keeps each model's head. B's outputs get the suffix {@code _b}.
+     */
+    public Pleas keepLast(int layers) {
+        if (layers < 0) {
+            throw new IllegalArgumentException("layers to keep apart must be 0 or more, got " + layers);
+        }
+        this.keptLayers = layers;
+        return this;
+    }
+
+    /** Told of each calibration batch ("matching", "fitting"), each layer solved ("solving"). */
+    public Pleas progress(ProgressListener p) {
+        this.progress = p;
+        return this;
+    }
+
     /** Runs the merge and writes the merged model to {@code target}, atomically. */
     public Report writeTo(Path target) {
         if (data == null) {
             throw new IllegalArgumentException("PLeaS needs calibration data: call calibration(...)");
         }
-        PermutationSpec spec = Alignment.spec(b, false, ProbeOptions.defaults());
         try (OnnxModel ma = OnnxModel.open(a); OnnxModel mb = OnnxModel.open(b)) {
-            List<LinearLayer> layers = LinearLayer.find(ma);
-            Map<String, Integer> inGroup = new HashMap<>();
-            Map<String, Integer> outGroup = new HashMap<>();
-            groupsOf(spec, layers, inGroup, outGroup);
-            Map<Integer, double[]> correlations = ActivationMatching.correlations(a, b, spec, data);
-            Map<Integer, UnitMap> maps = new LinkedHashMap<>();
-            List<GroupReport> groups = new ArrayList<>();
+            List<Layer> layers = Layer.find(ma);
+            Map<String, Layer> layersB = new HashMap<>();
+            Layer.find(mb).forEach(l -> layersB.put(l.weight(), l));
+            checkSameLayers(layers, layersB);
+            PermutationSpec spec = Alignment.spec(b, false, ProbeOptions.defaults());
+            Split split = Split.last(ma, mb, layers, keptLayers);
+            Map<Integer, String> fixed = MergedUnits.fixedGroups(spec, layers, split);
+            Map<Integer, Double> own = ownWidths(spec, fixed);
+            Map<Integer, double[]> correlations = ActivationMatching.correlations(a, b, spec, data, progress);
+            Permutations perms = ActivationMatching.assign(spec, correlations, data.samples()).permutations();
+            Map<Integer, double[]> similarity = new HashMap<>();
+            List<WidthBudget.Group> budget = new ArrayList<>();
             for (int g = 0; g < spec.groups().size(); g++) {
-                PermutationSpec.Group group = spec.groups().get(g);
                 double[] c = correlations.get(ActivationMatching.ownKey(g));
+                PermutationSpec.Group group = spec.groups().get(g);
+                if (fixed.containsKey(g) || group.nested()) {
+                    continue;
+                }
                 if (c == null) {
                     throw new GraftException(b, null, "group '" + group.name() + "' is not seen in any activation");
                 }
-                int n = group.size();
-                int[] match = LapSolver.maximize(c, n, n);
-                double[] similarity = new double[n];
-                double mean = 0;
-                for (int i = 0; i < n; i++) {
-                    similarity[i] = c[i * n + match[i]];
-                    mean += similarity[i] / n;
-                }
-                UnitMap map = UnitMap.of(match, similarity, (int) Math.round((width - 1) * n));
-                maps.put(g, map);
-                groups.add(new GroupReport(group.name(), n, map.width(), map.merged(), mean));
+                double[] s = Arrays.stream(pairSimilarity(c, group.size(), perms.get(g)))
+                        .map(x -> Double.isNaN(x) ? 1 : x).toArray();
+                similarity.put(g, s);
+                budget.add(new WidthBudget.Group(g, group.size(), unitCost(ma, spec, g), s));
             }
-            Map<String, double[]> fitted = new LinkedHashMap<>();
-            List<LayerReport> reports = fit(ma, mb, layers, inGroup, outGroup, maps, fitted);
-            List<String> files = write(ma, mb, layers, inGroup, outGroup, maps, fitted, target);
-            return new Report(a.toString(), b.toString(), width, ridge, data.samples(), groups, reports, files);
+            Map<Integer, Integer> kept = WidthBudget.kept(budget, width, own, spread);
+            MergedUnits units = MergedUnits.of(spec, perms, kept, similarity);
+            List<GroupReport> groups = groupReports(spec, perms, correlations, units, fixed);
+            List<MergedLayer> merged = plan(layers, layersB, units, split, fixed, spec);
+            Map<String, OutputTensor> tensors = new HashMap<>();
+            List<LayerReport> reports = fit(ma, mb, merged, tensors);
+            var files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, writeOptions(ma, mb));
+            long paramsA = parameters(ma.proto().getGraph().getInitializerList());
+            long paramsMerged;
+            List<String> outputs;
+            try (OnnxModel out = OnnxModel.open(target)) {
+                paramsMerged = parameters(out.proto().getGraph().getInitializerList());
+                outputs = out.proto().getGraph().getOutputList().stream().map(v -> v.getName()).toList();
+            }
+            return new Report(a.toString(), b.toString(), width, spread.name().toLowerCase(java.util.Locale.ROOT),
+                    ridge, fit.name().toLowerCase(java.util.Locale.ROOT), keptLayers, data.samples(), paramsA,
+                    paramsMerged, outputs, groups, reports, files.names());
         }
     }
 
-    /** Each layer's input and output group (-1: fixed); refuses groups that touch anything else. */
-    private static void groupsOf(PermutationSpec spec, List<LinearLayer> layers, Map<String, Integer> inGroup,
-                                 Map<String, Integer> outGroup) {
-        Set<String> handled = new LinkedHashSet<>();
-        for (LinearLayer l : layers) {
-            inGroup.put(l.weight(), -1);
-            outGroup.put(l.weight(), -1);
-            handled.add(l.weight());
-            if (l.bias() != null) {
-                handled.add(l.bias());
-            }
+    /** B must have A's layers, of the same kind and widths, under the same names. */
+    private void checkSameLayers(List<Layer> layers, Map<String, Layer> layersB) {
+        if (layers.isEmpty()) {
+            throw new GraftException(a, null, "has no layer PLeaS can fit (MatMul, Gemm or Conv with an initializer "
+                    + "weight)");
         }
-        for (PermutationSpec.PermutedAxis axis : spec.axes()) {
-            if (!handled.contains(axis.weight())) {
-                throw new IllegalArgumentException("PLeaS handles linear layers joined by element-wise ops; weight '"
-                        + axis.weight() + "' (axis " + axis.axis() + ") is in a hidden group but is not a linear "
-                        + "layer's weight or bias");
+        for (Layer l : layers) {
+            Layer lb = layersB.get(l.weight());
+            if (lb == null) {
+                throw new GraftException(b, l.weight(), "A has a layer with this weight and B has not; PLeaS merges "
+                        + "models of one architecture");
             }
-        }
-        for (PermutationSpec.PermutedAxis axis : spec.axes()) {
-            if (axis.factors().size() != 1) {
-                throw new IllegalArgumentException("PLeaS cannot change the width of weight '" + axis.weight()
-                        + "': its axis " + axis.axis() + " is a product of groups");
-            }
-            int g = axis.factors().get(0).group();
-            for (LinearLayer l : layers) {
-                if (l.weight().equals(axis.weight())) {
-                    boolean inAxis = axis.axis() == (l.outIn() ? 1 : 0);
-                    (inAxis ? inGroup : outGroup).put(l.weight(), g);
-                }
+            if (lb.in() != l.in() || lb.out() != l.out() || (lb.patches() == null) != (l.patches() == null)
+                    || (lb.norm() == null) != (l.norm() == null)) {
+                throw new GraftException(b, l.weight(), "expected a " + (l.patches() == null ? "dense" : "convolution")
+                        + " layer " + l.in() + " → " + l.out() + " as in A, got a "
+                        + (lb.patches() == null ? "dense" : "convolution") + " layer " + lb.in() + " → " + lb.out());
             }
         }
     }
 
-    /** Fits every layer on the calibration data. */
-    private List<LayerReport> fit(OnnxModel ma, OnnxModel mb, List<LinearLayer> layers, Map<String, Integer> inGroup,
-                                  Map<String, Integer> outGroup, Map<Integer, UnitMap> maps,
-                                  Map<String, double[]> fitted) {
-        Set<String> values = new LinkedHashSet<>();
-        layers.forEach(l -> {
-            values.add(l.input());
-            values.add(l.output());
+    private Map<Integer, Double> ownWidths(PermutationSpec spec, Map<Integer, String> fixed) {
+        Map<Integer, Double> own = new HashMap<>();
+        groupWidths.forEach((name, w) -> {
+            int g = spec.groups().indexOf(spec.group(name));
+            if (fixed.containsKey(g) && w != 1.0) {
+                throw new IllegalArgumentException("group '" + name + "' cannot widen: " + fixed.get(g));
+            }
+            own.put(g, w);
         });
-        Map<String, LeastSquares> systems = new LinkedHashMap<>();
-        int threads = Math.min(2, Runtime.getRuntime().availableProcessors());
-        try (TemporaryFolder folder = TemporaryFolder.create("graft-pleas");
-             ModelRunner ra = new ModelRunner(ExposedValues.write(ma, values, folder.resolve("a.onnx")), threads);
-             ModelRunner rb = new ModelRunner(ExposedValues.write(mb, values, folder.resolve("b.onnx")), threads);
-             MatrixProducts products = new MatrixProducts(threads)) {
-            for (Map<String, ModelRunner.Input> batch : data.batches()) {
-                Map<String, ModelRunner.Output> oa = ra.run(batch, values);
-                Map<String, ModelRunner.Output> ob = rb.run(batch, values);
-                for (LinearLayer l : layers) {
-                    UnitMap in = map(maps, inGroup.get(l.weight()), l.in());
-                    UnitMap out = map(maps, outGroup.get(l.weight()), l.out());
-                    int rows = oa.get(l.input()).values().length / l.in();
-                    float[] x = in.map(oa.get(l.input()).values(), ob.get(l.input()).values(), rows, l.in());
-                    float[] y = out.map(oa.get(l.output()).values(), ob.get(l.output()).values(), rows, l.out());
-                    systems.computeIfAbsent(l.weight(), k -> new LeastSquares(in.width(), out.width()))
-                            .add(x, y, rows, products);
-                }
-            }
-        }
-        List<LayerReport> reports = new ArrayList<>();
-        for (LinearLayer l : layers) {
-            UnitMap in = map(maps, inGroup.get(l.weight()), l.in());
-            UnitMap out = map(maps, outGroup.get(l.weight()), l.out());
-            LeastSquares ls = systems.get(l.weight());
-            double[] w = ls.solve(prior(ma, mb, l, in, out), ridge);
-            fitted.put(l.weight(), w);
-            reports.add(new LayerReport(l.weight(), in.width(), out.width(), ls.relativeResidual(w)));
-        }
-        return reports;
+        return own;
     }
 
-    private static UnitMap map(Map<Integer, UnitMap> maps, int group, int size) {
-        return group < 0 ? UnitMap.shared(size) : maps.get(group);
+    /** Parameters one more unit of group {@code g} adds: for each member axis, the weight's size over the axis'. */
+    private static long unitCost(OnnxModel m, PermutationSpec spec, int g) {
+        long cost = 0;
+        for (PermutationSpec.Member member : spec.groups().get(g).members()) {
+            long[] shape = m.weight(member.weight()).orElseThrow().shape();
+            long size = 1;
+            for (long d : shape) {
+                size *= d;
+            }
+            cost += size / spec.groups().get(g).size();
+        }
+        return cost;
     }
 
     /**
-     * The merged-space average of the two layers ({@code (in'+1) × out'}, bias last): a merged output is half
-     * of each model's, fed by the inputs that carry that model's units; a kept output is its model's own.
+     * The correlation of each of A's units with its match, NaN where either is constant on the data (all its
+     * correlations vanish).
      */
-    private static double[] prior(OnnxModel ma, OnnxModel mb, LinearLayer l, UnitMap in, UnitMap out) {
-        float[] wa = ma.weight(l.weight()).orElseThrow().toFloats();
-        float[] wb = mb.weight(l.weight()).orElseThrow().toFloats();
-        float[] ba = l.bias() == null ? new float[l.out()] : ma.weight(l.bias()).orElseThrow().toFloats();
-        float[] bb = l.bias() == null ? new float[l.out()] : mb.weight(l.bias()).orElseThrow().toFloats();
-        int rows = in.width() + 1;
-        double[] p = new double[rows * out.width()];
-        for (int v = 0; v < out.width(); v++) {
-            int i = out.a()[v];
-            int j = out.b()[v];
-            double share = i >= 0 && j >= 0 ? 0.5 : 1;
-            for (int u = 0; u < in.width(); u++) {
-                int k = in.a()[u];
-                int m = in.b()[u];
-                double w = 0;
-                if (i >= 0 && k >= 0) {
-                    w += share * at(wa, l, k, i);
+    private static double[] pairSimilarity(double[] c, int n, int[] perm) {
+        boolean[] liveA = new boolean[n];
+        boolean[] liveB = new boolean[n];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                if (Math.abs(c[i * n + j]) > 1e-6) {
+                    liveA[i] = true;
+                    liveB[j] = true;
                 }
-                if (j >= 0 && m >= 0) {
-                    w += share * at(wb, l, m, j);
-                }
-                p[u * out.width() + v] = w;
             }
-            p[in.width() * out.width() + v] = (i >= 0 ? share * ba[i] : 0) + (j >= 0 ? share * bb[j] : 0);
         }
-        return p;
+        double[] s = new double[n];
+        for (int i = 0; i < n; i++) {
+            s[i] = liveA[i] && liveB[perm[i]] ? c[i * n + perm[i]] : Double.NaN;
+        }
+        return s;
     }
 
-    /** The weight from input {@code k} to output {@code i} in the layer's layout. */
-    private static float at(float[] w, LinearLayer l, int k, int i) {
-        return l.outIn() ? w[i * l.in() + k] : w[k * l.out() + i];
+    private static List<GroupReport> groupReports(PermutationSpec spec, Permutations perms,
+                                                  Map<Integer, double[]> correlations, MergedUnits units,
+                                                  Map<Integer, String> fixed) {
+        List<GroupReport> out = new ArrayList<>();
+        for (int g = 0; g < spec.groups().size(); g++) {
+            PermutationSpec.Group group = spec.groups().get(g);
+            if (group.nested()) {
+                continue;
+            }
+            double[] c = correlations.get(ActivationMatching.ownKey(g));
+            int n = group.size();
+            double[] s = c == null ? new double[0] : pairSimilarity(c, n, perms.get(g));
+            double mean = Arrays.stream(s).filter(x -> !Double.isNaN(x)).average().orElse(Double.NaN);
+            int constant = (int) Arrays.stream(s).filter(Double::isNaN).count();
+            UnitMap map = units.group(g);
+            int mergedWidth = map == null ? n : map.width();
+            int pairs = map == null ? n : map.merged();
+            out.add(new GroupReport(group.name(), n, mergedWidth, pairs, mean, constant, fixed.get(g)));
+        }
+        return out;
     }
 
-    /** Writes A's graph with every layer's weight and bias replaced by the fitted, resized ones. */
-    private List<String> write(OnnxModel ma, OnnxModel mb, List<LinearLayer> layers, Map<String, Integer> inGroup,
-                               Map<String, Integer> outGroup, Map<Integer, UnitMap> maps,
-                               Map<String, double[]> fitted, Path target) {
-        Map<String, OutputTensor> replaced = new HashMap<>();
-        for (LinearLayer l : layers) {
-            int in = map(maps, inGroup.get(l.weight()), l.in()).width();
-            int out = map(maps, outGroup.get(l.weight()), l.out()).width();
-            double[] w = fitted.get(l.weight());
-            float[] weight = new float[in * out];
-            for (int u = 0; u < in; u++) {
-                for (int v = 0; v < out; v++) {
-                    weight[l.outIn() ? v * in + u : u * out + v] = (float) w[u * out + v];
+    /** Each layer of the merged part and each entry of the kept parts, with its unit maps. */
+    private List<MergedLayer> plan(List<Layer> layers, Map<String, Layer> layersB, MergedUnits units, Split split,
+                                   Map<Integer, String> fixed, PermutationSpec spec) {
+        List<MergedLayer> out = new ArrayList<>();
+        for (Layer l : layers) {
+            boolean entry = split.entries().contains(l.weight());
+            if (split.weights().contains(l.weight()) && !entry) {
+                continue;
+            }
+            Layer lb = layersB.get(l.weight());
+            UnitMap channels = units.axis(l.weight(), l.inAxis(), l.in());
+            UnitMap outs = entry ? UnitMap.separate(l.out(), lb.out()) : units.axis(l.weight(), 1 - l.inAxis(), l.out());
+            boolean resizable = spec.byWeight().getOrDefault(l.weight(), List.of()).stream()
+                    .flatMap(ax -> ax.factors().stream()).anyMatch(f -> f.group() >= 0 && !fixed.containsKey(f.group()));
+            boolean fitted = entry || fit == Fit.ALL || fit == Fit.RESIZABLE && resizable;
+            out.add(new MergedLayer(l, lb, channels, outs, fitted, entry));
+        }
+        return out;
+    }
+
+    /** Fits the layers that are fitted on the calibration data and makes every merged layer's tensors. */
+    private List<LayerReport> fit(OnnxModel ma, OnnxModel mb, List<MergedLayer> layers,
+                                  Map<String, OutputTensor> tensors) {
+        Set<String> valuesA = new LinkedHashSet<>();
+        Set<String> valuesB = new LinkedHashSet<>();
+        List<MergedLayer> fitted = layers.stream().filter(MergedLayer::fitted).toList();
+        for (MergedLayer l : fitted) {
+            valuesA.add(l.a().input());
+            valuesA.add(l.a().output());
+            valuesB.add(l.b().input());
+            valuesB.add(l.b().output());
+        }
+        Map<MergedLayer, double[]> priors = new HashMap<>();
+        layers.parallelStream().forEach(l -> {
+            double[] p = l.prior(ma, mb);
+            synchronized (priors) {
+                priors.put(l, p);
+            }
+        });
+        Map<MergedLayer, LeastSquares> systems = new LinkedHashMap<>();
+        if (!fitted.isEmpty()) {
+            int threads = Math.min(2, Runtime.getRuntime().availableProcessors());
+            try (TemporaryFolder folder = TemporaryFolder.create("graft-pleas");
+                 ModelRunner ra = new ModelRunner(ExposedValues.write(ma, valuesA, folder.resolve("a.onnx")), threads);
+                 ModelRunner rb = new ModelRunner(ExposedValues.write(mb, valuesB, folder.resolve("b.onnx")), threads);
+                 MatrixProducts products = new MatrixProducts(threads)) {
+                int done = 0;
+                for (Map<String, ModelRunner.Input> batch : data.batches()) {
+                    progress.written("fitting", ++done, data.batches().size());
+                    Map<String, ModelRunner.Output> oa = ra.run(batch, valuesA);
+                    Map<String, ModelRunner.Output> ob = rb.run(batch, valuesB);
+                    for (MergedLayer l : fitted) {
+                        float[] x = l.inputs(oa.get(l.a().input()), ob.get(l.b().input()));
+                        float[] y = l.targets(oa.get(l.a().output()), ob.get(l.b().output()));
+                        systems.computeIfAbsent(l, k -> new LeastSquares(l.inputs(), l.outputs(), l.a().hasBias(),
+                                        priors.get(l)))
+                                .add(x, y, x.length / l.inputs(), products);
+                    }
                 }
             }
-            Weight original = ma.weight(l.weight()).orElseThrow();
-            replaced.put(l.weight(), OutputTensor.of(l.weight(), original.type(),
-                    l.outIn() ? new long[] {out, in} : new long[] {in, out}, () -> weight));
-            if (l.bias() != null) {
-                float[] bias = new float[out];
-                for (int v = 0; v < out; v++) {
-                    bias[v] = (float) w[in * out + v];
-                }
-                replaced.put(l.bias(), OutputTensor.of(l.bias(), ma.weight(l.bias()).orElseThrow().type(),
-                        new long[] {out}, () -> bias));
+        }
+        AtomicInteger solved = new AtomicInteger();
+        List<LayerReport> reports = layers.parallelStream().map(l -> {
+            LeastSquares ls = systems.get(l);
+            double[] w;
+            try {
+                w = ls == null ? priors.get(l) : ls.solve(ridge);
+            } catch (IllegalArgumentException e) {
+                throw new GraftException(a, l.a().weight(), e.getMessage(), e);
             }
-        }
-        List<OutputTensor> tensors = new ArrayList<>();
-        for (Weight w : ma.initializers()) {
-            tensors.add(replaced.getOrDefault(w.name(), OutputTensor.copyOf(w)));
-        }
+            synchronized (tensors) {
+                l.tensors(w, ma, mb).forEach(t -> tensors.put(t.name(), t));
+                progress.written("solving", solved.incrementAndGet(), layers.size());
+            }
+            return new LayerReport(l.a().weight(), l.inputs(), l.outputs(), ls != null,
+                    ls == null ? Double.NaN : ls.relativeResidual(w));
+        }).toList();
+        return reports;
+    }
+
+    private WriteOptions writeOptions(OnnxModel ma, OnnxModel mb) {
         Map<String, String> parameters = new LinkedHashMap<>();
         parameters.put("method", "pleas");
         parameters.put("width", Double.toString(width));
+        groupWidths.forEach((g, w) -> parameters.put("width." + g, Double.toString(w)));
+        parameters.put("spread", spread.name().toLowerCase(java.util.Locale.ROOT));
         parameters.put("ridge", Double.toString(ridge));
+        parameters.put("fit", fit.name().toLowerCase(java.util.Locale.ROOT));
+        parameters.put("keep_last", Integer.toString(keptLayers));
         parameters.put("calibration", data.source());
         CompletableFuture<Provenance.Input> ha = Provenance.Input.hashInBackground(ma);
         CompletableFuture<Provenance.Input> hb = Provenance.Input.hashInBackground(mb);
-        var template = ma.proto().toBuilder();
-        template.getGraphBuilder().clearValueInfo(); // intermediate shapes changed with the widths
-        WriteOptions options = WriteOptions.defaults().withProvenance(() ->
+        return WriteOptions.defaults().withProvenance(() ->
                 new Provenance("pleas", parameters, List.of(ha.join(), hb.join())));
-        return OnnxWriter.write(template.build(), tensors, target, options).names();
+    }
+
+    private static long parameters(List<ai.onnx.proto.OnnxMl.TensorProto> initializers) {
+        long total = 0;
+        for (var t : initializers) {
+            long size = 1;
+            for (long d : t.getDimsList()) {
+                size *= d;
+            }
+            total += size;
+        }
+        return total;
     }
 }

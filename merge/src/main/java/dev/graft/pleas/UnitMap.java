@@ -1,5 +1,6 @@
 package dev.graft.pleas;
 
+import dev.graft.align.Permutations;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -71,35 +72,91 @@ record UnitMap(int[] a, int[] b, double[] similarity) {
     }
 
     /**
-     * Maps rows of activations ({@code rows × n}, each model's own units along the row) to the merged units
-     * ({@code rows × width}).
+     * Maps activations to the merged units: {@code actA} is {@code outer × nA × inner} row-major (A's own units
+     * along the middle axis; {@code inner} = 1 for rows of features, {@code h·w} for channels), {@code actB} the
+     * same with {@code nB}; the result is {@code outer × width × inner}.
      */
-    float[] map(float[] actA, float[] actB, int rows, int n) {
-        float[] out = new float[rows * width()];
-        for (int r = 0; r < rows; r++) {
-            for (int u = 0; u < width(); u++) {
-                float v;
+    float[] map(float[] actA, float[] actB, int outer, int nA, int nB, int inner) {
+        int width = width();
+        float[] out = new float[outer * width * inner];
+        for (int r = 0; r < outer; r++) {
+            for (int u = 0; u < width; u++) {
+                int to = (r * width + u) * inner;
+                int fromA = (r * nA + a[u]) * inner;
+                int fromB = (r * nB + b[u]) * inner;
                 if (a[u] >= 0 && b[u] >= 0) {
-                    v = 0.5f * (actA[r * n + a[u]] + actB[r * n + b[u]]);
+                    for (int s = 0; s < inner; s++) {
+                        out[to + s] = 0.5f * (actA[fromA + s] + actB[fromB + s]);
+                    }
                 } else if (a[u] >= 0) {
-                    v = actA[r * n + a[u]];
+                    System.arraycopy(actA, fromA, out, to, inner);
                 } else {
-                    v = actB[r * n + b[u]];
+                    System.arraycopy(actB, fromB, out, to, inner);
                 }
-                out[r * width() + u] = v;
             }
         }
         return out;
     }
 
-    /** The identity-like map of a fixed axis: one unit per position, the two models averaged. */
-    static UnitMap shared(int n) {
-        int[] idx = new int[n];
-        for (int i = 0; i < n; i++) {
-            idx[i] = i;
-        }
-        double[] one = new double[n];
+    /** A group merged whole: A's unit {@code i} with B's unit {@code perm[i]}. */
+    static UnitMap permutation(int[] perm) {
+        double[] one = new double[perm.length];
         Arrays.fill(one, 1);
-        return new UnitMap(idx, idx.clone(), one);
+        return new UnitMap(Permutations.identity(perm.length), perm.clone(), one);
+    }
+
+    /** A fixed axis: one unit per position, the two models averaged. */
+    static UnitMap shared(int n) {
+        return permutation(Permutations.identity(n));
+    }
+
+    /** Each model's units kept apart: A's {@code nA}, then B's {@code nB} (the outputs of two heads). */
+    static UnitMap separate(int nA, int nB) {
+        int[] a = new int[nA + nB];
+        int[] b = new int[nA + nB];
+        for (int u = 0; u < nA + nB; u++) {
+            a[u] = u < nA ? u : -1;
+            b[u] = u < nA ? -1 : u - nA;
+        }
+        return new UnitMap(a, b, new double[nA + nB]);
+    }
+
+    /**
+     * The units of an axis that is the row-major product of {@code factors} (outermost first): a unit is a tuple
+     * of the factors' units, and belongs to a model when each of its parts does.
+     */
+    static UnitMap product(List<UnitMap> factors) {
+        int[] pa = {0};
+        int[] pb = {0};
+        double[] ps = {1};
+        for (UnitMap f : factors) {
+            int w = f.width();
+            int[] na = new int[pa.length * w];
+            int[] nb = new int[pa.length * w];
+            double[] ns = new double[pa.length * w];
+            int fa = f.sourceWidth(true);
+            int fb = f.sourceWidth(false);
+            for (int o = 0; o < pa.length; o++) {
+                for (int u = 0; u < w; u++) {
+                    int k = o * w + u;
+                    na[k] = pa[o] >= 0 && f.a[u] >= 0 ? pa[o] * fa + f.a[u] : -1;
+                    nb[k] = pb[o] >= 0 && f.b[u] >= 0 ? pb[o] * fb + f.b[u] : -1;
+                    ns[k] = Math.min(ps[o], f.similarity[u]);
+                }
+            }
+            pa = na;
+            pb = nb;
+            ps = ns;
+        }
+        return new UnitMap(pa, pb, ps);
+    }
+
+    /** How many units of A's ({@code first}) or B's axis this map reads from: the largest index + 1. */
+    private int sourceWidth(boolean first) {
+        int max = -1;
+        for (int i : first ? a : b) {
+            max = Math.max(max, i);
+        }
+        return max + 1;
     }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.graft.GraftException;
 import dev.graft.align.Alignment;
 import dev.graft.align.ModelPermuter;
 import dev.graft.align.PermutationSpec;
@@ -18,6 +19,8 @@ import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class PleasTest {
     private static final Path INDEPENDENT = Path.of("../examples/recipes/independent");
@@ -50,45 +53,90 @@ class PleasTest {
         return x;
     }
 
-    /** Merging a model with a shuffled copy of itself at 1.0× gives the model back. */
-    @Test
-    void aModelAndItsShuffledCopyMergeBackIntoTheModel() {
-        PermutationSpec spec = Alignment.spec(MLP1, false, ProbeOptions.defaults());
-        Path shuffled = dir.resolve("shuffled.onnx");
-        try (OnnxModel m = OnnxModel.open(MLP1)) {
-            ModelPermuter.write(m, Permutations.random(spec, 3), shuffled, Map.of());
-        }
-        Path merged = dir.resolve("merged.onnx");
-        Pleas.Report r = Pleas.merge(MLP1, shuffled).calibration(calibration()).width(1.0).ridge(1e-6).writeTo(merged);
-        assertThat(r.groups()).allSatisfy(g -> {
-            assertThat(g.mergedWidth()).isEqualTo(g.width());
-            assertThat(g.meanSimilarity()).isGreaterThan(0.9); // 1 but for units that never activate on the data
-        });
-        float[] x = freshInputs();
-        float[] want = logits(MLP1, x, x.length / 64);
-        float[] got = logits(merged, x, x.length / 64);
+    private static void assertClose(float[] got, float[] want) {
+        assertThat(got).hasSameSizeAs(want);
         for (int i = 0; i < want.length; i++) {
-            assertThat(got[i]).isCloseTo(want[i], within(1e-3f + 1e-3f * Math.abs(want[i])));
+            assertThat(got[i]).as("output %d", i).isCloseTo(want[i], within(1e-3f + 1e-3f * Math.abs(want[i])));
         }
     }
 
-    /** At 2.0× nothing is merged: the merged model computes the average of both models' outputs, on any input. */
-    @Test
-    void atTwiceTheWidthTheMergeIsTheAveragedOutputEnsemble() {
+    private Path shuffled(Path model) {
+        PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
+        Path shuffled = dir.resolve("shuffled.onnx");
+        try (OnnxModel m = OnnxModel.open(model)) {
+            ModelPermuter.write(m, Permutations.random(spec, 3), shuffled, Map.of());
+        }
+        return shuffled;
+    }
+
+    /** Merging a model with a shuffled copy of itself at 1.0× gives the model back (MLP and CNN). */
+    @ParameterizedTest
+    @ValueSource(strings = {"mlp_seed1.onnx", "cnn_seed1.onnx"})
+    void aModelAndItsShuffledCopyMergeBackIntoTheModel(String name) {
+        Path model = INDEPENDENT.resolve(name);
         Path merged = dir.resolve("merged.onnx");
-        Pleas.Report r = Pleas.merge(MLP1, MLP2).calibration(calibration()).width(2.0).writeTo(merged);
-        assertThat(r.groups()).allSatisfy(g -> {
+        Pleas.Report r = Pleas.merge(model, shuffled(model)).calibration(calibration()).width(1.0).ridge(1e-6)
+                .writeTo(merged);
+        assertThat(r.groups()).isNotEmpty().allSatisfy(g -> {
+            assertThat(g.fixed()).isNull();
+            assertThat(g.mergedWidth()).isEqualTo(g.width());
+            assertThat(g.meanSimilarity()).isCloseTo(1.0, within(1e-5)); // over units that vary on the data
+        });
+        float[] x = freshInputs();
+        assertClose(logits(merged, x, x.length / 64), logits(model, x, x.length / 64));
+    }
+
+    /** At 2.0× nothing is merged: the merged model computes the average of both models' outputs, on any input. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mlp", "cnn"})
+    void atTwiceTheWidthTheMergeIsTheAveragedOutputEnsemble(String kind) {
+        Path a = INDEPENDENT.resolve(kind + "_seed1.onnx");
+        Path b = INDEPENDENT.resolve(kind + "_seed2.onnx");
+        Path merged = dir.resolve("merged.onnx");
+        Pleas.Report r = Pleas.merge(a, b).calibration(calibration()).width(2.0).writeTo(merged);
+        assertThat(r.groups()).isNotEmpty().allSatisfy(g -> {
             assertThat(g.mergedWidth()).isEqualTo(2 * g.width());
             assertThat(g.mergedPairs()).isZero();
         });
         float[] x = freshInputs();
         int rows = x.length / 64;
-        float[] a = logits(MLP1, x, rows);
-        float[] b = logits(MLP2, x, rows);
-        float[] got = logits(merged, x, rows);
-        for (int i = 0; i < got.length; i++) {
-            float want = 0.5f * (a[i] + b[i]);
-            assertThat(got[i]).isCloseTo(want, within(1e-3f + 1e-3f * Math.abs(want)));
+        float[] la = logits(a, x, rows);
+        float[] lb = logits(b, x, rows);
+        float[] want = new float[la.length];
+        for (int i = 0; i < want.length; i++) {
+            want[i] = 0.5f * (la[i] + lb[i]);
+        }
+        assertClose(logits(merged, x, rows), want);
+    }
+
+    /** The CNN's batch norms are folded into their convolutions, and the merged graph has none. */
+    @Test
+    void batchNormsAreFoldedIntoTheirConvolutions() {
+        Path merged = dir.resolve("merged.onnx");
+        Pleas.merge(INDEPENDENT.resolve("cnn_seed1.onnx"), INDEPENDENT.resolve("cnn_seed2.onnx"))
+                .calibration(calibration()).width(1.5).writeTo(merged);
+        try (OnnxModel m = OnnxModel.open(merged)) {
+            assertThat(m.proto().getGraph().getNodeList()).noneMatch(n -> n.getOpType().equals("BatchNormalization"));
+            assertThat(m.proto().getGraph().getNodeList().stream().filter(n -> n.getOpType().equals("Conv")))
+                    .allSatisfy(n -> assertThat(n.getInputCount()).isEqualTo(3));
+        }
+    }
+
+    /** Keeping the heads apart at 2.0× gives one model with both models' outputs, each exact. */
+    @ParameterizedTest
+    @ValueSource(strings = {"mlp", "cnn"})
+    void keptHeadsAtTwiceTheWidthReproduceEachModel(String kind) {
+        Path a = INDEPENDENT.resolve(kind + "_seed1.onnx");
+        Path b = INDEPENDENT.resolve(kind + "_seed2.onnx");
+        Path merged = dir.resolve("merged.onnx");
+        Pleas.Report r = Pleas.merge(a, b).calibration(calibration()).width(2.0).keepLast(1).writeTo(merged);
+        assertThat(r.outputs()).containsExactly("logits", "logits" + "_b");
+        float[] x = freshInputs();
+        int rows = x.length / 64;
+        try (ModelRunner run = new ModelRunner(merged, 1)) {
+            var out = run.run(Map.of("x", ModelRunner.Input.of(x, rows, 64)), Set.of());
+            assertClose(out.get("logits").values(), logits(a, x, rows));
+            assertClose(out.get("logits_b").values(), logits(b, x, rows));
         }
     }
 
@@ -110,11 +158,15 @@ class PleasTest {
     }
 
     @Test
-    void graphsWithOtherMembersInTheirGroupsAreRefusedNamingTheWeight() {
-        Path cnn = INDEPENDENT.resolve("cnn_seed1.onnx");
-        assertThatThrownBy(() -> Pleas.merge(cnn, INDEPENDENT.resolve("cnn_seed2.onnx")).calibration(calibration())
-                .writeTo(dir.resolve("c.onnx")))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("onnx::Conv_")
-                .hasMessageContaining("not a linear layer");
+    void badRequestsAreRefusedNamingWhatIsWrongAndWriteNothing() {
+        Path out = dir.resolve("x.onnx");
+        assertThatThrownBy(() -> Pleas.merge(MLP1, MLP2).calibration(calibration()).keepLast(4).writeTo(out))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("the model has 3");
+        assertThatThrownBy(() -> Pleas.merge(MLP1, MLP2).calibration(calibration()).width("no such group", 1.5)
+                .writeTo(out)).hasMessageContaining("no such group");
+        assertThatThrownBy(() -> Pleas.merge(MLP1, INDEPENDENT.resolve("cnn_seed2.onnx")).calibration(calibration())
+                .writeTo(out)).isInstanceOf(GraftException.class).hasMessageContaining("cnn_seed2.onnx");
+        assertThat(out).doesNotExist();
+        assertThat(dir).isEmptyDirectory();
     }
 }

@@ -1,0 +1,188 @@
+package dev.graft.pleas;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.graft.GraftException;
+import dev.graft.align.Permutations;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OnnxWriter;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.Weight;
+import dev.graft.onnx.WriteOptions;
+import dev.graft.onnx.WrittenFiles;
+import dev.graft.verify.ProbeOptions;
+import dev.graft.verify.Verifier;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Writes a PLeaS merge: A's graph, with the layers' weights replaced by the merged ones (new shapes), every other
+ * initializer of the merged part set to the merged-space average of A's and B's (the permutation-aligned average;
+ * such weights sit only on groups merged whole), the part A keeps apart unchanged, and B's kept part added under
+ * suffixed names with its outputs. Norms folded into their layers ({@link Layer.Norm}) are dropped, with their
+ * parameters. {@code value_info} is dropped (the widths changed). The written model is then
+ * run in ONNX Runtime and every layer's input and output widths are checked against the merge; on any failure
+ * the files are removed.
+ */
+final class MergedGraph {
+    private MergedGraph() {
+    }
+
+    static WrittenFiles write(OnnxModel ma, OnnxModel mb, MergedUnits units, Split split,
+                              Map<String, OutputTensor> layerTensors, List<MergedLayer> layers, Path target,
+                              WriteOptions options) {
+        Set<String> folded = new HashSet<>();
+        for (MergedLayer l : layers) {
+            if (l.a().norm() != null) {
+                folded.addAll(l.a().norm().parameters());
+            }
+        }
+        List<OutputTensor> tensors = new ArrayList<>();
+        for (Weight w : ma.initializers()) {
+            OutputTensor t = layerTensors.get(w.name());
+            if (t == null && !folded.contains(w.name())) {
+                t = split.weights().contains(w.name()) ? OutputTensor.copyOf(w) : average(w, mb, units);
+            }
+            if (t != null) {
+                tensors.add(t);
+            }
+        }
+        for (String name : split.weights()) {
+            OutputTensor t = layerTensors.get(name + Split.SUFFIX);
+            if (t == null && !folded.contains(name)) {
+                t = OutputTensor.copyOf(mb.weight(name).orElseThrow()).named(name + Split.SUFFIX);
+            }
+            if (t != null) {
+                tensors.add(t);
+            }
+        }
+        ModelProto.Builder template = ma.proto().toBuilder();
+        GraphProto.Builder graph = template.getGraphBuilder();
+        graph.clearValueInfo();
+        if (!split.isNone()) {
+            graph.addAllNode(split.nodesOfB(mb));
+            for (ValueInfoProto output : mb.proto().getGraph().getOutputList()) {
+                if (split.producesInB(mb, output.getName())) {
+                    graph.addOutput(output.toBuilder().setName(output.getName() + Split.SUFFIX));
+                }
+            }
+        }
+        for (MergedLayer l : layers) {
+            if (l.a().norm() != null) {
+                fold(graph, l.a(), "");
+                if (l.entry()) {
+                    fold(graph, l.b(), Split.SUFFIX);
+                }
+            }
+        }
+        WrittenFiles files = OnnxWriter.write(template.build(), tensors, target, options);
+        try {
+            checkWidths(target, layers);
+        } catch (RuntimeException e) {
+            for (Path p : files.files()) {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // the error below says what went wrong; a leftover file is reported by the caller's next write
+                }
+            }
+            throw e instanceof GraftException g ? g
+                    : new GraftException(target, null, "the merged model does not run in ONNX Runtime: "
+                    + e.getMessage(), e);
+        }
+        return files;
+    }
+
+    /**
+     * Drops layer {@code l}'s folded norm node (names with {@code suffix}): the layer's node writes the norm's
+     * output, reading the norm's shift as its bias if it had none.
+     */
+    private static void fold(GraphProto.Builder graph, Layer l, String suffix) {
+        Layer.Norm norm = l.norm();
+        for (int i = 0; i < graph.getNodeCount(); i++) {
+            if (graph.getNode(i).getOutputList().equals(List.of(norm.output() + suffix))) {
+                graph.removeNode(i);
+                break;
+            }
+        }
+        for (NodeProto.Builder n : graph.getNodeBuilderList()) {
+            if (n.getOutputCount() > 0 && n.getOutput(0).equals(norm.input() + suffix)) {
+                n.setOutput(0, norm.output() + suffix);
+                if (l.bias() == null) {
+                    while (n.getInputCount() < 3) {
+                        n.addInput("");
+                    }
+                    n.setInput(2, norm.bias() + suffix);
+                }
+                return;
+            }
+        }
+        throw new IllegalStateException("no node writes '" + norm.input() + suffix + "'");
+    }
+
+    /** A body initializer: the average of A's and B's after B's permutation, or A's if both are equal. */
+    private static OutputTensor average(Weight wa, OnnxModel mb, MergedUnits units) {
+        String name = wa.name();
+        Weight wb = mb.weight(name).orElseThrow(() -> new GraftException(mb.file(), name,
+                "A has this initializer and B has not; PLeaS merges models of one architecture"));
+        long[] shape = wa.shape();
+        if (!Arrays.equals(shape, wb.shape())) {
+            throw new GraftException(mb.file(), name, "expected shape " + Arrays.toString(shape) + " as in A, got "
+                    + Arrays.toString(wb.shape()) + " (models with different heads: keep their last layers apart)");
+        }
+        if (!wa.type().isFloatingPoint()) {
+            if (!wa.bytes().equals(wb.bytes())) {
+                throw new GraftException(mb.file(), name, "is not floating point and differs from A's, so it cannot "
+                        + "be averaged");
+            }
+            return OutputTensor.copyOf(wa);
+        }
+        int[][] maps = new int[shape.length][];
+        for (int k = 0; k < shape.length; k++) {
+            if (units.permuted(name, k)) {
+                UnitMap m = units.axis(name, k, (int) shape[k]);
+                if (m.width() != shape[k] || !Arrays.equals(m.a(), Permutations.identity((int) shape[k]))) {
+                    throw new IllegalStateException("weight '" + name + "' axis " + k + " is on a widened group");
+                }
+                maps[k] = m.b();
+            }
+        }
+        return OutputTensor.like(wa, wa.type(), () -> {
+            float[] x = wa.toFloats();
+            float[] y = Permutations.gather(wb.toFloats(), shape, maps);
+            for (int i = 0; i < x.length; i++) {
+                x[i] = 0.5f * (x[i] + y[i]);
+            }
+            return x;
+        });
+    }
+
+    /** Runs the written model and checks each merged layer's widths (the shapes along every edge touched). */
+    private static void checkWidths(Path model, List<MergedLayer> layers) {
+        Map<String, Verifier.ValueShape> shapes = new Verifier(ProbeOptions.defaults()).valueShapes(model);
+        for (MergedLayer l : layers) {
+            for (MergedLayer.Width w : l.widths()) {
+                Verifier.ValueShape s = shapes.get(w.value());
+                if (s == null) {
+                    continue;
+                }
+                long[] dims = s.shape();
+                int axis = w.axis() < 0 ? dims.length - 1 : w.axis();
+                if (axis >= dims.length || dims[axis] != w.size()) {
+                    throw new GraftException(model, l.a().weight(), "value '" + w.value() + "' has shape "
+                            + Arrays.toString(dims) + " in ONNX Runtime; the merge expects " + w.size()
+                            + " along axis " + axis + " (a shape constant the merge does not update?)");
+                }
+            }
+        }
+    }
+}

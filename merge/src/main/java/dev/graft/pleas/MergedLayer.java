@@ -1,0 +1,198 @@
+package dev.graft.pleas;
+
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.verify.ModelRunner;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.IntPredicate;
+import java.util.stream.IntStream;
+
+/**
+ * One layer of the merged model: A's layer and B's, how their input units ({@code channels}: the input axis of
+ * the weight) and output units map to the merged ones, and whether it is fitted by least squares or set to its
+ * {@link #prior prior}. The least-squares problem reads rows of merged input features (patches for a
+ * convolution, with a constant 1 for the bias) and rows of merged targets; the solution {@code (features + 1) ×
+ * outputs} becomes the merged weight and bias. An <em>entry</em> layer of the parts kept per model ({@link Split})
+ * has A's outputs and then B's as its outputs and becomes two layers, A's and B's.
+ */
+final class MergedLayer {
+    private final Layer a;
+    private final Layer b;
+    private final UnitMap channels;
+    private final UnitMap features;
+    private final UnitMap out;
+    private final boolean fitted;
+    private final boolean entry;
+
+    MergedLayer(Layer a, Layer b, UnitMap channels, UnitMap out, boolean fitted, boolean entry) {
+        this.a = a;
+        this.b = b;
+        this.channels = channels;
+        this.features = a.patches() == null ? channels
+                : UnitMap.product(List.of(channels, UnitMap.shared(a.patches().size())));
+        this.out = out;
+        this.fitted = fitted;
+        this.entry = entry;
+    }
+
+    Layer a() {
+        return a;
+    }
+
+    Layer b() {
+        return b;
+    }
+
+    boolean fitted() {
+        return fitted;
+    }
+
+    /** Whether this is an entry layer of the parts kept per model. */
+    boolean entry() {
+        return entry;
+    }
+
+    int inputs() {
+        return features.width();
+    }
+
+    int outputs() {
+        return out.width();
+    }
+
+    /** Rows of merged input features: {@code rows × inputs()}. */
+    float[] inputs(ModelRunner.Output oa, ModelRunner.Output ob) {
+        if (a.patches() == null) {
+            int rows = oa.values().length / a.in();
+            return channels.map(oa.values(), ob.values(), rows, a.in(), b.in(), 1);
+        }
+        long[] s = oa.shape();
+        int n = (int) s[0];
+        int h = (int) s[2];
+        int w = (int) s[3];
+        float[] merged = channels.map(oa.values(), ob.values(), n, a.in(), b.in(), h * w);
+        return a.patches().rows(merged, n, channels.width(), h, w);
+    }
+
+    /** Rows of merged targets: {@code rows × outputs()}, a convolution's channels moved last. */
+    float[] targets(ModelRunner.Output oa, ModelRunner.Output ob) {
+        if (a.patches() == null) {
+            int rows = oa.values().length / a.out();
+            return out.map(oa.values(), ob.values(), rows, a.out(), b.out(), 1);
+        }
+        long[] s = oa.shape();
+        int n = (int) s[0];
+        int plane = (int) (s[2] * s[3]);
+        int c = out.width();
+        float[] merged = out.map(oa.values(), ob.values(), n, a.out(), b.out(), plane);
+        float[] rows = new float[merged.length];
+        for (int i = 0; i < n; i++) {
+            for (int ch = 0; ch < c; ch++) {
+                for (int p = 0; p < plane; p++) {
+                    rows[(i * plane + p) * c + ch] = merged[(i * c + ch) * plane + p];
+                }
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * The merged-space average of the two layers ({@code (inputs + 1) × outputs}, bias last): a merged output is
+     * half of each model's, fed by the inputs that carry that model's units; a kept output is its model's own.
+     * It is the permutation-aligned average when everything is merged, and computes both models exactly when
+     * nothing is.
+     */
+    double[] prior(OnnxModel ma, OnnxModel mb) {
+        float[] wa = a.weights(ma);
+        float[] wb = b.weights(mb);
+        float[] ba = a.biases(ma);
+        float[] bb = b.biases(mb);
+        int ins = inputs();
+        int outs = outputs();
+        double[] p = new double[(ins + 1) * outs];
+        for (int v = 0; v < outs; v++) {
+            int i = out.a()[v];
+            int j = out.b()[v];
+            double share = i >= 0 && j >= 0 ? 0.5 : 1;
+            for (int u = 0; u < ins; u++) {
+                int k = features.a()[u];
+                int m = features.b()[u];
+                double w = 0;
+                if (i >= 0 && k >= 0) {
+                    w += share * at(wa, a, k, i);
+                }
+                if (j >= 0 && m >= 0) {
+                    w += share * at(wb, b, m, j);
+                }
+                p[u * outs + v] = w;
+            }
+            p[ins * outs + v] = (i >= 0 ? share * ba[i] : 0) + (j >= 0 ? share * bb[j] : 0);
+        }
+        return p;
+    }
+
+    /** The weight from input feature {@code k} to output {@code i} in the layer's layout. */
+    private static float at(float[] w, Layer l, int k, int i) {
+        return l.outIn() ? w[i * l.features() + k] : w[k * l.out() + i];
+    }
+
+    /**
+     * The merged layer's tensors from the solution {@code w}: weight and bias under A's names; an entry layer's
+     * B part under B's names with {@link Split#SUFFIX}.
+     */
+    List<OutputTensor> tensors(double[] w, OnnxModel ma, OnnxModel mb) {
+        List<OutputTensor> list = new ArrayList<>();
+        if (!entry) {
+            list.addAll(part(w, a, ma, "", v -> true));
+            return list;
+        }
+        list.addAll(part(w, a, ma, "", v -> out.a()[v] >= 0));
+        list.addAll(part(w, b, mb, Split.SUFFIX, v -> out.b()[v] >= 0));
+        return list;
+    }
+
+    private List<OutputTensor> part(double[] w, Layer l, OnnxModel m, String suffix,
+                                    IntPredicate takes) {
+        int ins = inputs();
+        int outs = outputs();
+        int[] columns = IntStream.range(0, outs).filter(takes).toArray();
+        int width = columns.length;
+        float[] weight = new float[ins * width];
+        float[] bias = new float[width];
+        for (int c = 0; c < width; c++) {
+            int v = columns[c];
+            for (int u = 0; u < ins; u++) {
+                weight[l.outIn() ? c * ins + u : u * width + c] = (float) w[u * outs + v];
+            }
+            bias[c] = (float) w[ins * outs + v];
+        }
+        List<OutputTensor> list = new ArrayList<>();
+        list.add(OutputTensor.of(l.weight() + suffix, m.weight(l.weight()).orElseThrow().type(),
+                l.shape(channels.width(), width), () -> weight));
+        if (l.hasBias()) {
+            list.add(OutputTensor.of(l.biasName() + suffix, m.weight(l.biasName()).orElseThrow().type(),
+                    new long[] {width}, () -> bias));
+        }
+        return list;
+    }
+
+    /** A width the merged graph must show: value {@code value}'s axis {@code axis} (-1: the last) is {@code size}. */
+    record Width(String value, int axis, int size) {
+    }
+
+    /** Where this layer's merged widths show in the graph, for checking the written model's shapes. */
+    List<Width> widths() {
+        int axis = a.patches() == null ? -1 : 1;
+        List<Width> list = new ArrayList<>();
+        list.add(new Width(a.input(), axis, channels.width()));
+        if (entry) {
+            list.add(new Width(a.output(), axis, (int) Arrays.stream(out.a()).filter(i -> i >= 0).count()));
+            list.add(new Width(b.output() + Split.SUFFIX, axis, (int) Arrays.stream(out.b()).filter(i -> i >= 0).count()));
+        } else {
+            list.add(new Width(a.output(), axis, out.width()));
+        }
+        return list;
+    }
+}

@@ -1,0 +1,90 @@
+package dev.graft.pleas;
+
+import ai.onnx.proto.OnnxMl.NodeProto;
+import dev.graft.onnx.Attributes;
+import java.util.Arrays;
+
+/**
+ * The geometry of a 2-D ONNX {@code Conv} without groups (kernel, strides, explicit pads, dilations), and the
+ * patches it reads ("im2col"): a convolution is the dense map {@code y[n, :, p, q] = W · patch(n, p, q) + b} with
+ * {@code W} its weight viewed as {@code [out, in·kh·kw]}, so it can be fitted as a dense layer on patch rows.
+ */
+record Patches(int kh, int kw, int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
+               int dilationH, int dilationW) {
+    /** The geometry of {@code conv} with a weight of {@code shape}; refuses what it does not cover, naming why. */
+    static Patches of(NodeProto conv, long[] shape) {
+        if (shape.length != 4) {
+            throw new IllegalArgumentException("PLeaS handles 2-D convolutions; node '" + conv.getName()
+                    + "' has a weight of rank " + shape.length);
+        }
+        if (Attributes.getInt(conv, "group", 1) != 1) {
+            throw new IllegalArgumentException("PLeaS cannot fit grouped convolution node '" + conv.getName() + "'");
+        }
+        String autoPad = Attributes.getString(conv, "auto_pad", "NOTSET");
+        if (!autoPad.equals("NOTSET")) {
+            throw new IllegalArgumentException("PLeaS needs explicit pads; node '" + conv.getName() + "' has auto_pad "
+                    + autoPad);
+        }
+        long[] strides = ints(conv, "strides", 2, 1);
+        long[] pads = ints(conv, "pads", 4, 0);
+        long[] dilations = ints(conv, "dilations", 2, 1);
+        return new Patches((int) shape[2], (int) shape[3], (int) strides[0], (int) strides[1], (int) pads[0],
+                (int) pads[1], (int) pads[2], (int) pads[3], (int) dilations[0], (int) dilations[1]);
+    }
+
+    private static long[] ints(NodeProto conv, String name, int count, long otherwise) {
+        long[] v = Attributes.getInts(conv, name);
+        if (v == null) {
+            v = new long[count];
+            Arrays.fill(v, otherwise);
+        }
+        return v;
+    }
+
+    /** Kernel positions per input channel. */
+    int size() {
+        return kh * kw;
+    }
+
+    int outH(int h) {
+        return (h + padTop + padBottom - dilationH * (kh - 1) - 1) / strideH + 1;
+    }
+
+    int outW(int w) {
+        return (w + padLeft + padRight - dilationW * (kw - 1) - 1) / strideW + 1;
+    }
+
+    /**
+     * The patch rows of {@code x} ({@code n × c × h × w}): one row per output position {@code (n, p, q)}, with
+     * {@code c·kh·kw} columns ordered as the weight's last three axes; zero where the patch lies in the padding.
+     */
+    float[] rows(float[] x, int n, int c, int h, int w) {
+        int oh = outH(h);
+        int ow = outW(w);
+        int cols = c * size();
+        float[] out = new float[n * oh * ow * cols];
+        for (int s = 0; s < n; s++) {
+            for (int p = 0; p < oh; p++) {
+                for (int q = 0; q < ow; q++) {
+                    int row = ((s * oh + p) * ow + q) * cols;
+                    for (int ch = 0; ch < c; ch++) {
+                        int plane = (s * c + ch) * h * w;
+                        for (int i = 0; i < kh; i++) {
+                            int y = p * strideH - padTop + i * dilationH;
+                            if (y < 0 || y >= h) {
+                                continue;
+                            }
+                            for (int j = 0; j < kw; j++) {
+                                int xx = q * strideW - padLeft + j * dilationW;
+                                if (xx >= 0 && xx < w) {
+                                    out[row + (ch * kh + i) * kw + j] = x[plane + y * w + xx];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+}
