@@ -3,11 +3,14 @@
 
 Writes, into this folder:
   - sentences.txt: 1024 sentences, one per line (calibration data);
+  - sentences_2000.txt: the same 1024 and the next 976 (calibration data for PLeaS on text models);
   - retrieval.tsv: 400 pairs "query<TAB>document": the first sentence of a docstring, and the rest of it (a
     small retrieval set: each query's answer is its own document among all 400).
-Deterministic for a given Python version (modules and members visited in sorted order).
+Deterministic for a given Python version (modules and members visited in sorted order). The committed
+sentences.txt and retrieval.tsv come from Python 3.11.2, sentences_2000.txt from 3.11.7, whose docstrings differ
+in a few places: run with --only-2000 to rewrite sentences_2000.txt alone.
 
-Usage: /usr/bin/python3 make_text.py
+Usage: /usr/bin/python3 make_text.py [--only-2000]
 """
 import importlib
 import inspect
@@ -43,16 +46,19 @@ pairs = []
 for doc in docs:
     parts = re.split(r"(?<=[.!?])\s+", clean(doc))
     for sentence in parts:
-        if 40 <= len(sentence) <= 300 and sentence not in seen and len(sentences) < 1024:
+        if 40 <= len(sentence) <= 300 and sentence not in seen and len(sentences) < 2000:
             seen.add(sentence)
             sentences.append(sentence)
     first, rest = parts[0], " ".join(parts[1:])
     if 30 <= len(first) <= 200 and len(rest) >= 80 and len(pairs) < 400 and first not in {p[0] for p in pairs}:
         pairs.append((first, rest[:600]))
 
-with open(os.path.join(HERE, "sentences.txt"), "w") as f:
+with open(os.path.join(HERE, "sentences_2000.txt"), "w") as f:
     f.write("\n".join(sentences) + "\n")
-with open(os.path.join(HERE, "retrieval.tsv"), "w") as f:
-    for q, d in pairs:
-        f.write(q.replace("\t", " ") + "\t" + d.replace("\t", " ") + "\n")
+if "--only-2000" not in sys.argv:
+    with open(os.path.join(HERE, "sentences.txt"), "w") as f:
+        f.write("\n".join(sentences[:1024]) + "\n")
+    with open(os.path.join(HERE, "retrieval.tsv"), "w") as f:
+        for q, d in pairs:
+            f.write(q.replace("\t", " ") + "\t" + d.replace("\t", " ") + "\n")
 print(len(sentences), "sentences,", len(pairs), "retrieval pairs")

@@ -60,6 +60,13 @@ public final class Benchmarks {
             AlignmentBenchmarks.align(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
                     Path.of("examples/recipes/text/sentences.txt"), work);
         }
+        if (what.equals("pleas-ls") || what.equals("pleas") || what.equals("all")) {
+            PleasBenchmarks.leastSquares();
+        }
+        if (what.equals("pleas") || what.equals("all")) {
+            PleasBenchmarks.merge(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
+                    Path.of("examples/recipes/text/sentences_2000.txt"), work);
+        }
     }
 
     private static void io(Path work) throws Exception {

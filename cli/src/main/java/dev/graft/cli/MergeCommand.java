@@ -10,6 +10,7 @@ import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergeReport;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.Setting;
+import dev.graft.pleas.Pleas;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -80,7 +81,11 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        MergeBuilder b = recipe != null ? fromRecipe() : fromOptions();
+        MergeRecipe parsed = recipe != null ? readRecipe() : null;
+        if (parsed != null && parsed.isPleas()) {
+            return pleas(parsed);
+        }
+        MergeBuilder b = parsed != null ? fromRecipe(parsed) : fromOptions();
         if (write.elementType() != null) {
             b.outputType(write.elementType());
         }
@@ -108,15 +113,40 @@ final class MergeCommand implements Callable<Integer> {
         return 0;
     }
 
-    private MergeBuilder fromRecipe() {
+    private MergeRecipe readRecipe() {
         if (method != null || base != null || models != null || params != null || convention != null) {
             throw new IllegalArgumentException("give either a recipe or --method/--base/--model/--param, not both");
         }
-        MergeBuilder b = MergeRecipe.read(recipe).builder();
+        return MergeRecipe.read(recipe);
+    }
+
+    private MergeBuilder fromRecipe(MergeRecipe parsed) {
+        MergeBuilder b = parsed.builder();
         if (seed != null) {
             b.seed(seed);
         }
         return b;
+    }
+
+    /** A PLeaS recipe: the merge, its report (--report, --json) and its summary. */
+    private int pleas(MergeRecipe parsed) throws IOException {
+        Pleas.Report r;
+        try (Output.Progress progress = Output.Progress.stages(write.json)) {
+            r = parsed.pleas().progress(progress).writeTo(output);
+        }
+        if (report != null) {
+            Files.createDirectories(report.toAbsolutePath().getParent());
+            try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
+                Output.json(w, r);
+            }
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        if (write.json) {
+            Output.json(out, r);
+        } else {
+            PleasCommand.print(out, r, output);
+        }
+        return 0;
     }
 
     private MergeBuilder fromOptions() {

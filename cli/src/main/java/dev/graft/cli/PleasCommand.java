@@ -45,6 +45,11 @@ final class PleasCommand implements Callable<Integer> {
                     + "parameters on the least similar pairs of all groups (least-similar)")
     String spread;
 
+    @Option(names = "--matching", defaultValue = "activations", paramLabel = "activations|weights|identity",
+            description = "how B's units pair with A's: by activation correlation (default), weight matching, or "
+                    + "as they are (models fine-tuned from one start)")
+    String matching;
+
     @Option(names = "--fit", defaultValue = "all", paramLabel = "all|resizable|none",
             description = "layers fitted by least squares (the others are averaged after matching)")
     String fit;
@@ -74,7 +79,8 @@ final class PleasCommand implements Callable<Integer> {
         Pleas.Report r;
         try (Output.Progress progress = Output.Progress.stages(json)) {
             Pleas p = Pleas.merge(a, b).width(width).ridge(ridge).keepLast(keepLast)
-                    .spread(choice("--spread", spread, Pleas.Spread.class)).fit(choice("--fit", fit, Pleas.Fit.class))
+                    .spread(option("--spread", Pleas.Spread::of, spread)).fit(option("--fit", Pleas.Fit::of, fit))
+                    .matching(option("--matching", Pleas.Matching::of, matching))
                     .calibration(AlignCommand.calibration(calibration, tokenizer, samples, a)).progress(progress);
             groupWidths.forEach(p::width);
             r = p.writeTo(output);
@@ -82,10 +88,16 @@ final class PleasCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             Output.json(out, r);
-            return 0;
+        } else {
+            print(out, r, output);
         }
+        return 0;
+    }
+
+    /** The report as tables: groups (widths, pairs, similarity, why fixed) and layers (residuals). */
+    static void print(PrintWriter out, Pleas.Report r, Path output) {
         out.printf(Locale.ROOT, "merged %s and %s by PLeaS at width %.2f on %d calibration samples: %d parameters "
-                + "(%.2f× A's)%n", a, b, width, r.samples(), r.parametersMerged(),
+                + "(%.2f× A's)%n", r.modelA(), r.modelB(), r.width(), r.samples(), r.parametersMerged(),
                 (double) r.parametersMerged() / r.parametersA());
         out.printf("%-36s %6s %7s %6s %10s %9s  %s%n", "GROUP", "WIDTH", "MERGED", "PAIRS", "SIMILARITY", "CONSTANT",
                 "FIXED");
@@ -100,17 +112,13 @@ final class PleasCommand implements Callable<Integer> {
         }
         out.println("outputs: " + String.join(", ", r.outputs()));
         out.println("wrote " + output);
-        return 0;
     }
 
-    /** The constant of {@code type} that {@code value} names ({@code least-similar}: {@code LEAST_SIMILAR}). */
-    private static <E extends Enum<E>> E choice(String option, String value, Class<E> type) {
-        for (E e : type.getEnumConstants()) {
-            if (e.name().equals(value.toUpperCase(Locale.ROOT).replace('-', '_'))) {
-                return e;
-            }
+    private static <E> E option(String option, java.util.function.Function<String, E> parse, String value) {
+        try {
+            return parse.apply(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(option + ": " + e.getMessage(), e);
         }
-        throw new IllegalArgumentException(option + " must be one of " + java.util.Arrays.stream(type.getEnumConstants())
-                .map(e -> e.name().toLowerCase(Locale.ROOT).replace('_', '-')).toList() + ", got '" + value + "'");
     }
 }

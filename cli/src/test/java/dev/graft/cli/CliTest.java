@@ -229,7 +229,7 @@ class CliTest {
                 "-o", dir.resolve("out.onnx"), "--json");
         assertThat(r.exit()).as(r.err()).isZero();
         JsonNode json = new ObjectMapper().readTree(r.out());
-        assertThat(json.get("spread").asText()).isEqualTo("least_similar");
+        assertThat(json.get("spread").asText()).isEqualTo("least-similar");
         assertThat(json.get("outputs")).hasSize(2);
         assertThat(json.get("groups")).isNotEmpty();
         assertThat(json.get("layers")).allSatisfy(l -> assertThat(l.get("relativeResidual").asDouble()).isLessThan(1));
@@ -245,5 +245,30 @@ class CliTest {
         assertFailsCleanly(graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
                 "--keep-last", "9", "--calibration", folder.resolve("calibration.npy"), "-o", dir.resolve("out.onnx")),
                 "the model has 3");
+    }
+
+    @Test
+    void aPleasRecipeMergesWithOwnHeadsAndBadOnesAreRefused() throws IOException {
+        Path recipe = Path.of("../examples/recipes/independent/pleas.yaml").toAbsolutePath();
+        Run r = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--report", dir.resolve("report.json"));
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("width 1.50").contains("outputs: logits, logits_b");
+        JsonNode report = new ObjectMapper().readTree(dir.resolve("report.json").toFile());
+        assertThat(report.get("keptLayers").asInt()).isEqualTo(1);
+        assertThat(report.get("spread").asText()).isEqualTo("least-similar");
+        Files.delete(dir.resolve("out.onnx"));
+        Path folder = recipe.getParent();
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, "merge_method: pleas\nmodels: [" + folder.resolve("cnn_low.onnx") + ", "
+                + folder.resolve("cnn_high.onnx") + "]\npleas: {width: 1.5}\n");
+        assertFailsCleanly(graft("merge", bad, "-o", dir.resolve("out.onnx")), "pleas.calibration");
+        Files.writeString(bad, "merge_method: pleas\nmodels: [a.onnx]\npleas: {calibration: c.npy}\n");
+        assertFailsCleanly(graft("merge", bad, "-o", dir.resolve("out.onnx")), "exactly two models");
+        Files.writeString(bad, "merge_method: pleas\nmodels: [a.onnx, b.onnx]\nbase_model: a.onnx\n");
+        assertFailsCleanly(graft("merge", bad, "-o", dir.resolve("out.onnx")), "'base_model'", "pleas");
+        Files.writeString(bad, "merge_method: pleas\nmodels: [" + folder.resolve("cnn_low.onnx") + ", "
+                + folder.resolve("cnn_high.onnx") + "]\npleas: {calibration: " + folder.resolve("calibration.npy")
+                + ", spread: wide}\n");
+        assertFailsCleanly(graft("merge", bad, "-o", dir.resolve("out.onnx")), "'wide' is not one of");
     }
 }

@@ -74,26 +74,61 @@ public final class RetrievalEvaluator implements Evaluator {
 
     @Override
     public double evaluate(Path model) {
-        try (ModelRunner runner = new ModelRunner(model, Math.min(2, Runtime.getRuntime().availableProcessors()))) {
-            float[][] qe = embed(runner, queries);
-            float[][] de = embed(runner, documents);
-            double total = 0;
-            for (int i = 0; i < qe.length; i++) {
-                double own = dot(qe[i], de[i]);
-                int rank = 1;
-                for (int j = 0; j < de.length; j++) {
-                    if (j != i && dot(qe[i], de[j]) > own) {
-                        rank++;
-                    }
-                }
-                total += 1.0 / rank;
+        return evaluateAveraged(List.of(model));
+    }
+
+    /**
+     * The MRR of the averaged-output ensemble of {@code models}: their {@code last_hidden_state}s averaged, then
+     * pooled (mean pooling is linear, so this averages the models' pooled embeddings before normalising).
+     */
+    public double evaluateAveraged(List<Path> models) {
+        float[][] qe = null;
+        float[][] de = null;
+        for (Path model : models) {
+            try (ModelRunner runner = new ModelRunner(model, Math.min(2, Runtime.getRuntime().availableProcessors()))) {
+                qe = add(qe, pooled(runner, queries));
+                de = add(de, pooled(runner, documents));
             }
-            return total / qe.length;
+        }
+        normalise(qe);
+        normalise(de);
+        double total = 0;
+        for (int i = 0; i < qe.length; i++) {
+            double own = dot(qe[i], de[i]);
+            int rank = 1;
+            for (int j = 0; j < de.length; j++) {
+                if (j != i && dot(qe[i], de[j]) > own) {
+                    rank++;
+                }
+            }
+            total += 1.0 / rank;
+        }
+        return total / qe.length;
+    }
+
+    private static float[][] add(float[][] sum, float[][] x) {
+        if (sum == null) {
+            return x;
+        }
+        for (int i = 0; i < sum.length; i++) {
+            for (int c = 0; c < sum[i].length; c++) {
+                sum[i][c] += x[i][c];
+            }
+        }
+        return sum;
+    }
+
+    private static void normalise(float[][] vectors) {
+        for (float[] v : vectors) {
+            double norm = Math.sqrt(dot(v, v));
+            for (int c = 0; c < v.length; c++) {
+                v[c] /= (float) Math.max(norm, 1e-12);
+            }
         }
     }
 
-    /** Normalised mean-pooled embeddings of {@code texts}, in order. */
-    public static float[][] embed(ModelRunner runner, List<long[]> texts) {
+    /** Mean-pooled embeddings of {@code texts}, in order. */
+    private static float[][] pooled(ModelRunner runner, List<long[]> texts) {
         Map<Integer, List<Integer>> byLength = new LinkedHashMap<>();
         for (int i = 0; i < texts.size(); i++) {
             byLength.computeIfAbsent(texts.get(i).length, k -> new ArrayList<>()).add(i);
@@ -121,12 +156,8 @@ public final class RetrievalEvaluator implements Evaluator {
                     float[] v = new float[dim];
                     for (int tkn = 0; tkn < length; tkn++) {
                         for (int c = 0; c < dim; c++) {
-                            v[c] += hidden.values()[(k * length + tkn) * dim + c];
+                            v[c] += hidden.values()[(k * length + tkn) * dim + c] / length;
                         }
-                    }
-                    double norm = Math.sqrt(dot(v, v));
-                    for (int c = 0; c < dim; c++) {
-                        v[c] /= (float) Math.max(norm, 1e-12);
                     }
                     out[ids.get(from + k)] = v;
                 }

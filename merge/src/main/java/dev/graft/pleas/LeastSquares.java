@@ -16,7 +16,7 @@ import org.apache.commons.math3.linear.RealMatrix;
  * in proportion to the residual, not to the targets: a prior that already fits the data exactly (a merge at 2.0×)
  * stays exact.
  */
-final class LeastSquares {
+public final class LeastSquares {
     private final int inputs;
     private final int outputs;
     private final float constant;
@@ -32,7 +32,7 @@ final class LeastSquares {
      * @param bias   whether the layer has a bias to fit
      * @param prior  {@code (inputs + 1) × outputs}, the last row the bias
      */
-    LeastSquares(int inputs, int outputs, boolean bias, double[] prior) {
+    public LeastSquares(int inputs, int outputs, boolean bias, double[] prior) {
         this.inputs = inputs + 1;
         this.outputs = outputs;
         this.constant = bias ? 1f : 0f;
@@ -48,7 +48,7 @@ final class LeastSquares {
     }
 
     /** Adds {@code n} rows: {@code x} is {@code n × inputs}, {@code y} is {@code n × outputs}, row-major. */
-    void add(float[] x, float[] y, int n, MatrixProducts products) {
+    public void add(float[] x, float[] y, int n, MatrixProducts products) {
         int features = inputs - 1;
         float[] xt = new float[inputs * n];
         for (int r = 0; r < n; r++) {
@@ -78,8 +78,16 @@ final class LeastSquares {
         }
     }
 
-    /** Solves for {@code W} ({@code (inputs + 1) × outputs}, the last row the bias) with ridge {@code lambda}. */
-    double[] solve(double lambda) {
+    /** A solution: {@code W} ({@code (inputs + 1) × outputs}, the last row the bias) and its relative residual. */
+    public record Solution(double[] weights, double relativeResidual) {
+    }
+
+    /**
+     * Solves with ridge {@code lambda}. The relative residual {@code ‖XW − Y‖² / ‖Y‖²} comes from the reduced
+     * sums: with {@code Δ = W − W₀}, {@code ‖XW − Y‖² = tr(ΔᵀGΔ) − 2 tr(ΔᵀXᵀR) + ‖R‖²}, and {@code GΔ = XᵀR −
+     * λsΔ} at the solution, so it is {@code ‖R‖² − tr(ΔᵀXᵀR) − λs‖Δ‖²}.
+     */
+    public Solution solve(double lambda) {
         double scale = 0;
         for (int i = 0; i < inputs; i++) {
             scale += gram[i * inputs + i];
@@ -106,33 +114,17 @@ final class LeastSquares {
                     + "Gram matrix (" + inputs + " inputs); use a larger ridge", e);
         }
         double[] out = new double[inputs * outputs];
+        double linear = 0;
+        double squaredDelta = 0;
         for (int i = 0; i < inputs; i++) {
             for (int j = 0; j < outputs; j++) {
-                out[i * outputs + j] = prior[i * outputs + j] + delta.getEntry(i, j);
-            }
-        }
-        return out;
-    }
-
-    /**
-     * The relative residual {@code ‖XW − Y‖² / ‖Y‖²} of {@code w}, from the reduced sums: with {@code Δ = W − W₀},
-     * {@code ‖XW − Y‖² = tr(ΔᵀGΔ) − 2 tr(ΔᵀXᵀR) + ‖R‖²}.
-     */
-    double relativeResidual(double[] w) {
-        double quadratic = 0;
-        double linear = 0;
-        for (int j = 0; j < outputs; j++) {
-            for (int i = 0; i < inputs; i++) {
-                double gd = 0;
-                for (int k = 0; k < inputs; k++) {
-                    gd += gram[i * inputs + k] * (w[k * outputs + j] - prior[k * outputs + j]);
-                }
-                double d = w[i * outputs + j] - prior[i * outputs + j];
-                quadratic += d * gd;
+                double d = delta.getEntry(i, j);
+                out[i * outputs + j] = prior[i * outputs + j] + d;
                 linear += d * cross[i * outputs + j];
+                squaredDelta += d * d;
             }
         }
-        double error = Math.max(0, quadratic - 2 * linear + squaredResidual);
-        return squaredTarget == 0 ? 0 : error / squaredTarget;
+        double error = Math.max(0, squaredResidual - linear - lambda * scale * squaredDelta);
+        return new Solution(out, squaredTarget == 0 ? 0 : error / squaredTarget);
     }
 }

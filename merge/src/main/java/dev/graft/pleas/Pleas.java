@@ -5,6 +5,7 @@ import dev.graft.align.ActivationMatching;
 import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
 import dev.graft.align.Permutations;
+import dev.graft.align.WeightMatching;
 import dev.graft.data.Calibration;
 import dev.graft.exec.ProgressListener;
 import dev.graft.linalg.MatrixProducts;
@@ -23,6 +24,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -56,7 +58,27 @@ public final class Pleas {
         /** Each group {@code w} times as wide. */
         UNIFORM,
         /** The same added parameters, spent on the least similar pairs of all groups together. */
-        LEAST_SIMILAR
+        LEAST_SIMILAR;
+
+        /** The spread named {@code name} ({@code uniform}, {@code least-similar}). */
+        public static Spread of(String name) {
+            return named(name, Spread.class);
+        }
+    }
+
+    /** How B's units are paired with A's; the pairs' activation correlations rank them for the width either way. */
+    public enum Matching {
+        /** By activation correlation on the calibration data (PLeaS's choice). */
+        ACTIVATIONS,
+        /** By weight matching (Git Re-Basin; {@link WeightMatching}), which keeps a shared order of related models. */
+        WEIGHTS,
+        /** Unit {@code i} with unit {@code i}: for models fine-tuned from one start, whose units already pair up. */
+        IDENTITY;
+
+        /** The matching named {@code name} ({@code activations}, {@code weights}, {@code identity}). */
+        public static Matching of(String name) {
+            return named(name, Matching.class);
+        }
     }
 
     /** Which layers are fitted by least squares; the others are set to the merged-space average. */
@@ -66,7 +88,27 @@ public final class Pleas {
         /** Layers that read or write a group that may widen (for a transformer: the FFN). */
         RESIZABLE,
         /** None: the permutation-aligned average (at 1.0×), for comparison. */
-        NONE
+        NONE;
+
+        /** The choice named {@code name} ({@code all}, {@code resizable}, {@code none}). */
+        public static Fit of(String name) {
+            return named(name, Fit.class);
+        }
+    }
+
+    /** The constant of {@code type} named {@code name} in lower case with hyphens. */
+    private static <E extends Enum<E>> E named(String name, Class<E> type) {
+        for (E e : type.getEnumConstants()) {
+            if (label(e).equals(name)) {
+                return e;
+            }
+        }
+        throw new IllegalArgumentException("'" + name + "' is not one of "
+                + Arrays.stream(type.getEnumConstants()).map(Pleas::label).toList());
+    }
+
+    private static String label(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT).replace('_', '-');
     }
 
     /**
@@ -83,8 +125,8 @@ public final class Pleas {
     }
 
     /** What a PLeaS merge did. */
-    public record Report(String modelA, String modelB, double width, String spread, double ridge, String fit,
-                         int keptLayers, int samples, long parametersA, long parametersMerged, List<String> outputs,
+    public record Report(String modelA, String modelB, double width, String matching, String spread, double ridge,
+                         String fit, int keptLayers, int samples, long parametersA, long parametersMerged, List<String> outputs,
                          List<GroupReport> groups, List<LayerReport> layers, List<String> files) {
     }
 
@@ -94,6 +136,7 @@ public final class Pleas {
     private double width = 1.0;
     private final Map<String, Double> groupWidths = new LinkedHashMap<>();
     private Spread spread = Spread.UNIFORM;
+    private Matching matching = Matching.ACTIVATIONS;
     private double ridge = 1e-3;
     private Fit fit = Fit.ALL;
     private int keptLayers;
@@ -132,6 +175,12 @@ public final class Pleas {
             throw new IllegalArgumentException("width must be between 1.0 and 2.0, got " + w);
         }
         return w;
+    }
+
+    /** How units are paired (default by activations). */
+    public Pleas matching(Matching m) {
+        this.matching = m;
+        return this;
     }
 
     /** How the global width is spread over the groups ({@link WidthBudget}); default uniform. */
@@ -188,7 +237,12 @@ public final class Pleas {
             Map<Integer, String> fixed = MergedUnits.fixedGroups(spec, layers, split);
             Map<Integer, Double> own = ownWidths(spec, fixed);
             Map<Integer, double[]> correlations = ActivationMatching.correlations(a, b, spec, data, progress);
-            Permutations perms = ActivationMatching.assign(spec, correlations, data.samples()).permutations();
+            Permutations perms = switch (matching) {
+                case ACTIVATIONS -> ActivationMatching.assign(spec, correlations, data.samples()).permutations();
+                case WEIGHTS -> WeightMatching.match(ma, mb, spec, 0, 100, WeightMatching.attentionKeyBiases(mb))
+                        .permutations();
+                case IDENTITY -> Permutations.identity(spec);
+            };
             Map<Integer, double[]> similarity = new HashMap<>();
             List<WidthBudget.Group> budget = new ArrayList<>();
             for (int g = 0; g < spec.groups().size(); g++) {
@@ -219,9 +273,8 @@ public final class Pleas {
                 paramsMerged = parameters(out.proto().getGraph().getInitializerList());
                 outputs = out.proto().getGraph().getOutputList().stream().map(v -> v.getName()).toList();
             }
-            return new Report(a.toString(), b.toString(), width, spread.name().toLowerCase(java.util.Locale.ROOT),
-                    ridge, fit.name().toLowerCase(java.util.Locale.ROOT), keptLayers, data.samples(), paramsA,
-                    paramsMerged, outputs, groups, reports, files.names());
+            return new Report(a.toString(), b.toString(), width, label(matching), label(spread), ridge, label(fit),
+                    keptLayers, data.samples(), paramsA, paramsMerged, outputs, groups, reports, files.names());
         }
     }
 
@@ -380,18 +433,18 @@ public final class Pleas {
         AtomicInteger solved = new AtomicInteger();
         List<LayerReport> reports = layers.parallelStream().map(l -> {
             LeastSquares ls = systems.get(l);
-            double[] w;
+            LeastSquares.Solution solution;
             try {
-                w = ls == null ? priors.get(l) : ls.solve(ridge);
+                solution = ls == null ? new LeastSquares.Solution(priors.get(l), Double.NaN) : ls.solve(ridge);
             } catch (IllegalArgumentException e) {
                 throw new GraftException(a, l.a().weight(), e.getMessage(), e);
             }
+            double[] w = solution.weights();
             synchronized (tensors) {
                 l.tensors(w, ma, mb).forEach(t -> tensors.put(t.name(), t));
                 progress.written("solving", solved.incrementAndGet(), layers.size());
             }
-            return new LayerReport(l.a().weight(), l.inputs(), l.outputs(), ls != null,
-                    ls == null ? Double.NaN : ls.relativeResidual(w));
+            return new LayerReport(l.a().weight(), l.inputs(), l.outputs(), ls != null, solution.relativeResidual());
         }).toList();
         return reports;
     }
@@ -401,9 +454,10 @@ public final class Pleas {
         parameters.put("method", "pleas");
         parameters.put("width", Double.toString(width));
         groupWidths.forEach((g, w) -> parameters.put("width." + g, Double.toString(w)));
-        parameters.put("spread", spread.name().toLowerCase(java.util.Locale.ROOT));
+        parameters.put("matching", label(matching));
+        parameters.put("spread", label(spread));
         parameters.put("ridge", Double.toString(ridge));
-        parameters.put("fit", fit.name().toLowerCase(java.util.Locale.ROOT));
+        parameters.put("fit", label(fit));
         parameters.put("keep_last", Integer.toString(keptLayers));
         parameters.put("calibration", data.source());
         CompletableFuture<Provenance.Input> ha = Provenance.Input.hashInBackground(ma);

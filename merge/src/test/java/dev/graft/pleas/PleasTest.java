@@ -12,6 +12,8 @@ import dev.graft.align.Permutations;
 import dev.graft.data.Calibration;
 import dev.graft.data.NpyArray;
 import dev.graft.onnx.OnnxModel;
+import dev.graft.pleas.Pleas.LayerReport;
+import dev.graft.testing.RealModels;
 import dev.graft.verify.ModelRunner;
 import dev.graft.verify.ProbeOptions;
 import java.nio.file.Path;
@@ -84,6 +86,20 @@ class PleasTest {
         });
         float[] x = freshInputs();
         assertClose(logits(merged, x, x.length / 64), logits(model, x, x.length / 64));
+    }
+
+    /** Units paired by weight matching recover a shuffled copy too; paired as they are, they are a naive average. */
+    @Test
+    void unitsMayBePairedByWeightsOrAsTheyAre() {
+        Path merged = dir.resolve("merged.onnx");
+        Pleas.Report r = Pleas.merge(MLP1, shuffled(MLP1)).calibration(calibration()).matching(Pleas.Matching.WEIGHTS)
+                .ridge(1e-6).writeTo(merged);
+        assertThat(r.matching()).isEqualTo("weights");
+        float[] x = freshInputs();
+        assertClose(logits(merged, x, x.length / 64), logits(MLP1, x, x.length / 64));
+        Pleas.Report identity = Pleas.merge(MLP1, shuffled(MLP1)).calibration(calibration())
+                .matching(Pleas.Matching.IDENTITY).fit(Pleas.Fit.NONE).writeTo(merged);
+        assertThat(identity.groups()).allSatisfy(g -> assertThat(g.meanSimilarity()).isLessThan(0.5));
     }
 
     /** At 2.0× nothing is merged: the merged model computes the average of both models' outputs, on any input. */
@@ -168,5 +184,48 @@ class PleasTest {
                 .writeTo(out)).isInstanceOf(GraftException.class).hasMessageContaining("cnn_seed2.onnx");
         assertThat(out).doesNotExist();
         assertThat(dir).isEmptyDirectory();
+    }
+
+    private static Calibration sentences(int n) {
+        return Calibration.text(Path.of("../examples/recipes/text/sentences.txt"),
+                RealModels.bgeSmall().resolveSibling("bge-small-en-v1.5-tokenizer.json"), n, 64);
+    }
+
+    private static float[] hidden(Path model, Calibration data) {
+        try (ModelRunner r = new ModelRunner(model, 2)) {
+            return r.run(data.batches().get(0), Set.of()).get("last_hidden_state").values();
+        }
+    }
+
+    /**
+     * A transformer (bge-small) merged with a copy whose FFN units and attention heads are shuffled gives the model
+     * back: FFN groups are matched by activations, heads and head dimensions merged whole by their permutation.
+     */
+    @Test
+    void aTransformerAndItsShuffledCopyMergeBackIntoTheModel() {
+        Path bge = RealModels.bgeSmall();
+        Path merged = dir.resolve("merged.onnx");
+        Pleas.Report r = Pleas.merge(bge, shuffled(bge)).calibration(sentences(48)).fit(Pleas.Fit.RESIZABLE)
+                .writeTo(merged);
+        assertThat(r.groups()).filteredOn(g -> g.fixed() == null).hasSize(12)
+                .allSatisfy(g -> assertThat(g.meanSimilarity()).isCloseTo(1.0, within(1e-4)));
+        Calibration fresh = Calibration.text(Path.of("../examples/recipes/text/retrieval.tsv"),
+                bge.resolveSibling("bge-small-en-v1.5-tokenizer.json"), 8, 64);
+        assertClose(hidden(merged, fresh), hidden(bge, fresh));
+    }
+
+    /** bge with e5 at 1.5×: each FFN is 2304 wide, heads and the residual stream stay, and the model runs. */
+    @Test
+    void aTransformersFeedForwardWidthsGrowAndTheRestStays() {
+        Path merged = dir.resolve("merged.onnx");
+        Pleas.Report r = Pleas.merge(RealModels.bgeSmall(), RealModels.e5Small()).calibration(sentences(16))
+                .width(1.5).fit(Pleas.Fit.RESIZABLE).writeTo(merged);
+        assertThat(r.groups()).filteredOn(g -> g.fixed() == null).hasSize(12)
+                .allSatisfy(g -> assertThat(g.mergedWidth()).isEqualTo(2304));
+        assertThat(r.groups()).filteredOn(g -> g.fixed() != null).isNotEmpty()
+                .allSatisfy(g -> assertThat(g.mergedWidth()).isEqualTo(g.width()));
+        assertThat(r.layers()).filteredOn(LayerReport::fitted).hasSize(24);
+        assertThat(r.parametersMerged() - r.parametersA()).isEqualTo(12L * 768 * (384 + 1 + 384));
+        assertThat(hidden(merged, sentences(4))).hasSize(hidden(RealModels.bgeSmall(), sentences(4)).length);
     }
 }
