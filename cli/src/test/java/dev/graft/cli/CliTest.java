@@ -271,4 +271,32 @@ class CliTest {
                 + ", spread: wide}\n");
         assertFailsCleanly(graft("merge", bad, "-o", dir.resolve("out.onnx")), "'wide' is not one of");
     }
+
+    @Test
+    void loraApplyMergesAnAdapterAndRefusesAMissingOne() throws IOException {
+        String query = "encoder.layer.0.attention.self.query";
+        float[] a = new float[2 * 384];
+        float[] b = new float[384 * 2];
+        a[0] = 1;
+        b[0] = 1;
+        dev.graft.adapters.PeftConfig config = dev.graft.adapters.PeftConfig.of(2, 4, java.util.List.of("query"));
+        new dev.graft.adapters.PeftAdapter(config, java.util.Map.of(query,
+                new dev.graft.adapters.LoraModule(query, 2, 384, 384, a, b, config.scale(query))), java.util.Map.of())
+                .write(dir.resolve("adapter"));
+        Run r = graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("adapter") + ":0.5", "-o",
+                dir.resolve("out.onnx"), "--json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        JsonNode json = new ObjectMapper().readTree(r.out());
+        assertThat(json.get("modules").get(0).get("weight").asText()).isEqualTo("onnx::MatMul_1525");
+        assertThat(json.get("modules").get(0).get("adapterWeight").asDouble()).isEqualTo(0.5);
+        try (OnnxModel base = OnnxModel.open(RealModels.bgeSmall()); OnnxModel out = OnnxModel.open(dir.resolve("out.onnx"))) {
+            // ΔW[0][0] = 0.5 · (4/2) · 1 · 1, at [in 0, out 0] of the [in, out] MatMul weight
+            assertThat(out.weight("onnx::MatMul_1525").orElseThrow().toFloats()[0]
+                    - base.weight("onnx::MatMul_1525").orElseThrow().toFloats()[0]).isCloseTo(1f,
+                    org.assertj.core.api.Assertions.within(1e-6f));
+        }
+        Files.delete(dir.resolve("out.onnx"));
+        assertFailsCleanly(graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("missing").toString(),
+                "-o", dir.resolve("out.onnx")), "adapter_config.json");
+    }
 }

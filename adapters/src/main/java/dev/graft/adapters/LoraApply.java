@@ -1,0 +1,164 @@
+package dev.graft.adapters;
+
+import dev.graft.GraftException;
+import dev.graft.exec.ProgressListener;
+import dev.graft.exec.StreamingExecutor;
+import dev.graft.exec.TensorJob;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OnnxWriter;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.Provenance;
+import dev.graft.onnx.Weight;
+import dev.graft.onnx.WriteOptions;
+import dev.graft.onnx.WrittenFiles;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Merges weighted LoRA adapters into an ONNX model's weights (Hu et al., ICLR 2022): each targeted dense weight
+ * becomes {@code W + Σₖ wₖ·sₖ·Bₖ·Aₖ} ({@link LoraModule#delta()}, the scale folded in once; transposed for a
+ * weight stored {@code [in, out]}), a trained bias of an adapter ({@code bias: all | lora_only}) replaces the
+ * model's, and everything else is copied. Weights are computed and written as a merge's are (in parallel, under a
+ * memory budget, atomically), in their own element type; provenance records operation {@code lora-apply}.
+ */
+public final class LoraApply {
+    /** One module applied: adapter folder, module, ONNX weight, rank, scale and the adapter's weight. */
+    public record Applied(String adapter, String module, String weight, int rank, double scale, double adapterWeight) {
+    }
+
+    /** What was applied, and the files written. */
+    public record Report(String model, List<Applied> modules, List<String> biases, List<String> files) {
+    }
+
+    private final Path base;
+    private final List<Path> folders = new ArrayList<>();
+    private final List<Double> weights = new ArrayList<>();
+    private final Map<String, String> mapping = new LinkedHashMap<>();
+    private ProgressListener progress = ProgressListener.NONE;
+
+    private LoraApply(Path base) {
+        this.base = base;
+    }
+
+    /** Applies adapters to {@code base}. */
+    public static LoraApply to(Path base) {
+        return new LoraApply(base);
+    }
+
+    /** A PEFT adapter folder, at weight 1. */
+    public LoraApply adapter(Path folder) {
+        return adapter(folder, 1.0);
+    }
+
+    /** A PEFT adapter folder and the weight its update is multiplied by. */
+    public LoraApply adapter(Path folder, double weight) {
+        folders.add(folder);
+        weights.add(weight);
+        return this;
+    }
+
+    /** Module names mapped to initializer names, for modules the graph's node names do not reveal. */
+    public LoraApply mapping(Map<String, String> moduleToWeight) {
+        mapping.putAll(moduleToWeight);
+        return this;
+    }
+
+    /** Told of each tensor written. */
+    public LoraApply progress(ProgressListener p) {
+        this.progress = p;
+        return this;
+    }
+
+    /** Writes the model with the adapters merged to {@code target}. */
+    public Report writeTo(Path target) {
+        if (folders.isEmpty()) {
+            throw new IllegalArgumentException("no adapter to apply: call adapter(...)");
+        }
+        List<PeftAdapter> adapters = folders.stream().map(PeftAdapter::read).toList();
+        try (OnnxModel model = OnnxModel.open(base)) {
+            ModuleMap map = new ModuleMap(model, mapping);
+            Map<String, List<Update>> updates = new HashMap<>();
+            Map<String, float[]> biases = new LinkedHashMap<>();
+            List<Applied> applied = new ArrayList<>();
+            for (int k = 0; k < adapters.size(); k++) {
+                PeftAdapter adapter = adapters.get(k);
+                for (LoraModule m : adapter.modules().values()) {
+                    ModuleMap.Target t = map.find(m.name());
+                    if (t.in() != m.in() || t.out() != m.out()) {
+                        throw new GraftException(folders.get(k).resolve(PeftAdapter.WEIGHTS), m.name(), "updates "
+                                + m.in() + " → " + m.out() + " features but weight '" + t.weight() + "' of " + base
+                                + " is " + t.in() + " → " + t.out());
+                    }
+                    updates.computeIfAbsent(t.weight(), w -> new ArrayList<>()).add(new Update(m, weights.get(k),
+                            t.inOut()));
+                    applied.add(new Applied(folders.get(k).toString(), m.name(), t.weight(), m.rank(), m.scale(),
+                            weights.get(k)));
+                }
+                for (Map.Entry<String, float[]> b : adapter.biases().entrySet()) {
+                    ModuleMap.Target t = map.find(b.getKey());
+                    if (t.bias() == null || b.getValue().length != t.out()) {
+                        throw new GraftException(folders.get(k).resolve(PeftAdapter.WEIGHTS), b.getKey() + ".bias",
+                                "has " + b.getValue().length + " values; module '" + b.getKey() + "' of " + base
+                                        + (t.bias() == null ? " has no bias" : " has " + t.out() + " outputs"));
+                    }
+                    biases.put(t.bias(), b.getValue());
+                }
+            }
+            List<TensorJob> jobs = new ArrayList<>();
+            for (Weight w : model.initializers()) {
+                List<Update> u = updates.get(w.name());
+                float[] bias = biases.get(w.name());
+                if (u != null) {
+                    jobs.add(new TensorJob(OutputTensor.like(w, w.type(), () -> add(w.toFloats(), u)),
+                            w.elementCount() * 8));
+                } else if (bias != null) {
+                    jobs.add(new TensorJob(OutputTensor.like(w, w.type(), bias::clone), w.elementCount() * 4));
+                } else {
+                    jobs.add(TensorJob.passThrough(OutputTensor.copyOf(w)));
+                }
+            }
+            WrittenFiles files = write(model, jobs, target);
+            return new Report(base.toString(), applied, List.copyOf(biases.keySet()), files.names());
+        }
+    }
+
+    /** One module's update to one weight, times the adapter's weight. */
+    private record Update(LoraModule module, double weight, boolean inOut) {
+    }
+
+    private static float[] add(float[] w, List<Update> updates) {
+        for (Update u : updates) {
+            float[] d = u.module().delta();
+            int in = u.module().in();
+            int out = u.module().out();
+            for (int o = 0; o < out; o++) {
+                for (int i = 0; i < in; i++) {
+                    int at = u.inOut() ? i * out + o : o * in + i;
+                    w[at] += (float) (u.weight() * d[o * in + i]);
+                }
+            }
+        }
+        return w;
+    }
+
+    private WrittenFiles write(OnnxModel model, List<TensorJob> jobs, Path target) {
+        Map<String, String> parameters = new LinkedHashMap<>();
+        for (int k = 0; k < folders.size(); k++) {
+            parameters.put("adapter." + k, folders.get(k) + ":" + weights.get(k));
+        }
+        CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
+        WriteOptions options = WriteOptions.defaults()
+                .withProvenance(() -> new Provenance("lora-apply", parameters, List.of(hash.join())));
+        try (OnnxWriter writer = OnnxWriter.create(model.proto(), jobs.stream().map(TensorJob::tensor).toList(),
+                target, options)) {
+            new StreamingExecutor(Runtime.getRuntime().availableProcessors(),
+                    Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4)).run(jobs, progress, writer);
+            return writer.commit();
+        }
+    }
+}

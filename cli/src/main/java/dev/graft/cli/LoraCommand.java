@@ -1,0 +1,72 @@
+package dev.graft.cli;
+
+import dev.graft.adapters.LoraApply;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code graft lora apply BASE --adapter DIR[:WEIGHT] ... -o OUT}: LoRA adapters (PEFT folders) and ONNX models. */
+@Command(name = "lora", mixinStandardHelpOptions = true, description = "LoRA adapters (PEFT folders) and ONNX models.",
+        subcommands = LoraCommand.Apply.class)
+final class LoraCommand {
+    /** Merges adapters into the base model's weights. */
+    @Command(name = "apply", mixinStandardHelpOptions = true,
+            description = "Merge weighted PEFT LoRA adapters into an ONNX model's weights (W + w·s·B·A).")
+    static final class Apply implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "BASE", description = "the ONNX model")
+        Path base;
+
+        @Option(names = "--adapter", required = true, paramLabel = "DIR[:WEIGHT]",
+                description = "a PEFT adapter folder and its weight (default 1); repeatable")
+        List<String> adapters;
+
+        @Option(names = "--map", paramLabel = "MODULE=INITIALIZER",
+                description = "where a module's weight is, when node names do not say; repeatable")
+        Map<String, String> mapping = Map.of();
+
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
+        Path output;
+
+        @Option(names = "--json", description = "machine-readable output")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            LoraApply apply = LoraApply.to(base).mapping(mapping);
+            for (String a : adapters) {
+                MergeCommand.ModelArg arg = MergeCommand.ModelArg.parse(a);
+                apply.adapter(arg.file(), arg.weight() == null ? 1.0 : arg.weight());
+            }
+            LoraApply.Report r;
+            try (Output.Progress progress = new Output.Progress("lora apply", json)) {
+                r = apply.progress(progress).writeTo(output);
+            }
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                Output.json(out, r);
+                return 0;
+            }
+            out.printf("%-44s %-24s %5s %8s %7s%n", "MODULE", "WEIGHT", "RANK", "SCALE", "TIMES");
+            for (LoraApply.Applied m : r.modules()) {
+                out.printf(Locale.ROOT, "%-44s %-24s %5d %8.4g %7.3g%n", m.module(), m.weight(), m.rank(), m.scale(),
+                        m.adapterWeight());
+            }
+            if (!r.biases().isEmpty()) {
+                out.println("biases replaced: " + String.join(", ", r.biases()));
+            }
+            out.println("wrote " + output);
+            return 0;
+        }
+    }
+}
