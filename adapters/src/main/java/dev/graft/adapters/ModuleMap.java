@@ -51,6 +51,11 @@ public final class ModuleMap {
         }
     }
 
+    /** Every dense weight, by module path, in graph order. */
+    public Map<String, Target> targets() {
+        return java.util.Collections.unmodifiableMap(byPath);
+    }
+
     /** The weight of {@code module}. */
     public Target find(String module) {
         String mapped = user.get(module);

@@ -13,9 +13,12 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code graft lora apply BASE --adapter DIR[:WEIGHT] ... -o OUT}: LoRA adapters (PEFT folders) and ONNX models. */
+/**
+ * {@code graft lora apply BASE --adapter DIR[:WEIGHT] ... -o OUT} and {@code graft lora extract BASE FINE_TUNED
+ * --rank R -o DIR}: LoRA adapters (PEFT folders) and ONNX models.
+ */
 @Command(name = "lora", mixinStandardHelpOptions = true, description = "LoRA adapters (PEFT folders) and ONNX models.",
-        subcommands = LoraCommand.Apply.class)
+        subcommands = {LoraCommand.Apply.class, LoraCommand.Extract.class})
 final class LoraCommand {
     /** Merges adapters into the base model's weights. */
     @Command(name = "apply", mixinStandardHelpOptions = true,
@@ -64,6 +67,58 @@ final class LoraCommand {
             }
             if (!r.biases().isEmpty()) {
                 out.println("biases replaced: " + String.join(", ", r.biases()));
+            }
+            out.println("wrote " + output);
+            return 0;
+        }
+    }
+
+    /** Extracts an adapter from a fine-tuned model. */
+    @Command(name = "extract", mixinStandardHelpOptions = true,
+            description = "Extract a PEFT LoRA adapter from a base and a fine-tuned ONNX model (truncated SVD of "
+                    + "each dense weight's change).")
+    static final class Extract implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "BASE")
+        Path base;
+
+        @Parameters(index = "1", paramLabel = "FINE_TUNED")
+        Path fineTuned;
+
+        @Option(names = "--rank", defaultValue = "16", description = "rank of every module, or the most with --energy")
+        int rank;
+
+        @Option(names = "--energy", paramLabel = "SHARE",
+                description = "per module, the smallest rank capturing this share of ‖ΔW‖² (0 to 1)")
+        Double energy;
+
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "the adapter folder")
+        Path output;
+
+        @Option(names = "--json", description = "machine-readable output")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            dev.graft.adapters.LoraExtract x = dev.graft.adapters.LoraExtract.from(base, fineTuned).rank(rank);
+            if (energy != null) {
+                x.energy(energy);
+            }
+            dev.graft.adapters.LoraExtract.Report r = x.writeTo(output);
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                Output.json(out, r);
+                return 0;
+            }
+            out.printf("%-44s %-24s %5s %9s%n", "MODULE", "WEIGHT", "RANK", "CAPTURED");
+            for (dev.graft.adapters.LoraExtract.Module m : r.modules()) {
+                out.printf(Locale.ROOT, "%-44s %-24s %5d %8.2f%%%n", m.module(), m.weight(), m.rank(),
+                        100 * m.capturedEnergy());
+            }
+            for (dev.graft.adapters.LoraExtract.Uncaptured u : r.uncaptured()) {
+                out.printf(Locale.ROOT, "not captured: %s (relative change %.3g)%n", u.tensor(), u.relativeChange());
             }
             out.println("wrote " + output);
             return 0;

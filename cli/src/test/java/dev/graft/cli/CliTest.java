@@ -273,7 +273,7 @@ class CliTest {
     }
 
     @Test
-    void loraApplyMergesAnAdapterAndRefusesAMissingOne() throws IOException {
+    void loraApplyAndExtractAndAMissingAdapter() throws IOException {
         String query = "encoder.layer.0.attention.self.query";
         float[] a = new float[2 * 384];
         float[] b = new float[384 * 2];
@@ -295,6 +295,10 @@ class CliTest {
                     - base.weight("onnx::MatMul_1525").orElseThrow().toFloats()[0]).isCloseTo(1f,
                     org.assertj.core.api.Assertions.within(1e-6f));
         }
+        Run x = graft("lora", "extract", RealModels.bgeSmall(), dir.resolve("out.onnx"), "--rank", "1", "-o",
+                dir.resolve("extracted"));
+        assertThat(x.exit()).as(x.err()).isZero();
+        assertThat(x.out()).contains(query).contains("100.00%");
         Files.delete(dir.resolve("out.onnx"));
         assertFailsCleanly(graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("missing").toString(),
                 "-o", dir.resolve("out.onnx")), "adapter_config.json");

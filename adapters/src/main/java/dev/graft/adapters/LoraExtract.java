@@ -1,0 +1,189 @@
+package dev.graft.adapters;
+
+import dev.graft.GraftException;
+import dev.graft.linalg.MatrixProducts;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Extracts a LoRA adapter from a fine-tuned model: for each dense weight that differs from the base,
+ * {@code ΔW = W_ft − W_base} (as {@code [out, in]}) is factored by truncated SVD ({@link TruncatedSvd}),
+ * {@code B = U·√S}, {@code A = √S·Vᵀ}, at a fixed rank or at the smallest rank whose singular values capture a
+ * share of {@code ‖ΔW‖²} (up to a maximum rank). Changed biases of those modules are kept as trained biases
+ * ({@code bias: lora_only}). The adapter is written as a PEFT folder with {@code lora_alpha} equal to each
+ * module's rank (scale 1); the report gives each module's rank and captured energy, and the other initializers
+ * that changed but that a LoRA cannot carry (norms, embeddings), with their relative change.
+ */
+public final class LoraExtract {
+    /** One extracted module: its weight, rank, and the share of {@code ‖ΔW‖²} captured. */
+    public record Module(String module, String weight, int rank, double capturedEnergy) {
+    }
+
+    /** A changed initializer the adapter does not carry, with {@code ‖Δ‖ / ‖W_base‖}. */
+    public record Uncaptured(String tensor, double relativeChange) {
+    }
+
+    /** What was extracted. */
+    public record Report(String base, String fineTuned, List<Module> modules, List<Uncaptured> uncaptured) {
+    }
+
+    private final Path base;
+    private final Path fineTuned;
+    private int rank = 16;
+    private double energy = Double.NaN;
+
+    private LoraExtract(Path base, Path fineTuned) {
+        this.base = base;
+        this.fineTuned = fineTuned;
+    }
+
+    /** The update from {@code base} to {@code fineTuned}, two models of one graph. */
+    public static LoraExtract from(Path base, Path fineTuned) {
+        return new LoraExtract(base, fineTuned);
+    }
+
+    /** A fixed rank for every module (default 16), or the largest rank with {@link #energy}. */
+    public LoraExtract rank(int r) {
+        if (r < 1) {
+            throw new IllegalArgumentException("rank must be positive, got " + r);
+        }
+        this.rank = r;
+        return this;
+    }
+
+    /** Each module's rank is the smallest that captures this share (0 to 1] of {@code ‖ΔW‖²}, at most the rank. */
+    public LoraExtract energy(double share) {
+        if (!(share > 0 && share <= 1)) {
+            throw new IllegalArgumentException("energy must be in (0, 1], got " + share);
+        }
+        this.energy = share;
+        return this;
+    }
+
+    /** Extracts and writes the PEFT adapter folder {@code folder}. */
+    public Report writeTo(Path folder) {
+        try (OnnxModel mb = OnnxModel.open(base); OnnxModel mf = OnnxModel.open(fineTuned);
+             MatrixProducts products = new MatrixProducts(Runtime.getRuntime().availableProcessors())) {
+            ModuleMap map = new ModuleMap(mb, Map.of());
+            Map<String, LoraModule> modules = new LinkedHashMap<>();
+            Map<String, float[]> biases = new LinkedHashMap<>();
+            Map<String, Integer> ranks = new LinkedHashMap<>();
+            List<Module> report = new ArrayList<>();
+            Set<String> carried = new HashSet<>();
+            for (Map.Entry<String, ModuleMap.Target> e : map.targets().entrySet()) {
+                ModuleMap.Target t = e.getValue();
+                float[] wb = mb.weight(t.weight()).orElseThrow().toFloats();
+                float[] wf = weight(mf, t.weight(), mb.weight(t.weight()).orElseThrow().shape()).toFloats();
+                if (Arrays.equals(wb, wf)) {
+                    continue;
+                }
+                int in = (int) t.in();
+                int out = (int) t.out();
+                float[] delta = new float[out * in];
+                for (int o = 0; o < out; o++) {
+                    for (int i = 0; i < in; i++) {
+                        int at = t.inOut() ? i * out + o : o * in + i;
+                        delta[o * in + i] = wf[at] - wb[at];
+                    }
+                }
+                TruncatedSvd.Factors f = TruncatedSvd.of(delta, out, in, rank, products);
+                int k = Double.isNaN(energy) ? f.rank() : rankFor(f, energy);
+                float[] b = new float[out * k];
+                float[] a = Arrays.copyOf(f.a(), k * in);
+                for (int o = 0; o < out; o++) {
+                    System.arraycopy(f.b(), o * f.rank(), b, o * k, k);
+                }
+                String name = e.getKey();
+                modules.put(name, new LoraModule(name, k, in, out, a, b, 1.0));
+                ranks.put(name, k);
+                carried.add(t.weight());
+                double captured = 0;
+                for (int j = 0; j < k; j++) {
+                    captured += f.singularValues()[j] * f.singularValues()[j];
+                }
+                report.add(new Module(name, t.weight(), k, f.squaredNorm() == 0 ? 1 : captured / f.squaredNorm()));
+                if (t.bias() != null) {
+                    float[] bb = mb.weight(t.bias()).orElseThrow().toFloats();
+                    float[] bf = weight(mf, t.bias(), new long[] {out}).toFloats();
+                    carried.add(t.bias());
+                    if (!Arrays.equals(bb, bf)) {
+                        biases.put(name, bf);
+                    }
+                }
+            }
+            if (modules.isEmpty()) {
+                throw new GraftException(fineTuned, null, "has the same dense weights as " + base
+                        + ": there is no update to extract");
+            }
+            List<Uncaptured> uncaptured = uncaptured(mb, mf, carried);
+            int r = ranks.values().stream().max(Integer::compare).orElseThrow();
+            Map<String, Integer> rankPattern = new LinkedHashMap<>();
+            Map<String, Double> alphaPattern = new LinkedHashMap<>();
+            ranks.forEach((m, k) -> {
+                if (k != r) {
+                    rankPattern.put(m, k);
+                    alphaPattern.put(m, (double) k);
+                }
+            });
+            PeftConfig config = new PeftConfig(r, r, false, false, rankPattern, alphaPattern,
+                    List.copyOf(modules.keySet()), biases.isEmpty() ? "none" : "lora_only", Map.of());
+            new PeftAdapter(config, modules, biases).write(folder);
+            return new Report(base.toString(), fineTuned.toString(), report, uncaptured);
+        }
+    }
+
+    private static int rankFor(TruncatedSvd.Factors f, double share) {
+        double target = share * f.squaredNorm();
+        double sum = 0;
+        for (int k = 0; k < f.rank(); k++) {
+            sum += f.singularValues()[k] * f.singularValues()[k];
+            if (sum >= target * (1 - 1e-9)) {
+                return k + 1;
+            }
+        }
+        return f.rank();
+    }
+
+    private Weight weight(OnnxModel m, String name, long[] shape) {
+        Weight w = m.weight(name).orElseThrow(() -> new GraftException(fineTuned, name, "is in the base model "
+                + base + " but not here; extraction needs two models of one graph"));
+        if (!Arrays.equals(w.shape(), shape)) {
+            throw new GraftException(fineTuned, name, "has shape " + Arrays.toString(w.shape()) + "; the base has "
+                    + Arrays.toString(shape));
+        }
+        return w;
+    }
+
+    private static List<Uncaptured> uncaptured(OnnxModel mb, OnnxModel mf, Set<String> carried) {
+        List<Uncaptured> out = new ArrayList<>();
+        for (Weight w : mb.initializers()) {
+            if (carried.contains(w.name()) || !w.type().isFloatingPoint()) {
+                continue;
+            }
+            var f = mf.weight(w.name());
+            if (f.isEmpty() || !Arrays.equals(f.get().shape(), w.shape())) {
+                continue;
+            }
+            float[] x = w.toFloats();
+            float[] y = f.get().toFloats();
+            double d = 0;
+            double n = 0;
+            for (int i = 0; i < x.length; i++) {
+                d += (double) (y[i] - x[i]) * (y[i] - x[i]);
+                n += (double) x[i] * x[i];
+            }
+            if (d > 0) {
+                out.add(new Uncaptured(w.name(), Math.sqrt(d / Math.max(n, 1e-30))));
+            }
+        }
+        return out;
+    }
+}
