@@ -60,6 +60,9 @@ public final class Benchmarks {
             AlignmentBenchmarks.align(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
                     Path.of("examples/recipes/text/sentences.txt"), work);
         }
+        if (what.equals("lora-svd") || what.equals("all")) {
+            AdapterBenchmarks.svd();
+        }
         if (what.equals("pleas-ls") || what.equals("pleas") || what.equals("all")) {
             PleasBenchmarks.leastSquares();
         }

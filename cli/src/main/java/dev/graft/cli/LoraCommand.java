@@ -14,11 +14,12 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code graft lora apply BASE --adapter DIR[:WEIGHT] ... -o OUT} and {@code graft lora extract BASE FINE_TUNED
- * --rank R -o DIR}: LoRA adapters (PEFT folders) and ONNX models.
+ * {@code graft lora apply BASE --adapter DIR[:WEIGHT] ... -o OUT}, {@code graft lora compose --adapter DIR[:WEIGHT]
+ * ... [--method cat|svd] -o DIR} and {@code graft lora extract BASE FINE_TUNED --rank R -o DIR}: LoRA adapters
+ * (PEFT folders) and ONNX models.
  */
 @Command(name = "lora", mixinStandardHelpOptions = true, description = "LoRA adapters (PEFT folders) and ONNX models.",
-        subcommands = {LoraCommand.Apply.class, LoraCommand.Extract.class})
+        subcommands = {LoraCommand.Apply.class, LoraCommand.Compose.class, LoraCommand.Extract.class})
 final class LoraCommand {
     /** Merges adapters into the base model's weights. */
     @Command(name = "apply", mixinStandardHelpOptions = true,
@@ -119,6 +120,57 @@ final class LoraCommand {
             }
             for (dev.graft.adapters.LoraExtract.Uncaptured u : r.uncaptured()) {
                 out.printf(Locale.ROOT, "not captured: %s (relative change %.3g)%n", u.tensor(), u.relativeChange());
+            }
+            out.println("wrote " + output);
+            return 0;
+        }
+    }
+
+    /** Composes adapters into one. */
+    @Command(name = "compose", mixinStandardHelpOptions = true,
+            description = "Compose weighted PEFT LoRA adapters into one: cat (exact, ranks add) or svd (the summed "
+                    + "update re-factored to --rank).")
+    static final class Compose implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Option(names = "--adapter", required = true, paramLabel = "DIR[:WEIGHT]",
+                description = "a PEFT adapter folder and its weight (default 1); repeatable")
+        List<String> adapters;
+
+        @Option(names = "--method", defaultValue = "cat", paramLabel = "cat|svd")
+        String method;
+
+        @Option(names = "--rank", defaultValue = "16", description = "rank of the result with --method svd")
+        int rank;
+
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "the adapter folder")
+        Path output;
+
+        @Option(names = "--json", description = "machine-readable output")
+        boolean json;
+
+        @Override
+        public Integer call() {
+            dev.graft.adapters.LoraCompose c = dev.graft.adapters.LoraCompose.of();
+            for (String a : adapters) {
+                MergeCommand.ModelArg arg = MergeCommand.ModelArg.parse(a);
+                c.adapter(arg.file(), arg.weight() == null ? 1.0 : arg.weight());
+            }
+            dev.graft.adapters.LoraCompose.Method m = switch (method) {
+                case "cat" -> dev.graft.adapters.LoraCompose.Method.CAT;
+                case "svd" -> dev.graft.adapters.LoraCompose.Method.SVD;
+                default -> throw new IllegalArgumentException("--method must be cat or svd, got '" + method + "'");
+            };
+            List<dev.graft.adapters.LoraCompose.Module> r = c.method(m, rank).writeTo(output);
+            PrintWriter out = spec.commandLine().getOut();
+            if (json) {
+                Output.json(out, r);
+                return 0;
+            }
+            out.printf("%-44s %5s %9s%n", "MODULE", "RANK", "CAPTURED");
+            for (dev.graft.adapters.LoraCompose.Module x : r) {
+                out.printf(Locale.ROOT, "%-44s %5d %8.2f%%%n", x.module(), x.rank(), 100 * x.capturedEnergy());
             }
             out.println("wrote " + output);
             return 0;

@@ -299,6 +299,10 @@ class CliTest {
                 dir.resolve("extracted"));
         assertThat(x.exit()).as(x.err()).isZero();
         assertThat(x.out()).contains(query).contains("100.00%");
+        Run c = graft("lora", "compose", "--adapter", dir.resolve("adapter") + ":0.5", "--adapter",
+                dir.resolve("extracted").toString(), "-o", dir.resolve("composed"), "--json");
+        assertThat(c.exit()).as(c.err()).isZero();
+        assertThat(new ObjectMapper().readTree(c.out()).get(0).get("rank").asInt()).isEqualTo(3);
         Files.delete(dir.resolve("out.onnx"));
         assertFailsCleanly(graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("missing").toString(),
                 "-o", dir.resolve("out.onnx")), "adapter_config.json");
