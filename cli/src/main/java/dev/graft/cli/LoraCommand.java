@@ -15,11 +15,12 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code graft lora apply BASE --adapter DIR[:WEIGHT] ... -o OUT}, {@code graft lora compose --adapter DIR[:WEIGHT]
- * ... [--method cat|svd] -o DIR} and {@code graft lora extract BASE FINE_TUNED --rank R -o DIR}: LoRA adapters
- * (PEFT folders) and ONNX models.
+ * ... [--method cat|svd] -o DIR}, {@code graft lora extract BASE FINE_TUNED --rank R -o DIR} and {@code graft lora
+ * export BASE --adapter DIR ... -o OUT}: LoRA adapters (PEFT folders) and ONNX models.
  */
 @Command(name = "lora", mixinStandardHelpOptions = true, description = "LoRA adapters (PEFT folders) and ONNX models.",
-        subcommands = {LoraCommand.Apply.class, LoraCommand.Compose.class, LoraCommand.Extract.class})
+        subcommands = {LoraCommand.Apply.class, LoraCommand.Compose.class, LoraCommand.Extract.class,
+            LoraCommand.Export.class})
 final class LoraCommand {
     /** Merges adapters into the base model's weights. */
     @Command(name = "apply", mixinStandardHelpOptions = true,
@@ -173,6 +174,53 @@ final class LoraCommand {
                 out.printf(Locale.ROOT, "%-44s %5d %8.2f%%%n", x.module(), x.rank(), 100 * x.capturedEnergy());
             }
             out.println("wrote " + output);
+            return 0;
+        }
+    }
+
+    /** Writes a graph with LoRA branches and an ONNX Runtime adapter file per adapter. */
+    @Command(name = "export", mixinStandardHelpOptions = true,
+            description = "Write BASE with LoRA branches on the adapters' modules (adapter weights as inputs with "
+                    + "zero defaults) and, beside it, NAME.onnx_adapter for each adapter (ONNX Runtime's LoRA adapter "
+                    + "API): switch adapters per run without reloading the model.")
+    static final class Export implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "BASE", description = "the ONNX model")
+        Path base;
+
+        @Option(names = "--adapter", required = true, paramLabel = "DIR[:WEIGHT]",
+                description = "a PEFT adapter folder and its weight (default 1); repeatable")
+        List<String> adapters;
+
+        @Option(names = "--map", paramLabel = "MODULE=INITIALIZER",
+                description = "where a module's weight is, when node names do not say; repeatable")
+        Map<String, String> mapping = Map.of();
+
+        @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
+        Path output;
+
+        @Override
+        public Integer call() {
+            java.util.Set<String> modules = new java.util.LinkedHashSet<>();
+            java.util.List<dev.graft.adapters.PeftAdapter> read = new java.util.ArrayList<>();
+            for (String a : adapters) {
+                dev.graft.adapters.PeftAdapter adapter = dev.graft.adapters.PeftAdapter.read(
+                        MergeCommand.ModelArg.parse(a).file());
+                modules.addAll(adapter.modules().keySet());
+                read.add(adapter);
+            }
+            dev.graft.adapters.LoraRuntime.graph(base, modules, mapping, output);
+            PrintWriter out = spec.commandLine().getOut();
+            out.println("wrote " + output + " with LoRA branches on " + modules.size() + " modules");
+            Path folder = output.toAbsolutePath().getParent();
+            for (int i = 0; i < adapters.size(); i++) {
+                MergeCommand.ModelArg arg = MergeCommand.ModelArg.parse(adapters.get(i));
+                Path file = folder.resolve(arg.file().toAbsolutePath().normalize().getFileName() + ".onnx_adapter");
+                dev.graft.adapters.LoraRuntime.export(read.get(i), arg.weight() == null ? 1.0 : arg.weight(), file);
+                out.println("wrote " + file);
+            }
             return 0;
         }
     }

@@ -303,6 +303,11 @@ class CliTest {
                 dir.resolve("extracted").toString(), "-o", dir.resolve("composed"), "--json");
         assertThat(c.exit()).as(c.err()).isZero();
         assertThat(new ObjectMapper().readTree(c.out()).get(0).get("rank").asInt()).isEqualTo(3);
+        Run e = graft("lora", "export", RealModels.bgeSmall(), "--adapter", dir.resolve("composed").toString(), "-o",
+                dir.resolve("branched.onnx"));
+        assertThat(e.exit()).as(e.err()).isZero();
+        assertThat(dir.resolve("composed.onnx_adapter")).isNotEmptyFile();
+        Files.delete(dir.resolve("branched.onnx"));
         Files.delete(dir.resolve("out.onnx"));
         assertFailsCleanly(graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("missing").toString(),
                 "-o", dir.resolve("out.onnx")), "adapter_config.json");

@@ -1,0 +1,150 @@
+package dev.graft.adapters;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.graft.GraftException;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OnnxWriter;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.Provenance;
+import dev.graft.onnx.Weight;
+import dev.graft.onnx.WriteOptions;
+import dev.graft.tensor.ElementType;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Run-time LoRA adapters: a graph whose targeted dense layers carry a LoRA branch, so that an application can
+ * switch adapters per request without reloading the model (ONNX Runtime's {@code OrtLoraAdapter} and
+ * {@code RunOptions.addActiveLoraAdapter}, or by feeding the inputs). For a layer {@code y = x·W} (MatMul) or
+ * {@code y = Gemm(x, W, c)}, the node's result becomes {@code y₀} and {@code y = y₀ + (x·{module}.lora_A)·
+ * {module}.lora_B}, where {@code {module}.lora_A} ({@code [in, r]}, {@code Aᵀ}) and {@code {module}.lora_B}
+ * ({@code [r, out]}, {@code s·Bᵀ}, the scale folded in) are graph inputs with a symbolic rank and zero defaults
+ * (initializers of rank 1), so without an adapter the model computes the base function. {@link #export} writes a
+ * PEFT adapter's factors as those inputs, in an {@code .onnx_adapter} file.
+ */
+public final class LoraRuntime {
+    private LoraRuntime() {
+    }
+
+    /** The input holding module {@code module}'s {@code Aᵀ}. */
+    public static String inputA(String module) {
+        return module + ".lora_A";
+    }
+
+    /** The input holding module {@code module}'s {@code s·Bᵀ}. */
+    public static String inputB(String module) {
+        return module + ".lora_B";
+    }
+
+    /** Writes {@code base} with LoRA branches on {@code modules} to {@code target}; returns the weights branched. */
+    public static List<String> graph(Path base, Collection<String> modules, Map<String, String> mapping, Path target) {
+        try (OnnxModel model = OnnxModel.open(base)) {
+            ModuleMap map = new ModuleMap(model, mapping);
+            ModelProto.Builder proto = model.proto().toBuilder();
+            GraphProto.Builder g = proto.getGraphBuilder();
+            Map<String, String> byWeight = new LinkedHashMap<>();
+            for (String m : modules) {
+                byWeight.put(map.find(m).weight(), m);
+            }
+            List<NodeProto> nodes = new ArrayList<>(g.getNodeList());
+            g.clearNode();
+            List<OutputTensor> defaults = new ArrayList<>();
+            List<String> branched = new ArrayList<>();
+            for (NodeProto n : nodes) {
+                String module = n.getInputCount() > 1 ? byWeight.get(n.getInput(1)) : null;
+                boolean dense = n.getOpType().equals("MatMul") || n.getOpType().equals("Gemm");
+                if (module == null || !dense || !n.getDomain().isEmpty()) {
+                    g.addNode(n);
+                    continue;
+                }
+                if (branched.contains(n.getInput(1))) {
+                    throw new GraftException(base, n.getInput(1), "is used by more than one node; a LoRA branch "
+                            + "needs one");
+                }
+                ModuleMap.Target t = map.find(module);
+                String y = n.getOutput(0);
+                String x = n.getInput(0);
+                String a = inputA(module);
+                String b = inputB(module);
+                g.addNode(n.toBuilder().setOutput(0, y + ".lora_base"));
+                g.addNode(node("MatMul", List.of(x, a), y + ".lora_xa", module));
+                g.addNode(node("MatMul", List.of(y + ".lora_xa", b), y + ".lora_delta", module));
+                g.addNode(node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, module));
+                g.addInput(input(a, t.in(), -1, module));
+                g.addInput(input(b, -1, t.out(), module));
+                defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {t.in(), 1}, () -> new float[(int) t.in()]));
+                defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {1, t.out()},
+                        () -> new float[(int) t.out()]));
+                branched.add(n.getInput(1));
+            }
+            if (branched.size() != byWeight.size()) {
+                List<String> missing = new ArrayList<>(byWeight.keySet());
+                missing.removeAll(branched);
+                throw new GraftException(base, missing.get(0), "is not the weight input of a MatMul or Gemm node");
+            }
+            List<OutputTensor> tensors = new ArrayList<>();
+            for (Weight w : model.initializers()) {
+                tensors.add(OutputTensor.copyOf(w));
+            }
+            tensors.addAll(defaults);
+            CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
+            WriteOptions options = WriteOptions.defaults().withProvenance(() -> new Provenance("lora-runtime",
+                    Map.of("modules", String.join(",", byWeight.values())), List.of(hash.join())));
+            OnnxWriter.write(proto.build(), tensors, target, options);
+            return branched;
+        }
+    }
+
+    private static NodeProto node(String op, List<String> inputs, String output, String module) {
+        return NodeProto.newBuilder().setOpType(op).addAllInput(inputs).addOutput(output)
+                .setName("/" + module.replace('.', '/') + "/lora/" + op + "_" + output.substring(output.lastIndexOf('.') + 1))
+                .build();
+    }
+
+    private static ValueInfoProto input(String name, long rows, long cols, String module) {
+        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+        for (long d : new long[] {rows, cols}) {
+            shape.addDim(d >= 0 ? TensorShapeProto.Dimension.newBuilder().setDimValue(d)
+                    : TensorShapeProto.Dimension.newBuilder().setDimParam("lora_rank_" + module.replace('.', '_')));
+        }
+        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(shape))).build();
+    }
+
+    /** Writes {@code adapter}'s factors, times {@code weight}, as an {@code .onnx_adapter} for a branched graph. */
+    public static void export(PeftAdapter adapter, double weight, Path target) {
+        if (!adapter.biases().isEmpty()) {
+            throw new IllegalArgumentException("the adapter has trained biases, which run-time LoRA branches do not "
+                    + "carry; apply it instead");
+        }
+        List<OnnxAdapterFile.Parameter> parameters = new ArrayList<>();
+        for (LoraModule m : adapter.modules().values()) {
+            float[] at = new float[m.in() * m.rank()];
+            for (int k = 0; k < m.rank(); k++) {
+                for (int i = 0; i < m.in(); i++) {
+                    at[i * m.rank() + k] = m.a()[k * m.in() + i];
+                }
+            }
+            float[] bt = new float[m.rank() * m.out()];
+            for (int o = 0; o < m.out(); o++) {
+                for (int k = 0; k < m.rank(); k++) {
+                    bt[k * m.out() + o] = (float) (weight * m.scale() * m.b()[o * m.rank() + k]);
+                }
+            }
+            parameters.add(new OnnxAdapterFile.Parameter(inputA(m.name()), new long[] {m.in(), m.rank()}, at));
+            parameters.add(new OnnxAdapterFile.Parameter(inputB(m.name()), new long[] {m.rank(), m.out()}, bt));
+        }
+        OnnxAdapterFile.write(target, 1, parameters);
+    }
+}
