@@ -11,7 +11,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * LoRA benchmarks: randomized truncated SVD of rank 64 of a 4096×4096 matrix (goal under 2 s on 2 cores),
- * against scikit-learn's {@code randomized_svd} with the same oversampling and power iterations, in this run.
+ * against scikit-learn's {@code randomized_svd} with the same oversampling and power iterations, in this run; and
+ * applying a rank-16 adapter on every dense layer of bge-small, then extracting it back from the result, against a
+ * plain rewrite of the model ({@code Graft.convert}) in this run.
  */
 final class AdapterBenchmarks {
     private static final int N = 4096;
@@ -62,5 +64,64 @@ final class AdapterBenchmarks {
             return Double.NaN;
         }
         return Double.parseDouble(out.strip());
+    }
+
+    /** Apply and extract on bge-small (all 72 dense layers, rank 16), against a rewrite of the model. */
+    static void applyAndExtract(Path models, Path work) throws Exception {
+        Path bge = models.resolve("bge-small-en-v1.5.onnx");
+        if (!Files.exists(bge)) {
+            System.out.println("lora: skipped, no models in " + models + " (run mvn verify first, or pass the folder)");
+            return;
+        }
+        Path adapter = work.resolve("lora-adapter");
+        java.util.Map<String, dev.graft.adapters.LoraModule> modules = new java.util.LinkedHashMap<>();
+        SplittableRandom r = new SplittableRandom(3);
+        try (dev.graft.onnx.OnnxModel m = dev.graft.onnx.OnnxModel.open(bge)) {
+            new dev.graft.adapters.ModuleMap(m, java.util.Map.of()).targets().forEach((name, t) -> {
+                float[] a = new float[16 * (int) t.in()];
+                float[] b = new float[(int) t.out() * 16];
+                for (int i = 0; i < a.length; i++) {
+                    a[i] = (float) r.nextGaussian();
+                }
+                for (int i = 0; i < b.length; i++) {
+                    b[i] = (float) (0.01 * r.nextGaussian());
+                }
+                modules.put(name, new dev.graft.adapters.LoraModule(name, 16, (int) t.in(), (int) t.out(), a, b, 1));
+            });
+        }
+        new dev.graft.adapters.PeftAdapter(dev.graft.adapters.PeftConfig.of(16, 16, java.util.List.of("dense")),
+                modules, java.util.Map.of()).write(java.nio.file.Files.createDirectories(adapter));
+        Path out = work.resolve("lora-applied.onnx");
+        long params;
+        try (dev.graft.onnx.OnnxModel m = dev.graft.onnx.OnnxModel.open(bge)) {
+            params = m.initializers().stream().mapToLong(dev.graft.onnx.Weight::elementCount).sum();
+        }
+        double[] rewrite = new double[3];
+        double[] apply = new double[3];
+        double[] extract = new double[3];
+        for (int i = 0; i < 3; i++) {
+            Files.deleteIfExists(out);
+            long start = System.nanoTime();
+            dev.graft.Graft.convert(bge).writeTo(out);
+            rewrite[i] = (System.nanoTime() - start) / 1e9;
+            Files.delete(out);
+            start = System.nanoTime();
+            dev.graft.adapters.LoraApply.to(bge).adapter(adapter).writeTo(out);
+            apply[i] = (System.nanoTime() - start) / 1e9;
+            start = System.nanoTime();
+            dev.graft.adapters.LoraExtract.from(bge, out).rank(16).writeTo(work.resolve("lora-extracted"));
+            extract[i] = (System.nanoTime() - start) / 1e9;
+        }
+        Arrays.sort(rewrite);
+        Arrays.sort(apply);
+        Arrays.sort(extract);
+        System.out.printf(Locale.ROOT, "lora: bge-small-en-v1.5 (%.1fM parameters), a rank-16 adapter on all %d dense "
+                + "layers, median of 3%n", params / 1e6, modules.size());
+        System.out.printf(Locale.ROOT, "  rewrite (graft convert) %6.3f s  %6.1f M params/s%n", rewrite[1],
+                params / 1e6 / rewrite[1]);
+        System.out.printf(Locale.ROOT, "  apply                   %6.3f s  %6.1f M params/s = %.2f x the rewrite's time%n",
+                apply[1], params / 1e6 / apply[1], apply[1] / rewrite[1]);
+        System.out.printf(Locale.ROOT, "  extract (rank 16)       %6.3f s%n", extract[1]);
+        Files.deleteIfExists(out);
     }
 }

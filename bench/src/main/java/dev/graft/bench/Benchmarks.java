@@ -60,8 +60,12 @@ public final class Benchmarks {
             AlignmentBenchmarks.align(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
                     Path.of("examples/recipes/text/sentences.txt"), work);
         }
-        if (what.equals("lora-svd") || what.equals("all")) {
+        if (what.equals("lora-svd") || what.equals("lora") || what.equals("all")) {
             AdapterBenchmarks.svd();
+        }
+        if (what.equals("lora") || what.equals("all")) {
+            AdapterBenchmarks.applyAndExtract(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
+                    work);
         }
         if (what.equals("pleas-ls") || what.equals("pleas") || what.equals("all")) {
             PleasBenchmarks.leastSquares();
