@@ -1,6 +1,12 @@
 package dev.graft.adapters;
 
 import dev.graft.linalg.MatrixProducts;
+import dev.graft.plan.MergeMethod;
+import dev.graft.plan.ParameterSpec;
+import dev.graft.plan.ResolvedParameters;
+import dev.graft.plan.Setting;
+import dev.graft.plan.TensorDiagnostics;
+import dev.graft.plan.TensorInputs;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -17,6 +23,9 @@ import java.util.Set;
  *   <li>{@link Method#SVD}: the full update is formed and re-factored by truncated SVD ({@link TruncatedSvd}) to
  *   a fixed rank, so the rank does not grow; exact when the rank reaches the update's. Combining the A and B
  *   factors separately instead (PEFT's {@code linear}) would add cross terms {@code Bᵢ·Aⱼ}; Graft never does.</li>
+ *   <li>{@link #merged}: each adapter's full update {@code sₖ·Bₖ·Aₖ} is a task vector of weight {@code wₖ} for a
+ *   task-vector merge method (TIES, DARE, ... from {@code graft-merge}, on a zero base, with its parameters such
+ *   as {@code density}), and the merged update is re-factored by truncated SVD as above.</li>
  * </ul>
  * The result has scale 1 ({@code lora_alpha} equal to each module's rank). Trained biases are refused: a sum of
  * replacement biases has no meaning.
@@ -38,6 +47,9 @@ public final class LoraCompose {
     private final List<Double> weights = new ArrayList<>();
     private Method method = Method.CAT;
     private int rank = 16;
+    private MergeMethod merge;
+    private final Map<String, Setting> parameters = new LinkedHashMap<>();
+    private long seed;
 
     private LoraCompose() {
     }
@@ -61,6 +73,19 @@ public final class LoraCompose {
         }
         this.method = m;
         this.rank = r;
+        return this;
+    }
+
+    /**
+     * Combines the full updates with a task-vector merge method ({@code MergeMethods.create("ties")}, ...) and
+     * re-factors the result to rank {@code r}; {@code parameters} are the method's global ones (e.g.
+     * {@code density}), {@code seed} seeds random dropping (DARE).
+     */
+    public LoraCompose merged(MergeMethod m, Map<String, Double> methodParameters, long dropSeed, int r) {
+        method(Method.SVD, r);
+        this.merge = m;
+        methodParameters.forEach((k, v) -> parameters.put(k, Setting.of(v)));
+        this.seed = dropSeed;
         return this;
     }
 
@@ -146,11 +171,27 @@ public final class LoraCompose {
         int in = parts.get(0).in();
         int out = parts.get(0).out();
         float[] sum = new float[out * in];
-        for (int p = 0; p < parts.size(); p++) {
-            LoraModule m = parts.get(p);
-            float[] d = new LoraModule(name, m.rank(), in, out, m.a(), m.b(), factors.get(p)).delta();
-            for (int i = 0; i < sum.length; i++) {
-                sum[i] += d[i];
+        if (merge != null) {
+            float[][] updates = new float[parts.size()][];
+            List<Map<String, Setting>> perModel = new ArrayList<>();
+            for (int p = 0; p < parts.size(); p++) {
+                updates[p] = parts.get(p).delta();
+                perModel.add(Map.of("weight", Setting.of(factors.get(p) / parts.get(p).scale())));
+            }
+            Map<String, ParameterSpec> specs = new LinkedHashMap<>();
+            merge.parameters().forEach(s -> specs.put(s.name(), s));
+            ResolvedParameters resolved = new ResolvedParameters(name, 0, specs, parameters, perModel);
+            try (TensorInputs inputs = new TensorInputs(name, new long[] {out, in}, false, new float[sum.length],
+                    updates, resolved, seed, new TensorDiagnostics.Recorder(parts.size()))) {
+                merge.merge(inputs, sum);
+            }
+        } else {
+            for (int p = 0; p < parts.size(); p++) {
+                LoraModule m = parts.get(p);
+                float[] d = new LoraModule(name, m.rank(), in, out, m.a(), m.b(), factors.get(p)).delta();
+                for (int i = 0; i < sum.length; i++) {
+                    sum[i] += d[i];
+                }
             }
         }
         TruncatedSvd.Factors f = TruncatedSvd.of(sum, out, in, rank, products);

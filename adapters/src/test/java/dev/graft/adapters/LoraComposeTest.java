@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.graft.merge.MergeMethods;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -100,6 +101,25 @@ class LoraComposeTest {
             total += (double) want[i] * want[i];
         }
         assertThat(error).isCloseTo((1 - q.capturedEnergy()) * total, within(1e-4 * total));
+    }
+
+    /**
+     * Through a task-vector merge method: task arithmetic equals the plain sum; TIES of an adapter with itself (all
+     * signs agree, weights normalised) is that adapter's update.
+     */
+    @Test
+    void mergeMethodsCombineTheFullUpdates() {
+        Path[] in = adapters();
+        LoraCompose.of().adapter(in[0], 0.3).adapter(in[1], 0.7)
+                .merged(MergeMethods.create("task_arithmetic"), Map.of(), 0, 8).writeTo(dir.resolve("ta"));
+        assertClose(PeftAdapter.read(dir.resolve("ta")).modules().get("q").delta(), expected(in, "q"), 1e-3);
+        LoraCompose.of().adapter(in[1], 0.5).adapter(in[1], 0.5)
+                .merged(MergeMethods.create("ties"), Map.of("density", 1.0), 0, 8).writeTo(dir.resolve("ties"));
+        assertClose(PeftAdapter.read(dir.resolve("ties")).modules().get("q").delta(),
+                PeftAdapter.read(in[1]).modules().get("q").delta(), 1e-3);
+        List<LoraCompose.Module> dare = LoraCompose.of().adapter(in[0], 1).adapter(in[1], 1)
+                .merged(MergeMethods.create("dare_ties"), Map.of("density", 0.5), 7, 4).writeTo(dir.resolve("dare"));
+        assertThat(dare).allSatisfy(m -> assertThat(m.rank()).isEqualTo(4));
     }
 
     @Test

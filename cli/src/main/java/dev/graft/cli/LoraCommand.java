@@ -129,8 +129,8 @@ final class LoraCommand {
 
     /** Composes adapters into one. */
     @Command(name = "compose", mixinStandardHelpOptions = true,
-            description = "Compose weighted PEFT LoRA adapters into one: cat (exact, ranks add) or svd (the summed "
-                    + "update re-factored to --rank).")
+            description = "Compose weighted PEFT LoRA adapters into one: cat (exact, ranks add), svd (the summed "
+                    + "update re-factored to --rank), or a merge method such as ties on the full updates.")
     static final class Compose implements Callable<Integer> {
         @Spec
         CommandSpec spec;
@@ -139,8 +139,17 @@ final class LoraCommand {
                 description = "a PEFT adapter folder and its weight (default 1); repeatable")
         List<String> adapters;
 
-        @Option(names = "--method", defaultValue = "cat", paramLabel = "cat|svd")
+        @Option(names = "--method", defaultValue = "cat", paramLabel = "cat|svd|METHOD",
+                description = "cat (exact), svd (sum, re-factored), or a task-vector merge method on the full updates "
+                        + "(ties, dare_ties, task_arithmetic, ...), re-factored to --rank")
         String method;
+
+        @Option(names = "--param", paramLabel = "NAME=VALUE", description = "a merge method's parameter, e.g. "
+                + "density=0.5")
+        Map<String, Double> params = Map.of();
+
+        @Option(names = "--seed", defaultValue = "0", description = "seed of random dropping (DARE)")
+        long seed;
 
         @Option(names = "--rank", defaultValue = "16", description = "rank of the result with --method svd")
         int rank;
@@ -158,12 +167,12 @@ final class LoraCommand {
                 MergeCommand.ModelArg arg = MergeCommand.ModelArg.parse(a);
                 c.adapter(arg.file(), arg.weight() == null ? 1.0 : arg.weight());
             }
-            dev.graft.adapters.LoraCompose.Method m = switch (method) {
-                case "cat" -> dev.graft.adapters.LoraCompose.Method.CAT;
-                case "svd" -> dev.graft.adapters.LoraCompose.Method.SVD;
-                default -> throw new IllegalArgumentException("--method must be cat or svd, got '" + method + "'");
-            };
-            List<dev.graft.adapters.LoraCompose.Module> r = c.method(m, rank).writeTo(output);
+            switch (method) {
+                case "cat" -> c.method(dev.graft.adapters.LoraCompose.Method.CAT, rank);
+                case "svd" -> c.method(dev.graft.adapters.LoraCompose.Method.SVD, rank);
+                default -> c.merged(dev.graft.merge.MergeMethods.create(method), params, seed, rank);
+            }
+            List<dev.graft.adapters.LoraCompose.Module> r = c.writeTo(output);
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
                 Output.json(out, r);

@@ -303,6 +303,10 @@ class CliTest {
                 dir.resolve("extracted").toString(), "-o", dir.resolve("composed"), "--json");
         assertThat(c.exit()).as(c.err()).isZero();
         assertThat(new ObjectMapper().readTree(c.out()).get(0).get("rank").asInt()).isEqualTo(3);
+        Run t = graft("lora", "compose", "--adapter", dir.resolve("adapter").toString(), "--adapter",
+                dir.resolve("extracted").toString(), "--method", "ties", "--param", "density=0.5", "--rank", "2", "-o",
+                dir.resolve("ties"));
+        assertThat(t.exit()).as(t.err()).isZero();
         Run e = graft("lora", "export", RealModels.bgeSmall(), "--adapter", dir.resolve("composed").toString(), "-o",
                 dir.resolve("branched.onnx"));
         assertThat(e.exit()).as(e.err()).isZero();
