@@ -11,14 +11,14 @@ import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
 
 /**
  * The best rank-{@code k} approximation {@code M ≈ U·S·Vᵀ} of a matrix (Eckart–Young), as LoRA factors
- * {@code B = U·√S} ({@code rows × k}) and {@code A = √S·Vᵀ} ({@code k × cols}). Matrices whose smaller side is at
- * most {@link #EXACT_UP_TO} get an exact SVD (EJML); larger ones the randomized range finder of Halko, Martinsson
- * and Tropp (<i>Finding Structure with Randomness</i>, SIAM Review 2011): {@code Y = M·Ω} with {@code k + 10}
+ * {@code B = U·√S} ({@code rows × k}) and {@code A = √S·Vᵀ} ({@code k × cols}). A matrix whose smaller side is at
+ * most {@link #EXACT_UP_TO} and less than four times {@code k + 10} gets an exact SVD (EJML); others the randomized
+ * range finder of Halko, Martinsson and Tropp (<i>Finding Structure with Randomness</i>, SIAM Review 2011): {@code Y = M·Ω} with {@code k + 10}
  * Gaussian columns, two power iterations re-orthonormalised by QR, then the exact SVD of the small
  * {@code Qᵀ·M}. Large products run in ONNX Runtime (float32), QR and SVD in float64.
  */
 public final class TruncatedSvd {
-    /** Up to this smaller side, the SVD is exact. */
+    /** Above this smaller side, the SVD is randomized whatever the rank. */
     public static final int EXACT_UP_TO = 1024;
     private static final int OVERSAMPLE = 10;
     private static final int POWER_ITERATIONS = 2;
@@ -49,16 +49,21 @@ public final class TruncatedSvd {
         for (float v : m) {
             norm += (double) v * v;
         }
-        if (Math.min(rows, cols) <= EXACT_UP_TO || rank + OVERSAMPLE >= Math.min(rows, cols)) {
-            DMatrixRMaj d = new DMatrixRMaj(rows, cols);
-            for (int i = 0; i < m.length; i++) {
-                d.data[i] = m[i];
+        int side = Math.min(rows, cols);
+        if (!(side <= EXACT_UP_TO && 4 * (rank + OVERSAMPLE) > side || rank + OVERSAMPLE >= side)) {
+            Factors f = randomized(m, rows, cols, rank, norm, products);
+            if (f != null) {
+                return f;
             }
-            return factors(d, null, rank, norm);
         }
-        return randomized(m, rows, cols, rank, norm, products);
+        DMatrixRMaj d = new DMatrixRMaj(rows, cols);
+        for (int i = 0; i < m.length; i++) {
+            d.data[i] = m[i];
+        }
+        return factors(d, null, rank, norm);
     }
 
+    /** The randomized factors, or null when the sampled range is rank-deficient (then the exact SVD is used). */
     private static Factors randomized(float[] m, int rows, int cols, int rank, double norm, MatrixProducts products) {
         int l = rank + OVERSAMPLE;
         float[] mt = transpose(m, rows, cols);
@@ -68,9 +73,12 @@ public final class TruncatedSvd {
             omegaT[i] = (float) random.nextGaussian();
         }
         float[] qt = orthonormalColumns(products.timesTransposed(m, rows, cols, omegaT, l), rows, l);
-        for (int it = 0; it < POWER_ITERATIONS; it++) {
+        for (int it = 0; it < POWER_ITERATIONS && qt != null; it++) {
             float[] pt = orthonormalColumns(products.timesTransposed(mt, cols, rows, qt, l), cols, l);
-            qt = orthonormalColumns(products.timesTransposed(m, rows, cols, pt, l), rows, l);
+            qt = pt == null ? null : orthonormalColumns(products.timesTransposed(m, rows, cols, pt, l), rows, l);
+        }
+        if (qt == null) {
+            return null;
         }
         float[] small = products.timesTransposed(qt, l, rows, mt, cols); // Qᵀ·M, l × cols
         DMatrixRMaj d = new DMatrixRMaj(l, cols);
@@ -118,7 +126,10 @@ public final class TruncatedSvd {
         return new Factors(rank, b, a, sigma, norm);
     }
 
-    /** An orthonormal basis of the columns of {@code y} ({@code rows × l}), returned transposed ({@code l × rows}). */
+    /**
+     * An orthonormal basis of the columns of {@code y} ({@code rows × l}), returned transposed ({@code l × rows});
+     * null if QR fails (a zero column: {@code y} has lower rank than {@code l}).
+     */
     private static float[] orthonormalColumns(float[] y, int rows, int l) {
         DMatrixRMaj d = new DMatrixRMaj(rows, l);
         for (int i = 0; i < y.length; i++) {
@@ -126,7 +137,7 @@ public final class TruncatedSvd {
         }
         QRDecomposition<DMatrixRMaj> qr = DecompositionFactory_DDRM.qr(rows, l);
         if (!qr.decompose(d)) {
-            throw new IllegalStateException("QR did not succeed");
+            return null;
         }
         DMatrixRMaj q = qr.getQ(null, true);
         float[] out = new float[l * rows];

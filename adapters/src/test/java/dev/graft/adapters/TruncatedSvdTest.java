@@ -83,8 +83,21 @@ class TruncatedSvdTest {
         check(90, 70);
     }
 
+    /** A matrix of rank 1 (a sampled range with zero columns) still gets its factors, by the exact SVD. */
     @Test
-    void randomizedSvdDoesTheSameOnALargeMatrix() {
+    void aRankOneMatrixIsFactoredExactly() {
+        float[] m = new float[300 * 200];
+        m[0] = 3;
+        try (MatrixProducts products = new MatrixProducts(1)) {
+            TruncatedSvd.Factors f = TruncatedSvd.of(m, 300, 200, 4, products);
+            assertThat(f.singularValues()[0]).isCloseTo(3, within(1e-9));
+            assertThat(f.capturedEnergy()).isCloseTo(1, within(1e-9));
+        }
+    }
+
+    @Test
+    void randomizedSvdDoesTheSameOnALowRankRequestAndOnALargeMatrix() {
+        check(400, 300);
         check(1300, TruncatedSvd.EXACT_UP_TO + 100);
     }
 }
