@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -89,8 +88,7 @@ public record PeftConfig(int r, double loraAlpha, boolean useRslora, boolean fan
             t.forEach(x -> targets.add(x.asText()));
         }
         Map<String, JsonNode> other = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : root.properties()) {
             if (!OWN.contains(e.getKey())) {
                 other.put(e.getKey(), e.getValue());
             }

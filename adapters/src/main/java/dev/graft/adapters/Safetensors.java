@@ -127,8 +127,7 @@ public final class Safetensors implements AutoCloseable {
             throw new AdapterFormatException(file, null, "has a header that is not a JSON object");
         }
         List<Entry> list = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> field = it.next();
+        for (Map.Entry<String, JsonNode> field : root.properties()) {
             if (field.getKey().equals("__metadata__")) {
                 readMetadata(file, field.getValue(), metadata);
             } else {
@@ -163,8 +162,7 @@ public final class Safetensors implements AutoCloseable {
         if (!node.isObject()) {
             throw new AdapterFormatException(file, null, "__metadata__ must be a map of strings");
         }
-        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> m = it.next();
+        for (Map.Entry<String, JsonNode> m : node.properties()) {
             if (!m.getValue().isTextual()) {
                 throw new AdapterFormatException(file, null, "__metadata__." + m.getKey() + " must be a string");
             }
