@@ -28,7 +28,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code graft merge RECIPE.yaml -o OUT}, or without a recipe
+ * {@code graft merge RECIPE.yaml -o OUT} (a merge, PLeaS or LoRA recipe), or without a recipe
  * {@code graft merge --method ties --base B --model A:1 --model C:1 --param density=0.5 -o OUT}.
  */
 @Command(name = "merge", mixinStandardHelpOptions = true,
@@ -81,6 +81,23 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        if (recipe != null && dev.graft.adapters.LoraRecipe.isLoraRecipe(recipe)) {
+            checkNoOptions();
+            Object r = dev.graft.adapters.LoraRecipe.run(recipe, output);
+            PrintWriter out = spec.commandLine().getOut();
+            if (report != null) {
+                Files.createDirectories(report.toAbsolutePath().getParent());
+                try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
+                    Output.json(w, r);
+                }
+            }
+            if (write.json) {
+                Output.json(out, r);
+            } else {
+                out.println("wrote " + output);
+            }
+            return 0;
+        }
         MergeRecipe parsed = recipe != null ? readRecipe() : null;
         if (parsed != null && parsed.isPleas()) {
             return pleas(parsed);
@@ -114,10 +131,14 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     private MergeRecipe readRecipe() {
+        checkNoOptions();
+        return MergeRecipe.read(recipe);
+    }
+
+    private void checkNoOptions() {
         if (method != null || base != null || models != null || params != null || convention != null) {
             throw new IllegalArgumentException("give either a recipe or --method/--base/--model/--param, not both");
         }
-        return MergeRecipe.read(recipe);
     }
 
     private MergeBuilder fromRecipe(MergeRecipe parsed) {

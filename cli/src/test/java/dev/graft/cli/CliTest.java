@@ -313,6 +313,21 @@ class CliTest {
         assertThat(dir.resolve("composed.onnx_adapter")).isNotEmptyFile();
         Files.delete(dir.resolve("branched.onnx"));
         Files.delete(dir.resolve("out.onnx"));
+        Files.copy(RealModels.bgeSmall(), dir.resolve("bge.onnx"));
+        Path recipe = dir.resolve("lora.yaml");
+        Files.writeString(recipe, "merge_method: lora_apply\nbase_model: bge.onnx\nadapters:\n"
+                + "  - {adapter: adapter, weight: 0.5}\n  - extracted\n");
+        Run viaRecipe = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--json");
+        assertThat(viaRecipe.exit()).as(viaRecipe.err()).isZero();
+        assertThat(new ObjectMapper().readTree(viaRecipe.out()).get("modules")).hasSize(2);
+        Files.delete(dir.resolve("out.onnx"));
+        Files.writeString(recipe, "merge_method: lora_compose\nadapters: [adapter, extracted]\nmethod: ties\n"
+                + "parameters: {density: 0.5}\nrank: 2\n");
+        Run composed = graft("merge", recipe, "-o", dir.resolve("composed-by-recipe"));
+        assertThat(composed.exit()).as(composed.err()).isZero();
+        assertThat(dir.resolve("composed-by-recipe").resolve("adapter_config.json")).exists();
+        Files.writeString(recipe, "merge_method: lora_apply\nbase_model: bge.onnx\nadapters: [adapter]\nextra: 1\n");
+        assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out.onnx")), "unknown key 'extra'");
         assertFailsCleanly(graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("missing").toString(),
                 "-o", dir.resolve("out.onnx")), "adapter_config.json");
     }
