@@ -21,7 +21,8 @@ import java.util.Set;
  * <ul>
  *   <li>{@link Method#CAT}: exact, ranks add — {@code B = [B₁ … Bₙ]}, {@code A = [w₁s₁A₁; …; wₙsₙAₙ]}.</li>
  *   <li>{@link Method#SVD}: the full update is formed and re-factored by truncated SVD ({@link TruncatedSvd}) to
- *   a fixed rank, so the rank does not grow; exact when the rank reaches the update's. Combining the A and B
+ *   a fixed rank (or the smallest keeping a share of its energy, {@link #energy}), so the rank does not grow;
+ *   exact when the rank reaches the update's. Combining the A and B
  *   factors separately instead (PEFT's {@code linear}) would add cross terms {@code Bᵢ·Aⱼ}; Graft never does.</li>
  *   <li>{@link #merged}: each adapter's full update {@code sₖ·Bₖ·Aₖ} is a task vector of weight {@code wₖ} for a
  *   task-vector merge method (TIES, DARE, ... from {@code graft-merge}, on a zero base, with its parameters such
@@ -47,6 +48,7 @@ public final class LoraCompose {
     private final List<Double> weights = new ArrayList<>();
     private Method method = Method.CAT;
     private int rank = 16;
+    private double energy = Double.NaN;
     private MergeMethod merge;
     private final Map<String, Setting> parameters = new LinkedHashMap<>();
     private long seed;
@@ -73,6 +75,18 @@ public final class LoraCompose {
         }
         this.method = m;
         this.rank = r;
+        return this;
+    }
+
+    /**
+     * With {@link Method#SVD} or {@link #merged}: each module's rank is the smallest that keeps this share (0 to 1]
+     * of the combined update's {@code ‖ΔW‖²}, at most the rank.
+     */
+    public LoraCompose energy(double share) {
+        if (!(share > 0 && share <= 1)) {
+            throw new IllegalArgumentException("energy must be in (0, 1], got " + share);
+        }
+        this.energy = share;
         return this;
     }
 
@@ -194,7 +208,8 @@ public final class LoraCompose {
                 }
             }
         }
-        TruncatedSvd.Factors f = TruncatedSvd.of(sum, out, in, rank, products);
+        TruncatedSvd.Factors all = TruncatedSvd.of(sum, out, in, rank, products);
+        TruncatedSvd.Factors f = Double.isNaN(energy) ? all : all.truncated(all.rankFor(energy));
         report.add(new Module(name, f.rank(), f.capturedEnergy()));
         return new LoraModule(name, f.rank(), in, out, f.a(), f.b(), 1.0);
     }

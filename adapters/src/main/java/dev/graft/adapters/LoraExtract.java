@@ -94,22 +94,13 @@ public final class LoraExtract {
                         delta[o * in + i] = wf[at] - wb[at];
                     }
                 }
-                TruncatedSvd.Factors f = TruncatedSvd.of(delta, out, in, rank, products);
-                int k = Double.isNaN(energy) ? f.rank() : rankFor(f, energy);
-                float[] b = new float[out * k];
-                float[] a = Arrays.copyOf(f.a(), k * in);
-                for (int o = 0; o < out; o++) {
-                    System.arraycopy(f.b(), o * f.rank(), b, o * k, k);
-                }
+                TruncatedSvd.Factors all = TruncatedSvd.of(delta, out, in, rank, products);
+                TruncatedSvd.Factors f = Double.isNaN(energy) ? all : all.truncated(all.rankFor(energy));
                 String name = e.getKey();
-                modules.put(name, new LoraModule(name, k, in, out, a, b, 1.0));
-                ranks.put(name, k);
+                modules.put(name, new LoraModule(name, f.rank(), in, out, f.a(), f.b(), 1.0));
+                ranks.put(name, f.rank());
                 carried.add(t.weight());
-                double captured = 0;
-                for (int j = 0; j < k; j++) {
-                    captured += f.singularValues()[j] * f.singularValues()[j];
-                }
-                report.add(new Module(name, t.weight(), k, f.squaredNorm() == 0 ? 1 : captured / f.squaredNorm()));
+                report.add(new Module(name, t.weight(), f.rank(), f.capturedEnergy()));
                 if (t.bias() != null) {
                     float[] bb = mb.weight(t.bias()).orElseThrow().toFloats();
                     float[] bf = weight(mf, t.bias(), new long[] {out}).toFloats();
@@ -138,18 +129,6 @@ public final class LoraExtract {
             new PeftAdapter(config, modules, biases).write(folder);
             return new Report(base.toString(), fineTuned.toString(), report, uncaptured);
         }
-    }
-
-    private static int rankFor(TruncatedSvd.Factors f, double share) {
-        double target = share * f.squaredNorm();
-        double sum = 0;
-        for (int k = 0; k < f.rank(); k++) {
-            sum += f.singularValues()[k] * f.singularValues()[k];
-            if (sum >= target * (1 - 1e-9)) {
-                return k + 1;
-            }
-        }
-        return f.rank();
     }
 
     private Weight weight(OnnxModel m, String name, long[] shape) {

@@ -26,14 +26,14 @@ import java.util.TreeSet;
  * mapping: {encoder.layer.0.attention.self.query: onnx::MatMul_1525}   # optional
  * </pre>
  * or {@code merge_method: lora_compose} ({@link LoraCompose}) with {@code adapters}, {@code method} ({@code cat},
- * {@code svd}, or a task-vector merge method such as {@code ties}), {@code rank}, {@code parameters} and
- * {@code seed}; its output is an adapter folder. Unknown keys are errors naming them.
+ * {@code svd}, or a task-vector merge method such as {@code ties}), {@code rank}, {@code energy},
+ * {@code parameters} and {@code seed}; its output is an adapter folder. Unknown keys are errors naming them.
  */
 public final class LoraRecipe {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Set<String> APPLY = Set.of("merge_method", "base_model", "adapters", "mapping");
-    private static final Set<String> COMPOSE = Set.of("merge_method", "adapters", "method", "rank", "parameters",
-            "seed");
+    private static final Set<String> COMPOSE = Set.of("merge_method", "adapters", "method", "rank", "energy",
+            "parameters", "seed");
 
     private LoraRecipe() {
     }
@@ -43,7 +43,7 @@ public final class LoraRecipe {
         return read(file).path("merge_method").asText().startsWith("lora_");
     }
 
-    /** Runs the recipe, writing the model ({@code lora_apply}) or adapter folder ({@code lora_compose}) to {@code out}. */
+    /** Runs the recipe: writes the model ({@code lora_apply}) or the adapter folder ({@code lora_compose}). */
     public static Object run(Path file, Path out) {
         JsonNode root = read(file);
         String method = root.path("merge_method").asText();
@@ -70,12 +70,16 @@ public final class LoraRecipe {
                     compose.method(how.equals("cat") ? LoraCompose.Method.CAT : LoraCompose.Method.SVD, rank);
                 } else {
                     Map<String, Double> parameters = new LinkedHashMap<>();
-                    root.path("parameters").properties().forEach(e -> parameters.put(e.getKey(), e.getValue().asDouble()));
+                    root.path("parameters").properties()
+                            .forEach(e -> parameters.put(e.getKey(), e.getValue().asDouble()));
                     try {
                         compose.merged(MergeMethods.create(how), parameters, root.path("seed").asLong(0), rank);
                     } catch (IllegalArgumentException e) {
                         throw new RecipeException(file, "method: " + e.getMessage());
                     }
+                }
+                if (root.has("energy")) {
+                    compose.energy(root.get("energy").asDouble());
                 }
                 return compose.writeTo(out);
             }

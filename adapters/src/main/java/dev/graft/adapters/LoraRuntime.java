@@ -83,7 +83,8 @@ public final class LoraRuntime {
                 g.addNode(node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, module));
                 g.addInput(input(a, t.in(), -1, module));
                 g.addInput(input(b, -1, t.out(), module));
-                defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {t.in(), 1}, () -> new float[(int) t.in()]));
+                defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {t.in(), 1},
+                        () -> new float[(int) t.in()]));
                 defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {1, t.out()},
                         () -> new float[(int) t.out()]));
                 branched.add(n.getInput(1));
@@ -107,9 +108,9 @@ public final class LoraRuntime {
     }
 
     private static NodeProto node(String op, List<String> inputs, String output, String module) {
+        String suffix = output.substring(output.lastIndexOf('.') + 1);
         return NodeProto.newBuilder().setOpType(op).addAllInput(inputs).addOutput(output)
-                .setName("/" + module.replace('.', '/') + "/lora/" + op + "_" + output.substring(output.lastIndexOf('.') + 1))
-                .build();
+                .setName("/" + module.replace('.', '/') + "/lora/" + op + "_" + suffix).build();
     }
 
     private static ValueInfoProto input(String name, long rows, long cols, String module) {

@@ -29,6 +29,31 @@ public final class TruncatedSvd {
      * {@code ‖M‖²_F − Σσᵢ²}.
      */
     public record Factors(int rank, float[] b, float[] a, double[] singularValues, double squaredNorm) {
+        /** The smallest rank whose singular values capture {@code share} of {@code ‖M‖²_F} (at most {@link #rank}). */
+        public int rankFor(double share) {
+            double target = share * squaredNorm;
+            double sum = 0;
+            for (int k = 0; k < rank; k++) {
+                sum += singularValues[k] * singularValues[k];
+                if (sum >= target * (1 - 1e-9)) {
+                    return k + 1;
+                }
+            }
+            return rank;
+        }
+
+        /** The first {@code k} factors. */
+        public Factors truncated(int k) {
+            int cols = a.length / rank;
+            int rows = b.length / rank;
+            float[] bk = new float[rows * k];
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(b, r * rank, bk, r * k, k);
+            }
+            return new Factors(k, bk, java.util.Arrays.copyOf(a, k * cols), java.util.Arrays.copyOf(singularValues, k),
+                    squaredNorm);
+        }
+
         /** {@code Σσᵢ² / ‖M‖²_F} (1 for a zero matrix). */
         public double capturedEnergy() {
             double s = 0;

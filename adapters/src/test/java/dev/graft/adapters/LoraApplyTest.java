@@ -77,6 +77,38 @@ class LoraApplyTest {
         }
     }
 
+    /**
+     * An adapter laid out by hand from PEFT's format (config JSON, safetensors bytes) for bge's layer-0 query:
+     * rank 1, alpha 3, A = 2·e₅ and B = 1.5·e₇, so ΔW = 3·B·A has the single entry 9 at output 7, input 5, which
+     * in bge's [in, out] MatMul weight is entry [5][7].
+     */
+    @Test
+    void anAdapterWrittenByHandFromThePeftFormatChangesExactlyTheEntryItShould() throws java.io.IOException {
+        Path folder = java.nio.file.Files.createDirectories(dir.resolve("by-hand"));
+        java.nio.file.Files.writeString(folder.resolve("adapter_config.json"),
+                "{\"peft_type\":\"LORA\",\"r\":1,\"lora_alpha\":3,\"target_modules\":[\"query\"]}");
+        String header = "{\"base_model.model." + QUERY + ".lora_A.weight\":{\"dtype\":\"F32\",\"shape\":[1,384],"
+                + "\"data_offsets\":[0,1536]},\"base_model.model." + QUERY + ".lora_B.weight\":{\"dtype\":\"F32\","
+                + "\"shape\":[384,1],\"data_offsets\":[1536,3072]}}";
+        byte[] json = header.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(8 + json.length + 3072)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.putLong(json.length).put(json);
+        int data = 8 + json.length;
+        b.putFloat(data + 4 * 5, 2f);
+        b.putFloat(data + 1536 + 4 * 7, 1.5f);
+        java.nio.file.Files.write(folder.resolve("adapter_model.safetensors"), b.array());
+        Path merged = dir.resolve("merged.onnx");
+        LoraApply.to(RealModels.bgeSmall()).adapter(folder).writeTo(merged);
+        try (OnnxModel base = OnnxModel.open(RealModels.bgeSmall()); OnnxModel out = OnnxModel.open(merged)) {
+            float[] w = base.weight("onnx::MatMul_1525").orElseThrow().toFloats();
+            float[] got = out.weight("onnx::MatMul_1525").orElseThrow().toFloats();
+            for (int i = 0; i < w.length; i++) {
+                assertThat(got[i]).isEqualTo(i == 5 * 384 + 7 ? w[i] + 9f : w[i]);
+            }
+        }
+    }
+
     /** Two adapters applied together equal the first applied, then the second applied to the result. */
     @Test
     void adaptersAppliedTogetherEqualAdaptersAppliedOneAfterTheOther() {

@@ -101,6 +101,10 @@ class LoraComposeTest {
             total += (double) want[i] * want[i];
         }
         assertThat(error).isCloseTo((1 - q.capturedEnergy()) * total, within(1e-4 * total));
+        List<LoraCompose.Module> byEnergy = LoraCompose.of().adapter(in[0], 0.3).adapter(in[1], 0.7)
+                .method(LoraCompose.Method.SVD, 8).energy(0.9).writeTo(dir.resolve("energy"));
+        assertThat(byEnergy).allSatisfy(m -> assertThat(m.capturedEnergy()).isGreaterThanOrEqualTo(0.9 - 1e-9))
+                .anySatisfy(m -> assertThat(m.rank()).isLessThan(5));
     }
 
     /**
