@@ -66,13 +66,24 @@ final class AdapterBenchmarks {
         return Double.parseDouble(out.strip());
     }
 
-    /** Apply and extract on bge-small (all 72 dense layers, rank 16), against a rewrite of the model. */
+    /**
+     * Apply and extract (all 72 dense layers, rank 16) on bge-small and on a synthetic BERT-base-sized model,
+     * against a rewrite of the same model.
+     */
     static void applyAndExtract(Path models, Path work) throws Exception {
         Path bge = models.resolve("bge-small-en-v1.5.onnx");
-        if (!Files.exists(bge)) {
-            System.out.println("lora: skipped, no models in " + models + " (run mvn verify first, or pass the folder)");
-            return;
+        if (Files.exists(bge)) {
+            applyAndExtract(bge, "bge-small-en-v1.5", work);
+        } else {
+            System.out.println("lora: bge skipped, no models in " + models + " (run mvn verify first)");
         }
+        Path bert = work.resolve("bert-base-dense.onnx");
+        SyntheticModel.writeDense(bert, 12, 5);
+        applyAndExtract(bert, "synthetic BERT-base (dense layers in a MatMul chain)", work);
+        Files.deleteIfExists(bert);
+    }
+
+    private static void applyAndExtract(Path bge, String label, Path work) throws Exception {
         Path adapter = work.resolve("lora-adapter");
         java.util.Map<String, dev.graft.adapters.LoraModule> modules = new java.util.LinkedHashMap<>();
         SplittableRandom r = new SplittableRandom(3);
@@ -115,8 +126,8 @@ final class AdapterBenchmarks {
         Arrays.sort(rewrite);
         Arrays.sort(apply);
         Arrays.sort(extract);
-        System.out.printf(Locale.ROOT, "lora: bge-small-en-v1.5 (%.1fM parameters), a rank-16 adapter on all %d dense "
-                + "layers, median of 3%n", params / 1e6, modules.size());
+        System.out.printf(Locale.ROOT, "lora: %s (%.1fM parameters), a rank-16 adapter on all %d dense layers, "
+                + "median of 3%n", label, params / 1e6, modules.size());
         System.out.printf(Locale.ROOT, "  rewrite (graft convert) %6.3f s  %6.1f M params/s%n", rewrite[1],
                 params / 1e6 / rewrite[1]);
         System.out.printf(Locale.ROOT, "  apply                   %6.3f s  %6.1f M params/s = %.2f x the rewrite's time%n",

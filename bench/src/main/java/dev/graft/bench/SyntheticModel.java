@@ -96,6 +96,45 @@ final class SyntheticModel {
         OnnxWriter.write(template, tensors, file, WriteOptions.defaults().withLayout(layout).withSync(false));
     }
 
+    /**
+     * A BERT-base-sized model whose dense weights are used: embeddings [30522,768] and [512,768] (kept as
+     * initializers), and per layer a chain of MatMul nodes named like an exported BERT's
+     * ({@code /encoder/layer.N/attention/self/query/MatMul}, ...) through the query, key, value, attention-output
+     * (768×768), intermediate (768×3072) and output (3072×768) weights: about 109M parameters.
+     */
+    static void writeDense(Path file, int layers, long seed) {
+        GraphProto.Builder g = GraphProto.newBuilder().setName("synthetic-dense");
+        g.addInput(ValueInfoProto.newBuilder().setName("x").setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE))));
+        List<OutputTensor> tensors = new ArrayList<>();
+        long[][] embeddings = {{30522, 768}, {512, 768}};
+        for (int i = 0; i < embeddings.length; i++) {
+            long[] shape = embeddings[i];
+            long stream = seed * 1_000_003L + i;
+            tensors.add(OutputTensor.of("embeddings." + i, ElementType.FLOAT, shape, () -> random(shape, stream)));
+        }
+        String value = "x";
+        String[] modules = {"attention/self/query", "attention/self/key", "attention/self/value",
+                "attention/output/dense", "intermediate/dense", "output/dense"};
+        for (int layer = 0; layer < layers; layer++) {
+            for (String m : modules) {
+                long[] shape = m.startsWith("intermediate") ? new long[] {768, 3072}
+                        : m.equals("output/dense") ? new long[] {3072, 768} : new long[] {768, 768};
+                String name = "/encoder/layer." + layer + "/" + m;
+                long stream = seed * 1_000_003L + tensors.size();
+                tensors.add(OutputTensor.of(name + "/weight", ElementType.FLOAT, shape, () -> random(shape, stream)));
+                g.addNode(NodeProto.newBuilder().setOpType("MatMul").setName(name + "/MatMul").addInput(value)
+                        .addInput(name + "/weight").addOutput(name + "/out"));
+                value = name + "/out";
+            }
+        }
+        g.addOutput(ValueInfoProto.newBuilder().setName(value).setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE))));
+        ModelProto template = ModelProto.newBuilder().setIrVersion(8).setProducerName("graft-bench")
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(17)).setGraph(g).build();
+        OnnxWriter.write(template, tensors, file, WriteOptions.defaults().withSync(false));
+    }
+
     private static float[] random(long[] shape, long seed) {
         long n = 1;
         for (long d : shape) {
