@@ -1,0 +1,82 @@
+package dev.graft.adapters;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LoraShareTest {
+    private static final int IN = 24;
+    private static final int OUT = 16;
+
+    @TempDir
+    Path dir;
+
+    private static float[] gaussian(int n, SplittableRandom r) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) r.nextGaussian();
+        }
+        return v;
+    }
+
+    /** Four layers' query updates of rank 2 (A shared if {@code common}), and one value update in layer 0. */
+    private Path adapter(boolean common) {
+        SplittableRandom r = new SplittableRandom(11);
+        float[] shared = gaussian(2 * IN, r);
+        Map<String, LoraModule> modules = new LinkedHashMap<>();
+        for (int l = 0; l < 4; l++) {
+            String name = "encoder.layer." + l + ".attention.self.query";
+            modules.put(name, new LoraModule(name, 2, IN, OUT, common ? shared : gaussian(2 * IN, r),
+                    gaussian(OUT * 2, r), 0.5));
+        }
+        modules.put("encoder.layer.0.attention.self.value", new LoraModule("encoder.layer.0.attention.self.value", 2,
+                IN, OUT, gaussian(2 * IN, r), gaussian(OUT * 2, r), 0.5));
+        new PeftAdapter(PeftConfig.of(2, 1, List.of("query", "value")), modules, Map.of()).write(dir.resolve("in"));
+        return dir.resolve("in");
+    }
+
+    private static void assertSameUpdates(PeftAdapter got, PeftAdapter want, double tolerance) {
+        for (LoraModule w : want.modules().values()) {
+            float[] x = got.modules().get(w.name()).delta();
+            float[] y = w.delta();
+            for (int i = 0; i < y.length; i++) {
+                assertThat(x[i]).as(w.name()).isCloseTo(y[i], within((float) tolerance));
+            }
+        }
+    }
+
+    @Test
+    void updatesThatShareTheirAAreReproducedAtTheirRankWithFewerParameters() {
+        Path in = adapter(true);
+        List<LoraShare.Kind> r = LoraShare.from(in).rank(2).writeTo(dir.resolve("shared"));
+        assertThat(r).singleElement().satisfies(k -> {
+            assertThat(k.kind()).isEqualTo("encoder.layer.*.attention.self.query");
+            assertThat(k.modules()).hasSize(4);
+            assertThat(k.parametersBefore()).isEqualTo(4L * 2 * (IN + OUT));
+            assertThat(k.parametersAfter()).isEqualTo(2L * IN + 4L * 2 * OUT);
+            assertThat(java.util.Arrays.stream(k.relativeError()).max().orElseThrow()).isLessThan(1e-9);
+        });
+        assertSameUpdates(PeftAdapter.read(dir.resolve("shared")), PeftAdapter.read(in), 1e-4);
+    }
+
+    /** Unrelated updates: exact once the shared rank holds all of them, and below, the error is the discarded energy. */
+    @Test
+    void unrelatedUpdatesNeedTheSumOfTheirRanksAndLoseTheDiscardedEnergyBelow() {
+        Path in = adapter(false);
+        LoraShare.from(in).rank(8).writeTo(dir.resolve("full"));
+        assertSameUpdates(PeftAdapter.read(dir.resolve("full")), PeftAdapter.read(in), 1e-3);
+        List<LoraShare.Kind> r = LoraShare.from(in).rank(4).writeTo(dir.resolve("half"));
+        assertThat(java.util.Arrays.stream(r.get(0).relativeError()).min().orElseThrow()).isGreaterThan(1e-3);
+        assertThat(java.util.Arrays.stream(r.get(0).relativeError()).max().orElseThrow()).isLessThan(1.0);
+        assertThat(LoraShare.kindOf("model.layers.12.mlp.up_proj")).isEqualTo("model.layers.*.mlp.up_proj");
+        assertThat(LoraShare.kindOf("transformer.h.3.attn.c_attn")).isEqualTo("transformer.h.*.attn.c_attn");
+        assertThat(LoraShare.kindOf("pooler.dense")).isNull();
+    }
+}
