@@ -49,6 +49,26 @@ public final class LoraRuntime {
 
     /** Writes {@code base} with LoRA branches on {@code modules} to {@code target}; returns the weights branched. */
     public static List<String> graph(Path base, Collection<String> modules, Map<String, String> mapping, Path target) {
+        return write(base, modules, mapping, target, null, 0);
+    }
+
+    /**
+     * Writes {@code base} with {@code adapter}'s factors (times {@code weight}) baked in as LoRA branches whose
+     * factors are initializers: a factor {@code A} that several modules share (equal values, as {@link LoraShare}
+     * writes them) is one initializer read by all of them, so the file holds it once. Returns the weights branched.
+     */
+    public static List<String> baked(Path base, PeftAdapter adapter, double weight, Map<String, String> mapping,
+                                     Path target) {
+        if (!adapter.biases().isEmpty()) {
+            throw new IllegalArgumentException("the adapter has trained biases, which LoRA branches do not carry; "
+                    + "apply it instead");
+        }
+        return write(base, adapter.modules().keySet(), mapping, target, adapter, weight);
+    }
+
+    private static List<String> write(Path base, Collection<String> modules, Map<String, String> mapping, Path target,
+                                      PeftAdapter baked, double weight) {
+        Map<String, String> sharedA = baked == null ? Map.of() : sharedNames(baked);
         try (OnnxModel model = OnnxModel.open(base)) {
             ModuleMap map = new ModuleMap(model, mapping);
             ModelProto.Builder proto = model.proto().toBuilder();
@@ -75,18 +95,32 @@ public final class LoraRuntime {
                 ModuleMap.Target t = map.find(module);
                 String y = n.getOutput(0);
                 String x = n.getInput(0);
-                String a = inputA(module);
+                String a = baked == null ? inputA(module) : sharedA.get(module);
                 String b = inputB(module);
                 g.addNode(n.toBuilder().setOutput(0, y + ".lora_base"));
                 g.addNode(node("MatMul", List.of(x, a), y + ".lora_xa", module));
                 g.addNode(node("MatMul", List.of(y + ".lora_xa", b), y + ".lora_delta", module));
                 g.addNode(node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, module));
-                g.addInput(input(a, t.in(), -1, module));
-                g.addInput(input(b, -1, t.out(), module));
-                defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {t.in(), 1},
-                        () -> new float[(int) t.in()]));
-                defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {1, t.out()},
-                        () -> new float[(int) t.out()]));
+                if (baked == null) {
+                    g.addInput(input(a, t.in(), -1, module));
+                    g.addInput(input(b, -1, t.out(), module));
+                    defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {t.in(), 1},
+                            () -> new float[(int) t.in()]));
+                    defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {1, t.out()},
+                            () -> new float[(int) t.out()]));
+                } else {
+                    LoraModule m = baked.modules().get(module);
+                    if (m.in() != t.in() || m.out() != t.out()) {
+                        throw new GraftException(base, t.weight(), "is " + t.in() + " → " + t.out() + " but the "
+                                + "adapter's module '" + module + "' is " + m.in() + " → " + m.out());
+                    }
+                    if (defaults.stream().noneMatch(d -> d.name().equals(a))) {
+                        defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {m.in(), m.rank()},
+                                () -> transposedA(m)));
+                    }
+                    defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {m.rank(), m.out()},
+                            () -> scaledTransposedB(m, weight)));
+                }
                 branched.add(n.getInput(1));
             }
             if (branched.size() != byWeight.size()) {
@@ -100,7 +134,8 @@ public final class LoraRuntime {
             }
             tensors.addAll(defaults);
             CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
-            WriteOptions options = WriteOptions.defaults().withProvenance(() -> new Provenance("lora-runtime",
+            WriteOptions options = WriteOptions.defaults().withProvenance(() -> new Provenance(
+                    baked == null ? "lora-runtime" : "lora-baked",
                     Map.of("modules", String.join(",", byWeight.values())), List.of(hash.join())));
             OnnxWriter.write(proto.build(), tensors, target, options);
             return branched;
@@ -123,6 +158,43 @@ public final class LoraRuntime {
                 TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(shape))).build();
     }
 
+    /** Each module's A initializer: modules whose A values are equal share one, named after the first. */
+    private static Map<String, String> sharedNames(PeftAdapter adapter) {
+        Map<String, String> names = new LinkedHashMap<>();
+        List<LoraModule> firsts = new ArrayList<>();
+        for (LoraModule m : adapter.modules().values()) {
+            LoraModule same = firsts.stream().filter(f -> f.in() == m.in() && java.util.Arrays.equals(f.a(), m.a()))
+                    .findFirst().orElse(null);
+            if (same == null) {
+                firsts.add(m);
+                names.put(m.name(), inputA(m.name()));
+            } else {
+                names.put(m.name(), inputA(same.name()));
+            }
+        }
+        return names;
+    }
+
+    private static float[] transposedA(LoraModule m) {
+        float[] at = new float[m.in() * m.rank()];
+        for (int k = 0; k < m.rank(); k++) {
+            for (int i = 0; i < m.in(); i++) {
+                at[i * m.rank() + k] = m.a()[k * m.in() + i];
+            }
+        }
+        return at;
+    }
+
+    private static float[] scaledTransposedB(LoraModule m, double weight) {
+        float[] bt = new float[m.rank() * m.out()];
+        for (int o = 0; o < m.out(); o++) {
+            for (int k = 0; k < m.rank(); k++) {
+                bt[k * m.out() + o] = (float) (weight * m.scale() * m.b()[o * m.rank() + k]);
+            }
+        }
+        return bt;
+    }
+
     /** Writes {@code adapter}'s factors, times {@code weight}, as an {@code .onnx_adapter} for a branched graph. */
     public static void export(PeftAdapter adapter, double weight, Path target) {
         if (!adapter.biases().isEmpty()) {
@@ -131,20 +203,10 @@ public final class LoraRuntime {
         }
         List<OnnxAdapterFile.Parameter> parameters = new ArrayList<>();
         for (LoraModule m : adapter.modules().values()) {
-            float[] at = new float[m.in() * m.rank()];
-            for (int k = 0; k < m.rank(); k++) {
-                for (int i = 0; i < m.in(); i++) {
-                    at[i * m.rank() + k] = m.a()[k * m.in() + i];
-                }
-            }
-            float[] bt = new float[m.rank() * m.out()];
-            for (int o = 0; o < m.out(); o++) {
-                for (int k = 0; k < m.rank(); k++) {
-                    bt[k * m.out() + o] = (float) (weight * m.scale() * m.b()[o * m.rank() + k]);
-                }
-            }
-            parameters.add(new OnnxAdapterFile.Parameter(inputA(m.name()), new long[] {m.in(), m.rank()}, at));
-            parameters.add(new OnnxAdapterFile.Parameter(inputB(m.name()), new long[] {m.rank(), m.out()}, bt));
+            parameters.add(new OnnxAdapterFile.Parameter(inputA(m.name()), new long[] {m.in(), m.rank()},
+                    transposedA(m)));
+            parameters.add(new OnnxAdapterFile.Parameter(inputB(m.name()), new long[] {m.rank(), m.out()},
+                    scaledTransposedB(m, weight)));
         }
         OnnxAdapterFile.write(target, 1, parameters);
     }

@@ -115,6 +115,53 @@ class LoraRuntimeTest {
         }
     }
 
+    /**
+     * A shared-factor adapter baked into bge-small as branches: one A initializer for the four query layers, the
+     * file smaller by the three copies it does not hold, and the outputs of the adapter merged into the weights.
+     */
+    @Test
+    void aSharedFactorIsOneInitializerReadByEveryLayer() throws Exception {
+        Path bge = RealModels.bgeSmall();
+        SplittableRandom r = new SplittableRandom(9);
+        Map<String, LoraModule> modules = new java.util.LinkedHashMap<>();
+        float[] common = new float[4 * 384];
+        for (int i = 0; i < common.length; i++) {
+            common[i] = (float) r.nextGaussian();
+        }
+        for (int l = 0; l < 4; l++) { // each layer's A spans the same rows, in its own mix (an invertible 4×4 map)
+            String m = "encoder.layer." + l + ".attention.self.query";
+            float[] a = new float[4 * 384];
+            for (int k = 0; k < 4; k++) {
+                for (int i = 0; i < 384; i++) {
+                    a[k * 384 + i] = common[k * 384 + i] + (l + 1) * 0.5f * common[((k + 1) % 4) * 384 + i];
+                }
+            }
+            float[] b = new float[384 * 4];
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (float) (0.02 * r.nextGaussian());
+            }
+            modules.put(m, new LoraModule(m, 4, 384, 384, a, b, 1));
+        }
+        new PeftAdapter(PeftConfig.of(4, 4, List.of("query")), modules, Map.of()).write(dir.resolve("own"));
+        List<LoraShare.Kind> kinds = LoraShare.from(dir.resolve("own")).rank(4).writeTo(dir.resolve("shared"));
+        assertThat(java.util.Arrays.stream(kinds.get(0).relativeError()).max().orElseThrow()).isLessThan(1e-8);
+        PeftAdapter shared = PeftAdapter.read(dir.resolve("shared"));
+        Path sharedGraph = dir.resolve("shared.onnx");
+        Path ownGraph = dir.resolve("own.onnx");
+        LoraRuntime.baked(bge, shared, 1.0, Map.of(), sharedGraph);
+        LoraRuntime.baked(bge, PeftAdapter.read(dir.resolve("own")), 1.0, Map.of(), ownGraph);
+        try (dev.graft.onnx.OnnxModel m = dev.graft.onnx.OnnxModel.open(sharedGraph)) {
+            assertThat(m.initializers().stream().filter(w -> w.name().endsWith(".lora_A"))).hasSize(1);
+            assertThat(m.initializers().stream().filter(w -> w.name().endsWith(".lora_B"))).hasSize(4);
+        }
+        // the shared graph holds one A of 384×4 float32 instead of four: 3 × 6144 bytes fewer (give or take names)
+        long saved = java.nio.file.Files.size(ownGraph) - java.nio.file.Files.size(sharedGraph);
+        assertThat(saved).isBetween(3L * 6144 - 2048, 3L * 6144 + 2048);
+        LoraApply.to(bge).adapter(dir.resolve("shared")).writeTo(dir.resolve("merged.onnx"));
+        assertThat(maxDifference(run(sharedGraph), run(dir.resolve("merged.onnx")))).isLessThan(1e-4);
+        assertThat(maxDifference(run(sharedGraph), run(ownGraph))).isLessThan(1e-4); // sharing lost nothing
+    }
+
     @Test
     void modulesTheGraphLacksAndAdaptersWithBiasesAreRefused() {
         assertThatThrownBy(() -> LoraRuntime.graph(RealModels.bgeSmall(), List.of("encoder.layer.0.nothing"), Map.of(),

@@ -5,6 +5,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -29,12 +30,19 @@ final class ShareCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "the adapter folder")
     Path output;
 
+    @Option(names = "--graph", paramLabel = "BASE=OUT.onnx",
+            description = "also write BASE with the shared adapter baked in as LoRA branches, each shared A one "
+                    + "initializer read by every layer")
+    Map<Path, Path> graph = Map.of();
+
     @Option(names = "--json", description = "machine-readable output")
     boolean json;
 
     @Override
     public Integer call() {
         List<LoraShare.Kind> r = LoraShare.from(adapter).rank(rank).writeTo(output);
+        graph.forEach((base, out) -> dev.graft.adapters.LoraRuntime.baked(base,
+                dev.graft.adapters.PeftAdapter.read(output), 1.0, Map.of(), out));
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             Output.json(out, r);

@@ -326,8 +326,11 @@ class CliTest {
         Run composed = graft("merge", recipe, "-o", dir.resolve("composed-by-recipe"));
         assertThat(composed.exit()).as(composed.err()).isZero();
         assertThat(dir.resolve("composed-by-recipe").resolve("adapter_config.json")).exists();
-        Run shared = graft("share", dir.resolve("extracted"), "--rank", "1", "-o", dir.resolve("shared"));
+        Run shared = graft("share", dir.resolve("extracted"), "--rank", "1", "-o", dir.resolve("shared"), "--graph",
+                RealModels.bgeSmall() + "=" + dir.resolve("baked.onnx"));
         assertThat(shared.exit()).as(shared.err()).isZero();
+        assertThat(dir.resolve("baked.onnx")).isNotEmptyFile();
+        Files.delete(dir.resolve("baked.onnx"));
         assertThat(shared.out()).contains("KIND");
         Files.writeString(recipe, "merge_method: lora_apply\nbase_model: bge.onnx\nadapters: [adapter]\nextra: 1\n");
         assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out.onnx")), "unknown key 'extra'");
