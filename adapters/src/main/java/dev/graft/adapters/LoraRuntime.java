@@ -49,7 +49,7 @@ public final class LoraRuntime {
 
     /** Writes {@code base} with LoRA branches on {@code modules} to {@code target}; returns the weights branched. */
     public static List<String> graph(Path base, Collection<String> modules, Map<String, String> mapping, Path target) {
-        return write(base, modules, mapping, target, null, 0);
+        return write(base, modules, mapping, target, null, 0, Map.of(), List.of());
     }
 
     /**
@@ -63,11 +63,21 @@ public final class LoraRuntime {
             throw new IllegalArgumentException("the adapter has trained biases, which LoRA branches do not carry; "
                     + "apply it instead");
         }
-        return write(base, adapter.modules().keySet(), mapping, target, adapter, weight);
+        return write(base, adapter.modules().keySet(), mapping, target, adapter, weight, Map.of(), List.of());
+    }
+
+    /**
+     * As {@link #baked}, with every node input named in {@code tied} reading the initializer it maps to instead (one
+     * of {@code shared}, written too), and the initializers replaced so left out: layers that share weights.
+     */
+    static List<String> bakedAndTied(Path base, PeftAdapter adapter, Map<String, String> tied,
+                                     List<OutputTensor> shared, Path target) {
+        return write(base, adapter.modules().keySet(), Map.of(), target, adapter, 1.0, tied, shared);
     }
 
     private static List<String> write(Path base, Collection<String> modules, Map<String, String> mapping, Path target,
-                                      PeftAdapter baked, double weight) {
+                                      PeftAdapter baked, double weight, Map<String, String> tied,
+                                      List<OutputTensor> shared) {
         Map<String, String> sharedA = baked == null ? Map.of() : sharedNames(baked);
         try (OnnxModel model = OnnxModel.open(base)) {
             ModuleMap map = new ModuleMap(model, mapping);
@@ -81,16 +91,24 @@ public final class LoraRuntime {
             g.clearNode();
             List<OutputTensor> defaults = new ArrayList<>();
             List<String> branched = new ArrayList<>();
-            for (NodeProto n : nodes) {
-                String module = n.getInputCount() > 1 ? byWeight.get(n.getInput(1)) : null;
+            for (NodeProto original : nodes) {
+                NodeProto n = original;
+                if (!tied.isEmpty()) {
+                    NodeProto.Builder nb = original.toBuilder();
+                    for (int k = 0; k < nb.getInputCount(); k++) {
+                        nb.setInput(k, tied.getOrDefault(nb.getInput(k), nb.getInput(k)));
+                    }
+                    n = nb.build();
+                }
+                String module = original.getInputCount() > 1 ? byWeight.get(original.getInput(1)) : null;
                 boolean dense = n.getOpType().equals("MatMul") || n.getOpType().equals("Gemm");
                 if (module == null || !dense || !n.getDomain().isEmpty()) {
                     g.addNode(n);
                     continue;
                 }
-                if (branched.contains(n.getInput(1))) {
-                    throw new GraftException(base, n.getInput(1), "is used by more than one node; a LoRA branch "
-                            + "needs one");
+                if (branched.contains(original.getInput(1))) {
+                    throw new GraftException(base, original.getInput(1), "is used by more than one node; a LoRA "
+                            + "branch needs one");
                 }
                 ModuleMap.Target t = map.find(module);
                 String y = n.getOutput(0);
@@ -121,7 +139,7 @@ public final class LoraRuntime {
                     defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {m.rank(), m.out()},
                             () -> scaledTransposedB(m, weight)));
                 }
-                branched.add(n.getInput(1));
+                branched.add(original.getInput(1));
             }
             if (branched.size() != byWeight.size()) {
                 List<String> missing = new ArrayList<>(byWeight.keySet());
@@ -130,8 +148,11 @@ public final class LoraRuntime {
             }
             List<OutputTensor> tensors = new ArrayList<>();
             for (Weight w : model.initializers()) {
-                tensors.add(OutputTensor.copyOf(w));
+                if (!tied.containsKey(w.name())) {
+                    tensors.add(OutputTensor.copyOf(w));
+                }
             }
+            tensors.addAll(shared);
             tensors.addAll(defaults);
             CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
             WriteOptions options = WriteOptions.defaults().withProvenance(() -> new Provenance(

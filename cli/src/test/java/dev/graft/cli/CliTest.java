@@ -331,6 +331,10 @@ class CliTest {
         assertThat(shared.exit()).as(shared.err()).isZero();
         assertThat(dir.resolve("baked.onnx")).isNotEmptyFile();
         Files.delete(dir.resolve("baked.onnx"));
+        Run rec = graft("recursive", RealModels.bgeSmall(), "--blocks", "6", "--rank", "0", "-o", dir.resolve("rec.onnx"));
+        assertThat(rec.exit()).as(rec.err()).isZero();
+        assertThat(rec.out()).contains("12 layers into 6 consecutive blocks").contains("(0.50×)");
+        Files.delete(dir.resolve("rec.onnx"));
         assertThat(shared.out()).contains("KIND");
         Files.writeString(recipe, "merge_method: lora_apply\nbase_model: bge.onnx\nadapters: [adapter]\nextra: 1\n");
         assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out.onnx")), "unknown key 'extra'");
