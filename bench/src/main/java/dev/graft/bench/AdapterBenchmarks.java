@@ -11,9 +11,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * LoRA benchmarks: randomized truncated SVD of rank 64 of a 4096×4096 matrix (goal under 2 s on 2 cores),
- * against scikit-learn's {@code randomized_svd} with the same oversampling and power iterations, in this run; and
+ * against scikit-learn's {@code randomized_svd} with the same oversampling and power iterations, in this run;
  * applying a rank-16 adapter on every dense layer of bge-small, then extracting it back from the result, against a
- * plain rewrite of the model ({@code Graft.convert}) in this run.
+ * plain rewrite of the model ({@code Graft.convert}) in this run; and the recursive conversion of bge-small with
+ * the result's inference latency against the original's.
  */
 final class AdapterBenchmarks {
     private static final int N = 4096;
@@ -134,5 +135,66 @@ final class AdapterBenchmarks {
                 apply[1], params / 1e6 / apply[1], apply[1] / rewrite[1]);
         System.out.printf(Locale.ROOT, "  extract (rank 16)       %6.3f s%n", extract[1]);
         Files.deleteIfExists(out);
+    }
+
+    /**
+     * The recursive conversion of bge-small (12 layers into 6 blocks, rank 64), and ONNX Runtime's latency of the
+     * result against the original on one batch of 8 sequences of 128 tokens.
+     */
+    static void recursive(Path models, Path work) throws Exception {
+        Path bge = models.resolve("bge-small-en-v1.5.onnx");
+        if (!Files.exists(bge)) {
+            System.out.println("recursive: skipped, no models in " + models + " (run mvn verify first)");
+            return;
+        }
+        Path out = work.resolve("recursive.onnx");
+        double[] convert = new double[3];
+        for (int i = 0; i < convert.length; i++) {
+            long start = System.nanoTime();
+            dev.graft.adapters.RecursiveModel.of(bge).blocks(6).rank(64).writeTo(out);
+            convert[i] = (System.nanoTime() - start) / 1e9;
+        }
+        Arrays.sort(convert);
+        double original = latency(bge);
+        double recursive = latency(out);
+        System.out.printf(Locale.ROOT, "recursive: bge-small-en-v1.5, 12 layers into 6 blocks, LoRA rank 64%n");
+        System.out.printf(Locale.ROOT, "  conversion %6.2f s (median of 3)%n", convert[1]);
+        System.out.printf(Locale.ROOT, "  ONNX Runtime latency, 8 × 128 tokens, median of 10: original %6.1f ms, "
+                + "recursive %6.1f ms = %.2f x%n", original * 1e3, recursive * 1e3, recursive / original);
+        Files.deleteIfExists(out);
+    }
+
+    private static double latency(Path model) throws Exception {
+        ai.onnxruntime.OrtEnvironment env = ai.onnxruntime.OrtEnvironment.getEnvironment();
+        long[] shape = {8, 128};
+        long[] ids = new long[8 * 128];
+        long[] ones = new long[ids.length];
+        SplittableRandom r = new SplittableRandom(1);
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = 1000 + r.nextInt(20000);
+            ones[i] = 1;
+        }
+        try (ai.onnxruntime.OrtSession.SessionOptions o = new ai.onnxruntime.OrtSession.SessionOptions()) {
+            o.setIntraOpNumThreads(Runtime.getRuntime().availableProcessors());
+            try (ai.onnxruntime.OrtSession s = env.createSession(model.toString(), o);
+                 ai.onnxruntime.OnnxTensor a = ai.onnxruntime.OnnxTensor.createTensor(env,
+                         java.nio.LongBuffer.wrap(ids), shape);
+                 ai.onnxruntime.OnnxTensor b = ai.onnxruntime.OnnxTensor.createTensor(env,
+                         java.nio.LongBuffer.wrap(ones), shape);
+                 ai.onnxruntime.OnnxTensor c = ai.onnxruntime.OnnxTensor.createTensor(env,
+                         java.nio.LongBuffer.wrap(new long[ids.length]), shape)) {
+                java.util.Map<String, ai.onnxruntime.OnnxTensor> in = java.util.Map.of("input_ids", a,
+                        "attention_mask", b, "token_type_ids", c);
+                s.run(in).close();
+                double[] t = new double[10];
+                for (int i = 0; i < t.length; i++) {
+                    long start = System.nanoTime();
+                    s.run(in).close();
+                    t[i] = (System.nanoTime() - start) / 1e9;
+                }
+                Arrays.sort(t);
+                return t[t.length / 2];
+            }
+        }
     }
 }

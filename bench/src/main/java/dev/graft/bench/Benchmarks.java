@@ -67,6 +67,9 @@ public final class Benchmarks {
             AdapterBenchmarks.applyAndExtract(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
                     work);
         }
+        if (what.equals("recursive") || what.equals("all")) {
+            AdapterBenchmarks.recursive(Path.of(System.getProperty("graft.models.dir", "api/target/models")), work);
+        }
         if (what.equals("pleas-ls") || what.equals("pleas") || what.equals("all")) {
             PleasBenchmarks.leastSquares();
         }
