@@ -113,7 +113,8 @@ public final class LoraCompose {
             PeftAdapter a = PeftAdapter.read(folders.get(k));
             if (!a.biases().isEmpty()) {
                 throw new AdapterFormatException(folders.get(k).resolve(PeftAdapter.CONFIG), null, "has trained "
-                        + "biases (bias: " + a.config().bias() + "); replacement biases cannot be composed");
+                        + "biases (bias: " + a.config().bias() + "); replacement biases cannot be composed (extract "
+                        + "the adapter with --no-biases)");
             }
             adapters.add(a);
         }

@@ -39,6 +39,7 @@ public final class LoraExtract {
     private final Path fineTuned;
     private int rank = 16;
     private double energy = Double.NaN;
+    private boolean carryBiases = true;
 
     private LoraExtract(Path base, Path fineTuned) {
         this.base = base;
@@ -65,6 +66,15 @@ public final class LoraExtract {
             throw new IllegalArgumentException("energy must be in (0, 1], got " + share);
         }
         this.energy = share;
+        return this;
+    }
+
+    /**
+     * Whether changed biases of the extracted modules go along as trained biases (default true); without them the
+     * adapter can be composed, shared and exported as run-time branches, and the biases are reported uncaptured.
+     */
+    public LoraExtract biases(boolean carry) {
+        this.carryBiases = carry;
         return this;
     }
 
@@ -101,7 +111,7 @@ public final class LoraExtract {
                 ranks.put(name, f.rank());
                 carried.add(t.weight());
                 report.add(new Module(name, t.weight(), f.rank(), f.capturedEnergy()));
-                if (t.bias() != null) {
+                if (t.bias() != null && carryBiases) {
                     float[] bb = mb.weight(t.bias()).orElseThrow().toFloats();
                     float[] bf = weight(mf, t.bias(), new long[] {out}).toFloats();
                     carried.add(t.bias());

@@ -59,10 +59,7 @@ public final class LoraRuntime {
      */
     public static List<String> baked(Path base, PeftAdapter adapter, double weight, Map<String, String> mapping,
                                      Path target) {
-        if (!adapter.biases().isEmpty()) {
-            throw new IllegalArgumentException("the adapter has trained biases, which LoRA branches do not carry; "
-                    + "apply it instead");
-        }
+        requireNoBiases(adapter, target);
         return write(base, adapter.modules().keySet(), mapping, target, adapter, weight, Map.of(), List.of());
     }
 
@@ -216,12 +213,18 @@ public final class LoraRuntime {
         return bt;
     }
 
+    /** Refuses an adapter with trained biases, which LoRA branches cannot carry; call before writing anything. */
+    public static void requireNoBiases(PeftAdapter adapter, Path folder) {
+        if (!adapter.biases().isEmpty()) {
+            throw new AdapterFormatException(folder.resolve(PeftAdapter.CONFIG), null, "has trained biases (bias: "
+                    + adapter.config().bias() + "), which LoRA branches cannot carry; apply the adapter instead, or "
+                    + "extract it with --no-biases");
+        }
+    }
+
     /** Writes {@code adapter}'s factors, times {@code weight}, as an {@code .onnx_adapter} for a branched graph. */
     public static void export(PeftAdapter adapter, double weight, Path target) {
-        if (!adapter.biases().isEmpty()) {
-            throw new IllegalArgumentException("the adapter has trained biases, which run-time LoRA branches do not "
-                    + "carry; apply it instead");
-        }
+        requireNoBiases(adapter, target);
         List<OnnxAdapterFile.Parameter> parameters = new ArrayList<>();
         for (LoraModule m : adapter.modules().values()) {
             parameters.add(new OnnxAdapterFile.Parameter(inputA(m.name()), new long[] {m.in(), m.rank()},

@@ -14,7 +14,7 @@ import java.util.regex.Pattern;
  * (the name with the layer number replaced by {@code *}: {@code encoder.layer.*.attention.self.query}), and each
  * kind with modules in two or more layers of equal shape gets one {@code A} shared by all its layers and a
  * {@code B} per layer, fitted to the layers' full updates {@code s·B·A}. Written as a standard PEFT adapter (the
- * shared {@code A} repeated in every layer, scale 1); the report gives per kind the parameters before and after
+ * shared {@code A} repeated in every layer, scale 1; trained biases carried over as they are); the report gives per kind the parameters before and after
  * (counting the shared factor once) and each layer's relative squared error.
  */
 public final class LoraShare {
@@ -55,10 +55,6 @@ public final class LoraShare {
     /** Fits the shared factors and writes the adapter to {@code folder}. */
     public List<Kind> writeTo(Path folder) {
         PeftAdapter in = PeftAdapter.read(adapter);
-        if (!in.biases().isEmpty()) {
-            throw new AdapterFormatException(adapter.resolve(PeftAdapter.CONFIG), null, "has trained biases, which "
-                    + "a shared adapter does not carry");
-        }
         Map<String, List<LoraModule>> kinds = new LinkedHashMap<>();
         Map<String, LoraModule> out = new LinkedHashMap<>();
         for (LoraModule m : in.modules().values()) {
@@ -98,8 +94,8 @@ public final class LoraShare {
                 alphas.put(m.name(), m.scale() * m.rank());
             }
         });
-        new PeftAdapter(new PeftConfig(r, r, false, false, ranks, alphas, in.config().targetModules(), "none",
-                Map.of()), out, Map.of()).write(folder);
+        new PeftAdapter(new PeftConfig(r, r, false, false, ranks, alphas, in.config().targetModules(),
+                in.config().bias(), Map.of()), out, in.biases()).write(folder);
         return report;
     }
 }

@@ -105,6 +105,21 @@ class LoraExtractTest {
         assertThat(written.modules().values()).allSatisfy(m -> assertThat(m.scale()).isEqualTo(1.0));
     }
 
+    /** Without biases the query bias change is reported, not carried, and the adapter holds no bias. */
+    @Test
+    void biasesMayBeLeftOutAndAreThenReportedUncaptured() {
+        LoraExtract.Report r = LoraExtract.from(RealModels.bgeSmall(), fineTuned).rank(6).biases(false)
+                .writeTo(dir.resolve("no-biases"));
+        assertThat(PeftAdapter.read(dir.resolve("no-biases")).biases()).isEmpty();
+        assertThat(r.uncaptured()).extracting(LoraExtract.Uncaptured::tensor).containsExactly(QUERY + ".bias");
+        assertThat(PeftAdapter.read(writeWithBiases()).biases()).containsKey(QUERY);
+    }
+
+    private Path writeWithBiases() {
+        LoraExtract.from(RealModels.bgeSmall(), fineTuned).rank(6).writeTo(dir.resolve("with-biases"));
+        return dir.resolve("with-biases");
+    }
+
     @Test
     void identicalModelsHaveNothingToExtract() {
         Path bge = RealModels.bgeSmall();

@@ -66,6 +66,20 @@ class LoraShareTest {
         assertSameUpdates(PeftAdapter.read(dir.resolve("shared")), PeftAdapter.read(in), 1e-4);
     }
 
+    /** Trained biases are per layer anyway: they go along unchanged. */
+    @Test
+    void trainedBiasesAreCarriedOver() {
+        LoraModule m = new LoraModule("encoder.layer.0.q", 1, 4, 4, new float[4], new float[4], 1);
+        LoraModule n = new LoraModule("encoder.layer.1.q", 1, 4, 4, new float[4], new float[4], 1);
+        PeftConfig c = new PeftConfig(1, 1, false, false, Map.of(), Map.of(), List.of("q"), "lora_only", Map.of());
+        new PeftAdapter(c, Map.of(m.name(), m, n.name(), n), Map.of(m.name(), new float[] {1, 2, 3, 4}))
+                .write(dir.resolve("biased"));
+        LoraShare.from(dir.resolve("biased")).rank(1).writeTo(dir.resolve("out"));
+        PeftAdapter out = PeftAdapter.read(dir.resolve("out"));
+        assertThat(out.config().bias()).isEqualTo("lora_only");
+        assertThat(out.biases().get(m.name())).containsExactly(1, 2, 3, 4);
+    }
+
     /** Unrelated updates: exact once the shared rank holds all of them, and below, the error is the discarded energy. */
     @Test
     void unrelatedUpdatesNeedTheSumOfTheirRanksAndLoseTheDiscardedEnergyBelow() {

@@ -92,6 +92,10 @@ final class LoraCommand {
         @Option(names = "--rank", defaultValue = "16", description = "rank of every module, or the most with --energy")
         int rank;
 
+        @Option(names = "--no-biases", description = "leave changed biases out (reported as not captured), so the "
+                + "adapter can be composed, shared and exported")
+        boolean noBiases;
+
         @Option(names = "--energy", paramLabel = "SHARE",
                 description = "per module, the smallest rank capturing this share of ‖ΔW‖² (0 to 1)")
         Double energy;
@@ -104,7 +108,8 @@ final class LoraCommand {
 
         @Override
         public Integer call() {
-            dev.graft.adapters.LoraExtract x = dev.graft.adapters.LoraExtract.from(base, fineTuned).rank(rank);
+            dev.graft.adapters.LoraExtract x = dev.graft.adapters.LoraExtract.from(base, fineTuned).rank(rank)
+                    .biases(!noBiases);
             if (energy != null) {
                 x.energy(energy);
             }
@@ -217,6 +222,7 @@ final class LoraCommand {
             for (String a : adapters) {
                 dev.graft.adapters.PeftAdapter adapter = dev.graft.adapters.PeftAdapter.read(
                         MergeCommand.ModelArg.parse(a).file());
+                dev.graft.adapters.LoraRuntime.requireNoBiases(adapter, MergeCommand.ModelArg.parse(a).file());
                 modules.addAll(adapter.modules().keySet());
                 read.add(adapter);
             }

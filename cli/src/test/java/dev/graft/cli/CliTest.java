@@ -336,6 +336,13 @@ class CliTest {
         assertThat(rec.out()).contains("12 layers into 6 consecutive blocks").contains("(0.50×)");
         Files.delete(dir.resolve("rec.onnx"));
         assertThat(shared.out()).contains("KIND");
+        dev.graft.adapters.PeftConfig biased = new dev.graft.adapters.PeftConfig(2, 4, false, false,
+                java.util.Map.of(), java.util.Map.of(), java.util.List.of("query"), "lora_only", java.util.Map.of());
+        new dev.graft.adapters.PeftAdapter(biased, java.util.Map.of(query, new dev.graft.adapters.LoraModule(query, 2,
+                384, 384, a, b, 2)), java.util.Map.of(query, new float[384])).write(dir.resolve("biased"));
+        // refused before anything is written: no graph without its adapter files
+        assertFailsCleanly(graft("lora", "export", RealModels.bgeSmall(), "--adapter", dir.resolve("biased").toString(),
+                "-o", dir.resolve("out-branched.onnx")), "trained biases", "--no-biases");
         Files.writeString(recipe, "merge_method: lora_apply\nbase_model: bge.onnx\nadapters: [adapter]\nextra: 1\n");
         assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out.onnx")), "unknown key 'extra'");
         assertFailsCleanly(graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("missing").toString(),
