@@ -94,8 +94,7 @@ public final class LoraApply {
                                 + m.in() + " → " + m.out() + " features but weight '" + t.weight() + "' of " + base
                                 + " is " + t.in() + " → " + t.out());
                     }
-                    updates.computeIfAbsent(t.weight(), w -> new ArrayList<>()).add(new Update(m, weights.get(k),
-                            t.inOut()));
+                    updates.computeIfAbsent(t.weight(), w -> new ArrayList<>()).add(new Update(m, weights.get(k), t));
                     applied.add(new Applied(folders.get(k).toString(), m.name(), t.weight(), m.rank(), m.scale(),
                             weights.get(k)));
                 }
@@ -128,18 +127,16 @@ public final class LoraApply {
     }
 
     /** One module's update to one weight, times the adapter's weight. */
-    private record Update(LoraModule module, double weight, boolean inOut) {
+    private record Update(LoraModule module, double weight, ModuleMap.Target target) {
     }
 
     private static float[] add(float[] w, List<Update> updates) {
         for (Update u : updates) {
             float[] d = u.module().delta();
             int in = u.module().in();
-            int out = u.module().out();
-            for (int o = 0; o < out; o++) {
+            for (int o = 0; o < u.module().out(); o++) {
                 for (int i = 0; i < in; i++) {
-                    int at = u.inOut() ? i * out + o : o * in + i;
-                    w[at] += (float) (u.weight() * d[o * in + i]);
+                    w[u.target().at(o, i)] += (float) (u.weight() * d[o * in + i]);
                 }
             }
         }

@@ -97,12 +97,10 @@ public final class LoraExtract {
                 }
                 int in = (int) t.in();
                 int out = (int) t.out();
-                float[] delta = new float[out * in];
-                for (int o = 0; o < out; o++) {
-                    for (int i = 0; i < in; i++) {
-                        int at = t.inOut() ? i * out + o : o * in + i;
-                        delta[o * in + i] = wf[at] - wb[at];
-                    }
+                float[] delta = t.outIn(wf);
+                float[] before = t.outIn(wb);
+                for (int k = 0; k < delta.length; k++) {
+                    delta[k] -= before[k];
                 }
                 TruncatedSvd.Factors all = TruncatedSvd.of(delta, out, in, rank, products);
                 TruncatedSvd.Factors f = Double.isNaN(energy) ? all : all.truncated(all.rankFor(energy));

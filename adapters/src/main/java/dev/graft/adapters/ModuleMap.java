@@ -22,6 +22,22 @@ import java.util.Map;
 public final class ModuleMap {
     /** A dense weight of the graph, with whether it is stored {@code [in, out]} (MatMul) or {@code [out, in]}. */
     public record Target(String weight, boolean inOut, long in, long out, String bias) {
+        /** Where entry {@code [o, i]} of the {@code [out, in]} matrix sits in the stored weight. */
+        public int at(int o, int i) {
+            return inOut ? i * (int) out + o : o * (int) in + i;
+        }
+
+        /** The stored values {@code stored} as an {@code [out, in]} row-major matrix. */
+        public float[] outIn(float[] stored) {
+            int n = (int) in;
+            float[] m = new float[(int) out * n];
+            for (int o = 0; o < out; o++) {
+                for (int i = 0; i < n; i++) {
+                    m[o * n + i] = stored[at(o, i)];
+                }
+            }
+            return m;
+        }
     }
 
     private final OnnxModel model;

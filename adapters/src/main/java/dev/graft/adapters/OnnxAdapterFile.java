@@ -2,12 +2,9 @@ package dev.graft.adapters;
 
 import com.google.flatbuffers.FlatBufferBuilder;
 import dev.graft.tensor.ElementType;
-import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 
 /**
@@ -67,18 +64,6 @@ public final class OnnxAdapterFile {
         int root = fb.endTable();
         fb.finish(root, "TORT");
         byte[] bytes = fb.sizedByteArray();
-        try {
-            Path folder = target.toAbsolutePath().getParent();
-            Files.createDirectories(folder);
-            Path temp = Files.createTempFile(folder, "." + target.getFileName(), ".tmp");
-            try {
-                Files.write(temp, bytes);
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } finally {
-                Files.deleteIfExists(temp);
-            }
-        } catch (IOException e) {
-            throw new AdapterFormatException(target, null, "cannot be written: " + e.getMessage(), e);
-        }
+        AtomicFile.write(target, out -> AtomicFile.writeFully(out, ByteBuffer.wrap(bytes)));
     }
 }

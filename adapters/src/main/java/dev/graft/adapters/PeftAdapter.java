@@ -2,9 +2,7 @@ package dev.graft.adapters;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -105,17 +103,12 @@ public record PeftAdapter(PeftConfig config, Map<String, LoraModule> modules, Ma
         biases.forEach((m, v) -> tensors.add(SafetensorsWriter.Tensor.of(PREFIX + m + ".bias",
                 new long[] {v.length}, v)));
         SafetensorsWriter.write(folder.resolve(WEIGHTS), Map.of("format", "pt"), tensors);
-        Path config = folder.resolve(CONFIG);
+        byte[] json;
         try {
-            Path temp = Files.createTempFile(folder, "." + CONFIG, ".tmp");
-            try {
-                Files.writeString(temp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(this.config.toJson()));
-                Files.move(temp, config, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } finally {
-                Files.deleteIfExists(temp);
-            }
+            json = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(config.toJson());
         } catch (IOException e) {
-            throw new AdapterFormatException(config, null, "cannot be written: " + e.getMessage(), e);
+            throw new IllegalStateException(e);
         }
+        AtomicFile.write(folder.resolve(CONFIG), out -> AtomicFile.writeFully(out, java.nio.ByteBuffer.wrap(json)));
     }
 }

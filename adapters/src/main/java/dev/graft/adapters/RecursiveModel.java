@@ -145,13 +145,10 @@ public final class RecursiveModel {
                         }
                         int in = (int) t.in();
                         int out = (int) t.out();
-                        float[] delta = new float[out * in];
-                        float[] w = own.get(j);
-                        for (int o = 0; o < out; o++) {
-                            for (int i = 0; i < in; i++) {
-                                int at = t.inOut() ? i * out + o : o * in + i;
-                                delta[o * in + i] = w[at] - sharedValues[at];
-                            }
+                        float[] delta = t.outIn(own.get(j));
+                        float[] common = t.outIn(sharedValues);
+                        for (int k = 0; k < delta.length; k++) {
+                            delta[k] -= common[k];
                         }
                         TruncatedSvd.Factors f = TruncatedSvd.of(delta, out, in, rank, products);
                         loras.put(module, new LoraModule(module, f.rank(), in, out, f.a(), f.b(), 1.0));

@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -32,9 +33,8 @@ final class LoraCommand {
         @Parameters(index = "0", paramLabel = "BASE", description = "the ONNX model")
         Path base;
 
-        @Option(names = "--adapter", required = true, paramLabel = "DIR[:WEIGHT]",
-                description = "a PEFT adapter folder and its weight (default 1); repeatable")
-        List<String> adapters;
+        @Mixin
+        Adapters adapters;
 
         @Option(names = "--map", paramLabel = "MODULE=INITIALIZER",
                 description = "where a module's weight is, when node names do not say; repeatable")
@@ -49,10 +49,7 @@ final class LoraCommand {
         @Override
         public Integer call() {
             LoraApply apply = LoraApply.to(base).mapping(mapping);
-            for (String a : adapters) {
-                MergeCommand.ModelArg arg = MergeCommand.ModelArg.parse(a);
-                apply.adapter(arg.file(), arg.weight() == null ? 1.0 : arg.weight());
-            }
+            adapters.weighted().forEach(e -> apply.adapter(e.getKey(), e.getValue()));
             LoraApply.Report r;
             try (Output.Progress progress = new Output.Progress("lora apply", json)) {
                 r = apply.progress(progress).writeTo(output);
@@ -140,9 +137,8 @@ final class LoraCommand {
         @Spec
         CommandSpec spec;
 
-        @Option(names = "--adapter", required = true, paramLabel = "DIR[:WEIGHT]",
-                description = "a PEFT adapter folder and its weight (default 1); repeatable")
-        List<String> adapters;
+        @Mixin
+        Adapters adapters;
 
         @Option(names = "--method", defaultValue = "cat", paramLabel = "cat|svd|METHOD",
                 description = "cat (exact), svd (sum, re-factored), or a task-vector merge method on the full updates "
@@ -168,10 +164,7 @@ final class LoraCommand {
         @Override
         public Integer call() {
             dev.graft.adapters.LoraCompose c = dev.graft.adapters.LoraCompose.of();
-            for (String a : adapters) {
-                MergeCommand.ModelArg arg = MergeCommand.ModelArg.parse(a);
-                c.adapter(arg.file(), arg.weight() == null ? 1.0 : arg.weight());
-            }
+            adapters.weighted().forEach(e -> c.adapter(e.getKey(), e.getValue()));
             switch (method) {
                 case "cat" -> c.method(dev.graft.adapters.LoraCompose.Method.CAT, rank);
                 case "svd" -> c.method(dev.graft.adapters.LoraCompose.Method.SVD, rank);
@@ -204,9 +197,8 @@ final class LoraCommand {
         @Parameters(index = "0", paramLabel = "BASE", description = "the ONNX model")
         Path base;
 
-        @Option(names = "--adapter", required = true, paramLabel = "DIR[:WEIGHT]",
-                description = "a PEFT adapter folder and its weight (default 1); repeatable")
-        List<String> adapters;
+        @Mixin
+        Adapters adapters;
 
         @Option(names = "--map", paramLabel = "MODULE=INITIALIZER",
                 description = "where a module's weight is, when node names do not say; repeatable")
@@ -217,26 +209,38 @@ final class LoraCommand {
 
         @Override
         public Integer call() {
+            List<Map.Entry<Path, Double>> weighted = adapters.weighted();
             java.util.Set<String> modules = new java.util.LinkedHashSet<>();
-            java.util.List<dev.graft.adapters.PeftAdapter> read = new java.util.ArrayList<>();
-            for (String a : adapters) {
-                dev.graft.adapters.PeftAdapter adapter = dev.graft.adapters.PeftAdapter.read(
-                        MergeCommand.ModelArg.parse(a).file());
-                dev.graft.adapters.LoraRuntime.requireNoBiases(adapter, MergeCommand.ModelArg.parse(a).file());
+            Map<Path, dev.graft.adapters.PeftAdapter> read = new java.util.LinkedHashMap<>();
+            for (Path folder : weighted.stream().map(Map.Entry::getKey).distinct().toList()) {
+                dev.graft.adapters.PeftAdapter adapter = dev.graft.adapters.PeftAdapter.read(folder);
+                dev.graft.adapters.LoraRuntime.requireNoBiases(adapter, folder);
                 modules.addAll(adapter.modules().keySet());
-                read.add(adapter);
+                read.put(folder, adapter);
             }
             dev.graft.adapters.LoraRuntime.graph(base, modules, mapping, output);
             PrintWriter out = spec.commandLine().getOut();
             out.println("wrote " + output + " with LoRA branches on " + modules.size() + " modules");
-            Path folder = output.toAbsolutePath().getParent();
-            for (int i = 0; i < adapters.size(); i++) {
-                MergeCommand.ModelArg arg = MergeCommand.ModelArg.parse(adapters.get(i));
-                Path file = folder.resolve(arg.file().toAbsolutePath().normalize().getFileName() + ".onnx_adapter");
-                dev.graft.adapters.LoraRuntime.export(read.get(i), arg.weight() == null ? 1.0 : arg.weight(), file);
+            Path target = output.toAbsolutePath().getParent();
+            for (Map.Entry<Path, Double> e : weighted) {
+                Path file = target.resolve(e.getKey().toAbsolutePath().normalize().getFileName() + ".onnx_adapter");
+                dev.graft.adapters.LoraRuntime.export(read.get(e.getKey()), e.getValue(), file);
                 out.println("wrote " + file);
             }
             return 0;
+        }
+    }
+
+    /** {@code --adapter DIR[:WEIGHT]}, repeatable. */
+    static final class Adapters {
+        @Option(names = "--adapter", required = true, paramLabel = "DIR[:WEIGHT]",
+                description = "a PEFT adapter folder and its weight (default 1); repeatable")
+        List<String> values;
+
+        /** Each folder with its weight, in order (a folder may come more than once). */
+        List<Map.Entry<Path, Double>> weighted() {
+            return values.stream().map(MergeCommand.ModelArg::parse)
+                    .map(a -> Map.entry(a.file(), a.weight() == null ? 1.0 : a.weight())).toList();
         }
     }
 }

@@ -83,20 +83,7 @@ final class MergeCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (recipe != null && dev.graft.adapters.LoraRecipe.isLoraRecipe(recipe)) {
             checkNoOptions();
-            Object r = dev.graft.adapters.LoraRecipe.run(recipe, output);
-            PrintWriter out = spec.commandLine().getOut();
-            if (report != null) {
-                Files.createDirectories(report.toAbsolutePath().getParent());
-                try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
-                    Output.json(w, r);
-                }
-            }
-            if (write.json) {
-                Output.json(out, r);
-            } else {
-                out.println("wrote " + output);
-            }
-            return 0;
+            return emit(dev.graft.adapters.LoraRecipe.run(recipe, output), out -> out.println("wrote " + output));
         }
         MergeRecipe parsed = recipe != null ? readRecipe() : null;
         if (parsed != null && parsed.isPleas()) {
@@ -114,9 +101,14 @@ final class MergeCommand implements Callable<Integer> {
         try (Output.Progress progress = new Output.Progress("merge", write.json)) {
             r = b.progress(progress).writeTo(output);
         }
+        MergeReport merged = r;
+        return emit(r, out -> print(out, merged));
+    }
+
+    /** Writes {@code r} to --report, and to the output as JSON (--json) or as {@code text} prints it. */
+    private int emit(Object r, java.util.function.Consumer<PrintWriter> text) throws IOException {
         if (report != null) {
-            Path folder = report.toAbsolutePath().getParent();
-            Files.createDirectories(folder);
+            Files.createDirectories(report.toAbsolutePath().getParent());
             try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
                 Output.json(w, r);
             }
@@ -125,7 +117,7 @@ final class MergeCommand implements Callable<Integer> {
         if (write.json) {
             Output.json(out, r);
         } else {
-            print(out, r);
+            text.accept(out);
         }
         return 0;
     }
@@ -155,19 +147,8 @@ final class MergeCommand implements Callable<Integer> {
         try (Output.Progress progress = Output.Progress.stages(write.json)) {
             r = parsed.pleas().progress(progress).writeTo(output);
         }
-        if (report != null) {
-            Files.createDirectories(report.toAbsolutePath().getParent());
-            try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
-                Output.json(w, r);
-            }
-        }
-        PrintWriter out = spec.commandLine().getOut();
-        if (write.json) {
-            Output.json(out, r);
-        } else {
-            PleasCommand.print(out, r, output);
-        }
-        return 0;
+        Pleas.Report merged = r;
+        return emit(r, out -> PleasCommand.print(out, merged, output));
     }
 
     private MergeBuilder fromOptions() {
