@@ -5,12 +5,15 @@ Writes, into this folder:
   - sentences.txt: 1024 sentences, one per line (calibration data);
   - sentences_2000.txt: the same 1024 and the next 976 (calibration data for PLeaS on text models);
   - retrieval.tsv: 400 pairs "query<TAB>document": the first sentence of a docstring, and the rest of it (a
-    small retrieval set: each query's answer is its own document among all 400).
+    small retrieval set: each query's answer is its own document among all 400);
+  - heldout.txt: up to 1024 sentences from the docstrings after the last one retrieval.tsv uses, none of them
+    found in retrieval.tsv (calibration data for data-aware fits that are then evaluated on retrieval.tsv).
 Deterministic for a given Python version (modules and members visited in sorted order). The committed
 sentences.txt and retrieval.tsv come from Python 3.11.2, sentences_2000.txt from 3.11.7, whose docstrings differ
-in a few places: run with --only-2000 to rewrite sentences_2000.txt alone.
+in a few places: run with --only-2000 to rewrite sentences_2000.txt alone, or --only-heldout for heldout.txt
+(from 3.11.2).
 
-Usage: /usr/bin/python3 make_text.py [--only-2000]
+Usage: /usr/bin/python3 make_text.py [--only-2000 | --only-heldout]
 """
 import importlib
 import inspect
@@ -43,7 +46,8 @@ for name in MODULES:
 seen = set()
 sentences = []
 pairs = []
-for doc in docs:
+last_pair_doc = -1
+for index, doc in enumerate(docs):
     parts = re.split(r"(?<=[.!?])\s+", clean(doc))
     for sentence in parts:
         if 40 <= len(sentence) <= 300 and sentence not in seen and len(sentences) < 2000:
@@ -52,6 +56,20 @@ for doc in docs:
     first, rest = parts[0], " ".join(parts[1:])
     if 30 <= len(first) <= 200 and len(rest) >= 80 and len(pairs) < 400 and first not in {p[0] for p in pairs}:
         pairs.append((first, rest[:600]))
+        last_pair_doc = index
+
+heldout = []
+evaluation_text = "\n".join(q + "\t" + d for q, d in pairs)
+for doc in docs[last_pair_doc + 1:]:
+    for sentence in re.split(r"(?<=[.!?])\s+", clean(doc)):
+        if 40 <= len(sentence) <= 300 and sentence not in heldout and len(heldout) < 1024 \
+                and sentence not in evaluation_text:
+            heldout.append(sentence)
+if "--only-heldout" in sys.argv:
+    with open(os.path.join(HERE, "heldout.txt"), "w") as f:
+        f.write("\n".join(heldout) + "\n")
+    print(len(heldout), "held-out sentences")
+    sys.exit(0)
 
 with open(os.path.join(HERE, "sentences_2000.txt"), "w") as f:
     f.write("\n".join(sentences) + "\n")

@@ -90,18 +90,12 @@ public final class LoraExtract {
             Set<String> carried = new HashSet<>();
             for (Map.Entry<String, ModuleMap.Target> e : map.targets().entrySet()) {
                 ModuleMap.Target t = e.getValue();
-                float[] wb = mb.weight(t.weight()).orElseThrow().toFloats();
-                float[] wf = weight(mf, t.weight(), mb.weight(t.weight()).orElseThrow().shape()).toFloats();
-                if (Arrays.equals(wb, wf)) {
+                float[] delta = update(mb, mf, t);
+                if (delta == null) {
                     continue;
                 }
                 int in = (int) t.in();
                 int out = (int) t.out();
-                float[] delta = t.outIn(wf);
-                float[] before = t.outIn(wb);
-                for (int k = 0; k < delta.length; k++) {
-                    delta[k] -= before[k];
-                }
                 TruncatedSvd.Factors all = TruncatedSvd.of(delta, out, in, rank, products);
                 TruncatedSvd.Factors f = Double.isNaN(energy) ? all : all.truncated(all.rankFor(energy));
                 String name = e.getKey();
@@ -111,7 +105,7 @@ public final class LoraExtract {
                 report.add(new Module(name, t.weight(), f.rank(), f.capturedEnergy()));
                 if (t.bias() != null && carryBiases) {
                     float[] bb = mb.weight(t.bias()).orElseThrow().toFloats();
-                    float[] bf = weight(mf, t.bias(), new long[] {out}).toFloats();
+                    float[] bf = weight(mb.file(), mf, t.bias(), new long[] {out}).toFloats();
                     carried.add(t.bias());
                     if (!Arrays.equals(bb, bf)) {
                         biases.put(name, bf);
@@ -139,11 +133,30 @@ public final class LoraExtract {
         }
     }
 
-    private Weight weight(OnnxModel m, String name, long[] shape) {
-        Weight w = m.weight(name).orElseThrow(() -> new GraftException(fineTuned, name, "is in the base model "
+    /**
+     * {@code W_ft − W_base} of dense weight {@code t} as {@code [out, in]}, or null where the two are equal; an error
+     * where the fine-tuned model lacks the weight or has another shape.
+     */
+    static float[] update(OnnxModel mb, OnnxModel mf, ModuleMap.Target t) {
+        Weight base = mb.weight(t.weight()).orElseThrow();
+        float[] wb = base.toFloats();
+        float[] wf = weight(mb.file(), mf, t.weight(), base.shape()).toFloats();
+        if (Arrays.equals(wb, wf)) {
+            return null;
+        }
+        float[] delta = t.outIn(wf);
+        float[] before = t.outIn(wb);
+        for (int k = 0; k < delta.length; k++) {
+            delta[k] -= before[k];
+        }
+        return delta;
+    }
+
+    private static Weight weight(Path base, OnnxModel m, String name, long[] shape) {
+        Weight w = m.weight(name).orElseThrow(() -> new GraftException(m.file(), name, "is in the base model "
                 + base + " but not here; extraction needs two models of one graph"));
         if (!Arrays.equals(w.shape(), shape)) {
-            throw new GraftException(fineTuned, name, "has shape " + Arrays.toString(w.shape()) + "; the base has "
+            throw new GraftException(m.file(), name, "has shape " + Arrays.toString(w.shape()) + "; the base has "
                     + Arrays.toString(shape));
         }
         return w;

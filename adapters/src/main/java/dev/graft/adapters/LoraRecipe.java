@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.graft.RecipeException;
 import dev.graft.merge.MergeMethods;
+import dev.graft.merge.MergeRecipe;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,13 +28,35 @@ import java.util.TreeSet;
  * </pre>
  * or {@code merge_method: lora_compose} ({@link LoraCompose}) with {@code adapters}, {@code method} ({@code cat},
  * {@code svd}, or a task-vector merge method such as {@code ties}), {@code rank}, {@code energy},
- * {@code parameters} and {@code seed}; its output is an adapter folder. Unknown keys are errors naming them.
+ * {@code parameters} and {@code seed}; its output is an adapter folder. Sharing across layers:
+ * <pre>
+ * merge_method: lora_share          # one A per module kind, a B per layer ({@link LoraShare}); writes an adapter
+ * adapter: math-lora                # or: base_model: bge.onnx + fine_tuned: e5.onnx
+ * rank: 16
+ * groups: 1                         # shared factors per kind (layers grouped by how alike their updates are)
+ *
+ * merge_method: lora_recursive      # K shared blocks with layer-wise LoRA ({@link RecursiveModel}); writes a model
+ * base_model: bge.onnx
+ * blocks: 6
+ * rank: 64
+ * tying: consecutive                # or cyclic
+ * shared_from: 0                    # optional: each block takes this layer's weights instead of an average
+ * calibration: heldout.txt          # optional: the data-aware fit (tokenizer, samples, input as in merge recipes)
+ * tokenizer: bge-tokenizer.json
+ * damping: 0.01
+ * refinements: 2
+ * </pre>
+ * Unknown keys are errors naming them.
  */
 public final class LoraRecipe {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
     private static final Set<String> APPLY = Set.of("merge_method", "base_model", "adapters", "mapping");
     private static final Set<String> COMPOSE = Set.of("merge_method", "adapters", "method", "rank", "energy",
             "parameters", "seed");
+    private static final Set<String> SHARE = Set.of("merge_method", "adapter", "base_model", "fine_tuned", "rank",
+            "groups");
+    private static final Set<String> RECURSIVE = Set.of("merge_method", "base_model", "blocks", "rank", "tying",
+            "shared_from", "calibration", "tokenizer", "input", "samples", "damping", "refinements");
 
     private LoraRecipe() {
     }
@@ -43,7 +66,10 @@ public final class LoraRecipe {
         return read(file).path("merge_method").asText().startsWith("lora_");
     }
 
-    /** Runs the recipe: writes the model ({@code lora_apply}) or the adapter folder ({@code lora_compose}). */
+    /**
+     * Runs the recipe: writes the model ({@code lora_apply}, {@code lora_recursive}) or the adapter folder
+     * ({@code lora_compose}, {@code lora_share}); returns the report.
+     */
     public static Object run(Path file, Path out) {
         JsonNode root = read(file);
         String method = root.path("merge_method").asText();
@@ -83,8 +109,49 @@ public final class LoraRecipe {
                 }
                 return compose.writeTo(out);
             }
+            case "lora_share" -> {
+                keys(file, root, SHARE);
+                boolean fromAdapter = root.has("adapter");
+                if (fromAdapter == (root.has("base_model") || root.has("fine_tuned"))
+                        || !fromAdapter && !(root.has("base_model") && root.has("fine_tuned"))) {
+                    throw new RecipeException(file, "lora_share needs either adapter or both base_model and "
+                            + "fine_tuned");
+                }
+                LoraShare share = fromAdapter ? LoraShare.from(folder.resolve(root.get("adapter").asText()))
+                        : LoraShare.between(folder.resolve(root.get("base_model").asText()),
+                                folder.resolve(root.get("fine_tuned").asText()));
+                try {
+                    return share.rank(root.path("rank").asInt(16)).groups(root.path("groups").asInt(1)).writeTo(out);
+                } catch (IllegalArgumentException e) {
+                    throw new RecipeException(file, e.getMessage());
+                }
+            }
+            case "lora_recursive" -> {
+                keys(file, root, RECURSIVE);
+                if (!root.has("base_model") || !root.has("blocks")) {
+                    throw new RecipeException(file, "lora_recursive needs base_model and blocks");
+                }
+                RecursiveModel r;
+                try {
+                    r = RecursiveModel.of(folder.resolve(root.get("base_model").asText()))
+                            .blocks(root.get("blocks").asInt()).rank(root.path("rank").asInt(64))
+                            .tying(RecursiveModel.Tying.valueOf(root.path("tying").asText("consecutive")
+                                    .toUpperCase(java.util.Locale.ROOT)))
+                            .damping(root.path("damping").asDouble(1e-2))
+                            .refinements(root.path("refinements").asInt(2));
+                    if (root.has("shared_from")) {
+                        r.sharedFrom(root.get("shared_from").asInt());
+                    }
+                } catch (IllegalArgumentException e) {
+                    throw new RecipeException(file, e.getMessage() + " (tying: consecutive or cyclic)");
+                }
+                if (root.has("calibration")) {
+                    r.calibration(MergeRecipe.calibration(folder, root, 512));
+                }
+                return r.writeTo(out);
+            }
             default -> throw new RecipeException(file, "merge_method '" + method + "' is not a LoRA recipe (known: "
-                    + "lora_apply, lora_compose)");
+                    + "lora_apply, lora_compose, lora_share, lora_recursive)");
         }
     }
 

@@ -1,31 +1,40 @@
 package dev.graft.adapters;
 
 import dev.graft.GraftException;
+import dev.graft.data.Calibration;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.tensor.ElementType;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * A recursive model with layer-wise LoRA (Bae et al., <i>Relaxed Recursive Transformers: Effective Parameter
- * Sharing with Layer-wise LoRA</i>, ICLR 2025), made from a trained model without training: its {@code L} layers'
+ * Sharing with Layer-wise LoRA</i>, ICLR 2025), made from a trained model without training. Its {@code L} layers'
  * dense weights are tied into {@code K} shared blocks — consecutive layers share ({@code 0,1 → block 0}), or the
- * block sequence repeats ({@code l → block l mod K}) — each shared weight the average of the weights it replaces,
- * and each layer gets a rank-{@code r} LoRA from the truncated SVD of its own weight minus the shared one
- * ({@link TruncatedSvd}). The graph's tied layers read the same initializers, plus their LoRA branches with baked
- * factors ({@link LoraRuntime}), so the file shrinks; at full rank it computes the original exactly. Biases and
- * normalisations stay per layer. Weight-only: the data-aware fit is not done here.
+ * block sequence repeats ({@code l → block l mod K}) — and each layer gets a rank-{@code r} LoRA for what it lost.
+ * <ul>
+ *   <li>Weight-only (no calibration): each shared weight is the average of the weights it replaces (or, by
+ *   {@link #sharedFrom}, one of them) and each LoRA the truncated SVD of the layer's weight minus the shared one
+ *   ({@link TruncatedSvd}), minimising {@code ‖W_l − S − B_l·A_l‖_F}.</li>
+ *   <li>Data-aware (with {@link #calibration}): the error is measured on the layers' inputs {@code X_l} from the
+ *   original model ({@link InputGrams}): the shared weight is the activation-weighted average
+ *   {@code S = (Σ W_l·G_l)·(Σ G_l)⁻¹}, {@code G_l = X_lᵀX_l} (damped), which minimises
+ *   {@code Σ‖(W_l − S)·X_lᵀ‖²}, and each LoRA the whitened SVD of {@code W_l − S} ({@link Whitening}).</li>
+ * </ul>
+ * The graph's tied layers read the same initializers, plus their LoRA branches with baked factors
+ * ({@link LoraRuntime}), so the file shrinks; at full rank it computes the original exactly. Biases and
+ * normalisations stay per layer. One instance may be written at several ranks; the calibration Grams are
+ * gathered once.
  */
 public final class RecursiveModel {
-    private static final Pattern LAYER = Pattern.compile("(^|\\.)(layer|layers|h|block|blocks)\\.(\\d+)(?=\\.|$)");
 
     /** How layers map to blocks. */
     public enum Tying {
@@ -35,15 +44,26 @@ public final class RecursiveModel {
         CYCLIC
     }
 
-    /** What the conversion did: parameters before and after, and each module's captured energy of its residual. */
-    public record Report(int layers, int blocks, String tying, int rank, long denseParametersBefore,
-                         long denseParametersAfter, Map<String, Double> capturedEnergy) {
+    /**
+     * What the conversion did: parameters before and after, how it was fitted ({@code weights} or
+     * {@code activations}, with the calibration rows), and each module's captured energy of its residual (on the
+     * weights, or on the layer's outputs over the calibration data).
+     */
+    public record Report(int layers, int blocks, String tying, int rank, String fit, long calibrationRows,
+                         long denseParametersBefore, long denseParametersAfter, Map<String, Double> capturedEnergy) {
     }
 
     private final Path model;
     private int blocks = 6;
     private Tying tying = Tying.CONSECUTIVE;
     private int rank = 64;
+    private int sharedFrom = -1;
+    private Calibration calibration;
+    private double damping = 1e-2;
+    private int refinements = 2;
+    private InputGrams grams;
+    private Map<double[], Whitening> whitenings; // by Gram; kept across ranks with the Grams and the damping
+    private WeightedAverage weighted;
 
     private RecursiveModel(Path model) {
         this.model = model;
@@ -78,6 +98,52 @@ public final class RecursiveModel {
         return this;
     }
 
+    /**
+     * Each block takes the weights of its {@code member}-th layer (0 is the first layer it replaces) instead of an
+     * average; the other layers' LoRAs restore their differences to it.
+     */
+    public RecursiveModel sharedFrom(int member) {
+        if (member < 0) {
+            throw new IllegalArgumentException("the shared layer's position in its block must be 0 or more, got "
+                    + member);
+        }
+        this.sharedFrom = member;
+        return this;
+    }
+
+    /** Fits on the layers' inputs over {@code data} (the data-aware fit) instead of on the weights alone. */
+    public RecursiveModel calibration(Calibration data) {
+        this.calibration = data;
+        this.grams = null;
+        this.weighted = null;
+        return this;
+    }
+
+    /** The damping {@code δ} of the data-aware fit, relative to the mean input energy (default 0.01). */
+    public RecursiveModel damping(double d) {
+        if (!(d > 0)) {
+            throw new IllegalArgumentException("damping must be positive, got " + d);
+        }
+        this.damping = d;
+        this.weighted = null;
+        return this;
+    }
+
+    /**
+     * How many times to refit the shared weights to what the layers' LoRAs leave, then the LoRAs to the new shared
+     * weights (default 2): block coordinate descent on {@code Σ_l ‖(W_l − S − B_l·A_l)·L_l‖²} (on the weights
+     * alone, {@code L_l = I}), each step an exact minimiser given the other, so the error never grows. Not done
+     * when the shared weights are one layer's ({@link #sharedFrom}), without LoRA, or at full rank. On the weights
+     * alone, blocks of two layers are already at the fixed point (their residuals from the mean are opposite).
+     */
+    public RecursiveModel refinements(int n) {
+        if (n < 0) {
+            throw new IllegalArgumentException("refinements must be 0 or more, got " + n);
+        }
+        this.refinements = n;
+        return this;
+    }
+
     /** Converts and writes the model to {@code target}. */
     public Report writeTo(Path target) {
         try (OnnxModel m = OnnxModel.open(model);
@@ -86,10 +152,9 @@ public final class RecursiveModel {
             Map<String, Map<Integer, String>> kinds = new LinkedHashMap<>(); // kind → layer → module
             TreeSet<Integer> layerSet = new TreeSet<>();
             for (String path : targets.keySet()) {
-                Matcher x = LAYER.matcher(path);
-                if (x.find()) {
-                    int layer = Integer.parseInt(x.group(3));
-                    String kind = path.substring(0, x.start(3)) + "*" + path.substring(x.end(3));
+                String kind = LayerNames.kindOf(path);
+                if (kind != null) {
+                    int layer = LayerNames.layerOf(path);
                     kinds.computeIfAbsent(kind, k -> new LinkedHashMap<>()).put(layer, path);
                     layerSet.add(layer);
                 }
@@ -99,6 +164,23 @@ public final class RecursiveModel {
                 throw new GraftException(model, null, "has " + layers + " numbered layers " + layerSet
                         + "; " + blocks + " blocks must divide them");
             }
+            if (sharedFrom >= layers / blocks) {
+                throw new GraftException(model, null, "has " + layers / blocks + " layers per block, so the shared "
+                        + "weights cannot come from layer " + sharedFrom + " of each block");
+            }
+            kinds.values().removeIf(byLayer -> byLayer.size() != layers); // a kind missing in some layers stays
+            if (kinds.isEmpty()) {
+                throw new GraftException(model, null, "has no dense weight kind present in every layer to share");
+            }
+            if (calibration != null && grams == null) {
+                List<ModuleMap.Target> used = new ArrayList<>();
+                kinds.values().forEach(byLayer -> byLayer.values().forEach(p -> used.add(targets.get(p))));
+                grams = InputGrams.of(model, used, calibration);
+            }
+            if (weighted == null) {
+                whitenings = new IdentityHashMap<>();
+                weighted = new WeightedAverage(damping);
+            }
             Map<String, String> tied = new LinkedHashMap<>();
             List<OutputTensor> shared = new ArrayList<>();
             Map<String, LoraModule> loras = new LinkedHashMap<>();
@@ -106,69 +188,129 @@ public final class RecursiveModel {
             long before = 0;
             long after = 0;
             for (Map.Entry<String, Map<Integer, String>> kind : kinds.entrySet()) {
-                if (kind.getValue().size() != layers) {
-                    continue; // a kind missing in some layers stays as it is
-                }
                 for (int b = 0; b < blocks; b++) {
-                    List<Integer> members = new ArrayList<>();
+                    List<ModuleMap.Target> members = new ArrayList<>();
+                    List<String> modules = new ArrayList<>();
                     for (int l = 0; l < layers; l++) {
                         if (blockOf(l, layers) == b) {
-                            members.add(l);
+                            modules.add(kind.getValue().get(l));
+                            members.add(targets.get(kind.getValue().get(l)));
                         }
                     }
-                    ModuleMap.Target first = targets.get(kind.getValue().get(members.get(0)));
-                    long[] shape = m.weight(first.weight()).orElseThrow().shape();
-                    float[] mean = null;
-                    List<float[]> own = new ArrayList<>();
-                    for (int l : members) {
-                        ModuleMap.Target t = targets.get(kind.getValue().get(l));
-                        float[] w = m.weight(t.weight()).orElseThrow().toFloats();
-                        own.add(w);
-                        if (mean == null) {
-                            mean = new float[w.length];
-                        }
-                        for (int i = 0; i < w.length; i++) {
-                            mean[i] += w[i] / members.size();
+                    List<float[]> own = new ArrayList<>(); // [out, in]
+                    for (ModuleMap.Target t : members) {
+                        own.add(t.outIn(m.weight(t.weight()).orElseThrow().toFloats()));
+                    }
+                    ModuleMap.Target first = members.get(0);
+                    int in = (int) first.in();
+                    int out = (int) first.out();
+                    BlockFit fit = fit(own, members, products);
+                    float[] stored = new float[out * in];
+                    for (int o = 0; o < out; o++) {
+                        for (int i = 0; i < in; i++) {
+                            stored[first.at(o, i)] = fit.shared()[o * in + i];
                         }
                     }
                     String name = "recursive.block" + b + "." + kind.getKey().replace(".*.", ".") + ".weight";
-                    float[] sharedValues = mean;
-                    shared.add(OutputTensor.of(name, ElementType.FLOAT, shape, () -> sharedValues));
-                    before += (long) members.size() * sharedValues.length;
-                    after += sharedValues.length;
+                    shared.add(OutputTensor.of(name, ElementType.FLOAT, m.weight(first.weight()).orElseThrow().shape(),
+                            () -> stored));
+                    before += (long) members.size() * stored.length;
+                    after += stored.length;
                     for (int j = 0; j < members.size(); j++) {
-                        String module = kind.getValue().get(members.get(j));
-                        ModuleMap.Target t = targets.get(module);
-                        tied.put(t.weight(), name);
-                        if (rank == 0) {
-                            continue;
+                        tied.put(members.get(j).weight(), name);
+                        TruncatedSvd.Factors f = fit.factors()[j];
+                        if (f != null) {
+                            loras.put(modules.get(j), new LoraModule(modules.get(j), f.rank(), in, out, f.a(), f.b(),
+                                    1.0));
+                            captured.put(modules.get(j), f.capturedEnergy());
+                            after += (long) f.rank() * (in + out);
                         }
-                        int in = (int) t.in();
-                        int out = (int) t.out();
-                        float[] delta = t.outIn(own.get(j));
-                        float[] common = t.outIn(sharedValues);
-                        for (int k = 0; k < delta.length; k++) {
-                            delta[k] -= common[k];
-                        }
-                        TruncatedSvd.Factors f = TruncatedSvd.of(delta, out, in, rank, products);
-                        loras.put(module, new LoraModule(module, f.rank(), in, out, f.a(), f.b(), 1.0));
-                        captured.put(module, f.capturedEnergy());
-                        after += (long) f.rank() * (in + out);
                     }
                 }
-            }
-            if (tied.isEmpty()) {
-                throw new GraftException(model, null, "has no dense weight kind present in every layer to share");
             }
             PeftAdapter adapter = new PeftAdapter(PeftConfig.of(Math.max(1, rank), Math.max(1, rank),
                     List.of()), loras, Map.of());
             LoraRuntime.bakedAndTied(model, adapter, tied, shared, target);
-            return new Report(layers, blocks, tying.name().toLowerCase(java.util.Locale.ROOT), rank, before, after,
+            return new Report(layers, blocks, tying.name().toLowerCase(Locale.ROOT), rank,
+                    grams == null ? "weights" : "activations", grams == null ? 0 : grams.rows(), before, after,
                     captured);
         }
     }
 
+    /** One block's fit: the shared weight ({@code [out, in]}) and each member's LoRA factors (null: none). */
+    private record BlockFit(float[] shared, TruncatedSvd.Factors[] factors) {
+    }
+
+    /** Fits a block's shared weight and its members' LoRAs to the members' weights {@code own} ({@code [out, in]}). */
+    private BlockFit fit(List<float[]> own, List<ModuleMap.Target> members, MatrixProducts products) {
+        int in = (int) members.get(0).in();
+        int out = (int) members.get(0).out();
+        float[] common = sharedFrom >= 0 ? own.get(sharedFrom).clone() : mean(own, members, in, out, products);
+        TruncatedSvd.Factors[] factors = new TruncatedSvd.Factors[members.size()];
+        boolean refine = sharedFrom < 0 && rank > 0 && rank < Math.min(in, out); // else exact anyway
+        for (int pass = 0; pass <= (refine ? refinements : 0); pass++) {
+            if (pass > 0) {
+                List<float[]> rest = new ArrayList<>(); // W_l − B_l·A_l
+                for (int j = 0; j < members.size(); j++) {
+                    float[] w = own.get(j).clone();
+                    float[] ba = product(factors[j], out, in, products);
+                    for (int k = 0; k < w.length; k++) {
+                        w[k] -= ba[k];
+                    }
+                    rest.add(w);
+                }
+                common = mean(rest, members, in, out, products);
+            }
+            for (int j = 0; j < members.size() && rank > 0; j++) {
+                if (j == sharedFrom) {
+                    continue;
+                }
+                float[] delta = own.get(j).clone();
+                for (int k = 0; k < delta.length; k++) {
+                    delta[k] -= common[k];
+                }
+                factors[j] = grams == null ? TruncatedSvd.of(delta, out, in, rank, products)
+                        : whitening(members.get(j)).lowRank(delta, out, rank, products);
+            }
+        }
+        return new BlockFit(common, factors);
+    }
+
     private int blockOf(int layer, int layers) {
         return tying == Tying.CONSECUTIVE ? layer / (layers / blocks) : layer % blocks;
+    }
+
+    /** {@code B·A} ({@code [out, in]}) of LoRA factors. */
+    private static float[] product(TruncatedSvd.Factors f, int out, int in, MatrixProducts products) {
+        return products.timesTransposed(f.b(), out, f.rank(), TruncatedSvd.transpose(f.a(), f.rank(), in), in);
+    }
+
+    private Whitening whitening(ModuleMap.Target t) {
+        try {
+            return whitenings.computeIfAbsent(grams.of(t.weight()), g -> Whitening.of(g, (int) t.in(), damping));
+        } catch (IllegalArgumentException e) {
+            throw new GraftException(model, t.weight(), "cannot be fitted on its inputs: " + e.getMessage(), e);
+        }
+    }
+
+    /** The average of {@code weights} ({@code [out, in]}): plain, or weighted by the inputs with calibration. */
+    private float[] mean(List<float[]> weights, List<ModuleMap.Target> members, int in, int out,
+                         MatrixProducts products) {
+        if (grams != null) {
+            float[] s = weighted.of(weights, members.stream().map(t -> grams.of(t.weight())).toList(), in, out,
+                    products);
+            if (s == null) {
+                throw new GraftException(model, members.get(0).weight(), "has summed input Grams that are not "
+                        + "positive definite; use a larger damping");
+            }
+            return s;
+        }
+        float[] mean = new float[weights.get(0).length];
+        for (float[] w : weights) {
+            for (int i = 0; i < w.length; i++) {
+                mean[i] += w[i] / weights.size();
+            }
+        }
+        return mean;
     }
 }

@@ -29,13 +29,7 @@ public final class SharedFactor {
         }
         TruncatedSvd.Factors f = TruncatedSvd.of(stacked, layers * out, in, r, products);
         int rank = f.rank();
-        float[] a = new float[rank * in];
-        for (int k = 0; k < rank; k++) {
-            double root = Math.sqrt(f.singularValues()[k]);
-            for (int i = 0; i < in; i++) {
-                a[k * in + i] = root == 0 ? 0 : (float) (f.a()[k * in + i] / root); // √σ·vᵀ → vᵀ
-            }
-        }
+        float[] a = f.rightVectors();
         List<float[]> bs = new ArrayList<>();
         double[] error = new double[layers];
         for (int l = 0; l < layers; l++) {

@@ -54,6 +54,19 @@ public final class TruncatedSvd {
                     squaredNorm);
         }
 
+        /** {@code Vᵀ} ({@code rank × cols}, orthonormal rows; a zero row for a zero singular value): {@code A/√S}. */
+        public float[] rightVectors() {
+            int cols = a.length / Math.max(1, rank);
+            float[] v = new float[a.length];
+            for (int k = 0; k < rank; k++) {
+                double root = Math.sqrt(singularValues[k]);
+                for (int i = 0; i < cols; i++) {
+                    v[k * cols + i] = root == 0 ? 0 : (float) (a[k * cols + i] / root);
+                }
+            }
+            return v;
+        }
+
         /** {@code Σσᵢ² / ‖M‖²_F} (1 for a zero matrix). */
         public double capturedEnergy() {
             double s = 0;
@@ -174,7 +187,8 @@ public final class TruncatedSvd {
         return out;
     }
 
-    private static float[] transpose(float[] m, int rows, int cols) {
+    /** {@code m} ({@code rows × cols}, row-major) transposed. */
+    static float[] transpose(float[] m, int rows, int cols) {
         float[] t = new float[m.length];
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {

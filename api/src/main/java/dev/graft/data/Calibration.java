@@ -30,6 +30,21 @@ public final class Calibration {
         this.samples = samples;
     }
 
+    /**
+     * Batches already in memory (from a JVM application's own data): each a map from input name to tensor, samples
+     * along the first dimension.
+     */
+    public static Calibration of(String source, List<Map<String, ModelRunner.Input>> batches) {
+        if (batches.isEmpty()) {
+            throw new IllegalArgumentException("calibration '" + source + "' has no batches");
+        }
+        int samples = 0;
+        for (Map<String, ModelRunner.Input> b : batches) {
+            samples += (int) b.values().iterator().next().shape()[0];
+        }
+        return new Calibration(batches, source, samples);
+    }
+
     /** The samples of an {@code .npy} array for input {@code input}, {@code batch} at a time. */
     public static Calibration npy(Path file, String input, int batch) {
         NpyArray a = NpyArray.read(file);

@@ -17,8 +17,13 @@ final class Output {
     }
 
     static void json(PrintWriter out, Object value) {
+        out.println(jsonText(value));
+    }
+
+    /** {@code value} as indented JSON. */
+    static String jsonText(Object value) {
         try {
-            out.println(JSON.writeValueAsString(value));
+            return JSON.writeValueAsString(value);
         } catch (JsonProcessingException e) {
             throw new IllegalStateException(e);
         }

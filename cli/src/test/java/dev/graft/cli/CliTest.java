@@ -333,7 +333,7 @@ class CliTest {
         Files.delete(dir.resolve("baked.onnx"));
         Run rec = graft("recursive", RealModels.bgeSmall(), "--blocks", "6", "--rank", "0", "-o", dir.resolve("rec.onnx"));
         assertThat(rec.exit()).as(rec.err()).isZero();
-        assertThat(rec.out()).contains("12 layers into 6 consecutive blocks").contains("(0.50×)");
+        assertThat(rec.out()).contains("12 layers into 6 consecutive blocks, fitted on weights").contains("SIMILARITY");
         Files.delete(dir.resolve("rec.onnx"));
         assertThat(shared.out()).contains("KIND");
         dev.graft.adapters.PeftConfig biased = new dev.graft.adapters.PeftConfig(2, 4, false, false,
@@ -347,5 +347,40 @@ class CliTest {
         assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out.onnx")), "unknown key 'extra'");
         assertFailsCleanly(graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("missing").toString(),
                 "-o", dir.resolve("out.onnx")), "adapter_config.json");
+    }
+
+    /**
+     * A data-aware recursive conversion at two ranks writes a model per rank, a report and a plot; the shared-factor
+     * adapter of a fine-tune comes from two models; bad combinations are one-line errors.
+     */
+    @Test
+    void recursiveSweepsRanksAndShareTakesAFineTune() throws IOException {
+        Path bge = RealModels.bgeSmall();
+        Path tokenizer = bge.resolveSibling("bge-small-en-v1.5-tokenizer.json");
+        Run sweep = graft("recursive", bge, "--blocks", "4", "--rank", "4,8", "--calibration",
+                Path.of("../examples/recipes/text/heldout.txt"), "--tokenizer", tokenizer, "--samples", "16",
+                "--eval-text", Path.of("../examples/recipes/text/sentences.txt"), "-o", dir.resolve("sweep"));
+        assertThat(sweep.exit()).as(sweep.err()).isZero();
+        assertThat(sweep.out()).contains("12 layers into 4 consecutive blocks, fitted on activations");
+        assertThat(dir.resolve("sweep").resolve("rank-4.onnx")).isNotEmptyFile();
+        assertThat(dir.resolve("sweep").resolve("rank-8.onnx")).isNotEmptyFile();
+        var report = new ObjectMapper().readTree(dir.resolve("sweep").resolve("report.json").toFile());
+        assertThat(report).hasSize(2);
+        assertThat(report.get(1).get("report").get("rank").asInt()).isEqualTo(8);
+        assertThat(report.get(1).get("outputSimilarity").asDouble())
+                .isGreaterThan(report.get(0).get("outputSimilarity").asDouble()).isLessThan(1);
+        assertThat(Files.readString(dir.resolve("sweep").resolve("quality.svg"))).startsWith("<svg")
+                .contains("<polyline");
+        Run share = graft("share", "--base", bge, "--fine-tuned", RealModels.e5Small(), "--rank", "4", "--groups", "2",
+                "-o", dir.resolve("shared"));
+        assertThat(share.exit()).as(share.err()).isZero();
+        assertThat(share.out()).contains("encoder.layer.*.attention.self.query");
+        assertThat(dir.resolve("shared").resolve("adapter_model.safetensors")).isNotEmptyFile();
+        assertFailsCleanly(graft("share", dir.resolve("shared"), "--base", bge, "--fine-tuned", RealModels.e5Small(),
+                "-o", dir.resolve("out")), "either an ADAPTER folder or both --base and --fine-tuned");
+        assertFailsCleanly(graft("recursive", bge, "--blocks", "4", "--shared-from", "3", "-o", dir.resolve("out.onnx")),
+                "3 layers per block");
+        assertFailsCleanly(graft("recursive", bge, "--blocks", "4", "--eval-text", "x.txt", "-o",
+                dir.resolve("out.onnx")), "--eval-text needs --tokenizer");
     }
 }

@@ -37,4 +37,20 @@ class RecipeExamplesTest {
                     .isNotEqualTo(bge.weight("encoder.layer.11.attention.self.query.bias").orElseThrow().toFloats());
         }
     }
+
+    @Test
+    void theRecursiveRecipeWritesASmallerModelThatRuns() throws IOException {
+        String models = RealModels.bgeSmall().toAbsolutePath().getParent() + "/";
+        String yaml = Files.readString(Path.of("recipes/bge-e5/recursive.yaml"))
+                .replace("../../../cli/target/models/", models)
+                .replace("../text/heldout.txt", Path.of("recipes/text/heldout.txt").toAbsolutePath().toString())
+                .replace("samples: 256", "samples: 32");
+        Path recipe = Files.writeString(dir.resolve("recursive.yaml"), yaml);
+        Path out = dir.resolve("recursive.onnx");
+        Object report = dev.graft.adapters.LoraRecipe.run(recipe, out);
+        assertThat(report).isInstanceOf(dev.graft.adapters.RecursiveModel.Report.class);
+        assertThat(((dev.graft.adapters.RecursiveModel.Report) report).fit()).isEqualTo("activations");
+        assertThat(Files.size(out)).isLessThan(Files.size(RealModels.bgeSmall()) * 85 / 100);
+        assertThat(new Verifier(ProbeOptions.defaults()).verify(out, RealModels.bgeSmall()).allFinite()).isTrue();
+    }
 }

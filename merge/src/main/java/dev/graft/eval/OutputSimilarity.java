@@ -1,21 +1,39 @@
 package dev.graft.eval;
 
+import dev.graft.data.Calibration;
+import dev.graft.verify.ModelRunner;
 import dev.graft.verify.ProbeOptions;
 import dev.graft.verify.Verifier;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
 
 /**
- * How close a model's outputs are to a reference model's on the same probe inputs ({@link Verifier}): the
- * cosine similarity of each output's values flattened, averaged over the outputs (1 is identical up to scale).
+ * How close a model's outputs are to a reference model's on the same inputs — random probe inputs
+ * ({@link Verifier}) or real samples ({@link Calibration}): the cosine similarity of each output's values
+ * flattened (over all samples), averaged over the outputs (1 is identical up to scale).
  */
 public final class OutputSimilarity implements Evaluator {
-    private final Verifier verifier;
+    private final Function<Path, Map<String, double[]>> outputs;
     private final Map<String, double[]> reference;
 
+    /** On the probe inputs that {@code probes} describe. */
     public OutputSimilarity(Path referenceModel, ProbeOptions probes) {
-        this.verifier = new Verifier(probes);
-        this.reference = verifier.outputs(referenceModel);
+        this(referenceModel, new Verifier(probes)::outputs);
+    }
+
+    /** On the samples of {@code data}. */
+    public OutputSimilarity(Path referenceModel, Calibration data) {
+        this(referenceModel, model -> outputs(model, data));
+    }
+
+    private OutputSimilarity(Path referenceModel, Function<Path, Map<String, double[]>> outputs) {
+        this.outputs = outputs;
+        this.reference = outputs.apply(referenceModel);
     }
 
     @Override
@@ -30,7 +48,7 @@ public final class OutputSimilarity implements Evaluator {
 
     @Override
     public double evaluate(Path model) {
-        Map<String, double[]> ours = verifier.outputs(model);
+        Map<String, double[]> ours = outputs.apply(model);
         double total = 0;
         for (Map.Entry<String, double[]> e : reference.entrySet()) {
             double[] a = ours.get(e.getKey());
@@ -41,6 +59,29 @@ public final class OutputSimilarity implements Evaluator {
             total += cosine(a, e.getValue());
         }
         return total / reference.size();
+    }
+
+    /** Each output's values over all batches, concatenated. */
+    private static Map<String, double[]> outputs(Path model, Calibration data) {
+        Map<String, List<float[]>> parts = new LinkedHashMap<>();
+        try (ModelRunner runner = new ModelRunner(model, Math.min(2, Runtime.getRuntime().availableProcessors()))) {
+            for (Map<String, ModelRunner.Input> batch : data.batches()) {
+                runner.run(batch, Set.of()).forEach((name, o) ->
+                        parts.computeIfAbsent(name, k -> new ArrayList<>()).add(o.values()));
+            }
+        }
+        Map<String, double[]> out = new LinkedHashMap<>();
+        parts.forEach((name, list) -> {
+            double[] joined = new double[list.stream().mapToInt(p -> p.length).sum()];
+            int at = 0;
+            for (float[] p : list) {
+                for (float v : p) {
+                    joined[at++] = v;
+                }
+            }
+            out.put(name, joined);
+        });
+        return out;
     }
 
     private static double cosine(double[] a, double[] b) {

@@ -232,8 +232,11 @@ public final class MergeRecipe {
         }
     }
 
-    /** Calibration data from {@code calibration}, with {@code tokenizer} for text or {@code input} for arrays. */
-    private static Calibration calibration(Path folder, JsonNode node, int defaultSamples) {
+    /**
+     * Calibration data from a recipe section's {@code calibration} (relative to {@code folder}), with
+     * {@code tokenizer} (and {@code samples}) for text or {@code input} (default {@code x}) for {@code .npy} arrays.
+     */
+    public static Calibration calibration(Path folder, JsonNode node, int defaultSamples) {
         Path data = folder.resolve(node.get("calibration").asText());
         return node.has("tokenizer")
                 ? Calibration.text(data, folder.resolve(node.get("tokenizer").asText()),

@@ -1,0 +1,113 @@
+package dev.graft.adapters;
+
+import ai.onnx.proto.OnnxMl.NodeProto;
+import dev.graft.GraftException;
+import dev.graft.data.Calibration;
+import dev.graft.linalg.MatrixProducts;
+import dev.graft.onnx.ExposedValues;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.TemporaryFolder;
+import dev.graft.verify.ModelRunner;
+import java.nio.file.Path;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The Gram matrix {@code G = XᵀX} of each dense layer's input over calibration data: {@code X} holds the input
+ * rows (one per token or sample) that the layer's {@code MatMul} or {@code Gemm} sees when the model runs on the
+ * data in ONNX Runtime. {@code ‖(W − W′)·Xᵀ‖²_F = tr((W − W′)·G·(W − W′)ᵀ)} for {@code [out, in]} weights, so
+ * {@code G} is all an activation-weighted fit needs. Layers reading the same value (query, key and value) share
+ * one matrix. Products run in ONNX Runtime (float32), sums in float64.
+ */
+public final class InputGrams {
+    private final Map<String, double[]> byWeight;
+    private final Map<String, Integer> widths;
+    private final long rows;
+
+    private InputGrams(Map<String, double[]> byWeight, Map<String, Integer> widths, long rows) {
+        this.byWeight = byWeight;
+        this.widths = widths;
+        this.rows = rows;
+    }
+
+    /** Runs {@code model} on {@code data} and sums the Grams of the inputs of the dense weights {@code targets}. */
+    public static InputGrams of(Path model, Collection<ModuleMap.Target> targets, Calibration data) {
+        Map<String, String> inputOf = new LinkedHashMap<>(); // weight → the value its node multiplies it with
+        Map<String, Integer> widths = new HashMap<>();
+        Path exposed;
+        try (OnnxModel m = OnnxModel.open(model); TemporaryFolder folder = TemporaryFolder.create("graft-grams");
+             MatrixProducts products = new MatrixProducts(Math.min(2, Runtime.getRuntime().availableProcessors()))) {
+            Map<String, ModuleMap.Target> wanted = new HashMap<>();
+            targets.forEach(t -> wanted.put(t.weight(), t));
+            for (NodeProto n : m.proto().getGraph().getNodeList()) {
+                boolean dense = n.getOpType().equals("MatMul") || n.getOpType().equals("Gemm");
+                if (dense && n.getInputCount() >= 2 && wanted.containsKey(n.getInput(1))) {
+                    inputOf.put(n.getInput(1), n.getInput(0));
+                    widths.put(n.getInput(1), (int) wanted.get(n.getInput(1)).in());
+                }
+            }
+            for (ModuleMap.Target t : targets) {
+                if (!inputOf.containsKey(t.weight())) {
+                    throw new GraftException(model, t.weight(), "is not the second input of a MatMul or Gemm node, so "
+                            + "its layer input cannot be observed for an activation-weighted fit");
+                }
+            }
+            Set<String> values = new LinkedHashSet<>(inputOf.values());
+            exposed = ExposedValues.write(m, values, folder.resolve("exposed.onnx"));
+            Map<String, double[]> byValue = new LinkedHashMap<>();
+            long rows = 0;
+            try (ModelRunner runner = new ModelRunner(exposed, Math.min(2, Runtime.getRuntime().availableProcessors()))) {
+                for (Map<String, ModelRunner.Input> batch : data.batches()) {
+                    Map<String, ModelRunner.Output> out = runner.run(batch, values);
+                    long batchRows = -1;
+                    for (String v : values) {
+                        ModelRunner.Output o = out.get(v);
+                        int width = (int) o.shape()[o.shape().length - 1];
+                        int n = o.values().length / width;
+                        batchRows = n;
+                        float[] xt = TruncatedSvd.transpose(o.values(), n, width);
+                        float[] g = products.timesTransposed(xt, width, n, xt, width);
+                        double[] sum = byValue.computeIfAbsent(v, k -> new double[width * width]);
+                        for (int k = 0; k < g.length; k++) {
+                            sum[k] += g[k];
+                        }
+                    }
+                    rows += batchRows;
+                }
+            }
+            Map<String, double[]> byWeight = new LinkedHashMap<>();
+            inputOf.forEach((w, v) -> byWeight.put(w, byValue.get(v)));
+            for (Map.Entry<String, double[]> e : byWeight.entrySet()) {
+                int width = widths.get(e.getKey());
+                if (e.getValue().length != width * width) {
+                    throw new GraftException(model, e.getKey(), "has " + width + " inputs but its layer's observed "
+                            + "input is " + (int) Math.sqrt(e.getValue().length) + " wide");
+                }
+            }
+            return new InputGrams(byWeight, widths, rows);
+        }
+    }
+
+    /** {@code XᵀX} of {@code weight}'s input ({@code in × in}, row-major; shared, do not modify). */
+    public double[] of(String weight) {
+        double[] g = byWeight.get(weight);
+        if (g == null) {
+            throw new IllegalArgumentException("no Gram matrix for weight '" + weight + "'");
+        }
+        return g;
+    }
+
+    /** The input width of {@code weight}. */
+    public int width(String weight) {
+        return widths.get(weight);
+    }
+
+    /** Rows (tokens or samples) summed per matrix. */
+    public long rows() {
+        return rows;
+    }
+}
