@@ -31,7 +31,7 @@ import java.util.Map;
  * Prints a Markdown table per part and writes an SVG plot of quality against rank and size ({@link #plot}).
  *
  * <p>Run: {@code java -cp ... dev.graft.examples.SharedLayersText recursive|share MODELS_FOLDER TEXT_FOLDER WORK
- * PLOT.svg [RANK...]}; {@code ... SharedLayersText plot recursive|share PRINTED.txt REFERENCE_MRR PLOT.svg} redraws
+ * PLOT.svg [RANK...]}; {@code ... SharedLayersText plot recursive|share PRINTED.txt REFERENCE PLOT.svg} redraws
  * the plot from the table a run printed.
  */
 public final class SharedLayersText {
@@ -46,7 +46,7 @@ public final class SharedLayersText {
 
     public static void main(String[] args) throws IOException {
         String part = args[0];
-        if (part.equals("plot")) { // plot recursive|share PRINTED.txt REFERENCE_MRR PLOT.svg: redraw from a run's table
+        if (part.equals("plot")) { // plot recursive|share PRINTED.txt REFERENCE PLOT.svg: redraw from a run's table
             plot(Path.of(args[4]), args[1], rows(Files.readAllLines(Path.of(args[2]))), Double.parseDouble(args[3]));
             return;
         }
@@ -68,11 +68,11 @@ public final class SharedLayersText {
         Calibration evaluation = Calibration.text(texts, tokenizer, lines.size(), 128);
         List<Row> rows = new ArrayList<>();
         Path reference;
-        double referenceMrr;
+        double referenceValue;
         if (part.equals("recursive")) {
             reference = bge;
-            referenceMrr = mrr.evaluate(bge);
-            System.out.printf(Locale.ROOT, "original: %.1f MB, MRR %.3f%n", Files.size(bge) / 1e6, referenceMrr);
+            referenceValue = mrr.evaluate(bge);
+            System.out.printf(Locale.ROOT, "original: %.1f MB, MRR %.3f%n", Files.size(bge) / 1e6, referenceValue);
             OutputSimilarity similarity = new OutputSimilarity(bge, evaluation);
             Calibration heldout = Calibration.text(text.resolve("heldout.txt"), tokenizer, 1024, 128);
             for (int blocks : new int[] {6, 4}) {
@@ -100,9 +100,10 @@ public final class SharedLayersText {
             LoraShare.between(bge, e5).rank(384).groups(12).writeTo(exact);
             LoraApply.to(bge).adapter(exact).writeTo(reference);
             OutputSimilarity similarity = new OutputSimilarity(reference, evaluation);
-            referenceMrr = mrr.evaluate(reference);
+            referenceValue = similarity.evaluate(bge); // for the plot: where no adapter at all stands
             System.out.printf(Locale.ROOT, "bge with e5's dense weights (all 72 dense updates, exact): MRR %.3f, "
-                    + "similarity to e5 %.4f%n", referenceMrr, new OutputSimilarity(e5, evaluation).evaluate(reference));
+                    + "similarity to e5 %.4f; bge's similarity to it %.4f%n", mrr.evaluate(reference),
+                    new OutputSimilarity(e5, evaluation).evaluate(reference), referenceValue);
             for (int groups : new int[] {1, 3, 12}) {
                 String series = groups == 12 ? "per layer (no sharing)" : groups == 1 ? "one A per kind"
                         : groups + " groups per kind";
@@ -129,31 +130,39 @@ public final class SharedLayersText {
             System.out.printf(Locale.ROOT, "| %s | %d | %.1f | %.2fM | %.4f | %.3f |%n", r.series(), r.rank(),
                     r.bytes() / 1e6, r.parameters() / 1e6, r.similarity(), r.mrr());
         }
-        plot(plot, part, rows, referenceMrr);
+        plot(plot, part, rows, referenceValue);
         System.out.println("reference: " + reference + "; plot: " + plot);
     }
 
     /**
      * Quality against rank and against size, one line per series, with the reference as a dashed line: MRR for the
      * recursive models (the reference the original's MRR), output similarity to the reference for the adapters
-     * (whose reference is not a retrieval model of its own: bge with another model's dense weights).
+     * (whose reference is not a retrieval model of its own: bge with another model's dense weights; the second
+     * reference value is then bge's own similarity to it, where no adapter stands).
      */
-    static void plot(Path file, String part, List<Row> rows, double referenceMrr) {
+    static void plot(Path file, String part, List<Row> rows, double reference) {
         boolean share = part.equals("share");
         String metric = share ? "output similarity" : "retrieval MRR";
         Map<String, List<Row>> bySeries = new LinkedHashMap<>();
         rows.forEach(r -> bySeries.computeIfAbsent(r.series(), k -> new ArrayList<>()).add(r));
         LinePlot byRank = LinePlot.log2(metric + " against LoRA rank", "rank", metric);
-        LinePlot bySize = LinePlot.linear(metric + " against size", share ? "adapter (MB)" : "file (MB)", metric);
+        // a PEFT adapter file repeats the shared A in every layer; what sharing saves shows in unique parameters
+        LinePlot bySize = LinePlot.linear(metric + " against size", share ? "unique parameters (MB as float32)"
+                : "file (MB)", metric);
         bySeries.forEach((name, rs) -> {
             double[] y = rs.stream().mapToDouble(r -> share ? r.similarity() : r.mrr()).toArray();
             byRank.series(name, rs.stream().mapToDouble(Row::rank).toArray(), y);
-            bySize.series(name, rs.stream().mapToDouble(r -> r.bytes() / 1e6).toArray(), y);
+            bySize.series(name, rs.stream().mapToDouble(r -> (share ? 4 * r.parameters() : r.bytes()) / 1e6)
+                    .toArray(), y);
         });
-        String referenceName = share ? "bge + all dense updates" : "original";
-        double reference = share ? 1.0 : referenceMrr;
-        LinePlot.row(file, List.of(byRank.reference(referenceName, reference),
-                bySize.reference(referenceName, reference)));
+        if (share) {
+            byRank.reference("bge + all dense updates", 1).reference("bge, no adapter", reference);
+            bySize.reference("bge + all dense updates", 1).reference("bge, no adapter", reference);
+        } else {
+            byRank.reference("original", reference);
+            bySize.reference("original", reference);
+        }
+        LinePlot.row(file, List.of(byRank, bySize));
     }
 
     /** The rows of a table this program printed ({@code | series | rank | MB | …M | similarity | MRR |}). */

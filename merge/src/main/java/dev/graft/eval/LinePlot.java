@@ -147,8 +147,8 @@ public final class LinePlot {
         for (Map.Entry<String, Double> r : references) {
             double py = TOP + h * (1 - (r.getValue() - y0) / (y1 - y0));
             svg.append(String.format(Locale.ROOT, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" "
-                    + "stroke-dasharray=\"5,3\"/><text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#555\">%s"
-                    + "</text>%n", LEFT, LEFT + w, py, py, LEFT + w - 4, py - 4, escape(r.getKey())));
+                    + "stroke-dasharray=\"5,3\"/><text x=\"%d\" y=\"%.1f\" fill=\"#555\">%s</text>%n", LEFT, LEFT + w,
+                    py, py, LEFT + 4, py + 13, escape(r.getKey()))); // below the line, at the left: not on the legend
         }
         for (int k = 0; k < series.size(); k++) {
             Series s = series.get(k);

@@ -34,7 +34,7 @@ class LinePlotTest {
         assertThat(svg.getElementsByTagName("circle").getLength()).isEqualTo(7);
         String text = root.getTextContent();
         assertThat(svg.getElementsByTagName("line").getLength()).isGreaterThan(0);
-        assertThat(text).contains("original").contains("0.9"); // the axis reaches the reference line
+        assertThat(text).contains("original").contains("1.0"); // the axis reaches past the reference line
         assertThat(text).contains("MRR <by> rank").contains("a & b").contains("128").contains("MB");
         // on the log axis, equal ratios are equal distances: 8 → 16 is a third of 16 → 128
         String[] p = ((Element) lines.item(0)).getAttribute("points").split(" ");
