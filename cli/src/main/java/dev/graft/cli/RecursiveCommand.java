@@ -63,6 +63,10 @@ final class RecursiveCommand implements Callable<Integer> {
     @Option(names = "--damping", defaultValue = "0.01", description = "damping of the data-aware fit")
     double damping;
 
+    @Option(names = "--refinements", defaultValue = "2",
+            description = "data-aware fit: times the shared weights and the LoRAs are refitted to each other")
+    int refinements;
+
     @Option(names = "--eval-text", paramLabel = "FILE",
             description = "text on which output similarity is measured (needs --tokenizer); default: probe inputs")
     Path evalText;
@@ -88,10 +92,8 @@ final class RecursiveCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--eval-text needs --tokenizer TOKENIZER.json");
         }
         boolean sweep = ranks.size() > 1;
-        if (sweep) {
-            Files.createDirectories(output);
-        }
-        RecursiveModel converter = RecursiveModel.of(model).blocks(blocks).tying(t).damping(damping);
+        RecursiveModel converter = RecursiveModel.of(model).blocks(blocks).tying(t).damping(damping)
+                .refinements(refinements);
         if (sharedFrom != null) {
             converter.sharedFrom(sharedFrom);
         }
@@ -100,6 +102,9 @@ final class RecursiveCommand implements Callable<Integer> {
         }
         OutputSimilarity similarity = evalText == null ? new OutputSimilarity(model, ProbeOptions.defaults())
                 : new OutputSimilarity(model, Calibration.text(evalText, tokenizer, samples, 128));
+        if (sweep) {
+            Files.createDirectories(output); // once the model has run: a bad model leaves no empty folder
+        }
         List<Written> written = new ArrayList<>();
         for (int rank : ranks) {
             Path file = sweep ? output.resolve("rank-" + rank + ".onnx") : output;
