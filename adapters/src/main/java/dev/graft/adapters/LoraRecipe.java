@@ -44,7 +44,7 @@ import java.util.TreeSet;
  * calibration: heldout.txt          # optional: the data-aware fit (tokenizer, samples, input as in merge recipes)
  * tokenizer: bge-tokenizer.json
  * damping: 0.01
- * refinements: 2
+ * refinements: 8
  * </pre>
  * Unknown keys are errors naming them.
  */
@@ -137,8 +137,10 @@ public final class LoraRecipe {
                             .blocks(root.get("blocks").asInt()).rank(root.path("rank").asInt(64))
                             .tying(RecursiveModel.Tying.valueOf(root.path("tying").asText("consecutive")
                                     .toUpperCase(java.util.Locale.ROOT)))
-                            .damping(root.path("damping").asDouble(1e-2))
-                            .refinements(root.path("refinements").asInt(2));
+                            .damping(root.path("damping").asDouble(1e-2));
+                    if (root.has("refinements")) {
+                        r.refinements(root.get("refinements").asInt());
+                    }
                     if (root.has("shared_from")) {
                         r.sharedFrom(root.get("shared_from").asInt());
                     }

@@ -168,7 +168,7 @@ final class AdapterBenchmarks {
         double recursive = latency(out);
         System.out.printf(Locale.ROOT, "recursive: bge-small-en-v1.5, 12 layers into 6 blocks, LoRA rank 64%n");
         System.out.printf(Locale.ROOT, "  conversion, weight-only %6.2f s (median of 3)%n", convert[1]);
-        System.out.printf(Locale.ROOT, "  conversion, data-aware on 512 held-out sentences (2 refinements) %6.2f s "
+        System.out.printf(Locale.ROOT, "  conversion, data-aware on 512 held-out sentences (8 refinements) %6.2f s "
                 + "(median of 3) = %.1f x weight-only%n", aware[1], aware[1] / convert[1]);
         System.out.printf(Locale.ROOT, "  ONNX Runtime latency, 8 × 128 tokens, median of 10: original %6.1f ms, "
                 + "recursive %6.1f ms = %.2f x%n", original * 1e3, recursive * 1e3, recursive / original);

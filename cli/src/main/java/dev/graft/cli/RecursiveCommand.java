@@ -63,7 +63,7 @@ final class RecursiveCommand implements Callable<Integer> {
     @Option(names = "--damping", defaultValue = "0.01", description = "damping of the data-aware fit")
     double damping;
 
-    @Option(names = "--refinements", defaultValue = "2",
+    @Option(names = "--refinements", defaultValue = "8",
             description = "data-aware fit: times the shared weights and the LoRAs are refitted to each other")
     int refinements;
 
