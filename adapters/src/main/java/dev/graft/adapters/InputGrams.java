@@ -39,7 +39,6 @@ public final class InputGrams {
     public static InputGrams of(Path model, Collection<ModuleMap.Target> targets, Calibration data) {
         Map<String, String> inputOf = new LinkedHashMap<>(); // weight → the value its node multiplies it with
         Map<String, Integer> widths = new HashMap<>();
-        Path exposed;
         try (OnnxModel m = OnnxModel.open(model); TemporaryFolder folder = TemporaryFolder.create("graft-grams");
              MatrixProducts products = new MatrixProducts(Math.min(2, Runtime.getRuntime().availableProcessors()))) {
             Map<String, ModuleMap.Target> wanted = new HashMap<>();
@@ -58,7 +57,7 @@ public final class InputGrams {
                 }
             }
             Set<String> values = new LinkedHashSet<>(inputOf.values());
-            exposed = ExposedValues.write(m, values, folder.resolve("exposed.onnx"));
+            Path exposed = ExposedValues.write(m, values, folder.resolve("exposed.onnx"));
             Map<String, double[]> byValue = new LinkedHashMap<>();
             long rows = 0;
             try (ModelRunner runner = new ModelRunner(exposed, Math.min(2, Runtime.getRuntime().availableProcessors()))) {

@@ -134,9 +134,9 @@ public final class RecursiveModel {
     /**
      * How many times to refit the shared weights to what the layers' LoRAs leave, then the LoRAs to the new shared
      * weights (default 8): block coordinate descent on {@code Σ_l ‖(W_l − S − B_l·A_l)·L_l‖²} ({@code L_l = I} on
-     * the weights alone), each step an exact minimiser given the other, so the error never grows (measured on
-     * bge-small, 6 blocks, rank 64, data-aware: MRR 0.523 without, 0.539 with 2, 0.547 with 4, 0.553 with 8, 0.555
-     * with 16). Not done when the shared weights are one layer's ({@link #sharedFrom}), without LoRA, at full rank
+     * the weights alone), each step a minimiser given the other (up to the randomized SVD's accuracy), so the error
+     * does not grow (measured on bge-small, 6 blocks, rank 64, data-aware: MRR 0.523 without, 0.539 with 2, 0.547
+     * with 4, 0.553 with 8, 0.555 with 16). Not done when the shared weights are one layer's ({@link #sharedFrom}), without LoRA, at full rank
      * (exact anyway), or for weight-only blocks of two layers, which are already at the fixed point (their
      * residuals from the mean are opposite).
      */
