@@ -1,23 +1,20 @@
 package dev.graft;
 
+import dev.graft.exec.Execution;
 import dev.graft.exec.ProgressListener;
-import dev.graft.exec.StreamingExecutor;
-import dev.graft.exec.TensorJob;
+import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Rewriter;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
-import dev.graft.onnx.Provenance;
 import dev.graft.onnx.Weight;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
 import dev.graft.tensor.ElementType;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.Locale;
 import java.util.Objects;
-import java.util.concurrent.CompletableFuture;
+
 
 /**
  * Fluent description of a rewrite of one model, run by {@link #writeTo(Path)}: optionally storing every
@@ -29,9 +26,7 @@ public final class ConvertBuilder {
     private final Path source;
     private ElementType dtype;
     private WriteOptions.Layout layout = WriteOptions.Layout.AUTO;
-    private int threads = Runtime.getRuntime().availableProcessors();
-    private long memoryBudget = Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
-    private ProgressListener progress = ProgressListener.NONE;
+    private Execution execution = Execution.defaults();
     private boolean sync = true;
 
     /** What a conversion did. */
@@ -58,12 +53,12 @@ public final class ConvertBuilder {
     }
 
     public ConvertBuilder threads(int n) {
-        this.threads = n;
+        this.execution = execution.withThreads(n);
         return this;
     }
 
     public ConvertBuilder memoryBudget(long bytes) {
-        this.memoryBudget = bytes;
+        this.execution = execution.withMemoryBudget(bytes);
         return this;
     }
 
@@ -74,7 +69,7 @@ public final class ConvertBuilder {
     }
 
     public ConvertBuilder progress(ProgressListener listener) {
-        this.progress = Objects.requireNonNull(listener);
+        this.execution = execution.withProgress(listener);
         return this;
     }
 
@@ -82,31 +77,21 @@ public final class ConvertBuilder {
     public Report writeTo(Path target) {
         long start = System.nanoTime();
         try (OnnxModel model = OnnxModel.open(source)) {
-            List<TensorJob> jobs = new ArrayList<>();
+            String dtypeName = dtype == null ? "unchanged" : dtype.displayName();
+            String layoutName = layout.name().toLowerCase(Locale.ROOT);
+            RewritePlan.Builder plan = RewritePlan.of("convert", model.proto()).input(model)
+                    .parameter("dtype", dtypeName).parameter("layout", layoutName).layout(layout).sync(sync);
             int converted = 0;
             for (Weight w : model.initializers()) {
                 if (dtype != null && w.type().isFloatingPoint() && w.type() != dtype) {
-                    ElementType to = dtype;
-                    OutputTensor t = OutputTensor.like(w, to, w::toFloats);
-                    jobs.add(new TensorJob(t, w.elementCount() * 4));
+                    plan.compute(OutputTensor.like(w, dtype, w::toFloats), w.elementCount() * 4);
                     converted++;
                 } else {
-                    jobs.add(TensorJob.passThrough(OutputTensor.copyOf(w)));
+                    plan.copy(w);
                 }
             }
-            Map<String, String> params = new LinkedHashMap<>();
-            params.put("dtype", dtype == null ? "unchanged" : dtype.displayName());
-            params.put("layout", layout.name().toLowerCase(java.util.Locale.ROOT));
-            CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
-            WriteOptions options = WriteOptions.defaults().withLayout(layout).withSync(sync)
-                    .withProvenance(() -> new Provenance("convert", params, List.of(hash.join())));
-            WrittenFiles written;
-            try (OnnxWriter writer = OnnxWriter.create(model.proto(), jobs.stream().map(TensorJob::tensor).toList(),
-                    target, options)) {
-                new StreamingExecutor(threads, memoryBudget).run(jobs, progress, writer);
-                written = writer.commit();
-            }
-            return new Report(written.names(), params.get("dtype"), params.get("layout"), converted, jobs.size() - converted,
+            WrittenFiles written = Rewriter.write(plan.build(), target, execution).files();
+            return new Report(written.names(), dtypeName, layoutName, converted, model.initializers().size() - converted,
                     written.bytes(), (System.nanoTime() - start) / 1e9);
         }
     }

@@ -2,13 +2,14 @@ package dev.graft;
 
 import dev.graft.exec.ArrayPool;
 import dev.graft.exec.ProgressListener;
-import dev.graft.exec.StreamingExecutor;
+import dev.graft.exec.Execution;
+import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Rewriter;
 import dev.graft.exec.TensorJob;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
 import dev.graft.index.WeightRole;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Provenance;
 import dev.graft.onnx.TemporaryFolder;
@@ -38,7 +39,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
-import java.util.concurrent.CompletableFuture;
 
 /**
  * Fluent description of a merge of models with identical structure, run by {@link #writeTo(Path)}. The output
@@ -61,13 +61,11 @@ public final class MergeBuilder {
     private MergeMethod method;
     private ElementType outputType;
     private WriteOptions.Layout layout = WriteOptions.Layout.AUTO;
-    private int threads = Runtime.getRuntime().availableProcessors();
-    private long memoryBudget = Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
+    private Execution execution = Execution.defaults();
     private long seed;
     private boolean diagnostics = true;
     private boolean sync = true;
     private ModelAligner aligner;
-    private ProgressListener progress = ProgressListener.NONE;
 
     MergeBuilder() {
     }
@@ -130,13 +128,13 @@ public final class MergeBuilder {
 
     /** Tensors merged at once (default: available processors). */
     public MergeBuilder threads(int n) {
-        this.threads = n;
+        this.execution = execution.withThreads(n);
         return this;
     }
 
     /** Bytes the tensors in flight may hold together (default: a quarter of the heap, at most 1 GiB). */
     public MergeBuilder memoryBudget(long bytes) {
-        this.memoryBudget = bytes;
+        this.execution = execution.withMemoryBudget(bytes);
         return this;
     }
 
@@ -163,7 +161,7 @@ public final class MergeBuilder {
     }
 
     public MergeBuilder progress(ProgressListener listener) {
-        this.progress = Objects.requireNonNull(listener);
+        this.execution = execution.withProgress(listener);
         return this;
     }
 
@@ -171,23 +169,29 @@ public final class MergeBuilder {
      * Checks the description without reading any model: a method and models are set, a base is given if the
      * method needs one, and every parameter is one the method reads.
      *
-     * @throws IllegalArgumentException naming what is wrong
+     * @throws InvalidSettingException naming what is wrong
      */
     public MergeBuilder validate() {
         if (method == null) {
-            throw new IllegalArgumentException("no merge method set: call method(...) first");
+            throw new InvalidSettingException("no merge method set: call method(...) first");
         }
         if (models.isEmpty()) {
-            throw new IllegalArgumentException("no models to merge: call model(...) first");
+            throw new InvalidSettingException("no models to merge: call model(...) first");
         }
         if (method.needsBase() && base == null) {
-            throw new IllegalArgumentException("merge method '" + method.name() + "' needs a base model");
+            throw new InvalidSettingException("merge method '" + method.name() + "' needs a base model");
         }
         checkedSpecs();
         return this;
     }
 
-    /** Runs the merge and writes the result atomically to {@code target}. */
+    /**
+     * Runs the merge and writes the result atomically to {@code target}.
+     *
+     * @throws InvalidSettingException  if the description is incomplete or names a parameter the method lacks
+     * @throws IncompatibleModelsException if the models do not have the same tensors
+     * @throws GraftException           if a model cannot be read or the output cannot be written
+     */
     public MergeReport writeTo(Path target) {
         validate();
         if (aligner == null) {
@@ -233,7 +237,9 @@ public final class MergeBuilder {
             MergePlan plan = MergePlan.of(opened);
             Depths depths = new Depths(GraphIndex.of(reference));
             List<TensorDiagnostics> tensorDiagnostics = Collections.synchronizedList(new ArrayList<>());
-            ArrayPool pool = new ArrayPool(memoryBudget);
+            // idle pooled arrays and the jobs in flight share the budget: a quarter for the pool, the rest for jobs
+            long poolBytes = execution.memoryBudget() / 4;
+            ArrayPool pool = new ArrayPool(poolBytes);
             TensorReader reader = new TensorReader(inputs, depths, specs);
             ResolvedParameters modelWide = new ResolvedParameters("", 0, specs, globalSettings, modelSettings);
             Object prepared = method.needsPreparation(modelWide) ? method.prepare(visitor -> {
@@ -245,38 +251,31 @@ public final class MergeBuilder {
                     }
                 }
             }, modelWide) : null;
-            List<TensorJob> jobs = new ArrayList<>();
+            Map<String, String> params = describe();
+            RewritePlan.Builder rewrite = RewritePlan.of("merge", reference.proto()).parameters(params)
+                    .layout(layout).sync(sync);
+            originals.forEach(rewrite::input);
             List<MergeReport.Unmerged> unmerged = new ArrayList<>();
             int merged = 0;
             for (MergePlan.Step step : plan.steps()) {
                 if (step.merge()) {
-                    jobs.add(mergeJob(step.first(), reader, pool, tensorDiagnostics, prepared));
+                    rewrite.add(mergeJob(step.first(), reader, pool, tensorDiagnostics, prepared));
                     merged++;
                 } else {
-                    jobs.add(TensorJob.passThrough(OutputTensor.copyOf(step.first())));
+                    rewrite.copy(step.first());
                     unmerged.add(new MergeReport.Unmerged(step.first().name(), step.reason()));
                 }
             }
             for (MergePlan.Ignored i : plan.ignored()) {
                 unmerged.add(new MergeReport.Unmerged(i.tensor(), i.reason()));
             }
-            List<CompletableFuture<Provenance.Input>> hashes = new ArrayList<>();
-            for (OnnxModel m : originals) {
-                hashes.add(Provenance.Input.hashInBackground(m));
-            }
-            Map<String, String> params = describe();
-            WriteOptions options = WriteOptions.defaults().withLayout(layout).withSync(sync).withProvenance(() ->
-                    new Provenance("merge", params, hashes.stream().map(CompletableFuture::join).toList()));
-            WrittenFiles written;
-            try (OnnxWriter writer = OnnxWriter.create(reference.proto(), jobs.stream().map(TensorJob::tensor).toList(),
-                    target, options)) {
-                new StreamingExecutor(threads, memoryBudget).run(jobs, progress, writer);
-                written = writer.commit();
-            }
+            Rewriter.Result result = Rewriter.write(rewrite.build(), target,
+                    execution.withMemoryBudget(Math.max(1, execution.memoryBudget() - poolBytes)));
+            WrittenFiles written = result.files();
             MergeReport.Input baseInput = null;
             List<MergeReport.Input> reportInputs = new ArrayList<>();
             for (int i = 0; i < opened.size(); i++) {
-                Provenance.Input in = hashes.get(i).join();
+                Provenance.Input in = result.provenance().inputs().get(i);
                 if (base != null && i == 0) {
                     baseInput = new MergeReport.Input(in.file(), Map.of(), in.sha256());
                 } else {
@@ -305,7 +304,7 @@ public final class MergeBuilder {
         }
         for (String name : globalSettings.keySet()) {
             if (!specs.containsKey(name)) {
-                throw new IllegalArgumentException("merge method '" + method.name() + "' has no parameter '" + name
+                throw new InvalidSettingException("merge method '" + method.name() + "' has no parameter '" + name
                         + "' (it has " + specs.keySet() + ")");
             }
         }
@@ -313,7 +312,7 @@ public final class MergeBuilder {
             for (String name : modelSettings.get(i).keySet()) {
                 ParameterSpec s = specs.get(name);
                 if (s == null || s.scope() != ParameterSpec.Scope.MODEL) {
-                    throw new IllegalArgumentException("merge method '" + method.name() + "' has no per-model "
+                    throw new InvalidSettingException("merge method '" + method.name() + "' has no per-model "
                             + "parameter '" + name + "' (given for " + models.get(i).getFileName() + "; per-model "
                             + "parameters: " + specs.values().stream().filter(p -> p.scope() == ParameterSpec.Scope.MODEL)
                             .map(ParameterSpec::name).toList() + ")");
@@ -326,7 +325,7 @@ public final class MergeBuilder {
             }
             for (int i = 0; i < modelSettings.size(); i++) {
                 if (spec.scope() == ParameterSpec.Scope.GLOBAL || !modelSettings.get(i).containsKey(spec.name())) {
-                    throw new IllegalArgumentException("merge method '" + method.name() + "' needs parameter '"
+                    throw new InvalidSettingException("merge method '" + method.name() + "' needs parameter '"
                             + spec.name() + "' (" + spec.description() + ")"
                             + (spec.scope() == ParameterSpec.Scope.MODEL ? ", missing for " + models.get(i).getFileName()
                             : ""));
@@ -470,7 +469,8 @@ public final class MergeBuilder {
             pool.release(result[0]);
             result[0] = null;
         });
-        long working = n * 4L * (reader.modelCount() + 2); // base, models and result
+        // base, models and result, and whatever the method allocates besides
+        long working = n * 4L * (reader.modelCount() + 2) + method.scratchBytes(n, reader.modelCount());
         return new TensorJob(tensor, working);
     }
 

@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.GraftIoException;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -28,7 +29,7 @@ final class AtomicFile {
             }
             Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
-            throw new AdapterFormatException(target, null, "cannot be written: " + e.getMessage(), e);
+            throw new GraftIoException(target, "written", e);
         } finally {
             if (temp != null) {
                 try {

@@ -1,12 +1,13 @@
 package dev.graft.adapters;
 
+import dev.graft.data.Activations;
+import dev.graft.exec.ProgressListener;
+import dev.graft.exec.Threads;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.GraftException;
 import dev.graft.data.Calibration;
 import dev.graft.linalg.MatrixProducts;
-import dev.graft.onnx.ExposedValues;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.TemporaryFolder;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.Collection;
@@ -39,8 +40,8 @@ public final class InputGrams {
     public static InputGrams of(Path model, Collection<ModuleMap.Target> targets, Calibration data) {
         Map<String, String> inputOf = new LinkedHashMap<>(); // weight → the value its node multiplies it with
         Map<String, Integer> widths = new HashMap<>();
-        try (OnnxModel m = OnnxModel.open(model); TemporaryFolder folder = TemporaryFolder.create("graft-grams");
-             MatrixProducts products = new MatrixProducts(Math.min(2, Runtime.getRuntime().availableProcessors()))) {
+        try (OnnxModel m = OnnxModel.open(model);
+             MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
             Map<String, ModuleMap.Target> wanted = new HashMap<>();
             targets.forEach(t -> wanted.put(t.weight(), t));
             for (NodeProto n : m.proto().getGraph().getNodeList()) {
@@ -57,15 +58,13 @@ public final class InputGrams {
                 }
             }
             Set<String> values = new LinkedHashSet<>(inputOf.values());
-            Path exposed = ExposedValues.write(m, values, folder.resolve("exposed.onnx"));
             Map<String, double[]> byValue = new LinkedHashMap<>();
-            long rows = 0;
-            try (ModelRunner runner = new ModelRunner(exposed, Math.min(2, Runtime.getRuntime().availableProcessors()))) {
-                for (Map<String, ModelRunner.Input> batch : data.batches()) {
-                    Map<String, ModelRunner.Output> out = runner.run(batch, values);
+            long[] rows = new long[1];
+            try (Activations runs = Activations.of(model, values)) {
+                runs.run(data, batch -> {
                     long batchRows = -1;
                     for (String v : values) {
-                        ModelRunner.Output o = out.get(v);
+                        ModelRunner.Output o = batch.output(0, v);
                         int width = (int) o.shape()[o.shape().length - 1];
                         int n = o.values().length / width;
                         batchRows = n;
@@ -76,8 +75,8 @@ public final class InputGrams {
                             sum[k] += g[k];
                         }
                     }
-                    rows += batchRows;
-                }
+                    rows[0] += batchRows;
+                }, ProgressListener.NONE, "grams");
             }
             Map<String, double[]> byWeight = new LinkedHashMap<>();
             inputOf.forEach((w, v) -> byWeight.put(w, byValue.get(v)));
@@ -88,7 +87,7 @@ public final class InputGrams {
                             + "input is " + (int) Math.sqrt(e.getValue().length) + " wide");
                 }
             }
-            return new InputGrams(byWeight, widths, rows);
+            return new InputGrams(byWeight, widths, rows[0]);
         }
     }
 

@@ -2,14 +2,12 @@ package dev.graft.adapters;
 
 import dev.graft.GraftException;
 import dev.graft.exec.ProgressListener;
-import dev.graft.exec.StreamingExecutor;
-import dev.graft.exec.TensorJob;
+import dev.graft.exec.Execution;
+import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Rewriter;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
-import dev.graft.onnx.Provenance;
 import dev.graft.onnx.Weight;
-import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -17,7 +15,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 
 /**
  * Merges weighted LoRA adapters into an ONNX model's weights (Hu et al., ICLR 2022): each targeted dense weight
@@ -108,20 +105,23 @@ public final class LoraApply {
                     biases.put(t.bias(), b.getValue());
                 }
             }
-            List<TensorJob> jobs = new ArrayList<>();
+            RewritePlan.Builder plan = RewritePlan.of("lora-apply", model.proto()).input(model);
+            for (int k = 0; k < folders.size(); k++) {
+                plan.parameter("adapter." + k, folders.get(k) + ":" + weights.get(k));
+            }
             for (Weight w : model.initializers()) {
                 List<Update> u = updates.get(w.name());
                 float[] bias = biases.get(w.name());
                 if (u != null) {
-                    jobs.add(new TensorJob(OutputTensor.like(w, w.type(), () -> add(w.toFloats(), u)),
-                            w.elementCount() * 8));
+                    plan.compute(OutputTensor.like(w, w.type(), () -> add(w.toFloats(), u)), w.elementCount() * 8);
                 } else if (bias != null) {
-                    jobs.add(new TensorJob(OutputTensor.like(w, w.type(), bias::clone), w.elementCount() * 4));
+                    plan.compute(OutputTensor.like(w, w.type(), bias::clone), w.elementCount() * 4);
                 } else {
-                    jobs.add(TensorJob.passThrough(OutputTensor.copyOf(w)));
+                    plan.copy(w);
                 }
             }
-            WrittenFiles files = write(model, jobs, target);
+            WrittenFiles files = Rewriter.write(plan.build(), target, Execution.defaults().withProgress(progress))
+                    .files();
             return new Report(base.toString(), applied, List.copyOf(biases.keySet()), files.names());
         }
     }
@@ -141,21 +141,5 @@ public final class LoraApply {
             }
         }
         return w;
-    }
-
-    private WrittenFiles write(OnnxModel model, List<TensorJob> jobs, Path target) {
-        Map<String, String> parameters = new LinkedHashMap<>();
-        for (int k = 0; k < folders.size(); k++) {
-            parameters.put("adapter." + k, folders.get(k) + ":" + weights.get(k));
-        }
-        CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
-        WriteOptions options = WriteOptions.defaults()
-                .withProvenance(() -> new Provenance("lora-apply", parameters, List.of(hash.join())));
-        try (OnnxWriter writer = OnnxWriter.create(model.proto(), jobs.stream().map(TensorJob::tensor).toList(),
-                target, options)) {
-            new StreamingExecutor(Runtime.getRuntime().availableProcessors(),
-                    Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4)).run(jobs, progress, writer);
-            return writer.commit();
-        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.exec.Threads;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ParameterSpec;
@@ -122,7 +123,7 @@ public final class LoraCompose {
         adapters.forEach(a -> names.addAll(a.modules().keySet()));
         Map<String, LoraModule> out = new LinkedHashMap<>();
         List<Module> report = new ArrayList<>();
-        try (MatrixProducts products = new MatrixProducts(Runtime.getRuntime().availableProcessors())) {
+        try (MatrixProducts products = new MatrixProducts(Threads.workers())) {
             for (String name : names) {
                 List<LoraModule> parts = new ArrayList<>();
                 List<Double> factors = new ArrayList<>();

@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.exec.Threads;
 import dev.graft.GraftException;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
@@ -81,7 +82,7 @@ public final class LoraExtract {
     /** Extracts and writes the PEFT adapter folder {@code folder}. */
     public Report writeTo(Path folder) {
         try (OnnxModel mb = OnnxModel.open(base); OnnxModel mf = OnnxModel.open(fineTuned);
-             MatrixProducts products = new MatrixProducts(Runtime.getRuntime().availableProcessors())) {
+             MatrixProducts products = new MatrixProducts(Threads.workers())) {
             ModuleMap map = new ModuleMap(mb, Map.of());
             Map<String, LoraModule> modules = new LinkedHashMap<>();
             Map<String, float[]> biases = new LinkedHashMap<>();

@@ -1,19 +1,17 @@
 package dev.graft.adapters;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import dev.graft.RecipeException;
-import dev.graft.merge.MergeMethods;
-import dev.graft.merge.MergeRecipe;
-import java.io.IOException;
-import java.nio.file.Files;
+import dev.graft.exec.Execution;
+import dev.graft.plan.MergeMethodFactory;
+import dev.graft.recipe.Recipe;
+import dev.graft.recipe.RecipeFile;
+import dev.graft.recipe.RecipeKind;
+import dev.graft.recipe.Recipes;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * A LoRA recipe, in the style of the merge recipes (paths relative to the recipe's folder):
@@ -46,161 +44,165 @@ import java.util.TreeSet;
  * damping: 0.01
  * refinements: 8
  * </pre>
- * Unknown keys are errors naming them.
+ * Unknown keys are errors naming them. Read with {@link Recipes#read}; {@link Kind} registers the four kinds.
  */
-public final class LoraRecipe {
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
-    private static final Set<String> APPLY = Set.of("merge_method", "base_model", "adapters", "mapping");
-    private static final Set<String> COMPOSE = Set.of("merge_method", "adapters", "method", "rank", "energy",
-            "parameters", "seed");
-    private static final Set<String> SHARE = Set.of("merge_method", "adapter", "base_model", "fine_tuned", "rank",
-            "groups");
-    private static final Set<String> RECURSIVE = Set.of("merge_method", "base_model", "blocks", "rank", "tying",
-            "shared_from", "calibration", "tokenizer", "input", "samples", "damping", "refinements");
+public sealed interface LoraRecipe extends Recipe {
+    /** {@code merge_method: lora_apply}: writes the model with the adapters merged in. */
+    record Apply(Path file, LoraApply apply) implements LoraRecipe {
+        private static final Set<String> KEYS = Set.of("merge_method", "base_model", "adapters", "mapping");
 
-    private LoraRecipe() {
-    }
-
-    /** Whether {@code file} is a LoRA recipe (its merge_method starts with {@code lora_}). */
-    public static boolean isLoraRecipe(Path file) {
-        return read(file).path("merge_method").asText().startsWith("lora_");
-    }
-
-    /**
-     * Runs the recipe: writes the model ({@code lora_apply}, {@code lora_recursive}) or the adapter folder
-     * ({@code lora_compose}, {@code lora_share}); returns the report.
-     */
-    public static Object run(Path file, Path out) {
-        JsonNode root = read(file);
-        String method = root.path("merge_method").asText();
-        Path folder = file.toAbsolutePath().getParent();
-        switch (method) {
-            case "lora_apply" -> {
-                keys(file, root, APPLY);
-                if (!root.has("base_model")) {
-                    throw new RecipeException(file, "lora_apply needs base_model");
-                }
-                LoraApply apply = LoraApply.to(folder.resolve(root.get("base_model").asText()));
-                adapters(file, root).forEach((dir, w) -> apply.adapter(folder.resolve(dir), w));
-                Map<String, String> mapping = new LinkedHashMap<>();
-                root.path("mapping").properties().forEach(e -> mapping.put(e.getKey(), e.getValue().asText()));
-                return apply.mapping(mapping).writeTo(out);
-            }
-            case "lora_compose" -> {
-                keys(file, root, COMPOSE);
-                LoraCompose compose = LoraCompose.of();
-                adapters(file, root).forEach((dir, w) -> compose.adapter(folder.resolve(dir), w));
-                String how = root.path("method").asText("cat");
-                int rank = root.path("rank").asInt(16);
-                if (how.equals("cat") || how.equals("svd")) {
-                    compose.method(how.equals("cat") ? LoraCompose.Method.CAT : LoraCompose.Method.SVD, rank);
-                } else {
-                    Map<String, Double> parameters = new LinkedHashMap<>();
-                    root.path("parameters").properties()
-                            .forEach(e -> parameters.put(e.getKey(), e.getValue().asDouble()));
-                    try {
-                        compose.merged(MergeMethods.create(how), parameters, root.path("seed").asLong(0), rank);
-                    } catch (IllegalArgumentException e) {
-                        throw new RecipeException(file, "method: " + e.getMessage());
-                    }
-                }
-                if (root.has("energy")) {
-                    compose.energy(root.get("energy").asDouble());
-                }
-                return compose.writeTo(out);
-            }
-            case "lora_share" -> {
-                keys(file, root, SHARE);
-                boolean fromAdapter = root.has("adapter");
-                if (fromAdapter == (root.has("base_model") || root.has("fine_tuned"))
-                        || !fromAdapter && !(root.has("base_model") && root.has("fine_tuned"))) {
-                    throw new RecipeException(file, "lora_share needs either adapter or both base_model and "
-                            + "fine_tuned");
-                }
-                LoraShare share = fromAdapter ? LoraShare.from(folder.resolve(root.get("adapter").asText()))
-                        : LoraShare.between(folder.resolve(root.get("base_model").asText()),
-                                folder.resolve(root.get("fine_tuned").asText()));
-                try {
-                    return share.rank(root.path("rank").asInt(16)).groups(root.path("groups").asInt(1)).writeTo(out);
-                } catch (IllegalArgumentException e) {
-                    throw new RecipeException(file, e.getMessage());
-                }
-            }
-            case "lora_recursive" -> {
-                keys(file, root, RECURSIVE);
-                if (!root.has("base_model") || !root.has("blocks")) {
-                    throw new RecipeException(file, "lora_recursive needs base_model and blocks");
-                }
-                RecursiveModel r;
-                try {
-                    r = RecursiveModel.of(folder.resolve(root.get("base_model").asText()))
-                            .blocks(root.get("blocks").asInt()).rank(root.path("rank").asInt(64))
-                            .tying(RecursiveModel.Tying.valueOf(root.path("tying").asText("consecutive")
-                                    .toUpperCase(java.util.Locale.ROOT)))
-                            .damping(root.path("damping").asDouble(1e-2));
-                    if (root.has("refinements")) {
-                        r.refinements(root.get("refinements").asInt());
-                    }
-                    if (root.has("shared_from")) {
-                        r.sharedFrom(root.get("shared_from").asInt());
-                    }
-                } catch (IllegalArgumentException e) {
-                    throw new RecipeException(file, e.getMessage() + " (tying: consecutive or cyclic)");
-                }
-                if (root.has("calibration")) {
-                    r.calibration(MergeRecipe.calibration(folder, root, 512));
-                }
-                return r.writeTo(out);
-            }
-            default -> throw new RecipeException(file, "merge_method '" + method + "' is not a LoRA recipe (known: "
-                    + "lora_apply, lora_compose, lora_share, lora_recursive)");
+        @Override
+        public LoraApply.Report run(Path output, Execution execution) {
+            return apply.progress(execution.progress()).writeTo(output);
         }
     }
 
-    private static JsonNode read(Path file) {
-        try {
-            JsonNode root = YAML.readTree(Files.readString(file));
-            if (root == null || !root.isObject()) {
-                throw new RecipeException(file, "is not a recipe (expected a mapping with merge_method)");
-            }
-            return root;
-        } catch (JsonProcessingException e) {
-            throw new RecipeException(file, "is not valid YAML: " + e.getOriginalMessage(), e);
-        } catch (IOException e) {
-            throw new RecipeException(file, "cannot be read: " + e.getMessage(), e);
+    /** {@code merge_method: lora_compose}: writes one adapter folder. */
+    record Compose(Path file, LoraCompose compose) implements LoraRecipe {
+        private static final Set<String> KEYS = Set.of("merge_method", "adapters", "method", "rank", "energy",
+                "parameters", "seed");
+
+        @Override
+        public Object run(Path output, Execution execution) {
+            return compose.writeTo(output);
         }
     }
 
-    private static void keys(Path file, JsonNode root, Set<String> known) {
-        root.fieldNames().forEachRemaining(k -> {
-            if (!known.contains(k)) {
-                throw new RecipeException(file, "unknown key '" + k + "' (known: " + new TreeSet<>(known) + ")");
-            }
-        });
+    /** {@code merge_method: lora_share}: writes an adapter folder with shared factors. */
+    record Share(Path file, LoraShare share) implements LoraRecipe {
+        private static final Set<String> KEYS = Set.of("merge_method", "adapter", "base_model", "fine_tuned", "rank",
+                "groups");
+
+        @Override
+        public Object run(Path output, Execution execution) {
+            return share.writeTo(output);
+        }
     }
 
-    /** Adapter folder → weight, from {@code adapters: [DIR | {adapter: DIR, weight: W}]}. */
-    private static Map<String, Double> adapters(Path file, JsonNode root) {
-        JsonNode list = root.get("adapters");
-        if (list == null || !list.isArray() || list.isEmpty()) {
-            throw new RecipeException(file, "'adapters' must be a non-empty list of adapter folders or {adapter, "
-                    + "weight}");
+    /** {@code merge_method: lora_recursive}: writes the recursive model. */
+    record Recursive(Path file, RecursiveModel model) implements LoraRecipe {
+        private static final Set<String> KEYS = Set.of("merge_method", "base_model", "blocks", "rank", "tying",
+                "shared_from", "calibration", "tokenizer", "input", "samples", "damping", "refinements");
+
+        @Override
+        public RecursiveModel.Report run(Path output, Execution execution) {
+            return model.writeTo(output);
         }
-        Map<String, Double> out = new LinkedHashMap<>();
-        for (JsonNode a : list) {
-            if (a.isTextual()) {
-                out.put(a.asText(), 1.0);
-            } else if (a.isObject() && a.has("adapter")) {
-                a.fieldNames().forEachRemaining(k -> {
-                    if (!k.equals("adapter") && !k.equals("weight")) {
-                        throw new RecipeException(file, "unknown key '" + k + "' in adapters (known: adapter, weight)");
-                    }
-                });
-                out.put(a.get("adapter").asText(), a.path("weight").asDouble(1.0));
+    }
+
+    /** The four LoRA kinds, registered as one {@link RecipeKind}. */
+    final class Kind implements RecipeKind {
+        @Override
+        public Set<String> names() {
+            return Set.of("lora_apply", "lora_compose", "lora_share", "lora_recursive");
+        }
+
+        @Override
+        public Recipe parse(RecipeFile recipe) {
+            JsonNode root = recipe.root();
+            Path folder = recipe.folder();
+            String method = recipe.text(root, "merge_method");
+            try {
+                return switch (method) {
+                    case "lora_apply" -> apply(recipe, root);
+                    case "lora_compose" -> compose(recipe, root, folder);
+                    case "lora_share" -> share(recipe, root);
+                    case "lora_recursive" -> recursive(recipe, root);
+                    default -> throw recipe.error("merge_method '" + method + "' is not a LoRA recipe");
+                };
+            } catch (IllegalArgumentException e) {
+                throw recipe.error(method + ": " + e.getMessage());
+            }
+        }
+
+        private static Apply apply(RecipeFile recipe, JsonNode root) {
+            recipe.keys(root, Apply.KEYS, "");
+            if (!root.has("base_model")) {
+                throw recipe.error("lora_apply needs base_model");
+            }
+            LoraApply apply = LoraApply.to(recipe.path(root, "base_model"));
+            adapters(recipe, root).forEach(apply::adapter);
+            Map<String, String> mapping = new LinkedHashMap<>();
+            root.path("mapping").properties().forEach(e -> mapping.put(e.getKey(), e.getValue().asText()));
+            return new Apply(recipe.file(), apply.mapping(mapping));
+        }
+
+        private static Compose compose(RecipeFile recipe, JsonNode root, Path folder) {
+            recipe.keys(root, Compose.KEYS, "");
+            LoraCompose compose = LoraCompose.of();
+            adapters(recipe, root).forEach(compose::adapter);
+            String how = root.path("method").asText("cat");
+            int rank = recipe.integer(root, "rank", 16);
+            if (how.equals("cat") || how.equals("svd")) {
+                compose.method(how.equals("cat") ? LoraCompose.Method.CAT : LoraCompose.Method.SVD, rank);
             } else {
-                throw new RecipeException(file, "each of 'adapters' is a folder or {adapter, weight}, got " + a);
+                Map<String, Double> parameters = new LinkedHashMap<>();
+                root.path("parameters").properties().forEach(e -> parameters.put(e.getKey(), e.getValue().asDouble()));
+                compose.merged(MergeMethodFactory.find(how), parameters, root.path("seed").asLong(0), rank);
             }
+            if (root.has("energy")) {
+                compose.energy(recipe.number(root, "energy", 1));
+            }
+            return new Compose(recipe.file(), compose);
         }
-        return out;
+
+        private static Share share(RecipeFile recipe, JsonNode root) {
+            recipe.keys(root, Share.KEYS, "");
+            boolean fromAdapter = root.has("adapter");
+            if (fromAdapter == (root.has("base_model") || root.has("fine_tuned"))
+                    || !fromAdapter && !(root.has("base_model") && root.has("fine_tuned"))) {
+                throw recipe.error("lora_share needs either adapter or both base_model and fine_tuned");
+            }
+            LoraShare share = fromAdapter ? LoraShare.from(recipe.path(root, "adapter"))
+                    : LoraShare.between(recipe.path(root, "base_model"), recipe.path(root, "fine_tuned"));
+            return new Share(recipe.file(), share.rank(recipe.integer(root, "rank", 16))
+                    .groups(recipe.integer(root, "groups", 1)));
+        }
+
+        private static Recursive recursive(RecipeFile recipe, JsonNode root) {
+            recipe.keys(root, Recursive.KEYS, "");
+            if (!root.has("base_model") || !root.has("blocks")) {
+                throw recipe.error("lora_recursive needs base_model and blocks");
+            }
+            Path model = recipe.path(root, "base_model");
+            String tying = root.path("tying").asText("consecutive");
+            if (!tying.equals("consecutive") && !tying.equals("cyclic")) {
+                throw recipe.error("tying '" + tying + "' is not known: consecutive or cyclic");
+            }
+            RecursiveModel r = RecursiveModel.of(model).blocks(recipe.integer(root, "blocks", 0))
+                    .rank(recipe.integer(root, "rank", 64))
+                    .tying(RecursiveModel.Tying.valueOf(tying.toUpperCase(Locale.ROOT)))
+                    .damping(recipe.number(root, "damping", 1e-2));
+            if (root.has("refinements")) {
+                r.refinements(recipe.integer(root, "refinements", 0));
+            }
+            if (root.has("shared_from")) {
+                r.sharedFrom(recipe.integer(root, "shared_from", 0));
+            }
+            if (root.has("calibration")) {
+                r.calibration(recipe.calibration(root, 512).load(model));
+            }
+            return new Recursive(recipe.file(), r);
+        }
+
+        /** Adapter folder → weight, from {@code adapters: [DIR | {adapter: DIR, weight: W}]}. */
+        private static Map<Path, Double> adapters(RecipeFile recipe, JsonNode root) {
+            JsonNode list = root.get("adapters");
+            if (list == null || !list.isArray() || list.isEmpty()) {
+                throw recipe.error("'adapters' must be a non-empty list of adapter folders or {adapter, weight}");
+            }
+            Map<Path, Double> out = new LinkedHashMap<>();
+            for (JsonNode a : list) {
+                if (a.isTextual()) {
+                    out.put(recipe.folder().resolve(a.asText()), 1.0);
+                } else if (a.isObject() && a.has("adapter")) {
+                    recipe.keys(a, Set.of("adapter", "weight"), "adapters");
+                    out.put(recipe.path(a, "adapter"), recipe.number(a, "weight", 1.0));
+                } else {
+                    throw recipe.error("each of 'adapters' is a folder or {adapter, weight}, got " + a);
+                }
+            }
+            return out;
+        }
     }
 }

@@ -8,12 +8,12 @@ import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.GraftException;
+import dev.graft.exec.Execution;
+import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Rewriter;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
-import dev.graft.onnx.Provenance;
 import dev.graft.onnx.Weight;
-import dev.graft.onnx.WriteOptions;
 import dev.graft.tensor.ElementType;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,7 +21,6 @@ import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 
 /**
  * Run-time LoRA adapters: a graph whose targeted dense layers carry a LoRA branch, so that an application can
@@ -143,19 +142,20 @@ public final class LoraRuntime {
                 missing.removeAll(branched);
                 throw new GraftException(base, missing.get(0), "is not the weight input of a MatMul or Gemm node");
             }
-            List<OutputTensor> tensors = new ArrayList<>();
+            RewritePlan.Builder plan = RewritePlan.of(baked == null ? "lora-runtime" : "lora-baked", proto.build())
+                    .input(model).parameter("modules", String.join(",", byWeight.values()));
             for (Weight w : model.initializers()) {
                 if (!tied.containsKey(w.name())) {
-                    tensors.add(OutputTensor.copyOf(w));
+                    plan.copy(w);
                 }
             }
-            tensors.addAll(shared);
-            tensors.addAll(defaults);
-            CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
-            WriteOptions options = WriteOptions.defaults().withProvenance(() -> new Provenance(
-                    baked == null ? "lora-runtime" : "lora-baked",
-                    Map.of("modules", String.join(",", byWeight.values())), List.of(hash.join())));
-            OnnxWriter.write(proto.build(), tensors, target, options);
+            for (OutputTensor t : shared) {
+                plan.compute(t, t.byteLength() * 2);
+            }
+            for (OutputTensor t : defaults) {
+                plan.compute(t, t.byteLength() * 2);
+            }
+            Rewriter.write(plan.build(), target, Execution.defaults());
             return branched;
         }
     }

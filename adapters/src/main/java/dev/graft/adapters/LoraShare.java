@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.exec.Threads;
 import dev.graft.GraftException;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
@@ -93,7 +94,7 @@ public final class LoraShare {
             kinds.computeIfAbsent(kind == null ? u.name() : kind, k -> new ArrayList<>()).add(u);
         }
         List<Kind> report = new ArrayList<>();
-        try (MatrixProducts products = new MatrixProducts(Runtime.getRuntime().availableProcessors())) {
+        try (MatrixProducts products = new MatrixProducts(Threads.workers())) {
             for (Map.Entry<String, List<Update>> e : kinds.entrySet()) {
                 List<Update> us = e.getValue();
                 Update first = us.get(0);

@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.exec.Threads;
 import dev.graft.GraftException;
 import dev.graft.data.Calibration;
 import dev.graft.linalg.MatrixProducts;
@@ -151,7 +152,7 @@ public final class RecursiveModel {
     /** Converts and writes the model to {@code target}. */
     public Report writeTo(Path target) {
         try (OnnxModel m = OnnxModel.open(model);
-             MatrixProducts products = new MatrixProducts(Runtime.getRuntime().availableProcessors())) {
+             MatrixProducts products = new MatrixProducts(Threads.workers())) {
             Map<String, ModuleMap.Target> targets = new ModuleMap(m, Map.of()).targets();
             Map<String, Map<Integer, String>> kinds = new LinkedHashMap<>(); // kind → layer → module
             TreeSet<Integer> layerSet = new TreeSet<>();

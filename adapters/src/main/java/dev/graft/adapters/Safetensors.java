@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.GraftIoException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -73,7 +74,7 @@ public final class Safetensors implements AutoCloseable {
         try {
             channel = FileChannel.open(file, StandardOpenOption.READ);
         } catch (IOException e) {
-            throw new AdapterFormatException(file, null, "cannot be read: " + e.getMessage(), e);
+            throw new GraftIoException(file, "read", e);
         }
         try {
             long size = channel.size();
@@ -97,7 +98,7 @@ public final class Safetensors implements AutoCloseable {
             return new Safetensors(file, channel, 8 + n, entries, Collections.unmodifiableMap(metadata));
         } catch (IOException e) {
             close(channel);
-            throw new AdapterFormatException(file, null, "cannot be read: " + e.getMessage(), e);
+            throw new GraftIoException(file, "read", e);
         } catch (RuntimeException e) {
             close(channel);
             throw e;
@@ -263,7 +264,7 @@ public final class Safetensors implements AutoCloseable {
                     e.end() - e.begin());
             FloatCodec.decode(e.type(), data, out);
         } catch (IOException x) {
-            throw new AdapterFormatException(file, name, "cannot be read: " + x.getMessage(), x);
+            throw new GraftIoException(file, "read", x);
         }
         return out;
     }

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.graft.RecipeException;
+import dev.graft.exec.Execution;
+import dev.graft.recipe.Recipes;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.testing.RealModels;
 import java.nio.file.Files;
@@ -17,6 +19,10 @@ import org.junit.jupiter.api.io.TempDir;
 class LoraRecipeTest {
     @TempDir
     Path dir;
+
+    private static Object run(Path recipe, Path out) {
+        return Recipes.read(recipe).run(out, Execution.defaults());
+    }
 
     private Path recipe(String yaml) throws Exception {
         return Files.writeString(dir.resolve("recipe.yaml"), yaml);
@@ -38,17 +44,17 @@ class LoraRecipeTest {
             modules.put(name, new LoraModule(name, 2, 6, 5, a, b, 1));
         }
         new PeftAdapter(PeftConfig.of(2, 2, List.of("query")), modules, Map.of()).write(dir.resolve("in"));
-        Object report = LoraRecipe.run(recipe("merge_method: lora_share\nadapter: in\nrank: 3\ngroups: 1\n"),
+        Object report = run(recipe("merge_method: lora_share\nadapter: in\nrank: 3\ngroups: 1\n"),
                 dir.resolve("by-recipe"));
         List<LoraShare.Kind> api = LoraShare.from(dir.resolve("in")).rank(3).writeTo(dir.resolve("by-api"));
         assertThat((List<?>) report).hasSize(1);
         assertThat(Files.readAllBytes(dir.resolve("by-recipe").resolve("adapter_model.safetensors")))
                 .isEqualTo(Files.readAllBytes(dir.resolve("by-api").resolve("adapter_model.safetensors")));
         assertThat(api).hasSize(1);
-        assertThatThrownBy(() -> LoraRecipe.run(recipe("merge_method: lora_share\nadapter: in\nbase_model: x.onnx\n"),
+        assertThatThrownBy(() -> run(recipe("merge_method: lora_share\nadapter: in\nbase_model: x.onnx\n"),
                 dir.resolve("out"))).isInstanceOf(RecipeException.class)
                 .hasMessageContaining("either adapter or both base_model and fine_tuned");
-        assertThatThrownBy(() -> LoraRecipe.run(recipe("merge_method: lora_share\nadapter: in\ngroups: 0\n"),
+        assertThatThrownBy(() -> run(recipe("merge_method: lora_share\nadapter: in\ngroups: 0\n"),
                 dir.resolve("out"))).isInstanceOf(RecipeException.class).hasMessageContaining("groups must be positive");
         assertThat(dir.resolve("out")).doesNotExist();
     }
@@ -56,7 +62,7 @@ class LoraRecipeTest {
     @Test
     void aRecursiveRecipeTiesTheLayers() throws Exception {
         Files.copy(RealModels.bgeSmall(), dir.resolve("bge.onnx"));
-        Object report = LoraRecipe.run(recipe("merge_method: lora_recursive\nbase_model: bge.onnx\nblocks: 4\n"
+        Object report = run(recipe("merge_method: lora_recursive\nbase_model: bge.onnx\nblocks: 4\n"
                 + "rank: 0\ntying: cyclic\n"), dir.resolve("rec.onnx"));
         assertThat(report).isInstanceOf(RecursiveModel.Report.class);
         assertThat(((RecursiveModel.Report) report).tying()).isEqualTo("cyclic");
@@ -64,13 +70,13 @@ class LoraRecipeTest {
             assertThat(m.initializers().stream().filter(w -> w.name().startsWith("recursive.block")).count())
                     .isEqualTo(4 * 6);
         }
-        assertThatThrownBy(() -> LoraRecipe.run(recipe("merge_method: lora_recursive\nbase_model: bge.onnx\n"
+        assertThatThrownBy(() -> run(recipe("merge_method: lora_recursive\nbase_model: bge.onnx\n"
                 + "blocks: 4\ntying: spiral\n"), dir.resolve("out.onnx"))).isInstanceOf(RecipeException.class)
                 .hasMessageContaining("consecutive or cyclic");
-        assertThatThrownBy(() -> LoraRecipe.run(recipe("merge_method: lora_recursive\nbase_model: bge.onnx\n"
+        assertThatThrownBy(() -> run(recipe("merge_method: lora_recursive\nbase_model: bge.onnx\n"
                 + "blocks: 4\nranks: 8\n"), dir.resolve("out.onnx"))).isInstanceOf(RecipeException.class)
                 .hasMessageContaining("unknown key 'ranks'");
-        assertThatThrownBy(() -> LoraRecipe.run(recipe("merge_method: lora_recursive\nbase_model: bge.onnx\n"),
+        assertThatThrownBy(() -> run(recipe("merge_method: lora_recursive\nbase_model: bge.onnx\n"),
                 dir.resolve("out.onnx"))).isInstanceOf(RecipeException.class).hasMessageContaining("needs base_model "
                 + "and blocks");
         assertThat(dir.resolve("out.onnx")).doesNotExist();

@@ -4,7 +4,6 @@ import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.graft.GraftException;
 import dev.graft.verify.ModelRunner;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -71,13 +70,8 @@ public final class Calibration {
      * those of them it has).
      */
     public static Calibration text(Path text, Path tokenizer, int maxSamples, int maxTokens) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(text).stream().map(String::strip).filter(l -> !l.isEmpty()).limit(maxSamples)
-                    .toList();
-        } catch (IOException e) {
-            throw new GraftException(text, null, "cannot be read: " + e.getMessage(), e);
-        }
+        List<String> lines = TextFiles.lines(text).stream().map(String::strip).filter(l -> !l.isEmpty())
+                .limit(maxSamples).toList();
         if (lines.isEmpty()) {
             throw new GraftException(text, null, "has no non-empty lines to calibrate on");
         }

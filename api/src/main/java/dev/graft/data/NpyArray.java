@@ -1,5 +1,6 @@
 package dev.graft.data;
 
+import dev.graft.GraftIoException;
 import dev.graft.GraftException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -31,7 +32,7 @@ public record NpyArray(long[] shape, float[] floats, long[] longs) {
         try {
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new GraftException(file, null, "cannot be read: " + e.getMessage(), e);
+            throw new GraftIoException(file, "read", e);
         }
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         if (bytes.length < 10 || (bytes[0] & 0xff) != 0x93 || !new String(bytes, 1, 5, StandardCharsets.US_ASCII)

@@ -1,9 +1,9 @@
 package dev.graft.onnx;
 
+import dev.graft.GraftIoException;
 import dev.graft.ModelFormatException;
 import dev.graft.UnsafeExternalDataException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -29,7 +29,7 @@ final class ExternalDataFiles implements AutoCloseable {
         try {
             this.realFolder = folder.toRealPath();
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new GraftIoException(folder, "resolved (the folder of " + modelFile.getFileName() + ")", e);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.graft.onnx;
 
+import dev.graft.GraftIoException;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
@@ -7,12 +8,10 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.UnsafeByteOperations;
-import dev.graft.GraftException;
 import dev.graft.ModelFormatException;
 import java.io.IOException;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -75,10 +74,8 @@ public final class OnnxModel implements AutoCloseable {
                         + "most 2 GiB (larger models keep their weights in external data)");
             }
             mapping = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
-        } catch (NoSuchFileException e) {
-            throw new GraftException(file, null, "no such file");
         } catch (IOException e) {
-            throw new GraftException(file, null, "cannot read: " + e.getMessage(), e);
+            throw new GraftIoException(file, "read", e);
         }
         ModelProto proto;
         try {
@@ -90,7 +87,7 @@ public final class OnnxModel implements AutoCloseable {
             throw new ModelFormatException(file, null,
                     "is not a valid ONNX model (truncated or corrupt protobuf: " + e.getMessage() + ")", e);
         } catch (IOException e) {
-            throw new GraftException(file, null, "cannot read: " + e.getMessage(), e);
+            throw new GraftIoException(file, "read", e);
         }
         if (!proto.hasGraph() || proto.getIrVersion() <= 0) {
             throw new ModelFormatException(file, null,

@@ -1,5 +1,6 @@
 package dev.graft.onnx;
 
+import dev.graft.GraftIoException;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.StringStringEntryProto;
@@ -30,6 +31,8 @@ import java.util.Map;
  * ({@code <name>.data} beside the model, see {@link WriteOptions}): {@link #writeStructure} writes the protobuf
  * by hand around the computed tensors, and {@link #writeComputed} writes each computed tensor at its place,
  * from any thread and in any order, as soon as it is ready. The bytes written do not depend on that order.
+ *
+ * <p>A missing output folder is created (with its parents), as mergekit does; it stays if the write fails.
  *
  * <p>Atomic: both files are written beside the target under temporary names, synced, and moved into place
  * (data file first, model last) by {@link #commit}; closing without committing, or any failure, deletes the
@@ -69,9 +72,7 @@ public final class OnnxWriter implements AutoCloseable {
         if (Files.isDirectory(absolute)) {
             throw new GraftException(target, null, "is a directory (expected a model file path)");
         }
-        if (!Files.isDirectory(folder)) {
-            throw new GraftException(target, null, "folder " + folder + " does not exist");
-        }
+        Files.createDirectories(folder); // as mergekit does: -o into a new folder makes it
         long total = 0;
         for (OutputTensor t : tensors) {
             total += Math.max(0, t.byteLength());
@@ -129,7 +130,7 @@ public final class OnnxWriter implements AutoCloseable {
         try {
             return new OnnxWriter(template, initializers, target, options);
         } catch (IOException e) {
-            throw new GraftException(target, null, "cannot write: " + e.getMessage(), e);
+            throw new GraftIoException(target, "written", e);
         }
     }
 
@@ -212,7 +213,7 @@ public final class OnnxWriter implements AutoCloseable {
             }
             cos.flush();
         } catch (IOException e) {
-            throw new GraftException(target, null, "cannot write: " + e.getMessage(), e);
+            throw new GraftIoException(target, "written", e);
         }
     }
 
@@ -242,7 +243,7 @@ public final class OnnxWriter implements AutoCloseable {
                 at += bytes;
             }
         } catch (IOException e) {
-            throw new GraftException(target, t.name(), "cannot write: " + e.getMessage(), e);
+            throw new GraftIoException(target, "written", e);
         }
         t.written();
         if (flushBehind != null) {
@@ -288,7 +289,7 @@ public final class OnnxWriter implements AutoCloseable {
             committed = true;
             return WrittenFiles.of(tmpData == null ? List.of(absolute) : List.of(absolute, finalData));
         } catch (IOException e) {
-            throw new GraftException(target, null, "cannot write: " + e.getMessage(), e);
+            throw new GraftIoException(target, "written", e);
         }
     }
 

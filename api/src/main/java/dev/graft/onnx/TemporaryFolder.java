@@ -1,7 +1,7 @@
 package dev.graft.onnx;
 
+import dev.graft.GraftIoException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
@@ -22,7 +22,7 @@ public final class TemporaryFolder implements AutoCloseable {
         try {
             return new TemporaryFolder(Files.createTempDirectory(prefix));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create a temporary folder: " + e.getMessage(), e);
+            throw new GraftIoException(Path.of(System.getProperty("java.io.tmpdir")), "used for a temporary folder", e);
         }
     }
 
@@ -31,7 +31,7 @@ public final class TemporaryFolder implements AutoCloseable {
         try {
             return new TemporaryFolder(Files.createTempDirectory(parent, prefix));
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create a temporary folder in " + parent + ": " + e.getMessage(), e);
+            throw new GraftIoException(parent, "used for a temporary folder", e);
         }
     }
 

@@ -1,7 +1,7 @@
 package dev.graft.onnx;
 
+import dev.graft.GraftIoException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -14,7 +14,7 @@ public record WrittenFiles(List<Path> files, long bytes) {
             try {
                 total += Files.size(p);
             } catch (IOException e) {
-                throw new UncheckedIOException(e);
+                throw new GraftIoException(p, "measured after writing", e);
             }
         }
         return new WrittenFiles(List.copyOf(files), total);

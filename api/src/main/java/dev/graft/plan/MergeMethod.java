@@ -21,6 +21,15 @@ public interface MergeMethod {
     void merge(TensorInputs in, float[] out);
 
     /**
+     * Bytes {@link #merge} allocates for one tensor of {@code elements} values beyond its inputs and output
+     * (which the caller counts), so that the memory budget holds; 0 for methods that work in place or in
+     * fixed-size blocks.
+     */
+    default long scratchBytes(long elements, int models) {
+        return 0;
+    }
+
+    /**
      * True if {@link #merge} computes task vectors and adds them to {@code in.diagnostics().taskVectors()}
      * (when not null) before changing them, saving the caller its own pass over the inputs.
      */

@@ -1,5 +1,7 @@
 package dev.graft.verify;
 
+import dev.graft.exec.Threads;
+
 /**
  * How probe inputs are made: symbolic first dims become {@code batch}, other symbolic dims {@code length};
  * float inputs are standard normal and integer inputs that index a table are uniform over its rows, both
@@ -7,6 +9,6 @@ package dev.graft.verify;
  */
 public record ProbeOptions(int batch, int length, long seed, int threads) {
     public static ProbeOptions defaults() {
-        return new ProbeOptions(2, 8, 42, Math.min(2, Runtime.getRuntime().availableProcessors()));
+        return new ProbeOptions(2, 8, 42, Threads.modelRuns());
     }
 }

@@ -55,7 +55,7 @@ class BadModelTest {
 
     @Test
     void missingFileIsATypedError() {
-        assertThatThrownBy(() -> OnnxModel.open(dir.resolve("nope.onnx"))).isInstanceOf(GraftException.class)
+        assertThatThrownBy(() -> OnnxModel.open(dir.resolve("nope.onnx"))).isInstanceOf(dev.graft.GraftIoException.class)
                 .hasMessageContaining("no such file");
     }
 

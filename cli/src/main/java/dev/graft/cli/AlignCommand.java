@@ -2,9 +2,8 @@ package dev.graft.cli;
 
 import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
-import dev.graft.align.Permutations;
 import dev.graft.data.Calibration;
-import dev.graft.verify.ModelRunner;
+import dev.graft.data.CalibrationSpec;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -123,20 +122,9 @@ final class AlignCommand implements Callable<Integer> {
         }
     }
 
+    /** The calibration options as the one spec recipes and the API use; arrays feed the model's first input. */
     static Calibration calibration(Path data, Path tokenizer, int samples, Path model) {
-        try (ModelRunner runner = new ModelRunner(model, 1)) {
-            if (data.getFileName().toString().endsWith(".npy")) {
-                if (tokenizer != null) {
-                    throw new IllegalArgumentException("--tokenizer goes with text calibration, not .npy arrays");
-                }
-                return Calibration.npy(data, runner.inputNames().get(0), 64);
-            }
-            if (tokenizer == null) {
-                throw new IllegalArgumentException("text calibration (" + data.getFileName() + ") needs --tokenizer "
-                        + "TOKENIZER.json; arrays must end in .npy");
-            }
-            return Calibration.text(data, tokenizer, samples, 128);
-        }
+        return new CalibrationSpec(data, tokenizer, null, samples).load(model);
     }
 
     private void print(PrintWriter out, Alignment.Report r) {

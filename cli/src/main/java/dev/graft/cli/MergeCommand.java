@@ -1,5 +1,9 @@
 package dev.graft.cli;
 
+import dev.graft.exec.Execution;
+import dev.graft.pleas.PleasRecipe;
+import dev.graft.recipe.Recipe;
+import dev.graft.recipe.Recipes;
 import dev.graft.Graft;
 import dev.graft.MergeBuilder;
 import dev.graft.merge.Convention;
@@ -81,15 +85,20 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (recipe != null && dev.graft.adapters.LoraRecipe.isLoraRecipe(recipe)) {
+        MergeBuilder b;
+        if (recipe != null) {
             checkNoOptions();
-            return emit(dev.graft.adapters.LoraRecipe.run(recipe, output), out -> out.println("wrote " + output));
+            Recipe parsed = Recipes.read(recipe);
+            if (parsed instanceof PleasRecipe p) {
+                return pleas(p);
+            }
+            if (!(parsed instanceof MergeRecipe m)) {
+                return emit(parsed.run(output, Execution.defaults()), out -> out.println("wrote " + output));
+            }
+            b = fromRecipe(m);
+        } else {
+            b = fromOptions();
         }
-        MergeRecipe parsed = recipe != null ? readRecipe() : null;
-        if (parsed != null && parsed.isPleas()) {
-            return pleas(parsed);
-        }
-        MergeBuilder b = parsed != null ? fromRecipe(parsed) : fromOptions();
         if (write.elementType() != null) {
             b.outputType(write.elementType());
         }
@@ -122,11 +131,6 @@ final class MergeCommand implements Callable<Integer> {
         return 0;
     }
 
-    private MergeRecipe readRecipe() {
-        checkNoOptions();
-        return MergeRecipe.read(recipe);
-    }
-
     private void checkNoOptions() {
         if (method != null || base != null || models != null || params != null || convention != null) {
             throw new IllegalArgumentException("give either a recipe or --method/--base/--model/--param, not both");
@@ -142,10 +146,10 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     /** A PLeaS recipe: the merge, its report (--report, --json) and its summary. */
-    private int pleas(MergeRecipe parsed) throws IOException {
+    private int pleas(PleasRecipe parsed) throws IOException {
         Pleas.Report r;
         try (Output.Progress progress = Output.Progress.stages(write.json)) {
-            r = parsed.pleas().progress(progress).writeTo(output);
+            r = parsed.run(output, Execution.defaults().withProgress(progress));
         }
         Pleas.Report merged = r;
         return emit(r, out -> PleasCommand.print(out, merged, output));

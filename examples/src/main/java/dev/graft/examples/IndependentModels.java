@@ -2,7 +2,7 @@ package dev.graft.examples;
 
 import dev.graft.Graft;
 import dev.graft.align.Alignment;
-import dev.graft.align.LinearConnectivity;
+import dev.graft.eval.LinearConnectivity;
 import dev.graft.eval.ClassificationEvaluator;
 import dev.graft.merge.Linear;
 import java.io.IOException;

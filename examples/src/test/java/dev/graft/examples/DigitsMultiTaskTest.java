@@ -1,5 +1,6 @@
 package dev.graft.examples;
 
+import dev.graft.recipe.Recipes;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.graft.merge.MergeRecipe;
@@ -32,7 +33,7 @@ class DigitsMultiTaskTest {
         }
         for (String recipe : new String[] {"linear", "task_arithmetic", "ties"}) {
             Path out = dir.resolve(recipe + ".onnx");
-            MergeRecipe.read(DIGITS.resolve(recipe + ".yaml")).builder().writeTo(out);
+            ((MergeRecipe) Recipes.read(DIGITS.resolve(recipe + ".yaml"))).builder().writeTo(out);
             table.put(recipe, tasks.accuracy(out));
         }
         StringBuilder md = new StringBuilder("| model | A (0-4) | B (5-9) | C (mirrored) | mean |\n"

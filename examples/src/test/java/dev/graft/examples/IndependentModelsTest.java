@@ -2,7 +2,7 @@ package dev.graft.examples;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.graft.align.LinearConnectivity;
+import dev.graft.eval.LinearConnectivity;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;

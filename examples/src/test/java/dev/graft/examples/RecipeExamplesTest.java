@@ -1,5 +1,6 @@
 package dev.graft.examples;
 
+import dev.graft.recipe.Recipes;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.graft.merge.MergeRecipe;
@@ -26,7 +27,7 @@ class RecipeExamplesTest {
                 .replace("../../../cli/target/models/", RealModels.bgeSmall().toAbsolutePath().getParent() + "/");
         Path recipe = Files.writeString(dir.resolve("slerp.yaml"), yaml);
         Path out = dir.resolve("slerp.onnx");
-        MergeReport r = MergeRecipe.read(recipe).builder().writeTo(out);
+        MergeReport r = ((MergeRecipe) Recipes.read(recipe)).builder().writeTo(out);
         assertThat(r.method()).isEqualTo("slerp");
         assertThat(new Verifier(ProbeOptions.defaults()).verify(out, RealModels.bgeSmall()).allFinite()).isTrue();
         try (OnnxModel bge = OnnxModel.open(RealModels.bgeSmall()); OnnxModel m = OnnxModel.open(out)) {
@@ -47,7 +48,7 @@ class RecipeExamplesTest {
                 .replace("samples: 256", "samples: 32");
         Path recipe = Files.writeString(dir.resolve("recursive.yaml"), yaml);
         Path out = dir.resolve("recursive.onnx");
-        Object report = dev.graft.adapters.LoraRecipe.run(recipe, out);
+        Object report = Recipes.read(recipe).run(out, dev.graft.exec.Execution.defaults());
         assertThat(report).isInstanceOf(dev.graft.adapters.RecursiveModel.Report.class);
         assertThat(((dev.graft.adapters.RecursiveModel.Report) report).fit()).isEqualTo("activations");
         assertThat(Files.size(out)).isLessThan(Files.size(RealModels.bgeSmall()) * 85 / 100);

@@ -1,11 +1,10 @@
 package dev.graft.align;
 
+import dev.graft.data.Activations;
+import dev.graft.exec.Threads;
 import dev.graft.data.Calibration;
 import dev.graft.exec.ProgressListener;
 import dev.graft.linalg.MatrixProducts;
-import dev.graft.onnx.ExposedValues;
-import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.TemporaryFolder;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -54,33 +53,24 @@ public final class ActivationMatching {
     /** As {@link #correlations(Path, Path, PermutationSpec, Calibration)}, telling {@code progress} of each batch. */
     public static Map<Integer, double[]> correlations(Path modelA, Path modelB, PermutationSpec spec,
                                                       Calibration data, ProgressListener progress) {
-        try (TemporaryFolder folder = TemporaryFolder.create("graft-activations")) {
-            Set<String> probes = new HashSet<>();
-            spec.probes().forEach(p -> probes.add(p.value()));
-            Path exposedA = expose(modelA, probes, folder.resolve("a.onnx"));
-            Path exposedB = expose(modelB, probes, folder.resolve("b.onnx"));
-            Map<Integer, Correlations> stats = new LinkedHashMap<>();
-            int threads = Math.min(2, Runtime.getRuntime().availableProcessors());
-            try (ModelRunner a = new ModelRunner(exposedA, threads); ModelRunner b = new ModelRunner(exposedB, threads);
-                 MatrixProducts products = new MatrixProducts(threads)) {
-                int done = 0;
-                for (Map<String, ModelRunner.Input> batch : data.batches()) {
-                    progress.written("matching", ++done, data.batches().size());
-                    Map<String, ModelRunner.Output> outA = a.run(batch, probes);
-                    Map<String, ModelRunner.Output> outB = b.run(batch, probes);
-                    for (PermutationSpec.Probe p : spec.probes()) {
-                        for (Units u : Units.of(spec, p)) {
-                            float[] ua = u.matrix(outA.get(p.value()));
-                            float[] ub = u.matrix(outB.get(p.value()));
-                            stats.computeIfAbsent(u.key(), k -> new Correlations(u.units()))
-                                    .add(ua, ub, ua.length / u.units(), products);
-                        }
+        Set<String> probes = new HashSet<>();
+        spec.probes().forEach(p -> probes.add(p.value()));
+        Map<Integer, Correlations> stats = new LinkedHashMap<>();
+        try (Activations runs = Activations.of(List.of(modelA, modelB), List.of(probes, probes));
+             MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
+            runs.run(data, batch -> {
+                for (PermutationSpec.Probe p : spec.probes()) {
+                    for (Units u : Units.of(spec, p)) {
+                        float[] ua = u.matrix(batch.output(0, p.value()));
+                        float[] ub = u.matrix(batch.output(1, p.value()));
+                        stats.computeIfAbsent(u.key(), k -> new Correlations(u.units()))
+                                .add(ua, ub, ua.length / u.units(), products);
                     }
                 }
-                Map<Integer, double[]> out = new LinkedHashMap<>();
-                stats.forEach((k, c) -> out.put(k, c.correlation(products)));
-                return out;
-            }
+            }, progress, "matching");
+            Map<Integer, double[]> out = new LinkedHashMap<>();
+            stats.forEach((k, c) -> out.put(k, c.correlation(products)));
+            return out;
         }
     }
 
@@ -362,9 +352,4 @@ public final class ActivationMatching {
     }
 
     /** A copy of {@code model} with the probe values added to its outputs. */
-    private static Path expose(Path model, Set<String> values, Path target) {
-        try (OnnxModel m = OnnxModel.open(model)) {
-            return ExposedValues.write(m, values, target);
-        }
-    }
 }

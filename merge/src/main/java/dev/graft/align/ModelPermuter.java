@@ -1,20 +1,16 @@
 package dev.graft.align;
 
-import dev.graft.exec.StreamingExecutor;
-import dev.graft.exec.TensorJob;
+import dev.graft.exec.Execution;
+import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Rewriter;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
-import dev.graft.onnx.Provenance;
 import dev.graft.onnx.Weight;
-import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
+
 
 /**
  * Writes a model with its weights permuted ({@link Permutations#apply}), everything else as it was: the same
@@ -29,24 +25,15 @@ public final class ModelPermuter {
     /** Writes {@code model} with {@code perms} applied to {@code target}, atomically. */
     public static WrittenFiles write(OnnxModel model, Permutations perms, Path target, Map<String, String> parameters) {
         Set<String> permuted = perms.spec().byWeight().keySet();
-        List<TensorJob> jobs = new ArrayList<>();
+        RewritePlan.Builder plan = RewritePlan.of("align", model.proto()).input(model).parameters(parameters);
         for (Weight w : model.initializers()) {
             if (permuted.contains(w.name()) && w.type().isFloatingPoint()) {
-                OutputTensor t = OutputTensor.like(w, w.type(), () -> perms.apply(w.name(), w.shape(), w.toFloats()));
-                jobs.add(new TensorJob(t, w.elementCount() * 8));
+                plan.compute(OutputTensor.like(w, w.type(), () -> perms.apply(w.name(), w.shape(), w.toFloats())),
+                        w.elementCount() * 8);
             } else {
-                jobs.add(TensorJob.passThrough(OutputTensor.copyOf(w)));
+                plan.copy(w);
             }
         }
-        CompletableFuture<Provenance.Input> hash = Provenance.Input.hashInBackground(model);
-        WriteOptions options = WriteOptions.defaults()
-                .withProvenance(() -> new Provenance("align", parameters, List.of(hash.join())));
-        int threads = Runtime.getRuntime().availableProcessors();
-        try (OnnxWriter writer = OnnxWriter.create(model.proto(), jobs.stream().map(TensorJob::tensor).toList(),
-                target, options)) {
-            new StreamingExecutor(threads, Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4))
-                    .run(jobs, dev.graft.exec.ProgressListener.NONE, writer);
-            return writer.commit();
-        }
+        return Rewriter.write(plan.build(), target, Execution.defaults()).files();
     }
 }

@@ -1,5 +1,6 @@
 package dev.graft.align;
 
+import dev.graft.exec.Threads;
 import dev.graft.IncompatibleModelsException;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
@@ -102,7 +103,7 @@ public final class WeightMatching {
     public static Result match(OnnxModel modelA, OnnxModel modelB, PermutationSpec spec, long seed, int maxPasses,
                                Predicate<String> exclude) {
         WeightMatching m = new WeightMatching(modelA, modelB, spec, exclude);
-        try (MatrixProducts products = new MatrixProducts(Runtime.getRuntime().availableProcessors())) {
+        try (MatrixProducts products = new MatrixProducts(Threads.workers())) {
             return m.run(products, seed, maxPasses);
         }
     }

@@ -1,5 +1,6 @@
 package dev.graft.eval;
 
+import dev.graft.exec.Threads;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.Map;
@@ -83,7 +84,7 @@ public final class ClassificationEvaluator implements Evaluator {
 
     /** The logits the model gives for the inputs ({@code N × classes}, row-major). */
     public float[] logits(Path model) {
-        try (ModelRunner runner = new ModelRunner(model, Math.min(2, Runtime.getRuntime().availableProcessors()))) {
+        try (ModelRunner runner = new ModelRunner(model, Threads.modelRuns())) {
             String input = runner.inputNames().get(0);
             Map<String, ModelRunner.Output> out = runner.run(Map.of(input, ModelRunner.Input.of(inputs, inputShape)),
                     output == null ? Set.of() : Set.of(output));

@@ -1,6 +1,6 @@
 package dev.graft.eval;
 
-import dev.graft.GraftException;
+import dev.graft.GraftIoException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -87,7 +87,7 @@ public final class LinePlot {
         try {
             Files.writeString(file, svg, StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new GraftException(file, null, "cannot be written: " + e.getMessage(), e);
+            throw new GraftIoException(file, "written", e);
         }
     }
 

@@ -1,7 +1,8 @@
 package dev.graft.eval;
 
+import dev.graft.data.Activations;
+import dev.graft.exec.ProgressListener;
 import dev.graft.data.Calibration;
-import dev.graft.verify.ModelRunner;
 import dev.graft.verify.ProbeOptions;
 import dev.graft.verify.Verifier;
 import java.nio.file.Path;
@@ -64,11 +65,10 @@ public final class OutputSimilarity implements Evaluator {
     /** Each output's values over all batches, concatenated. */
     private static Map<String, double[]> outputs(Path model, Calibration data) {
         Map<String, List<float[]>> parts = new LinkedHashMap<>();
-        try (ModelRunner runner = new ModelRunner(model, Math.min(2, Runtime.getRuntime().availableProcessors()))) {
-            for (Map<String, ModelRunner.Input> batch : data.batches()) {
-                runner.run(batch, Set.of()).forEach((name, o) ->
-                        parts.computeIfAbsent(name, k -> new ArrayList<>()).add(o.values()));
-            }
+        try (Activations runs = Activations.of(model, Set.of())) {
+            runs.run(data, batch -> batch.outputs().get(0).forEach((name, o) ->
+                    parts.computeIfAbsent(name, k -> new ArrayList<>()).add(o.values())), ProgressListener.NONE,
+                    "similarity");
         }
         Map<String, double[]> out = new LinkedHashMap<>();
         parts.forEach((name, list) -> {

@@ -1,10 +1,11 @@
 package dev.graft.eval;
 
+import dev.graft.data.TextFiles;
+import dev.graft.exec.Threads;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.graft.GraftException;
 import dev.graft.verify.ModelRunner;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -34,15 +35,11 @@ public final class RetrievalEvaluator implements Evaluator {
     /** Pairs from a file of lines {@code query<TAB>document}, at most {@code limit} of them. */
     public static RetrievalEvaluator fromTsv(Path pairs, Path tokenizer, int limit, int maxTokens) {
         List<String[]> rows = new ArrayList<>();
-        try {
-            for (String line : Files.readAllLines(pairs)) {
-                String[] parts = line.split("\t", 2);
-                if (parts.length == 2 && rows.size() < limit) {
-                    rows.add(parts);
-                }
+        for (String line : TextFiles.lines(pairs)) {
+            String[] parts = line.split("\t", 2);
+            if (parts.length == 2 && rows.size() < limit) {
+                rows.add(parts);
             }
-        } catch (IOException e) {
-            throw new GraftException(pairs, null, "cannot be read: " + e.getMessage(), e);
         }
         if (rows.size() < 2) {
             throw new GraftException(pairs, null, "needs at least 2 lines of query<TAB>document");
@@ -85,7 +82,7 @@ public final class RetrievalEvaluator implements Evaluator {
         float[][] qe = null;
         float[][] de = null;
         for (Path model : models) {
-            try (ModelRunner runner = new ModelRunner(model, Math.min(2, Runtime.getRuntime().availableProcessors()))) {
+            try (ModelRunner runner = new ModelRunner(model, Threads.modelRuns())) {
                 qe = add(qe, pooled(runner, queries));
                 de = add(de, pooled(runner, documents));
             }

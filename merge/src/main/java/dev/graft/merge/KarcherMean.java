@@ -20,6 +20,12 @@ public final class KarcherMean implements MergeMethod {
         return "karcher";
     }
 
+    /** The mean and the tangent, in doubles. */
+    @Override
+    public long scratchBytes(long elements, int models) {
+        return 16 * elements;
+    }
+
     @Override
     public boolean needsBase() {
         return false;

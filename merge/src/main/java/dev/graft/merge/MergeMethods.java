@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.plan.MergeMethodFactory;
 import dev.graft.plan.MergeMethod;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -46,5 +47,18 @@ public final class MergeMethods {
     /** Every method name, in a fixed order. */
     public static List<String> names() {
         return List.copyOf(METHODS.keySet());
+    }
+
+    /** This registry as a {@link MergeMethodFactory} service, for modules that find methods by name. */
+    public static final class Factory implements MergeMethodFactory {
+        @Override
+        public List<String> names() {
+            return MergeMethods.names();
+        }
+
+        @Override
+        public MergeMethod create(String name) {
+            return MergeMethods.create(name);
+        }
     }
 }

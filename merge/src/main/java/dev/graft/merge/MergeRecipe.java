@@ -1,19 +1,20 @@
 package dev.graft.merge;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.graft.Graft;
 import dev.graft.MergeBuilder;
+import dev.graft.InvalidSettingException;
 import dev.graft.RecipeException;
-import dev.graft.data.Calibration;
+import dev.graft.align.Alignment;
+import dev.graft.exec.Execution;
+import dev.graft.plan.MergeReport;
+import dev.graft.recipe.Recipe;
+import dev.graft.recipe.RecipeFile;
+import dev.graft.recipe.RecipeKind;
+import dev.graft.recipe.Recipes;
 import dev.graft.plan.MergeMethod;
-import dev.graft.pleas.Pleas;
 import dev.graft.plan.Setting;
 import dev.graft.tensor.ElementType;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -45,68 +46,48 @@ import java.util.Set;
  *   max_passes: 100
  *   permute_outputs: false          # let the residual stream align too (reorders output coordinates)
  * </pre>
- * A PLeaS merge ({@link Pleas}) of two models has its own section instead of {@code base_model},
- * {@code parameters}, {@code dtype} and {@code align}:
- * <pre>
- * merge_method: pleas
- * models: [a.onnx, b.onnx]          # the result has a.onnx's graph
- * pleas:
- *   calibration: sentences.txt      # required: a .npy array (input, default x) or text with tokenizer (samples)
- *   tokenizer: tokenizer.json
- *   samples: 2000
- *   width: 1.5                      # groups that may widen, 1.0 to 2.0
- *   group_widths: {"encoder.layer.11/1536": 2.0}
- *   spread: uniform                 # or least-similar
- *   fit: all                        # or resizable, none
- *   matching: activations           # or weights, identity
- *   keep_last: 0                    # layers kept per model (own heads)
- *   ridge: 0.001
- * </pre>
+ * PLeaS merges ({@code merge_method: pleas}) are {@link dev.graft.pleas.PleasRecipe}s; LoRA recipes live in
+ * {@code graft-adapters}. Read any of them with {@link Recipes#read}.
  * Paths are relative to the recipe's folder. Unknown keys, and mergekit keys Graft cannot honour
  * ({@code slices}, {@code tokenizer_source}, ...), are errors naming the key. Booleans read as 1 and 0.
  */
-public final class MergeRecipe {
+public final class MergeRecipe implements Recipe {
     private static final Set<String> TOP = Set.of("merge_method", "base_model", "models", "parameters", "dtype",
             "out_dtype", "convention", "seed", "align");
-    private static final Set<String> PLEAS_TOP = Set.of("merge_method", "models", "pleas");
-    private static final Set<String> PLEAS = Set.of("calibration", "tokenizer", "input", "samples", "width",
-            "group_widths", "spread", "fit", "keep_last", "ridge", "matching");
     private static final Set<String> ALIGN = Set.of("method", "seed", "max_passes", "permute_outputs",
             "keep_key_biases", "calibration", "tokenizer", "input", "samples");
     private static final Set<String> MERGEKIT_ONLY = Set.of("slices", "modules", "tokenizer_source", "tokenizer",
             "chat_template", "input_model_parameters");
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
     private final Path file;
     private final MergeMethod method;
     private final Convention convention;
     private final MergeBuilder builder;
-    private final Pleas pleas;
 
-    private MergeRecipe(Path file, MergeMethod method, Convention convention, MergeBuilder builder, Pleas pleas) {
+    private MergeRecipe(Path file, MergeMethod method, Convention convention, MergeBuilder builder) {
         this.file = file;
         this.method = method;
         this.convention = convention;
         this.builder = builder;
-        this.pleas = pleas;
     }
 
-    /** Reads and checks a recipe; returns it with a builder set up from it, ready for {@code writeTo}. */
-    public static MergeRecipe read(Path file) {
-        JsonNode root;
-        try {
-            root = YAML.readTree(Files.readString(file));
-        } catch (JsonProcessingException e) {
-            throw new RecipeException(file, "is not valid YAML: " + e.getOriginalMessage(), e);
-        } catch (IOException e) {
-            throw new RecipeException(file, "cannot be read: " + e.getMessage(), e);
+    /** Tensor-wise merges: every name of {@link MergeMethods}. */
+    public static final class Kind implements RecipeKind {
+        @Override
+        public Set<String> names() {
+            return Set.copyOf(MergeMethods.names());
         }
-        if (root == null || !root.isObject()) {
-            throw new RecipeException(file, "is not a recipe (expected a mapping with merge_method and models)");
+
+        @Override
+        public Recipe parse(RecipeFile recipe) {
+            return MergeRecipe.parse(recipe);
         }
-        if (root.path("merge_method").asText().equals("pleas")) {
-            return new MergeRecipe(file, null, null, null, pleas(file, root));
-        }
+    }
+
+    /** Checks a recipe; returns it with a builder set up from it, ready for {@code writeTo}. */
+    static MergeRecipe parse(RecipeFile recipe) {
+        Path file = recipe.file();
+        JsonNode root = recipe.root();
         for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
             String key = it.next();
             if (MERGEKIT_ONLY.contains(key)) {
@@ -169,83 +150,20 @@ public final class MergeRecipe {
             b.seed(root.get("seed").asLong());
         }
         if (root.has("align")) {
-            b.align(alignment(file, root.get("align")));
+            Path reference = root.has("base_model") ? folder.resolve(text(file, root, "base_model"))
+                    : folder.resolve(models.get(0).isTextual() ? models.get(0).asText() : text(file, models.get(0), "model"));
+            b.align(alignment(recipe, root.get("align"), reference));
         }
         try {
             b.validate();
-        } catch (IllegalArgumentException e) {
+        } catch (InvalidSettingException e) {
             throw new RecipeException(file, e.getMessage());
         }
-        return new MergeRecipe(file, method, convention, b, null);
+        return new MergeRecipe(file, method, convention, b);
     }
 
-    private static Pleas pleas(Path file, JsonNode root) {
-        for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
-            String key = it.next();
-            if (!PLEAS_TOP.contains(key)) {
-                throw new RecipeException(file, "key '" + key + "' does not apply to merge_method pleas (known: "
-                        + new java.util.TreeSet<>(PLEAS_TOP) + ")");
-            }
-        }
-        Path folder = file.toAbsolutePath().getParent();
-        JsonNode models = root.get("models");
-        if (models == null || !models.isArray() || models.size() != 2) {
-            throw new RecipeException(file, "merge_method pleas needs 'models' with exactly two models");
-        }
-        Path[] paths = new Path[2];
-        for (int i = 0; i < 2; i++) {
-            JsonNode entry = models.get(i);
-            paths[i] = folder.resolve(entry.isTextual() ? entry.asText() : text(file, entry, "model"));
-        }
-        JsonNode node = root.get("pleas");
-        if (node == null || !node.isObject()) {
-            throw new RecipeException(file, "merge_method pleas needs a 'pleas' mapping with at least calibration");
-        }
-        for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
-            String key = it.next();
-            if (!PLEAS.contains(key)) {
-                throw new RecipeException(file, "unknown key '" + key + "' in pleas (known: " + new java.util.TreeSet<>(PLEAS)
-                        + ")");
-            }
-        }
-        if (!node.has("calibration")) {
-            throw new RecipeException(file, "pleas needs pleas.calibration (a .npy array, or a text file with "
-                    + "pleas.tokenizer)");
-        }
-        try {
-            Pleas p = Pleas.merge(paths[0], paths[1]).calibration(calibration(folder, node, 2000))
-                    .width(node.path("width").asDouble(1.0))
-                    .spread(Pleas.Spread.of(node.path("spread").asText("uniform")))
-                    .fit(Pleas.Fit.of(node.path("fit").asText("all")))
-                    .matching(Pleas.Matching.of(node.path("matching").asText("activations")))
-                    .keepLast(node.path("keep_last").asInt(0))
-                    .ridge(node.path("ridge").asDouble(1e-3));
-            if (node.has("group_widths")) {
-                if (!node.get("group_widths").isObject()) {
-                    throw new RecipeException(file, "pleas.group_widths must be a mapping of group name to width");
-                }
-                node.get("group_widths").properties().forEach(e -> p.width(e.getKey(), e.getValue().asDouble()));
-            }
-            return p;
-        } catch (IllegalArgumentException e) {
-            throw new RecipeException(file, "pleas: " + e.getMessage());
-        }
-    }
-
-    /**
-     * Calibration data from a recipe section's {@code calibration} (relative to {@code folder}), with
-     * {@code tokenizer} (and {@code samples}) for text or {@code input} (default {@code x}) for {@code .npy} arrays.
-     */
-    public static Calibration calibration(Path folder, JsonNode node, int defaultSamples) {
-        Path data = folder.resolve(node.get("calibration").asText());
-        return node.has("tokenizer")
-                ? Calibration.text(data, folder.resolve(node.get("tokenizer").asText()),
-                        node.path("samples").asInt(defaultSamples), 128)
-                : Calibration.npy(data, node.path("input").asText("x"), 64);
-    }
-
-    private static dev.graft.align.Alignment alignment(Path file, JsonNode node) {
-        Path folder = file.toAbsolutePath().getParent();
+    private static Alignment alignment(RecipeFile recipe, JsonNode node, Path reference) {
+        Path file = recipe.file();
         if (!node.isObject()) {
             throw new RecipeException(file, "'align' must be a mapping (method, seed, max_passes, permute_outputs)");
         }
@@ -257,15 +175,15 @@ public final class MergeRecipe {
             }
         }
         String method = node.has("method") ? node.get("method").asText() : "weight";
-        dev.graft.align.Alignment a;
+        Alignment a;
         if (method.equals("weight")) {
-            a = dev.graft.align.Alignment.weightMatching();
+            a = Alignment.weightMatching();
         } else if (method.equals("activation")) {
             if (!node.has("calibration")) {
                 throw new RecipeException(file, "align.method activation needs align.calibration (a .npy array, or a "
                         + "text file with align.tokenizer)");
             }
-            a = dev.graft.align.Alignment.activationMatching(calibration(folder, node, 512));
+            a = Alignment.activationMatching(recipe.calibration(node, 512).load(reference));
         } else {
             throw new RecipeException(file, "align.method '" + method + "' is not known (known: weight, activation)");
         }
@@ -359,6 +277,7 @@ public final class MergeRecipe {
     }
 
     /** The recipe file. */
+    @Override
     public Path file() {
         return file;
     }
@@ -371,24 +290,15 @@ public final class MergeRecipe {
         return convention;
     }
 
-    /** Whether the recipe is a PLeaS merge ({@link #pleas()}) rather than a tensor-wise one ({@link #builder()}). */
-    public boolean isPleas() {
-        return pleas != null;
-    }
-
     /** The merge the recipe describes; further options (threads, layout, progress) may be set on it. */
     public MergeBuilder builder() {
-        if (builder == null) {
-            throw new IllegalStateException(file + " is a PLeaS recipe: use pleas()");
-        }
         return builder;
     }
 
-    /** The PLeaS merge the recipe describes; progress may be set on it. */
-    public Pleas pleas() {
-        if (pleas == null) {
-            throw new IllegalStateException(file + " is not a PLeaS recipe: use builder()");
-        }
-        return pleas;
+    /** Runs the merge with {@code execution}'s threads, memory budget and progress; returns its report. */
+    @Override
+    public MergeReport run(Path output, Execution execution) {
+        return builder.threads(execution.threads()).memoryBudget(execution.memoryBudget())
+                .progress(execution.progress()).writeTo(output);
     }
 }

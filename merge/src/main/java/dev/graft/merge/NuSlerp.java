@@ -20,6 +20,12 @@ public final class NuSlerp implements MergeMethod {
         return "nuslerp";
     }
 
+    /** The two task vectors, when there is a base. */
+    @Override
+    public long scratchBytes(long elements, int models) {
+        return 8 * elements;
+    }
+
     @Override
     public boolean needsBase() {
         return false;

@@ -6,16 +6,15 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.GraftException;
 import dev.graft.align.Permutations;
+import dev.graft.exec.Execution;
+import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Rewriter;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
-import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
 import dev.graft.verify.ProbeOptions;
 import dev.graft.verify.Verifier;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -30,8 +29,8 @@ import java.util.Set;
  * such weights sit only on groups merged whole), the part A keeps apart unchanged, and B's kept part added under
  * suffixed names with its outputs. Norms folded into their layers ({@link Layer.Norm}) are dropped, with their
  * parameters. {@code value_info} is dropped (the widths changed). The written model is then
- * run in ONNX Runtime and every layer's input and output widths are checked against the merge; on any failure
- * the files are removed.
+ * run in ONNX Runtime and every layer's input and output widths are checked against the merge (the plan's check);
+ * on any failure the files are removed.
  */
 final class MergedGraph {
     private MergedGraph() {
@@ -39,7 +38,7 @@ final class MergedGraph {
 
     static WrittenFiles write(OnnxModel ma, OnnxModel mb, MergedUnits units, Split split,
                               Map<String, OutputTensor> layerTensors, List<MergedLayer> layers, Path target,
-                              WriteOptions options) {
+                              Map<String, String> parameters) {
         Set<String> folded = new HashSet<>();
         for (MergedLayer l : layers) {
             if (l.a().norm() != null) {
@@ -84,22 +83,16 @@ final class MergedGraph {
                 }
             }
         }
-        WrittenFiles files = OnnxWriter.write(template.build(), tensors, target, options);
-        try {
-            checkWidths(target, layers);
-        } catch (RuntimeException e) {
-            for (Path p : files.files()) {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException ignored) {
-                    // the error below says what went wrong; a leftover file is reported by the caller's next write
-                }
+        RewritePlan.Builder plan = RewritePlan.of("pleas", template.build()).input(ma).input(mb)
+                .parameters(parameters).check(written -> checkWidths(written, layers));
+        for (OutputTensor t : tensors) {
+            if (t.isCopy() || t.verbatim()) {
+                plan.passThrough(t);
+            } else {
+                plan.compute(t, t.byteLength() * 3); // an average reads both models' tensors
             }
-            throw e instanceof GraftException g ? g
-                    : new GraftException(target, null, "the merged model does not run in ONNX Runtime: "
-                    + e.getMessage(), e);
         }
-        return files;
+        return Rewriter.write(plan.build(), target, Execution.defaults()).files();
     }
 
     /**

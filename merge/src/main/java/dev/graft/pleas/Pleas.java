@@ -1,5 +1,7 @@
 package dev.graft.pleas;
 
+import dev.graft.data.Activations;
+import dev.graft.exec.Threads;
 import dev.graft.GraftException;
 import dev.graft.align.ActivationMatching;
 import dev.graft.align.Alignment;
@@ -9,13 +11,8 @@ import dev.graft.align.WeightMatching;
 import dev.graft.data.Calibration;
 import dev.graft.exec.ProgressListener;
 import dev.graft.linalg.MatrixProducts;
-import dev.graft.onnx.ExposedValues;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
-import dev.graft.onnx.Provenance;
-import dev.graft.onnx.TemporaryFolder;
-import dev.graft.onnx.WriteOptions;
-import dev.graft.verify.ModelRunner;
 import dev.graft.verify.ProbeOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,7 +24,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -265,7 +261,7 @@ public final class Pleas {
             List<MergedLayer> merged = plan(layers, layersB, units, split, fixed, spec);
             Map<String, OutputTensor> tensors = new HashMap<>();
             List<LayerReport> reports = fit(ma, mb, merged, tensors);
-            var files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, writeOptions(ma, mb));
+            var files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, parameters());
             long paramsA = parameters(ma.proto().getGraph().getInitializerList());
             long paramsMerged;
             List<String> outputs;
@@ -410,24 +406,17 @@ public final class Pleas {
         });
         Map<MergedLayer, LeastSquares> systems = new LinkedHashMap<>();
         if (!fitted.isEmpty()) {
-            int threads = Math.min(2, Runtime.getRuntime().availableProcessors());
-            try (TemporaryFolder folder = TemporaryFolder.create("graft-pleas");
-                 ModelRunner ra = new ModelRunner(ExposedValues.write(ma, valuesA, folder.resolve("a.onnx")), threads);
-                 ModelRunner rb = new ModelRunner(ExposedValues.write(mb, valuesB, folder.resolve("b.onnx")), threads);
-                 MatrixProducts products = new MatrixProducts(threads)) {
-                int done = 0;
-                for (Map<String, ModelRunner.Input> batch : data.batches()) {
-                    progress.written("fitting", ++done, data.batches().size());
-                    Map<String, ModelRunner.Output> oa = ra.run(batch, valuesA);
-                    Map<String, ModelRunner.Output> ob = rb.run(batch, valuesB);
+            try (Activations runs = Activations.of(List.of(this.a, this.b), List.of(valuesA, valuesB));
+                 MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
+                runs.run(data, batch -> {
                     for (MergedLayer l : fitted) {
-                        float[] x = l.inputs(oa.get(l.a().input()), ob.get(l.b().input()));
-                        float[] y = l.targets(oa.get(l.a().output()), ob.get(l.b().output()));
+                        float[] x = l.inputs(batch.output(0, l.a().input()), batch.output(1, l.b().input()));
+                        float[] y = l.targets(batch.output(0, l.a().output()), batch.output(1, l.b().output()));
                         systems.computeIfAbsent(l, k -> new LeastSquares(l.inputs(), l.outputs(), l.a().hasBias(),
                                         priors.get(l)))
                                 .add(x, y, x.length / l.inputs(), products);
                     }
-                }
+                }, progress, "fitting");
             }
         }
         AtomicInteger solved = new AtomicInteger();
@@ -449,7 +438,8 @@ public final class Pleas {
         return reports;
     }
 
-    private WriteOptions writeOptions(OnnxModel ma, OnnxModel mb) {
+    /** Provenance parameters of this merge. */
+    private Map<String, String> parameters() {
         Map<String, String> parameters = new LinkedHashMap<>();
         parameters.put("method", "pleas");
         parameters.put("width", Double.toString(width));
@@ -460,10 +450,7 @@ public final class Pleas {
         parameters.put("fit", label(fit));
         parameters.put("keep_last", Integer.toString(keptLayers));
         parameters.put("calibration", data.source());
-        CompletableFuture<Provenance.Input> ha = Provenance.Input.hashInBackground(ma);
-        CompletableFuture<Provenance.Input> hb = Provenance.Input.hashInBackground(mb);
-        return WriteOptions.defaults().withProvenance(() ->
-                new Provenance("pleas", parameters, List.of(ha.join(), hb.join())));
+        return parameters;
     }
 
     private static long parameters(List<ai.onnx.proto.OnnxMl.TensorProto> initializers) {

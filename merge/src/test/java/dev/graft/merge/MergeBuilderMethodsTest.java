@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.recipe.Recipes;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -119,7 +120,7 @@ class MergeBuilderMethodsTest {
                 "  normalize: true",
                 "dtype: float16",
                 ""));
-        MergeReport r = MergeRecipe.read(recipe).builder().writeTo(dir.resolve("out.onnx"));
+        MergeReport r = ((MergeRecipe) Recipes.read(recipe)).builder().writeTo(dir.resolve("out.onnx"));
         assertThat(r.method()).isEqualTo("ties");
         assertThat(r.base().file()).isEqualTo("m1.onnx");
         assertThat(r.merged()).isEqualTo(4);
@@ -143,7 +144,7 @@ class MergeBuilderMethodsTest {
         assertBad(ok + "tokenizer_source: base\n", "tokenizer_source");
         assertBad(ok + "merge_methd: ties\n", "unknown key 'merge_methd'");
         assertBad(ok.replace("weight: 1", "weight: 1, densty: 0.5"), "densty");
-        assertBad(ok.replace("ties", "ties_v2"), "unknown merge method 'ties_v2'");
+        assertBad(ok.replace("ties", "ties_v2"), "merge_method 'ties_v2' is not known");
         assertBad(ok.replace("base_model: m1.onnx\n", ""), "needs a base model");
         assertBad(ok.replace("    parameters: {weight: 1}\n", ""), "needs parameter 'weight'");
         assertBad(ok.replace("ties", "slerp").replace("    parameters: {weight: 1}\n", ""), "needs parameter 't'");
@@ -156,7 +157,7 @@ class MergeBuilderMethodsTest {
 
     private void assertBad(String yaml, String message) throws IOException {
         Path recipe = Files.writeString(dir.resolve("bad.yaml"), yaml);
-        assertThatThrownBy(() -> MergeRecipe.read(recipe)).isInstanceOf(RecipeException.class)
+        assertThatThrownBy(() -> Recipes.read(recipe)).isInstanceOf(RecipeException.class)
                 .hasMessageContaining("bad.yaml").hasMessageContaining(message);
     }
 }

@@ -1,13 +1,12 @@
-package dev.graft.align;
+package dev.graft.eval;
 
+import dev.graft.GraftIoException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.graft.Graft;
-import dev.graft.eval.Evaluator;
 import dev.graft.merge.Linear;
 import dev.graft.onnx.TemporaryFolder;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,11 +60,13 @@ public final class LinearConnectivity {
                 Graft.merge().model(a, 1 - lambda).model(b, lambda).method(new Linear()).diagnostics(false)
                         .sync(false).writeTo(model);
                 out.add(new Point(lambda, evaluator.evaluate(model)));
-                Files.delete(model);
+                try {
+                    Files.delete(model);
+                } catch (IOException e) {
+                    throw new GraftIoException(model, "deleted", e);
+                }
             }
             return new Curve(name, out, barrier(out, evaluator.higherIsBetter()));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 
@@ -87,7 +88,7 @@ public final class LinearConnectivity {
         try {
             new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValue(file.toFile(), r);
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new GraftIoException(file, "written", e);
         }
     }
 
@@ -157,7 +158,7 @@ public final class LinearConnectivity {
         try {
             Files.writeString(file, svg.toString());
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new GraftIoException(file, "written", e);
         }
     }
 

@@ -1,0 +1,105 @@
+package dev.graft.data;
+
+import dev.graft.exec.ProgressListener;
+import dev.graft.exec.Threads;
+import dev.graft.onnx.ExposedValues;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.TemporaryFolder;
+import dev.graft.verify.ModelRunner;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * Runs one or several models over calibration batches with chosen intermediate values exposed, and hands each
+ * batch's values to a consumer (correlations, Gram matrices, least-squares accumulators, output similarity): the
+ * one way Graft runs models on data. Each model is copied once with its values added to the graph outputs (ONNX
+ * Runtime shows nothing else), one session per model is opened and reused for every batch, with
+ * {@link Threads#modelRuns()} intra-op threads; the copies are deleted on {@link #close()}.
+ *
+ * <pre>{@code
+ * try (Activations runs = Activations.of(List.of(a, b), List.of(valuesA, valuesB))) {
+ *     runs.run(calibration, batch -> accumulate(batch.output(0, "h1"), batch.output(1, "h1")), progress, "fitting");
+ * }
+ * }</pre>
+ */
+public final class Activations implements AutoCloseable {
+    private final TemporaryFolder folder;
+    private final List<ModelRunner> runners = new ArrayList<>();
+    private final List<Set<String>> values = new ArrayList<>();
+
+    /** One batch's outputs: per model, the exposed values (or, with none asked for, the graph outputs) by name. */
+    public record Batch(int index, List<Map<String, ModelRunner.Output>> outputs) {
+        /** Value {@code name} of model {@code model} in this batch. */
+        public ModelRunner.Output output(int model, String name) {
+            ModelRunner.Output o = outputs.get(model).get(name);
+            if (o == null) {
+                throw new IllegalArgumentException("value '" + name + "' of model " + model + " was not exposed or "
+                        + "is not a float tensor");
+            }
+            return o;
+        }
+    }
+
+    private Activations(List<Path> models, List<? extends Collection<String>> exposed) {
+        if (models.size() != exposed.size()) {
+            throw new IllegalArgumentException(models.size() + " models but " + exposed.size() + " sets of values");
+        }
+        folder = TemporaryFolder.create("graft-activations");
+        try {
+            for (int m = 0; m < models.size(); m++) {
+                Set<String> names = new LinkedHashSet<>(exposed.get(m));
+                names.remove("");
+                Path file = models.get(m);
+                if (!names.isEmpty()) {
+                    try (OnnxModel model = OnnxModel.open(file)) {
+                        file = ExposedValues.write(model, names, folder.resolve("model-" + m + ".onnx"));
+                    }
+                }
+                runners.add(new ModelRunner(file, Threads.modelRuns()));
+                values.add(names);
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Prepares {@code models.get(i)} with {@code values.get(i)} exposed (none: its graph outputs). */
+    public static Activations of(List<Path> models, List<? extends Collection<String>> values) {
+        return new Activations(models, values);
+    }
+
+    /** One model with {@code values} exposed (none: its graph outputs). */
+    public static Activations of(Path model, Collection<String> values) {
+        return new Activations(List.of(model), List.of(values));
+    }
+
+    /**
+     * Runs every model on every batch of {@code data}, in order, handing each batch's outputs to {@code consumer};
+     * {@code progress} hears {@code stage} once per batch.
+     */
+    public void run(Calibration data, Consumer<Batch> consumer, ProgressListener progress, String stage) {
+        int done = 0;
+        for (Map<String, ModelRunner.Input> inputs : data.batches()) {
+            progress.written(stage, done + 1, data.batches().size());
+            List<Map<String, ModelRunner.Output>> outputs = new ArrayList<>();
+            for (int m = 0; m < runners.size(); m++) {
+                outputs.add(runners.get(m).run(inputs, values.get(m)));
+            }
+            consumer.accept(new Batch(done++, outputs));
+        }
+    }
+
+    /** Closes the sessions and deletes the exposed copies. */
+    @Override
+    public void close() {
+        runners.forEach(ModelRunner::close);
+        folder.close();
+    }
+}

@@ -1,0 +1,42 @@
+package dev.graft.exec;
+
+import java.util.Objects;
+
+/**
+ * How a rewrite runs: the tensor jobs computed at once, the bytes they may hold together (see
+ * {@link TensorJob#workingBytes()}), and who is told of progress. {@link #defaults()} is the one default every
+ * operation uses: {@link Threads#workers()} threads and a budget of a quarter of the heap, at most 1 GiB.
+ */
+public record Execution(int threads, long memoryBudget, ProgressListener progress) {
+    public Execution {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+        }
+        if (memoryBudget < 1) {
+            throw new IllegalArgumentException("memory budget must be positive, got " + memoryBudget);
+        }
+        Objects.requireNonNull(progress, "progress");
+    }
+
+    /** {@link Threads#workers()} threads, {@link #defaultBudget()}, no progress reports. */
+    public static Execution defaults() {
+        return new Execution(Threads.workers(), defaultBudget(), ProgressListener.NONE);
+    }
+
+    /** A quarter of the maximum heap, at most 1 GiB. */
+    public static long defaultBudget() {
+        return Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4);
+    }
+
+    public Execution withThreads(int n) {
+        return new Execution(n, memoryBudget, progress);
+    }
+
+    public Execution withMemoryBudget(long bytes) {
+        return new Execution(threads, bytes, progress);
+    }
+
+    public Execution withProgress(ProgressListener p) {
+        return new Execution(threads, memoryBudget, p);
+    }
+}

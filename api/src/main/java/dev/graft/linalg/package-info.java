@@ -1,0 +1,4 @@
+/**
+ * Dense matrix products run in ONNX Runtime, for the large GEMMs of alignment and LoRA work.
+ */
+package dev.graft.linalg;

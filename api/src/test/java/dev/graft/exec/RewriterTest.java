@@ -1,0 +1,160 @@
+package dev.graft.exec;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import dev.graft.GraftException;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.Provenance;
+import dev.graft.onnx.Weight;
+import dev.graft.testing.TinyModels;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RewriterTest {
+    @TempDir
+    Path dir;
+
+    /** A plan that doubles every float initializer of {@code model}, declaring {@code bytes} per job. */
+    private static RewritePlan doubling(OnnxModel model, long bytes) {
+        RewritePlan.Builder plan = RewritePlan.of("double", model.proto()).input(model).parameter("factor", "2");
+        for (Weight w : model.initializers()) {
+            if (w.type().isFloatingPoint()) {
+                plan.compute(OutputTensor.like(w, w.type(), () -> {
+                    float[] x = w.toFloats();
+                    for (int i = 0; i < x.length; i++) {
+                        x[i] *= 2;
+                    }
+                    return x;
+                }), bytes);
+            } else {
+                plan.copy(w);
+            }
+        }
+        return plan.build();
+    }
+
+    @Test
+    void writesTheJobsWithProvenanceOfTheInputs() {
+        Path in = TinyModels.save(TinyModels.mlp(3), dir.resolve("in.onnx"));
+        Path out = dir.resolve("out.onnx");
+        Rewriter.Result result;
+        String sha;
+        try (OnnxModel model = OnnxModel.open(in)) {
+            sha = Provenance.Input.of(model).sha256();
+            result = Rewriter.write(doubling(model, 64), out, Execution.defaults());
+        }
+        try (OnnxModel before = OnnxModel.open(in); OnnxModel after = OnnxModel.open(out)) {
+            float[] w = before.weight("W1").orElseThrow().toFloats();
+            float[] doubled = after.weight("W1").orElseThrow().toFloats();
+            for (int i = 0; i < w.length; i++) {
+                assertThat(doubled[i]).isEqualTo(2 * w[i]);
+            }
+            assertThat(after.weight("shape").orElseThrow().bytes()).isEqualTo(before.weight("shape").orElseThrow().bytes());
+            Map<String, String> meta = after.proto().getMetadataPropsList().stream()
+                    .collect(Collectors.toMap(StringStringEntryProto::getKey, StringStringEntryProto::getValue));
+            assertThat(meta).containsEntry("graft.operation", "double");
+            assertThat(meta.get("graft.parameters")).contains("\"factor\":\"2\"");
+            assertThat(meta.get("graft.inputs")).contains(sha);
+        }
+        assertThat(result.provenance().inputs()).singleElement().satisfies(i -> assertThat(i.sha256()).isEqualTo(sha));
+        assertThat(result.files().files()).containsExactly(out);
+    }
+
+    @Test
+    void jobsInFlightNeverHoldMoreThanTheBudget() {
+        Path in = TinyModels.save(TinyModels.mlp(4), dir.resolve("in.onnx"));
+        long budget = 1 << 20;
+        long perJob = 400 << 10; // two fit at once, three do not
+        AtomicLong held = new AtomicLong();
+        AtomicLong peak = new AtomicLong();
+        try (OnnxModel model = OnnxModel.open(in)) {
+            RewritePlan.Builder plan = RewritePlan.of("test", model.proto());
+            for (Weight w : model.initializers()) {
+                if (!w.type().isFloatingPoint()) {
+                    plan.copy(w);
+                    continue;
+                }
+                plan.compute(OutputTensor.like(w, w.type(), () -> {
+                    peak.accumulateAndGet(held.addAndGet(perJob), Math::max);
+                    Thread.sleep(20);
+                    return w.toFloats();
+                }).onWritten(() -> held.addAndGet(-perJob)), perJob);
+            }
+            Rewriter.write(plan.build(), dir.resolve("out.onnx"), new Execution(8, budget, ProgressListener.NONE));
+        }
+        assertThat(peak.get()).isLessThanOrEqualTo(budget).isGreaterThanOrEqualTo(perJob);
+    }
+
+    @Test
+    void aFailedCheckRemovesTheFilesAndNamesTheTarget() {
+        Path in = TinyModels.save(TinyModels.mlp(5), dir.resolve("in.onnx"));
+        Path out = dir.resolve("out.onnx");
+        try (OnnxModel model = OnnxModel.open(in)) {
+            RewritePlan plan = RewritePlan.of("test", model.proto()).copy(model.initializers().get(0))
+                    .copy(model.initializers().get(1)).copy(model.initializers().get(2))
+                    .copy(model.initializers().get(3)).copy(model.initializers().get(4))
+                    .check(written -> {
+                        assertThat(written).exists();
+                        throw new IllegalStateException("widths differ");
+                    }).build();
+            assertThatThrownBy(() -> Rewriter.write(plan, out, Execution.defaults()))
+                    .isInstanceOf(GraftException.class).hasMessageContaining(out.toString())
+                    .hasMessageContaining("widths differ");
+        }
+        assertThat(out).doesNotExist();
+    }
+
+    @Test
+    void aFailingJobLeavesNoFileBehind() throws IOException {
+        Path in = TinyModels.save(TinyModels.mlp(6), dir.resolve("in.onnx"));
+        Path folder = Files.createDirectories(dir.resolve("out"));
+        try (OnnxModel model = OnnxModel.open(in)) {
+            RewritePlan.Builder plan = RewritePlan.of("test", model.proto());
+            for (Weight w : model.initializers()) {
+                if (w.type().isFloatingPoint()) {
+                    plan.compute(OutputTensor.like(w, w.type(), () -> {
+                        throw new GraftException(in, w.name(), "bad values");
+                    }), 16);
+                } else {
+                    plan.copy(w);
+                }
+            }
+            assertThatThrownBy(() -> Rewriter.write(plan.build(), folder.resolve("m.onnx"), Execution.defaults()))
+                    .isInstanceOf(GraftException.class).hasMessageContaining("bad values");
+        }
+        try (Stream<Path> left = Files.list(folder)) {
+            assertThat(left).isEmpty();
+        }
+    }
+
+    @Test
+    void aMissingOutputFolderIsCreated() {
+        Path in = TinyModels.save(TinyModels.mlp(7), dir.resolve("in.onnx"));
+        Path out = dir.resolve("new/deeper/out.onnx");
+        try (OnnxModel model = OnnxModel.open(in)) {
+            Rewriter.write(doubling(model, 64), out, Execution.defaults());
+        }
+        assertThat(out).isRegularFile();
+    }
+
+    @Test
+    void aFileWhereTheFolderShouldBeIsAnIoError() throws IOException {
+        Path in = TinyModels.save(TinyModels.mlp(8), dir.resolve("in.onnx"));
+        Path blocker = Files.writeString(dir.resolve("blocker"), "x");
+        try (OnnxModel model = OnnxModel.open(in)) {
+            assertThatThrownBy(() -> Rewriter.write(doubling(model, 64), blocker.resolve("out.onnx"),
+                    Execution.defaults())).isInstanceOf(dev.graft.GraftIoException.class)
+                    .hasMessageContaining("cannot be written");
+        }
+    }
+}

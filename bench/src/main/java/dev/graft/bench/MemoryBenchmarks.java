@@ -1,0 +1,169 @@
+package dev.graft.bench;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.graft.adapters.RecursiveModel;
+import dev.graft.data.Calibration;
+import dev.graft.onnx.OnnxWriter;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.WriteOptions;
+import dev.graft.pleas.Pleas;
+import dev.graft.tensor.ElementType;
+import dev.graft.verify.ModelRunner;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Peak resident memory (VmHWM, read from /proc in a child JVM with -Xmx3g) of what a user runs: PLeaS of bge-small
+ * and e5-small at 1.0× on 256 sentences; PLeaS of two synthetic ReLU MLPs (width 1024) 8 and 16 layers deep; a
+ * weight-only recursive conversion of bge-small (6 blocks, rank 64). Whether peak memory grows with depth is the
+ * question: the deep pair's peak over the shallow pair's.
+ */
+final class MemoryBenchmarks {
+    private static final int WIDTH = 1024;
+    private static final int INPUTS = 256;
+
+    private MemoryBenchmarks() {
+    }
+
+    static void run(Path models, Path text, Path work) throws Exception {
+        System.out.println("memory: peak RSS of a child JVM (-Xmx3g)");
+        Path bge = models.resolve("bge-small-en-v1.5.onnx");
+        if (Files.exists(bge)) {
+            long pleas = child(work, "pleas-text", bge.toString(), models.resolve("e5-small-v2.onnx").toString(),
+                    models.resolve("bge-small-en-v1.5-tokenizer.json").toString(), text.toString());
+            System.out.printf(Locale.ROOT, "  PLeaS bge + e5, 1.0x, 256 sentences   %5d MB%n", pleas >> 20);
+            long recursive = child(work, "recursive", bge.toString());
+            System.out.printf(Locale.ROOT, "  recursive bge, 6 blocks, rank 64       %5d MB%n", recursive >> 20);
+        }
+        long[] peaks = new long[2];
+        int[] depths = {8, 16};
+        for (int i = 0; i < 2; i++) {
+            Path a = work.resolve("mlp" + depths[i] + "a.onnx");
+            Path b = work.resolve("mlp" + depths[i] + "b.onnx");
+            writeMlp(a, depths[i], 1);
+            writeMlp(b, depths[i], 2);
+            peaks[i] = child(work, "pleas-mlp", a.toString(), b.toString());
+            System.out.printf(Locale.ROOT, "  PLeaS MLP pair, %2d layers of %d       %5d MB (models %d MB each)%n",
+                    depths[i], WIDTH, peaks[i] >> 20, Files.size(a) >> 20);
+            Files.deleteIfExists(a);
+            Files.deleteIfExists(b);
+        }
+        System.out.printf(Locale.ROOT, "  twice as deep: %.2f x the peak%n", (double) peaks[1] / peaks[0]);
+    }
+
+    /** Runs one task in a child JVM; returns its peak RSS in bytes. */
+    private static long child(Path work, String... task) throws Exception {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "-Xmx3g", "-cp", System.getProperty("java.class.path"), MemoryBenchmarks.class.getName(),
+                work.toString()));
+        command.addAll(List.of(task));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes());
+        if (p.waitFor() != 0) {
+            throw new IllegalStateException("child failed: " + output);
+        }
+        for (String line : output.split("\n")) {
+            if (line.startsWith("VmHWM:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        throw new IllegalStateException("no VmHWM in child output: " + output);
+    }
+
+    /** The child: {@code WORK TASK ARGS...}. */
+    public static void main(String[] args) throws Exception {
+        Path work = Path.of(args[0]);
+        Path out = work.resolve("memory-out.onnx");
+        switch (args[1]) {
+            case "pleas-text" -> Pleas.merge(Path.of(args[2]), Path.of(args[3]))
+                    .calibration(Calibration.text(Path.of(args[5]), Path.of(args[4]), 256, 128)).width(1.0).writeTo(out);
+            case "recursive" -> RecursiveModel.of(Path.of(args[2])).blocks(6).rank(64).writeTo(out);
+            case "pleas-mlp" -> Pleas.merge(Path.of(args[2]), Path.of(args[3])).calibration(randomInputs())
+                    .width(1.0).writeTo(out);
+            default -> throw new IllegalArgumentException(args[1]);
+        }
+        Files.deleteIfExists(out);
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmHWM:")) {
+                System.out.println(line);
+            }
+        }
+    }
+
+    private static Calibration randomInputs() {
+        SplittableRandom r = new SplittableRandom(7);
+        List<Map<String, ModelRunner.Input>> batches = new ArrayList<>();
+        for (int b = 0; b < 8; b++) {
+            float[] x = new float[128 * INPUTS];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) r.nextGaussian();
+            }
+            batches.add(Map.of("x", ModelRunner.Input.of(x, 128, INPUTS)));
+        }
+        return Calibration.of("random", batches);
+    }
+
+    /** x[N, 256] → (MatMul, Add, Relu) × depth at width 1024 → MatMul to 16 outputs. */
+    private static void writeMlp(Path file, int depth, long seed) {
+        GraphProto.Builder g = GraphProto.newBuilder().setName("mlp").addInput(input("x", INPUTS));
+        List<OutputTensor> tensors = new ArrayList<>();
+        String value = "x";
+        int in = INPUTS;
+        for (int l = 0; l <= depth; l++) {
+            int out = l == depth ? 16 : WIDTH;
+            String name = "/layers." + l + "/fc";
+            tensors.add(tensor("layers." + l + ".weight", new long[] {in, out}, seed * 1000 + 2L * l));
+            tensors.add(tensor("layers." + l + ".bias", new long[] {out}, seed * 1000 + 2L * l + 1));
+            g.addNode(node("MatMul", name + "/MatMul", List.of(value, "layers." + l + ".weight"), name + "/mm"));
+            g.addNode(node("Add", name + "/Add", List.of(name + "/mm", "layers." + l + ".bias"), name + "/add"));
+            value = name + "/add";
+            if (l < depth) {
+                g.addNode(node("Relu", "/layers." + l + "/act/Relu", List.of(value), "/layers." + l + "/relu"));
+                value = "/layers." + l + "/relu";
+            }
+            in = out;
+        }
+        g.addNode(node("Identity", "/out", List.of(value), "y"));
+        g.addOutput(input("y", 16));
+        ModelProto template = ModelProto.newBuilder().setIrVersion(8).setProducerName("graft-bench")
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(17)).setGraph(g).build();
+        OnnxWriter.write(template, tensors, file, WriteOptions.defaults().withSync(false));
+    }
+
+    private static OutputTensor tensor(String name, long[] shape, long seed) {
+        int n = (int) (shape.length == 1 ? shape[0] : shape[0] * shape[1]);
+        double scale = Math.sqrt(2.0 / shape[0]);
+        return OutputTensor.of(name, ElementType.FLOAT, shape, () -> {
+            SplittableRandom r = new SplittableRandom(seed);
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) {
+                v[i] = (float) (r.nextGaussian() * scale);
+            }
+            return v;
+        });
+    }
+
+    private static NodeProto node(String op, String name, List<String> inputs, String output) {
+        return NodeProto.newBuilder().setOpType(op).setName(name).addAllInput(inputs).addOutput(output).build();
+    }
+
+    private static ValueInfoProto input(String name, long width) {
+        TensorShapeProto shape = TensorShapeProto.newBuilder()
+                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam("N"))
+                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(width)).build();
+        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(shape))).build();
+    }
+}
