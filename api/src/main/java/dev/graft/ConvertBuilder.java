@@ -73,7 +73,12 @@ public final class ConvertBuilder {
         return this;
     }
 
-    /** Writes the converted model atomically to {@code target}. */
+    /**
+     * Writes the converted model atomically to {@code target}.
+     *
+     * @throws ModelFormatException if the source is not a well-formed ONNX model
+     * @throws GraftIoException     if the source cannot be read or the target cannot be written
+     */
     public Report writeTo(Path target) {
         long start = System.nanoTime();
         try (OnnxModel model = OnnxModel.open(source)) {

@@ -394,7 +394,7 @@ public final class MergeBuilder {
                 values[m] = alloc.apply(n);
             }
             WeightRole role = depths.index.get(name).orElseThrow().role();
-            boolean inOut = role == WeightRole.MATMUL_WEIGHT || role == WeightRole.GEMM_WEIGHT_IN_OUT;
+            boolean inOut = role.storedInOut();
             long tensorSeed = Hashing.murmur3_128().newHasher().putLong(seed)
                     .putString(name, StandardCharsets.UTF_8).hash().asLong();
             TensorInputs.Loader loader = new TensorInputs.Loader() {

@@ -1,9 +1,10 @@
 package dev.graft.adapters;
 
+import dev.graft.index.GraphIndex;
+import dev.graft.index.WeightUse;
 import dev.graft.data.Activations;
 import dev.graft.exec.ProgressListener;
 import dev.graft.exec.Threads;
-import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.GraftException;
 import dev.graft.data.Calibration;
 import dev.graft.linalg.MatrixProducts;
@@ -42,14 +43,13 @@ public final class InputGrams {
         Map<String, Integer> widths = new HashMap<>();
         try (OnnxModel m = OnnxModel.open(model);
              MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
-            Map<String, ModuleMap.Target> wanted = new HashMap<>();
-            targets.forEach(t -> wanted.put(t.weight(), t));
-            for (NodeProto n : m.proto().getGraph().getNodeList()) {
-                boolean dense = n.getOpType().equals("MatMul") || n.getOpType().equals("Gemm");
-                if (dense && n.getInputCount() >= 2 && wanted.containsKey(n.getInput(1))) {
-                    inputOf.put(n.getInput(1), n.getInput(0));
-                    widths.put(n.getInput(1), (int) wanted.get(n.getInput(1)).in());
-                }
+            GraphIndex index = GraphIndex.of(m);
+            for (ModuleMap.Target t : targets) {
+                index.get(t.weight()).ifPresent(w -> w.uses().stream().map(WeightUse::denseInput)
+                        .filter(java.util.Objects::nonNull).findFirst().ifPresent(value -> {
+                            inputOf.put(t.weight(), value);
+                            widths.put(t.weight(), (int) t.in());
+                        }));
             }
             for (ModuleMap.Target t : targets) {
                 if (!inputOf.containsKey(t.weight())) {

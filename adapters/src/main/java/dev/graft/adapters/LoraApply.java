@@ -71,7 +71,13 @@ public final class LoraApply {
         return this;
     }
 
-    /** Writes the model with the adapters merged to {@code target}. */
+    /**
+     * Writes the model with the adapters merged to {@code target}.
+     *
+     * @throws AdapterFormatException if an adapter is malformed or refused (DoRA, embedding LoRA, ...)
+     * @throws dev.graft.GraftException naming the adapter file and module when a module matches no weight of the
+     *                                  model or has other widths; or when a file cannot be read or written
+     */
     public Report writeTo(Path target) {
         if (folders.isEmpty()) {
             throw new IllegalArgumentException("no adapter to apply: call adapter(...)");

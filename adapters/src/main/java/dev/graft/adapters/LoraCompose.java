@@ -104,7 +104,12 @@ public final class LoraCompose {
         return this;
     }
 
-    /** Composes and writes the PEFT adapter folder {@code folder}. */
+    /**
+     * Composes and writes the PEFT adapter folder {@code folder}.
+     *
+     * @throws AdapterFormatException if an adapter is malformed or the adapters do not fit together
+     * @throws dev.graft.GraftIoException if an adapter cannot be read or the folder cannot be written
+     */
     public List<Module> writeTo(Path folder) {
         if (folders.isEmpty()) {
             throw new IllegalArgumentException("no adapter to compose: call adapter(...)");

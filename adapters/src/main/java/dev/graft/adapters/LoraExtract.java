@@ -79,7 +79,13 @@ public final class LoraExtract {
         return this;
     }
 
-    /** Extracts and writes the PEFT adapter folder {@code folder}. */
+    /**
+     * Extracts and writes the PEFT adapter folder {@code folder}.
+     *
+     * @throws dev.graft.GraftException naming the tensor when the fine-tune's tensors differ in shape from the
+     *                                  base's, or when no dense weight changed; or when a file cannot be read or
+     *                                  written
+     */
     public Report writeTo(Path folder) {
         try (OnnxModel mb = OnnxModel.open(base); OnnxModel mf = OnnxModel.open(fineTuned);
              MatrixProducts products = new MatrixProducts(Threads.workers())) {

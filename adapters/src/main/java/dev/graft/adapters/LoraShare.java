@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.index.LayerNumbers;
 import dev.graft.exec.Threads;
 import dev.graft.GraftException;
 import dev.graft.linalg.MatrixProducts;
@@ -30,7 +31,7 @@ public final class LoraShare {
                        double[] relativeError) {
         /** The layer numbers of the modules (-1 for a module without one). */
         public List<Integer> layers() {
-            return modules.stream().map(LayerNames::layerOf).toList();
+            return modules.stream().map(m -> LayerNumbers.layerOf(m).orElse(-1)).toList();
         }
     }
 
@@ -81,7 +82,12 @@ public final class LoraShare {
         return this;
     }
 
-    /** Fits the shared factors and writes the adapter to {@code folder}. */
+    /**
+     * Fits the shared factors and writes the adapter to {@code folder}.
+     *
+     * @throws AdapterFormatException if the adapter is malformed or has no update to share
+     * @throws dev.graft.GraftException if a model cannot be read or the folder cannot be written
+     */
     public List<Kind> writeTo(Path folder) {
         PeftAdapter source = adapter == null ? null : PeftAdapter.read(adapter);
         List<Update> updates = source == null ? fineTuneUpdates() : source.modules().values().stream()
@@ -90,7 +96,7 @@ public final class LoraShare {
         Map<String, List<Update>> kinds = new LinkedHashMap<>();
         Map<String, LoraModule> out = new LinkedHashMap<>();
         for (Update u : updates) {
-            String kind = LayerNames.kindOf(u.name());
+            String kind = LayerNumbers.kindOf(u.name());
             kinds.computeIfAbsent(kind == null ? u.name() : kind, k -> new ArrayList<>()).add(u);
         }
         List<Kind> report = new ArrayList<>();

@@ -59,7 +59,7 @@ public final class ModuleMap {
                 continue;
             }
             long[] s = w.weight().shape();
-            boolean inOut = w.role() == WeightRole.MATMUL_WEIGHT || w.role() == WeightRole.GEMM_WEIGHT_IN_OUT;
+            boolean inOut = w.role().storedInOut();
             if (inOut || w.role() == WeightRole.GEMM_WEIGHT_OUT_IN) {
                 byPath.put(w.modulePath(), new Target(w.name(), inOut, inOut ? s[0] : s[1], inOut ? s[1] : s[0],
                         biases.get(w.modulePath())));

@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.index.LayerNumbers;
 import dev.graft.exec.Threads;
 import dev.graft.GraftException;
 import dev.graft.data.Calibration;
@@ -149,7 +150,12 @@ public final class RecursiveModel {
         return this;
     }
 
-    /** Converts and writes the model to {@code target}. */
+    /**
+     * Converts and writes the model to {@code target}.
+     *
+     * @throws dev.graft.GraftException naming the model when its layers cannot be tied into the blocks asked for,
+     *                                  a layer cannot be fitted on its inputs, or a file cannot be read or written
+     */
     public Report writeTo(Path target) {
         try (OnnxModel m = OnnxModel.open(model);
              MatrixProducts products = new MatrixProducts(Threads.workers())) {
@@ -157,9 +163,9 @@ public final class RecursiveModel {
             Map<String, Map<Integer, String>> kinds = new LinkedHashMap<>(); // kind → layer → module
             TreeSet<Integer> layerSet = new TreeSet<>();
             for (String path : targets.keySet()) {
-                String kind = LayerNames.kindOf(path);
+                String kind = LayerNumbers.kindOf(path);
                 if (kind != null) {
-                    int layer = LayerNames.layerOf(path);
+                    int layer = LayerNumbers.layerOf(path).getAsInt();
                     kinds.computeIfAbsent(kind, k -> new LinkedHashMap<>()).put(layer, path);
                     layerSet.add(layer);
                 }

@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.index.LayerNumbers;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
@@ -94,9 +95,9 @@ class LoraShareTest {
         List<LoraShare.Kind> r = LoraShare.from(in).rank(4).writeTo(dir.resolve("half"));
         assertThat(java.util.Arrays.stream(r.get(0).relativeError()).min().orElseThrow()).isGreaterThan(1e-3);
         assertThat(java.util.Arrays.stream(r.get(0).relativeError()).max().orElseThrow()).isLessThan(1.0);
-        assertThat(LayerNames.kindOf("model.layers.12.mlp.up_proj")).isEqualTo("model.layers.*.mlp.up_proj");
-        assertThat(LayerNames.kindOf("transformer.h.3.attn.c_attn")).isEqualTo("transformer.h.*.attn.c_attn");
-        assertThat(LayerNames.kindOf("pooler.dense")).isNull();
+        assertThat(LayerNumbers.kindOf("model.layers.12.mlp.up_proj")).isEqualTo("model.layers.*.mlp.up_proj");
+        assertThat(LayerNumbers.kindOf("transformer.h.3.attn.c_attn")).isEqualTo("transformer.h.*.attn.c_attn");
+        assertThat(LayerNumbers.kindOf("pooler.dense")).isNull();
     }
 
     /** Layers 0 and 2 share one A, layers 1 and 3 another: two groups find them, and reproduce all four exactly. */

@@ -20,7 +20,9 @@ import java.util.function.Consumer;
  * batch's values to a consumer (correlations, Gram matrices, least-squares accumulators, output similarity): the
  * one way Graft runs models on data. Each model is copied once with its values added to the graph outputs (ONNX
  * Runtime shows nothing else), one session per model is opened and reused for every batch, with
- * {@link Threads#modelRuns()} intra-op threads; the copies are deleted on {@link #close()}.
+ * {@link Threads#modelRuns()} intra-op threads; the copies are deleted on {@link #close()}. Padded positions of
+ * text batches (zeros of an {@code attention_mask} input) are left out of every value that has a row per position
+ * ({@link PaddedPositions}), so statistics see real tokens only.
  *
  * <pre>{@code
  * try (Activations runs = Activations.of(List.of(a, b), List.of(valuesA, valuesB))) {
@@ -85,12 +87,23 @@ public final class Activations implements AutoCloseable {
      * {@code progress} hears {@code stage} once per batch.
      */
     public void run(Calibration data, Consumer<Batch> consumer, ProgressListener progress, String stage) {
+        List<PaddedPositions> padded = new ArrayList<>();
         int done = 0;
         for (Map<String, ModelRunner.Input> inputs : data.batches()) {
             progress.written(stage, done + 1, data.batches().size());
+            boolean masked = PaddedPositions.masked(inputs);
             List<Map<String, ModelRunner.Output>> outputs = new ArrayList<>();
             for (int m = 0; m < runners.size(); m++) {
-                outputs.add(runners.get(m).run(inputs, values.get(m)));
+                Map<String, ModelRunner.Output> out = runners.get(m).run(inputs, values.get(m));
+                if (masked) {
+                    if (padded.size() <= m) {
+                        long rows = inputs.get(PaddedPositions.MASK).shape()[0];
+                        padded.add(PaddedPositions.learn(out,
+                                runners.get(m).run(PaddedPositions.longer(inputs), values.get(m)), rows));
+                    }
+                    out = padded.get(m).unpadded(out, inputs.get(PaddedPositions.MASK));
+                }
+                outputs.add(out);
             }
             consumer.accept(new Batch(done++, outputs));
         }

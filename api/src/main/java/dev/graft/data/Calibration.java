@@ -64,10 +64,15 @@ public final class Calibration {
         return new Calibration(out, file.toString(), n);
     }
 
+    /** Text samples per batch. */
+    public static final int TEXT_BATCH = 16;
+
     /**
      * The first {@code maxSamples} non-empty lines of {@code text}, each cut to {@code maxTokens} tokens by
      * {@code tokenizer}, as {@code input_ids}, {@code attention_mask} and {@code token_type_ids} (a model is fed
-     * those of them it has).
+     * those of them it has). Samples are ordered by token count (stable, so equal lengths keep the file's order)
+     * and batched {@value #TEXT_BATCH} at a time, each batch padded to its longest sample: padding has id 0 and
+     * mask 0, and {@link Activations} leaves it out of every statistic.
      */
     public static Calibration text(Path text, Path tokenizer, int maxSamples, int maxTokens) {
         List<String> lines = TextFiles.lines(text).stream().map(String::strip).filter(l -> !l.isEmpty())
@@ -75,38 +80,42 @@ public final class Calibration {
         if (lines.isEmpty()) {
             throw new GraftException(text, null, "has no non-empty lines to calibrate on");
         }
-        Map<Integer, List<long[]>> byLength = new java.util.TreeMap<>();
+        List<long[]> samples = new ArrayList<>();
         try (HuggingFaceTokenizer t = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizer)
                 .optMaxLength(maxTokens).optTruncation(true).optPadding(false).build()) {
             for (String line : lines) {
-                long[] ids = t.encode(line).getIds();
-                byLength.computeIfAbsent(ids.length, k -> new ArrayList<>()).add(ids);
+                samples.add(t.encode(line).getIds());
             }
         } catch (IOException | RuntimeException e) {
             throw new GraftException(tokenizer, null, "cannot be used as a Hugging Face tokenizer.json: "
                     + e.getMessage(), e);
         }
+        samples.sort(java.util.Comparator.comparingInt(ids -> ids.length));
         List<Map<String, ModelRunner.Input>> out = new ArrayList<>();
-        for (Map.Entry<Integer, List<long[]>> e : byLength.entrySet()) {
-            int length = e.getKey();
-            List<long[]> same = e.getValue();
-            for (int from = 0; from < same.size(); from += 16) {
-                int count = Math.min(16, same.size() - from);
-                long[] ids = new long[count * length];
-                for (int k = 0; k < count; k++) {
-                    System.arraycopy(same.get(from + k), 0, ids, k * length, length);
-                }
-                long[] shape = {count, length};
-                Map<String, ModelRunner.Input> batch = new LinkedHashMap<>();
-                batch.put("input_ids", ModelRunner.Input.ofLongs(ids, shape));
-                long[] ones = new long[ids.length];
-                Arrays.fill(ones, 1);
-                batch.put("attention_mask", ModelRunner.Input.ofLongs(ones, shape));
-                batch.put("token_type_ids", ModelRunner.Input.ofLongs(new long[ids.length], shape));
-                out.add(batch);
-            }
+        for (int from = 0; from < samples.size(); from += TEXT_BATCH) {
+            List<long[]> batch = samples.subList(from, Math.min(samples.size(), from + TEXT_BATCH));
+            out.add(padded(batch));
         }
         return new Calibration(out, text.toString(), lines.size());
+    }
+
+    /** Token ids of several samples as one batch padded to the longest, with its attention mask. */
+    static Map<String, ModelRunner.Input> padded(List<long[]> samples) {
+        int length = samples.stream().mapToInt(ids -> ids.length).max().orElse(0);
+        int count = samples.size();
+        long[] ids = new long[count * length];
+        long[] mask = new long[count * length];
+        for (int k = 0; k < count; k++) {
+            long[] s = samples.get(k);
+            System.arraycopy(s, 0, ids, k * length, s.length);
+            Arrays.fill(mask, k * length, k * length + s.length, 1);
+        }
+        long[] shape = {count, length};
+        Map<String, ModelRunner.Input> batch = new LinkedHashMap<>();
+        batch.put("input_ids", ModelRunner.Input.ofLongs(ids, shape));
+        batch.put("attention_mask", ModelRunner.Input.ofLongs(mask, shape));
+        batch.put("token_type_ids", ModelRunner.Input.ofLongs(new long[ids.length], shape));
+        return batch;
     }
 
     /** The batches, each a map from input name to tensor. */

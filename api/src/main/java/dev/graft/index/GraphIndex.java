@@ -13,10 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.OptionalInt;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * For every weight of a model: which nodes consume it, in which role, and which module and layer it belongs
@@ -28,8 +25,6 @@ import java.util.regex.Pattern;
 public final class GraphIndex {
     private static final Set<String> PASS_THROUGH = Set.of("Identity", "Cast");
     private static final Set<String> LINEAR_OPS = Set.of("MatMul", "Gemm", "Conv", "ConvTranspose");
-    private static final Pattern LAYER =
-            Pattern.compile("(?:^|[./])(?:layer|layers|h|block|blocks|encoder_layer|decoder_layer)[._](\\d+)(?:[./]|$)");
 
     private final List<IndexedWeight> weights;
     private final Map<String, IndexedWeight> mainByName;
@@ -90,7 +85,8 @@ public final class GraphIndex {
             List<Slot> slots = new ArrayList<>();
             followUses(w.name(), slots, 0);
             for (Slot s : slots) {
-                uses.add(new WeightUse(Graphs.label(s.node), s.node.getOpType(), s.input, role(s, w)));
+                uses.add(new WeightUse(Graphs.label(s.node), s.node.getOpType(), s.input, role(s, w),
+                        s.node.getInputList()));
             }
             WeightRole role = uses.isEmpty() ? WeightRole.UNKNOWN : uses.get(0).role();
             for (WeightUse u : uses) {
@@ -99,7 +95,7 @@ public final class GraphIndex {
                 }
             }
             String path = modulePath(w, slots);
-            return new IndexedWeight(w, role, Collections.unmodifiableList(uses), path, layerOf(path));
+            return new IndexedWeight(w, role, Collections.unmodifiableList(uses), path, LayerNumbers.layerOf(path));
         }
 
         private void followUses(String value, List<Slot> out, int depth) {
@@ -214,11 +210,6 @@ public final class GraphIndex {
             return n.substring(0, dot);
         }
         return "";
-    }
-
-    private static OptionalInt layerOf(String path) {
-        Matcher m = LAYER.matcher(path);
-        return m.find() ? OptionalInt.of(Integer.parseInt(m.group(1))) : OptionalInt.empty();
     }
 
     private record Slot(NodeProto node, int input) {

@@ -35,6 +35,11 @@ public enum WeightRole {
         this.label = label;
     }
 
+    /** True for a dense layer's weight stored {@code [in, out]} (MatMul B, Gemm B without transB). */
+    public boolean storedInOut() {
+        return this == MATMUL_WEIGHT || this == GEMM_WEIGHT_IN_OUT;
+    }
+
     /** A short label for reports, with the layout where the role implies one. */
     public String label() {
         return label;

@@ -84,4 +84,63 @@ class ActivationsTest {
             assertThat(names).containsExactly("y");
         }
     }
+
+    /**
+     * Text of mixed lengths is batched with padding, and every value reaches the consumer with the padded positions
+     * left out: its rows equal those of each sentence run alone, in order (the FFN activation [B, S, 1536] and the
+     * output [B, S, 384] of bge-small).
+     */
+    @Test
+    void paddedPositionsAreLeftOutOfTheValues() throws java.io.IOException {
+        Path bge = dev.graft.testing.RealModels.bgeSmall();
+        Path tokenizer = bge.resolveSibling("bge-small-en-v1.5-tokenizer.json");
+        Path text = java.nio.file.Files.writeString(dir.resolve("text.txt"), String.join("\n",
+                "A short one.", "This sentence is quite a bit longer than the first one, with more tokens.",
+                "Medium length sentence here.", "Tiny.", "Another sentence of some words for the batch."));
+        Calibration data = Calibration.text(text, tokenizer, 10, 64);
+        assertThat(data.batches()).hasSize(1);
+        Map<String, ModelRunner.Input> batch = data.batches().get(0);
+        long[] mask = batch.get("attention_mask").longs();
+        long real = java.util.Arrays.stream(mask).sum();
+        assertThat(real).isLessThan(mask.length); // mixed lengths: some padding
+        String ffnValue;
+        try (OnnxModel m = OnnxModel.open(bge)) {
+            ffnValue = m.proto().getGraph().getNodeList().stream()
+                    .filter(n -> n.getName().startsWith("/encoder/layer.3/intermediate/"))
+                    .reduce((first, second) -> second).orElseThrow().getOutput(0);
+        }
+        assertThat(ffnValue).isNotEmpty();
+        List<float[]> expectedOut = new ArrayList<>();
+        try (ModelRunner alone = new ModelRunner(bge, 1)) {
+            int length = (int) batch.get("attention_mask").shape()[1];
+            for (int k = 0; k < mask.length / length; k++) {
+                int n = 0;
+                while (n < length && mask[k * length + n] != 0) {
+                    n++;
+                }
+                long[] ids = java.util.Arrays.copyOfRange(batch.get("input_ids").longs(), k * length, k * length + n);
+                long[] ones = new long[n];
+                java.util.Arrays.fill(ones, 1);
+                Map<String, ModelRunner.Input> one = Map.of("input_ids", ModelRunner.Input.ofLongs(ids, 1, n),
+                        "attention_mask", ModelRunner.Input.ofLongs(ones, 1, n),
+                        "token_type_ids", ModelRunner.Input.ofLongs(new long[n], 1, n));
+                expectedOut.add(alone.run(one, Set.of("last_hidden_state")).get("last_hidden_state").values());
+            }
+        }
+        try (Activations runs = Activations.of(bge, Set.of(ffnValue, "last_hidden_state"))) {
+            runs.run(data, b -> {
+                ModelRunner.Output hidden = b.output(0, "last_hidden_state");
+                assertThat(hidden.shape()).containsExactly(1, real, 384);
+                ModelRunner.Output act = b.output(0, ffnValue);
+                assertThat(act.shape()).containsExactly(1, real, 1536);
+                float[] joined = new float[(int) real * 384];
+                int at = 0;
+                for (float[] e : expectedOut) {
+                    System.arraycopy(e, 0, joined, at, e.length);
+                    at += e.length;
+                }
+                assertThat(hidden.values()).containsExactly(joined, within(2e-4f));
+            }, ProgressListener.NONE, "testing");
+        }
+    }
 }

@@ -234,10 +234,14 @@ public final class Benchmarks {
     /** Runs this class in a child JVM with -Xmx256m and returns its peak resident set size in bytes. */
     private static long child(String task, Path in, Path out) throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(java, task.equals("ties") ? "-Xmx1g" : "-Xmx256m", "-cp",
+        return peakRss(List.of(java, task.equals("ties") ? "-Xmx1g" : "-Xmx256m", "-cp",
                 System.getProperty("java.class.path"), Benchmarks.class.getName(), "convert-child", task, in.toString(),
-                out.toString())
-                .redirectErrorStream(true).start();
+                out.toString()));
+    }
+
+    /** Runs {@code command}, a child JVM that ends with {@link #printPeakRss()}; returns its peak RSS in bytes. */
+    static long peakRss(List<String> command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(p.getInputStream().readAllBytes());
         if (p.waitFor() != 0) {
             throw new IllegalStateException("child failed: " + output);
@@ -248,6 +252,15 @@ public final class Benchmarks {
             }
         }
         throw new IllegalStateException("no VmHWM in child output: " + output);
+    }
+
+    /** Prints this process's peak RSS line from /proc, for {@link #peakRss}. */
+    static void printPeakRss() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmHWM:")) {
+                System.out.println(line);
+            }
+        }
     }
 
     private static void convertChild(String[] args) throws IOException {
@@ -261,11 +274,7 @@ public final class Benchmarks {
             }
             tiesMerge(models, Path.of(args[3]), true, true);
         }
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmHWM:")) {
-                System.out.println(line);
-            }
-        }
+        printPeakRss();
     }
 
     private static void convert(Path in, Path out, boolean sync) {

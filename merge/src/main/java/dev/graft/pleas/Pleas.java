@@ -218,7 +218,13 @@ public final class Pleas {
         return this;
     }
 
-    /** Runs the merge and writes the merged model to {@code target}, atomically. */
+    /**
+     * Runs the merge and writes the merged model to {@code target}, atomically.
+     *
+     * @throws dev.graft.GraftException naming the model and tensor when the models differ in architecture, a
+     *                                  layer cannot be fitted, or the merged model does not run with the widths
+     *                                  the merge expects (its files are then removed)
+     */
     public Report writeTo(Path target) {
         if (data == null) {
             throw new IllegalArgumentException("PLeaS needs calibration data: call calibration(...)");

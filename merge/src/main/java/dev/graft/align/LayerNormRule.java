@@ -1,0 +1,45 @@
+package dev.graft.align;
+
+import ai.onnx.proto.OnnxMl.NodeProto;
+import dev.graft.onnx.Attributes;
+import java.util.Set;
+
+/** Permutation inference for LayerNormalization: scale and shift follow the normalised axes; mean and 1/σ drop them. */
+final class LayerNormRule implements OpRule {
+    @Override
+    public Set<String> ops() {
+        return Set.of("LayerNormalization");
+    }
+
+    @Override
+    public void apply(NodeProto n, String where, AxisGraph g) {
+        int[] x = g.firstInput(n, where);
+        if (x == null) {
+            return;
+        }
+        long axisAttr = Attributes.getInt(n, "axis", -1);
+        int axis = (int) (axisAttr < 0 ? axisAttr + x.length : axisAttr);
+        for (int k = 1; k < n.getInputCount(); k++) {
+            int[] p = n.getInput(k).isEmpty() ? null : g.dimsOf(n.getInput(k));
+            if (p == null) {
+                continue;
+            }
+            for (int j = 0; j < p.length; j++) {
+                int xa = x.length - p.length + j;
+                if (xa >= axis && g.dims.size(p[j]) > 1) {
+                    g.dims.union(x[xa], p[j], where);
+                }
+            }
+        }
+        g.setOutput(n, 0, x.clone(), where);
+        for (int k = 1; k < n.getOutputCount(); k++) {
+            if (!n.getOutput(k).isEmpty()) {
+                int[] stat = x.clone();
+                for (int j = axis; j < stat.length; j++) {
+                    stat[j] = g.one;
+                }
+                g.values.put(n.getOutput(k), stat);
+            }
+        }
+    }
+}
