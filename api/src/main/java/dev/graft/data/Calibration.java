@@ -14,9 +14,9 @@ import java.util.Map;
 /**
  * Calibration data: inputs on which models are run to observe their activations (activation matching, least
  * squares). Either NumPy arrays ({@code N × ...}, float32 for the model's first input, split into batches), or
- * text, one sample per line, tokenised with a Hugging Face {@code tokenizer.json}, batched only with samples of
- * the same length (so there is no padding to mask; up to 16 a batch) and fed as {@code input_ids},
- * {@code attention_mask} (ones) and {@code token_type_ids} (zeros); a model gets those of them it has.
+ * text, one sample per line, tokenised with a Hugging Face {@code tokenizer.json}, batched by length with padding
+ * (see {@link #text}) and fed as {@code input_ids}, {@code attention_mask} (zeros on padding) and
+ * {@code token_type_ids} (zeros); a model gets those of them it has.
  */
 public final class Calibration {
     private final List<Map<String, ModelRunner.Input>> batches;
@@ -64,14 +64,20 @@ public final class Calibration {
         return new Calibration(out, file.toString(), n);
     }
 
-    /** Text samples per batch. */
+    /** Text samples per batch at most. */
     public static final int TEXT_BATCH = 16;
+    /**
+     * Padded tokens per batch at most (a longer sample goes alone): every exposed value of a batch is held at
+     * once, so batches of long samples are kept small.
+     */
+    public static final int TEXT_BATCH_TOKENS = 256;
 
     /**
      * The first {@code maxSamples} non-empty lines of {@code text}, each cut to {@code maxTokens} tokens by
      * {@code tokenizer}, as {@code input_ids}, {@code attention_mask} and {@code token_type_ids} (a model is fed
      * those of them it has). Samples are ordered by token count (stable, so equal lengths keep the file's order)
-     * and batched {@value #TEXT_BATCH} at a time, each batch padded to its longest sample: padding has id 0 and
+     * and batched {@value #TEXT_BATCH} at a time (fewer when the batch would pass {@value #TEXT_BATCH_TOKENS} padded
+     * tokens), each batch padded to its longest sample: padding has id 0 and
      * mask 0, and {@link Activations} leaves it out of every statistic.
      */
     public static Calibration text(Path text, Path tokenizer, int maxSamples, int maxTokens) {
@@ -92,9 +98,14 @@ public final class Calibration {
         }
         samples.sort(java.util.Comparator.comparingInt(ids -> ids.length));
         List<Map<String, ModelRunner.Input>> out = new ArrayList<>();
-        for (int from = 0; from < samples.size(); from += TEXT_BATCH) {
-            List<long[]> batch = samples.subList(from, Math.min(samples.size(), from + TEXT_BATCH));
-            out.add(padded(batch));
+        for (int from = 0; from < samples.size(); ) {
+            int to = from + 1; // sorted: the last sample of a batch is its longest
+            while (to < samples.size() && to - from < TEXT_BATCH
+                    && (long) (to - from + 1) * samples.get(to).length <= TEXT_BATCH_TOKENS) {
+                to++;
+            }
+            out.add(padded(samples.subList(from, to)));
+            from = to;
         }
         return new Calibration(out, text.toString(), lines.size());
     }
