@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.InvalidSettingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.graft.exec.Execution;
 import dev.graft.plan.MergeMethodFactory;
@@ -110,7 +111,7 @@ public sealed interface LoraRecipe extends Recipe {
                     case "lora_recursive" -> recursive(recipe, root);
                     default -> throw recipe.error("merge_method '" + method + "' is not a LoRA recipe");
                 };
-            } catch (IllegalArgumentException e) {
+            } catch (IllegalArgumentException | InvalidSettingException e) {
                 throw recipe.error(method + ": " + e.getMessage());
             }
         }

@@ -81,4 +81,12 @@ class LoraRecipeTest {
                 + "and blocks");
         assertThat(dir.resolve("out.onnx")).doesNotExist();
     }
+
+    @Test
+    void aComposeRecipeNamingAnUnknownMethodIsARecipeError() throws Exception {
+        Path recipe = recipe("merge_method: lora_compose\nadapters: [in]\nmethod: tiess\n");
+        assertThatThrownBy(() -> Recipes.read(recipe)).isInstanceOf(RecipeException.class)
+                .hasMessageContaining("recipe.yaml").hasMessageContaining("unknown merge method 'tiess'")
+                .hasMessageContaining("ties");
+    }
 }

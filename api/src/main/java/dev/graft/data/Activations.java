@@ -1,5 +1,6 @@
 package dev.graft.data;
 
+import dev.graft.VerificationException;
 import dev.graft.exec.ProgressListener;
 import dev.graft.exec.Threads;
 import dev.graft.onnx.ExposedValues;
@@ -32,17 +33,26 @@ import java.util.function.Consumer;
  */
 public final class Activations implements AutoCloseable {
     private final TemporaryFolder folder;
+    private final List<Path> models;
     private final List<ModelRunner> runners = new ArrayList<>();
     private final List<Set<String>> values = new ArrayList<>();
 
-    /** One batch's outputs: per model, the exposed values (or, with none asked for, the graph outputs) by name. */
-    public record Batch(int index, List<Map<String, ModelRunner.Output>> outputs) {
-        /** Value {@code name} of model {@code model} in this batch. */
+    /**
+     * One batch's outputs: per model (by position, as given to {@link #of}), the exposed values (or, with none asked
+     * for, the graph outputs) by name.
+     */
+    public record Batch(int index, List<Path> models, List<Map<String, ModelRunner.Output>> outputs) {
+        /**
+         * Value {@code name} of model {@code model} in this batch.
+         *
+         * @throws VerificationException naming the model file and the value if ONNX Runtime did not compute it as a
+         *                               float tensor
+         */
         public ModelRunner.Output output(int model, String name) {
             ModelRunner.Output o = outputs.get(model).get(name);
             if (o == null) {
-                throw new IllegalArgumentException("value '" + name + "' of model " + model + " was not exposed or "
-                        + "is not a float tensor");
+                throw new VerificationException(models.get(model), name, "was not computed as a float tensor on "
+                        + "calibration batch " + index + " (expected a float value of the graph, exposed as an output)");
             }
             return o;
         }
@@ -52,6 +62,7 @@ public final class Activations implements AutoCloseable {
         if (models.size() != exposed.size()) {
             throw new IllegalArgumentException(models.size() + " models but " + exposed.size() + " sets of values");
         }
+        this.models = List.copyOf(models);
         folder = TemporaryFolder.create("graft-activations");
         try {
             for (int m = 0; m < models.size(); m++) {
@@ -105,7 +116,7 @@ public final class Activations implements AutoCloseable {
                 }
                 outputs.add(out);
             }
-            consumer.accept(new Batch(done++, outputs));
+            consumer.accept(new Batch(done++, models, outputs));
         }
     }
 

@@ -1,19 +1,22 @@
 package dev.graft.exec;
 
+import dev.graft.InvalidSettingException;
 import java.util.Objects;
 
 /**
  * How a rewrite runs: the tensor jobs computed at once, the bytes they may hold together (see
  * {@link TensorJob#workingBytes()}), and who is told of progress. {@link #defaults()} is the one default every
  * operation uses: {@link Threads#workers()} threads and a budget of a quarter of the heap, at most 1 GiB.
+ * Fewer than one thread or a budget under one byte is an {@link InvalidSettingException} (a user's
+ * {@code --threads 0} reaches here).
  */
 public record Execution(int threads, long memoryBudget, ProgressListener progress) {
     public Execution {
         if (threads < 1) {
-            throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+            throw new InvalidSettingException("threads must be at least 1, got " + threads);
         }
         if (memoryBudget < 1) {
-            throw new IllegalArgumentException("memory budget must be positive, got " + memoryBudget);
+            throw new InvalidSettingException("memory budget must be positive, got " + memoryBudget + " bytes");
         }
         Objects.requireNonNull(progress, "progress");
     }

@@ -1,5 +1,7 @@
 package dev.graft.exec;
 
+import dev.graft.InvalidSettingException;
+
 /**
  * The one place where Graft decides how many threads to use. {@link #workers()} is for work whose speed grows
  * with cores (tensor jobs, ONNX Runtime matrix products); {@link #modelRuns()} is the intra-op thread count of
@@ -21,8 +23,8 @@ public final class Threads {
         try {
             return Math.max(1, Math.min(cores, Integer.parseInt(cap.trim())));
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("system property graft.threads must be a whole number, got '"
-                    + cap + "'", e);
+            throw new InvalidSettingException("system property graft.threads must be a whole number, got '"
+                    + cap + "'");
         }
     }
 

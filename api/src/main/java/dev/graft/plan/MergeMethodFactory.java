@@ -1,5 +1,6 @@
 package dev.graft.plan;
 
+import dev.graft.InvalidSettingException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceLoader;
@@ -19,7 +20,7 @@ public interface MergeMethodFactory {
     /**
      * The method called {@code name} from whichever factory on the class path makes it.
      *
-     * @throws IllegalArgumentException naming the method and listing the known ones
+     * @throws InvalidSettingException naming the method and listing the known ones
      */
     static MergeMethod find(String name) {
         List<String> known = new ArrayList<>();
@@ -29,7 +30,7 @@ public interface MergeMethodFactory {
             }
             known.addAll(f.names());
         }
-        throw new IllegalArgumentException("unknown merge method '" + name + "' (available: "
+        throw new InvalidSettingException("unknown merge method '" + name + "' (available: "
                 + (known.isEmpty() ? "none: add graft-merge to the class path" : known) + ")");
     }
 }

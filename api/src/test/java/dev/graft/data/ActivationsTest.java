@@ -74,6 +74,19 @@ class ActivationsTest {
     }
 
     @Test
+    void aValueThatWasNotExposedIsATypedErrorNamingTheModel() {
+        Path a = TinyModels.save(TinyModels.mlp(6), dir.resolve("a.onnx"));
+        float[] x = TinyModels.random(new Random(7), 2 * TinyModels.IN);
+        Calibration data = Calibration.of("memory", List.of(Map.of("x", ModelRunner.Input.of(x, 2, TinyModels.IN))));
+        try (Activations runs = Activations.of(a, Set.of("h2"))) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> runs.run(data, b -> b.output(0, "h9"),
+                            ProgressListener.NONE, "testing"))
+                    .isInstanceOf(dev.graft.VerificationException.class).hasMessageContaining("a.onnx")
+                    .hasMessageContaining("'h9'").hasMessageContaining("float tensor");
+        }
+    }
+
+    @Test
     void withNoValuesTheGraphOutputsAreHandedOver() {
         Path a = TinyModels.save(TinyModels.mlp(4), dir.resolve("a.onnx"));
         float[] x = TinyModels.random(new Random(5), 2 * TinyModels.IN);

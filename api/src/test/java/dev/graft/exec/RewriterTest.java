@@ -157,4 +157,25 @@ class RewriterTest {
                     .hasMessageContaining("cannot be written");
         }
     }
+
+    @Test
+    void impossibleThreadCountsAndBudgetsAreTypedErrors() {
+        Path in = TinyModels.save(TinyModels.mlp(9), dir.resolve("in.onnx"));
+        assertThatThrownBy(() -> dev.graft.Graft.convert(in).threads(0))
+                .isInstanceOf(dev.graft.InvalidSettingException.class).hasMessageContaining("threads must be at least 1");
+        assertThatThrownBy(() -> Execution.defaults().withMemoryBudget(0))
+                .isInstanceOf(dev.graft.InvalidSettingException.class).hasMessageContaining("memory budget");
+        String before = System.getProperty("graft.threads");
+        System.setProperty("graft.threads", "many");
+        try {
+            assertThatThrownBy(Threads::workers).isInstanceOf(dev.graft.InvalidSettingException.class)
+                    .hasMessageContaining("graft.threads").hasMessageContaining("'many'");
+        } finally {
+            if (before == null) {
+                System.clearProperty("graft.threads");
+            } else {
+                System.setProperty("graft.threads", before);
+            }
+        }
+    }
 }

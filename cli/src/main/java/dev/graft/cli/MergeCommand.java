@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.exec.Execution;
 import dev.graft.pleas.PleasRecipe;
 import dev.graft.recipe.Recipe;
@@ -133,7 +134,7 @@ final class MergeCommand implements Callable<Integer> {
 
     private void checkNoOptions() {
         if (method != null || base != null || models != null || params != null || convention != null) {
-            throw new IllegalArgumentException("give either a recipe or --method/--base/--model/--param, not both");
+            throw new InvalidSettingException("give either a recipe or --method/--base/--model/--param, not both");
         }
     }
 
@@ -157,7 +158,7 @@ final class MergeCommand implements Callable<Integer> {
 
     private MergeBuilder fromOptions() {
         if (models == null || models.isEmpty()) {
-            throw new IllegalArgumentException("give a recipe, or --model for each model to merge");
+            throw new InvalidSettingException("give a recipe, or --model for each model to merge");
         }
         Convention c = convention == null ? Convention.MERGEKIT : Convention.parse(convention);
         MergeMethod m = MergeMethods.create((method == null ? "linear" : method).toLowerCase(Locale.ROOT), c);
