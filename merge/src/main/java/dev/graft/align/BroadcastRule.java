@@ -3,22 +3,20 @@ package dev.graft.align;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 
 /**
  * Permutation inference for broadcast ops: element-wise with numpy broadcasting: axes aligned from the right, sizes
  * above 1 unified.
  */
-final class BroadcastRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean",
+final class BroadcastRule extends OpRule {
+    BroadcastRule() {
+        super("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mean",
             "Sum", "Where", "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "And", "Or", "Xor", "Mod",
             "PRelu");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         long[] outShape = g.shapeOf(n.getOutput(0));
         List<int[]> ins = new ArrayList<>();
         for (String in : n.getInputList()) {

@@ -1,20 +1,18 @@
 package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
-import java.util.Set;
 
 /**
  * Permutation inference for BatchNormalization, InstanceNormalization: per-channel parameters follow channel axis
  * 1.
  */
-final class ChannelNormRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("BatchNormalization", "InstanceNormalization");
+final class ChannelNormRule extends OpRule {
+    ChannelNormRule() {
+        super("BatchNormalization", "InstanceNormalization");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] x = g.dimsOf(n.getInput(0));
         if (x == null || x.length < 2) {
             g.unknown(n, where + " has an input Graft cannot follow");

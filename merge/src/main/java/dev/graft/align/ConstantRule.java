@@ -2,17 +2,15 @@ package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
-import java.util.Set;
 
 /** Permutation inference for Constant: constants are never permuted, so a non-scalar one fixes whatever it meets. */
-final class ConstantRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("Constant");
+final class ConstantRule extends OpRule {
+    ConstantRule() {
+        super("Constant");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         long[] shape = g.shapeOf(n.getOutput(0));
         if (shape == null) {
             for (AttributeProto a : n.getAttributeList()) {

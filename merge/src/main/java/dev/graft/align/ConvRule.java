@@ -2,7 +2,6 @@ package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.Attributes;
-import java.util.Set;
 
 /**
  * Permutation inference for Conv and ConvTranspose. Conv: kernel {@code [out, in/g, k...]}, input channels
@@ -10,14 +9,13 @@ import java.util.Set;
  * channel per group, as many outputs) ties all three. ConvTranspose: kernel {@code [in, out/g, k...]}. Spatial
  * axes never permute; other groupings fix the channels.
  */
-final class ConvRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("Conv", "ConvTranspose");
+final class ConvRule extends OpRule {
+    ConvRule() {
+        super("Conv", "ConvTranspose");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         boolean transposed = n.getOpType().equals("ConvTranspose");
         int[] x = g.dimsOf(n.getInput(0));
         int[] w = g.dimsOf(n.getInput(1));

@@ -2,20 +2,18 @@ package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.Attributes;
-import java.util.Set;
 
 /**
  * Permutation inference for Gather: the gathered axis and the indices are fixed; the rest pass (an embedding hands
  * the table's second axis on).
  */
-final class GatherRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("Gather");
+final class GatherRule extends OpRule {
+    GatherRule() {
+        super("Gather");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] data = g.dimsOf(n.getInput(0));
         int[] indices = g.dimsOf(n.getInput(1));
         if (data == null || indices == null) {

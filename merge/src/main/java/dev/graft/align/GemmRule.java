@@ -2,20 +2,18 @@ package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.Attributes;
-import java.util.Set;
 
 /**
  * Permutation inference for Gemm: like MatMul on 2-D operands with {@code transA}/{@code transB}; the bias {@code
  * C} broadcast onto the output.
  */
-final class GemmRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("Gemm");
+final class GemmRule extends OpRule {
+    GemmRule() {
+        super("Gemm");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] a = g.dimsOf(n.getInput(0));
         int[] b = g.dimsOf(n.getInput(1));
         if (a == null || b == null || a.length != 2 || b.length != 2) {

@@ -2,17 +2,15 @@ package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.Attributes;
-import java.util.Set;
 
 /** Permutation inference for LayerNormalization: scale and shift follow the normalised axes; mean and 1/σ drop them. */
-final class LayerNormRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("LayerNormalization");
+final class LayerNormRule extends OpRule {
+    LayerNormRule() {
+        super("LayerNormalization");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] x = g.firstInput(n, where);
         if (x == null) {
             return;

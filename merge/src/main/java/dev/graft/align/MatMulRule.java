@@ -1,20 +1,18 @@
 package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
-import java.util.Set;
 
 /**
  * Permutation inference for MatMul: the contracted axes of {@code A[..., m, k] · B[..., k, n]} are unified, batch
  * axes broadcast.
  */
-final class MatMulRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("MatMul");
+final class MatMulRule extends OpRule {
+    MatMulRule() {
+        super("MatMul");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] a = g.dimsOf(n.getInput(0));
         int[] b = g.dimsOf(n.getInput(1));
         long[] outShape = g.shapeOf(n.getOutput(0));

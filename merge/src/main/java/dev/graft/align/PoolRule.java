@@ -1,18 +1,16 @@
 package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
-import java.util.Set;
 
 /** Permutation inference for pool ops: batch and channel axes pass; spatial axes are new and fixed. */
-final class PoolRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
+final class PoolRule extends OpRule {
+    PoolRule() {
+        super("MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
             "GlobalMaxPool", "GlobalLpPool");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] x = g.dimsOf(n.getInput(0));
         long[] outShape = g.shapeOf(n.getOutput(0));
         if (x == null || outShape == null || x.length < 2) {

@@ -5,18 +5,16 @@ import dev.graft.onnx.Attributes;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
 
 /** Permutation inference for reduce ops: reduced axes become size 1 (or go); the rest pass. */
-final class ReduceRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+final class ReduceRule extends OpRule {
+    ReduceRule() {
+        super("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
             "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] x = g.dimsOf(n.getInput(0));
         long[] outShape = g.shapeOf(n.getOutput(0));
         if (x == null || outShape == null) {

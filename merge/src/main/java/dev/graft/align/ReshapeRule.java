@@ -4,7 +4,6 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Set;
 
 /**
  * Permutation inference for Reshape, Flatten, Squeeze and Unsqueeze, by the concrete shapes: axes of size 1
@@ -12,14 +11,13 @@ import java.util.Set;
  * one to several splits the axis (heads × head dimension), several to one merges them, and anything else fixes
  * the run.
  */
-final class ReshapeRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("Reshape", "Flatten", "Squeeze", "Unsqueeze");
+final class ReshapeRule extends OpRule {
+    ReshapeRule() {
+        super("Reshape", "Flatten", "Squeeze", "Unsqueeze");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] x = g.dimsOf(n.getInput(0));
         long[] inShape = g.shapeOf(n.getInput(0));
         long[] outShape = g.shapeOf(n.getOutput(0));

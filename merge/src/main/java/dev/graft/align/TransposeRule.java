@@ -2,17 +2,15 @@ package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.Attributes;
-import java.util.Set;
 
 /** Permutation inference for Transpose: axes move with {@code perm}. */
-final class TransposeRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("Transpose");
+final class TransposeRule extends OpRule {
+    TransposeRule() {
+        super("Transpose");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] x = g.firstInput(n, where);
         if (x == null) {
             return;

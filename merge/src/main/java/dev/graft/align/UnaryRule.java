@@ -1,23 +1,21 @@
 package dev.graft.align;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
-import java.util.Set;
 
 /**
  * Permutation inference for element-wise ops of one tensor: the output has the input's axes (extra outputs such as
  * Dropout's mask are fixed).
  */
-final class UnaryRule implements OpRule {
-    @Override
-    public Set<String> ops() {
-        return Set.of("Identity", "Cast", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
+final class UnaryRule extends OpRule {
+    UnaryRule() {
+        super("Identity", "Cast", "Relu", "LeakyRelu", "Sigmoid", "Tanh",
             "Erf", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal", "Softplus", "Softsign", "Elu", "Selu", "Gelu",
             "HardSigmoid", "HardSwish", "Mish", "Celu", "ThresholdedRelu", "Shrink", "Floor", "Ceil", "Round",
             "Sin", "Cos", "Sign", "Not", "IsNaN", "IsInf", "Dropout", "Clip", "Softmax", "LogSoftmax", "Hardmax");
     }
 
     @Override
-    public void apply(NodeProto n, String where, AxisGraph g) {
+    void apply(NodeProto n, String where, AxisGraph g) {
         int[] x = g.firstInput(n, where);
         if (x == null) {
             return;
