@@ -1,8 +1,5 @@
 package dev.graft.adapters;
 
-import ai.onnx.proto.OnnxMl.GraphProto;
-import ai.onnx.proto.OnnxMl.ModelProto;
-import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
@@ -11,6 +8,7 @@ import dev.graft.GraftException;
 import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
+import dev.graft.graph.GraphEdit;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
@@ -77,47 +75,26 @@ public final class LoraRuntime {
         Map<String, String> sharedA = baked == null ? Map.of() : sharedNames(baked);
         try (OnnxModel model = OnnxModel.open(base)) {
             ModuleMap map = new ModuleMap(model, mapping);
-            ModelProto.Builder proto = model.proto().toBuilder();
-            GraphProto.Builder g = proto.getGraphBuilder();
+            GraphEdit edit = GraphEdit.of(model);
             Map<String, String> byWeight = new LinkedHashMap<>();
             for (String m : modules) {
                 byWeight.put(map.find(m).weight(), m);
             }
-            List<NodeProto> nodes = new ArrayList<>(g.getNodeList());
-            g.clearNode();
             List<OutputTensor> defaults = new ArrayList<>();
             List<String> branched = new ArrayList<>();
-            for (NodeProto original : nodes) {
-                NodeProto n = original;
-                if (!tied.isEmpty()) {
-                    NodeProto.Builder nb = original.toBuilder();
-                    for (int k = 0; k < nb.getInputCount(); k++) {
-                        nb.setInput(k, tied.getOrDefault(nb.getInput(k), nb.getInput(k)));
-                    }
-                    n = nb.build();
-                }
-                String module = original.getInputCount() > 1 ? byWeight.get(original.getInput(1)) : null;
-                boolean dense = n.getOpType().equals("MatMul") || n.getOpType().equals("Gemm");
-                if (module == null || !dense || !n.getDomain().isEmpty()) {
-                    g.addNode(n);
-                    continue;
-                }
-                if (branched.contains(original.getInput(1))) {
-                    throw new GraftException(base, original.getInput(1), "is used by more than one node; a LoRA "
+            for (GraphEdit.DenseNode n : edit.denseNodesReading(byWeight.keySet())) {
+                if (branched.contains(n.weight())) {
+                    throw new GraftException(base, n.weight(), "is used by more than one node; a LoRA "
                             + "branch needs one");
                 }
+                String module = byWeight.get(n.weight());
                 ModuleMap.Target t = map.find(module);
-                String y = n.getOutput(0);
-                String x = n.getInput(0);
                 String a = baked == null ? inputA(module) : sharedA.get(module);
                 String b = inputB(module);
-                g.addNode(n.toBuilder().setOutput(0, y + ".lora_base"));
-                g.addNode(node("MatMul", List.of(x, a), y + ".lora_xa", module));
-                g.addNode(node("MatMul", List.of(y + ".lora_xa", b), y + ".lora_delta", module));
-                g.addNode(node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, module));
+                edit.addLowRankBranch(n, a, b, "/" + module.replace('.', '/') + "/lora");
                 if (baked == null) {
-                    g.addInput(input(a, t.in(), -1, module));
-                    g.addInput(input(b, -1, t.out(), module));
+                    edit.addInput(input(a, t.in(), -1, module));
+                    edit.addInput(input(b, -1, t.out(), module));
                     defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {t.in(), 1},
                             () -> new float[(int) t.in()]));
                     defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {1, t.out()},
@@ -135,14 +112,15 @@ public final class LoraRuntime {
                     defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {m.rank(), m.out()},
                             () -> scaledTransposedB(m, weight)));
                 }
-                branched.add(original.getInput(1));
+                branched.add(n.weight());
             }
+            edit.renameInputs(tied);
             if (branched.size() != byWeight.size()) {
                 List<String> missing = new ArrayList<>(byWeight.keySet());
                 missing.removeAll(branched);
                 throw new GraftException(base, missing.get(0), "is not the weight input of a MatMul or Gemm node");
             }
-            RewritePlan.Builder plan = RewritePlan.of(baked == null ? "lora-runtime" : "lora-baked", proto.build())
+            RewritePlan.Builder plan = RewritePlan.of(baked == null ? "lora-runtime" : "lora-baked", edit.build())
                     .input(model).parameter("modules", String.join(",", byWeight.values()));
             for (Weight w : model.initializers()) {
                 if (!tied.containsKey(w.name())) {
@@ -158,12 +136,6 @@ public final class LoraRuntime {
             Rewriter.write(plan.build(), target, Execution.defaults());
             return branched;
         }
-    }
-
-    private static NodeProto node(String op, List<String> inputs, String output, String module) {
-        String suffix = output.substring(output.lastIndexOf('.') + 1);
-        return NodeProto.newBuilder().setOpType(op).addAllInput(inputs).addOutput(output)
-                .setName("/" + module.replace('.', '/') + "/lora/" + op + "_" + suffix).build();
     }
 
     private static ValueInfoProto input(String name, long rows, long cols, String module) {

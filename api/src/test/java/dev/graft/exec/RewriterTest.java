@@ -178,4 +178,31 @@ class RewriterTest {
             }
         }
     }
+
+    /** {@code -Dgraft.memory} sets the default budget, with a size suffix; a value that is no size is refused. */
+    @Test
+    void theDefaultBudgetComesFromGraftMemory() {
+        String before = System.getProperty("graft.memory");
+        try {
+            System.setProperty("graft.memory", "256m");
+            assertThat(Execution.defaultBudget()).isEqualTo(256L << 20);
+            System.setProperty("graft.memory", "3G");
+            assertThat(Execution.defaults().memoryBudget()).isEqualTo(3L << 30);
+            System.setProperty("graft.memory", "4096");
+            assertThat(Execution.defaultBudget()).isEqualTo(4096);
+            for (String bad : new String[] {"lots", "-1m", "0"}) {
+                System.setProperty("graft.memory", bad);
+                assertThatThrownBy(Execution::defaultBudget).as(bad)
+                        .isInstanceOf(dev.graft.InvalidSettingException.class).hasMessageContaining("graft.memory").hasMessageContaining("'" + bad + "'");
+            }
+            System.clearProperty("graft.memory");
+            assertThat(Execution.defaultBudget()).isEqualTo(Math.min(1L << 30, Runtime.getRuntime().maxMemory() / 4));
+        } finally {
+            if (before == null) {
+                System.clearProperty("graft.memory");
+            } else {
+                System.setProperty("graft.memory", before);
+            }
+        }
+    }
 }

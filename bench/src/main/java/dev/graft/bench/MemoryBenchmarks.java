@@ -30,7 +30,8 @@ import java.util.SplittableRandom;
  * the work needs rather than how lazily the collector runs. The work: PLeaS of bge-small
  * and e5-small at 1.0× on 256 sentences; PLeaS of two synthetic ReLU MLPs (width 1024) 8 and 16 layers deep; a
  * weight-only recursive conversion of bge-small (6 blocks, rank 64). Whether peak memory grows with depth is the
- * question: the deep pair's peak over the shallow pair's.
+ * question: the deep pair's peak over the shallow pair's, under the default memory budget (a quarter of the heap,
+ * 768 MiB) and under {@code -Dgraft.memory=256m}.
  */
 final class MemoryBenchmarks {
     private static final int WIDTH = 1024;
@@ -43,33 +44,43 @@ final class MemoryBenchmarks {
         System.out.println("memory: peak RSS of a child JVM (-Xmx3g, serial GC, heap kept near live data)");
         Path bge = models.resolve("bge-small-en-v1.5.onnx");
         if (Files.exists(bge)) {
-            long pleas = child(work, "pleas-text", bge.toString(), models.resolve("e5-small-v2.onnx").toString(),
+            long pleas = child(work, null, "pleas-text", bge.toString(), models.resolve("e5-small-v2.onnx").toString(),
                     models.resolve("bge-small-en-v1.5-tokenizer.json").toString(), text.toString());
             System.out.printf(Locale.ROOT, "  PLeaS bge + e5, 1.0x, 256 sentences   %5d MB%n", pleas >> 20);
-            long recursive = child(work, "recursive", bge.toString());
+            long recursive = child(work, null, "recursive", bge.toString());
             System.out.printf(Locale.ROOT, "  recursive bge, 6 blocks, rank 64       %5d MB%n", recursive >> 20);
         }
-        long[] peaks = new long[2];
         int[] depths = {8, 16};
-        for (int i = 0; i < 2; i++) {
+        String[] budgets = {null, "256m"};
+        long[][] peaks = new long[budgets.length][depths.length];
+        for (int i = 0; i < depths.length; i++) {
             Path a = work.resolve("mlp" + depths[i] + "a.onnx");
             Path b = work.resolve("mlp" + depths[i] + "b.onnx");
             writeMlp(a, depths[i], 1);
             writeMlp(b, depths[i], 2);
-            peaks[i] = child(work, "pleas-mlp", a.toString(), b.toString());
-            System.out.printf(Locale.ROOT, "  PLeaS MLP pair, %2d layers of %d       %5d MB (models %d MB each)%n",
-                    depths[i], WIDTH, peaks[i] >> 20, Files.size(a) >> 20);
+            for (int k = 0; k < budgets.length; k++) {
+                peaks[k][i] = child(work, budgets[k], "pleas-mlp", a.toString(), b.toString());
+                System.out.printf(Locale.ROOT, "  PLeaS MLP pair, %2d layers of %d, budget %-8s %5d MB (models %d MB "
+                        + "each)%n", depths[i], WIDTH, budgets[k] == null ? "default" : budgets[k], peaks[k][i] >> 20,
+                        Files.size(a) >> 20);
+            }
             Files.deleteIfExists(a);
             Files.deleteIfExists(b);
         }
-        System.out.printf(Locale.ROOT, "  twice as deep: %.2f x the peak%n", (double) peaks[1] / peaks[0]);
+        for (int k = 0; k < budgets.length; k++) {
+            System.out.printf(Locale.ROOT, "  twice as deep, budget %-8s %.2f x the peak%n",
+                    budgets[k] == null ? "default" : budgets[k], (double) peaks[k][1] / peaks[k][0]);
+        }
     }
 
     /** Runs one task in a child JVM; returns its peak RSS in bytes. */
-    private static long child(Path work, String... task) throws Exception {
+    private static long child(Path work, String budget, String... task) throws Exception {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-Xmx3g", "-XX:+UseSerialGC", "-XX:MinHeapFreeRatio=5",
-                "-XX:MaxHeapFreeRatio=10", "-cp", System.getProperty("java.class.path"), MemoryBenchmarks.class.getName(),
+                .toString(), "-Xmx3g", "-XX:+UseSerialGC", "-XX:MinHeapFreeRatio=5", "-XX:MaxHeapFreeRatio=10"));
+        if (budget != null) {
+            command.add("-Dgraft.memory=" + budget);
+        }
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), MemoryBenchmarks.class.getName(),
                 work.toString()));
         command.addAll(List.of(task));
         return Benchmarks.peakRss(command);

@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import dev.graft.exec.Execution;
 import dev.graft.pleas.Pleas;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -81,9 +82,9 @@ final class PleasCommand implements Callable<Integer> {
             Pleas p = Pleas.merge(a, b).width(width).ridge(ridge).keepLast(keepLast)
                     .spread(option("--spread", Pleas.Spread::of, spread)).fit(option("--fit", Pleas.Fit::of, fit))
                     .matching(option("--matching", Pleas.Matching::of, matching))
-                    .calibration(AlignCommand.calibration(calibration, tokenizer, samples, a)).progress(progress);
+                    .calibration(AlignCommand.calibration(calibration, tokenizer, samples, a));
             groupWidths.forEach(p::width);
-            r = p.writeTo(output);
+            r = p.writeTo(output, Execution.defaults().withProgress(progress));
         }
         PrintWriter out = spec.commandLine().getOut();
         if (json) {

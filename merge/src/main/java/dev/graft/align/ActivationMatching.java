@@ -1,6 +1,7 @@
 package dev.graft.align;
 
 import dev.graft.data.Activations;
+import dev.graft.exec.Execution;
 import dev.graft.exec.Threads;
 import dev.graft.data.Calibration;
 import dev.graft.exec.ProgressListener;
@@ -8,11 +9,13 @@ import dev.graft.linalg.MatrixProducts;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * Activation matching (Ainsworth, Hayase and Srinivasa, <i>Git Re-Basin</i>, ICLR 2023, section 3.1; Li et al.,
@@ -22,6 +25,7 @@ import java.util.Set;
  * batch by batch (sums, sums of squares and cross products; the activations are not kept), and one linear
  * assignment maximising the summed correlation. Groups with nested groups (heads) pick each pair of heads'
  * best head-dimension assignment, as {@link WeightMatching} does. A group seen in no probe stays unpermuted.
+ * Groups are taken in passes over the data under a memory budget ({@link #correlations}).
  */
 public final class ActivationMatching {
     /**
@@ -35,122 +39,190 @@ public final class ActivationMatching {
     private ActivationMatching() {
     }
 
-    /** Matches {@code modelB} to {@code modelA} on {@code data}; the spec is B's. */
-    public static Result match(Path modelA, Path modelB, PermutationSpec spec, Calibration data) {
-        return assign(spec, correlations(modelA, modelB, spec, data), data.samples());
+    /**
+     * One top-level group's correlations between A's and B's units ({@code n×n}, row-major, A's unit by row): its
+     * own ({@code null} if no probe shows them) and each nested group's, over (parent unit, own unit) pairs, by
+     * group index.
+     */
+    public record GroupCorrelations(int group, double[] own, Map<Integer, double[]> nested) {
+        /** Whether any probe showed the group or one of its nested groups. */
+        public boolean seen() {
+            return own != null || !nested.isEmpty();
+        }
     }
 
     /**
-     * The correlation matrices between A's and B's units on {@code data} ({@code n×n}, row-major, A's unit by
-     * row): for a top-level group {@code g} under key {@link #ownKey(int) ownKey(g)}; for a nested group under
-     * its index, over (parent unit, own unit) pairs.
+     * One top-level group's assignment: the permutations of the group and its nested groups by index, its summed
+     * correlation before and after ({@code null} if unobserved), and the names of groups no probe showed (left
+     * unpermuted).
      */
-    public static Map<Integer, double[]> correlations(Path modelA, Path modelB, PermutationSpec spec,
-                                                      Calibration data) {
-        return correlations(modelA, modelB, spec, data, ProgressListener.NONE);
+    public record Assignment(Map<Integer, int[]> permutations, WeightMatching.GroupScore score,
+                             List<String> unobserved) {
     }
 
-    /** As {@link #correlations(Path, Path, PermutationSpec, Calibration)}, telling {@code progress} of each batch. */
-    public static Map<Integer, double[]> correlations(Path modelA, Path modelB, PermutationSpec spec,
-                                                      Calibration data, ProgressListener progress) {
+    /** Matches {@code modelB} to {@code modelA} on {@code data} under the default memory budget; the spec is B's. */
+    public static Result match(Path modelA, Path modelB, PermutationSpec spec, Calibration data) {
+        return match(modelA, modelB, spec, data, Execution.defaultBudget(), ProgressListener.NONE);
+    }
+
+    /** As {@link #match(Path, Path, PermutationSpec, Calibration)}, in passes that hold at most {@code budgetBytes}. */
+    public static Result match(Path modelA, Path modelB, PermutationSpec spec, Calibration data, long budgetBytes,
+                               ProgressListener progress) {
+        Permutations[] perms = {Permutations.identity(spec)};
+        List<WeightMatching.GroupScore> scores = new ArrayList<>();
+        List<String> unobserved = new ArrayList<>();
+        correlations(modelA, modelB, spec, data, budgetBytes, progress, c -> {
+            Assignment a = assign(spec, c);
+            a.permutations().forEach((g, p) -> perms[0] = perms[0].with(g, p));
+            if (a.score() != null) {
+                scores.add(a.score());
+            }
+            unobserved.addAll(a.unobserved());
+        });
+        return new Result(perms[0], scores, data.samples(), unobserved);
+    }
+
+    /**
+     * Streams each top-level group's correlations on {@code data} to {@code each}, in group order. The groups are
+     * taken in passes over the data whose running sums hold at most {@code budgetBytes} together (at least one
+     * group per pass), each pass exposing only the probes its groups need; a group's sums are dropped once
+     * {@code each} has seen them, so memory does not grow with the number of groups.
+     */
+    public static void correlations(Path modelA, Path modelB, PermutationSpec spec, Calibration data,
+                                    long budgetBytes, ProgressListener progress, Consumer<GroupCorrelations> each) {
+        Map<Integer, Integer> units = new LinkedHashMap<>();
+        for (PermutationSpec.Probe p : spec.probes()) {
+            for (Units u : Units.of(spec, p)) {
+                units.put(u.key(), u.units());
+            }
+        }
+        List<List<Integer>> passes = new ArrayList<>();
+        List<Integer> pass = new ArrayList<>();
+        long held = 0;
+        for (int g = 0; g < spec.groups().size(); g++) {
+            if (spec.groups().get(g).nested()) {
+                continue;
+            }
+            long bytes = 0;
+            for (Map.Entry<Integer, Integer> e : units.entrySet()) {
+                bytes += topGroup(spec, e.getKey()) == g ? Correlations.bytes(e.getValue()) : 0;
+            }
+            if (!pass.isEmpty() && held + bytes > budgetBytes) {
+                passes.add(pass);
+                pass = new ArrayList<>();
+                held = 0;
+            }
+            pass.add(g);
+            held += bytes;
+        }
+        if (!pass.isEmpty()) {
+            passes.add(pass);
+        }
+        for (List<Integer> groups : passes) {
+            Map<Integer, double[]> stats = pass(modelA, modelB, spec, data, Set.copyOf(groups), progress);
+            for (int g : groups) {
+                Map<Integer, double[]> nested = new LinkedHashMap<>();
+                for (int c = 0; c < spec.groups().size(); c++) {
+                    if (spec.groups().get(c).parent() == g && stats.containsKey(c)) {
+                        nested.put(c, stats.remove(c));
+                    }
+                }
+                each.accept(new GroupCorrelations(g, stats.remove(Units.own(g)), nested));
+            }
+        }
+    }
+
+    /** The top-level group a statistics key belongs to. */
+    private static int topGroup(PermutationSpec spec, int key) {
+        return key < 0 ? -1 - key : spec.groups().get(key).parent();
+    }
+
+    /** One pass over the data: the correlations of the units of {@code groups}, by key. */
+    private static Map<Integer, double[]> pass(Path modelA, Path modelB, PermutationSpec spec, Calibration data,
+                                               Set<Integer> groups, ProgressListener progress) {
+        Map<PermutationSpec.Probe, List<Units>> shown = new LinkedHashMap<>();
+        for (PermutationSpec.Probe p : spec.probes()) {
+            List<Units> us = Units.of(spec, p).stream().filter(u -> groups.contains(topGroup(spec, u.key()))).toList();
+            if (!us.isEmpty()) {
+                shown.put(p, us);
+            }
+        }
+        Map<Integer, double[]> out = new HashMap<>();
+        if (shown.isEmpty()) {
+            return out;
+        }
         Set<String> probes = new HashSet<>();
-        spec.probes().forEach(p -> probes.add(p.value()));
+        shown.keySet().forEach(p -> probes.add(p.value()));
         Map<Integer, Correlations> stats = new LinkedHashMap<>();
         try (Activations runs = Activations.of(List.of(modelA, modelB), List.of(probes, probes));
              MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
-            runs.run(data, batch -> {
-                for (PermutationSpec.Probe p : spec.probes()) {
-                    for (Units u : Units.of(spec, p)) {
-                        float[] ua = u.matrix(batch.output(0, p.value()));
-                        float[] ub = u.matrix(batch.output(1, p.value()));
-                        stats.computeIfAbsent(u.key(), k -> new Correlations(u.units()))
-                                .add(ua, ub, ua.length / u.units(), products);
-                    }
+            runs.run(data, batch -> shown.forEach((p, us) -> {
+                for (Units u : us) {
+                    float[] ua = u.matrix(batch.output(0, p.value()));
+                    float[] ub = u.matrix(batch.output(1, p.value()));
+                    stats.computeIfAbsent(u.key(), k -> new Correlations(u.units()))
+                            .add(ua, ub, ua.length / u.units(), products);
                 }
-            }, progress, "matching");
-            Map<Integer, double[]> out = new LinkedHashMap<>();
-            stats.forEach((k, c) -> out.put(k, c.correlation(products)));
+            }), progress, "matching");
+            for (Map.Entry<Integer, Correlations> e : stats.entrySet()) {
+                out.put(e.getKey(), e.getValue().correlation(products));
+                e.setValue(null);
+            }
             return out;
         }
     }
 
-    /** The key of a top-level group's own correlations in {@link #correlations}. */
-    public static int ownKey(int g) {
-        return Units.own(g);
-    }
-
     /**
-     * The assignments from {@link #correlations}: per group, or jointly for a group and its nested ones;
-     * {@code samples} is reported.
+     * The assignment of top-level group {@code c.group()} and its nested groups: for a group with nested ones,
+     * each pair of parent units scores the best assignment of their nested units, added to the group's own
+     * correlation; one linear assignment maximises the sum.
      */
-    public static Result assign(PermutationSpec spec, Map<Integer, double[]> stats, int samples) {
-        Permutations perms = Permutations.identity(spec);
-        List<WeightMatching.GroupScore> scores = new ArrayList<>();
+    public static Assignment assign(PermutationSpec spec, GroupCorrelations c) {
+        int g = c.group();
+        PermutationSpec.Group group = spec.groups().get(g);
         List<String> unobserved = new ArrayList<>();
-        int groups = spec.groups().size();
-        for (int g = 0; g < groups; g++) {
-            PermutationSpec.Group group = spec.groups().get(g);
-            if (group.nested()) {
-                continue;
+        for (int k = 0; k < spec.groups().size(); k++) {
+            if (spec.groups().get(k).parent() == g && !c.nested().containsKey(k)) {
+                unobserved.add(spec.groups().get(k).name());
             }
-            int n = group.size();
-            List<Integer> children = new ArrayList<>();
-            for (int c = 0; c < groups; c++) {
-                if (spec.groups().get(c).parent() == g && stats.containsKey(c)) {
-                    children.add(c);
-                }
-            }
-            double[] total = new double[n * n];
-            boolean seen = false;
-            if (stats.containsKey(Units.own(g))) {
-                double[] own = stats.get(Units.own(g));
-                for (int k = 0; k < total.length; k++) {
-                    total[k] += own[k];
-                }
-                seen = true;
-            }
-            int[][][] best = new int[children.size()][][];
-            for (int ci = 0; ci < children.size(); ci++) {
-                int size = spec.groups().get(children.get(ci)).size();
-                double[] joint = stats.get(children.get(ci));
-                best[ci] = new int[n * n][];
-                double[] block = new double[size * size];
-                for (int i = 0; i < n; i++) {
-                    for (int j = 0; j < n; j++) {
-                        for (int r = 0; r < size; r++) {
-                            System.arraycopy(joint, (i * size + r) * n * size + j * size, block, r * size, size);
-                        }
-                        int[] a = LapSolver.maximize(block, size, size);
-                        best[ci][i * n + j] = a;
-                        total[i * n + j] += sum(block, size, a);
+        }
+        if (!c.seen()) {
+            unobserved.add(0, group.name());
+            return new Assignment(Map.of(), null, unobserved);
+        }
+        int n = group.size();
+        double[] total = c.own() == null ? new double[n * n] : c.own().clone();
+        List<Integer> children = List.copyOf(c.nested().keySet());
+        int[][][] best = new int[children.size()][][];
+        for (int ci = 0; ci < children.size(); ci++) {
+            int size = spec.groups().get(children.get(ci)).size();
+            double[] joint = c.nested().get(children.get(ci));
+            best[ci] = new int[n * n][];
+            double[] block = new double[size * size];
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < n; j++) {
+                    for (int r = 0; r < size; r++) {
+                        System.arraycopy(joint, (i * size + r) * n * size + j * size, block, r * size, size);
                     }
+                    int[] a = LapSolver.maximize(block, size, size);
+                    best[ci][i * n + j] = a;
+                    total[i * n + j] += sum(block, size, a);
                 }
-                seen = true;
-            }
-            if (!seen) {
-                unobserved.add(group.name());
-                continue;
-            }
-            int[] p = LapSolver.maximize(total, n, n);
-            perms = perms.with(g, p);
-            for (int ci = 0; ci < children.size(); ci++) {
-                int size = spec.groups().get(children.get(ci)).size();
-                int[] flat = new int[n * size];
-                for (int i = 0; i < n; i++) {
-                    System.arraycopy(best[ci][i * n + p[i]], 0, flat, i * size, size);
-                }
-                perms = perms.with(children.get(ci), flat);
-            }
-            scores.add(new WeightMatching.GroupScore(group.name(), sum(total, n, Permutations.identity(n)),
-                    sum(total, n, p)));
-        }
-        for (int g = 0; g < groups; g++) {
-            PermutationSpec.Group group = spec.groups().get(g);
-            if (group.nested() && !stats.containsKey(g)) {
-                unobserved.add(group.name());
             }
         }
-        return new Result(perms, scores, samples, unobserved);
+        int[] p = LapSolver.maximize(total, n, n);
+        Map<Integer, int[]> perms = new LinkedHashMap<>();
+        perms.put(g, p);
+        for (int ci = 0; ci < children.size(); ci++) {
+            int size = spec.groups().get(children.get(ci)).size();
+            int[] flat = new int[n * size];
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(best[ci][i * n + p[i]], 0, flat, i * size, size);
+            }
+            perms.put(children.get(ci), flat);
+        }
+        return new Assignment(perms, new WeightMatching.GroupScore(group.name(),
+                sum(total, n, Permutations.identity(n)), sum(total, n, p)), unobserved);
     }
 
     private static double sum(double[] m, int n, int[] perm) {
@@ -273,7 +345,7 @@ public final class ActivationMatching {
 
         Correlations(int n) {
             this.n = n;
-            this.capacity = Math.max(256, (1 << 20) / n);
+            this.capacity = capacity(n);
             bufferA = new float[n * capacity];
             bufferB = new float[n * capacity];
             sumA = new double[n];
@@ -281,6 +353,18 @@ public final class ActivationMatching {
             squaresA = new double[n];
             squaresB = new double[n];
             cross = new double[n * n];
+        }
+
+        private static int capacity(int n) {
+            return Math.max(256, (1 << 20) / n);
+        }
+
+        /**
+         * The bytes sums for {@code n} units hold, with the correlation they end in: two sample buffers, the cross
+         * products and the result ({@code n²} doubles each), one flush's product ({@code n²} floats).
+         */
+        static long bytes(int n) {
+            return 8L * n * capacity(n) + 20L * n * n + 32L * n;
         }
 
         /** Adds {@code samples} samples of each unit ({@code n × samples}, row-major). */
@@ -350,6 +434,4 @@ public final class ActivationMatching {
             return out;
         }
     }
-
-    /** A copy of {@code model} with the probe values added to its outputs. */
 }

@@ -47,6 +47,15 @@ public final class LeastSquares {
         this.cross = new double[this.inputs * outputs];
     }
 
+    /**
+     * The bytes a system of {@code inputs} features (without the constant) and {@code outputs} targets holds from
+     * its creation to its solution: its sums and prior, one batch's products, and the solve's matrices.
+     */
+    public static long bytes(int inputs, int outputs) {
+        long n = inputs + 1L;
+        return n * n * 28 + n * outputs * 48;
+    }
+
     /** Adds {@code n} rows: {@code x} is {@code n × inputs}, {@code y} is {@code n × outputs}, row-major. */
     public void add(float[] x, float[] y, int n, MatrixProducts products) {
         int features = inputs - 1;

@@ -1,8 +1,7 @@
 package dev.graft.pleas;
 
-import ai.onnx.proto.OnnxMl.GraphProto;
-import ai.onnx.proto.OnnxMl.ModelProto;
-import ai.onnx.proto.OnnxMl.NodeProto;
+import dev.graft.graph.AffineLayer;
+import dev.graft.graph.GraphEdit;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.GraftException;
 import dev.graft.align.Permutations;
@@ -27,10 +26,10 @@ import java.util.Set;
  * Writes a PLeaS merge: A's graph, with the layers' weights replaced by the merged ones (new shapes), every other
  * initializer of the merged part set to the merged-space average of A's and B's (the permutation-aligned average;
  * such weights sit only on groups merged whole), the part A keeps apart unchanged, and B's kept part added under
- * suffixed names with its outputs. Norms folded into their layers ({@link Layer.Norm}) are dropped, with their
+ * suffixed names with its outputs. Norms folded into their layers ({@link AffineLayer.Norm}) are dropped, with their
  * parameters. {@code value_info} is dropped (the widths changed). The written model is then
  * run in ONNX Runtime and every layer's input and output widths are checked against the merge (the plan's check);
- * on any failure the files are removed.
+ * on any failure the files are removed. Layer tensors come lazily from {@link LayerFits}.
  */
 final class MergedGraph {
     private MergedGraph() {
@@ -38,7 +37,7 @@ final class MergedGraph {
 
     static WrittenFiles write(OnnxModel ma, OnnxModel mb, MergedUnits units, Split split,
                               Map<String, OutputTensor> layerTensors, List<MergedLayer> layers, Path target,
-                              Map<String, String> parameters) {
+                              Map<String, String> parameters, Execution execution) {
         Set<String> folded = new HashSet<>();
         for (MergedLayer l : layers) {
             if (l.a().norm() != null) {
@@ -64,22 +63,20 @@ final class MergedGraph {
                 tensors.add(t);
             }
         }
-        ModelProto.Builder template = ma.proto().toBuilder();
-        GraphProto.Builder graph = template.getGraphBuilder();
-        graph.clearValueInfo();
+        GraphEdit template = GraphEdit.of(ma).clearValueInfo();
         if (!split.isNone()) {
-            graph.addAllNode(split.nodesOfB(mb));
+            template.addCopy(split.branchB(), split.weights(), Split.SUFFIX);
             for (ValueInfoProto output : mb.proto().getGraph().getOutputList()) {
-                if (split.producesInB(mb, output.getName())) {
-                    graph.addOutput(output.toBuilder().setName(output.getName() + Split.SUFFIX));
+                if (split.producesInB(output.getName())) {
+                    template.addOutput(output, output.getName() + Split.SUFFIX);
                 }
             }
         }
         for (MergedLayer l : layers) {
             if (l.a().norm() != null) {
-                fold(graph, l.a(), "");
+                template.foldNorm(l.a(), "");
                 if (l.entry()) {
-                    fold(graph, l.b(), Split.SUFFIX);
+                    template.foldNorm(l.b(), Split.SUFFIX);
                 }
             }
         }
@@ -88,38 +85,13 @@ final class MergedGraph {
         for (OutputTensor t : tensors) {
             if (t.isCopy() || t.verbatim()) {
                 plan.passThrough(t);
+            } else if (layerTensors.containsKey(t.name())) {
+                plan.compute(t, t.byteLength()); // the layer's fit is held by LayerFits, under its own budget
             } else {
                 plan.compute(t, t.byteLength() * 3); // an average reads both models' tensors
             }
         }
-        return Rewriter.write(plan.build(), target, Execution.defaults()).files();
-    }
-
-    /**
-     * Drops layer {@code l}'s folded norm node (names with {@code suffix}): the layer's node writes the norm's
-     * output, reading the norm's shift as its bias if it had none.
-     */
-    private static void fold(GraphProto.Builder graph, Layer l, String suffix) {
-        Layer.Norm norm = l.norm();
-        for (int i = 0; i < graph.getNodeCount(); i++) {
-            if (graph.getNode(i).getOutputList().equals(List.of(norm.output() + suffix))) {
-                graph.removeNode(i);
-                break;
-            }
-        }
-        for (NodeProto.Builder n : graph.getNodeBuilderList()) {
-            if (n.getOutputCount() > 0 && n.getOutput(0).equals(norm.input() + suffix)) {
-                n.setOutput(0, norm.output() + suffix);
-                if (l.bias() == null) {
-                    while (n.getInputCount() < 3) {
-                        n.addInput("");
-                    }
-                    n.setInput(2, norm.bias() + suffix);
-                }
-                return;
-            }
-        }
-        throw new IllegalStateException("no node writes '" + norm.input() + suffix + "'");
+        return Rewriter.write(plan.build(), target, execution).files();
     }
 
     /** A body initializer: the average of A's and B's after B's permutation, or A's if both are equal. */

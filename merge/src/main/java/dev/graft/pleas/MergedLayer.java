@@ -1,12 +1,15 @@
 package dev.graft.pleas;
 
+import dev.graft.graph.AffineLayer;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.verify.ModelRunner;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
-import java.util.function.IntPredicate;
+import java.util.Map;
+import java.util.function.Function;
 import java.util.stream.IntStream;
 
 /**
@@ -18,15 +21,15 @@ import java.util.stream.IntStream;
  * has A's outputs and then B's as its outputs and becomes two layers, A's and B's.
  */
 final class MergedLayer {
-    private final Layer a;
-    private final Layer b;
+    private final AffineLayer a;
+    private final AffineLayer b;
     private final UnitMap channels;
     private final UnitMap features;
     private final UnitMap out;
     private final boolean fitted;
     private final boolean entry;
 
-    MergedLayer(Layer a, Layer b, UnitMap channels, UnitMap out, boolean fitted, boolean entry) {
+    MergedLayer(AffineLayer a, AffineLayer b, UnitMap channels, UnitMap out, boolean fitted, boolean entry) {
         this.a = a;
         this.b = b;
         this.channels = channels;
@@ -37,11 +40,11 @@ final class MergedLayer {
         this.entry = entry;
     }
 
-    Layer a() {
+    AffineLayer a() {
         return a;
     }
 
-    Layer b() {
+    AffineLayer b() {
         return b;
     }
 
@@ -134,48 +137,66 @@ final class MergedLayer {
     }
 
     /** The weight from input feature {@code k} to output {@code i} in the layer's layout. */
-    private static float at(float[] w, Layer l, int k, int i) {
+    private static float at(float[] w, AffineLayer l, int k, int i) {
         return l.outIn() ? w[i * l.features() + k] : w[k * l.out() + i];
     }
 
     /**
-     * The merged layer's tensors from the solution {@code w}: weight and bias under A's names; an entry layer's
-     * B part under B's names with {@link Split#SUFFIX}.
+     * The merged layer's tensors, whose values {@code values} gives by name when they are written: weight and
+     * bias under A's names; an entry layer's B part under B's names with {@link Split#SUFFIX}.
      */
-    List<OutputTensor> tensors(double[] w, OnnxModel ma, OnnxModel mb) {
+    List<OutputTensor> tensors(OnnxModel ma, OnnxModel mb, Function<String, float[]> values) {
         List<OutputTensor> list = new ArrayList<>();
-        if (!entry) {
-            list.addAll(part(w, a, ma, "", v -> true));
-            return list;
+        for (Part p : parts()) {
+            OnnxModel m = p.layer() == a ? ma : mb;
+            String weight = p.layer().weight() + p.suffix();
+            list.add(OutputTensor.of(weight, m.weight(p.layer().weight()).orElseThrow().type(),
+                    p.layer().shape(channels.width(), p.columns().length), () -> values.apply(weight)));
+            if (p.layer().hasBias()) {
+                String bias = p.layer().biasName() + p.suffix();
+                list.add(OutputTensor.of(bias, m.weight(p.layer().biasName()).orElseThrow().type(),
+                        new long[] {p.columns().length}, () -> values.apply(bias)));
+            }
         }
-        list.addAll(part(w, a, ma, "", v -> out.a()[v] >= 0));
-        list.addAll(part(w, b, mb, Split.SUFFIX, v -> out.b()[v] >= 0));
         return list;
     }
 
-    private List<OutputTensor> part(double[] w, Layer l, OnnxModel m, String suffix,
-                                    IntPredicate takes) {
+    /** The values of {@link #tensors} from the solution {@code w} ({@code (inputs + 1) × outputs}), by name. */
+    Map<String, float[]> values(double[] w) {
         int ins = inputs();
         int outs = outputs();
-        int[] columns = IntStream.range(0, outs).filter(takes).toArray();
-        int width = columns.length;
-        float[] weight = new float[ins * width];
-        float[] bias = new float[width];
-        for (int c = 0; c < width; c++) {
-            int v = columns[c];
-            for (int u = 0; u < ins; u++) {
-                weight[l.outIn() ? c * ins + u : u * width + c] = (float) w[u * outs + v];
+        Map<String, float[]> out = new HashMap<>();
+        for (Part p : parts()) {
+            AffineLayer l = p.layer();
+            int width = p.columns().length;
+            float[] weight = new float[ins * width];
+            float[] bias = new float[width];
+            for (int c = 0; c < width; c++) {
+                int v = p.columns()[c];
+                for (int u = 0; u < ins; u++) {
+                    weight[l.outIn() ? c * ins + u : u * width + c] = (float) w[u * outs + v];
+                }
+                bias[c] = (float) w[ins * outs + v];
             }
-            bias[c] = (float) w[ins * outs + v];
+            out.put(l.weight() + p.suffix(), weight);
+            if (l.hasBias()) {
+                out.put(l.biasName() + p.suffix(), bias);
+            }
         }
-        List<OutputTensor> list = new ArrayList<>();
-        list.add(OutputTensor.of(l.weight() + suffix, m.weight(l.weight()).orElseThrow().type(),
-                l.shape(channels.width(), width), () -> weight));
-        if (l.hasBias()) {
-            list.add(OutputTensor.of(l.biasName() + suffix, m.weight(l.biasName()).orElseThrow().type(),
-                    new long[] {width}, () -> bias));
+        return out;
+    }
+
+    /** A written layer: A's or B's, its names' suffix, and which merged outputs it takes. */
+    private record Part(AffineLayer layer, String suffix, int[] columns) {
+    }
+
+    private List<Part> parts() {
+        int[] all = IntStream.range(0, outputs()).toArray();
+        if (!entry) {
+            return List.of(new Part(a, "", all));
         }
-        return list;
+        return List.of(new Part(a, "", Arrays.stream(all).filter(v -> out.a()[v] >= 0).toArray()),
+                new Part(b, Split.SUFFIX, Arrays.stream(all).filter(v -> out.b()[v] >= 0).toArray()));
     }
 
     /** A width the merged graph must show: value {@code value}'s axis {@code axis} (-1: the last) is {@code size}. */

@@ -1,5 +1,6 @@
 package dev.graft.pleas;
 
+import dev.graft.graph.AffineLayer;
 import dev.graft.align.PermutationSpec;
 import dev.graft.align.Permutations;
 import java.util.HashMap;
@@ -12,7 +13,7 @@ import java.util.Map;
  * group that widens, with its least similar pairs kept apart), and from those the map of every permuted weight
  * axis (the product of its factors' maps).
  * <p>
- * A group may widen when each of its member axes is an input or output axis of a {@link Layer}, its bias or its
+ * A group may widen when each of its member axes is an input or output axis of a {@link AffineLayer}, its bias or its
  * folded norm, and it is neither nested nor holds nested groups (attention heads): anything else it touched (a
  * layer norm, an embedding) would compute something else at another width. {@link #fixedGroups} says why the others cannot.
  */
@@ -84,10 +85,10 @@ final class MergedUnits {
      * For each group that cannot widen, why (groups absent from the result can). Groups inside the parts that
      * {@code split} keeps per model are not merged at all; a group both there and in the merged part is refused.
      */
-    static Map<Integer, String> fixedGroups(PermutationSpec spec, List<Layer> layers, Split split) {
-        Map<String, Layer> byWeight = new HashMap<>();
-        Map<String, Layer> byBias = new HashMap<>();
-        for (Layer l : layers) {
+    static Map<Integer, String> fixedGroups(PermutationSpec spec, List<AffineLayer> layers, Split split) {
+        Map<String, AffineLayer> byWeight = new HashMap<>();
+        Map<String, AffineLayer> byBias = new HashMap<>();
+        for (AffineLayer l : layers) {
             byWeight.put(l.weight(), l);
             if (l.bias() != null) {
                 byBias.put(l.bias(), l);
@@ -127,14 +128,14 @@ final class MergedUnits {
     }
 
     /** Why group {@code g} is in the parts kept per model, or null; refuses a group on both sides of the split. */
-    private static String keptApart(PermutationSpec spec, int g, Split split, Map<String, Layer> byWeight) {
+    private static String keptApart(PermutationSpec spec, int g, Split split, Map<String, AffineLayer> byWeight) {
         String inside = null;
         String outside = null;
         for (PermutationSpec.PermutedAxis axis : spec.axes()) {
             if (axis.factors().stream().noneMatch(f -> f.group() == g)) {
                 continue;
             }
-            Layer l = byWeight.get(axis.weight());
+            AffineLayer l = byWeight.get(axis.weight());
             boolean entryInput = split.entries().contains(axis.weight()) && l != null && axis.axis() == l.inAxis();
             if (split.weights().contains(axis.weight()) && !entryInput) {
                 inside = axis.weight();
@@ -150,8 +151,8 @@ final class MergedUnits {
         return inside == null ? null : "in the parts kept per model";
     }
 
-    private static String whyFixed(PermutationSpec spec, PermutationSpec.PermutedAxis axis, Layer layer,
-                                   Layer biasOf) {
+    private static String whyFixed(PermutationSpec spec, PermutationSpec.PermutedAxis axis, AffineLayer layer,
+                                   AffineLayer biasOf) {
         String at = "'" + axis.weight() + "' axis " + axis.axis();
         if (axis.factors().stream().anyMatch(f -> f.group() >= 0 && nestedOrParent(spec, f.group()))) {
             return at + " also carries attention heads";

@@ -1,16 +1,16 @@
 package dev.graft.pleas;
 
-import dev.graft.data.Activations;
-import dev.graft.exec.Threads;
+import dev.graft.graph.AffineLayer;
 import dev.graft.GraftException;
+import dev.graft.InvalidSettingException;
 import dev.graft.align.ActivationMatching;
 import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
 import dev.graft.align.Permutations;
 import dev.graft.align.WeightMatching;
 import dev.graft.data.Calibration;
+import dev.graft.exec.Execution;
 import dev.graft.exec.ProgressListener;
-import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.verify.ProbeOptions;
@@ -19,12 +19,9 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * PLeaS (Nasery, Hayase, Koh and Kusupati, <i>PLeaS — Merging Models with Permutations and Least Squares</i>,
@@ -36,7 +33,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   and biases — MLP hidden layers, CNN channels, transformer FFN widths) keeps its least correlated pairs apart
  *   (both units), as many as the width budget gives it ({@link WidthBudget}), and merges the rest; other groups
  *   (a transformer's residual stream and attention heads) are merged whole.</li>
- *   <li>Each layer ({@link Layer}: dense or convolution) is fitted by ridge least squares ({@link LeastSquares}):
+ *   <li>Each layer ({@link AffineLayer}: dense or convolution) is fitted by ridge least squares ({@link LeastSquares}):
  *   inputs are the original models' activations at the layer's input mapped to the merged units (averaged on
  *   merged units, each model's own on kept ones), targets its outputs mapped the same way. Layers are
  *   independent. The ridge pulls toward the merged-space average of the two layers ({@link MergedLayer#prior}),
@@ -136,7 +133,6 @@ public final class Pleas {
     private double ridge = 1e-3;
     private Fit fit = Fit.ALL;
     private int keptLayers;
-    private ProgressListener progress = ProgressListener.NONE;
 
     private Pleas(Path a, Path b) {
         this.a = a;
@@ -212,62 +208,78 @@ public final class Pleas {
         return this;
     }
 
-    /** Told of each calibration batch ("matching", "fitting"), each layer solved ("solving"). */
-    public Pleas progress(ProgressListener p) {
-        this.progress = p;
-        return this;
+    /** Runs the merge under {@link Execution#defaults()}; see {@link #writeTo(Path, Execution)}. */
+    public Report writeTo(Path target) {
+        return writeTo(target, Execution.defaults());
     }
 
     /**
-     * Runs the merge and writes the merged model to {@code target}, atomically.
+     * Runs the merge and writes the merged model to {@code target}, atomically. Memory is bounded by
+     * {@code execution}'s budget, not by the models' depth: matching takes the groups in passes over the data
+     * whose sums fit in the budget ({@link ActivationMatching#correlations}); fitting takes half the budget for
+     * its passes ({@link LayerFits}), the writer the other half. Progress is told of each calibration batch
+     * ("matching", "fitting") and each layer made ("solving").
      *
      * @throws dev.graft.GraftException naming the model and tensor when the models differ in architecture, a
      *                                  layer cannot be fitted, or the merged model does not run with the widths
      *                                  the merge expects (its files are then removed)
      */
-    public Report writeTo(Path target) {
+    public Report writeTo(Path target, Execution execution) {
         if (data == null) {
             throw new IllegalArgumentException("PLeaS needs calibration data: call calibration(...)");
         }
+        ProgressListener progress = execution.progress();
         try (OnnxModel ma = OnnxModel.open(a); OnnxModel mb = OnnxModel.open(b)) {
-            List<Layer> layers = Layer.find(ma);
-            Map<String, Layer> layersB = new HashMap<>();
-            Layer.find(mb).forEach(l -> layersB.put(l.weight(), l));
+            List<AffineLayer> layers = AffineLayer.find(ma);
+            Map<String, AffineLayer> layersB = new HashMap<>();
+            AffineLayer.find(mb).forEach(l -> layersB.put(l.weight(), l));
             checkSameLayers(layers, layersB);
             PermutationSpec spec = Alignment.spec(b, false, ProbeOptions.defaults());
             Split split = Split.last(ma, mb, layers, keptLayers);
             Map<Integer, String> fixed = MergedUnits.fixedGroups(spec, layers, split);
             Map<Integer, Double> own = ownWidths(spec, fixed);
-            Map<Integer, double[]> correlations = ActivationMatching.correlations(a, b, spec, data, progress);
-            Permutations perms = switch (matching) {
-                case ACTIVATIONS -> ActivationMatching.assign(spec, correlations, data.samples()).permutations();
+            Permutations[] perms = {switch (matching) {
+                case ACTIVATIONS -> Permutations.identity(spec);
                 case WEIGHTS -> WeightMatching.match(ma, mb, spec, 0, 100, WeightMatching.attentionKeyBiases(mb))
                         .permutations();
                 case IDENTITY -> Permutations.identity(spec);
-            };
+            }};
             Map<Integer, double[]> similarity = new HashMap<>();
+            ActivationMatching.correlations(a, b, spec, data, execution.memoryBudget(), progress, c -> {
+                if (matching == Matching.ACTIVATIONS) {
+                    ActivationMatching.assign(spec, c).permutations().forEach((g, p) -> perms[0] = perms[0].with(g, p));
+                }
+                if (c.own() != null) {
+                    similarity.put(c.group(), pairSimilarity(c.own(), spec.groups().get(c.group()).size(),
+                            perms[0].get(c.group())));
+                }
+            });
             List<WidthBudget.Group> budget = new ArrayList<>();
+            Map<Integer, double[]> ranked = new HashMap<>();
             for (int g = 0; g < spec.groups().size(); g++) {
-                double[] c = correlations.get(ActivationMatching.ownKey(g));
                 PermutationSpec.Group group = spec.groups().get(g);
                 if (fixed.containsKey(g) || group.nested()) {
                     continue;
                 }
-                if (c == null) {
+                if (!similarity.containsKey(g)) {
                     throw new GraftException(b, null, "group '" + group.name() + "' is not seen in any activation");
                 }
-                double[] s = Arrays.stream(pairSimilarity(c, group.size(), perms.get(g)))
-                        .map(x -> Double.isNaN(x) ? 1 : x).toArray();
-                similarity.put(g, s);
+                double[] s = Arrays.stream(similarity.get(g)).map(x -> Double.isNaN(x) ? 1 : x).toArray();
+                ranked.put(g, s);
                 budget.add(new WidthBudget.Group(g, group.size(), unitCost(ma, spec, g), s));
             }
             Map<Integer, Integer> kept = WidthBudget.kept(budget, width, own, spread);
-            MergedUnits units = MergedUnits.of(spec, perms, kept, similarity);
-            List<GroupReport> groups = groupReports(spec, perms, correlations, units, fixed);
+            MergedUnits units = MergedUnits.of(spec, perms[0], kept, ranked);
+            List<GroupReport> groups = groupReports(spec, similarity, units, fixed);
             List<MergedLayer> merged = plan(layers, layersB, units, split, fixed, spec);
+            long half = Math.max(1, execution.memoryBudget() / 2);
+            LayerFits fits = new LayerFits(ma, mb, merged, data, ridge, half, progress);
             Map<String, OutputTensor> tensors = new HashMap<>();
-            List<LayerReport> reports = fit(ma, mb, merged, tensors);
-            var files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, parameters());
+            for (MergedLayer l : merged) {
+                l.tensors(ma, mb, name -> fits.values(l, name)).forEach(t -> tensors.put(t.name(), t));
+            }
+            var files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, parameters(),
+                    execution.withMemoryBudget(half));
             long paramsA = parameters(ma.proto().getGraph().getInitializerList());
             long paramsMerged;
             List<String> outputs;
@@ -276,18 +288,18 @@ public final class Pleas {
                 outputs = out.proto().getGraph().getOutputList().stream().map(v -> v.getName()).toList();
             }
             return new Report(a.toString(), b.toString(), width, label(matching), label(spread), ridge, label(fit),
-                    keptLayers, data.samples(), paramsA, paramsMerged, outputs, groups, reports, files.names());
+                    keptLayers, data.samples(), paramsA, paramsMerged, outputs, groups, fits.reports(), files.names());
         }
     }
 
     /** B must have A's layers, of the same kind and widths, under the same names. */
-    private void checkSameLayers(List<Layer> layers, Map<String, Layer> layersB) {
+    private void checkSameLayers(List<AffineLayer> layers, Map<String, AffineLayer> layersB) {
         if (layers.isEmpty()) {
             throw new GraftException(a, null, "has no layer PLeaS can fit (MatMul, Gemm or Conv with an initializer "
                     + "weight)");
         }
-        for (Layer l : layers) {
-            Layer lb = layersB.get(l.weight());
+        for (AffineLayer l : layers) {
+            AffineLayer lb = layersB.get(l.weight());
             if (lb == null) {
                 throw new GraftException(b, l.weight(), "A has a layer with this weight and B has not; PLeaS merges "
                         + "models of one architecture");
@@ -304,9 +316,13 @@ public final class Pleas {
     private Map<Integer, Double> ownWidths(PermutationSpec spec, Map<Integer, String> fixed) {
         Map<Integer, Double> own = new HashMap<>();
         groupWidths.forEach((name, w) -> {
-            int g = spec.groups().indexOf(spec.group(name));
+            int g = spec.groups().stream().map(PermutationSpec.Group::name).toList().indexOf(name);
+            if (g < 0) {
+                throw new InvalidSettingException("width of group '" + name + "': " + b + " has no such permutation "
+                        + "group (names: graft inspect --groups)");
+            }
             if (fixed.containsKey(g) && w != 1.0) {
-                throw new IllegalArgumentException("group '" + name + "' cannot widen: " + fixed.get(g));
+                throw new InvalidSettingException("width of group '" + name + "': it cannot widen: " + fixed.get(g));
             }
             own.put(g, w);
         });
@@ -349,18 +365,16 @@ public final class Pleas {
         return s;
     }
 
-    private static List<GroupReport> groupReports(PermutationSpec spec, Permutations perms,
-                                                  Map<Integer, double[]> correlations, MergedUnits units,
-                                                  Map<Integer, String> fixed) {
+    private static List<GroupReport> groupReports(PermutationSpec spec, Map<Integer, double[]> similarity,
+                                                  MergedUnits units, Map<Integer, String> fixed) {
         List<GroupReport> out = new ArrayList<>();
         for (int g = 0; g < spec.groups().size(); g++) {
             PermutationSpec.Group group = spec.groups().get(g);
             if (group.nested()) {
                 continue;
             }
-            double[] c = correlations.get(ActivationMatching.ownKey(g));
             int n = group.size();
-            double[] s = c == null ? new double[0] : pairSimilarity(c, n, perms.get(g));
+            double[] s = similarity.getOrDefault(g, new double[0]);
             double mean = Arrays.stream(s).filter(x -> !Double.isNaN(x)).average().orElse(Double.NaN);
             int constant = (int) Arrays.stream(s).filter(Double::isNaN).count();
             UnitMap map = units.group(g);
@@ -372,15 +386,15 @@ public final class Pleas {
     }
 
     /** Each layer of the merged part and each entry of the kept parts, with its unit maps. */
-    private List<MergedLayer> plan(List<Layer> layers, Map<String, Layer> layersB, MergedUnits units, Split split,
+    private List<MergedLayer> plan(List<AffineLayer> layers, Map<String, AffineLayer> layersB, MergedUnits units, Split split,
                                    Map<Integer, String> fixed, PermutationSpec spec) {
         List<MergedLayer> out = new ArrayList<>();
-        for (Layer l : layers) {
+        for (AffineLayer l : layers) {
             boolean entry = split.entries().contains(l.weight());
             if (split.weights().contains(l.weight()) && !entry) {
                 continue;
             }
-            Layer lb = layersB.get(l.weight());
+            AffineLayer lb = layersB.get(l.weight());
             UnitMap channels = units.axis(l.weight(), l.inAxis(), l.in());
             UnitMap outs = entry ? UnitMap.separate(l.out(), lb.out()) : units.axis(l.weight(), 1 - l.inAxis(), l.out());
             boolean resizable = spec.byWeight().getOrDefault(l.weight(), List.of()).stream()
@@ -389,59 +403,6 @@ public final class Pleas {
             out.add(new MergedLayer(l, lb, channels, outs, fitted, entry));
         }
         return out;
-    }
-
-    /** Fits the layers that are fitted on the calibration data and makes every merged layer's tensors. */
-    private List<LayerReport> fit(OnnxModel ma, OnnxModel mb, List<MergedLayer> layers,
-                                  Map<String, OutputTensor> tensors) {
-        Set<String> valuesA = new LinkedHashSet<>();
-        Set<String> valuesB = new LinkedHashSet<>();
-        List<MergedLayer> fitted = layers.stream().filter(MergedLayer::fitted).toList();
-        for (MergedLayer l : fitted) {
-            valuesA.add(l.a().input());
-            valuesA.add(l.a().output());
-            valuesB.add(l.b().input());
-            valuesB.add(l.b().output());
-        }
-        Map<MergedLayer, double[]> priors = new HashMap<>();
-        layers.parallelStream().forEach(l -> {
-            double[] p = l.prior(ma, mb);
-            synchronized (priors) {
-                priors.put(l, p);
-            }
-        });
-        Map<MergedLayer, LeastSquares> systems = new LinkedHashMap<>();
-        if (!fitted.isEmpty()) {
-            try (Activations runs = Activations.of(List.of(this.a, this.b), List.of(valuesA, valuesB));
-                 MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
-                runs.run(data, batch -> {
-                    for (MergedLayer l : fitted) {
-                        float[] x = l.inputs(batch.output(0, l.a().input()), batch.output(1, l.b().input()));
-                        float[] y = l.targets(batch.output(0, l.a().output()), batch.output(1, l.b().output()));
-                        systems.computeIfAbsent(l, k -> new LeastSquares(l.inputs(), l.outputs(), l.a().hasBias(),
-                                        priors.get(l)))
-                                .add(x, y, x.length / l.inputs(), products);
-                    }
-                }, progress, "fitting");
-            }
-        }
-        AtomicInteger solved = new AtomicInteger();
-        List<LayerReport> reports = layers.parallelStream().map(l -> {
-            LeastSquares ls = systems.get(l);
-            LeastSquares.Solution solution;
-            try {
-                solution = ls == null ? new LeastSquares.Solution(priors.get(l), Double.NaN) : ls.solve(ridge);
-            } catch (IllegalArgumentException e) {
-                throw new GraftException(a, l.a().weight(), e.getMessage(), e);
-            }
-            double[] w = solution.weights();
-            synchronized (tensors) {
-                l.tensors(w, ma, mb).forEach(t -> tensors.put(t.name(), t));
-                progress.written("solving", solved.incrementAndGet(), layers.size());
-            }
-            return new LayerReport(l.a().weight(), l.inputs(), l.outputs(), ls != null, solution.relativeResidual());
-        }).toList();
-        return reports;
     }
 
     /** Provenance parameters of this merge. */

@@ -87,9 +87,9 @@ public record PleasRecipe(Path file, Pleas pleas) implements Recipe {
         }
     }
 
-    /** Runs the merge, telling {@code execution}'s progress listener of each stage; returns its report. */
+    /** Runs the merge under {@code execution} (budget, progress); returns its report. */
     @Override
     public Pleas.Report run(Path output, Execution execution) {
-        return pleas.progress(execution.progress()).writeTo(output);
+        return pleas.writeTo(output, execution);
     }
 }

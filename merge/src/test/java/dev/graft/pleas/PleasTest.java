@@ -11,6 +11,7 @@ import dev.graft.align.PermutationSpec;
 import dev.graft.align.Permutations;
 import dev.graft.data.Calibration;
 import dev.graft.data.NpyArray;
+import dev.graft.exec.Execution;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.pleas.Pleas.LayerReport;
 import dev.graft.testing.RealModels;
@@ -125,6 +126,29 @@ class PleasTest {
         assertClose(logits(merged, x, rows), want);
     }
 
+    /**
+     * A budget too small for two layers' sums makes one pass over the data per group matched and per layer fitted
+     * (counted from the progress reports), and the merge is the same, tensor for tensor, as in one pass.
+     */
+    @Test
+    void aSmallMemoryBudgetTakesMorePassesAndMergesTheSame() {
+        Path one = dir.resolve("one-pass.onnx");
+        Path many = dir.resolve("many-passes.onnx");
+        Map<String, Integer> reports = new java.util.HashMap<>();
+        Pleas.Report r = Pleas.merge(MLP1, MLP2).calibration(calibration()).width(1.5).writeTo(one);
+        Pleas.merge(MLP1, MLP2).calibration(calibration()).width(1.5).writeTo(many, Execution.defaults()
+                .withMemoryBudget(1).withProgress((stage, done, total) -> reports.merge(stage, 1, Integer::sum)));
+        int batches = calibration().batches().size();
+        assertThat(reports.get("matching")).isEqualTo(batches * r.groups().size());
+        assertThat(reports.get("fitting")).isEqualTo(batches * r.layers().size());
+        try (OnnxModel a = OnnxModel.open(one); OnnxModel b = OnnxModel.open(many)) {
+            assertThat(b.initializers()).hasSameSizeAs(a.initializers());
+            for (var w : a.initializers()) {
+                assertThat(b.weight(w.name()).orElseThrow().toFloats()).as(w.name()).containsExactly(w.toFloats());
+            }
+        }
+    }
+
     /** The CNN's batch norms are folded into their convolutions, and the merged graph has none. */
     @Test
     void batchNormsAreFoldedIntoTheirConvolutions() {
@@ -177,9 +201,11 @@ class PleasTest {
     void badRequestsAreRefusedNamingWhatIsWrongAndWriteNothing() {
         Path out = dir.resolve("x.onnx");
         assertThatThrownBy(() -> Pleas.merge(MLP1, MLP2).calibration(calibration()).keepLast(4).writeTo(out))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("the model has 3");
+                .isInstanceOf(GraftException.class).hasMessageContaining("mlp_seed1.onnx")
+                .hasMessageContaining("the model has 3");
         assertThatThrownBy(() -> Pleas.merge(MLP1, MLP2).calibration(calibration()).width("no such group", 1.5)
-                .writeTo(out)).hasMessageContaining("no such group");
+                .writeTo(out)).isInstanceOf(dev.graft.InvalidSettingException.class)
+                .hasMessageContaining("no such group").hasMessageContaining("graft inspect --groups");
         assertThatThrownBy(() -> Pleas.merge(MLP1, INDEPENDENT.resolve("cnn_seed2.onnx")).calibration(calibration())
                 .writeTo(out)).isInstanceOf(GraftException.class).hasMessageContaining("cnn_seed2.onnx");
         assertThat(out).doesNotExist();

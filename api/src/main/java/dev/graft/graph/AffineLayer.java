@@ -1,5 +1,6 @@
-package dev.graft.pleas;
+package dev.graft.graph;
 
+import dev.graft.GraftException;
 import dev.graft.onnx.Attributes;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.OnnxModel;
@@ -10,39 +11,41 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * An affine layer of a graph, which PLeaS fits by least squares. Dense: {@code y = x·W + b} as {@code MatMul}
+ * An affine layer of a graph, as methods that refit layers (PLeaS) see it. Dense: {@code y = x·W + b} as {@code MatMul}
  * with a weight {@code [in, out]} and an optional bias {@code Add}, or as {@code Gemm} (weight {@code [in, out]}
  * or, with {@code transB}, {@code [out, in]}; bias in its third input). Convolution: a 2-D {@code Conv} with a
  * weight {@code [out, in, kh, kw]} and an optional bias, read as a dense map on its input's {@link Patches}.
  * A {@code BatchNormalization} (inference mode) that alone reads the layer's result is part of the layer
  * ({@link Norm}): it is an affine map per output unit, folded into the weight and bias, and the merged graph
  * drops it. {@code input} is the activation the layer reads, {@code output} the value after its bias (and norm);
- * {@code in} and {@code out} are the input and output widths (channels for a convolution).
+ * {@code in} and {@code out} are the input and output widths (channels for a convolution). A convolution that
+ * {@link Patches} does not cover (not 2-D, grouped, automatic padding) is refused by {@link #find}.
  */
-record Layer(String node, String weight, boolean outIn, String bias, String input, String output, int in, int out,
+public record AffineLayer(String node, String weight, boolean outIn, String bias, String input, String output, int in, int out,
              Patches patches, Norm norm) {
     /**
      * A {@code BatchNormalization} node folded into its layer: {@code y = scale·(x − mean)/√(var + ε) + bias}
      * per unit. {@code input} is the value it reads (the layer's result before it), {@code output} its result.
      */
-    record Norm(String node, String input, String output, String scale, String bias, String mean, String var, double epsilon) {
-        List<String> parameters() {
+    public record Norm(String node, String input, String output, String scale, String bias, String mean, String var, double epsilon) {
+        /** The norm's four initializers: scale, shift, mean, variance. */
+        public List<String> parameters() {
             return List.of(scale, bias, mean, var);
         }
     }
 
     /** The name of the merged layer's bias: its own, else its norm's, else null (the layer has none). */
-    String biasName() {
+    public String biasName() {
         return bias != null ? bias : norm != null ? norm.bias() : null;
     }
 
     /** Whether the layer computes with a bias (its own or its norm's). */
-    boolean hasBias() {
+    public boolean hasBias() {
         return biasName() != null;
     }
 
     /** The weight with the norm folded in, in the weight's layout. */
-    float[] weights(OnnxModel m) {
+    public float[] weights(OnnxModel m) {
         float[] w = m.weight(weight).orElseThrow().toFloats();
         if (norm != null) {
             double[] g = gains(m);
@@ -54,7 +57,7 @@ record Layer(String node, String weight, boolean outIn, String bias, String inpu
     }
 
     /** The bias with the norm folded in; zeros if the layer has none. */
-    float[] biases(OnnxModel m) {
+    public float[] biases(OnnxModel m) {
         float[] b = bias == null ? new float[out] : m.weight(bias).orElseThrow().toFloats();
         if (norm != null) {
             double[] g = gains(m);
@@ -79,32 +82,36 @@ record Layer(String node, String weight, boolean outIn, String bias, String inpu
     }
 
     /** Columns of one input row: {@code in}, or {@code in·kh·kw} for a convolution. */
-    int features() {
+    public int features() {
         return patches == null ? in : in * patches.size();
     }
 
     /** The weight axis that reads the input. */
-    int inAxis() {
+    public int inAxis() {
         return outIn ? 1 : 0;
     }
 
     /** The weight's shape for widths {@code in} and {@code out}. */
-    long[] shape(int inWidth, int outWidth) {
+    public long[] shape(int inWidth, int outWidth) {
         if (patches != null) {
             return new long[] {outWidth, inWidth, patches.kh(), patches.kw()};
         }
         return outIn ? new long[] {outWidth, inWidth} : new long[] {inWidth, outWidth};
     }
 
-    /** The layers of {@code model} in graph order: nodes whose weight is an initializer of a shape they take. */
-    static List<Layer> find(OnnxModel model) {
+    /**
+     * The layers of {@code model} in graph order: nodes whose weight is an initializer of a shape they take.
+     *
+     * @throws GraftException naming the model and weight for a convolution {@link Patches} does not cover
+     */
+    public static List<AffineLayer> find(OnnxModel model) {
         Map<String, List<NodeProto>> consumers = new HashMap<>();
         for (NodeProto n : model.proto().getGraph().getNodeList()) {
             for (String in : n.getInputList()) {
                 consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(n);
             }
         }
-        List<Layer> out = new ArrayList<>();
+        List<AffineLayer> out = new ArrayList<>();
         for (NodeProto n : model.proto().getGraph().getNodeList()) {
             String op = n.getOpType();
             if (!n.getDomain().isEmpty() || n.getInputCount() < 2 || model.weight(n.getInput(0)).isPresent()) {
@@ -118,9 +125,9 @@ record Layer(String node, String weight, boolean outIn, String bias, String inpu
             if (op.equals("Conv")) {
                 String bias = n.getInputCount() > 2 && !n.getInput(2).isEmpty() ? n.getInput(2) : null;
                 Norm norm = norm(model, consumers, n.getOutput(0), (int) shape[0]);
-                out.add(new Layer(n.getName(), n.getInput(1), true, bias, n.getInput(0),
+                out.add(new AffineLayer(n.getName(), n.getInput(1), true, bias, n.getInput(0),
                         norm == null ? n.getOutput(0) : norm.output(), (int) shape[1], (int) shape[0],
-                        Patches.of(n, shape), norm));
+                        patches(model, n, shape), norm));
                 continue;
             }
             boolean gemm = op.equals("Gemm");
@@ -143,11 +150,20 @@ record Layer(String node, String weight, boolean outIn, String bias, String inpu
             int width = (int) (outIn ? shape[0] : shape[1]);
             // a MatMul without a bias Add has nowhere to put a folded norm's shift, so its norm stays a node
             Norm norm = gemm || bias != null ? norm(model, consumers, output, width) : null;
-            out.add(new Layer(n.getName(), n.getInput(1), outIn, bias, n.getInput(0),
+            out.add(new AffineLayer(n.getName(), n.getInput(1), outIn, bias, n.getInput(0),
                     norm == null ? output : norm.output(), (int) (outIn ? shape[1] : shape[0]), width,
                     null, norm));
         }
         return out;
+    }
+
+    /** A convolution's patches; a convolution they do not cover is a {@link GraftException} naming its weight. */
+    private static Patches patches(OnnxModel model, NodeProto conv, long[] shape) {
+        try {
+            return Patches.of(conv, shape);
+        } catch (IllegalArgumentException e) {
+            throw new GraftException(model.file(), conv.getInput(1), e.getMessage(), e);
+        }
     }
 
     /** The inference-mode BatchNormalization with initializer parameters that alone reads {@code value}, or null. */

@@ -1,4 +1,4 @@
-package dev.graft.pleas;
+package dev.graft.graph;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.Attributes;
@@ -9,21 +9,22 @@ import java.util.Arrays;
  * patches it reads ("im2col"): a convolution is the dense map {@code y[n, :, p, q] = W · patch(n, p, q) + b} with
  * {@code W} its weight viewed as {@code [out, in·kh·kw]}, so it can be fitted as a dense layer on patch rows.
  */
-record Patches(int kh, int kw, int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
+public record Patches(int kh, int kw, int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
                int dilationH, int dilationW) {
     /** The geometry of {@code conv} with a weight of {@code shape}; refuses what it does not cover, naming why. */
-    static Patches of(NodeProto conv, long[] shape) {
+    public static Patches of(NodeProto conv, long[] shape) {
         if (shape.length != 4) {
-            throw new IllegalArgumentException("PLeaS handles 2-D convolutions; node '" + conv.getName()
+            throw new IllegalArgumentException("only 2-D convolutions are read as layers; node '" + conv.getName()
                     + "' has a weight of rank " + shape.length);
         }
         if (Attributes.getInt(conv, "group", 1) != 1) {
-            throw new IllegalArgumentException("PLeaS cannot fit grouped convolution node '" + conv.getName() + "'");
+            throw new IllegalArgumentException("grouped convolution node '" + conv.getName()
+                    + "' is not read as a layer");
         }
         String autoPad = Attributes.getString(conv, "auto_pad", "NOTSET");
         if (!autoPad.equals("NOTSET")) {
-            throw new IllegalArgumentException("PLeaS needs explicit pads; node '" + conv.getName() + "' has auto_pad "
-                    + autoPad);
+            throw new IllegalArgumentException("a layer needs explicit pads; node '" + conv.getName()
+                    + "' has auto_pad " + autoPad);
         }
         long[] strides = ints(conv, "strides", 2, 1);
         long[] pads = ints(conv, "pads", 4, 0);
@@ -42,15 +43,15 @@ record Patches(int kh, int kw, int strideH, int strideW, int padTop, int padLeft
     }
 
     /** Kernel positions per input channel. */
-    int size() {
+    public int size() {
         return kh * kw;
     }
 
-    int outH(int h) {
+    public int outH(int h) {
         return (h + padTop + padBottom - dilationH * (kh - 1) - 1) / strideH + 1;
     }
 
-    int outW(int w) {
+    public int outW(int w) {
         return (w + padLeft + padRight - dilationW * (kw - 1) - 1) / strideW + 1;
     }
 
@@ -58,7 +59,7 @@ record Patches(int kh, int kw, int strideH, int strideW, int padTop, int padLeft
      * The patch rows of {@code x} ({@code n × c × h × w}): one row per output position {@code (n, p, q)}, with
      * {@code c·kh·kw} columns ordered as the weight's last three axes; zero where the patch lies in the padding.
      */
-    float[] rows(float[] x, int n, int c, int h, int w) {
+    public float[] rows(float[] x, int n, int c, int h, int w) {
         int oh = outH(h);
         int ow = outW(w);
         int cols = c * size();

@@ -1,0 +1,172 @@
+package dev.graft.graph;
+
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.graft.onnx.OnnxModel;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Edits to a copy of a model's graph, for a rewrite's template ({@link dev.graft.exec.RewritePlan}): a branch
+ * copied in under new names, a norm folded into its layer, a low-rank branch beside a dense node, initializer
+ * reads renamed. Nodes stay in topological order: inserted nodes follow the node they extend. The model the
+ * edits start from is not changed; {@link #build()} gives the edited copy.
+ */
+public final class GraphEdit {
+    /** A dense node (default-domain {@code MatMul} or {@code Gemm}): its name, weight, input and output values. */
+    public record DenseNode(String name, String weight, String input, String output) {
+    }
+
+    private final ModelProto.Builder model;
+    private final GraphProto.Builder graph;
+
+    private GraphEdit(ModelProto.Builder model) {
+        this.model = model;
+        this.graph = model.getGraphBuilder();
+    }
+
+    /** Edits of a copy of {@code m}'s model. */
+    public static GraphEdit of(OnnxModel m) {
+        return new GraphEdit(m.proto().toBuilder());
+    }
+
+    /** Drops the graph's {@code value_info} (shapes that the edits may have made untrue). */
+    public GraphEdit clearValueInfo() {
+        graph.clearValueInfo();
+        return this;
+    }
+
+    /**
+     * Appends {@code branch}'s nodes (of another model) with {@code suffix} added to the names of their nodes, of
+     * the values they write and of the inputs in {@code renamed} (initializers the branch brings along).
+     */
+    public GraphEdit addCopy(Branch branch, Set<String> renamed, String suffix) {
+        Set<String> introduced = new HashSet<>(renamed);
+        introduced.addAll(branch.produced());
+        for (NodeProto n : branch.protos()) {
+            NodeProto.Builder b = n.toBuilder().setName(n.getName().isEmpty() ? "" : n.getName() + suffix);
+            for (int k = 0; k < n.getInputCount(); k++) {
+                if (introduced.contains(n.getInput(k))) {
+                    b.setInput(k, n.getInput(k) + suffix);
+                }
+            }
+            for (int k = 0; k < n.getOutputCount(); k++) {
+                if (!n.getOutput(k).isEmpty()) {
+                    b.setOutput(k, n.getOutput(k) + suffix);
+                }
+            }
+            graph.addNode(b);
+        }
+        return this;
+    }
+
+    /** Adds a graph output: {@code output}'s type under {@code name}. */
+    public GraphEdit addOutput(ValueInfoProto output, String name) {
+        graph.addOutput(output.toBuilder().setName(name));
+        return this;
+    }
+
+    /** Adds a graph input. */
+    public GraphEdit addInput(ValueInfoProto input) {
+        graph.addInput(input);
+        return this;
+    }
+
+    /**
+     * Drops layer {@code l}'s norm node (names with {@code suffix}): the layer's last node writes the norm's
+     * output instead, reading the norm's shift as its bias if it had none. The folded weights are the caller's
+     * ({@link AffineLayer#weights}, {@link AffineLayer#biases}).
+     *
+     * @throws IllegalStateException if the graph has no such norm or layer node (the layer is not of this graph)
+     */
+    public GraphEdit foldNorm(AffineLayer l, String suffix) {
+        AffineLayer.Norm norm = l.norm();
+        int at = writer(norm.output() + suffix);
+        if (at < 0) {
+            throw new IllegalStateException("no node writes '" + norm.output() + suffix + "'");
+        }
+        graph.removeNode(at);
+        int layer = writer(norm.input() + suffix);
+        if (layer < 0) {
+            throw new IllegalStateException("no node writes '" + norm.input() + suffix + "'");
+        }
+        NodeProto.Builder n = graph.getNodeBuilder(layer);
+        n.setOutput(0, norm.output() + suffix);
+        if (l.bias() == null) {
+            while (n.getInputCount() < 3) {
+                n.addInput("");
+            }
+            n.setInput(2, norm.bias() + suffix);
+        }
+        return this;
+    }
+
+    /** The index of the node whose first output is {@code value}, or -1. */
+    private int writer(String value) {
+        for (int i = 0; i < graph.getNodeCount(); i++) {
+            if (graph.getNode(i).getOutputCount() > 0 && graph.getNode(i).getOutput(0).equals(value)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** The dense nodes whose second input is one of {@code weights}, in graph order. */
+    public List<DenseNode> denseNodesReading(Set<String> weights) {
+        List<DenseNode> out = new ArrayList<>();
+        for (NodeProto n : graph.getNodeList()) {
+            boolean dense = n.getOpType().equals("MatMul") || n.getOpType().equals("Gemm");
+            if (dense && n.getDomain().isEmpty() && n.getInputCount() > 1 && weights.contains(n.getInput(1))) {
+                out.add(new DenseNode(n.getName(), n.getInput(1), n.getInput(0), n.getOutput(0)));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Adds a low-rank branch beside dense node {@code d}: {@code y = d(x) + (x·A)·B}. The node now writes
+     * {@code y.lora_base}; three nodes named under {@code scope} compute {@code y.lora_xa = x·A},
+     * {@code y.lora_delta = y.lora_xa·B} and their sum into {@code y}, right after it.
+     */
+    public GraphEdit addLowRankBranch(DenseNode d, String a, String b, String scope) {
+        int at = writer(d.output());
+        if (at < 0) {
+            throw new IllegalStateException("no node writes '" + d.output() + "'");
+        }
+        String y = d.output();
+        graph.getNodeBuilder(at).setOutput(0, y + ".lora_base");
+        graph.addNode(at + 1, node("MatMul", List.of(d.input(), a), y + ".lora_xa", scope));
+        graph.addNode(at + 2, node("MatMul", List.of(y + ".lora_xa", b), y + ".lora_delta", scope));
+        graph.addNode(at + 3, node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, scope));
+        return this;
+    }
+
+    private static NodeProto node(String op, List<String> inputs, String output, String scope) {
+        String suffix = output.substring(output.lastIndexOf('.') + 1);
+        return NodeProto.newBuilder().setOpType(op).addAllInput(inputs).addOutput(output)
+                .setName(scope + "/" + op + "_" + suffix).build();
+    }
+
+    /** Every node input named by a key of {@code renames} reads the value it maps to instead. */
+    public GraphEdit renameInputs(Map<String, String> renames) {
+        if (renames.isEmpty()) {
+            return this;
+        }
+        for (NodeProto.Builder n : graph.getNodeBuilderList()) {
+            for (int k = 0; k < n.getInputCount(); k++) {
+                n.setInput(k, renames.getOrDefault(n.getInput(k), n.getInput(k)));
+            }
+        }
+        return this;
+    }
+
+    /** The edited model. */
+    public ModelProto build() {
+        return model.build();
+    }
+}
