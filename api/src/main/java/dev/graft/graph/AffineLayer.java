@@ -127,7 +127,7 @@ public record AffineLayer(String node, String weight, boolean outIn, String bias
                 Norm norm = norm(model, consumers, n.getOutput(0), (int) shape[0]);
                 out.add(new AffineLayer(n.getName(), n.getInput(1), true, bias, n.getInput(0),
                         norm == null ? n.getOutput(0) : norm.output(), (int) shape[1], (int) shape[0],
-                        patches(model, n, shape), norm));
+                        Patches.of(model.file(), n, shape), norm));
                 continue;
             }
             boolean gemm = op.equals("Gemm");
@@ -155,15 +155,6 @@ public record AffineLayer(String node, String weight, boolean outIn, String bias
                     null, norm));
         }
         return out;
-    }
-
-    /** A convolution's patches; a convolution they do not cover is a {@link GraftException} naming its weight. */
-    private static Patches patches(OnnxModel model, NodeProto conv, long[] shape) {
-        try {
-            return Patches.of(conv, shape);
-        } catch (IllegalArgumentException e) {
-            throw new GraftException(model.file(), conv.getInput(1), e.getMessage(), e);
-        }
     }
 
     /** The inference-mode BatchNormalization with initializer parameters that alone reads {@code value}, or null. */

@@ -1,7 +1,9 @@
 package dev.graft.graph;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
+import dev.graft.GraftException;
 import dev.graft.onnx.Attributes;
+import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
@@ -11,20 +13,26 @@ import java.util.Arrays;
  */
 public record Patches(int kh, int kw, int strideH, int strideW, int padTop, int padLeft, int padBottom, int padRight,
                int dilationH, int dilationW) {
-    /** The geometry of {@code conv} with a weight of {@code shape}; refuses what it does not cover, naming why. */
-    public static Patches of(NodeProto conv, long[] shape) {
+    /**
+     * The geometry of {@code conv} (a node of the model in {@code file}) with a weight of {@code shape}.
+     *
+     * @throws GraftException naming the file and the weight for a convolution this does not cover: not 2-D,
+     *                        grouped, or with automatic padding
+     */
+    public static Patches of(Path file, NodeProto conv, long[] shape) {
+        String refused = null;
         if (shape.length != 4) {
-            throw new IllegalArgumentException("only 2-D convolutions are read as layers; node '" + conv.getName()
-                    + "' has a weight of rank " + shape.length);
+            refused = "is the weight of node '" + conv.getName() + "', a convolution of rank " + shape.length
+                    + "; only 2-D convolutions are read as layers";
+        } else if (Attributes.getInt(conv, "group", 1) != 1) {
+            refused = "is the weight of node '" + conv.getName() + "', a grouped convolution; only convolutions "
+                    + "without groups are read as layers";
+        } else if (!Attributes.getString(conv, "auto_pad", "NOTSET").equals("NOTSET")) {
+            refused = "is the weight of node '" + conv.getName() + "', a convolution with auto_pad "
+                    + Attributes.getString(conv, "auto_pad", "NOTSET") + "; a layer needs explicit pads";
         }
-        if (Attributes.getInt(conv, "group", 1) != 1) {
-            throw new IllegalArgumentException("grouped convolution node '" + conv.getName()
-                    + "' is not read as a layer");
-        }
-        String autoPad = Attributes.getString(conv, "auto_pad", "NOTSET");
-        if (!autoPad.equals("NOTSET")) {
-            throw new IllegalArgumentException("a layer needs explicit pads; node '" + conv.getName()
-                    + "' has auto_pad " + autoPad);
+        if (refused != null) {
+            throw new GraftException(file, conv.getInput(1), refused);
         }
         long[] strides = ints(conv, "strides", 2, 1);
         long[] pads = ints(conv, "pads", 4, 0);
