@@ -98,6 +98,17 @@ public final class Activations implements AutoCloseable {
      * {@code progress} hears {@code stage} once per batch.
      */
     public void run(Calibration data, Consumer<Batch> consumer, ProgressListener progress, String stage) {
+        run(data, values, consumer, progress, stage);
+    }
+
+    /**
+     * As {@link #run(Calibration, Consumer, ProgressListener, String)}, fetching only {@code fetch.get(i)} of the
+     * values exposed in model {@code i}: for work done in several passes over the data, each pass reusing the
+     * sessions and fetching its own values.
+     */
+    public void run(Calibration data, List<? extends Collection<String>> fetch, Consumer<Batch> consumer,
+                    ProgressListener progress, String stage) {
+        List<Set<String>> names = fetch.stream().map(f -> (Set<String>) new LinkedHashSet<>(f)).toList();
         List<PaddedPositions> padded = new ArrayList<>();
         int done = 0;
         for (Map<String, ModelRunner.Input> inputs : data.batches()) {
@@ -105,12 +116,12 @@ public final class Activations implements AutoCloseable {
             boolean masked = PaddedPositions.masked(inputs);
             List<Map<String, ModelRunner.Output>> outputs = new ArrayList<>();
             for (int m = 0; m < runners.size(); m++) {
-                Map<String, ModelRunner.Output> out = runners.get(m).run(inputs, values.get(m));
+                Map<String, ModelRunner.Output> out = runners.get(m).run(inputs, names.get(m));
                 if (masked) {
                     if (padded.size() <= m) {
                         long rows = inputs.get(PaddedPositions.MASK).shape()[0];
                         padded.add(PaddedPositions.learn(out,
-                                runners.get(m).run(PaddedPositions.longer(inputs), values.get(m)), rows));
+                                runners.get(m).run(PaddedPositions.longer(inputs), names.get(m)), rows));
                     }
                     out = padded.get(m).unpadded(out, inputs.get(PaddedPositions.MASK));
                 }

@@ -73,6 +73,22 @@ class ActivationsTest {
         assertThat(progress).containsExactly(1, 2, 3);
     }
 
+    /** Passes share the sessions and fetch their own values: each pass's batches hold exactly what it fetched. */
+    @Test
+    void passesOverTheSameSessionsFetchOnlyTheirOwnValues() {
+        Path a = TinyModels.save(TinyModels.mlp(4), dir.resolve("a.onnx"));
+        float[] x = TinyModels.random(new Random(5), 4 * TinyModels.IN);
+        Calibration data = Calibration.of("memory", List.of(Map.of("x", ModelRunner.Input.of(x, 4, TinyModels.IN))));
+        try (Activations runs = Activations.of(a, Set.of("h0", "h2"))) {
+            runs.run(data, List.of(Set.of("h2")), batch -> {
+                assertThat(batch.outputs().get(0)).containsOnlyKeys("h2");
+                assertThat(batch.output(0, "h2").values()).containsExactly(hidden(a, x, 4), within(1e-5f));
+            }, ProgressListener.NONE, "second");
+            runs.run(data, List.of(Set.of("h0")), batch -> assertThat(batch.outputs().get(0)).containsOnlyKeys("h0"),
+                    ProgressListener.NONE, "first");
+        }
+    }
+
     @Test
     void aValueThatWasNotExposedIsATypedErrorNamingTheModel() {
         Path a = TinyModels.save(TinyModels.mlp(6), dir.resolve("a.onnx"));

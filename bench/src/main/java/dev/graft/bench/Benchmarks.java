@@ -241,17 +241,27 @@ public final class Benchmarks {
 
     /** Runs {@code command}, a child JVM that ends with {@link #printPeakRss()}; returns its peak RSS in bytes. */
     static long peakRss(List<String> command) throws Exception {
+        return kilobytes(runChild(command), "VmHWM:") * 1024;
+    }
+
+    /** Runs a child process to its end; returns its output, or throws with it if the child failed. */
+    static String runChild(List<String> command) throws Exception {
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         String output = new String(p.getInputStream().readAllBytes());
         if (p.waitFor() != 0) {
             throw new IllegalStateException("child failed: " + output);
         }
+        return output;
+    }
+
+    /** The number on the line of {@code output} that starts with {@code key} (a /proc size in kB). */
+    static long kilobytes(String output, String key) {
         for (String line : output.split("\n")) {
-            if (line.startsWith("VmHWM:")) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            if (line.startsWith(key)) {
+                return Long.parseLong(line.replaceAll("[^0-9]", ""));
             }
         }
-        throw new IllegalStateException("no VmHWM in child output: " + output);
+        throw new IllegalStateException("no " + key + " in child output: " + output);
     }
 
     /** Prints this process's peak RSS line from /proc, for {@link #peakRss}. */

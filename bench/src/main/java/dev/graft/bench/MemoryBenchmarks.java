@@ -23,9 +23,11 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Peak resident memory (VmHWM, read from /proc in a child JVM) of what a user runs. The child may use 3 GiB of
+ * Peak resident memory (VmHWM, read from /proc in a child JVM) of what a user runs, and its anonymous part (the
+ * process's own memory, without the pages of memory-mapped model files). The child may use 3 GiB of
  * heap but keeps it close to what is live (serial collector, heap free ratios 5–10%), so the peak follows what
  * the work needs rather than how lazily the collector runs. The work: PLeaS of bge-small
  * and e5-small at 1.0× on 256 sentences; PLeaS of two synthetic ReLU MLPs (width 1024) 8 and 16 layers deep; a
@@ -44,15 +46,15 @@ final class MemoryBenchmarks {
         System.out.println("memory: peak RSS of a child JVM (-Xmx3g, serial GC, heap kept near live data)");
         Path bge = models.resolve("bge-small-en-v1.5.onnx");
         if (Files.exists(bge)) {
-            long pleas = child(work, null, "pleas-text", bge.toString(), models.resolve("e5-small-v2.onnx").toString(),
+            Peak pleas = child(work, null, "pleas-text", bge.toString(), models.resolve("e5-small-v2.onnx").toString(),
                     models.resolve("bge-small-en-v1.5-tokenizer.json").toString(), text.toString());
-            System.out.printf(Locale.ROOT, "  PLeaS bge + e5, 1.0x, 256 sentences   %5d MB%n", pleas >> 20);
-            long recursive = child(work, null, "recursive", bge.toString());
-            System.out.printf(Locale.ROOT, "  recursive bge, 6 blocks, rank 64       %5d MB%n", recursive >> 20);
+            System.out.printf(Locale.ROOT, "  PLeaS bge + e5, 1.0x, 256 sentences     %s%n", pleas.mb());
+            Peak recursive = child(work, null, "recursive", bge.toString());
+            System.out.printf(Locale.ROOT, "  recursive bge, 6 blocks, rank 64         %s%n", recursive.mb());
         }
         int[] depths = {8, 16};
         String[] budgets = {null, "256m"};
-        long[][] peaks = new long[budgets.length][depths.length];
+        Peak[][] peaks = new Peak[budgets.length][depths.length];
         for (int i = 0; i < depths.length; i++) {
             Path a = work.resolve("mlp" + depths[i] + "a.onnx");
             Path b = work.resolve("mlp" + depths[i] + "b.onnx");
@@ -60,21 +62,32 @@ final class MemoryBenchmarks {
             writeMlp(b, depths[i], 2);
             for (int k = 0; k < budgets.length; k++) {
                 peaks[k][i] = child(work, budgets[k], "pleas-mlp", a.toString(), b.toString());
-                System.out.printf(Locale.ROOT, "  PLeaS MLP pair, %2d layers of %d, budget %-8s %5d MB (models %d MB "
-                        + "each)%n", depths[i], WIDTH, budgets[k] == null ? "default" : budgets[k], peaks[k][i] >> 20,
+                System.out.printf(Locale.ROOT, "  PLeaS MLP pair, %2d layers of %d, budget %-8s %s, models %d MB "
+                        + "each%n", depths[i], WIDTH, budgets[k] == null ? "default" : budgets[k], peaks[k][i].mb(),
                         Files.size(a) >> 20);
             }
             Files.deleteIfExists(a);
             Files.deleteIfExists(b);
         }
         for (int k = 0; k < budgets.length; k++) {
-            System.out.printf(Locale.ROOT, "  twice as deep, budget %-8s %.2f x the peak%n",
-                    budgets[k] == null ? "default" : budgets[k], (double) peaks[k][1] / peaks[k][0]);
+            System.out.printf(Locale.ROOT, "  twice as deep, budget %-8s %.2f x the peak (anonymous %.2f x)%n",
+                    budgets[k] == null ? "default" : budgets[k], (double) peaks[k][1].total() / peaks[k][0].total(),
+                    (double) peaks[k][1].anonymous() / peaks[k][0].anonymous());
         }
     }
 
-    /** Runs one task in a child JVM; returns its peak RSS in bytes. */
-    private static long child(Path work, String budget, String... task) throws Exception {
+    /**
+     * A child's peak resident memory: in all (VmHWM) and its anonymous part (RssAnon sampled every 20 ms: memory
+     * the process owns, without the pages of mapped model files, which the kernel can drop and read again).
+     */
+    private record Peak(long total, long anonymous) {
+        String mb() {
+            return String.format(Locale.ROOT, "%5d MB (anonymous %4d MB)", total >> 20, anonymous >> 20);
+        }
+    }
+
+    /** Runs one task in a child JVM; returns its peaks. */
+    private static Peak child(Path work, String budget, String... task) throws Exception {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
                 .toString(), "-Xmx3g", "-XX:+UseSerialGC", "-XX:MinHeapFreeRatio=5", "-XX:MaxHeapFreeRatio=10"));
         if (budget != null) {
@@ -83,11 +96,26 @@ final class MemoryBenchmarks {
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), MemoryBenchmarks.class.getName(),
                 work.toString()));
         command.addAll(List.of(task));
-        return Benchmarks.peakRss(command);
+        String output = Benchmarks.runChild(command);
+        return new Peak(Benchmarks.kilobytes(output, "VmHWM:") << 10,
+                Benchmarks.kilobytes(output, "RssAnonPeak:") << 10);
     }
 
     /** The child: {@code WORK TASK ARGS...}. */
     public static void main(String[] args) throws Exception {
+        AtomicLong anonymous = new AtomicLong();
+        Thread sampler = new Thread(() -> {
+            while (true) {
+                anonymous.accumulateAndGet(rssAnon(), Math::max);
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        });
+        sampler.setDaemon(true);
+        sampler.start();
         Path work = Path.of(args[0]);
         Path out = work.resolve("memory-out.onnx");
         switch (args[1]) {
@@ -99,7 +127,23 @@ final class MemoryBenchmarks {
             default -> throw new IllegalArgumentException(args[1]);
         }
         Files.deleteIfExists(out);
+        sampler.interrupt();
+        System.out.println("RssAnonPeak: " + Math.max(anonymous.get(), rssAnon()) + " kB");
         Benchmarks.printPeakRss();
+    }
+
+    /** This process's anonymous resident memory now, in kB (0 if /proc cannot be read). */
+    private static long rssAnon() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("RssAnon:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (java.io.IOException e) {
+            return 0;
+        }
+        return 0;
     }
 
     private static Calibration randomInputs() {

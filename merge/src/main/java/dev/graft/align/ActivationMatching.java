@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -85,8 +86,9 @@ public final class ActivationMatching {
     /**
      * Streams each top-level group's correlations on {@code data} to {@code each}, in group order. The groups are
      * taken in passes over the data whose running sums hold at most {@code budgetBytes} together (at least one
-     * group per pass), each pass exposing only the probes its groups need; a group's sums are dropped once
-     * {@code each} has seen them, so memory does not grow with the number of groups.
+     * group per pass), each pass fetching only the probes its groups need; a group's sums are dropped once
+     * {@code each} has seen them, so memory does not grow with the number of groups. The passes share one session
+     * per model (every probe exposed; each pass fetches its own).
      */
     public static void correlations(Path modelA, Path modelB, PermutationSpec spec, Calibration data,
                                     long budgetBytes, ProgressListener progress, Consumer<GroupCorrelations> each) {
@@ -118,16 +120,21 @@ public final class ActivationMatching {
         if (!pass.isEmpty()) {
             passes.add(pass);
         }
-        for (List<Integer> groups : passes) {
-            Map<Integer, double[]> stats = pass(modelA, modelB, spec, data, Set.copyOf(groups), progress);
-            for (int g : groups) {
-                Map<Integer, double[]> nested = new LinkedHashMap<>();
-                for (int c = 0; c < spec.groups().size(); c++) {
-                    if (spec.groups().get(c).parent() == g && stats.containsKey(c)) {
-                        nested.put(c, stats.remove(c));
+        Set<String> probes = new LinkedHashSet<>();
+        spec.probes().forEach(p -> probes.add(p.value()));
+        try (Activations runs = probes.isEmpty() ? null
+                : Activations.of(List.of(modelA, modelB), List.of(probes, probes))) {
+            for (List<Integer> groups : passes) {
+                Map<Integer, double[]> stats = pass(runs, spec, data, Set.copyOf(groups), progress);
+                for (int g : groups) {
+                    Map<Integer, double[]> nested = new LinkedHashMap<>();
+                    for (int c = 0; c < spec.groups().size(); c++) {
+                        if (spec.groups().get(c).parent() == g && stats.containsKey(c)) {
+                            nested.put(c, stats.remove(c));
+                        }
                     }
+                    each.accept(new GroupCorrelations(g, stats.remove(Units.own(g)), nested));
                 }
-                each.accept(new GroupCorrelations(g, stats.remove(Units.own(g)), nested));
             }
         }
     }
@@ -137,8 +144,11 @@ public final class ActivationMatching {
         return key < 0 ? -1 - key : spec.groups().get(key).parent();
     }
 
-    /** One pass over the data: the correlations of the units of {@code groups}, by key. */
-    private static Map<Integer, double[]> pass(Path modelA, Path modelB, PermutationSpec spec, Calibration data,
+    /**
+     * One pass over the data in {@code runs} (both models, every probe exposed), fetching the probes that show
+     * {@code groups}: the correlations of their units, by key.
+     */
+    private static Map<Integer, double[]> pass(Activations runs, PermutationSpec spec, Calibration data,
                                                Set<Integer> groups, ProgressListener progress) {
         Map<PermutationSpec.Probe, List<Units>> shown = new LinkedHashMap<>();
         for (PermutationSpec.Probe p : spec.probes()) {
@@ -154,9 +164,8 @@ public final class ActivationMatching {
         Set<String> probes = new HashSet<>();
         shown.keySet().forEach(p -> probes.add(p.value()));
         Map<Integer, Correlations> stats = new LinkedHashMap<>();
-        try (Activations runs = Activations.of(List.of(modelA, modelB), List.of(probes, probes));
-             MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
-            runs.run(data, batch -> shown.forEach((p, us) -> {
+        try (MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
+            runs.run(data, List.of(probes, probes), batch -> shown.forEach((p, us) -> {
                 for (Units u : us) {
                     float[] ua = u.matrix(batch.output(0, p.value()));
                     float[] ub = u.matrix(batch.output(1, p.value()));

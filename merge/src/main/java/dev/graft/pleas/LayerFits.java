@@ -14,17 +14,21 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ForkJoinPool;
+import java.util.function.Function;
 
 /**
  * The values of a PLeaS merge's layer tensors, made when the writer first asks for one of a layer's tensors. A
  * fitted layer is fitted by {@link LeastSquares} in one pass over the calibration data together with the next
- * fitted layers not yet made, as many as {@code budgetBytes} holds ({@link LeastSquares#bytes}; at least one);
+ * fitted layers not yet made, as many as {@code budgetBytes} holds ({@link LeastSquares#heldBytes} each, and
+ * {@link LeastSquares#workingBytes} for each worker thread; at least one layer);
  * the pass's layers are solved, turned into their tensors' values and their sums dropped. A layer that is not
  * fitted gets its {@link MergedLayer#prior prior}. Values are forgotten once handed out, so what is held at once
  * is one pass's sums and the tensors not yet written: bounded by the budget, not by the model's depth. Each pass
- * runs both models again, exposing only its layers' inputs and outputs.
+ * runs both models again, in one pair of sessions that every pass shares (opened at the first pass with every
+ * fitted layer's values exposed; each pass fetches only its own layers').
  */
-final class LayerFits {
+final class LayerFits implements AutoCloseable {
     private final OnnxModel ma;
     private final OnnxModel mb;
     private final List<MergedLayer> layers;
@@ -35,6 +39,7 @@ final class LayerFits {
     private final Map<String, float[]> ready = new HashMap<>();
     private final Map<MergedLayer, Pleas.LayerReport> reports = new HashMap<>();
     private int passes;
+    private Activations runs; // both models, every fitted layer's values exposed: opened at the first pass
 
     LayerFits(OnnxModel ma, OnnxModel mb, List<MergedLayer> layers, Calibration data, double ridge,
               long budgetBytes, ProgressListener progress) {
@@ -75,21 +80,28 @@ final class LayerFits {
         return passes;
     }
 
-    /** {@code first} and the fitted layers after it not yet made, within the budget. */
+    /**
+     * {@code first} and the fitted layers after it not yet made, while the pass's sums and the working memory of
+     * as many systems as there are worker threads (the largest) fit in the budget.
+     */
     private List<MergedLayer> nextPass(MergedLayer first) {
         List<MergedLayer> pass = new ArrayList<>(List.of(first));
-        long held = LeastSquares.bytes(first.inputs(), first.outputs());
+        long held = LeastSquares.heldBytes(first.inputs(), first.outputs());
+        long working = LeastSquares.workingBytes(first.inputs(), first.outputs());
+        int threads = Threads.workers();
         for (int i = layers.indexOf(first) + 1; i < layers.size(); i++) {
             MergedLayer l = layers.get(i);
             if (!l.fitted() || reports.containsKey(l)) {
                 continue;
             }
-            long bytes = LeastSquares.bytes(l.inputs(), l.outputs());
-            if (held + bytes > budgetBytes) {
+            long h = held + LeastSquares.heldBytes(l.inputs(), l.outputs());
+            long w = Math.max(working, LeastSquares.workingBytes(l.inputs(), l.outputs()));
+            if (h + threads * w > budgetBytes) {
                 break;
             }
             pass.add(l);
-            held += bytes;
+            held = h;
+            working = w;
         }
         return pass;
     }
@@ -97,20 +109,15 @@ final class LayerFits {
     /** One pass over the data fitting {@code pass}, then its solutions turned into values. */
     private void fit(List<MergedLayer> pass) {
         passes++;
-        Set<String> valuesA = new LinkedHashSet<>();
-        Set<String> valuesB = new LinkedHashSet<>();
-        for (MergedLayer l : pass) {
-            valuesA.add(l.a().input());
-            valuesA.add(l.a().output());
-            valuesB.add(l.b().input());
-            valuesB.add(l.b().output());
+        if (runs == null) {
+            runs = Activations.of(List.of(ma.file(), mb.file()),
+                    values(layers.stream().filter(MergedLayer::fitted).toList()));
         }
         Map<MergedLayer, LeastSquares> systems = new ConcurrentHashMap<>();
-        pass.parallelStream().forEach(l -> systems.put(l,
-                new LeastSquares(l.inputs(), l.outputs(), l.a().hasBias(), l.prior(ma, mb))));
-        try (Activations runs = Activations.of(List.of(ma.file(), mb.file()), List.of(valuesA, valuesB));
-             MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
-            runs.run(data, batch -> {
+        inParallel(pass, l -> systems.put(l, new LeastSquares(l.inputs(), l.outputs(), l.a().hasBias(),
+                l.prior(ma, mb))));
+        try (MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
+            runs.run(data, values(pass), batch -> {
                 for (MergedLayer l : pass) {
                     float[] x = l.inputs(batch.output(0, l.a().input()), batch.output(1, l.b().input()));
                     float[] y = l.targets(batch.output(0, l.a().output()), batch.output(1, l.b().output()));
@@ -118,7 +125,7 @@ final class LayerFits {
                 }
             }, progress, "fitting");
         }
-        List<Made> made = pass.parallelStream().map(l -> {
+        List<Made> made = inParallel(pass, l -> {
             LeastSquares.Solution solution;
             try {
                 solution = systems.remove(l).solve(ridge);
@@ -126,16 +133,51 @@ final class LayerFits {
                 throw new GraftException(ma.file(), l.a().weight(), e.getMessage(), e);
             }
             return new Made(l, l.values(solution.weights()), solution.relativeResidual());
-        }).toList();
+        });
         for (Made m : made) {
             ready.putAll(m.values());
             report(m.layer(), new Pleas.LayerReport(m.layer().a().weight(), m.layer().inputs(), m.layer().outputs(),
                     true, m.residual()));
         }
+        if (layers.stream().allMatch(l -> !l.fitted() || reports.containsKey(l))) {
+            close(); // the last pass: the sessions are not needed while the rest is written and checked
+        }
+    }
+
+    /** {@code f} of each layer, on {@link Threads#workers()} threads (the count the budget was planned for). */
+    private static <T> List<T> inParallel(List<MergedLayer> pass, Function<MergedLayer, T> f) {
+        ForkJoinPool pool = new ForkJoinPool(Threads.workers());
+        try {
+            return pool.submit(() -> pass.parallelStream().map(f).toList()).join();
+        } finally {
+            pool.shutdown();
+        }
     }
 
     /** A solved layer's tensor values and relative residual. */
     private record Made(MergedLayer layer, Map<String, float[]> values, double residual) {
+    }
+
+    /** The values each model shows for fitting {@code fitted}: every layer's input and output. */
+    private static List<Set<String>> values(List<MergedLayer> fitted) {
+        Set<String> valuesA = new LinkedHashSet<>();
+        Set<String> valuesB = new LinkedHashSet<>();
+        for (MergedLayer l : fitted) {
+            valuesA.add(l.a().input());
+            valuesA.add(l.a().output());
+            valuesB.add(l.b().input());
+            valuesB.add(l.b().output());
+        }
+        return List.of(valuesA, valuesB);
+    }
+
+    /** Closes the sessions the passes share. */
+    @Override
+    public void close() {
+        if (runs != null) {
+            runs.close();
+            runs = null;
+        }
     }
 
     private void report(MergedLayer l, Pleas.LayerReport r) {

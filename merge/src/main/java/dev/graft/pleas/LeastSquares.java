@@ -49,11 +49,21 @@ public final class LeastSquares {
 
     /**
      * The bytes a system of {@code inputs} features (without the constant) and {@code outputs} targets holds from
-     * its creation to its solution: its sums and prior, one batch's products, and the solve's matrices.
+     * its creation to its solution: its sums ({@code XᵀX}, {@code XᵀR}) and its prior, in doubles and floats.
      */
-    public static long bytes(int inputs, int outputs) {
+    public static long heldBytes(int inputs, int outputs) {
         long n = inputs + 1L;
-        return n * n * 28 + n * outputs * 48;
+        return 8 * n * n + 20 * n * outputs;
+    }
+
+    /**
+     * The bytes a system takes on top of {@link #heldBytes} while it adds a batch's products or while it is
+     * solved, the larger: the solve's matrix and Cholesky factor ({@code n²} doubles each) and its right-hand
+     * side, correction and result.
+     */
+    public static long workingBytes(int inputs, int outputs) {
+        long n = inputs + 1L;
+        return 16 * n * n + 24 * n * outputs;
     }
 
     /** Adds {@code n} rows: {@code x} is {@code n × inputs}, {@code y} is {@code n × outputs}, row-major. */

@@ -13,6 +13,7 @@ import dev.graft.exec.Execution;
 import dev.graft.exec.ProgressListener;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.WrittenFiles;
 import dev.graft.verify.ProbeOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -273,13 +274,17 @@ public final class Pleas {
             List<GroupReport> groups = groupReports(spec, similarity, units, fixed);
             List<MergedLayer> merged = plan(layers, layersB, units, split, fixed, spec);
             long half = Math.max(1, execution.memoryBudget() / 2);
-            LayerFits fits = new LayerFits(ma, mb, merged, data, ridge, half, progress);
-            Map<String, OutputTensor> tensors = new HashMap<>();
-            for (MergedLayer l : merged) {
-                l.tensors(ma, mb, name -> fits.values(l, name)).forEach(t -> tensors.put(t.name(), t));
+            List<LayerReport> reports;
+            WrittenFiles files;
+            try (LayerFits fits = new LayerFits(ma, mb, merged, data, ridge, half, progress)) {
+                Map<String, OutputTensor> tensors = new HashMap<>();
+                for (MergedLayer l : merged) {
+                    l.tensors(ma, mb, name -> fits.values(l, name)).forEach(t -> tensors.put(t.name(), t));
+                }
+                files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, parameters(),
+                        execution.withMemoryBudget(half));
+                reports = fits.reports();
             }
-            var files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, parameters(),
-                    execution.withMemoryBudget(half));
             long paramsA = parameters(ma.proto().getGraph().getInitializerList());
             long paramsMerged;
             List<String> outputs;
@@ -288,7 +293,7 @@ public final class Pleas {
                 outputs = out.proto().getGraph().getOutputList().stream().map(v -> v.getName()).toList();
             }
             return new Report(a.toString(), b.toString(), width, label(matching), label(spread), ridge, label(fit),
-                    keptLayers, data.samples(), paramsA, paramsMerged, outputs, groups, fits.reports(), files.names());
+                    keptLayers, data.samples(), paramsA, paramsMerged, outputs, groups, reports, files.names());
         }
     }
 
