@@ -1,13 +1,13 @@
 package dev.graft.pleas;
 
-import dev.graft.graph.AffineLayer;
-import dev.graft.graph.GraphEdit;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.GraftException;
 import dev.graft.align.Permutations;
 import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
+import dev.graft.graph.AffineLayer;
+import dev.graft.graph.GraphEdit;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;

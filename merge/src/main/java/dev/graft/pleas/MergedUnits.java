@@ -1,8 +1,8 @@
 package dev.graft.pleas;
 
-import dev.graft.graph.AffineLayer;
 import dev.graft.align.PermutationSpec;
 import dev.graft.align.Permutations;
+import dev.graft.graph.AffineLayer;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -1,6 +1,5 @@
 package dev.graft.pleas;
 
-import dev.graft.graph.AffineLayer;
 import dev.graft.GraftException;
 import dev.graft.InvalidSettingException;
 import dev.graft.align.ActivationMatching;
@@ -11,6 +10,7 @@ import dev.graft.align.WeightMatching;
 import dev.graft.data.Calibration;
 import dev.graft.exec.Execution;
 import dev.graft.exec.ProgressListener;
+import dev.graft.graph.AffineLayer;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.WrittenFiles;
@@ -239,22 +239,24 @@ public final class Pleas {
             Split split = Split.last(ma, mb, layers, keptLayers);
             Map<Integer, String> fixed = MergedUnits.fixedGroups(spec, layers, split);
             Map<Integer, Double> own = ownWidths(spec, fixed);
-            Permutations[] perms = {switch (matching) {
-                case ACTIVATIONS -> Permutations.identity(spec);
-                case WEIGHTS -> WeightMatching.match(ma, mb, spec, 0, 100, WeightMatching.attentionKeyBiases(mb))
-                        .permutations();
-                case IDENTITY -> Permutations.identity(spec);
-            }};
+            Permutations given = matching == Matching.WEIGHTS
+                    ? WeightMatching.match(ma, mb, spec, 0, 100, WeightMatching.attentionKeyBiases(mb)).permutations()
+                    : Permutations.identity(spec);
+            Map<Integer, int[]> assigned = new HashMap<>(); // by activations: each group's as its correlations come
             Map<Integer, double[]> similarity = new HashMap<>();
             ActivationMatching.correlations(a, b, spec, data, execution.memoryBudget(), progress, c -> {
                 if (matching == Matching.ACTIVATIONS) {
-                    ActivationMatching.assign(spec, c).permutations().forEach((g, p) -> perms[0] = perms[0].with(g, p));
+                    assigned.putAll(ActivationMatching.assign(spec, c).permutations());
                 }
                 if (c.own() != null) {
                     similarity.put(c.group(), pairSimilarity(c.own(), spec.groups().get(c.group()).size(),
-                            perms[0].get(c.group())));
+                            assigned.getOrDefault(c.group(), given.get(c.group()))));
                 }
             });
+            Permutations perms = given;
+            for (Map.Entry<Integer, int[]> e : assigned.entrySet()) {
+                perms = perms.with(e.getKey(), e.getValue());
+            }
             List<WidthBudget.Group> budget = new ArrayList<>();
             Map<Integer, double[]> ranked = new HashMap<>();
             for (int g = 0; g < spec.groups().size(); g++) {
@@ -270,7 +272,7 @@ public final class Pleas {
                 budget.add(new WidthBudget.Group(g, group.size(), unitCost(ma, spec, g), s));
             }
             Map<Integer, Integer> kept = WidthBudget.kept(budget, width, own, spread);
-            MergedUnits units = MergedUnits.of(spec, perms[0], kept, ranked);
+            MergedUnits units = MergedUnits.of(spec, perms, kept, ranked);
             List<GroupReport> groups = groupReports(spec, similarity, units, fixed);
             List<MergedLayer> merged = plan(layers, layersB, units, split, fixed, spec);
             long half = Math.max(1, execution.memoryBudget() / 2);

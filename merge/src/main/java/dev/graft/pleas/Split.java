@@ -1,8 +1,8 @@
 package dev.graft.pleas;
 
+import dev.graft.GraftException;
 import dev.graft.graph.AffineLayer;
 import dev.graft.graph.Branch;
-import dev.graft.GraftException;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
 import java.util.LinkedHashSet;
