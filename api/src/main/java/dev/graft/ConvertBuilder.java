@@ -38,10 +38,14 @@ public final class ConvertBuilder {
         this.source = Objects.requireNonNull(source);
     }
 
-    /** Store floating-point initializers as float32, float16 or bfloat16 (default: unchanged). */
+    /**
+     * Store floating-point initializers as float32, float16 or bfloat16 (default: unchanged).
+     *
+     * @throws InvalidSettingException if {@code type} is not float32, float16 or bfloat16
+     */
     public ConvertBuilder dtype(ElementType type) {
         if (!type.isFloatingPoint() || type == ElementType.DOUBLE) {
-            throw new IllegalArgumentException("dtype must be float32, float16 or bfloat16, got " + type.displayName());
+            throw new InvalidSettingException("dtype must be float32, float16 or bfloat16, got " + type.displayName());
         }
         this.dtype = type;
         return this;

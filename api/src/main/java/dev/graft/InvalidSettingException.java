@@ -14,6 +14,10 @@ public class InvalidSettingException extends GraftException {
         super(null, null, problem);
     }
 
+    public InvalidSettingException(String problem, Throwable cause) {
+        super(null, null, problem, cause);
+    }
+
     public InvalidSettingException(Path file, String problem) {
         super(file, null, problem);
     }

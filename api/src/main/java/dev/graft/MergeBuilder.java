@@ -111,10 +111,14 @@ public final class MergeBuilder {
         return this;
     }
 
-    /** Store merged tensors as float32, float16 or bfloat16 (default: each tensor's type in the reference). */
+    /**
+     * Store merged tensors as float32, float16 or bfloat16 (default: each tensor's type in the reference).
+     *
+     * @throws InvalidSettingException if {@code type} is not a floating-point type
+     */
     public MergeBuilder outputType(ElementType type) {
         if (!type.isFloatingPoint()) {
-            throw new IllegalArgumentException("output type must be floating point, got " + type.displayName());
+            throw new InvalidSettingException("output type must be floating point, got " + type.displayName());
         }
         this.outputType = type;
         return this;

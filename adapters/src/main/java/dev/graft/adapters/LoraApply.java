@@ -1,6 +1,7 @@
 package dev.graft.adapters;
 
 import dev.graft.GraftException;
+import dev.graft.InvalidSettingException;
 import dev.graft.exec.ProgressListener;
 import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
@@ -77,10 +78,11 @@ public final class LoraApply {
      * @throws AdapterFormatException if an adapter is malformed or refused (DoRA, embedding LoRA, ...)
      * @throws dev.graft.GraftException naming the adapter file and module when a module matches no weight of the
      *                                  model or has other widths; or when a file cannot be read or written
+     * @throws InvalidSettingException if no adapter was given
      */
     public Report writeTo(Path target) {
         if (folders.isEmpty()) {
-            throw new IllegalArgumentException("no adapter to apply: call adapter(...)");
+            throw new InvalidSettingException("no adapter to apply: call adapter(...)");
         }
         List<PeftAdapter> adapters = folders.stream().map(PeftAdapter::read).toList();
         try (OnnxModel model = OnnxModel.open(base)) {

@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.exec.Threads;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.plan.MergeMethod;
@@ -69,10 +70,14 @@ public final class LoraCompose {
         return this;
     }
 
-    /** The method (default {@link Method#CAT}); with {@link Method#SVD}, the rank of the result (default 16). */
+    /**
+     * The method (default {@link Method#CAT}); with {@link Method#SVD}, the rank of the result (default 16).
+     *
+     * @throws InvalidSettingException if {@code r} is less than 1
+     */
     public LoraCompose method(Method m, int r) {
         if (r < 1) {
-            throw new IllegalArgumentException("rank must be positive, got " + r);
+            throw new InvalidSettingException("rank must be positive, got " + r);
         }
         this.method = m;
         this.rank = r;
@@ -82,10 +87,12 @@ public final class LoraCompose {
     /**
      * With {@link Method#SVD} or {@link #merged}: each module's rank is the smallest that keeps this share (0 to 1]
      * of the combined update's {@code ‖ΔW‖²}, at most the rank.
+     *
+     * @throws InvalidSettingException if {@code share} is not in (0, 1]
      */
     public LoraCompose energy(double share) {
         if (!(share > 0 && share <= 1)) {
-            throw new IllegalArgumentException("energy must be in (0, 1], got " + share);
+            throw new InvalidSettingException("energy must be in (0, 1], got " + share);
         }
         this.energy = share;
         return this;
@@ -109,10 +116,11 @@ public final class LoraCompose {
      *
      * @throws AdapterFormatException if an adapter is malformed or the adapters do not fit together
      * @throws dev.graft.GraftIoException if an adapter cannot be read or the folder cannot be written
+     * @throws InvalidSettingException if no adapter was given
      */
     public List<Module> writeTo(Path folder) {
         if (folders.isEmpty()) {
-            throw new IllegalArgumentException("no adapter to compose: call adapter(...)");
+            throw new InvalidSettingException("no adapter to compose: call adapter(...)");
         }
         List<PeftAdapter> adapters = new ArrayList<>();
         for (int k = 0; k < folders.size(); k++) {

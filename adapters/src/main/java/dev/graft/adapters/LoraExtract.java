@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.exec.Threads;
 import dev.graft.GraftException;
 import dev.graft.linalg.MatrixProducts;
@@ -52,19 +53,27 @@ public final class LoraExtract {
         return new LoraExtract(base, fineTuned);
     }
 
-    /** A fixed rank for every module (default 16), or the largest rank with {@link #energy}. */
+    /**
+     * A fixed rank for every module (default 16), or the largest rank with {@link #energy}.
+     *
+     * @throws InvalidSettingException if {@code r} is less than 1
+     */
     public LoraExtract rank(int r) {
         if (r < 1) {
-            throw new IllegalArgumentException("rank must be positive, got " + r);
+            throw new InvalidSettingException("rank must be positive, got " + r);
         }
         this.rank = r;
         return this;
     }
 
-    /** Each module's rank is the smallest that captures this share (0 to 1] of {@code ‖ΔW‖²}, at most the rank. */
+    /**
+     * Each module's rank is the smallest that captures this share (0 to 1] of {@code ‖ΔW‖²}, at most the rank.
+     *
+     * @throws InvalidSettingException if {@code share} is not in (0, 1]
+     */
     public LoraExtract energy(double share) {
         if (!(share > 0 && share <= 1)) {
-            throw new IllegalArgumentException("energy must be in (0, 1], got " + share);
+            throw new InvalidSettingException("energy must be in (0, 1], got " + share);
         }
         this.energy = share;
         return this;

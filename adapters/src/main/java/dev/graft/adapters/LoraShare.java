@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.index.LayerNumbers;
 import dev.graft.exec.Threads;
 import dev.graft.GraftException;
@@ -61,10 +62,14 @@ public final class LoraShare {
         return new LoraShare(null, base, fineTuned);
     }
 
-    /** The rank of each shared factor (default 16). */
+    /**
+     * The rank of each shared factor (default 16).
+     *
+     * @throws InvalidSettingException if {@code r} is less than 1
+     */
     public LoraShare rank(int r) {
         if (r < 1) {
-            throw new IllegalArgumentException("rank must be positive, got " + r);
+            throw new InvalidSettingException("rank must be positive, got " + r);
         }
         this.rank = r;
         return this;
@@ -73,10 +78,12 @@ public final class LoraShare {
     /**
      * At most this many shared factors per kind (default 1: all its layers share one); layers are grouped by how
      * alike their updates are. As many groups as layers shares nothing: each layer gets its own rank-r SVD.
+     *
+     * @throws InvalidSettingException if {@code g} is less than 1
      */
     public LoraShare groups(int g) {
         if (g < 1) {
-            throw new IllegalArgumentException("groups must be positive, got " + g);
+            throw new InvalidSettingException("groups must be positive, got " + g);
         }
         this.groups = g;
         return this;

@@ -1,5 +1,6 @@
 package dev.graft.adapters;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.index.LayerNumbers;
 import dev.graft.exec.Threads;
 import dev.graft.GraftException;
@@ -78,10 +79,14 @@ public final class RecursiveModel {
         return new RecursiveModel(model);
     }
 
-    /** The number of shared blocks (must divide the number of layers; default 6). */
+    /**
+     * The number of shared blocks (must divide the number of layers; default 6).
+     *
+     * @throws InvalidSettingException if {@code k} is less than 1
+     */
     public RecursiveModel blocks(int k) {
         if (k < 1) {
-            throw new IllegalArgumentException("blocks must be positive, got " + k);
+            throw new InvalidSettingException("blocks must be positive, got " + k);
         }
         this.blocks = k;
         return this;
@@ -93,10 +98,14 @@ public final class RecursiveModel {
         return this;
     }
 
-    /** Each layer's LoRA rank (0: none; default 64). */
+    /**
+     * Each layer's LoRA rank (0: none; default 64).
+     *
+     * @throws InvalidSettingException if {@code r} is negative
+     */
     public RecursiveModel rank(int r) {
         if (r < 0) {
-            throw new IllegalArgumentException("rank must be 0 or more, got " + r);
+            throw new InvalidSettingException("rank must be 0 or more, got " + r);
         }
         this.rank = r;
         return this;
@@ -105,10 +114,12 @@ public final class RecursiveModel {
     /**
      * Each block takes the weights of its {@code member}-th layer (0 is the first layer it replaces) instead of an
      * average; the other layers' LoRAs restore their differences to it.
+     *
+     * @throws InvalidSettingException if {@code member} is negative
      */
     public RecursiveModel sharedFrom(int member) {
         if (member < 0) {
-            throw new IllegalArgumentException("the shared layer's position in its block must be 0 or more, got "
+            throw new InvalidSettingException("the shared layer's position in its block must be 0 or more, got "
                     + member);
         }
         this.sharedFrom = member;
@@ -123,10 +134,14 @@ public final class RecursiveModel {
         return this;
     }
 
-    /** The damping {@code δ} of the data-aware fit, relative to the mean input energy (default 0.01). */
+    /**
+     * The damping {@code δ} of the data-aware fit, relative to the mean input energy (default 0.01).
+     *
+     * @throws InvalidSettingException if {@code d} is not positive
+     */
     public RecursiveModel damping(double d) {
         if (!(d > 0)) {
-            throw new IllegalArgumentException("damping must be positive, got " + d);
+            throw new InvalidSettingException("damping must be positive, got " + d);
         }
         this.damping = d;
         this.weighted = null;
@@ -141,10 +156,12 @@ public final class RecursiveModel {
      * with 4, 0.553 with 8, 0.555 with 16). Not done when the shared weights are one layer's ({@link #sharedFrom}), without LoRA, at full rank
      * (exact anyway), or for weight-only blocks of two layers, which are already at the fixed point (their
      * residuals from the mean are opposite).
+     *
+     * @throws InvalidSettingException if {@code n} is negative
      */
     public RecursiveModel refinements(int n) {
         if (n < 0) {
-            throw new IllegalArgumentException("refinements must be 0 or more, got " + n);
+            throw new InvalidSettingException("refinements must be 0 or more, got " + n);
         }
         this.refinements = n;
         return this;

@@ -2,6 +2,7 @@ package dev.graft.data;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.graft.GraftException;
+import dev.graft.InvalidSettingException;
 import dev.graft.verify.ModelRunner;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -32,10 +33,12 @@ public final class Calibration {
     /**
      * Batches already in memory (from a JVM application's own data): each a map from input name to tensor, samples
      * along the first dimension.
+     *
+     * @throws InvalidSettingException if {@code batches} is empty
      */
     public static Calibration of(String source, List<Map<String, ModelRunner.Input>> batches) {
         if (batches.isEmpty()) {
-            throw new IllegalArgumentException("calibration '" + source + "' has no batches");
+            throw new InvalidSettingException("calibration '" + source + "' has no batches");
         }
         int samples = 0;
         for (Map<String, ModelRunner.Input> b : batches) {

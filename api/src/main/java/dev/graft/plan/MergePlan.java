@@ -1,6 +1,7 @@
 package dev.graft.plan;
 
 import dev.graft.IncompatibleModelsException;
+import dev.graft.InvalidSettingException;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
 import java.util.ArrayList;
@@ -32,10 +33,14 @@ public final class MergePlan {
         this.ignored = List.copyOf(ignored);
     }
 
-    /** Plans the merge; throws {@link IncompatibleModelsException} naming the file and tensor that disagree. */
+    /**
+     * Plans the merge; throws {@link IncompatibleModelsException} naming the file and tensor that disagree.
+     *
+     * @throws InvalidSettingException if {@code models} is empty
+     */
     public static MergePlan of(List<OnnxModel> models) {
         if (models.isEmpty()) {
-            throw new IllegalArgumentException("a merge needs at least one model");
+            throw new InvalidSettingException("a merge needs at least one model");
         }
         OnnxModel first = models.get(0);
         List<Step> steps = new ArrayList<>();

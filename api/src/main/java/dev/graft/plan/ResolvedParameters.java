@@ -1,5 +1,6 @@
 package dev.graft.plan;
 
+import dev.graft.InvalidSettingException;
 import java.util.List;
 import java.util.Map;
 
@@ -44,7 +45,7 @@ public final class ResolvedParameters {
             throw new IllegalStateException("the method reads parameter '" + name + "' without declaring it");
         }
         if (spec.defaultValue() == null) {
-            throw new IllegalArgumentException("missing required parameter '" + name + "'" + where + " for tensor '"
+            throw new InvalidSettingException("missing required parameter '" + name + "'" + where + " for tensor '"
                     + tensor + "'");
         }
         return spec.defaultValue();

@@ -1,5 +1,6 @@
 package dev.graft.plan;
 
+import dev.graft.InvalidSettingException;
 import java.util.List;
 import java.util.Objects;
 
@@ -66,7 +67,7 @@ public abstract class Setting {
 
         Gradient(List<Double> values) {
             if (values.isEmpty()) {
-                throw new IllegalArgumentException("a gradient needs at least one value");
+                throw new InvalidSettingException("a gradient needs at least one value");
             }
             this.values = values.stream().mapToDouble(Double::doubleValue).toArray();
         }

@@ -1,5 +1,6 @@
 package dev.graft.tensor;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.ModelFormatException;
 import java.nio.file.Path;
 
@@ -87,14 +88,18 @@ public enum ElementType {
                 "unknown element type " + code + " (expected a TensorProto.DataType from 1 to 23)");
     }
 
-    /** Parses a user-facing name such as {@code fp16}, {@code float16}, {@code bf16} or {@code fp32}. */
+    /**
+     * Parses a user-facing name such as {@code fp16}, {@code float16}, {@code bf16} or {@code fp32}.
+     *
+     * @throws InvalidSettingException if {@code name} is none of these
+     */
     public static ElementType parseFloatType(String name) {
         switch (name.toLowerCase(java.util.Locale.ROOT)) {
             case "fp32": case "float32": case "float": return FLOAT;
             case "fp16": case "float16": case "half": return FLOAT16;
             case "bf16": case "bfloat16": return BFLOAT16;
             default:
-                throw new IllegalArgumentException(
+                throw new InvalidSettingException(
                         "unknown output element type '" + name + "' (expected fp32, fp16 or bf16)");
         }
     }

@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
 import dev.graft.data.Calibration;
@@ -109,16 +110,16 @@ final class AlignCommand implements Callable<Integer> {
         switch (method) {
             case "weight":
                 if (calibration != null) {
-                    throw new IllegalArgumentException("--calibration goes with --method activation");
+                    throw new InvalidSettingException("--calibration goes with --method activation");
                 }
                 return Alignment.weightMatching();
             case "activation":
                 if (calibration == null) {
-                    throw new IllegalArgumentException("--method activation needs --calibration FILE");
+                    throw new InvalidSettingException("--method activation needs --calibration FILE");
                 }
                 return Alignment.activationMatching(calibration(calibration, tokenizer, samples, model));
             default:
-                throw new IllegalArgumentException("--method " + method + " is not known (known: weight, activation)");
+                throw new InvalidSettingException("--method " + method + " is not known (known: weight, activation)");
         }
     }
 

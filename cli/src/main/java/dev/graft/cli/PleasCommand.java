@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.exec.Execution;
 import dev.graft.pleas.Pleas;
 import java.io.PrintWriter;
@@ -118,8 +119,8 @@ final class PleasCommand implements Callable<Integer> {
     private static <E> E option(String option, java.util.function.Function<String, E> parse, String value) {
         try {
             return parse.apply(value);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(option + ": " + e.getMessage(), e);
+        } catch (InvalidSettingException e) {
+            throw new InvalidSettingException(option + ": " + e.getMessage(), e);
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.adapters.RecursiveModel;
 import dev.graft.data.Calibration;
 import dev.graft.eval.LinePlot;
@@ -86,10 +87,10 @@ final class RecursiveCommand implements Callable<Integer> {
         RecursiveModel.Tying t = switch (tying) {
             case "consecutive" -> RecursiveModel.Tying.CONSECUTIVE;
             case "cyclic" -> RecursiveModel.Tying.CYCLIC;
-            default -> throw new IllegalArgumentException("--tying must be consecutive or cyclic, got '" + tying + "'");
+            default -> throw new InvalidSettingException("--tying must be consecutive or cyclic, got '" + tying + "'");
         };
         if (evalText != null && tokenizer == null) {
-            throw new IllegalArgumentException("--eval-text needs --tokenizer TOKENIZER.json");
+            throw new InvalidSettingException("--eval-text needs --tokenizer TOKENIZER.json");
         }
         boolean sweep = ranks.size() > 1;
         RecursiveModel converter = RecursiveModel.of(model).blocks(blocks).tying(t).damping(damping)

@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.adapters.LoraShare;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -56,7 +57,7 @@ final class ShareCommand implements Callable<Integer> {
     public Integer call() {
         if ((adapter == null) == (base == null || fineTuned == null) || adapter != null && (base != null
                 || fineTuned != null)) {
-            throw new IllegalArgumentException("give either an ADAPTER folder or both --base and --fine-tuned");
+            throw new InvalidSettingException("give either an ADAPTER folder or both --base and --fine-tuned");
         }
         LoraShare share = adapter != null ? LoraShare.from(adapter) : LoraShare.between(base, fineTuned);
         List<LoraShare.Kind> r = share.rank(rank).groups(groups).writeTo(output);

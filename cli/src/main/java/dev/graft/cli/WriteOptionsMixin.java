@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.tensor.ElementType;
 import picocli.CommandLine.Option;
@@ -20,7 +21,7 @@ final class WriteOptionsMixin {
 
     WriteOptions.Layout layout() {
         if (external && inline) {
-            throw new IllegalArgumentException("--external-data and --inline exclude each other");
+            throw new InvalidSettingException("--external-data and --inline exclude each other");
         }
         return external ? WriteOptions.Layout.EXTERNAL : inline ? WriteOptions.Layout.INLINE : WriteOptions.Layout.AUTO;
     }

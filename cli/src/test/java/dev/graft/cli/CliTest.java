@@ -1,6 +1,7 @@
 package dev.graft.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -134,6 +135,28 @@ class CliTest {
         assertFailsCleanly(graft("convert", good, dir.resolve("out.onnx"), "--dtype", "int8"), "int8");
         assertFailsCleanly(graft("verify", dir.resolve("missing.onnx")), "no such file");
         assertThat(graft("inspect").exit()).isEqualTo(2);
+    }
+
+    @Test
+    void settingsOutOfRangeAreTypedErrorsAndOneLineOnTheCommandLine() throws IOException {
+        Path good = TinyModels.save(TinyModels.mlp(1), dir.resolve("good.onnx"));
+        assertFailsCleanly(graft("lora", "extract", good, good, "--rank", "0", "-o", dir.resolve("out")),
+                "rank must be positive, got 0");
+        assertFailsCleanly(graft("pleas", good, good, "--width", "3", "--calibration", dir.resolve("none.npy"), "-o",
+                dir.resolve("out.onnx")), "width must be between 1.0 and 2.0, got 3.0");
+        assertFailsCleanly(graft("pleas", good, good, "--spread", "widest", "--calibration", dir.resolve("none.npy"),
+                "-o", dir.resolve("out.onnx")), "--spread: 'widest' is not one of [uniform, least-similar]");
+        assertFailsCleanly(graft("recursive", good, "--blocks", "0", "-o", dir.resolve("out.onnx")),
+                "blocks must be positive, got 0");
+        assertFailsCleanly(graft("align", good, "--to", good, "--method", "nearest", "-o", dir.resolve("out.onnx")),
+                "--method nearest is not known");
+        // the same checks, called from Java, are typed: a program can tell a bad setting from a bad file
+        assertThatThrownBy(() -> dev.graft.adapters.LoraExtract.from(good, good).rank(0))
+                .isInstanceOf(dev.graft.InvalidSettingException.class);
+        assertThatThrownBy(() -> dev.graft.pleas.Pleas.merge(good, good).ridge(0))
+                .isInstanceOf(dev.graft.InvalidSettingException.class);
+        assertThatThrownBy(() -> dev.graft.merge.MergeMethods.create("nonsense"))
+                .isInstanceOf(dev.graft.InvalidSettingException.class).hasMessageContaining("available:");
     }
 
     /** A copy of the tiny MLP with its hidden units shuffled: the same function, units in another order. */

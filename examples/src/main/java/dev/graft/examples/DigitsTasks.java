@@ -4,8 +4,9 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import dev.graft.GraftIoException;
+import dev.graft.VerificationException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -30,7 +31,7 @@ public final class DigitsTasks {
             this.mirrored = floats(Files.readAllBytes(folder.resolve("test_x_mirrored.f32")));
             this.y = Files.readAllBytes(folder.resolve("test_y.u8"));
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new GraftIoException(folder, "read", e);
         }
     }
 
@@ -84,7 +85,7 @@ public final class DigitsTasks {
                 return out;
             }
         } catch (OrtException e) {
-            throw new IllegalStateException(model + ": " + e.getMessage(), e);
+            throw new VerificationException(model, null, "ONNX Runtime cannot run the model: " + e.getMessage(), e);
         }
     }
 }

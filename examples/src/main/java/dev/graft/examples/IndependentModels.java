@@ -1,12 +1,12 @@
 package dev.graft.examples;
 
 import dev.graft.Graft;
+import dev.graft.GraftIoException;
 import dev.graft.align.Alignment;
 import dev.graft.eval.LinearConnectivity;
 import dev.graft.eval.ClassificationEvaluator;
 import dev.graft.merge.Linear;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -45,7 +45,7 @@ public final class IndependentModels {
             }
             return ClassificationEvaluator.accuracy(x, new long[] {y.length, 64}, y);
         } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            throw new GraftIoException(digitsFolder, "read", e);
         }
     }
 

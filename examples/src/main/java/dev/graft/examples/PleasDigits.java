@@ -1,12 +1,12 @@
 package dev.graft.examples;
 
 import dev.graft.Graft;
+import dev.graft.GraftIoException;
 import dev.graft.data.Calibration;
 import dev.graft.merge.Linear;
 import dev.graft.pleas.Pleas;
 import dev.graft.verify.ModelRunner;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -53,7 +53,7 @@ public final class PleasDigits {
                 }
                 return new TestSet(x, y);
             } catch (IOException e) {
-                throw new UncheckedIOException(e);
+                throw new GraftIoException(digitsFolder, "read", e);
             }
         }
 

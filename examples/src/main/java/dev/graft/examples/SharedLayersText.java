@@ -1,5 +1,6 @@
 package dev.graft.examples;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.adapters.LoraApply;
 import dev.graft.adapters.LoraShare;
 import dev.graft.adapters.RecursiveModel;
@@ -120,7 +121,7 @@ public final class SharedLayersText {
                 }
             }
         } else {
-            throw new IllegalArgumentException("the part must be recursive or share, got '" + part + "'");
+            throw new InvalidSettingException("the part must be recursive or share, got '" + part + "'");
         }
         System.out.println();
         System.out.printf("| series | rank | %s (MB) | parameters | output similarity | MRR |%n",

@@ -1,5 +1,6 @@
 package dev.graft.align;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.plan.ModelAligner;
 import dev.graft.verify.ProbeOptions;
@@ -72,10 +73,14 @@ public final class Alignment implements ModelAligner {
         return this;
     }
 
-    /** Cap on full passes over the groups (default 100). */
+    /**
+     * Cap on full passes over the groups (default 100).
+     *
+     * @throws InvalidSettingException if {@code n} is less than 1
+     */
     public Alignment maxPasses(int n) {
         if (n < 1) {
-            throw new IllegalArgumentException("max passes must be at least 1, got " + n);
+            throw new InvalidSettingException("max passes must be at least 1, got " + n);
         }
         this.maxPasses = n;
         return this;

@@ -1,5 +1,6 @@
 package dev.graft.align;
 
+import dev.graft.InvalidSettingException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -114,13 +115,17 @@ public final class PermutationSpec {
         return out;
     }
 
-    /** A group by name. */
+    /**
+     * A group by name.
+     *
+     * @throws InvalidSettingException if no group has that name
+     */
     public Group group(String name) {
         for (Group g : groups) {
             if (g.name().equals(name)) {
                 return g;
             }
         }
-        throw new IllegalArgumentException("no permutation group '" + name + "'");
+        throw new InvalidSettingException("no permutation group '" + name + "'");
     }
 }

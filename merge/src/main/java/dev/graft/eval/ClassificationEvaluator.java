@@ -1,5 +1,6 @@
 package dev.graft.eval;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.exec.Threads;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
@@ -20,7 +21,7 @@ public final class ClassificationEvaluator implements Evaluator {
 
     private ClassificationEvaluator(float[] inputs, long[] inputShape, int[] labels, boolean loss, String output) {
         if (inputShape[0] != labels.length) {
-            throw new IllegalArgumentException(inputShape[0] + " inputs but " + labels.length + " labels");
+            throw new InvalidSettingException(inputShape[0] + " inputs but " + labels.length + " labels");
         }
         this.inputs = inputs;
         this.inputShape = inputShape.clone();

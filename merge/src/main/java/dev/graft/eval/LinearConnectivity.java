@@ -4,6 +4,7 @@ import dev.graft.GraftIoException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.graft.Graft;
+import dev.graft.InvalidSettingException;
 import dev.graft.merge.Linear;
 import dev.graft.onnx.TemporaryFolder;
 import java.io.IOException;
@@ -41,10 +42,12 @@ public final class LinearConnectivity {
     /**
      * Scores {@code points} evenly spaced models from A to B, and from A to {@code alignedB} if not null.
      * Models are written to the system's temporary folder and deleted as soon as they are scored.
+     *
+     * @throws InvalidSettingException if {@code points} is less than 2
      */
     public static Report measure(Path a, Path b, Path alignedB, int points, Evaluator evaluator) {
         if (points < 2) {
-            throw new IllegalArgumentException("a path needs at least 2 points, got " + points);
+            throw new InvalidSettingException("a path needs at least 2 points, got " + points);
         }
         Curve naive = curve("naive", a, b, points, evaluator);
         Curve aligned = alignedB == null ? null : curve("aligned", a, alignedB, points, evaluator);

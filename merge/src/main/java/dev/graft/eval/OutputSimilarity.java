@@ -1,8 +1,9 @@
 package dev.graft.eval;
 
+import dev.graft.IncompatibleModelsException;
 import dev.graft.data.Activations;
-import dev.graft.exec.ProgressListener;
 import dev.graft.data.Calibration;
+import dev.graft.exec.ProgressListener;
 import dev.graft.verify.ProbeOptions;
 import dev.graft.verify.Verifier;
 import java.nio.file.Path;
@@ -54,8 +55,8 @@ public final class OutputSimilarity implements Evaluator {
         for (Map.Entry<String, double[]> e : reference.entrySet()) {
             double[] a = ours.get(e.getKey());
             if (a == null || a.length != e.getValue().length) {
-                throw new IllegalArgumentException(model + ": output '" + e.getKey() + "' differs in shape from the "
-                        + "reference's");
+                throw new IncompatibleModelsException(model, e.getKey(), "this output differs in shape from the "
+                        + "reference model's");
             }
             total += cosine(a, e.getValue());
         }

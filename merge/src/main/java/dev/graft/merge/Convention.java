@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.InvalidSettingException;
 import java.util.Locale;
 
 /**
@@ -18,11 +19,16 @@ public enum Convention {
     MERGEKIT,
     PAPER;
 
+    /**
+     * The convention called {@code name}, in any case.
+     *
+     * @throws InvalidSettingException if {@code name} is neither mergekit nor paper
+     */
     public static Convention parse(String name) {
         try {
             return valueOf(name.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("unknown convention '" + name + "' (expected mergekit or paper)");
+            throw new InvalidSettingException("unknown convention '" + name + "' (expected mergekit or paper)");
         }
     }
 }

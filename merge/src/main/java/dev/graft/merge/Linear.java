@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.TensorInputs;
@@ -40,7 +41,7 @@ public final class Linear implements MergeMethod {
         }
         boolean normalize = in.flag("normalize");
         if (normalize && total == 0) {
-            throw new IllegalArgumentException("linear merge of '" + in.tensor() + "': weights sum to 0, cannot"
+            throw new InvalidSettingException("linear merge of '" + in.tensor() + "': weights sum to 0, cannot"
                     + " normalize");
         }
         for (int i = 0; i < out.length; i++) {

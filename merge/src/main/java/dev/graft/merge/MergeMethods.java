@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.plan.MergeMethodFactory;
 import dev.graft.plan.MergeMethod;
 import java.util.LinkedHashMap;
@@ -30,16 +31,24 @@ public final class MergeMethods {
     private MergeMethods() {
     }
 
-    /** The method called {@code name}, in the mergekit convention. */
+    /**
+     * The method called {@code name}, in the mergekit convention.
+     *
+     * @throws InvalidSettingException if no method has that name
+     */
     public static MergeMethod create(String name) {
         return create(name, Convention.MERGEKIT);
     }
 
-    /** The method called {@code name} in {@code convention} (which only the task-vector family reads). */
+    /**
+     * The method called {@code name} in {@code convention} (which only the task-vector family reads).
+     *
+     * @throws InvalidSettingException if no method has that name
+     */
     public static MergeMethod create(String name, Convention convention) {
         Function<Convention, MergeMethod> f = METHODS.get(name);
         if (f == null) {
-            throw new IllegalArgumentException("unknown merge method '" + name + "' (available: " + names() + ")");
+            throw new InvalidSettingException("unknown merge method '" + name + "' (available: " + names() + ")");
         }
         return f.apply(convention);
     }

@@ -104,7 +104,7 @@ public final class MergeRecipe implements Recipe {
         MergeMethod method;
         try {
             method = MergeMethods.create(methodName, convention);
-        } catch (IllegalArgumentException e) {
+        } catch (InvalidSettingException e) {
             throw new RecipeException(file, "merge_method: " + e.getMessage());
         }
         MergeBuilder b = Graft.merge().method(method);
@@ -139,7 +139,7 @@ public final class MergeRecipe implements Recipe {
         if (dtype != null) {
             try {
                 b.outputType(ElementType.parseFloatType(dtype));
-            } catch (IllegalArgumentException e) {
+            } catch (InvalidSettingException e) {
                 throw new RecipeException(file, "dtype: " + e.getMessage());
             }
         }
@@ -207,7 +207,7 @@ public final class MergeRecipe implements Recipe {
     private static Convention convention(Path file, JsonNode node) {
         try {
             return Convention.parse(node.asText());
-        } catch (IllegalArgumentException e) {
+        } catch (InvalidSettingException e) {
             throw new RecipeException(file, "convention: " + e.getMessage());
         }
     }

@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.TensorInputs;
@@ -33,7 +34,7 @@ public final class ModelStock implements MergeMethod {
         float[][] ws = in.models();
         int count = ws.length;
         if (count < 2) {
-            throw new IllegalArgumentException("model_stock needs at least two models besides the base, got " + count);
+            throw new InvalidSettingException("model_stock needs at least two models besides the base, got " + count);
         }
         float[] w0 = in.base();
         Rows rows = in.flag("filter_wise") ? Rows.of(in.shape(), in.inOutLayout(), out.length) : Rows.flat(out.length);

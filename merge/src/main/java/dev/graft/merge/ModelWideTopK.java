@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.plan.ModelScan;
 import dev.graft.plan.TensorInputs;
 import java.util.HashMap;
@@ -40,7 +41,7 @@ final class ModelWideTopK {
             total[0] += in.size();
             for (int i = 0; i < m; i++) {
                 if (in.model(i, "density") != density[0][i]) {
-                    throw new IllegalArgumentException("global_topk needs one density per model, but model " + i
+                    throw new InvalidSettingException("global_topk needs one density per model, but model " + i
                             + " has " + in.model(i, "density") + " for '" + in.tensor() + "' and " + density[0][i]
                             + " elsewhere");
                 }

@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.TensorInputs;
@@ -41,7 +42,7 @@ public final class NuSlerp implements MergeMethod {
     @Override
     public void merge(TensorInputs in, float[] out) {
         if (in.modelCount() != 2) {
-            throw new IllegalArgumentException("nuslerp merges exactly two models (plus an optional base), got "
+            throw new InvalidSettingException("nuslerp merges exactly two models (plus an optional base), got "
                     + in.modelCount());
         }
         double w0 = in.model(0, "weight");

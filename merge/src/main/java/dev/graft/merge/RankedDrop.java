@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.TensorInputs;
 import java.util.Arrays;
@@ -26,7 +27,7 @@ final class RankedDrop extends Sparsifier {
                 boolean divideByKeepProbability) {
         double epsilon = in.model(model, "epsilon");
         if (density + epsilon >= 1 || density - epsilon <= 0) {
-            throw new IllegalArgumentException("DELLA on '" + in.tensor() + "': density ± epsilon must lie in (0, 1),"
+            throw new InvalidSettingException("DELLA on '" + in.tensor() + "': density ± epsilon must lie in (0, 1),"
                     + " got density " + density + " and epsilon " + epsilon);
         }
         Rows rows = Rows.of(in.shape(), in.inOutLayout(), delta.length);

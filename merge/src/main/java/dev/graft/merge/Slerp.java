@@ -1,5 +1,6 @@
 package dev.graft.merge;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.TensorInputs;
@@ -33,7 +34,7 @@ public final class Slerp implements MergeMethod {
     @Override
     public void merge(TensorInputs in, float[] out) {
         if (in.modelCount() != 1) {
-            throw new IllegalArgumentException("slerp interpolates the base and exactly one model, got "
+            throw new InvalidSettingException("slerp interpolates the base and exactly one model, got "
                     + in.modelCount() + " models besides the base");
         }
         interpolate(in.global("t"), in.base(), in.models()[0], out);

@@ -1,5 +1,6 @@
 package dev.graft.pleas;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.align.PermutationSpec;
 import dev.graft.align.Permutations;
 import dev.graft.graph.AffineLayer;
@@ -144,7 +145,7 @@ final class MergedUnits {
             }
         }
         if (inside != null && outside != null) {
-            throw new IllegalArgumentException("cannot keep the layers from '" + split.entries().iterator().next()
+            throw new InvalidSettingException("cannot keep the layers from '" + split.entries().iterator().next()
                     + "' on apart: group '" + spec.groups().get(g).name() + "' is both in the kept part ('" + inside
                     + "') and in the merged part ('" + outside + "')");
         }

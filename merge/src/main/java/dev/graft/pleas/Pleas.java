@@ -97,7 +97,7 @@ public final class Pleas {
                 return e;
             }
         }
-        throw new IllegalArgumentException("'" + name + "' is not one of "
+        throw new InvalidSettingException("'" + name + "' is not one of "
                 + Arrays.stream(type.getEnumConstants()).map(Pleas::label).toList());
     }
 
@@ -151,13 +151,21 @@ public final class Pleas {
         return this;
     }
 
-    /** Widths of groups that may widen, as a multiple of one model's: 1.0 (all merged) to 2.0 (none); default 1.0. */
+    /**
+     * Widths of groups that may widen, as a multiple of one model's: 1.0 (all merged) to 2.0 (none); default 1.0.
+     *
+     * @throws InvalidSettingException if {@code w} is not between 1.0 and 2.0
+     */
     public Pleas width(double w) {
         this.width = checkWidth(w);
         return this;
     }
 
-    /** One group's own width (a name from {@code graft inspect --groups}), outside the global budget. */
+    /**
+     * One group's own width (a name from {@code graft inspect --groups}), outside the global budget.
+     *
+     * @throws InvalidSettingException if {@code w} is not between 1.0 and 2.0
+     */
     public Pleas width(String group, double w) {
         groupWidths.put(group, checkWidth(w));
         return this;
@@ -165,7 +173,7 @@ public final class Pleas {
 
     private static double checkWidth(double w) {
         if (!(w >= 1 && w <= 2)) {
-            throw new IllegalArgumentException("width must be between 1.0 and 2.0, got " + w);
+            throw new InvalidSettingException("width must be between 1.0 and 2.0, got " + w);
         }
         return w;
     }
@@ -182,10 +190,14 @@ public final class Pleas {
         return this;
     }
 
-    /** Ridge strength toward the merged-space average, relative to the inputs' mean square (default 1e-3). */
+    /**
+     * Ridge strength toward the merged-space average, relative to the inputs' mean square (default 1e-3).
+     *
+     * @throws InvalidSettingException if {@code lambda} is not positive
+     */
     public Pleas ridge(double lambda) {
         if (!(lambda > 0)) {
-            throw new IllegalArgumentException("ridge must be positive, got " + lambda);
+            throw new InvalidSettingException("ridge must be positive, got " + lambda);
         }
         this.ridge = lambda;
         return this;
@@ -200,10 +212,12 @@ public final class Pleas {
     /**
      * Keeps the last {@code layers} layers (and what follows them) per model, each reading the merged body: for
      * models with different label spaces, 1 keeps each model's head. B's outputs get the suffix {@code _b}.
+     *
+     * @throws InvalidSettingException if {@code layers} is negative
      */
     public Pleas keepLast(int layers) {
         if (layers < 0) {
-            throw new IllegalArgumentException("layers to keep apart must be 0 or more, got " + layers);
+            throw new InvalidSettingException("layers to keep apart must be 0 or more, got " + layers);
         }
         this.keptLayers = layers;
         return this;
@@ -224,10 +238,11 @@ public final class Pleas {
      * @throws dev.graft.GraftException naming the model and tensor when the models differ in architecture, a
      *                                  layer cannot be fitted, or the merged model does not run with the widths
      *                                  the merge expects (its files are then removed)
+     * @throws InvalidSettingException if no calibration data was given
      */
     public Report writeTo(Path target, Execution execution) {
         if (data == null) {
-            throw new IllegalArgumentException("PLeaS needs calibration data: call calibration(...)");
+            throw new InvalidSettingException("PLeaS needs calibration data: call calibration(...)");
         }
         ProgressListener progress = execution.progress();
         try (OnnxModel ma = OnnxModel.open(a); OnnxModel mb = OnnxModel.open(b)) {

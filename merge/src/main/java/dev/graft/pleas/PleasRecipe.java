@@ -1,6 +1,7 @@
 package dev.graft.pleas;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.graft.InvalidSettingException;
 import dev.graft.exec.Execution;
 import dev.graft.recipe.Recipe;
 import dev.graft.recipe.RecipeFile;
@@ -82,7 +83,7 @@ public record PleasRecipe(Path file, Pleas pleas) implements Recipe {
                 node.get("group_widths").properties().forEach(e -> p.width(e.getKey(), e.getValue().asDouble()));
             }
             return new PleasRecipe(recipe.file(), p);
-        } catch (IllegalArgumentException e) {
+        } catch (InvalidSettingException e) {
             throw recipe.error("pleas: " + e.getMessage());
         }
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.graft.InvalidSettingException;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -24,7 +25,7 @@ class SphericalMethodsTest {
         // colinear: linear interpolation
         assertThat(Inputs.base(1, 2).model(1, 2, 4).global("t", 0.5).run(new Slerp())).containsExactly(1.5f, 3f);
         assertThatThrownBy(() -> Inputs.base(1, 0).model(1, 0, 1).model(1, 1, 1).global("t", 0.5).run(new Slerp()))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("exactly one model");
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("exactly one model");
     }
 
     @Test
@@ -81,7 +82,7 @@ class SphericalMethodsTest {
         assertThat(in.run(new Linear())).containsExactly(1.75f, 3.75f, 1f);
         assertThat(in.global("normalize", 0).run(new Linear())).containsExactly(7f, 15f, 4f);
         assertThatThrownBy(() -> Inputs.noBase().model(1, 1f).model(-1, 2f).run(new Linear()))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sum to 0");
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("sum to 0");
     }
 
     @Test

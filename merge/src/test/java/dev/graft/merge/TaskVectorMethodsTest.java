@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.plan.TensorInputs;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -197,7 +198,7 @@ class TaskVectorMethodsTest {
             assertThat(in.run(new DellaLinear(Convention.PAPER))).as("seed %d", seed).containsExactly(expected);
         }
         assertThatThrownBy(() -> Inputs.base(0, 0).model(Map.of("weight", 1.0, "density", 0.9, "epsilon", 0.2), 1, 2)
-                .run(new Della())).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("epsilon");
+                .run(new Della())).isInstanceOf(InvalidSettingException.class).hasMessageContaining("epsilon");
     }
 
     /** A MatMul weight [in=2, out=3] is ranked per PyTorch row, i.e. per ONNX column. */

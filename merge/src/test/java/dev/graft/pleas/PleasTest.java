@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.graft.GraftException;
+import dev.graft.InvalidSettingException;
 import dev.graft.align.Alignment;
 import dev.graft.align.ModelPermuter;
 import dev.graft.align.PermutationSpec;
@@ -192,7 +193,7 @@ class PleasTest {
             assertThat(m.weight("2.weight").orElseThrow().shape()).containsExactly(48, 48);
         }
         assertThatThrownBy(() -> Pleas.merge(MLP1, MLP2).width(2.5))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("between 1.0 and 2.0");
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("between 1.0 and 2.0");
         assertThatThrownBy(() -> Pleas.merge(MLP1, MLP2).writeTo(dir.resolve("x.onnx")))
                 .hasMessageContaining("calibration");
     }
