@@ -8,6 +8,7 @@ import dev.graft.GraftException;
 import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
+import dev.graft.exec.TensorJob;
 import dev.graft.graph.GraphEdit;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
@@ -46,7 +47,17 @@ public final class LoraRuntime {
 
     /** Writes {@code base} with LoRA branches on {@code modules} to {@code target}; returns the weights branched. */
     public static List<String> graph(Path base, Collection<String> modules, Map<String, String> mapping, Path target) {
-        return write(base, modules, mapping, target, null, 0, Map.of(), List.of());
+        return write(base, modules, mapping, target, "lora-runtime", (module, t, edit, tensors) -> {
+            String a = inputA(module);
+            String b = inputB(module);
+            edit.addInput(input(a, t.in(), -1, module));
+            edit.addInput(input(b, -1, t.out(), module));
+            tensors.add(factor(OutputTensor.of(a, ElementType.FLOAT, new long[] {t.in(), 1},
+                    () -> new float[(int) t.in()])));
+            tensors.add(factor(OutputTensor.of(b, ElementType.FLOAT, new long[] {1, t.out()},
+                    () -> new float[(int) t.out()])));
+            return new Factors(a, b);
+        }, Map.of(), List.of());
     }
 
     /**
@@ -57,22 +68,52 @@ public final class LoraRuntime {
     public static List<String> baked(Path base, PeftAdapter adapter, double weight, Map<String, String> mapping,
                                      Path target) {
         requireNoBiases(adapter, target);
-        return write(base, adapter.modules().keySet(), mapping, target, adapter, weight, Map.of(), List.of());
+        Map<String, String> sharedA = sharedNames(adapter);
+        return write(base, adapter.modules().keySet(), mapping, target, "lora-baked", (module, t, edit, tensors) -> {
+            LoraModule m = adapter.modules().get(module);
+            if (m.in() != t.in() || m.out() != t.out()) {
+                throw new GraftException(base, t.weight(), "is " + t.in() + " → " + t.out() + " but the "
+                        + "adapter's module '" + module + "' is " + m.in() + " → " + m.out());
+            }
+            String a = sharedA.get(module);
+            if (a.equals(inputA(module))) {
+                tensors.add(factor(OutputTensor.of(a, ElementType.FLOAT, new long[] {m.in(), m.rank()},
+                        () -> transposedA(m))));
+            }
+            tensors.add(factor(OutputTensor.of(inputB(module), ElementType.FLOAT, new long[] {m.rank(), m.out()},
+                    () -> scaledTransposedB(m, weight))));
+            return new Factors(a, inputB(module));
+        }, Map.of(), List.of());
     }
 
     /**
-     * As {@link #baked}, with every node input named in {@code tied} reading the initializer it maps to instead (one
-     * of {@code shared}, written too), and the initializers replaced so left out: layers that share weights.
+     * Writes {@code base} with baked LoRA branches on {@code branches}' modules, reading the factors named there,
+     * and with every node input named in {@code tied} reading the initializer it maps to instead (the replaced
+     * initializers are left out): layers that share weights. {@code tensors} (the shared weights and the factors)
+     * are written after the model's own initializers, in their order.
      */
-    static List<String> bakedAndTied(Path base, PeftAdapter adapter, Map<String, String> tied,
-                                     List<OutputTensor> shared, Path target) {
-        return write(base, adapter.modules().keySet(), Map.of(), target, adapter, 1.0, tied, shared);
+    static List<String> tied(Path base, Map<String, Factors> branches, Map<String, String> tied,
+                             List<TensorJob> tensors, Path target) {
+        return write(base, branches.keySet(), Map.of(), target, "lora-baked",
+                (module, t, edit, added) -> branches.get(module), tied, tensors);
+    }
+
+    /** The initializers a branch reads: {@code Aᵀ} ({@code [in, r]}) and {@code s·Bᵀ} ({@code [r, out]}). */
+    record Factors(String a, String b) {
+    }
+
+    /** How a module's branch gets its factors: their names, with the edits and tensors that provide them. */
+    private interface Branching {
+        Factors place(String module, ModuleMap.Target target, GraphEdit edit, List<TensorJob> tensors);
+    }
+
+    private static TensorJob factor(OutputTensor t) {
+        return new TensorJob(t, t.byteLength() * 2);
     }
 
     private static List<String> write(Path base, Collection<String> modules, Map<String, String> mapping, Path target,
-                                      PeftAdapter baked, double weight, Map<String, String> tied,
-                                      List<OutputTensor> shared) {
-        Map<String, String> sharedA = baked == null ? Map.of() : sharedNames(baked);
+                                      String operation, Branching branching, Map<String, String> tied,
+                                      List<TensorJob> extra) {
         try (OnnxModel model = OnnxModel.open(base)) {
             ModuleMap map = new ModuleMap(model, mapping);
             GraphEdit edit = GraphEdit.of(model);
@@ -80,7 +121,7 @@ public final class LoraRuntime {
             for (String m : modules) {
                 byWeight.put(map.find(m).weight(), m);
             }
-            List<OutputTensor> defaults = new ArrayList<>();
+            List<TensorJob> factors = new ArrayList<>();
             List<String> branched = new ArrayList<>();
             for (GraphEdit.DenseNode n : edit.denseNodesReading(byWeight.keySet())) {
                 if (branched.contains(n.weight())) {
@@ -88,30 +129,8 @@ public final class LoraRuntime {
                             + "branch needs one");
                 }
                 String module = byWeight.get(n.weight());
-                ModuleMap.Target t = map.find(module);
-                String a = baked == null ? inputA(module) : sharedA.get(module);
-                String b = inputB(module);
-                edit.addLowRankBranch(n, a, b, "/" + module.replace('.', '/') + "/lora");
-                if (baked == null) {
-                    edit.addInput(input(a, t.in(), -1, module));
-                    edit.addInput(input(b, -1, t.out(), module));
-                    defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {t.in(), 1},
-                            () -> new float[(int) t.in()]));
-                    defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {1, t.out()},
-                            () -> new float[(int) t.out()]));
-                } else {
-                    LoraModule m = baked.modules().get(module);
-                    if (m.in() != t.in() || m.out() != t.out()) {
-                        throw new GraftException(base, t.weight(), "is " + t.in() + " → " + t.out() + " but the "
-                                + "adapter's module '" + module + "' is " + m.in() + " → " + m.out());
-                    }
-                    if (defaults.stream().noneMatch(d -> d.name().equals(a))) {
-                        defaults.add(OutputTensor.of(a, ElementType.FLOAT, new long[] {m.in(), m.rank()},
-                                () -> transposedA(m)));
-                    }
-                    defaults.add(OutputTensor.of(b, ElementType.FLOAT, new long[] {m.rank(), m.out()},
-                            () -> scaledTransposedB(m, weight)));
-                }
+                Factors f = branching.place(module, map.find(module), edit, factors);
+                edit.addLowRankBranch(n, f.a(), f.b(), "/" + module.replace('.', '/') + "/lora");
                 branched.add(n.weight());
             }
             edit.renameInputs(tied);
@@ -120,19 +139,15 @@ public final class LoraRuntime {
                 missing.removeAll(branched);
                 throw new GraftException(base, missing.get(0), "is not the weight input of a MatMul or Gemm node");
             }
-            RewritePlan.Builder plan = RewritePlan.of(baked == null ? "lora-runtime" : "lora-baked", edit.build())
+            RewritePlan.Builder plan = RewritePlan.of(operation, edit.build())
                     .input(model).parameter("modules", String.join(",", byWeight.values()));
             for (Weight w : model.initializers()) {
                 if (!tied.containsKey(w.name())) {
                     plan.copy(w);
                 }
             }
-            for (OutputTensor t : shared) {
-                plan.compute(t, t.byteLength() * 2);
-            }
-            for (OutputTensor t : defaults) {
-                plan.compute(t, t.byteLength() * 2);
-            }
+            extra.forEach(plan::add);
+            factors.forEach(plan::add);
             Rewriter.write(plan.build(), target, Execution.defaults());
             return branched;
         }
@@ -165,7 +180,8 @@ public final class LoraRuntime {
         return names;
     }
 
-    private static float[] transposedA(LoraModule m) {
+    /** {@code Aᵀ} ({@code [in, r]}) of {@code m}. */
+    static float[] transposedA(LoraModule m) {
         float[] at = new float[m.in() * m.rank()];
         for (int k = 0; k < m.rank(); k++) {
             for (int i = 0; i < m.in(); i++) {
@@ -175,7 +191,8 @@ public final class LoraRuntime {
         return at;
     }
 
-    private static float[] scaledTransposedB(LoraModule m, double weight) {
+    /** {@code weight·s·Bᵀ} ({@code [r, out]}) of {@code m}. */
+    static float[] scaledTransposedB(LoraModule m, double weight) {
         float[] bt = new float[m.rank() * m.out()];
         for (int o = 0; o < m.out(); o++) {
             for (int k = 0; k < m.rank(); k++) {

@@ -1,17 +1,18 @@
 package dev.graft.adapters;
 
-import dev.graft.InvalidSettingException;
-import dev.graft.index.LayerNumbers;
-import dev.graft.exec.Threads;
 import dev.graft.GraftException;
+import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
+import dev.graft.exec.TensorJob;
+import dev.graft.exec.Threads;
+import dev.graft.index.LayerNumbers;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.tensor.ElementType;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -49,8 +50,8 @@ public final class RecursiveModel {
     }
 
     /**
-     * What the conversion did: dense parameters before and after (as stored: an {@code A} equal to one written
-     * before counts once), how it was fitted ({@code weights} or
+     * What the conversion did: dense parameters before and after (as stored: the {@code A} that the two layers of
+     * a weight-only block share counts once), how it was fitted ({@code weights} or
      * {@code activations}, with the calibration rows), and each module's captured energy of its residual (on the
      * weights, or on the layer's outputs over the calibration data).
      */
@@ -210,12 +211,11 @@ public final class RecursiveModel {
                 weighted = new WeightedAverage(damping);
             }
             Map<String, String> tied = new LinkedHashMap<>();
-            List<OutputTensor> shared = new ArrayList<>();
-            Map<String, LoraModule> loras = new LinkedHashMap<>();
+            Map<String, LoraRuntime.Factors> branches = new LinkedHashMap<>();
+            List<TensorJob> tensors = new ArrayList<>();
             Map<String, Double> captured = new LinkedHashMap<>();
             long before = 0;
             long after = 0;
-            List<float[]> factorsA = new ArrayList<>();
             for (Map.Entry<String, Map<Integer, String>> kind : kinds.entrySet()) {
                 for (int b = 0; b < blocks; b++) {
                     List<ModuleMap.Target> members = new ArrayList<>();
@@ -226,47 +226,128 @@ public final class RecursiveModel {
                             members.add(targets.get(kind.getValue().get(l)));
                         }
                     }
-                    List<float[]> own = new ArrayList<>(); // [out, in]
-                    for (ModuleMap.Target t : members) {
-                        own.add(t.outIn(m.weight(t.weight()).orElseThrow().toFloats()));
-                    }
-                    ModuleMap.Target first = members.get(0);
-                    int in = (int) first.in();
-                    int out = (int) first.out();
-                    BlockFit fit = fit(own, members, products);
-                    float[] stored = new float[out * in];
-                    for (int o = 0; o < out; o++) {
-                        for (int i = 0; i < in; i++) {
-                            stored[first.at(o, i)] = fit.shared()[o * in + i];
-                        }
-                    }
                     String name = "recursive.block" + b + "." + kind.getKey().replace(".*.", ".") + ".weight";
-                    shared.add(OutputTensor.of(name, ElementType.FLOAT, m.weight(first.weight()).orElseThrow().shape(),
-                            () -> stored));
-                    before += (long) members.size() * stored.length;
-                    after += stored.length;
-                    for (int j = 0; j < members.size(); j++) {
-                        tied.put(members.get(j).weight(), name);
-                        TruncatedSvd.Factors f = fit.factors()[j];
-                        if (f != null) {
-                            loras.put(modules.get(j), new LoraModule(modules.get(j), f.rank(), in, out, f.a(), f.b(),
-                                    1.0));
-                            captured.put(modules.get(j), f.capturedEnergy());
-                            // an A equal to one already written is stored once (LoraRuntime): a weight-only block of
-                            // two layers has residuals ±(W_0 − W_1)/2, whose exact SVDs share their A
-                            boolean repeated = factorsA.stream().anyMatch(a -> Arrays.equals(a, f.a()));
-                            after += (long) f.rank() * out + (repeated ? 0 : (long) f.rank() * in);
-                            factorsA.add(f.a());
+                    Block block = new Block(m, name, members, modules, products, captured);
+                    int in = (int) members.get(0).in();
+                    int out = (int) members.get(0).out();
+                    tensors.add(block.job(name, m.weight(members.get(0).weight()).orElseThrow().shape(),
+                            block.fitBytes()));
+                    before += (long) members.size() * in * out;
+                    after += (long) in * out;
+                    int r = Math.min(rank, Math.min(in, out));
+                    for (int j = 0; j < members.size() && r > 0; j++) {
+                        if (j == sharedFrom) {
+                            continue;
                         }
+                        String module = modules.get(j);
+                        captured.put(module, Double.NaN);
+                        // a weight-only block of two layers has residuals ±(W_0 − W_1)/2: both LoRAs share one A
+                        String a = block.pairedResiduals() && j == 1 ? LoraRuntime.inputA(modules.get(0))
+                                : LoraRuntime.inputA(module);
+                        if (!(block.pairedResiduals() && j == 1)) {
+                            tensors.add(block.job(a, new long[] {in, r}, 0));
+                            after += (long) r * in;
+                        }
+                        tensors.add(block.job(LoraRuntime.inputB(module), new long[] {r, out}, 0));
+                        after += (long) r * out;
+                        branches.put(module, new LoraRuntime.Factors(a, LoraRuntime.inputB(module)));
+                    }
+                    for (ModuleMap.Target t : members) {
+                        tied.put(t.weight(), name);
                     }
                 }
             }
-            PeftAdapter adapter = new PeftAdapter(PeftConfig.of(Math.max(1, rank), Math.max(1, rank),
-                    List.of()), loras, Map.of());
-            LoraRuntime.bakedAndTied(model, adapter, tied, shared, target);
+            LoraRuntime.tied(model, branches, tied, tensors, target);
             return new Report(layers, blocks, tying.name().toLowerCase(Locale.ROOT), rank,
                     grams == null ? "weights" : "activations", grams == null ? 0 : grams.rows(), before, after,
                     captured);
+        }
+    }
+
+    /**
+     * One block's tensors, fitted when the first is asked for (by the writer, which takes them in order) and each
+     * handed out once, so that only the blocks being written are held. Fits run one at a time: they share the
+     * matrix products and the whitening cache.
+     */
+    private final class Block {
+        private final OnnxModel source;
+        private final String name;
+        private final List<ModuleMap.Target> members;
+        private final List<String> modules;
+        private final MatrixProducts products;
+        private final Map<String, Double> captured;
+        private Map<String, float[]> values;
+
+        Block(OnnxModel source, String name, List<ModuleMap.Target> members, List<String> modules,
+              MatrixProducts products, Map<String, Double> captured) {
+            this.source = source;
+            this.name = name;
+            this.members = members;
+            this.modules = modules;
+            this.products = products;
+            this.captured = captured;
+        }
+
+        /** Whether the residuals from the shared weight are exact opposites: a plain average of two layers. */
+        boolean pairedResiduals() {
+            return grams == null && sharedFrom < 0 && members.size() == 2 && rank > 0;
+        }
+
+        /** What fitting holds: the members' weights, the shared one, a residual and its factors, with room. */
+        long fitBytes() {
+            return (members.size() + 4L) * members.get(0).in() * members.get(0).out() * Float.BYTES;
+        }
+
+        /** The job writing tensor {@code tensor} of this block; {@code fitBytes} for the first one asked for. */
+        TensorJob job(String tensor, long[] shape, long fitBytes) {
+            OutputTensor t = OutputTensor.of(tensor, ElementType.FLOAT, shape, () -> take(tensor));
+            return new TensorJob(t, fitBytes + t.byteLength());
+        }
+
+        private float[] take(String tensor) {
+            synchronized (RecursiveModel.this) {
+                if (values == null) {
+                    values = fitted();
+                }
+                float[] v = values.remove(tensor);
+                if (v == null) {
+                    throw new IllegalStateException("tensor '" + tensor + "' of block '" + name + "' was already "
+                            + "written");
+                }
+                return v;
+            }
+        }
+
+        /** Fits the block: its shared weight (stored as the first member's) and its members' factors. */
+        private Map<String, float[]> fitted() {
+            List<float[]> own = new ArrayList<>(); // [out, in]
+            for (ModuleMap.Target t : members) {
+                own.add(t.outIn(source.weight(t.weight()).orElseThrow().toFloats()));
+            }
+            ModuleMap.Target first = members.get(0);
+            int in = (int) first.in();
+            int out = (int) first.out();
+            BlockFit fit = fit(own, members, products, pairedResiduals());
+            Map<String, float[]> made = new HashMap<>();
+            float[] stored = new float[out * in];
+            for (int o = 0; o < out; o++) {
+                for (int i = 0; i < in; i++) {
+                    stored[first.at(o, i)] = fit.shared()[o * in + i];
+                }
+            }
+            made.put(name, stored);
+            for (int j = 0; j < members.size(); j++) {
+                TruncatedSvd.Factors f = fit.factors()[j];
+                if (f != null) {
+                    LoraModule lora = new LoraModule(modules.get(j), f.rank(), in, out, f.a(), f.b(), 1.0);
+                    if (!(pairedResiduals() && j == 1)) {
+                        made.put(LoraRuntime.inputA(lora.name()), LoraRuntime.transposedA(lora));
+                    }
+                    made.put(LoraRuntime.inputB(lora.name()), LoraRuntime.scaledTransposedB(lora, 1.0));
+                    captured.put(lora.name(), f.capturedEnergy());
+                }
+            }
+            return made;
         }
     }
 
@@ -275,7 +356,8 @@ public final class RecursiveModel {
     }
 
     /** Fits a block's shared weight and its members' LoRAs to the members' weights {@code own} ({@code [out, in]}). */
-    private BlockFit fit(List<float[]> own, List<ModuleMap.Target> members, MatrixProducts products) {
+    private BlockFit fit(List<float[]> own, List<ModuleMap.Target> members, MatrixProducts products,
+                         boolean pairedResiduals) {
         int in = (int) members.get(0).in();
         int out = (int) members.get(0).out();
         float[] common = sharedFrom >= 0 ? own.get(sharedFrom).clone() : mean(own, members, in, out, products);
@@ -296,6 +378,10 @@ public final class RecursiveModel {
             }
             for (int j = 0; j < members.size() && rank > 0; j++) {
                 if (j == sharedFrom) {
+                    continue;
+                }
+                if (pairedResiduals && j == 1) {
+                    factors[1] = factors[0].negated(); // W_1 − S = −(W_0 − S) when S is their plain average
                     continue;
                 }
                 float[] delta = own.get(j).clone();

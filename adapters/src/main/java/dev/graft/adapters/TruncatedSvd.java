@@ -54,6 +54,15 @@ public final class TruncatedSvd {
                     squaredNorm);
         }
 
+        /** The factors of {@code −M}: {@code B} negated, {@code A} the same (so both share it exactly). */
+        public Factors negated() {
+            float[] nb = new float[b.length];
+            for (int i = 0; i < b.length; i++) {
+                nb[i] = -b[i];
+            }
+            return new Factors(rank, nb, a, singularValues, squaredNorm);
+        }
+
         /** {@code Vᵀ} ({@code rank × cols}, orthonormal rows; a zero row for a zero singular value): {@code A/√S}. */
         public float[] rightVectors() {
             int cols = a.length / Math.max(1, rank);

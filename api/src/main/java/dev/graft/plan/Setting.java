@@ -2,7 +2,9 @@ package dev.graft.plan;
 
 import dev.graft.InvalidSettingException;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 
 /**
  * A parameter value as recipes give it (the mergekit shape), resolved per tensor by {@link #at}:
@@ -27,6 +29,13 @@ public abstract class Setting {
 
     public static Setting gradient(List<Double> values) {
         return new Gradient(values);
+    }
+
+    /** {@code settings} as text, sorted by name: for reports and provenance. */
+    public static Map<String, String> describe(Map<String, Setting> settings) {
+        Map<String, String> m = new TreeMap<>();
+        settings.forEach((k, v) -> m.put(k, v.toString()));
+        return m;
     }
 
     public static Setting conditional(List<Condition> conditions) {

@@ -73,9 +73,10 @@ public final class Benchmarks {
         if (what.equals("pleas-ls") || what.equals("pleas") || what.equals("all")) {
             PleasBenchmarks.leastSquares();
         }
-        if (what.equals("memory") || what.equals("all")) {
+        if (what.startsWith("memory") || what.equals("all")) {
             MemoryBenchmarks.run(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
-                    Path.of("examples/recipes/text/sentences.txt"), work);
+                    Path.of("examples/recipes/text/sentences.txt"), work, !what.equals("memory-recursive"),
+                    !what.equals("memory-pleas"));
         }
         if (what.equals("pleas") || what.equals("all")) {
             PleasBenchmarks.merge(Path.of(System.getProperty("graft.models.dir", "api/target/models")),

@@ -31,48 +31,70 @@ import java.util.concurrent.atomic.AtomicLong;
  * heap but keeps it close to what is live (serial collector, heap free ratios 5–10%), so the peak follows what
  * the work needs rather than how lazily the collector runs. The work: PLeaS of bge-small
  * and e5-small at 1.0× on 256 sentences; PLeaS of two synthetic ReLU MLPs (width 1024) 8 and 16 layers deep; a
- * weight-only recursive conversion of bge-small (6 blocks, rank 64). Whether peak memory grows with depth is the
- * question: the deep pair's peak over the shallow pair's, under the default memory budget (a quarter of the heap,
- * 768 MiB) and under {@code -Dgraft.memory=256m}.
+ * weight-only recursive conversion of bge-small (6 blocks, rank 64) and of a stack of 8 and 16 square layers
+ * (width 2048, two layers per block). Whether peak memory grows with depth is the question: the deep model's peak
+ * over the shallow one's, under the default memory budget (a quarter of the heap, 768 MiB) and, for PLeaS, under
+ * {@code -Dgraft.memory=256m}.
  */
 final class MemoryBenchmarks {
     private static final int WIDTH = 1024;
     private static final int INPUTS = 256;
+    private static final int STACK_WIDTH = 2048;
 
     private MemoryBenchmarks() {
     }
 
-    static void run(Path models, Path text, Path work) throws Exception {
+    /** PLeaS (of bge and e5, and of MLP pairs) when {@code pleas}; recursive conversions when {@code recursive}. */
+    static void run(Path models, Path text, Path work, boolean pleas, boolean recursive) throws Exception {
         System.out.println("memory: peak RSS of a child JVM (-Xmx3g, serial GC, heap kept near live data)");
         Path bge = models.resolve("bge-small-en-v1.5.onnx");
-        if (Files.exists(bge)) {
-            Peak pleas = child(work, null, "pleas-text", bge.toString(), models.resolve("e5-small-v2.onnx").toString(),
-                    models.resolve("bge-small-en-v1.5-tokenizer.json").toString(), text.toString());
-            System.out.printf(Locale.ROOT, "  PLeaS bge + e5, 1.0x, 256 sentences     %s%n", pleas.mb());
-            Peak recursive = child(work, null, "recursive", bge.toString());
-            System.out.printf(Locale.ROOT, "  recursive bge, 6 blocks, rank 64         %s%n", recursive.mb());
-        }
         int[] depths = {8, 16};
-        String[] budgets = {null, "256m"};
-        Peak[][] peaks = new Peak[budgets.length][depths.length];
-        for (int i = 0; i < depths.length; i++) {
-            Path a = work.resolve("mlp" + depths[i] + "a.onnx");
-            Path b = work.resolve("mlp" + depths[i] + "b.onnx");
-            writeMlp(a, depths[i], 1);
-            writeMlp(b, depths[i], 2);
-            for (int k = 0; k < budgets.length; k++) {
-                peaks[k][i] = child(work, budgets[k], "pleas-mlp", a.toString(), b.toString());
-                System.out.printf(Locale.ROOT, "  PLeaS MLP pair, %2d layers of %d, budget %-8s %s, models %d MB "
-                        + "each%n", depths[i], WIDTH, budgets[k] == null ? "default" : budgets[k], peaks[k][i].mb(),
-                        Files.size(a) >> 20);
+        if (pleas) {
+            if (Files.exists(bge)) {
+                Peak p = child(work, null, "pleas-text", bge.toString(), models.resolve("e5-small-v2.onnx").toString(),
+                        models.resolve("bge-small-en-v1.5-tokenizer.json").toString(), text.toString());
+                System.out.printf(Locale.ROOT, "  PLeaS bge + e5, 1.0x, 256 sentences     %s%n", p.mb());
             }
-            Files.deleteIfExists(a);
-            Files.deleteIfExists(b);
+            String[] budgets = {null, "256m"};
+            Peak[][] peaks = new Peak[budgets.length][depths.length];
+            for (int i = 0; i < depths.length; i++) {
+                Path a = work.resolve("mlp" + depths[i] + "a.onnx");
+                Path b = work.resolve("mlp" + depths[i] + "b.onnx");
+                writeMlp(a, depths[i], 1);
+                writeMlp(b, depths[i], 2);
+                for (int k = 0; k < budgets.length; k++) {
+                    peaks[k][i] = child(work, budgets[k], "pleas-mlp", a.toString(), b.toString());
+                    System.out.printf(Locale.ROOT, "  PLeaS MLP pair, %2d layers of %d, budget %-8s %s, models %d MB "
+                            + "each%n", depths[i], WIDTH, budgets[k] == null ? "default" : budgets[k],
+                            peaks[k][i].mb(), Files.size(a) >> 20);
+                }
+                Files.deleteIfExists(a);
+                Files.deleteIfExists(b);
+            }
+            for (int k = 0; k < budgets.length; k++) {
+                System.out.printf(Locale.ROOT, "  twice as deep, budget %-8s %.2f x the peak (anonymous %.2f x)%n",
+                        budgets[k] == null ? "default" : budgets[k],
+                        (double) peaks[k][1].total() / peaks[k][0].total(),
+                        (double) peaks[k][1].anonymous() / peaks[k][0].anonymous());
+            }
         }
-        for (int k = 0; k < budgets.length; k++) {
-            System.out.printf(Locale.ROOT, "  twice as deep, budget %-8s %.2f x the peak (anonymous %.2f x)%n",
-                    budgets[k] == null ? "default" : budgets[k], (double) peaks[k][1].total() / peaks[k][0].total(),
-                    (double) peaks[k][1].anonymous() / peaks[k][0].anonymous());
+        if (recursive) {
+            if (Files.exists(bge)) {
+                Peak r = child(work, null, "recursive", bge.toString());
+                System.out.printf(Locale.ROOT, "  recursive bge, 6 blocks, rank 64         %s%n", r.mb());
+            }
+            Peak[] stacks = new Peak[depths.length];
+            for (int i = 0; i < depths.length; i++) {
+                Path stack = work.resolve("stack" + depths[i] + ".onnx");
+                writeStack(stack, depths[i]);
+                stacks[i] = child(work, null, "recursive-stack", stack.toString(), Integer.toString(depths[i] / 2));
+                System.out.printf(Locale.ROOT, "  recursive stack, %2d layers of %d², pairs, rank 64 %s, model %d "
+                        + "MB%n", depths[i], STACK_WIDTH, stacks[i].mb(), Files.size(stack) >> 20);
+                Files.deleteIfExists(stack);
+            }
+            System.out.printf(Locale.ROOT, "  recursive, twice as deep: %.2f x the peak (anonymous %.2f x)%n",
+                    (double) stacks[1].total() / stacks[0].total(),
+                    (double) stacks[1].anonymous() / stacks[0].anonymous());
         }
     }
 
@@ -122,6 +144,8 @@ final class MemoryBenchmarks {
             case "pleas-text" -> Pleas.merge(Path.of(args[2]), Path.of(args[3]))
                     .calibration(Calibration.text(Path.of(args[5]), Path.of(args[4]), 256, 128)).width(1.0).writeTo(out);
             case "recursive" -> RecursiveModel.of(Path.of(args[2])).blocks(6).rank(64).writeTo(out);
+            case "recursive-stack" -> RecursiveModel.of(Path.of(args[2])).blocks(Integer.parseInt(args[3])).rank(64)
+                    .writeTo(out);
             case "pleas-mlp" -> Pleas.merge(Path.of(args[2]), Path.of(args[3])).calibration(randomInputs())
                     .width(1.0).writeTo(out);
             default -> throw new IllegalArgumentException(args[1]);
@@ -181,6 +205,24 @@ final class MemoryBenchmarks {
         }
         g.addNode(node("Identity", "/out", List.of(value), "y"));
         g.addOutput(input("y", 16));
+        ModelProto template = ModelProto.newBuilder().setIrVersion(8).setProducerName("graft-bench")
+                .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(17)).setGraph(g).build();
+        OnnxWriter.write(template, tensors, file, WriteOptions.defaults().withSync(false));
+    }
+
+    /** x[N, 2048] → MatMul × layers at width 2048, named {@code layers.L.fc}: a stack to tie into blocks. */
+    private static void writeStack(Path file, int layers) {
+        GraphProto.Builder g = GraphProto.newBuilder().setName("stack").addInput(input("x", STACK_WIDTH));
+        List<OutputTensor> tensors = new ArrayList<>();
+        String value = "x";
+        for (int l = 0; l < layers; l++) {
+            String name = "/layers." + l + "/fc";
+            tensors.add(tensor("layers." + l + ".fc.weight", new long[] {STACK_WIDTH, STACK_WIDTH}, 5000 + l));
+            g.addNode(node("MatMul", name + "/MatMul", List.of(value, "layers." + l + ".fc.weight"), name + "/mm"));
+            value = name + "/mm";
+        }
+        g.addNode(node("Identity", "/out", List.of(value), "y"));
+        g.addOutput(input("y", STACK_WIDTH));
         ModelProto template = ModelProto.newBuilder().setIrVersion(8).setProducerName("graft-bench")
                 .addOpsetImport(OperatorSetIdProto.newBuilder().setVersion(17)).setGraph(g).build();
         OnnxWriter.write(template, tensors, file, WriteOptions.defaults().withSync(false));

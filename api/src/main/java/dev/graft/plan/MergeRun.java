@@ -1,0 +1,279 @@
+package dev.graft.plan;
+
+import com.google.common.hash.Hashing;
+import dev.graft.exec.ArrayPool;
+import dev.graft.exec.Execution;
+import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Rewriter;
+import dev.graft.exec.TensorJob;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.IndexedWeight;
+import dev.graft.index.WeightRole;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.Provenance;
+import dev.graft.onnx.Weight;
+import dev.graft.onnx.WeightReader;
+import dev.graft.onnx.WriteOptions;
+import dev.graft.onnx.WrittenFiles;
+import dev.graft.tensor.ElementType;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One merge carried out: the models are opened and planned ({@link MergePlan}), the method's model-wide
+ * preparation runs if it has one, and each merged tensor becomes a lazy job that reads its inputs, runs the method
+ * ({@link MergeMethod#merge}) and records diagnostics; the jobs and the copied tensors go through the one rewrite
+ * pipeline ({@link Rewriter}). Idle pooled arrays take a quarter of the memory budget, the jobs the rest. The
+ * fluent description users write is {@code dev.graft.MergeBuilder}, which checks it and builds the request.
+ */
+public final class MergeRun {
+    /**
+     * A checked merge description.
+     *
+     * @param base           the base model, or null
+     * @param models         the models as the user gave them (provenance hashes these)
+     * @param modelSettings  each model's settings, in order
+     * @param globalSettings the settings for every tensor
+     * @param specs          the method's parameters by name, checked against the settings
+     * @param method         the per-tensor method
+     * @param outputType     the stored type of merged tensors (null: each tensor's type in the reference)
+     * @param parameters     the provenance parameters
+     */
+    public record Request(Path base, List<Path> models, List<Map<String, Setting>> modelSettings,
+                          Map<String, Setting> globalSettings, Map<String, ParameterSpec> specs, MergeMethod method,
+                          ElementType outputType, WriteOptions.Layout layout, Execution execution, long seed,
+                          boolean diagnostics, boolean sync, Map<String, String> parameters) {
+    }
+
+    private final Request request;
+
+    public MergeRun(Request request) {
+        this.request = request;
+    }
+
+    /**
+     * Merges {@code files} (the request's models, or aligned copies of them, in the same order) into {@code target};
+     * provenance hashes the models as the request gives them, and the report carries {@code alignments}.
+     */
+    public MergeReport write(Path target, List<Path> files, List<Map<String, Object>> alignments) {
+        Path base = request.base();
+        List<Path> models = request.models();
+        Execution execution = request.execution();
+        long start = System.nanoTime();
+        List<OnnxModel> opened = new ArrayList<>();
+        List<OnnxModel> originals = new ArrayList<>();
+        try {
+            if (base != null) {
+                opened.add(OnnxModel.open(base));
+            }
+            for (Path p : files) {
+                opened.add(OnnxModel.open(p));
+            }
+            for (int i = 0; i < opened.size(); i++) {
+                Path given = base != null && i == 0 ? base : models.get(i - (base != null ? 1 : 0));
+                originals.add(given.equals(opened.get(i).file()) ? opened.get(i) : OnnxModel.open(given));
+            }
+            OnnxModel reference = opened.get(0);
+            List<OnnxModel> inputs = opened.subList(base == null ? 0 : 1, opened.size());
+            MergePlan plan = MergePlan.of(opened);
+            TensorDepths depths = new TensorDepths(GraphIndex.of(reference));
+            List<TensorDiagnostics> tensorDiagnostics = Collections.synchronizedList(new ArrayList<>());
+            // idle pooled arrays and the jobs in flight share the budget: a quarter for the pool, the rest for jobs
+            long poolBytes = execution.memoryBudget() / 4;
+            ArrayPool pool = new ArrayPool(poolBytes);
+            TensorReader reader = new TensorReader(inputs, depths);
+            ResolvedParameters modelWide = new ResolvedParameters("", 0, request.specs(), request.globalSettings(),
+                    request.modelSettings());
+            Object prepared = request.method().needsPreparation(modelWide) ? request.method().prepare(visitor -> {
+                for (MergePlan.Step step : plan.steps()) {
+                    if (step.merge()) {
+                        try (TensorInputs in = reader.read(step.first(), float[]::new, null, null)) {
+                            visitor.accept(in);
+                        }
+                    }
+                }
+            }, modelWide) : null;
+            RewritePlan.Builder rewrite = RewritePlan.of("merge", reference.proto()).parameters(request.parameters())
+                    .layout(request.layout()).sync(request.sync());
+            originals.forEach(rewrite::input);
+            List<MergeReport.Unmerged> unmerged = new ArrayList<>();
+            int merged = 0;
+            for (MergePlan.Step step : plan.steps()) {
+                if (step.merge()) {
+                    rewrite.add(mergeJob(step.first(), reader, pool, tensorDiagnostics, prepared));
+                    merged++;
+                } else {
+                    rewrite.copy(step.first());
+                    unmerged.add(new MergeReport.Unmerged(step.first().name(), step.reason()));
+                }
+            }
+            for (MergePlan.Ignored i : plan.ignored()) {
+                unmerged.add(new MergeReport.Unmerged(i.tensor(), i.reason()));
+            }
+            Rewriter.Result result = Rewriter.write(rewrite.build(), target,
+                    execution.withMemoryBudget(Math.max(1, execution.memoryBudget() - poolBytes)));
+            WrittenFiles written = result.files();
+            MergeReport.Input baseInput = null;
+            List<MergeReport.Input> reportInputs = new ArrayList<>();
+            for (int i = 0; i < opened.size(); i++) {
+                Provenance.Input in = result.provenance().inputs().get(i);
+                if (base != null && i == 0) {
+                    baseInput = new MergeReport.Input(in.file(), Map.of(), in.sha256());
+                } else {
+                    reportInputs.add(new MergeReport.Input(in.file(),
+                            Setting.describe(request.modelSettings().get(i - (base == null ? 0 : 1))), in.sha256()));
+                }
+            }
+            List<TensorDiagnostics> ordered = order(tensorDiagnostics, plan);
+            return new MergeReport(written.names(), request.method().name(), request.parameters(), baseInput, reportInputs, merged, unmerged,
+                    written.bytes(), (System.nanoTime() - start) / 1e9, LayerSummary.of(ordered), ordered, alignments);
+        } finally {
+            for (int i = 0; i < originals.size(); i++) {
+                if (originals.get(i) != opened.get(i)) {
+                    originals.get(i).close();
+                }
+            }
+            opened.forEach(OnnxModel::close);
+        }
+    }
+
+    /**
+     * Reads one merged tensor of every input into arrays from {@code alloc}, with its layout, depth, parameters
+     * and random seed: the same for a method's model-wide preparation and for the merge itself.
+     */
+    private final class TensorReader {
+        private final List<OnnxModel> inputs;
+        private final TensorDepths depths;
+
+        TensorReader(List<OnnxModel> inputs, TensorDepths depths) {
+            this.inputs = inputs;
+            this.depths = depths;
+        }
+
+        int modelCount() {
+            return inputs.size();
+        }
+
+        Integer layer(Weight ref) {
+            IndexedWeight w = depths.index().get(ref.name()).orElseThrow();
+            return w.layer().isPresent() ? w.layer().getAsInt() : null;
+        }
+
+        /** The inputs of one tensor, read from the files as the method asks for them; close after use. */
+        TensorInputs read(Weight ref, java.util.function.IntFunction<float[]> alloc,
+                          TensorDiagnostics.Recorder recorder, Object prepared) {
+            String name = ref.name();
+            int n = (int) ref.elementCount();
+            float[] baseValues = request.base() != null ? alloc.apply(n) : null;
+            float[][] values = new float[inputs.size()][];
+            WeightReader[] readers = new WeightReader[values.length + 1];
+            for (int m = 0; m < values.length; m++) {
+                values[m] = alloc.apply(n);
+            }
+            WeightRole role = depths.index().get(name).orElseThrow().role();
+            boolean inOut = role.storedInOut();
+            long tensorSeed = Hashing.murmur3_128().newHasher().putLong(request.seed())
+                    .putString(name, StandardCharsets.UTF_8).hash().asLong();
+            TensorInputs.Loader loader = new TensorInputs.Loader() {
+                @Override
+                public void load(int from, int to) {
+                    if (baseValues != null) {
+                        reader(values.length, ref).read(baseValues, from, to - from);
+                    }
+                    for (int m = 0; m < values.length; m++) {
+                        reader(m, inputs.get(m).weight(name).orElseThrow()).read(values[m], from, to - from);
+                    }
+                }
+
+                private WeightReader reader(int slot, Weight w) {
+                    if (readers[slot] == null) {
+                        readers[slot] = w.reader();
+                    }
+                    return readers[slot];
+                }
+
+                @Override
+                public void close() {
+                    for (WeightReader r : readers) {
+                        if (r != null) {
+                            r.close();
+                        }
+                    }
+                }
+            };
+            return new TensorInputs(name, ref.shape(), inOut, baseValues, values, loader,
+                    new ResolvedParameters(name, depths.of(name), request.specs(), request.globalSettings(),
+                            request.modelSettings()), tensorSeed,
+                    recorder != null ? recorder : new TensorDiagnostics.Recorder(values.length), prepared);
+        }
+    }
+
+    private TensorJob mergeJob(Weight ref, TensorReader reader, ArrayPool pool, List<TensorDiagnostics> sink,
+                               Object prepared) {
+        ElementType type = request.outputType() != null ? request.outputType() : ref.type();
+        int n = (int) ref.elementCount();
+        Integer layer = reader.layer(ref);
+        float[][] result = new float[1][];
+        OutputTensor tensor = OutputTensor.like(ref, type, () -> {
+            List<float[]> inputs = new ArrayList<>();
+            java.util.function.IntFunction<float[]> borrow = size -> {
+                float[] a = pool.floats(size);
+                inputs.add(a);
+                return a;
+            };
+            try {
+                boolean methodRecords = request.diagnostics() && request.method().recordsTaskVectors();
+                TaskVectorStats taskVectors = methodRecords
+                        ? new TaskVectorStats(reader.modelCount(), request.base() != null)
+                        : null;
+                TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount(), taskVectors);
+                result[0] = pool.floats(n);
+                TensorDiagnostics before = null;
+                try (TensorInputs in = reader.read(ref, borrow, recorder, prepared)) {
+                    // measured before the merge, which may overwrite the model arrays, unless the method records
+                    // them as it goes; trimming is recorded during the merge
+                    before = request.diagnostics() && !methodRecords
+                            ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models()) : null;
+                    request.method().merge(in, result[0]);
+                }
+                if (request.diagnostics()) {
+                    TensorDiagnostics stats = methodRecords ? taskVectors.finish(ref.name(), layer) : before;
+                    sink.add(stats.withTrimmed(recorder.trimmed()));
+                }
+                return result[0];
+            } finally {
+                inputs.forEach(pool::release);
+            }
+        }).onWritten(() -> {
+            pool.release(result[0]);
+            result[0] = null;
+        });
+        // base, models and result, and whatever the method allocates besides
+        long working = n * 4L * (reader.modelCount() + 2) + request.method().scratchBytes(n, reader.modelCount());
+        return new TensorJob(tensor, working);
+    }
+
+    private static List<TensorDiagnostics> order(List<TensorDiagnostics> found, MergePlan plan) {
+        Map<String, TensorDiagnostics> byName = new LinkedHashMap<>();
+        synchronized (found) {
+            for (TensorDiagnostics d : found) {
+                byName.put(d.tensor(), d);
+            }
+        }
+        List<TensorDiagnostics> out = new ArrayList<>();
+        for (MergePlan.Step s : plan.steps()) {
+            TensorDiagnostics d = byName.get(s.first().name());
+            if (d != null) {
+                out.add(d);
+            }
+        }
+        return out;
+    }
+
+}
