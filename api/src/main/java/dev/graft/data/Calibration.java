@@ -1,5 +1,6 @@
 package dev.graft.data;
 
+import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import dev.graft.GraftException;
 import dev.graft.InvalidSettingException;
@@ -17,7 +18,8 @@ import java.util.Map;
  * squares). Either NumPy arrays ({@code N × ...}, float32 for the model's first input, split into batches), or
  * text, one sample per line, tokenised with a Hugging Face {@code tokenizer.json}, batched by length with padding
  * (see {@link #text}) and fed as {@code input_ids}, {@code attention_mask} (zeros on padding) and
- * {@code token_type_ids} (zeros); a model gets those of them it has.
+ * {@code token_type_ids} (zeros, and ones for the second text of a pair: a line with a tab); a model gets those of
+ * them it has.
  */
 public final class Calibration {
     private final List<Map<String, ModelRunner.Input>> batches;
@@ -78,7 +80,8 @@ public final class Calibration {
     /**
      * The first {@code maxSamples} non-empty lines of {@code text}, each cut to {@code maxTokens} tokens by
      * {@code tokenizer}, as {@code input_ids}, {@code attention_mask} and {@code token_type_ids} (a model is fed
-     * those of them it has). Samples are ordered by token count (stable, so equal lengths keep the file's order)
+     * those of them it has). A line with a tab is a pair of texts (a query and a passage, for a cross-encoder),
+     * encoded as one sequence by the tokenizer's pair template: {@code token_type_ids} are 1 for the second text. Samples are ordered by token count (stable, so equal lengths keep the file's order)
      * and batched {@value #TEXT_BATCH} at a time (fewer when the batch would pass {@value #TEXT_BATCH_TOKENS} padded
      * tokens), each batch padded to its longest sample: padding has id 0 and
      * mask 0, and {@link Activations} leaves it out of every statistic.
@@ -89,22 +92,25 @@ public final class Calibration {
         if (lines.isEmpty()) {
             throw new GraftException(text, null, "has no non-empty lines to calibrate on");
         }
-        List<long[]> samples = new ArrayList<>();
+        List<Tokens> samples = new ArrayList<>();
         try (HuggingFaceTokenizer t = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizer)
                 .optMaxLength(maxTokens).optTruncation(true).optPadding(false).build()) {
             for (String line : lines) {
-                samples.add(t.encode(line).getIds());
+                int tab = line.indexOf('\t');
+                Encoding e = tab < 0 ? t.encode(line)
+                        : t.encode(line.substring(0, tab).strip(), line.substring(tab + 1).strip());
+                samples.add(new Tokens(e.getIds(), e.getTypeIds()));
             }
         } catch (IOException | RuntimeException e) {
             throw new GraftException(tokenizer, null, "cannot be used as a Hugging Face tokenizer.json: "
                     + e.getMessage(), e);
         }
-        samples.sort(java.util.Comparator.comparingInt(ids -> ids.length));
+        samples.sort(java.util.Comparator.comparingInt(s -> s.ids().length));
         List<Map<String, ModelRunner.Input>> out = new ArrayList<>();
         for (int from = 0; from < samples.size(); ) {
             int to = from + 1; // sorted: the last sample of a batch is its longest
             while (to < samples.size() && to - from < TEXT_BATCH
-                    && (long) (to - from + 1) * samples.get(to).length <= TEXT_BATCH_TOKENS) {
+                    && (long) (to - from + 1) * samples.get(to).ids().length <= TEXT_BATCH_TOKENS) {
                 to++;
             }
             out.add(padded(samples.subList(from, to)));
@@ -113,22 +119,28 @@ public final class Calibration {
         return new Calibration(out, text.toString(), lines.size());
     }
 
-    /** Token ids of several samples as one batch padded to the longest, with its attention mask. */
-    static Map<String, ModelRunner.Input> padded(List<long[]> samples) {
-        int length = samples.stream().mapToInt(ids -> ids.length).max().orElse(0);
+    /** One sample's token ids and segment ids (0 for a single text and a pair's first, 1 for its second). */
+    private record Tokens(long[] ids, long[] types) {
+    }
+
+    /** Several samples as one batch padded to the longest, with its attention mask. */
+    private static Map<String, ModelRunner.Input> padded(List<Tokens> samples) {
+        int length = samples.stream().mapToInt(s -> s.ids().length).max().orElse(0);
         int count = samples.size();
         long[] ids = new long[count * length];
+        long[] types = new long[count * length];
         long[] mask = new long[count * length];
         for (int k = 0; k < count; k++) {
-            long[] s = samples.get(k);
-            System.arraycopy(s, 0, ids, k * length, s.length);
-            Arrays.fill(mask, k * length, k * length + s.length, 1);
+            Tokens s = samples.get(k);
+            System.arraycopy(s.ids(), 0, ids, k * length, s.ids().length);
+            System.arraycopy(s.types(), 0, types, k * length, s.types().length);
+            Arrays.fill(mask, k * length, k * length + s.ids().length, 1);
         }
         long[] shape = {count, length};
         Map<String, ModelRunner.Input> batch = new LinkedHashMap<>();
         batch.put("input_ids", ModelRunner.Input.ofLongs(ids, shape));
         batch.put("attention_mask", ModelRunner.Input.ofLongs(mask, shape));
-        batch.put("token_type_ids", ModelRunner.Input.ofLongs(new long[ids.length], shape));
+        batch.put("token_type_ids", ModelRunner.Input.ofLongs(types, shape));
         return batch;
     }
 
