@@ -50,7 +50,7 @@ public final class Activations implements AutoCloseable {
          */
         public ModelRunner.Output output(int model, String name) {
             ModelRunner.Output o = outputs.get(model).get(name);
-            if (o == null) {
+            if (o == null || o.values() == null) {
                 throw new VerificationException(models.get(model), name, "was not computed as a float tensor on "
                         + "calibration batch " + index + " (expected a float value of the graph, exposed as an output)");
             }
@@ -58,7 +58,7 @@ public final class Activations implements AutoCloseable {
         }
     }
 
-    private Activations(List<Path> models, List<? extends Collection<String>> exposed) {
+    private Activations(List<Path> models, List<? extends Collection<String>> exposed, boolean optimized) {
         if (models.size() != exposed.size()) {
             throw new IllegalArgumentException(models.size() + " models but " + exposed.size() + " sets of values");
         }
@@ -74,7 +74,7 @@ public final class Activations implements AutoCloseable {
                         file = ExposedValues.write(model, names, folder.resolve("model-" + m + ".onnx"));
                     }
                 }
-                runners.add(new ModelRunner(file, Threads.modelRuns()));
+                runners.add(new ModelRunner(file, Threads.modelRuns(), optimized));
                 values.add(names);
             }
         } catch (RuntimeException e) {
@@ -85,12 +85,20 @@ public final class Activations implements AutoCloseable {
 
     /** Prepares {@code models.get(i)} with {@code values.get(i)} exposed (none: its graph outputs). */
     public static Activations of(List<Path> models, List<? extends Collection<String>> values) {
-        return new Activations(models, values);
+        return new Activations(models, values, true);
     }
 
     /** One model with {@code values} exposed (none: its graph outputs). */
     public static Activations of(Path model, Collection<String> values) {
-        return new Activations(List.of(model), List.of(values));
+        return new Activations(List.of(model), List.of(values), true);
+    }
+
+    /**
+     * One model with {@code values} exposed, run without graph optimizations: for probes that expose every value
+     * of a graph once ({@link ValueShapes}), where optimizing thousands of outputs costs more than running.
+     */
+    public static Activations unoptimized(Path model, Collection<String> values) {
+        return new Activations(List.of(model), List.of(values), false);
     }
 
     /**

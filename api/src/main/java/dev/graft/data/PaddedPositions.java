@@ -34,10 +34,11 @@ final class PaddedPositions {
     private PaddedPositions() {
     }
 
-    /** Whether {@code batch} carries an attention mask of shape {@code [batch, length]}. */
+    /** Whether {@code batch} carries an attention mask of shape {@code [batch, length]} with padding (zeros) in it. */
     static boolean masked(Map<String, ModelRunner.Input> batch) {
         ModelRunner.Input m = batch.get(MASK);
-        return m != null && m.longs() != null && m.shape().length == 2;
+        return m != null && m.longs() != null && m.shape().length == 2
+                && java.util.Arrays.stream(m.longs()).anyMatch(v -> v == 0);
     }
 
     /**
@@ -113,7 +114,7 @@ final class PaddedPositions {
     }
 
     private static ModelRunner.Output unpadded(ModelRunner.Output o, Layout layout, ModelRunner.Input mask) {
-        if (layout.axis() < 0) {
+        if (layout.axis() < 0 || o.values() == null) {
             return o;
         }
         long[] m = mask.longs();

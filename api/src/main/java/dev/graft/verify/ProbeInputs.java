@@ -2,32 +2,92 @@ package dev.graft.verify;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.graft.VerificationException;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
+import dev.graft.tensor.ElementType;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.Random;
 import java.util.Set;
 
 /**
- * What a model's graph says about the valid range of an integer input: an input that reaches the indices of a
- * {@code Gather} over a weight table (through shape-only ops such as Cast, Unsqueeze or Reshape) must stay
- * below the table's row count. Inputs used otherwise (attention masks, for example) get ones.
+ * Probe inputs for a model, made from its graph as {@link ProbeOptions} says: every graph input (initializers
+ * aside) gets its declared type and shape, symbolic dimensions made concrete. An integer input that reaches the
+ * indices of a {@code Gather} over a weight table (through shape-only ops such as Cast, Unsqueeze or Reshape)
+ * stays below the table's row count; other integer inputs (attention masks, for example) get ones.
  */
-final class ProbeInputs {
+public final class ProbeInputs {
     private static final Set<String> SHAPE_ONLY = Set.of("Cast", "Identity", "Unsqueeze", "Squeeze", "Reshape",
             "Flatten", "Expand", "Transpose");
 
     private ProbeInputs() {
     }
 
+    /**
+     * One batch of probe inputs for {@code model}, by input name.
+     *
+     * @throws VerificationException naming the model and input if an input is not a tensor of float32, float64,
+     *                               int64, int32 or bool
+     */
+    public static Map<String, ModelRunner.Input> of(OnnxModel model, ProbeOptions options) {
+        Set<String> initializers = new HashSet<>();
+        model.proto().getGraph().getInitializerList().forEach(t -> initializers.add(t.getName()));
+        Random random = new Random(options.seed());
+        Map<String, ModelRunner.Input> out = new LinkedHashMap<>();
+        for (ValueInfoProto in : model.proto().getGraph().getInputList()) {
+            if (initializers.contains(in.getName())) {
+                continue;
+            }
+            if (!in.getType().hasTensorType()) {
+                throw new VerificationException(model.file(), in.getName(), "input is not a tensor; Graft probes "
+                        + "tensors only", null);
+            }
+            TypeProto.Tensor t = in.getType().getTensorType();
+            List<TensorShapeProto.Dimension> dims = t.getShape().getDimList();
+            long[] shape = new long[dims.size()];
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = dims.get(i).hasDimValue() && dims.get(i).getDimValue() > 0 ? dims.get(i).getDimValue()
+                        : i == 0 ? options.batch() : options.length();
+            }
+            int count = Math.toIntExact(Arrays.stream(shape).reduce(1, Math::multiplyExact));
+            ElementType type = ElementType.fromCode(t.getElemType(), model.file(), in.getName());
+            switch (type) {
+                case FLOAT, DOUBLE -> {
+                    float[] v = new float[count];
+                    for (int i = 0; i < count; i++) {
+                        v[i] = (float) random.nextGaussian();
+                    }
+                    out.put(in.getName(), ModelRunner.Input.of(type, v, shape));
+                }
+                case INT64, INT32, BOOL -> {
+                    OptionalLong bound = type == ElementType.BOOL ? OptionalLong.empty() : indexBound(model, in.getName());
+                    long[] v = new long[count];
+                    for (int i = 0; i < count; i++) {
+                        v[i] = bound.isPresent() ? (long) (random.nextDouble() * bound.getAsLong()) : 1;
+                    }
+                    out.put(in.getName(), ModelRunner.Input.ofLongs(type, v, shape));
+                }
+                default -> throw new VerificationException(model.file(), in.getName(), "input of type "
+                        + type.displayName() + " (Graft probes float32, float64, int32, int64 and bool inputs)", null);
+            }
+        }
+        return out;
+    }
+
     /** The exclusive upper bound for an integer input's values, if it indexes a table. */
-    static OptionalLong indexBound(OnnxModel model, String input) {
+    private static OptionalLong indexBound(OnnxModel model, String input) {
         Map<String, List<NodeProto>> consumers = new HashMap<>();
         for (NodeProto n : model.proto().getGraph().getNodeList()) {
             for (String in : n.getInputList()) {

@@ -1,25 +1,19 @@
 package dev.graft.verify;
 
-import ai.onnxruntime.NodeInfo;
-import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.TensorInfo;
 import dev.graft.VerificationException;
 import dev.graft.onnx.OnnxModel;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
-import java.util.Random;
 
 /**
  * Loads a model in ONNX Runtime and runs it on generated probe inputs (see {@link ProbeOptions}); optionally
@@ -39,7 +33,7 @@ public final class Verifier {
 
     /** Runs {@code model} and, if {@code against} is not null, the reference on the same inputs. */
     public VerifyReport verify(Path model, Path against) {
-        return probe(model, model, false, (env, session, inputs) -> {
+        return probe(model, (env, session, inputs) -> {
             Map<String, double[]> ours = new LinkedHashMap<>();
             List<VerifyReport.Output> outputs = run(session, inputs, model, ours);
             Map<String, List<Long>> shapes = new LinkedHashMap<>();
@@ -75,7 +69,7 @@ public final class Verifier {
      * by output name.
      */
     public Map<String, double[]> outputs(Path model) {
-        return probe(model, model, false, (env, session, inputs) -> {
+        return probe(model, (env, session, inputs) -> {
             Map<String, double[]> values = new LinkedHashMap<>();
             run(session, inputs, model, values);
             return values;
@@ -87,79 +81,22 @@ public final class Verifier {
         T run(OrtEnvironment env, OrtSession session, Map<String, OnnxTensor> inputs) throws OrtException;
     }
 
-    /**
-     * Opens a session on {@code file} (without graph optimisations if {@code unoptimized}), makes the probe
-     * inputs from {@code model}'s graph, runs {@code body}, and closes everything.
-     */
-    private <T> T probe(Path model, Path file, boolean unoptimized, ProbeRun<T> body) {
+    /** Opens a session on {@code model}, makes the probe inputs from its graph, runs {@code body}, and closes all. */
+    private <T> T probe(Path model, ProbeRun<T> body) {
         OrtEnvironment env = OrtEnvironment.getEnvironment();
-        Map<String, OnnxTensor> inputs = null;
+        Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
         try (OnnxModel opened = OnnxModel.open(model);
-             OrtSession.SessionOptions so = sessionOptions()) {
-            if (unoptimized) {
-                so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+             OrtSession.SessionOptions so = sessionOptions();
+             OrtSession session = createSession(env, model, so)) {
+            for (Map.Entry<String, ModelRunner.Input> e : ProbeInputs.of(opened, options).entrySet()) {
+                inputs.put(e.getKey(), ModelRunner.tensor(env, e.getValue()));
             }
-            try (OrtSession session = createSession(env, file, so)) {
-                inputs = probeInputs(env, opened, session, model);
-                return body.run(env, session, inputs);
-            }
+            return body.run(env, session, inputs);
         } catch (OrtException e) {
             throw new VerificationException(model, null, "ONNX Runtime failed: " + e.getMessage(), e);
         } finally {
-            if (inputs != null) {
-                inputs.values().forEach(OnnxTensor::close);
-            }
+            inputs.values().forEach(OnnxTensor::close);
         }
-    }
-
-    /** The shape and kind of one value of a graph, as ONNX Runtime computed it on the probe inputs. */
-    public record ValueShape(long[] shape, boolean floatingPoint) {
-        public ValueShape {
-            shape = shape.clone();
-        }
-
-        @Override
-        public long[] shape() {
-            return shape.clone();
-        }
-    }
-
-    /**
-     * Runs {@code model} on the probe inputs with every value of its main graph exposed as an output (ONNX
-     * Runtime has no other way to show intermediate values) and returns each value's shape: for analyses
-     * that need concrete shapes, such as how a {@code Reshape} splits an axis. The exposed copy of the model
-     * is written to a temporary folder and deleted.
-     */
-    public Map<String, ValueShape> valueShapes(Path model) {
-        try (OnnxModel opened = OnnxModel.open(model);
-             dev.graft.onnx.TemporaryFolder folder = dev.graft.onnx.TemporaryFolder.create("graft-shapes")) {
-            Path copy = dev.graft.onnx.ExposedValues.write(opened, dev.graft.onnx.ExposedValues.allNodeOutputs(opened),
-                    folder.resolve("exposed.onnx"));
-            return runExposed(copy, model);
-        }
-    }
-
-    private Map<String, ValueShape> runExposed(Path copy, Path model) {
-        return probe(model, copy, true, (env, session, inputs) -> {
-            Map<String, ValueShape> shapes = new LinkedHashMap<>();
-            for (Map.Entry<String, OnnxTensor> e : inputs.entrySet()) {
-                TensorInfo info = e.getValue().getInfo();
-                shapes.put(e.getKey(), new ValueShape(info.getShape(), isFloat(info.type)));
-            }
-            try (OrtSession.Result result = session.run(inputs)) {
-                for (Map.Entry<String, OnnxValue> e : result) {
-                    if (e.getValue() instanceof OnnxTensor t) {
-                        shapes.put(e.getKey(), new ValueShape(t.getInfo().getShape(), isFloat(t.getInfo().type)));
-                    }
-                }
-            }
-            return shapes;
-        });
-    }
-
-    private static boolean isFloat(OnnxJavaType type) {
-        return type == OnnxJavaType.FLOAT || type == OnnxJavaType.DOUBLE || type == OnnxJavaType.FLOAT16
-                || type == OnnxJavaType.BFLOAT16;
     }
 
     private OrtSession.SessionOptions sessionOptions() throws OrtException {
@@ -175,76 +112,6 @@ public final class Verifier {
         } catch (OrtException e) {
             throw new VerificationException(model, null, "ONNX Runtime cannot load the model: " + e.getMessage(), e);
         }
-    }
-
-    private Map<String, OnnxTensor> probeInputs(OrtEnvironment env, OnnxModel model, OrtSession session, Path file)
-            throws OrtException {
-        Random random = new Random(options.seed());
-        Map<String, OnnxTensor> out = new LinkedHashMap<>();
-        for (Map.Entry<String, NodeInfo> e : session.getInputInfo().entrySet()) {
-            if (!(e.getValue().getInfo() instanceof TensorInfo)) {
-                throw new VerificationException(file, e.getKey(), "input is not a tensor; Graft probes tensors only",
-                        null);
-            }
-            TensorInfo info = (TensorInfo) e.getValue().getInfo();
-            long[] shape = info.getShape().clone();
-            for (int i = 0; i < shape.length; i++) {
-                if (shape[i] < 0) {
-                    shape[i] = i == 0 ? options.batch() : options.length();
-                }
-            }
-            int count = Math.toIntExact(Arrays.stream(shape).reduce(1, Math::multiplyExact));
-            out.put(e.getKey(), makeTensor(env, model, e.getKey(), info.type, shape, count, random, file));
-        }
-        return out;
-    }
-
-    private static OnnxTensor makeTensor(OrtEnvironment env, OnnxModel model, String name, OnnxJavaType type,
-                                         long[] shape, int count, Random random, Path file) throws OrtException {
-        ByteBuffer buf;
-        switch (type) {
-            case FLOAT:
-                buf = direct(count * 4L);
-                for (int i = 0; i < count; i++) {
-                    buf.putFloat((float) random.nextGaussian());
-                }
-                return OnnxTensor.createTensor(env, buf.flip().asFloatBuffer(), shape);
-            case DOUBLE:
-                buf = direct(count * 8L);
-                for (int i = 0; i < count; i++) {
-                    buf.putDouble(random.nextGaussian());
-                }
-                return OnnxTensor.createTensor(env, buf.flip().asDoubleBuffer(), shape);
-            case INT64:
-            case INT32: {
-                OptionalLong bound = ProbeInputs.indexBound(model, name);
-                buf = direct(count * (type == OnnxJavaType.INT64 ? 8L : 4L));
-                for (int i = 0; i < count; i++) {
-                    long v = bound.isPresent() ? (long) (random.nextDouble() * bound.getAsLong()) : 1;
-                    if (type == OnnxJavaType.INT64) {
-                        buf.putLong(v);
-                    } else {
-                        buf.putInt((int) v);
-                    }
-                }
-                buf.flip();
-                return type == OnnxJavaType.INT64 ? OnnxTensor.createTensor(env, buf.asLongBuffer(), shape)
-                        : OnnxTensor.createTensor(env, buf.asIntBuffer(), shape);
-            }
-            case BOOL:
-                buf = direct(count);
-                for (int i = 0; i < count; i++) {
-                    buf.put((byte) 1);
-                }
-                return OnnxTensor.createTensor(env, buf.flip(), shape, OnnxJavaType.BOOL);
-            default:
-                throw new VerificationException(file, name, "input of type " + type
-                        + " (Graft probes float, double, int32, int64 and bool inputs)", null);
-        }
-    }
-
-    private static ByteBuffer direct(long bytes) {
-        return ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
     }
 
     private static List<VerifyReport.Output> run(OrtSession session, Map<String, OnnxTensor> inputs, Path file,

@@ -1,6 +1,7 @@
 package dev.graft.align;
 
 import dev.graft.InvalidSettingException;
+import dev.graft.data.ValueShapes;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.plan.ModelAligner;
 import dev.graft.verify.ProbeOptions;
@@ -172,7 +173,7 @@ public final class Alignment implements ModelAligner {
 
     /** The permutation spec of {@code model}, from its graph and one probe run in ONNX Runtime. */
     public static PermutationSpec spec(Path model, boolean permuteOutputs, ProbeOptions probes) {
-        Map<String, Verifier.ValueShape> shapes = new Verifier(probes).valueShapes(model);
+        Map<String, ValueShapes.Shape> shapes = ValueShapes.of(model, probes);
         try (OnnxModel m = OnnxModel.open(model)) {
             return PermutationInference.infer(m, shapes, permuteOutputs);
         }

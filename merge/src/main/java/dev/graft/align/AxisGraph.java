@@ -3,9 +3,9 @@ package dev.graft.align;
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import dev.graft.data.ValueShapes;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
-import dev.graft.verify.Verifier;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -18,7 +18,7 @@ import java.util.Map;
  */
 final class AxisGraph {
     final OnnxModel model;
-    final Map<String, Verifier.ValueShape> shapes;
+    final Map<String, ValueShapes.Shape> shapes;
     final Dims dims = new Dims();
     /** Every value's axes, by value name. */
     final Map<String, int[]> values = new HashMap<>();
@@ -28,7 +28,7 @@ final class AxisGraph {
     /** The variable of every axis of size 1. */
     final int one;
 
-    AxisGraph(OnnxModel model, Map<String, Verifier.ValueShape> shapes) {
+    AxisGraph(OnnxModel model, Map<String, ValueShapes.Shape> shapes) {
         this.model = model;
         this.shapes = shapes;
         this.one = dims.fixed(1, "size 1");
@@ -109,7 +109,7 @@ final class AxisGraph {
     }
 
     long[] shapeOf(String name) {
-        Verifier.ValueShape s = shapes.get(name);
+        ValueShapes.Shape s = shapes.get(name);
         if (s != null) {
             return s.shape();
         }

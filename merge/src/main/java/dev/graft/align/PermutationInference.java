@@ -3,8 +3,8 @@ package dev.graft.align;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import dev.graft.data.ValueShapes;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.verify.Verifier;
 import java.util.Map;
 
 
@@ -27,13 +27,13 @@ public final class PermutationInference {
 
     /**
      * Infers the spec of {@code model}, whose values have the given concrete {@code shapes} (see
-     * {@link Verifier#valueShapes}).
+     * {@link ValueShapes}).
      *
      * @param permuteOutputs let groups reach graph outputs: aligning a model then reorders its output
      *                       coordinates too (right when it is aligned in order to merge, wrong when it must keep
      *                       its interface)
      */
-    public static PermutationSpec infer(OnnxModel model, Map<String, Verifier.ValueShape> shapes,
+    public static PermutationSpec infer(OnnxModel model, Map<String, ValueShapes.Shape> shapes,
                                         boolean permuteOutputs) {
         AxisGraph g = new AxisGraph(model, shapes);
         GraphProto graph = model.proto().getGraph();

@@ -3,6 +3,7 @@ package dev.graft.pleas;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.GraftException;
 import dev.graft.align.Permutations;
+import dev.graft.data.ValueShapes;
 import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
@@ -13,7 +14,6 @@ import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
 import dev.graft.onnx.WrittenFiles;
 import dev.graft.verify.ProbeOptions;
-import dev.graft.verify.Verifier;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -133,10 +133,10 @@ final class MergedGraph {
 
     /** Runs the written model and checks each merged layer's widths (the shapes along every edge touched). */
     private static void checkWidths(Path model, List<MergedLayer> layers) {
-        Map<String, Verifier.ValueShape> shapes = new Verifier(ProbeOptions.defaults()).valueShapes(model);
+        Map<String, ValueShapes.Shape> shapes = ValueShapes.of(model, ProbeOptions.defaults());
         for (MergedLayer l : layers) {
             for (MergedLayer.Width w : l.widths()) {
-                Verifier.ValueShape s = shapes.get(w.value());
+                ValueShapes.Shape s = shapes.get(w.value());
                 if (s == null) {
                     continue;
                 }

@@ -27,14 +27,15 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class PermutationInferenceTest {
-    private static final Verifier VERIFIER = new Verifier(ProbeOptions.defaults());
+    private static final ProbeOptions PROBES = ProbeOptions.defaults();
+    private static final Verifier VERIFIER = new Verifier(PROBES);
 
     @TempDir
     Path dir;
 
     static PermutationSpec spec(Path model, boolean permuteOutputs) {
         try (OnnxModel m = OnnxModel.open(model)) {
-            return PermutationInference.infer(m, VERIFIER.valueShapes(model), permuteOutputs);
+            return PermutationInference.infer(m, dev.graft.data.ValueShapes.of(model, PROBES), permuteOutputs);
         }
     }
 
