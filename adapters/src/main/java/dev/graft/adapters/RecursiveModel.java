@@ -242,9 +242,9 @@ public final class RecursiveModel {
                         String module = modules.get(j);
                         captured.put(module, Double.NaN);
                         // a weight-only block of two layers has residuals ±(W_0 − W_1)/2: both LoRAs share one A
-                        String a = block.pairedResiduals() && j == 1 ? LoraRuntime.inputA(modules.get(0))
-                                : LoraRuntime.inputA(module);
-                        if (!(block.pairedResiduals() && j == 1)) {
+                        boolean sharesA = block.pairedResiduals() && j == 1;
+                        String a = LoraRuntime.inputA(sharesA ? modules.get(0) : module);
+                        if (!sharesA) {
                             tensors.add(block.job(a, new long[] {in, r}, 0));
                             after += (long) r * in;
                         }
