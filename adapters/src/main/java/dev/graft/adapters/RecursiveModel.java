@@ -3,6 +3,7 @@ package dev.graft.adapters;
 import dev.graft.GraftException;
 import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
+import dev.graft.data.InputGrams;
 import dev.graft.exec.TensorJob;
 import dev.graft.exec.Threads;
 import dev.graft.index.LayerNumbers;
@@ -202,9 +203,10 @@ public final class RecursiveModel {
                 throw new GraftException(model, null, "has no dense weight kind present in every layer to share");
             }
             if (calibration != null && grams == null) {
-                List<ModuleMap.Target> used = new ArrayList<>();
-                kinds.values().forEach(byLayer -> byLayer.values().forEach(p -> used.add(targets.get(p))));
-                grams = InputGrams.of(model, used, calibration);
+                Map<String, Integer> widths = new LinkedHashMap<>();
+                kinds.values().forEach(byLayer -> byLayer.values().forEach(p -> widths.put(targets.get(p).weight(),
+                        (int) targets.get(p).in())));
+                grams = InputGrams.of(model, widths, calibration);
             }
             if (weighted == null) {
                 whitenings = new IdentityHashMap<>();
@@ -401,7 +403,7 @@ public final class RecursiveModel {
 
     /** {@code B·A} ({@code [out, in]}) of LoRA factors. */
     private static float[] product(TruncatedSvd.Factors f, int out, int in, MatrixProducts products) {
-        return products.timesTransposed(f.b(), out, f.rank(), TruncatedSvd.transpose(f.a(), f.rank(), in), in);
+        return products.timesTransposed(f.b(), out, f.rank(), MatrixProducts.transpose(f.a(), f.rank(), in), in);
     }
 
     private Whitening whitening(ModuleMap.Target t) {

@@ -113,7 +113,7 @@ public final class TruncatedSvd {
     /** The randomized factors, or null when the sampled range is rank-deficient (then the exact SVD is used). */
     private static Factors randomized(float[] m, int rows, int cols, int rank, double norm, MatrixProducts products) {
         int l = rank + OVERSAMPLE;
-        float[] mt = transpose(m, rows, cols);
+        float[] mt = MatrixProducts.transpose(m, rows, cols);
         SplittableRandom random = new SplittableRandom(rows * 31L + cols);
         float[] omegaT = new float[l * cols];
         for (int i = 0; i < omegaT.length; i++) {
@@ -194,16 +194,5 @@ public final class TruncatedSvd {
             }
         }
         return out;
-    }
-
-    /** {@code m} ({@code rows × cols}, row-major) transposed. */
-    static float[] transpose(float[] m, int rows, int cols) {
-        float[] t = new float[m.length];
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) {
-                t[c * rows + r] = m[r * cols + c];
-            }
-        }
-        return t;
     }
 }

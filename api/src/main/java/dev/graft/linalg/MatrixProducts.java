@@ -92,6 +92,17 @@ public final class MatrixProducts implements AutoCloseable {
                                 .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(cols))))).build();
     }
 
+    /** The transpose of {@code m} ({@code rows × cols}, row-major): {@code cols × rows}. */
+    public static float[] transpose(float[] m, int rows, int cols) {
+        float[] t = new float[m.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = m[r * cols + c];
+            }
+        }
+        return t;
+    }
+
     @Override
     public void close() {
         try {

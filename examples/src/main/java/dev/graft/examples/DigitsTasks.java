@@ -6,13 +6,18 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.graft.GraftIoException;
 import dev.graft.VerificationException;
+import dev.graft.data.Calibration;
+import dev.graft.verify.ModelRunner;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -33,6 +38,40 @@ public final class DigitsTasks {
         } catch (IOException e) {
             throw new GraftIoException(folder, "read", e);
         }
+    }
+
+    private DigitsTasks(float[] x, float[] mirrored, byte[] y) {
+        this.x = x;
+        this.mirrored = mirrored;
+        this.y = y;
+    }
+
+    /** The same tasks on images {@code from} (inclusive) to {@code to} (exclusive) only. */
+    public DigitsTasks split(int from, int to) {
+        return new DigitsTasks(Arrays.copyOfRange(x, from * 64, to * 64),
+                Arrays.copyOfRange(mirrored, from * 64, to * 64), Arrays.copyOfRange(y, from, to));
+    }
+
+    /**
+     * Each task's images, unlabelled, as calibration data for data-aware merges (task A: digits 0–4, B: 5–9, C: all
+     * digits mirrored), in the order of {@link #accuracy}.
+     */
+    public List<Calibration> taskInputs() {
+        List<Calibration> out = new ArrayList<>();
+        for (int task = 0; task < 3; task++) {
+            float[] source = task == 2 ? mirrored : x;
+            float[] v = new float[source.length];
+            int rows = 0;
+            for (int i = 0; i < y.length; i++) {
+                if (task == 2 || (task == 0) == (y[i] < 5)) {
+                    System.arraycopy(source, i * 64, v, rows++ * 64, 64);
+                }
+            }
+            v = Arrays.copyOf(v, rows * 64);
+            out.add(Calibration.of("digits task " + "ABC".charAt(task),
+                    List.of(Map.of("x", ModelRunner.Input.of(v, rows, 64)))));
+        }
+        return out;
     }
 
     private static float[] floats(byte[] bytes) {

@@ -1,11 +1,10 @@
-package dev.graft.adapters;
+package dev.graft.data;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 import dev.graft.GraftException;
-import dev.graft.data.Calibration;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.testing.TinyModels;
 import dev.graft.verify.ModelRunner;
@@ -40,7 +39,7 @@ class InputGramsTest {
         float[] w1;
         float[] b1;
         try (OnnxModel m = OnnxModel.open(model)) {
-            grams = InputGrams.of(model, new ModuleMap(m, Map.of()).targets().values(), Calibration.of("x", batches));
+            grams = InputGrams.of(model, Map.of("W1", IN, "W2", HIDDEN), Calibration.of("x", batches));
             w1 = m.weight("W1").orElseThrow().toFloats();
             b1 = m.weight("b1").orElseThrow().toFloats();
         }
@@ -82,8 +81,8 @@ class InputGramsTest {
     void aWeightThatNoMatMulMultipliesCannotBeObserved() {
         Path model = TinyModels.save(TinyModels.mlp(3), dir.resolve("mlp.onnx"));
         Calibration data = Calibration.of("x", List.of(Map.of("x", ModelRunner.Input.of(new float[IN], 1, IN))));
-        assertThatThrownBy(() -> InputGrams.of(model, List.of(new ModuleMap.Target("b1", true, 1, HIDDEN, null)),
-                data)).isInstanceOf(GraftException.class).hasMessageContaining("b1")
+        assertThatThrownBy(() -> InputGrams.of(model, Map.of("b1", HIDDEN), data))
+                .isInstanceOf(GraftException.class).hasMessageContaining("b1")
                 .hasMessageContaining("not the second input of a MatMul or Gemm");
     }
 }

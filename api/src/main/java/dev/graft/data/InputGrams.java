@@ -1,18 +1,14 @@
-package dev.graft.adapters;
+package dev.graft.data;
 
-import dev.graft.index.GraphIndex;
-import dev.graft.index.WeightUse;
-import dev.graft.data.Activations;
+import dev.graft.GraftException;
 import dev.graft.exec.ProgressListener;
 import dev.graft.exec.Threads;
-import dev.graft.GraftException;
-import dev.graft.data.Calibration;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.WeightUse;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
-import java.util.Collection;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
@@ -33,27 +29,27 @@ public final class InputGrams {
 
     private InputGrams(Map<String, double[]> byWeight, Map<String, Integer> widths, long rows) {
         this.byWeight = byWeight;
-        this.widths = widths;
+        this.widths = Map.copyOf(widths);
         this.rows = rows;
     }
 
-    /** Runs {@code model} on {@code data} and sums the Grams of the inputs of the dense weights {@code targets}. */
-    public static InputGrams of(Path model, Collection<ModuleMap.Target> targets, Calibration data) {
+    /**
+     * Runs {@code model} on {@code data} and sums the Grams of the inputs of the dense weights in {@code widths}
+     * (weight name → its input width).
+     *
+     * @throws GraftException naming the model and weight if a weight is not the second input of a MatMul or Gemm,
+     *                        or its layer's observed input has another width
+     */
+    public static InputGrams of(Path model, Map<String, Integer> widths, Calibration data) {
         Map<String, String> inputOf = new LinkedHashMap<>(); // weight → the value its node multiplies it with
-        Map<String, Integer> widths = new HashMap<>();
         try (OnnxModel m = OnnxModel.open(model);
              MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
             GraphIndex index = GraphIndex.of(m);
-            for (ModuleMap.Target t : targets) {
-                index.get(t.weight()).ifPresent(w -> w.uses().stream().map(WeightUse::denseInput)
-                        .filter(java.util.Objects::nonNull).findFirst().ifPresent(value -> {
-                            inputOf.put(t.weight(), value);
-                            widths.put(t.weight(), (int) t.in());
-                        }));
-            }
-            for (ModuleMap.Target t : targets) {
-                if (!inputOf.containsKey(t.weight())) {
-                    throw new GraftException(model, t.weight(), "is not the second input of a MatMul or Gemm node, so "
+            for (String weight : widths.keySet()) {
+                index.get(weight).flatMap(w -> w.uses().stream().map(WeightUse::denseInput)
+                        .filter(java.util.Objects::nonNull).findFirst()).ifPresent(value -> inputOf.put(weight, value));
+                if (!inputOf.containsKey(weight)) {
+                    throw new GraftException(model, weight, "is not the second input of a MatMul or Gemm node, so "
                             + "its layer input cannot be observed for an activation-weighted fit");
                 }
             }
@@ -68,7 +64,7 @@ public final class InputGrams {
                         int width = (int) o.shape()[o.shape().length - 1];
                         int n = o.values().length / width;
                         batchRows = n;
-                        float[] xt = TruncatedSvd.transpose(o.values(), n, width);
+                        float[] xt = MatrixProducts.transpose(o.values(), n, width);
                         float[] g = products.timesTransposed(xt, width, n, xt, width);
                         double[] sum = byValue.computeIfAbsent(v, k -> new double[width * width]);
                         for (int k = 0; k < g.length; k++) {

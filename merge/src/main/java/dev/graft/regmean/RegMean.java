@@ -1,0 +1,250 @@
+package dev.graft.regmean;
+
+import dev.graft.GraftException;
+import dev.graft.InvalidSettingException;
+import dev.graft.data.Calibration;
+import dev.graft.data.InputGrams;
+import dev.graft.exec.Execution;
+import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Rewriter;
+import dev.graft.graph.AffineLayer;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.Weight;
+import dev.graft.plan.MergePlan;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.commons.math3.linear.Array2DRowRealMatrix;
+import org.apache.commons.math3.linear.CholeskyDecomposition;
+import org.apache.commons.math3.linear.DecompositionSolver;
+import org.apache.commons.math3.linear.NonPositiveDefiniteMatrixException;
+import org.apache.commons.math3.linear.RealMatrix;
+
+/**
+ * RegMean (Jin et al., <i>Dataless Knowledge Fusion by Merging Weights of Language Models</i>, ICLR 2023). Each
+ * dense layer ({@code MatMul} or {@code Gemm}, {@link AffineLayer}) of the merge is the regression
+ * {@code W* = (Σᵢ Gᵢ)⁻¹ Σᵢ Gᵢ·Wᵢ} ({@code [in, out]} weights, {@code y = x·W}), which minimises
+ * {@code Σᵢ ‖Xᵢ·W − Xᵢ·Wᵢ‖²}: {@code Gᵢ = XᵢᵀXᵢ} is the Gram matrix of the layer's inputs when model {@code i} runs
+ * on its own task data ({@link InputGrams}), with its off-diagonal entries scaled by {@code α} (default 0.95, as
+ * FusionBench; the paper tries 0.1 to 0.9), which keeps the sum well conditioned. Every other floating-point
+ * tensor (biases, norms, embeddings, convolutions) is the plain average of the models'. The result has the first
+ * model's graph. A sum of Grams that is not positive definite (a feature no model's data ever moves) gets a ridge
+ * of {@code 10⁻⁶} of its mean diagonal.
+ *
+ * <pre>{@code
+ * RegMean.merge(List.of(a, b)).calibration(List.of(dataA, dataB)).writeTo(out);
+ * }</pre>
+ */
+public final class RegMean {
+    /** What a merge did: the dense weights regressed and how many other tensors were averaged. */
+    public record Report(List<String> models, double alpha, List<String> regressed, int averaged, List<String> files) {
+    }
+
+    private final List<Path> models;
+    private List<Calibration> data;
+    private double alpha = 0.95;
+
+    private RegMean(List<Path> models) {
+        this.models = List.copyOf(models);
+    }
+
+    /** Merges {@code models} (the same architecture); the result has the first one's graph. */
+    public static RegMean merge(List<Path> models) {
+        return new RegMean(models);
+    }
+
+    /**
+     * Each model's own data, in the models' order (unlabelled: only the layers' inputs are observed).
+     *
+     * @throws InvalidSettingException if there is not one calibration per model
+     */
+    public RegMean calibration(List<Calibration> perModel) {
+        if (perModel.size() != models.size()) {
+            throw new InvalidSettingException("RegMean needs one calibration per model: " + models.size()
+                    + " models, " + perModel.size() + " calibrations");
+        }
+        this.data = List.copyOf(perModel);
+        return this;
+    }
+
+    /**
+     * The scale of the Grams' off-diagonal entries, in (0, 1]; 1 is the plain regression.
+     *
+     * @throws InvalidSettingException if {@code a} is not in (0, 1]
+     */
+    public RegMean alpha(double a) {
+        if (!(a > 0 && a <= 1)) {
+            throw new InvalidSettingException("alpha must be in (0, 1], got " + a);
+        }
+        this.alpha = a;
+        return this;
+    }
+
+    /** Runs the merge under {@link Execution#defaults()}; see {@link #writeTo(Path, Execution)}. */
+    public Report writeTo(Path target) {
+        return writeTo(target, Execution.defaults());
+    }
+
+    /**
+     * Gathers each model's Grams on its data, then writes the merge to {@code target}, atomically, one tensor at a
+     * time under {@code execution}'s budget.
+     *
+     * @throws InvalidSettingException      if no calibration was given
+     * @throws dev.graft.IncompatibleModelsException naming the file and tensor where the models differ
+     * @throws GraftException               if a model cannot be read or run, or the output cannot be written
+     */
+    public Report writeTo(Path target, Execution execution) {
+        if (data == null) {
+            throw new InvalidSettingException("RegMean needs calibration data: call calibration(...)");
+        }
+        List<OnnxModel> opened = new ArrayList<>();
+        try {
+            for (Path p : models) {
+                opened.add(OnnxModel.open(p));
+            }
+            OnnxModel reference = opened.get(0);
+            MergePlan plan = MergePlan.of(opened);
+            Map<String, AffineLayer> dense = new LinkedHashMap<>();
+            for (AffineLayer l : AffineLayer.find(reference)) {
+                if (l.patches() == null && l.norm() == null) {
+                    dense.put(l.weight(), l);
+                }
+            }
+            Map<String, Integer> widths = new LinkedHashMap<>();
+            dense.values().forEach(l -> widths.put(l.weight(), l.in()));
+            List<InputGrams> grams = new ArrayList<>();
+            for (int i = 0; i < models.size(); i++) {
+                grams.add(InputGrams.of(models.get(i), widths, data.get(i)));
+            }
+            Map<List<double[]>, DecompositionSolver> solvers = new IdentityHashMap<>();
+            RewritePlan.Builder rewrite = RewritePlan.of("regmean", reference.proto())
+                    .parameter("alpha", Double.toString(alpha));
+            opened.forEach(rewrite::input);
+            List<String> regressed = new ArrayList<>();
+            int averaged = 0;
+            for (MergePlan.Step step : plan.steps()) {
+                Weight ref = step.first();
+                if (!step.merge()) {
+                    rewrite.copy(ref);
+                    continue;
+                }
+                List<Weight> inputs = opened.stream().map(m -> m.weight(ref.name()).orElseThrow()).toList();
+                long n = ref.elementCount();
+                AffineLayer layer = dense.get(ref.name());
+                if (layer != null) {
+                    List<double[]> g = grams.stream().map(x -> x.of(ref.name())).toList();
+                    rewrite.compute(OutputTensor.like(ref, ref.type(), () -> regressed(layer, inputs, g, solvers)),
+                            8L * n * (models.size() + 2) + 8L * layer.in() * layer.in());
+                    regressed.add(ref.name());
+                } else {
+                    rewrite.compute(OutputTensor.like(ref, ref.type(), () -> average(inputs)),
+                            4L * n * (models.size() + 1));
+                    averaged++;
+                }
+            }
+            Rewriter.Result result = Rewriter.write(rewrite.build(), target, execution);
+            return new Report(models.stream().map(Path::toString).toList(), alpha, regressed, averaged,
+                    result.files().names());
+        } finally {
+            opened.forEach(OnnxModel::close);
+        }
+    }
+
+    /** {@code W*} of one layer, in its stored layout. */
+    private float[] regressed(AffineLayer layer, List<Weight> weights, List<double[]> grams,
+                              Map<List<double[]>, DecompositionSolver> solvers) {
+        int in = layer.in();
+        int out = layer.out();
+        DecompositionSolver solver;
+        synchronized (solvers) { // layers reading one value (query, key, value) share their Grams and the solver
+            solver = solvers.computeIfAbsent(grams, g -> solver(g, in, layer.weight()));
+        }
+        double[][] rhs = new double[in][out]; // Σᵢ Gᵢ·Wᵢ
+        for (int i = 0; i < weights.size(); i++) {
+            float[] w = weights.get(i).toFloats();
+            double[] g = grams.get(i);
+            double[][] wio = new double[in][out];
+            for (int r = 0; r < in; r++) {
+                for (int c = 0; c < out; c++) {
+                    wio[r][c] = layer.outIn() ? w[c * in + r] : w[r * out + c];
+                }
+            }
+            for (int r = 0; r < in; r++) {
+                for (int k = 0; k < in; k++) {
+                    double grk = scaled(g, r, k, in);
+                    if (grk == 0) {
+                        continue;
+                    }
+                    double[] row = wio[k];
+                    double[] acc = rhs[r];
+                    for (int c = 0; c < out; c++) {
+                        acc[c] += grk * row[c];
+                    }
+                }
+            }
+        }
+        RealMatrix solved = solver.solve(new Array2DRowRealMatrix(rhs, false));
+        float[] stored = new float[in * out];
+        for (int r = 0; r < in; r++) {
+            for (int c = 0; c < out; c++) {
+                stored[layer.outIn() ? c * in + r : r * out + c] = (float) solved.getEntry(r, c);
+            }
+        }
+        return stored;
+    }
+
+    /** The Cholesky solver of {@code Σᵢ Gᵢ} (off-diagonals scaled), with a small ridge if it is singular. */
+    private DecompositionSolver solver(List<double[]> grams, int in, String weight) {
+        double[][] sum = new double[in][in];
+        for (double[] g : grams) {
+            for (int r = 0; r < in; r++) {
+                for (int k = 0; k < in; k++) {
+                    sum[r][k] += scaled(g, r, k, in);
+                }
+            }
+        }
+        try {
+            return new CholeskyDecomposition(new Array2DRowRealMatrix(sum, false)).getSolver();
+        } catch (NonPositiveDefiniteMatrixException e) {
+            double trace = 0;
+            for (int r = 0; r < in; r++) {
+                trace += sum[r][r];
+            }
+            double ridge = Math.max(1e-6 * trace / in, Double.MIN_NORMAL);
+            for (int r = 0; r < in; r++) {
+                sum[r][r] += ridge;
+            }
+            try {
+                return new CholeskyDecomposition(new Array2DRowRealMatrix(sum, false)).getSolver();
+            } catch (NonPositiveDefiniteMatrixException again) {
+                throw new GraftException(models.get(0), weight, "the summed Gram matrix of this layer's inputs is "
+                        + "not positive definite even with a ridge; the calibration data may be empty or non-finite",
+                        again);
+            }
+        }
+    }
+
+    /** Entry {@code (r, k)} of a Gram with its off-diagonal entries scaled by {@code α}. */
+    private double scaled(double[] g, int r, int k, int in) {
+        double v = g[r * in + k];
+        return r == k ? v : alpha * v;
+    }
+
+    private static float[] average(List<Weight> weights) {
+        float[] sum = weights.get(0).toFloats();
+        for (int i = 1; i < weights.size(); i++) {
+            float[] w = weights.get(i).toFloats();
+            for (int k = 0; k < sum.length; k++) {
+                sum[k] += w[k];
+            }
+        }
+        for (int k = 0; k < sum.length; k++) {
+            sum[k] /= weights.size();
+        }
+        return sum;
+    }
+}

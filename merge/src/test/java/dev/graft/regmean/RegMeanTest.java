@@ -1,0 +1,197 @@
+package dev.graft.regmean;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.graft.InvalidSettingException;
+import dev.graft.data.Calibration;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.testing.TinyModels;
+import dev.graft.verify.ModelRunner;
+import dev.graft.verify.ProbeOptions;
+import dev.graft.verify.Verifier;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.apache.commons.math3.linear.Array2DRowRealMatrix;
+import org.apache.commons.math3.linear.QRDecomposition;
+import org.apache.commons.math3.linear.RealMatrix;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * RegMean on the tiny MLP ({@code W1 [4, 8]} read by a MatMul, {@code W2 [3, 8]} by a Gemm with {@code transB}),
+ * against least squares solved independently on the stacked inputs.
+ */
+class RegMeanTest {
+    private static final int IN = TinyModels.IN;
+    private static final int HIDDEN = TinyModels.HIDDEN;
+    private static final int OUT = TinyModels.OUT;
+    private static final int ROWS = 40;
+
+    @TempDir
+    Path dir;
+
+    private static float[] inputs(long seed) {
+        return TinyModels.random(new Random(seed), ROWS * IN);
+    }
+
+    private static Calibration data(float[] x) {
+        return Calibration.of("x", List.of(Map.of("x", ModelRunner.Input.of(x, ROWS, IN))));
+    }
+
+    private static float[] weight(Path model, String name) {
+        try (OnnxModel m = OnnxModel.open(model)) {
+            return m.weight(name).orElseThrow().toFloats();
+        }
+    }
+
+    @Test
+    void aModelMergedWithItselfIsUnchanged() {
+        Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
+        Path copy = TinyModels.save(TinyModels.mlp(3), dir.resolve("copy.onnx"));
+        Path out = dir.resolve("merged.onnx");
+        RegMean.Report r = RegMean.merge(List.of(a, copy)).calibration(List.of(data(inputs(1)), data(inputs(2))))
+                .writeTo(out);
+        assertThat(r.regressed()).containsExactly("W1", "W2");
+        assertThat(r.averaged()).isEqualTo(2); // b1, b2
+        for (String w : List.of("W1", "b1", "W2", "b2")) {
+            assertThat(weight(out, w)).containsExactly(weight(a, w), within(1e-5f));
+        }
+        assertThat(new Verifier(ProbeOptions.defaults()).verify(out, a).maxAbs()).isLessThan(1e-4);
+    }
+
+    /** Model B's data never moves W1's inputs (all zeros), so W1 is A's; b1 is still the average. */
+    @Test
+    void withOneModelsDataOnlyALayerIsThatModels() {
+        Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.mlp(4), dir.resolve("b.onnx"));
+        Path out = dir.resolve("merged.onnx");
+        RegMean.merge(List.of(a, b)).calibration(List.of(data(inputs(1)), data(new float[ROWS * IN]))).writeTo(out);
+        assertThat(weight(out, "W1")).containsExactly(weight(a, "W1"), within(1e-4f));
+        float[] b1 = weight(out, "b1");
+        for (int j = 0; j < HIDDEN; j++) {
+            assertThat(b1[j]).isCloseTo((weight(a, "b1")[j] + weight(b, "b1")[j]) / 2, within(1e-6f));
+        }
+    }
+
+    /**
+     * With α = 1 each layer is the least-squares fit of every model's outputs on its own inputs: {@code W1} on the
+     * two models' calibration rows, {@code W2} (stored {@code [out, in]}) on their hidden activations, both
+     * computed here in plain Java and solved by QR.
+     */
+    @Test
+    void withAlphaOneEachLayerIsTheLeastSquaresFitOfAllModelsOutputs() {
+        Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.mlp(4), dir.resolve("b.onnx"));
+        float[] xa = inputs(1);
+        float[] xb = inputs(2);
+        Path out = dir.resolve("merged.onnx");
+        RegMean.merge(List.of(a, b)).calibration(List.of(data(xa), data(xb))).alpha(1).writeTo(out);
+
+        double[][] x = new double[2 * ROWS][IN];
+        double[][] y1 = new double[2 * ROWS][HIDDEN];
+        double[][] h = new double[2 * ROWS][HIDDEN];
+        double[][] y2 = new double[2 * ROWS][OUT];
+        List<Path> models = List.of(a, b);
+        List<float[]> xs = List.of(xa, xb);
+        for (int m = 0; m < 2; m++) {
+            float[] w1 = weight(models.get(m), "W1"); // [in, hidden]
+            float[] b1 = weight(models.get(m), "b1");
+            float[] w2 = weight(models.get(m), "W2"); // [out, hidden]
+            for (int s = 0; s < ROWS; s++) {
+                int row = m * ROWS + s;
+                for (int i = 0; i < IN; i++) {
+                    x[row][i] = xs.get(m)[s * IN + i];
+                }
+                for (int j = 0; j < HIDDEN; j++) {
+                    double v = 0;
+                    for (int i = 0; i < IN; i++) {
+                        v += x[row][i] * w1[i * HIDDEN + j];
+                    }
+                    y1[row][j] = v;
+                    h[row][j] = Math.max(0, v + b1[j]);
+                }
+                for (int o = 0; o < OUT; o++) {
+                    double v = 0;
+                    for (int j = 0; j < HIDDEN; j++) {
+                        v += h[row][j] * w2[o * HIDDEN + j];
+                    }
+                    y2[row][o] = v;
+                }
+            }
+        }
+        RealMatrix w1 = leastSquares(x, y1); // [in, hidden]
+        RealMatrix w2 = leastSquares(h, y2); // [hidden, out]
+        float[] merged1 = weight(out, "W1");
+        float[] merged2 = weight(out, "W2");
+        for (int i = 0; i < IN; i++) {
+            for (int j = 0; j < HIDDEN; j++) {
+                assertThat((double) merged1[i * HIDDEN + j]).isCloseTo(w1.getEntry(i, j), within(1e-3));
+            }
+        }
+        for (int o = 0; o < OUT; o++) {
+            for (int j = 0; j < HIDDEN; j++) {
+                assertThat((double) merged2[o * HIDDEN + j]).isCloseTo(w2.getEntry(j, o), within(1e-3));
+            }
+        }
+    }
+
+    private static RealMatrix leastSquares(double[][] x, double[][] y) {
+        return new QRDecomposition(new Array2DRowRealMatrix(x)).getSolver().solve(new Array2DRowRealMatrix(y));
+    }
+
+    /** A float32 {@code [ROWS, IN]} array as a NumPy {@code .npy} file (version 1.0, C order). */
+    private static Path npy(Path file, float[] x) throws java.io.IOException {
+        String header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + ROWS + ", " + IN + "), }";
+        int padded = (10 + header.length() + 1 + 63) / 64 * 64 - 10;
+        header = header + " ".repeat(padded - header.length() - 1) + "\n";
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(10 + padded + 4 * x.length)
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).put((byte) 1)
+                .put((byte) 0).putShort((short) padded).put(header.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        for (float v : x) {
+            b.putFloat(v);
+        }
+        return java.nio.file.Files.write(file, b.array());
+    }
+
+    /** The recipe form gives each model its own data and merges exactly as the API does. */
+    @Test
+    void aRecipeGivesEachModelItsOwnData() throws java.io.IOException {
+        Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.mlp(4), dir.resolve("b.onnx"));
+        npy(dir.resolve("a.npy"), inputs(1));
+        npy(dir.resolve("b.npy"), inputs(2));
+        Path recipe = java.nio.file.Files.writeString(dir.resolve("regmean.yaml"), String.join("\n",
+                "merge_method: regmean", "models:", "  - model: a.onnx", "    calibration: a.npy",
+                "  - model: b.onnx", "    calibration: b.npy", "alpha: 0.5", ""));
+        Object report = dev.graft.recipe.Recipes.read(recipe).run(dir.resolve("recipe.onnx"),
+                dev.graft.exec.Execution.defaults());
+        assertThat(((RegMean.Report) report).alpha()).isEqualTo(0.5);
+        RegMean.merge(List.of(a, b)).calibration(List.of(data(inputs(1)), data(inputs(2)))).alpha(0.5)
+                .writeTo(dir.resolve("api.onnx"));
+        for (String w : List.of("W1", "b1", "W2", "b2")) {
+            assertThat(weight(dir.resolve("recipe.onnx"), w)).containsExactly(weight(dir.resolve("api.onnx"), w));
+        }
+        java.nio.file.Files.writeString(recipe, "merge_method: regmean\nmodels: [a.onnx, b.onnx]\n");
+        assertThatThrownBy(() -> dev.graft.recipe.Recipes.read(recipe))
+                .isInstanceOf(dev.graft.RecipeException.class).hasMessageContaining("models[0]")
+                .hasMessageContaining("own data");
+    }
+
+    @Test
+    void badSettingsAreTypedErrors() {
+        Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.mlp(4), dir.resolve("b.onnx"));
+        List<Path> both = List.of(a, b);
+        assertThatThrownBy(() -> RegMean.merge(both).calibration(List.of(data(inputs(1)))))
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("2 models, 1 calibrations");
+        assertThatThrownBy(() -> RegMean.merge(both).alpha(0)).isInstanceOf(InvalidSettingException.class);
+        assertThatThrownBy(() -> RegMean.merge(both).writeTo(dir.resolve("out.onnx")))
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("calibration");
+        assertThat(dir.resolve("out.onnx")).doesNotExist();
+    }
+}
