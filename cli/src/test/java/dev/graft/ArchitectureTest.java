@@ -21,7 +21,8 @@ class ArchitectureTest {
         "dev.graft.index..", "dev.graft.linalg..", "dev.graft.onnx..", "dev.graft.plan..", "dev.graft.recipe..", "dev.graft.tensor..",
         "dev.graft.verify.."};
     /** Packages of module graft-merge. */
-    static final String[] MERGE = {"dev.graft.merge..", "dev.graft.align..", "dev.graft.pleas..", "dev.graft.eval.."};
+    static final String[] MERGE = {"dev.graft.merge..", "dev.graft.align..", "dev.graft.pleas..", "dev.graft.regmean..",
+            "dev.graft.eval.."};
 
     private static JavaClasses classes;
 

@@ -139,6 +139,55 @@ class RegMeanTest {
         }
     }
 
+    /**
+     * With α &lt; 1 the off-diagonal scaling is least squares with extra rows: per model, its inputs times √α and,
+     * per feature k, a row √((1 − α)·Gᵢ[k][k])·e_k whose target is that times model i's row k of W1.
+     */
+    @Test
+    void alphaIsLeastSquaresWithScaledInputsAndOneRowPerFeature() {
+        Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.mlp(4), dir.resolve("b.onnx"));
+        List<float[]> xs = List.of(inputs(1), inputs(2));
+        double alpha = 0.6;
+        Path out = dir.resolve("merged.onnx");
+        RegMean.merge(List.of(a, b)).calibration(List.of(data(xs.get(0)), data(xs.get(1)))).alpha(alpha).writeTo(out);
+        int rows = 2 * (ROWS + IN);
+        double[][] x = new double[rows][IN];
+        double[][] y = new double[rows][HIDDEN];
+        List<Path> models = List.of(a, b);
+        int at = 0;
+        for (int m = 0; m < 2; m++) {
+            float[] w1 = weight(models.get(m), "W1");
+            float[] xm = xs.get(m);
+            double[] diagonal = new double[IN];
+            for (int s = 0; s < ROWS; s++, at++) {
+                for (int i = 0; i < IN; i++) {
+                    x[at][i] = Math.sqrt(alpha) * xm[s * IN + i];
+                    diagonal[i] += (double) xm[s * IN + i] * xm[s * IN + i];
+                }
+                for (int j = 0; j < HIDDEN; j++) {
+                    for (int i = 0; i < IN; i++) {
+                        y[at][j] += x[at][i] * w1[i * HIDDEN + j];
+                    }
+                }
+            }
+            for (int k = 0; k < IN; k++, at++) {
+                double scale = Math.sqrt((1 - alpha) * diagonal[k]);
+                x[at][k] = scale;
+                for (int j = 0; j < HIDDEN; j++) {
+                    y[at][j] = scale * w1[k * HIDDEN + j];
+                }
+            }
+        }
+        RealMatrix expected = leastSquares(x, y);
+        float[] merged = weight(out, "W1");
+        for (int i = 0; i < IN; i++) {
+            for (int j = 0; j < HIDDEN; j++) {
+                assertThat((double) merged[i * HIDDEN + j]).isCloseTo(expected.getEntry(i, j), within(1e-3));
+            }
+        }
+    }
+
     private static RealMatrix leastSquares(double[][] x, double[][] y) {
         return new QRDecomposition(new Array2DRowRealMatrix(x)).getSolver().solve(new Array2DRowRealMatrix(y));
     }
