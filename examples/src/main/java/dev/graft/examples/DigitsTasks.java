@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -72,6 +73,23 @@ public final class DigitsTasks {
                     List.of(Map.of("x", ModelRunner.Input.of(v, rows, 64)))));
         }
         return out;
+    }
+
+    /** A models × tasks accuracy table as Markdown, with each model's mean over the tasks. */
+    public static String markdown(Map<String, Map<String, Double>> table) {
+        StringBuilder md = new StringBuilder("| model | A (0-4) | B (5-9) | C (mirrored) | mean |\n"
+                + "| --- | --- | --- | --- | --- |\n");
+        table.forEach((model, acc) -> {
+            md.append("| ").append(model);
+            acc.values().forEach(a -> md.append(String.format(Locale.ROOT, " | %.3f", a)));
+            md.append(String.format(Locale.ROOT, " | %.3f |%n", mean(acc)));
+        });
+        return md.toString();
+    }
+
+    /** The mean accuracy over the tasks. */
+    public static double mean(Map<String, Double> accuracy) {
+        return accuracy.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
     }
 
     private static float[] floats(byte[] bytes) {

@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.graft.merge.MergeRecipe;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,24 +35,13 @@ class DigitsMultiTaskTest {
             ((MergeRecipe) Recipes.read(DIGITS.resolve(recipe + ".yaml"))).builder().writeTo(out);
             table.put(recipe, tasks.accuracy(out));
         }
-        StringBuilder md = new StringBuilder("| model | A (0-4) | B (5-9) | C (mirrored) | mean |\n"
-                + "| --- | --- | --- | --- | --- |\n");
-        table.forEach((model, acc) -> {
-            md.append("| ").append(model);
-            acc.values().forEach(a -> md.append(String.format(Locale.ROOT, " | %.3f", a)));
-            md.append(String.format(Locale.ROOT, " | %.3f |%n", mean(acc)));
-        });
-        System.out.print(md);
+        System.out.print(DigitsTasks.markdown(table));
         for (String merge : new String[] {"linear", "task_arithmetic", "ties"}) {
-            double merged = mean(table.get(merge));
+            double merged = DigitsTasks.mean(table.get(merge));
             for (String single : new String[] {"base", "task_a", "task_b", "task_c"}) {
                 assertThat(merged).as("mean accuracy of %s against %s", merge, single)
-                        .isGreaterThan(mean(table.get(single)));
+                        .isGreaterThan(DigitsTasks.mean(table.get(single)));
             }
         }
-    }
-
-    private static double mean(Map<String, Double> accuracy) {
-        return accuracy.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
     }
 }

@@ -46,18 +46,7 @@ class DigitsRegMeanTest {
             RegMean.merge(tasks).calibration(calibration.taskInputs()).alpha(alpha).writeTo(out);
             table.put(String.format(Locale.ROOT, "regmean α=%.2f", alpha), test.accuracy(out));
         }
-        StringBuilder md = new StringBuilder("| model | A (0-4) | B (5-9) | C (mirrored) | mean |\n"
-                + "| --- | --- | --- | --- | --- |\n");
-        table.forEach((model, acc) -> {
-            md.append("| ").append(model);
-            acc.values().forEach(a -> md.append(String.format(Locale.ROOT, " | %.3f", a)));
-            md.append(String.format(Locale.ROOT, " | %.3f |%n", mean(acc)));
-        });
-        System.out.print(md);
-        assertThat(mean(table.get("regmean α=0.95"))).isGreaterThanOrEqualTo(mean(table.get("linear")));
-    }
-
-    private static double mean(Map<String, Double> accuracy) {
-        return accuracy.values().stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        System.out.print(DigitsTasks.markdown(table));
+        assertThat(DigitsTasks.mean(table.get("regmean α=0.95"))).isGreaterThanOrEqualTo(DigitsTasks.mean(table.get("linear")));
     }
 }
