@@ -14,7 +14,7 @@ import dev.graft.onnx.Weight;
 import dev.graft.plan.MergePlan;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -120,7 +120,8 @@ public final class RegMean {
             for (int i = 0; i < models.size(); i++) {
                 grams.add(InputGrams.of(models.get(i), widths, data.get(i)));
             }
-            Map<List<double[]>, DecompositionSolver> solvers = new IdentityHashMap<>();
+            // keyed by the Gram arrays themselves: a list of arrays is equal to another holding the same arrays
+            Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
             RewritePlan.Builder rewrite = RewritePlan.of("regmean", reference.proto())
                     .parameter("alpha", Double.toString(alpha));
             opened.forEach(rewrite::input);
