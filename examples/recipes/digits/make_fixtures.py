@@ -70,4 +70,10 @@ for name, (xs, ys) in tasks.items():
 x_test.astype("<f4").tofile(os.path.join(HERE, "test_x.f32"))
 mirror(x_test).astype("<f4").tofile(os.path.join(HERE, "test_x_mirrored.f32"))
 y_test.astype(np.uint8).tofile(os.path.join(HERE, "test_y.u8"))
+# the same test split as the three tasks of tasks.yaml (graft eval): inputs and int64 labels per task
+low_test = y_test < 5
+for name, xs, ys in [("task_a", x_test[low_test], y_test[low_test]), ("task_b", x_test[~low_test], y_test[~low_test]),
+                     ("task_c", mirror(x_test), y_test)]:
+    np.save(os.path.join(HERE, name + "_x.npy"), np.ascontiguousarray(xs, dtype="<f4"))
+    np.save(os.path.join(HERE, name + "_y.npy"), ys.astype("<i8"))
 print("wrote", len(x_test), "test samples")

@@ -8,6 +8,7 @@ import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergePlan;
 import dev.graft.plan.MergeReport;
 import dev.graft.plan.MergeRun;
+import dev.graft.plan.MergedWeights;
 import dev.graft.plan.ModelAligner;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.Setting;
@@ -18,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.function.BiFunction;
 
 /**
  * Fluent description of a merge of models with identical structure, run by {@link #writeTo(Path)}. The output
@@ -177,10 +179,29 @@ public final class MergeBuilder {
      */
     public MergeReport writeTo(Path target) {
         validate();
+        return aligned(target.toAbsolutePath().getParent(), (files, reports) -> run().write(target, files, reports));
+    }
+
+    /**
+     * Runs the merge in memory, writing no model: the merged tensors' float32 values and the model file they go
+     * with (the base, or the first model), for evaluating the merge directly (an evaluation {@code Candidate}).
+     * Every merged tensor is held at once.
+     *
+     * @throws InvalidSettingException  if the description is incomplete or names a parameter the method lacks
+     * @throws IncompatibleModelsException if the models do not have the same tensors
+     * @throws GraftException           if a model cannot be read
+     */
+    public MergedWeights inMemory() {
+        validate();
+        return aligned(Path.of(System.getProperty("java.io.tmpdir")), (files, reports) -> run().compute(files));
+    }
+
+    /** Runs {@code merge} on the models, aligned first (into a temporary folder in {@code scratch}) if asked. */
+    private <T> T aligned(Path scratch, BiFunction<List<Path>, List<Map<String, Object>>, T> merge) {
         if (aligner == null) {
-            return run().write(target, models, List.of());
+            return merge.apply(models, List.of());
         }
-        try (TemporaryFolder folder = TemporaryFolder.in(target.toAbsolutePath().getParent(), ".graft-align-")) {
+        try (TemporaryFolder folder = TemporaryFolder.in(scratch, ".graft-align-")) {
             Path reference = base != null ? base : models.get(0);
             List<Path> aligned = new ArrayList<>();
             List<Map<String, Object>> reports = new ArrayList<>();
@@ -194,7 +215,7 @@ public final class MergeBuilder {
                 aligned.add(a.file());
                 reports.add(a.report());
             }
-            return run().write(target, aligned, reports);
+            return merge.apply(aligned, reports);
         }
     }
 

@@ -25,11 +25,13 @@ public final class Calibration {
     private final List<Map<String, ModelRunner.Input>> batches;
     private final String source;
     private final int samples;
+    private final int[] order;
 
-    private Calibration(List<Map<String, ModelRunner.Input>> batches, String source, int samples) {
+    private Calibration(List<Map<String, ModelRunner.Input>> batches, String source, int samples, int[] order) {
         this.batches = List.copyOf(batches);
         this.source = source;
         this.samples = samples;
+        this.order = order;
     }
 
     /**
@@ -46,7 +48,7 @@ public final class Calibration {
         for (Map<String, ModelRunner.Input> b : batches) {
             samples += (int) b.values().iterator().next().shape()[0];
         }
-        return new Calibration(batches, source, samples);
+        return new Calibration(batches, source, samples, null);
     }
 
     /** The samples of an {@code .npy} array for input {@code input}, {@code batch} at a time. */
@@ -66,7 +68,7 @@ public final class Calibration {
             float[] values = Arrays.copyOfRange(a.floats(), from * per, (from + count) * per);
             out.add(Map.of(input, ModelRunner.Input.of(values, shape)));
         }
-        return new Calibration(out, file.toString(), n);
+        return new Calibration(out, file.toString(), n, null);
     }
 
     /** Text samples per batch at most. */
@@ -92,14 +94,25 @@ public final class Calibration {
         if (lines.isEmpty()) {
             throw new GraftException(text, null, "has no non-empty lines to calibrate on");
         }
+        return texts(text.toString(), lines, tokenizer, maxTokens);
+    }
+
+    /**
+     * {@code texts} (already read; a tab separates a pair) tokenised and batched as {@link #text} does; {@link #order}
+     * maps each sample back to its index in {@code texts}.
+     *
+     * @throws GraftException if the tokenizer cannot be read
+     */
+    public static Calibration texts(String source, List<String> texts, Path tokenizer, int maxTokens) {
         List<Tokens> samples = new ArrayList<>();
         try (HuggingFaceTokenizer t = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizer)
                 .optMaxLength(maxTokens).optTruncation(true).optPadding(false).build()) {
-            for (String line : lines) {
+            for (int i = 0; i < texts.size(); i++) {
+                String line = texts.get(i);
                 int tab = line.indexOf('\t');
                 Encoding e = tab < 0 ? t.encode(line)
                         : t.encode(line.substring(0, tab).strip(), line.substring(tab + 1).strip());
-                samples.add(new Tokens(e.getIds(), e.getTypeIds()));
+                samples.add(new Tokens(i, e.getIds(), e.getTypeIds()));
             }
         } catch (IOException | RuntimeException e) {
             throw new GraftException(tokenizer, null, "cannot be used as a Hugging Face tokenizer.json: "
@@ -116,11 +129,11 @@ public final class Calibration {
             out.add(padded(samples.subList(from, to)));
             from = to;
         }
-        return new Calibration(out, text.toString(), lines.size());
+        return new Calibration(out, source, texts.size(), samples.stream().mapToInt(Tokens::index).toArray());
     }
 
     /** One sample's token ids and segment ids (0 for a single text and a pair's first, 1 for its second). */
-    private record Tokens(long[] ids, long[] types) {
+    private record Tokens(int index, long[] ids, long[] types) {
     }
 
     /** Several samples as one batch padded to the longest, with its attention mask. */
@@ -147,6 +160,14 @@ public final class Calibration {
     /** The batches, each a map from input name to tensor. */
     public List<Map<String, ModelRunner.Input>> batches() {
         return batches;
+    }
+
+    /**
+     * The index, in the order the samples were given, of the sample at {@code position} of the batches (counted
+     * across batches): text is reordered by length, arrays and batches given in memory are not.
+     */
+    public int sampleIndex(int position) {
+        return order == null ? position : order[position];
     }
 
     /** How many samples (rows, or lines of text). */

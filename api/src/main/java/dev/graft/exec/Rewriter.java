@@ -2,6 +2,7 @@ package dev.graft.exec;
 
 import dev.graft.GraftException;
 import dev.graft.onnx.OnnxWriter;
+import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Provenance;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
@@ -9,8 +10,14 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 
 /**
  * Carries out a {@link RewritePlan}: hashes its inputs in the background, computes its jobs with the
@@ -61,5 +68,47 @@ public final class Rewriter {
             }
         }
         return new Result(written, provenance[0]);
+    }
+
+    /**
+     * Computes {@code plan}'s computed tensors without writing a file: each one's float32 values by name, in output
+     * order (copied tensors are left out: they are their sources' bytes, unchanged), on
+     * {@code execution.threads()} workers. Every result is held, so memory grows with the computed tensors; for a
+     * result evaluated in memory rather than written.
+     *
+     * @throws GraftException naming the tensor if a computation fails
+     */
+    public static Map<String, float[]> compute(RewritePlan plan, Execution execution) {
+        List<OutputTensor> computed = plan.tensors().stream().filter(t -> !t.isCopy() && t.values() != null).toList();
+        ExecutorService pool = Executors.newFixedThreadPool(execution.threads(), r -> {
+            Thread t = new Thread(r, "graft-worker");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            List<Future<float[]>> results = new ArrayList<>();
+            for (OutputTensor t : computed) {
+                results.add(pool.submit(t::computeCopy));
+            }
+            Map<String, float[]> out = new LinkedHashMap<>();
+            for (int i = 0; i < computed.size(); i++) {
+                try {
+                    out.put(computed.get(i).name(), results.get(i).get());
+                    execution.progress().written(computed.get(i).name(), i + 1, computed.size());
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof GraftException g) {
+                        throw g;
+                    }
+                    throw new GraftException(null, computed.get(i).name(), "could not compute the tensor: "
+                            + e.getCause(), e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new GraftException(null, computed.get(i).name(), "interrupted while computing", e);
+                }
+            }
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
     }
 }

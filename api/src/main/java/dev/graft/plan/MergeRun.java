@@ -62,66 +62,15 @@ public final class MergeRun {
      * provenance hashes the models as the request gives them, and the report carries {@code alignments}.
      */
     public MergeReport write(Path target, List<Path> files, List<Map<String, Object>> alignments) {
-        Path base = request.base();
-        List<Path> models = request.models();
-        Execution execution = request.execution();
         long start = System.nanoTime();
-        List<OnnxModel> opened = new ArrayList<>();
-        List<OnnxModel> originals = new ArrayList<>();
-        try {
-            if (base != null) {
-                opened.add(OnnxModel.open(base));
-            }
-            for (Path p : files) {
-                opened.add(OnnxModel.open(p));
-            }
-            for (int i = 0; i < opened.size(); i++) {
-                Path given = base != null && i == 0 ? base : models.get(i - (base != null ? 1 : 0));
-                originals.add(given.equals(opened.get(i).file()) ? opened.get(i) : OnnxModel.open(given));
-            }
-            OnnxModel reference = opened.get(0);
-            List<OnnxModel> inputs = opened.subList(base == null ? 0 : 1, opened.size());
-            MergePlan plan = MergePlan.of(opened);
-            TensorDepths depths = new TensorDepths(GraphIndex.of(reference));
-            List<TensorDiagnostics> tensorDiagnostics = Collections.synchronizedList(new ArrayList<>());
-            // idle pooled arrays and the jobs in flight share the budget: a quarter for the pool, the rest for jobs
-            long poolBytes = execution.memoryBudget() / 4;
-            ArrayPool pool = new ArrayPool(poolBytes);
-            TensorReader reader = new TensorReader(inputs, depths);
-            ResolvedParameters modelWide = new ResolvedParameters("", 0, request.specs(), request.globalSettings(),
-                    request.modelSettings());
-            Object prepared = request.method().needsPreparation(modelWide) ? request.method().prepare(visitor -> {
-                for (MergePlan.Step step : plan.steps()) {
-                    if (step.merge()) {
-                        try (TensorInputs in = reader.read(step.first(), float[]::new, null, null)) {
-                            visitor.accept(in);
-                        }
-                    }
-                }
-            }, modelWide) : null;
-            RewritePlan.Builder rewrite = RewritePlan.of("merge", reference.proto()).parameters(request.parameters())
-                    .layout(request.layout()).sync(request.sync());
-            originals.forEach(rewrite::input);
-            List<MergeReport.Unmerged> unmerged = new ArrayList<>();
-            int merged = 0;
-            for (MergePlan.Step step : plan.steps()) {
-                if (step.merge()) {
-                    rewrite.add(mergeJob(step.first(), reader, pool, tensorDiagnostics, prepared));
-                    merged++;
-                } else {
-                    rewrite.copy(step.first());
-                    unmerged.add(new MergeReport.Unmerged(step.first().name(), step.reason()));
-                }
-            }
-            for (MergePlan.Ignored i : plan.ignored()) {
-                unmerged.add(new MergeReport.Unmerged(i.tensor(), i.reason()));
-            }
-            Rewriter.Result result = Rewriter.write(rewrite.build(), target,
-                    execution.withMemoryBudget(Math.max(1, execution.memoryBudget() - poolBytes)));
+        try (Opened o = open(files)) {
+            Planned p = plan(o);
+            Rewriter.Result result = Rewriter.write(p.rewrite(), target, p.execution());
             WrittenFiles written = result.files();
             MergeReport.Input baseInput = null;
             List<MergeReport.Input> reportInputs = new ArrayList<>();
-            for (int i = 0; i < opened.size(); i++) {
+            Path base = request.base();
+            for (int i = 0; i < o.opened().size(); i++) {
                 Provenance.Input in = result.provenance().inputs().get(i);
                 if (base != null && i == 0) {
                     baseInput = new MergeReport.Input(in.file(), Map.of(), in.sha256());
@@ -130,10 +79,28 @@ public final class MergeRun {
                             Setting.describe(request.modelSettings().get(i - (base == null ? 0 : 1))), in.sha256()));
                 }
             }
-            List<TensorDiagnostics> ordered = order(tensorDiagnostics, plan);
-            return new MergeReport(written.names(), request.method().name(), request.parameters(), baseInput, reportInputs, merged, unmerged,
-                    written.bytes(), (System.nanoTime() - start) / 1e9, LayerSummary.of(ordered), ordered, alignments);
-        } finally {
+            List<TensorDiagnostics> ordered = order(p.diagnostics(), p.plan());
+            return new MergeReport(written.names(), request.method().name(), request.parameters(), baseInput,
+                    reportInputs, p.merged(), p.unmerged(), written.bytes(), (System.nanoTime() - start) / 1e9,
+                    LayerSummary.of(ordered), ordered, alignments);
+        }
+    }
+
+    /**
+     * Merges {@code files} in memory: the merged tensors' float32 values (before any conversion to the request's
+     * output type) and the model file whose graph and other tensors they go with (the base, or the first model).
+     */
+    public MergedWeights compute(List<Path> files) {
+        try (Opened o = open(files)) {
+            Planned p = plan(o);
+            return new MergedWeights(o.opened().get(0).file(), Rewriter.compute(p.rewrite(), p.execution()));
+        }
+    }
+
+    /** The models opened for a merge (the files merged, and the files as given, for provenance). */
+    private record Opened(List<OnnxModel> opened, List<OnnxModel> originals) implements AutoCloseable {
+        @Override
+        public void close() {
             for (int i = 0; i < originals.size(); i++) {
                 if (originals.get(i) != opened.get(i)) {
                     originals.get(i).close();
@@ -141,6 +108,77 @@ public final class MergeRun {
             }
             opened.forEach(OnnxModel::close);
         }
+    }
+
+    private Opened open(List<Path> files) {
+        Path base = request.base();
+        List<Path> models = request.models();
+        Opened o = new Opened(new ArrayList<>(), new ArrayList<>());
+        try {
+            if (base != null) {
+                o.opened().add(OnnxModel.open(base));
+            }
+            for (Path p : files) {
+                o.opened().add(OnnxModel.open(p));
+            }
+            for (int i = 0; i < o.opened().size(); i++) {
+                Path given = base != null && i == 0 ? base : models.get(i - (base != null ? 1 : 0));
+                o.originals().add(given.equals(o.opened().get(i).file()) ? o.opened().get(i) : OnnxModel.open(given));
+            }
+            return o;
+        } catch (RuntimeException e) {
+            o.close();
+            throw e;
+        }
+    }
+
+    /** A merge planned: the rewrite, what it merges and leaves, and where its diagnostics go. */
+    private record Planned(RewritePlan rewrite, Execution execution, MergePlan plan, int merged,
+                           List<MergeReport.Unmerged> unmerged, List<TensorDiagnostics> diagnostics) {
+    }
+
+    private Planned plan(Opened o) {
+        Execution execution = request.execution();
+        List<OnnxModel> opened = o.opened();
+        OnnxModel reference = opened.get(0);
+        List<OnnxModel> inputs = opened.subList(request.base() == null ? 0 : 1, opened.size());
+        MergePlan plan = MergePlan.of(opened);
+        TensorDepths depths = new TensorDepths(GraphIndex.of(reference));
+        List<TensorDiagnostics> tensorDiagnostics = Collections.synchronizedList(new ArrayList<>());
+        // idle pooled arrays and the jobs in flight share the budget: a quarter for the pool, the rest for jobs
+        long poolBytes = execution.memoryBudget() / 4;
+        ArrayPool pool = new ArrayPool(poolBytes);
+        TensorReader reader = new TensorReader(inputs, depths);
+        ResolvedParameters modelWide = new ResolvedParameters("", 0, request.specs(), request.globalSettings(),
+                request.modelSettings());
+        Object prepared = request.method().needsPreparation(modelWide) ? request.method().prepare(visitor -> {
+            for (MergePlan.Step step : plan.steps()) {
+                if (step.merge()) {
+                    try (TensorInputs in = reader.read(step.first(), float[]::new, null, null)) {
+                        visitor.accept(in);
+                    }
+                }
+            }
+        }, modelWide) : null;
+        RewritePlan.Builder rewrite = RewritePlan.of("merge", reference.proto()).parameters(request.parameters())
+                .layout(request.layout()).sync(request.sync());
+        o.originals().forEach(rewrite::input);
+        List<MergeReport.Unmerged> unmerged = new ArrayList<>();
+        int merged = 0;
+        for (MergePlan.Step step : plan.steps()) {
+            if (step.merge()) {
+                rewrite.add(mergeJob(step.first(), reader, pool, tensorDiagnostics, prepared));
+                merged++;
+            } else {
+                rewrite.copy(step.first());
+                unmerged.add(new MergeReport.Unmerged(step.first().name(), step.reason()));
+            }
+        }
+        for (MergePlan.Ignored i : plan.ignored()) {
+            unmerged.add(new MergeReport.Unmerged(i.tensor(), i.reason()));
+        }
+        return new Planned(rewrite.build(), execution.withMemoryBudget(Math.max(1, execution.memoryBudget() - poolBytes)),
+                plan, merged, unmerged, tensorDiagnostics);
     }
 
     /**

@@ -31,7 +31,7 @@ public record RecipeFile(Path file, JsonNode root) {
             throw new RecipeException(file, "is not valid YAML: " + e.getOriginalMessage(), e);
         }
         if (root == null || !root.isObject()) {
-            throw new RecipeException(file, "is not a recipe (expected a mapping with merge_method)");
+            throw new RecipeException(file, "is not a recipe or task file (expected a YAML mapping)");
         }
         return new RecipeFile(file, root);
     }

@@ -17,6 +17,7 @@ import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -72,6 +73,7 @@ public final class ModelRunner implements AutoCloseable {
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
     private final OrtSession.SessionOptions options;
     private final OrtSession session;
+    private final List<OnnxTensor> initializers = new ArrayList<>();
 
     public ModelRunner(Path model, int threads) {
         this(model, threads, true);
@@ -82,23 +84,49 @@ public final class ModelRunner implements AutoCloseable {
      * {@code optimized} (for probing a graph with every value exposed, where optimizing costs more than running).
      */
     public ModelRunner(Path model, int threads, boolean optimized) {
+        this(model, threads, optimized, Map.of());
+    }
+
+    /**
+     * A session on {@code model} in which {@code weights} replace the initializers of the same names: a model
+     * changed in memory (a merge candidate) runs without a file being written. The caller checks that each
+     * replaces an initializer of the same shape and element type (ONNX Runtime ignores unknown names).
+     */
+    public ModelRunner(Path model, int threads, Map<String, Input> weights) {
+        this(model, threads, true, weights);
+    }
+
+    private ModelRunner(Path model, int threads, boolean optimized, Map<String, Input> weights) {
         this.model = model;
+        OrtSession.SessionOptions opened = new OrtSession.SessionOptions();
         try {
-            options = new OrtSession.SessionOptions();
-            options.setIntraOpNumThreads(threads);
-            options.setInterOpNumThreads(1);
+            opened.setIntraOpNumThreads(threads);
+            opened.setInterOpNumThreads(1);
             if (!optimized) {
-                options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+                opened.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
             }
-            session = env.createSession(model.toString(), options);
+            for (Map.Entry<String, Input> w : weights.entrySet()) {
+                OnnxTensor t = tensor(env, w.getValue());
+                initializers.add(t);
+                opened.addInitializer(w.getKey(), t);
+            }
+            session = env.createSession(model.toString(), opened);
         } catch (OrtException e) {
+            initializers.forEach(OnnxTensor::close);
+            opened.close();
             throw new VerificationException(model, null, "ONNX Runtime cannot load the model: " + e.getMessage(), e);
         }
+        options = opened;
     }
 
     /** The model's input names, in order. */
     public List<String> inputNames() {
         return List.copyOf(session.getInputNames());
+    }
+
+    /** The model's output names, in order. */
+    public List<String> outputNames() {
+        return List.copyOf(session.getOutputNames());
     }
 
     /** Declared input shapes (-1 for symbolic dimensions). */
@@ -191,7 +219,9 @@ public final class ModelRunner implements AutoCloseable {
             session.close();
         } catch (OrtException e) {
             throw new IllegalStateException(e);
+        } finally {
+            options.close();
+            initializers.forEach(OnnxTensor::close);
         }
-        options.close();
     }
 }

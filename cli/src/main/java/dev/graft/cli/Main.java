@@ -13,7 +13,8 @@ import picocli.CommandLine.Command;
 @Command(name = "graft", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Merge ONNX models and compose adapters.",
         subcommands = {InspectCommand.class, VerifyCommand.class, ConvertCommand.class, MergeCommand.class,
-                AlignCommand.class, PleasCommand.class, LoraCommand.class, ShareCommand.class, RecursiveCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+                AlignCommand.class, PleasCommand.class, LoraCommand.class, ShareCommand.class, RecursiveCommand.class,
+                EvalCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));

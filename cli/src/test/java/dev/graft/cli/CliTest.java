@@ -41,6 +41,38 @@ class CliTest {
         }
     }
 
+    /** The demo merges, verifies and evaluates: its table has both inputs and the merge, and a verdict. */
+    @Test
+    void demoEvaluatesItsMergeOnTheBundledTask() throws IOException {
+        Run r = graft("demo", "--models", RealModels.bgeSmall().getParent(), "-o", dir.resolve("demo/soup.onnx"));
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("| model | docstring retrieval (mrr) | average |").contains("| bge-small-en-v1.5 | ")
+                .contains("| e5-small-v2 | ").contains("| soup | ").contains("the merge scores ");
+        Run again = graft("eval", dir.resolve("demo/soup.onnx"), "--tasks", dir.resolve("demo/tasks.yaml"));
+        assertThat(again.exit()).as(again.err()).isZero();
+        String soupRow = r.out().lines().filter(l -> l.startsWith("| soup |")).findFirst().orElseThrow();
+        assertThat(again.out()).contains(soupRow);
+    }
+
+    /** {@code graft eval} prints the digits table, writes a chart, speaks JSON, and refuses a bad task file. */
+    @Test
+    void evalPrintsAModelsByTasksTable() throws IOException {
+        Path digits = Path.of("../examples/recipes/digits");
+        Path chart = dir.resolve("chart.svg");
+        Run r = graft("eval", digits.resolve("base.onnx"), digits.resolve("task_a.onnx"), "--tasks",
+                digits.resolve("tasks.yaml"), "--chart", chart);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("| model | A (0-4) (accuracy) | B (5-9) (accuracy) | C (mirrored) (accuracy) |"
+                + " average | normalized |").contains("| task_a | 0.989 | 0.000 |");
+        assertThat(Files.readString(chart)).startsWith("<svg").contains("task_a");
+        JsonNode json = new ObjectMapper().readTree(graft("eval", digits.resolve("task_a.onnx"), "--tasks",
+                digits.resolve("tasks.yaml"), "--json").out());
+        assertThat(json.at("/models/0/normalized/A (0-4)").asDouble()).isEqualTo(1.0);
+        Path bad = Files.writeString(dir.resolve("tasks.yaml"), "tasks:\n  - name: t\n    data: x.npy\n"
+                + "    metric: mrr\n");
+        assertFailsCleanly(graft("eval", digits.resolve("base.onnx"), "--tasks", bad), "x.npy");
+    }
+
     @Test
     void inspectListsEveryWeightWithItsRole() throws IOException {
         Run r = graft("inspect", "--json", RealModels.bgeSmall());

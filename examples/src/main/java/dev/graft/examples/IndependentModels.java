@@ -4,13 +4,19 @@ import dev.graft.Graft;
 import dev.graft.GraftIoException;
 import dev.graft.align.Alignment;
 import dev.graft.eval.LinearConnectivity;
-import dev.graft.eval.ClassificationEvaluator;
+import dev.graft.data.Calibration;
+import dev.graft.eval.Metric;
+import dev.graft.eval.Task;
+import dev.graft.eval.TaskData;
+import dev.graft.verify.ModelRunner;
 import dev.graft.merge.Linear;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 
 /**
@@ -32,7 +38,7 @@ public final class IndependentModels {
     }
 
     /** Test-set accuracy on the digits split of {@code recipes/digits}. */
-    public static ClassificationEvaluator accuracy(Path digitsFolder) {
+    public static Task accuracy(Path digitsFolder) {
         try {
             ByteBuffer xb = ByteBuffer.wrap(Files.readAllBytes(digitsFolder.resolve("test_x.f32")))
                     .order(ByteOrder.LITTLE_ENDIAN);
@@ -43,7 +49,9 @@ public final class IndependentModels {
             for (int i = 0; i < y.length; i++) {
                 y[i] = yb[i];
             }
-            return ClassificationEvaluator.accuracy(x, new long[] {y.length, 64}, y);
+            Calibration inputs = Calibration.of("digits test split",
+                    List.of(Map.of("x", ModelRunner.Input.of(x, y.length, 64))));
+            return Task.of("digits", TaskData.of(inputs, y), Metric.ACCURACY);
         } catch (IOException e) {
             throw new GraftIoException(digitsFolder, "read", e);
         }
@@ -54,7 +62,7 @@ public final class IndependentModels {
         Path a = folder.resolve(kind + "_seed1.onnx");
         Path b = folder.resolve(kind + "_seed2.onnx");
         Path aligned = work.resolve(kind + "_seed2_aligned.onnx");
-        ClassificationEvaluator accuracy = accuracy(folder.resolveSibling("digits"));
+        Task accuracy = accuracy(folder.resolveSibling("digits"));
         Alignment.weightMatching().seed(0).alignTo(b, a, aligned);
         Path naive = work.resolve(kind + "_naive_average.onnx");
         Path alignedAverage = work.resolve(kind + "_aligned_average.onnx");

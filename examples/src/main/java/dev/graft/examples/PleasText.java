@@ -2,7 +2,10 @@ package dev.graft.examples;
 
 import dev.graft.Graft;
 import dev.graft.data.Calibration;
-import dev.graft.eval.RetrievalEvaluator;
+import dev.graft.eval.Candidate;
+import dev.graft.eval.Metric;
+import dev.graft.eval.Task;
+import dev.graft.eval.TaskData;
 import dev.graft.merge.Linear;
 import dev.graft.pleas.Pleas;
 import java.io.IOException;
@@ -13,7 +16,7 @@ import java.util.Locale;
 
 /**
  * PLeaS on two sentence-embedding models, bge-small-en-v1.5 and e5-small-v2 (12-layer BERTs with FFN width
- * 1536): retrieval MRR ({@link RetrievalEvaluator} on {@code recipes/text/retrieval.tsv}) of each parent, the
+ * 1536): retrieval MRR (a {@link Metric#MRR} {@link Task} on {@code recipes/text/retrieval.tsv}) of each parent, the
  * naive average, the permutation-aligned average (activation matching, then averaging), the averaged-output
  * ensemble (2× compute), and PLeaS at the FFN widths asked, fitting every layer or only the FFN's. The residual
  * stream and the attention heads are merged at 1.0×.
@@ -46,10 +49,10 @@ public final class PleasText {
         Path work = Files.createDirectories(Path.of(args[3]));
         Path bge = models.resolve("bge-small-en-v1.5.onnx");
         Path e5 = models.resolve("e5-small-v2.onnx");
-        RetrievalEvaluator mrr = RetrievalEvaluator.fromTsv(calibration.resolveSibling("retrieval.tsv"),
-                models.resolve("bge-small-en-v1.5-tokenizer.json"), 400, 128);
+        Task mrr = Task.of("retrieval", TaskData.text(calibration.resolveSibling("retrieval.tsv"),
+                TaskData.Layout.PAIRS, models.resolve("bge-small-en-v1.5-tokenizer.json"), 400, List.of()), Metric.MRR);
         System.out.printf(Locale.ROOT, "bge %.3f | e5 %.3f | ensemble %.3f%n", mrr.evaluate(bge), mrr.evaluate(e5),
-                mrr.evaluateAveraged(List.of(bge, e5)));
+                mrr.score(Candidate.ensemble("ensemble", List.of(bge, e5))));
         Path naive = work.resolve("naive.onnx");
         Graft.merge().model(bge, 1).model(e5, 1).method(new Linear()).writeTo(naive);
         System.out.printf(Locale.ROOT, "naive average %.3f%n", mrr.evaluate(naive));

@@ -7,7 +7,9 @@ import dev.graft.adapters.RecursiveModel;
 import dev.graft.data.Calibration;
 import dev.graft.eval.LinePlot;
 import dev.graft.eval.OutputSimilarity;
-import dev.graft.eval.RetrievalEvaluator;
+import dev.graft.eval.Metric;
+import dev.graft.eval.Task;
+import dev.graft.eval.TaskData;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +22,7 @@ import java.util.Map;
 /**
  * Sharing weights across the layers of bge-small-en-v1.5, measured: file size, parameters, output similarity to
  * the reference (cosine of {@code last_hidden_state} over the 800 texts of {@code recipes/text/retrieval.tsv}) and
- * retrieval MRR ({@link RetrievalEvaluator} on the same pairs), at LoRA ranks 8 to 128.
+ * retrieval MRR (a {@link Metric#MRR} {@link Task} on the same pairs), at LoRA ranks 8 to 128.
  * <ul>
  *   <li>{@code recursive}: the 12 layers tied into 6 and into 4 consecutive blocks ({@link RecursiveModel}),
  *   weight-only and data-aware (calibrated on {@code recipes/text/heldout.txt}, sentences that are not in the
@@ -59,7 +61,8 @@ public final class SharedLayersText {
                 .toArray() : RANKS;
         Path bge = models.resolve("bge-small-en-v1.5.onnx");
         Path tokenizer = models.resolve("bge-small-en-v1.5-tokenizer.json");
-        RetrievalEvaluator mrr = RetrievalEvaluator.fromTsv(text.resolve("retrieval.tsv"), tokenizer, 400, 128);
+        Task mrr = Task.of("retrieval", TaskData.text(text.resolve("retrieval.tsv"), TaskData.Layout.PAIRS, tokenizer,
+                400, List.of()), Metric.MRR);
         Path texts = work.resolve("retrieval-texts.txt");
         List<String> lines = new ArrayList<>();
         for (String pair : Files.readAllLines(text.resolve("retrieval.tsv"))) {
@@ -182,7 +185,7 @@ public final class SharedLayersText {
     }
 
     private static Row measure(String series, int rank, Path model, long parameters, OutputSimilarity similarity,
-                               RetrievalEvaluator mrr) throws IOException {
+                               Task mrr) throws IOException {
         Row row = new Row(series, rank, Files.size(model), parameters, similarity.evaluate(model),
                 mrr.evaluate(model));
         System.out.printf(Locale.ROOT, "%s, rank %d: %.1f MB, %d parameters, similarity %.4f, MRR %.3f%n", series,

@@ -1,9 +1,5 @@
 package dev.graft.eval;
 
-import dev.graft.GraftIoException;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -13,8 +9,7 @@ import java.util.Map;
 /**
  * A line chart of evaluation results (quality against rank or size), written as SVG: one panel per plot, with
  * axes, ticks, a legend, one polyline with markers per series and dashed reference lines; {@link #row} puts panels side by side in one
- * file. Written by hand rather than with a chart library: JFreeChart and XChart draw through AWT, which needs
- * fonts that headless build machines may lack, while SVG text is laid out by whoever views it.
+ * file.
  */
 public final class LinePlot {
     private static final int WIDTH = 440;
@@ -23,8 +18,6 @@ public final class LinePlot {
     private static final int RIGHT = 16;
     private static final int TOP = 30;
     private static final int BOTTOM = 44;
-    private static final String[] COLOURS = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
-        "#e377c2", "#17becf"};
 
     /** One line: its name in the legend and its points (x ascending). */
     public record Series(String name, double[] x, double[] y) {
@@ -84,11 +77,7 @@ public final class LinePlot {
             svg.append("</g>\n");
         }
         svg.append("</svg>\n");
-        try {
-            Files.writeString(file, svg, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new GraftIoException(file, "written", e);
-        }
+        Svg.write(file, svg);
     }
 
     private void panel(StringBuilder svg) {
@@ -115,44 +104,44 @@ public final class LinePlot {
             y0 = Math.min(y0, r.getValue());
             y1 = Math.max(y1, r.getValue());
         }
-        double yStep = niceStep((y1 - y0) / 5);
+        double yStep = Svg.niceStep((y1 - y0) / 5);
         y0 = Math.floor(y0 / yStep) * yStep;
         y1 = Math.max(Math.ceil(y1 / yStep) * yStep, y0 + yStep);
-        double xStep = logX ? 1 : niceStep((x1 - x0) / 5);
+        double xStep = logX ? 1 : Svg.niceStep((x1 - x0) / 5);
         x0 = Math.floor(x0 / xStep) * xStep;
         x1 = Math.max(Math.ceil(x1 / xStep) * xStep, x0 + xStep);
         int w = WIDTH - LEFT - RIGHT;
         int h = HEIGHT - TOP - BOTTOM;
         svg.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">%s"
-                + "</text>%n", WIDTH / 2, escape(title)));
+                + "</text>%n", WIDTH / 2, Svg.escape(title)));
         svg.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
                 + "stroke=\"#444\"/>%n", LEFT, TOP, w, h));
         for (double y = y0; y <= y1 + yStep / 2; y += yStep) {
             double py = TOP + h * (1 - (y - y0) / (y1 - y0));
             svg.append(String.format(Locale.ROOT, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                     + "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>%n", LEFT, LEFT + w, py, py, LEFT - 4,
-                    py + 4, label(y, yStep)));
+                    py + 4, Svg.label(y, yStep)));
         }
         for (double x = x0; x <= x1 + xStep / 2; x += xStep) {
             double px = LEFT + w * (x - x0) / (x1 - x0);
             svg.append(String.format(Locale.ROOT, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>"
                     + "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>%n", px, px, TOP, TOP + h, px,
-                    TOP + h + 14, logX ? label(Math.pow(2, x), 1) : label(x, xStep)));
+                    TOP + h + 14, logX ? Svg.label(Math.pow(2, x), 1) : Svg.label(x, xStep)));
         }
         svg.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>%n",
-                LEFT + w / 2, HEIGHT - 8, escape(xLabel)));
+                LEFT + w / 2, HEIGHT - 8, Svg.escape(xLabel)));
         svg.append(String.format(Locale.ROOT, "<text transform=\"translate(14,%d) rotate(-90)\" "
-                + "text-anchor=\"middle\">%s</text>%n", TOP + h / 2, escape(yLabel)));
+                + "text-anchor=\"middle\">%s</text>%n", TOP + h / 2, Svg.escape(yLabel)));
         int legendWidth = 20 + (int) (6.2 * series.stream().mapToInt(x -> x.name().length()).max().orElse(0));
         for (Map.Entry<String, Double> r : references) {
             double py = TOP + h * (1 - (r.getValue() - y0) / (y1 - y0));
             svg.append(String.format(Locale.ROOT, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#555\" "
                     + "stroke-dasharray=\"5,3\"/><text x=\"%d\" y=\"%.1f\" fill=\"#555\">%s</text>%n", LEFT, LEFT + w,
-                    py, py, LEFT + 4, py + 13, escape(r.getKey()))); // below the line, at the left: not on the legend
+                    py, py, LEFT + 4, py + 13, Svg.escape(r.getKey()))); // below the line, at the left: off the legend
         }
         for (int k = 0; k < series.size(); k++) {
             Series s = series.get(k);
-            String colour = COLOURS[k % COLOURS.length];
+            String colour = Svg.COLOURS[k % Svg.COLOURS.length];
             StringBuilder points = new StringBuilder();
             for (int i = 0; i < s.x().length; i++) {
                 double px = LEFT + w * (axis(s.x()[i]) - x0) / (x1 - x0);
@@ -168,34 +157,11 @@ public final class LinePlot {
             int lx = LEFT + w - 8 - legendWidth;
             svg.append(String.format(Locale.ROOT, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" "
                     + "stroke-width=\"2\"/><text x=\"%d\" y=\"%d\">%s</text>%n", lx, lx + 16, ly - 4, ly - 4,
-                    colour, lx + 20, ly, escape(s.name())));
+                    colour, lx + 20, ly, Svg.escape(s.name())));
         }
     }
 
     private double axis(double x) {
         return logX ? Math.log(x) / Math.log(2) : x;
-    }
-
-    /** 1, 2 or 5 times a power of ten, at least {@code raw}. */
-    private static double niceStep(double raw) {
-        if (!(raw > 0)) {
-            return 1;
-        }
-        double power = Math.pow(10, Math.floor(Math.log10(raw)));
-        for (double m : new double[] {1, 2, 5, 10}) {
-            if (m * power >= raw) {
-                return m * power;
-            }
-        }
-        return 10 * power;
-    }
-
-    private static String label(double v, double step) {
-        int decimals = Math.max(0, (int) Math.ceil(-Math.log10(step) - 1e-9));
-        return String.format(Locale.ROOT, "%." + decimals + "f", v);
-    }
-
-    private static String escape(String s) {
-        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
     }
 }
