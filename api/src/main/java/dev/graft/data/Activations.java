@@ -59,6 +59,11 @@ public final class Activations implements AutoCloseable {
     }
 
     private Activations(List<Path> models, List<? extends Collection<String>> exposed, boolean optimized) {
+        this(models, exposed, optimized, Map.of());
+    }
+
+    private Activations(List<Path> models, List<? extends Collection<String>> exposed, boolean optimized,
+                        Map<String, ModelRunner.Input> weights) {
         if (models.size() != exposed.size()) {
             throw new IllegalArgumentException(models.size() + " models but " + exposed.size() + " sets of values");
         }
@@ -74,7 +79,8 @@ public final class Activations implements AutoCloseable {
                         file = ExposedValues.write(model, names, folder.resolve("model-" + m + ".onnx"));
                     }
                 }
-                runners.add(new ModelRunner(file, Threads.modelRuns(), optimized));
+                runners.add(weights.isEmpty() ? new ModelRunner(file, Threads.modelRuns(), optimized)
+                        : new ModelRunner(file, Threads.modelRuns(), weights));
                 values.add(names);
             }
         } catch (RuntimeException e) {
@@ -91,6 +97,14 @@ public final class Activations implements AutoCloseable {
     /** One model with {@code values} exposed (none: its graph outputs). */
     public static Activations of(Path model, Collection<String> values) {
         return new Activations(List.of(model), List.of(values), true);
+    }
+
+    /**
+     * One model with {@code values} exposed and {@code weights} in place of its initializers of the same names (a
+     * model changed in memory, such as a merge built layer by layer; see {@link ModelRunner}).
+     */
+    public static Activations of(Path model, Collection<String> values, Map<String, ModelRunner.Input> weights) {
+        return new Activations(List.of(model), List.of(values), true, weights);
     }
 
     /**

@@ -41,6 +41,15 @@ public final class InputGrams {
      *                        or its layer's observed input has another width
      */
     public static InputGrams of(Path model, Map<String, Integer> widths, Calibration data) {
+        return of(model, Map.of(), widths, data);
+    }
+
+    /**
+     * As {@link #of(Path, Map, Calibration)}, with {@code weights} in place of the model's initializers of the same
+     * names: the inputs of a model changed in memory (RegMean++ fits each layer on the merged model's own inputs).
+     */
+    public static InputGrams of(Path model, Map<String, ModelRunner.Input> weights, Map<String, Integer> widths,
+                                Calibration data) {
         Map<String, String> inputOf = new LinkedHashMap<>(); // weight → the value its node multiplies it with
         try (OnnxModel m = OnnxModel.open(model);
              MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
@@ -56,7 +65,7 @@ public final class InputGrams {
             Set<String> values = new LinkedHashSet<>(inputOf.values());
             Map<String, double[]> byValue = new LinkedHashMap<>();
             long[] rows = new long[1];
-            try (Activations runs = Activations.of(model, values)) {
+            try (Activations runs = Activations.of(model, values, weights)) {
                 runs.run(data, batch -> {
                     long batchRows = -1;
                     for (String v : values) {

@@ -8,15 +8,18 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Depth {@code t ∈ [0,1]} of each tensor for gradient settings: {@code layer / (layers − 1)} for tensors of
- * numbered layers; tensors outside layers get 0 if they come before the first layered tensor in the model's
- * order and 1 if after the last (embeddings and heads, as mergekit's pre- and post-weights).
+ * Where each tensor sits in the model's depth. Its {@link #stage}: −1 before the first numbered layer (embeddings),
+ * the layer number, or one past the last layer (heads); a tensor outside layers between two of them belongs to the
+ * next layer. Its depth {@code t ∈ [0,1]} for gradient settings: {@code layer / (layers − 1)}, 0 before the layers
+ * and 1 after (as mergekit's pre- and post-weights).
  */
-final class TensorDepths {
+public final class TensorDepths {
     private final GraphIndex index;
     private final Map<String, Double> t = new LinkedHashMap<>();
+    private final Map<String, Integer> stage = new LinkedHashMap<>();
 
-    TensorDepths(GraphIndex index) {
+    /** The depths of {@code index}'s tensors. */
+    public TensorDepths(GraphIndex index) {
         this.index = index;
         int maxLayer = -1;
         for (IndexedWeight w : index.weights()) {
@@ -33,19 +36,28 @@ final class TensorDepths {
             if (w.layer().isPresent()) {
                 seenLayer = true;
                 t.put(w.name(), maxLayer <= 0 ? 0.0 : (double) w.layer().getAsInt() / maxLayer);
+                stage.put(w.name(), w.layer().getAsInt());
                 for (String p : pending) {
                     t.put(p, 0.0); // between layers: treat as the start, like mergekit's layer-less weights
+                    stage.put(p, w.layer().getAsInt());
                 }
                 pending.clear();
             } else if (!seenLayer) {
                 t.put(w.name(), 0.0);
+                stage.put(w.name(), -1);
             } else {
                 pending.add(w.name());
             }
         }
         for (String p : pending) {
             t.put(p, 1.0);
+            stage.put(p, maxLayer + 1);
         }
+    }
+
+    /** The stage of tensor {@code name}: −1 before the layers, its layer, or one past the last layer. */
+    public int stage(String name) {
+        return stage.getOrDefault(name, -1);
     }
 
     /** The index the depths were read from. */

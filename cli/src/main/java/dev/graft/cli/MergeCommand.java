@@ -1,6 +1,8 @@
 package dev.graft.cli;
 
 import dev.graft.InvalidSettingException;
+import dev.graft.data.Calibration;
+import dev.graft.data.CalibrationSpec;
 import dev.graft.exec.Execution;
 import dev.graft.pleas.PleasRecipe;
 import dev.graft.recipe.Recipe;
@@ -16,10 +18,12 @@ import dev.graft.plan.MergeReport;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.Setting;
 import dev.graft.pleas.Pleas;
+import dev.graft.regmean.RegMean;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -45,9 +49,20 @@ final class MergeCommand implements Callable<Integer> {
     @Parameters(index = "0", arity = "0..1", paramLabel = "RECIPE", description = "a YAML recipe")
     Path recipe;
 
-    @Option(names = "--method", description = "merge method: ${COMPLETION-CANDIDATES}",
-            completionCandidates = MethodNames.class)
+    @Option(names = "--method", description = "merge method: ${COMPLETION-CANDIDATES}; or regmean / regmean++ (with"
+            + " --calibration per model)", completionCandidates = MethodNames.class)
     String method;
+
+    @Option(names = "--calibration", paramLabel = "FILE", description = "regmean: each model's own data (.npy, or "
+            + "text with --tokenizer), one per --model, in order")
+    List<Path> calibrations;
+
+    @Option(names = "--tokenizer", paramLabel = "FILE", description = "regmean: the tokenizer.json of text data")
+    Path tokenizer;
+
+    @Option(names = "--samples", defaultValue = "256", description = "regmean: text lines per model at most (default "
+            + "${DEFAULT-VALUE})")
+    int samples;
 
     @Option(names = "--base", paramLabel = "FILE", description = "the base model")
     Path base;
@@ -97,6 +112,8 @@ final class MergeCommand implements Callable<Integer> {
                 return emit(parsed.run(output, Execution.defaults()), out -> out.println("wrote " + output));
             }
             b = fromRecipe(m);
+        } else if (method != null && method.toLowerCase(Locale.ROOT).startsWith("regmean")) {
+            return regMean();
         } else {
             b = fromOptions();
         }
@@ -133,7 +150,8 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     private void checkNoOptions() {
-        if (method != null || base != null || models != null || params != null || convention != null) {
+        if (method != null || base != null || models != null || params != null || convention != null
+                || calibrations != null || tokenizer != null) {
             throw new InvalidSettingException("give either a recipe or --method/--base/--model/--param, not both");
         }
     }
@@ -154,6 +172,49 @@ final class MergeCommand implements Callable<Integer> {
         }
         Pleas.Report merged = r;
         return emit(r, out -> PleasCommand.print(out, merged, output));
+    }
+
+    /** {@code --method regmean} or {@code regmean++}: each model with its own calibration data. */
+    private int regMean() throws IOException {
+        String name = method.toLowerCase(Locale.ROOT);
+        if (!name.equals("regmean") && !name.equals("regmean++")) {
+            throw new InvalidSettingException("unknown method '" + method + "' (regmean or regmean++)");
+        }
+        if (base != null || convention != null || seed != null) {
+            throw new InvalidSettingException("regmean takes no --base, --convention or --seed");
+        }
+        if (models == null || calibrations == null || models.size() != calibrations.size()) {
+            throw new InvalidSettingException("regmean needs one --calibration per --model (each model's own data): "
+                    + (models == null ? 0 : models.size()) + " models, "
+                    + (calibrations == null ? 0 : calibrations.size()) + " calibrations");
+        }
+        double alpha = 0.95;
+        if (params != null) {
+            for (Map.Entry<String, Double> p : params.entrySet()) {
+                if (!p.getKey().equals("alpha")) {
+                    throw new InvalidSettingException("regmean has one parameter, alpha; got '" + p.getKey() + "'");
+                }
+                alpha = p.getValue();
+            }
+        }
+        List<Path> files = new ArrayList<>();
+        List<Calibration> data = new ArrayList<>();
+        for (int i = 0; i < models.size(); i++) {
+            ModelArg a = ModelArg.parse(models.get(i));
+            if (a.weight() != null) {
+                throw new InvalidSettingException("regmean weighs models by their data, not by a weight: " + models.get(i));
+            }
+            files.add(a.file());
+        }
+        RegMean merge = RegMean.merge(files).alpha(alpha).mergedInputs(name.equals("regmean++"));
+        for (int i = 0; i < files.size(); i++) {
+            Path c = calibrations.get(i);
+            data.add(new CalibrationSpec(c, c.toString().endsWith(".npy") ? null : tokenizer, null, samples)
+                    .load(files.get(i)));
+        }
+        RegMean.Report r = merge.calibration(data).writeTo(output);
+        return emit(r, out -> out.printf("%s: regressed %d dense weights on each model's inputs, averaged %d other "
+                + "tensors (alpha %s); wrote %s%n", name, r.regressed().size(), r.averaged(), r.alpha(), output));
     }
 
     private MergeBuilder fromOptions() {

@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.graft.data.Calibration;
 import dev.graft.onnx.OnnxModel;
+import dev.graft.regmean.RegMean;
 import dev.graft.testing.RealModels;
 import dev.graft.testing.TinyModels;
 import java.io.IOException;
@@ -13,7 +15,9 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,6 +56,40 @@ class CliTest {
         assertThat(again.exit()).as(again.err()).isZero();
         String soupRow = r.out().lines().filter(l -> l.startsWith("| soup |")).findFirst().orElseThrow();
         assertThat(again.out()).contains(soupRow);
+    }
+
+    /** {@code graft merge --method regmean} gives each model its own data; RegMean++ too; bad counts are refused. */
+    @Test
+    void mergeByRegMeanFromOptions() throws IOException {
+        Path digits = Path.of("../examples/recipes/digits");
+        List<Object> args = new ArrayList<>(List.of("merge", "--method", "regmean", "-o", dir.resolve("regmean.onnx")));
+        List<Calibration> data = new ArrayList<>();
+        List<Path> files = new ArrayList<>();
+        for (String task : List.of("a", "b", "c")) {
+            args.addAll(List.of("--model", digits.resolve("task_" + task + ".onnx"), "--calibration",
+                    digits.resolve("task_" + task + "_x.npy")));
+            files.add(digits.resolve("task_" + task + ".onnx"));
+            data.add(Calibration.npy(digits.resolve("task_" + task + "_x.npy"), "x", 64));
+        }
+        Run r = graft(args.toArray());
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("regmean: regressed 2 dense weights");
+        RegMean.merge(files).calibration(data).writeTo(dir.resolve("api.onnx"));
+        try (OnnxModel cli = OnnxModel.open(dir.resolve("regmean.onnx"));
+             OnnxModel api = OnnxModel.open(dir.resolve("api.onnx"))) {
+            for (var w : api.weights()) {
+                assertThat(cli.weight(w.name()).orElseThrow().toFloats()).as(w.name()).containsExactly(w.toFloats());
+            }
+        }
+        args.set(2, "regmean++");
+        args.set(4, dir.resolve("plus.onnx"));
+        assertThat(graft(args.toArray()).exit()).isZero();
+        assertFailsCleanly(graft("merge", "--method", "regmean", "--model", files.get(0), "--model", files.get(1),
+                "--calibration", digits.resolve("task_a_x.npy"), "-o", dir.resolve("out.onnx")),
+                "one --calibration per --model", "2 models, 1 calibrations");
+        assertFailsCleanly(graft("merge", "--method", "regmean", "--model", files.get(0), "--calibration",
+                digits.resolve("task_a_x.npy"), "--param", "alpha=1.5", "-o", dir.resolve("out.onnx")),
+                "alpha must be in (0, 1]");
     }
 
     /** {@code graft eval} prints the digits table, writes a chart, speaks JSON, and refuses a bad task file. */

@@ -42,9 +42,13 @@ class DigitsRegMeanTest {
         List<Path> tasks = List.of(DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"),
                 DIGITS.resolve("task_c.onnx"));
         for (double alpha : new double[] {0.95, 0.5}) {
-            Path out = dir.resolve("regmean-" + alpha + ".onnx");
-            RegMean.merge(tasks).calibration(calibration.taskInputs()).alpha(alpha).writeTo(out);
-            table.put(String.format(Locale.ROOT, "regmean α=%.2f", alpha), test.accuracy(out));
+            for (boolean merged : new boolean[] {false, true}) {
+                Path out = dir.resolve("regmean-" + alpha + merged + ".onnx");
+                RegMean.merge(tasks).calibration(calibration.taskInputs()).alpha(alpha).mergedInputs(merged)
+                        .writeTo(out);
+                table.put(String.format(Locale.ROOT, "regmean%s α=%.2f", merged ? "++" : "", alpha),
+                        test.accuracy(out));
+            }
         }
         System.out.print(DigitsTasks.markdown(table));
         assertThat(DigitsTasks.mean(table.get("regmean α=0.95"))).isGreaterThanOrEqualTo(DigitsTasks.mean(table.get("linear")));

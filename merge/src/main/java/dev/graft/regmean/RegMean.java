@@ -8,16 +8,22 @@ import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
 import dev.graft.graph.AffineLayer;
+import dev.graft.index.GraphIndex;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
 import dev.graft.plan.MergePlan;
+import dev.graft.plan.MergedWeights;
+import dev.graft.plan.TensorDepths;
+import dev.graft.tensor.ElementType;
+import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.CholeskyDecomposition;
 import org.apache.commons.math3.linear.DecompositionSolver;
@@ -33,7 +39,8 @@ import org.apache.commons.math3.linear.RealMatrix;
  * FusionBench; the paper tries 0.1 to 0.9), which keeps the sum well conditioned. Every other floating-point
  * tensor (biases, norms, embeddings, convolutions) is the plain average of the models'. The result has the first
  * model's graph. A sum of Grams that is not positive definite (a feature no model's data ever moves) gets a ridge
- * of {@code 10⁻⁶} of its mean diagonal.
+ * of {@code 10⁻⁶} of its mean diagonal. With {@link #mergedInputs} it is RegMean++: the Grams of each stage come
+ * from the merged model's inputs, stage by stage.
  *
  * <pre>{@code
  * RegMean.merge(List.of(a, b)).calibration(List.of(dataA, dataB)).writeTo(out);
@@ -47,6 +54,7 @@ public final class RegMean {
     private final List<Path> models;
     private List<Calibration> data;
     private double alpha = 0.95;
+    private boolean mergedInputs;
 
     private RegMean(List<Path> models) {
         this.models = List.copyOf(models);
@@ -84,6 +92,19 @@ public final class RegMean {
         return this;
     }
 
+    /**
+     * RegMean++ (Nguyen et al., 2025) when {@code merged} is true: each layer's Grams come from the merged model's own
+     * inputs rather than each model's. The tensors that are averaged are merged first; then the dense layers stage by
+     * stage: a numbered layer (a transformer block) at a time where the model has numbered layers, else each dense
+     * layer in graph order. For model {@code i}, a stage's inputs are those of model {@code i}'s own stage fed by
+     * everything merged so far (given to ONNX Runtime in memory), so each regression sees what the merged model will
+     * really feed it. One pass over each model's data per stage.
+     */
+    public RegMean mergedInputs(boolean merged) {
+        this.mergedInputs = merged;
+        return this;
+    }
+
     /** Runs the merge under {@link Execution#defaults()}; see {@link #writeTo(Path, Execution)}. */
     public Report writeTo(Path target) {
         return writeTo(target, Execution.defaults());
@@ -98,61 +119,167 @@ public final class RegMean {
      * @throws GraftException               if a model cannot be read or run, or the output cannot be written
      */
     public Report writeTo(Path target, Execution execution) {
+        try (Opened o = open()) {
+            Planned p = plan(o.models());
+            Rewriter.Result result = Rewriter.write(p.rewrite(), target, execution);
+            return new Report(models.stream().map(Path::toString).toList(), alpha, p.regressed(), p.averaged(),
+                    result.files().names());
+        }
+    }
+
+    /**
+     * The merge computed in memory (the first model's file and the merged values), for evaluating it without a file.
+     *
+     * @throws InvalidSettingException if no calibration was given
+     * @throws GraftException          if a model cannot be read or run
+     */
+    public MergedWeights inMemory(Execution execution) {
+        try (Opened o = open()) {
+            return new MergedWeights(models.get(0), Rewriter.compute(plan(o.models()).rewrite(), execution));
+        }
+    }
+
+    private record Opened(List<OnnxModel> models) implements AutoCloseable {
+        @Override
+        public void close() {
+            models.forEach(OnnxModel::close);
+        }
+    }
+
+    private Opened open() {
         if (data == null) {
             throw new InvalidSettingException("RegMean needs calibration data: call calibration(...)");
         }
-        List<OnnxModel> opened = new ArrayList<>();
+        Opened o = new Opened(new ArrayList<>());
         try {
             for (Path p : models) {
-                opened.add(OnnxModel.open(p));
+                o.models().add(OnnxModel.open(p));
             }
-            OnnxModel reference = opened.get(0);
-            MergePlan plan = MergePlan.of(opened);
-            Map<String, AffineLayer> dense = new LinkedHashMap<>();
-            for (AffineLayer l : AffineLayer.find(reference)) {
-                if (l.patches() == null && l.norm() == null) {
-                    dense.put(l.weight(), l);
-                }
+            return o;
+        } catch (RuntimeException e) {
+            o.close();
+            throw e;
+        }
+    }
+
+    private record Planned(RewritePlan rewrite, List<String> regressed, int averaged) {
+    }
+
+    private Planned plan(List<OnnxModel> opened) {
+        OnnxModel reference = opened.get(0);
+        MergePlan plan = MergePlan.of(opened);
+        Map<String, AffineLayer> dense = new LinkedHashMap<>();
+        for (AffineLayer l : AffineLayer.find(reference)) {
+            if (l.patches() == null && l.norm() == null) {
+                dense.put(l.weight(), l);
             }
-            Map<String, Integer> widths = new LinkedHashMap<>();
-            dense.values().forEach(l -> widths.put(l.weight(), l.in()));
-            List<InputGrams> grams = new ArrayList<>();
+        }
+        Map<String, float[]> fitted = mergedInputs ? stageByStage(opened, plan, dense) : null;
+        Map<String, Integer> widths = new LinkedHashMap<>();
+        dense.values().forEach(l -> widths.put(l.weight(), l.in()));
+        List<InputGrams> grams = new ArrayList<>();
+        if (fitted == null) {
             for (int i = 0; i < models.size(); i++) {
                 grams.add(InputGrams.of(models.get(i), widths, data.get(i)));
             }
-            // keyed by the Gram arrays themselves: a list of arrays is equal to another holding the same arrays
-            Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
-            RewritePlan.Builder rewrite = RewritePlan.of("regmean", reference.proto())
-                    .parameter("alpha", Double.toString(alpha));
-            opened.forEach(rewrite::input);
-            List<String> regressed = new ArrayList<>();
-            int averaged = 0;
-            for (MergePlan.Step step : plan.steps()) {
-                Weight ref = step.first();
-                if (!step.merge()) {
-                    rewrite.copy(ref);
-                    continue;
-                }
-                List<Weight> inputs = opened.stream().map(m -> m.weight(ref.name()).orElseThrow()).toList();
-                long n = ref.elementCount();
-                AffineLayer layer = dense.get(ref.name());
-                if (layer != null) {
-                    List<double[]> g = grams.stream().map(x -> x.of(ref.name())).toList();
-                    rewrite.compute(OutputTensor.like(ref, ref.type(), () -> regressed(layer, inputs, g, solvers)),
-                            8L * n * (models.size() + 2) + 8L * layer.in() * layer.in());
-                    regressed.add(ref.name());
-                } else {
-                    rewrite.compute(OutputTensor.like(ref, ref.type(), () -> average(inputs)),
-                            4L * n * (models.size() + 1));
-                    averaged++;
+        }
+        // keyed by the Gram arrays themselves: a list of arrays is equal to another holding the same arrays
+        Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
+        RewritePlan.Builder rewrite = RewritePlan.of("regmean", reference.proto())
+                .parameter("alpha", Double.toString(alpha)).parameter("inputs", mergedInputs ? "merged" : "own");
+        opened.forEach(rewrite::input);
+        List<String> regressed = new ArrayList<>();
+        int averaged = 0;
+        for (MergePlan.Step step : plan.steps()) {
+            Weight ref = step.first();
+            if (!step.merge()) {
+                rewrite.copy(ref);
+                continue;
+            }
+            List<Weight> inputs = opened.stream().map(m -> m.weight(ref.name()).orElseThrow()).toList();
+            long n = ref.elementCount();
+            AffineLayer layer = dense.get(ref.name());
+            if (fitted != null) {
+                float[] values = fitted.get(ref.name());
+                rewrite.compute(OutputTensor.like(ref, ref.type(), () -> values), 4L * n);
+            } else if (layer != null) {
+                List<double[]> g = grams.stream().map(x -> x.of(ref.name())).toList();
+                rewrite.compute(OutputTensor.like(ref, ref.type(), () -> regressed(layer, inputs, g, solvers)),
+                        8L * n * (models.size() + 2) + 8L * layer.in() * layer.in());
+            } else {
+                rewrite.compute(OutputTensor.like(ref, ref.type(), () -> average(inputs)),
+                        4L * n * (models.size() + 1));
+            }
+            if (layer != null) {
+                regressed.add(ref.name());
+            } else {
+                averaged++;
+            }
+        }
+        return new Planned(rewrite.build(), regressed, averaged);
+    }
+
+    /**
+     * RegMean++: every merged tensor. The tensors that are not regressed are averaged first; then the dense layers
+     * stage by stage ({@link #stages}), each regressed on the Grams of its inputs when each model runs with
+     * everything merged so far in place of its own tensors.
+     */
+    private Map<String, float[]> stageByStage(List<OnnxModel> opened, MergePlan plan, Map<String, AffineLayer> dense) {
+        Map<String, float[]> merged = new LinkedHashMap<>();
+        Map<String, ModelRunner.Input> earlier = new LinkedHashMap<>();
+        Map<String, List<Weight>> inputs = new LinkedHashMap<>();
+        for (MergePlan.Step step : plan.steps()) {
+            Weight ref = step.first();
+            if (step.merge()) {
+                inputs.put(ref.name(), opened.stream().map(m -> m.weight(ref.name()).orElseThrow()).toList());
+                if (!dense.containsKey(ref.name())) {
+                    merged.put(ref.name(), average(inputs.get(ref.name())));
+                    given(earlier, ref, merged);
                 }
             }
-            Rewriter.Result result = Rewriter.write(rewrite.build(), target, execution);
-            return new Report(models.stream().map(Path::toString).toList(), alpha, regressed, averaged,
-                    result.files().names());
-        } finally {
-            opened.forEach(OnnxModel::close);
         }
+        Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
+        for (List<AffineLayer> stage : stages(opened.get(0), dense, inputs.keySet())) {
+            Map<String, Integer> widths = new LinkedHashMap<>();
+            stage.forEach(l -> widths.put(l.weight(), l.in()));
+            List<InputGrams> grams = new ArrayList<>();
+            for (int i = 0; i < models.size(); i++) {
+                grams.add(InputGrams.of(models.get(i), earlier, widths, data.get(i)));
+            }
+            for (AffineLayer l : stage) {
+                merged.put(l.weight(), regressed(l, inputs.get(l.weight()),
+                        grams.stream().map(x -> x.of(l.weight())).toList(), solvers));
+            }
+            for (AffineLayer l : stage) {
+                given(earlier, inputs.get(l.weight()).get(0), merged);
+            }
+        }
+        return merged;
+    }
+
+    /** Adds {@code w}'s merged values to what ONNX Runtime is given in memory (float32 tensors only). */
+    private static void given(Map<String, ModelRunner.Input> earlier, Weight w, Map<String, float[]> merged) {
+        if (w.type() == ElementType.FLOAT) {
+            earlier.put(w.name(), ModelRunner.Input.of(merged.get(w.name()), w.shape()));
+        }
+    }
+
+    /**
+     * The dense layers of the merge in the order RegMean++ fits them: by layer number where the model has two or
+     * more numbered layers (a transformer block at a time, as the paper); otherwise each layer on its own in graph
+     * order, layers that read one value together (an MLP or CNN).
+     */
+    private static List<List<AffineLayer>> stages(OnnxModel reference, Map<String, AffineLayer> dense,
+                                                  java.util.Set<String> mergedNames) {
+        TensorDepths depths = new TensorDepths(GraphIndex.of(reference));
+        List<AffineLayer> layers = dense.values().stream().filter(l -> mergedNames.contains(l.weight())).toList();
+        long numbered = layers.stream().mapToInt(l -> depths.stage(l.weight())).distinct().count();
+        Map<Object, List<AffineLayer>> byStage = numbered >= 2 ? new TreeMap<>() : new LinkedHashMap<>();
+        for (AffineLayer l : layers) {
+            Object key = numbered >= 2 ? (Object) depths.stage(l.weight()) : l.input();
+            byStage.computeIfAbsent(key, k -> new ArrayList<>()).add(l);
+        }
+        return new ArrayList<>(byStage.values());
     }
 
     /** {@code W*} of one layer, in its stored layout. */

@@ -24,13 +24,14 @@ import java.util.Set;
  *     calibration: task_b.txt       #   or text with a tokenizer (samples: lines used, default 256)
  *     tokenizer: tokenizer.json
  * alpha: 0.95                       # scale of the Grams' off-diagonal entries, (0, 1]
+ * inputs: own                       # own (RegMean) or merged (RegMean++: Grams of the merged model's inputs)
  * </pre>
  *
  * @param file    the recipe file
  * @param regMean the merge it describes, ready to run
  */
 public record RegMeanRecipe(Path file, RegMean regMean) implements Recipe {
-    private static final Set<String> TOP = Set.of("merge_method", "models", "alpha");
+    private static final Set<String> TOP = Set.of("merge_method", "models", "alpha", "inputs");
     private static final Set<String> MODEL = Set.of("model", "calibration", "tokenizer", "input", "samples");
 
     /** {@code merge_method: regmean}. */
@@ -44,6 +45,14 @@ public record RegMeanRecipe(Path file, RegMean regMean) implements Recipe {
         public Recipe parse(RecipeFile recipe) {
             JsonNode root = recipe.root();
             recipe.keys(root, TOP, "");
+            String inputs = root.has("inputs") ? recipe.text(root, "inputs") : "own";
+            if (!inputs.equals("own") && !inputs.equals("merged")) {
+                throw recipe.error("'inputs' must be own (RegMean) or merged (RegMean++), got '" + inputs + "'");
+            }
+            double alpha = recipe.number(root, "alpha", 0.95);
+            if (!(alpha > 0 && alpha <= 1)) {
+                throw recipe.error("regmean: alpha must be in (0, 1], got " + alpha);
+            }
             JsonNode models = root.get("models");
             if (models == null || !models.isArray() || models.isEmpty()) {
                 throw recipe.error("merge_method regmean needs 'models': a list of {model, calibration}");
@@ -68,8 +77,8 @@ public record RegMeanRecipe(Path file, RegMean regMean) implements Recipe {
                 data.add(spec.load(model));
             }
             try {
-                return new RegMeanRecipe(recipe.file(), RegMean.merge(paths).calibration(data)
-                        .alpha(recipe.number(root, "alpha", 0.95)));
+                return new RegMeanRecipe(recipe.file(), RegMean.merge(paths).calibration(data).alpha(alpha)
+                        .mergedInputs(inputs.equals("merged")));
             } catch (InvalidSettingException e) {
                 throw recipe.error("regmean: " + e.getMessage());
             }

@@ -140,6 +140,63 @@ class RegMeanTest {
     }
 
     /**
+     * RegMean++ with α = 1: layer 0 (W1) is RegMean's; layer 1 (W2) is the least-squares fit on the inputs that the
+     * merged layer 0 (merged W1 and averaged b1) feeds it, each model's targets being its own W2 applied to them;
+     * and that differs from RegMean's W2, fitted on each model's own hidden units. In memory as on file.
+     */
+    @Test
+    void regMeanPlusPlusFitsEachLayerOnTheMergedModelsInputs() {
+        Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.mlp(4), dir.resolve("b.onnx"));
+        float[] xa = inputs(1);
+        float[] xb = inputs(2);
+        Path plain = dir.resolve("plain.onnx");
+        Path plus = dir.resolve("plus.onnx");
+        RegMean.merge(List.of(a, b)).calibration(List.of(data(xa), data(xb))).alpha(1).writeTo(plain);
+        RegMean plusPlus = RegMean.merge(List.of(a, b)).calibration(List.of(data(xa), data(xb))).alpha(1)
+                .mergedInputs(true);
+        plusPlus.writeTo(plus);
+        assertThat(weight(plus, "W1")).containsExactly(weight(plain, "W1"));
+        float[] w1 = weight(plus, "W1");
+        float[] b1 = weight(plus, "b1");
+        double[][] h = new double[2 * ROWS][HIDDEN];
+        double[][] y2 = new double[2 * ROWS][OUT];
+        List<Path> models = List.of(a, b);
+        List<float[]> xs = List.of(xa, xb);
+        for (int m = 0; m < 2; m++) {
+            float[] w2 = weight(models.get(m), "W2"); // [out, hidden]
+            for (int s = 0; s < ROWS; s++) {
+                int row = m * ROWS + s;
+                for (int j = 0; j < HIDDEN; j++) {
+                    double v = b1[j];
+                    for (int i = 0; i < IN; i++) {
+                        v += (double) xs.get(m)[s * IN + i] * w1[i * HIDDEN + j];
+                    }
+                    h[row][j] = Math.max(0, v);
+                }
+                for (int o = 0; o < OUT; o++) {
+                    double v = 0;
+                    for (int j = 0; j < HIDDEN; j++) {
+                        v += h[row][j] * w2[o * HIDDEN + j];
+                    }
+                    y2[row][o] = v;
+                }
+            }
+        }
+        RealMatrix w2 = leastSquares(h, y2); // [hidden, out]
+        float[] merged2 = weight(plus, "W2");
+        double differs = 0;
+        for (int o = 0; o < OUT; o++) {
+            for (int j = 0; j < HIDDEN; j++) {
+                assertThat((double) merged2[o * HIDDEN + j]).isCloseTo(w2.getEntry(j, o), within(1e-3));
+                differs = Math.max(differs, Math.abs(merged2[o * HIDDEN + j] - weight(plain, "W2")[o * HIDDEN + j]));
+            }
+        }
+        assertThat(differs).isGreaterThan(1e-2);
+        assertThat(plusPlus.inMemory(dev.graft.exec.Execution.defaults()).weights().get("W2")).containsExactly(merged2);
+    }
+
+    /**
      * With α &lt; 1 the off-diagonal scaling is least squares with extra rows: per model, its inputs times √α and,
      * per feature k, a row √((1 − α)·Gᵢ[k][k])·e_k whose target is that times model i's row k of W1.
      */
@@ -229,6 +286,16 @@ class RegMeanTest {
         assertThatThrownBy(() -> dev.graft.recipe.Recipes.read(recipe))
                 .isInstanceOf(dev.graft.RecipeException.class).hasMessageContaining("models[0]")
                 .hasMessageContaining("own data");
+        java.nio.file.Files.writeString(recipe, String.join("\n", "merge_method: regmean", "models:",
+                "  - model: a.onnx", "    calibration: a.npy", "inputs: merged", ""));
+        assertThat(((RegMean.Report) dev.graft.recipe.Recipes.read(recipe).run(dir.resolve("plus.onnx"),
+                dev.graft.exec.Execution.defaults())).regressed()).containsExactly("W1", "W2");
+        for (String bad : List.of("inputs: sideways", "alpha: 2")) {
+            java.nio.file.Files.writeString(recipe, String.join("\n", "merge_method: regmean", "models:",
+                    "  - model: a.onnx", "    calibration: missing.npy", bad, ""));
+            assertThatThrownBy(() -> dev.graft.recipe.Recipes.read(recipe)).as(bad)
+                    .isInstanceOf(dev.graft.RecipeException.class).hasMessageContaining(bad.split(":")[0]);
+        }
     }
 
     @Test
