@@ -47,13 +47,15 @@ final class PleasCommand implements Callable<Integer> {
                     + "parameters on the least similar pairs of all groups (least-similar)")
     String spread;
 
-    @Option(names = "--matching", defaultValue = "activations", paramLabel = "activations|weights|identity",
-            description = "how B's units pair with A's: by activation correlation (default), weight matching, or "
-                    + "as they are (models fine-tuned from one start)")
+    @Option(names = "--matching", defaultValue = "auto", paramLabel = "auto|activations|weights|identity",
+            description = "how B's units pair with A's: auto (default: as they are for models that share a start, "
+                    + "by mean weight cosine, else by activations), by activation correlation, weight matching, or "
+                    + "as they are")
     String matching;
 
-    @Option(names = "--fit", defaultValue = "all", paramLabel = "all|resizable|none",
-            description = "layers fitted by least squares (the others are averaged after matching)")
+    @Option(names = "--fit", defaultValue = "auto", paramLabel = "auto|all|resizable|none",
+            description = "layers fitted by least squares (the others are averaged after matching); auto (default):"
+                    + " resizable for models that share a start, else all")
     String fit;
 
     @Option(names = "--keep-last", defaultValue = "0", paramLabel = "K",

@@ -62,6 +62,13 @@ public final class Pleas {
 
     /** How B's units are paired with A's; the pairs' activation correlations rank them for the width either way. */
     public enum Matching {
+        /**
+         * The default: {@link #IDENTITY} for models that share a start (the mean cosine of their dense weights, as
+         * they are, is at least {@value #SHARED_START}: fine-tunes of one model, such as bge-small and e5-small),
+         * else {@link #ACTIVATIONS} (models trained from different starts, whose weights are unrelated: cosines
+         * near 0). Matching related models by activations moves units that already pair up and costs accuracy.
+         */
+        AUTO,
         /** By activation correlation on the calibration data (PLeaS's choice). */
         ACTIVATIONS,
         /** By weight matching (Git Re-Basin; {@link WeightMatching}), which keeps a shared order of related models. */
@@ -69,7 +76,7 @@ public final class Pleas {
         /** Unit {@code i} with unit {@code i}: for models fine-tuned from one start, whose units already pair up. */
         IDENTITY;
 
-        /** The matching named {@code name} ({@code activations}, {@code weights}, {@code identity}). */
+        /** The matching named {@code name} ({@code auto}, {@code activations}, {@code weights}, {@code identity}). */
         public static Matching of(String name) {
             return named(name, Matching.class);
         }
@@ -77,6 +84,11 @@ public final class Pleas {
 
     /** Which layers are fitted by least squares; the others are set to the merged-space average. */
     public enum Fit {
+        /**
+         * The default: {@link #RESIZABLE} for models that share a start (measured on bge-small + e5-small, retrieval
+         * MRR: 0.574 against 0.522 for fitting every layer, and 0.568 for the plain average), else {@link #ALL}.
+         */
+        AUTO,
         /** Every layer. */
         ALL,
         /** Layers that read or write a group that may widen (for a transformer: the FFN). */
@@ -119,7 +131,8 @@ public final class Pleas {
     }
 
     /** What a PLeaS merge did. */
-    public record Report(String modelA, String modelB, double width, String matching, String spread, double ridge,
+    public record Report(String modelA, String modelB, double width, String matching, double weightCosine,
+                         String spread, double ridge,
                          String fit, int keptLayers, int samples, long parametersA, long parametersMerged, List<String> outputs,
                          List<GroupReport> groups, List<LayerReport> layers, List<String> files) {
     }
@@ -130,9 +143,9 @@ public final class Pleas {
     private double width = 1.0;
     private final Map<String, Double> groupWidths = new LinkedHashMap<>();
     private Spread spread = Spread.UNIFORM;
-    private Matching matching = Matching.ACTIVATIONS;
+    private Matching matching = Matching.AUTO;
     private double ridge = 1e-3;
-    private Fit fit = Fit.ALL;
+    private Fit fit = Fit.AUTO;
     private int keptLayers;
 
     private Pleas(Path a, Path b) {
@@ -178,7 +191,7 @@ public final class Pleas {
         return w;
     }
 
-    /** How units are paired (default by activations). */
+    /** How units are paired (default {@link Matching#AUTO}: as they are for models that share a start). */
     public Pleas matching(Matching m) {
         this.matching = m;
         return this;
@@ -203,7 +216,7 @@ public final class Pleas {
         return this;
     }
 
-    /** Which layers are fitted (default all). */
+    /** Which layers are fitted (default {@link Fit#AUTO}: resizable ones for models that share a start, else all). */
     public Pleas fit(Fit f) {
         this.fit = f;
         return this;
@@ -254,6 +267,11 @@ public final class Pleas {
             Split split = Split.last(ma, mb, layers, keptLayers);
             Map<Integer, String> fixed = MergedUnits.fixedGroups(spec, layers, split);
             Map<Integer, Double> own = ownWidths(spec, fixed);
+            double cosine = meanWeightCosine(ma, mb, layers);
+            boolean sharedStart = cosine >= SHARED_START;
+            Matching matching = this.matching != Matching.AUTO ? this.matching
+                    : sharedStart ? Matching.IDENTITY : Matching.ACTIVATIONS;
+            Fit fit = this.fit != Fit.AUTO ? this.fit : sharedStart ? Fit.RESIZABLE : Fit.ALL;
             Permutations given = matching == Matching.WEIGHTS
                     ? WeightMatching.match(ma, mb, spec, 0, 100, WeightMatching.attentionKeyBiases(mb)).permutations()
                     : Permutations.identity(spec);
@@ -289,7 +307,7 @@ public final class Pleas {
             Map<Integer, Integer> kept = WidthBudget.kept(budget, width, own, spread);
             MergedUnits units = MergedUnits.of(spec, perms, kept, ranked);
             List<GroupReport> groups = groupReports(spec, similarity, units, fixed);
-            List<MergedLayer> merged = plan(layers, layersB, units, split, fixed, spec);
+            List<MergedLayer> merged = plan(layers, layersB, units, split, fixed, spec, fit);
             long half = Math.max(1, execution.memoryBudget() / 2);
             List<LayerReport> reports;
             WrittenFiles files;
@@ -309,9 +327,33 @@ public final class Pleas {
                 paramsMerged = parameters(out.proto().getGraph().getInitializerList());
                 outputs = out.proto().getGraph().getOutputList().stream().map(v -> v.getName()).toList();
             }
-            return new Report(a.toString(), b.toString(), width, label(matching), label(spread), ridge, label(fit),
+            return new Report(a.toString(), b.toString(), width, label(matching)
+                    + (this.matching == Matching.AUTO ? " (auto)" : ""), cosine, label(spread), ridge, label(fit)
+                    + (this.fit == Fit.AUTO ? " (auto)" : ""),
                     keptLayers, data.samples(), paramsA, paramsMerged, outputs, groups, reports, files.names());
         }
+    }
+
+    /** The mean cosine at which {@link Matching#AUTO} takes two models for fine-tunes of one start. */
+    public static final double SHARED_START = 0.5;
+
+    /** The mean, over A's layers, of the cosine between A's and B's weights as they are (unpermuted). */
+    static double meanWeightCosine(OnnxModel ma, OnnxModel mb, List<AffineLayer> layers) {
+        double total = 0;
+        for (AffineLayer l : layers) {
+            float[] x = ma.weight(l.weight()).orElseThrow().toFloats();
+            float[] y = mb.weight(l.weight()).orElseThrow().toFloats();
+            double dot = 0;
+            double nx = 0;
+            double ny = 0;
+            for (int i = 0; i < x.length; i++) {
+                dot += (double) x[i] * y[i];
+                nx += (double) x[i] * x[i];
+                ny += (double) y[i] * y[i];
+            }
+            total += nx > 0 && ny > 0 ? dot / Math.sqrt(nx * ny) : 0;
+        }
+        return layers.isEmpty() ? 0 : total / layers.size();
     }
 
     /** B must have A's layers, of the same kind and widths, under the same names. */
@@ -409,7 +451,7 @@ public final class Pleas {
 
     /** Each layer of the merged part and each entry of the kept parts, with its unit maps. */
     private List<MergedLayer> plan(List<AffineLayer> layers, Map<String, AffineLayer> layersB, MergedUnits units, Split split,
-                                   Map<Integer, String> fixed, PermutationSpec spec) {
+                                   Map<Integer, String> fixed, PermutationSpec spec, Fit fit) {
         List<MergedLayer> out = new ArrayList<>();
         for (AffineLayer l : layers) {
             boolean entry = split.entries().contains(l.weight());

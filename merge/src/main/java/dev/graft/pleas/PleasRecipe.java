@@ -21,8 +21,8 @@ import java.util.Set;
  *   width: 1.5                      # groups that may widen, 1.0 to 2.0
  *   group_widths: {"encoder.layer.11/1536": 2.0}
  *   spread: uniform                 # or least-similar
- *   fit: all                        # or resizable, none
- *   matching: activations           # or weights, identity
+ *   fit: auto                       # (shared start: resizable, else all), all, resizable, none
+ *   matching: auto                  # (shared start: identity, else activations), activations, weights, identity
  *   keep_last: 0                    # layers kept per model (own heads)
  *   ridge: 0.001
  * </pre>
@@ -72,8 +72,8 @@ public record PleasRecipe(Path file, Pleas pleas) implements Recipe {
             Pleas p = Pleas.merge(paths[0], paths[1]).calibration(recipe.calibration(node, 2000).load(paths[0]))
                     .width(recipe.number(node, "width", 1.0))
                     .spread(Pleas.Spread.of(node.path("spread").asText("uniform")))
-                    .fit(Pleas.Fit.of(node.path("fit").asText("all")))
-                    .matching(Pleas.Matching.of(node.path("matching").asText("activations")))
+                    .fit(Pleas.Fit.of(node.path("fit").asText("auto")))
+                    .matching(Pleas.Matching.of(node.path("matching").asText("auto")))
                     .keepLast(recipe.integer(node, "keep_last", 0))
                     .ridge(recipe.number(node, "ridge", 1e-3));
             if (node.has("group_widths")) {

@@ -104,6 +104,26 @@ class PleasTest {
         assertThat(identity.groups()).allSatisfy(g -> assertThat(g.meanSimilarity()).isLessThan(0.5));
     }
 
+    /**
+     * By default, models trained from different starts (seeds 1 and 2: unrelated weights) are matched by activations
+     * and fitted everywhere, while a model and its fine-tune (the digits base and its mirrored-digits fine-tune) are
+     * paired as they are, fitting the resizable layers.
+     */
+    @Test
+    void defaultsDetectModelsThatShareAStart() {
+        Path merged = dir.resolve("merged.onnx");
+        Pleas.Report independent = Pleas.merge(MLP1, MLP2).calibration(calibration()).writeTo(merged);
+        assertThat(independent.weightCosine()).isLessThan(0.2);
+        assertThat(independent.matching()).isEqualTo("activations (auto)");
+        assertThat(independent.fit()).isEqualTo("all (auto)");
+        Path digits = Path.of("../examples/recipes/digits");
+        Pleas.Report related = Pleas.merge(digits.resolve("base.onnx"), digits.resolve("task_c.onnx"))
+                .calibration(calibration()).writeTo(merged);
+        assertThat(related.weightCosine()).isGreaterThan(Pleas.SHARED_START);
+        assertThat(related.matching()).isEqualTo("identity (auto)");
+        assertThat(related.fit()).isEqualTo("resizable (auto)");
+    }
+
     /** At 2.0× nothing is merged: the merged model computes the average of both models' outputs, on any input. */
     @ParameterizedTest
     @ValueSource(strings = {"mlp", "cnn"})
