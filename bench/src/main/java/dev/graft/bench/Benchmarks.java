@@ -23,6 +23,7 @@ import java.util.Locale;
  *   <li>{@code ties}: TIES of a base and three such models, with and without diagnostics and sync, and the peak
  *   resident memory of one TIES in a child JVM;</li>
  *   <li>{@code lap}, {@code align}: see {@link AlignmentBenchmarks}.</li>
+ *   <li>{@code regmean}, {@code eval}: see {@link DataAwareBenchmarks}.</li>
  * </ul>
  */
 public final class Benchmarks {
@@ -77,6 +78,10 @@ public final class Benchmarks {
             MemoryBenchmarks.run(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
                     Path.of("examples/recipes/text/sentences.txt"), work, !what.equals("memory-recursive"),
                     !what.equals("memory-pleas"));
+        }
+        if (what.equals("regmean") || what.equals("eval") || what.equals("all")) {
+            DataAwareBenchmarks.run(Path.of(System.getProperty("graft.models.dir", "api/target/models")), work,
+                    !what.equals("eval"), !what.equals("regmean"));
         }
         if (what.equals("pleas") || what.equals("all")) {
             PleasBenchmarks.merge(Path.of(System.getProperty("graft.models.dir", "api/target/models")),

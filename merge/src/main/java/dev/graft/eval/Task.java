@@ -85,6 +85,11 @@ public final class Task implements Evaluator {
         return name;
     }
 
+    /** The task's samples. */
+    public TaskData data() {
+        return data;
+    }
+
     /** How the task is scored. */
     public Metric metric() {
         return metric;

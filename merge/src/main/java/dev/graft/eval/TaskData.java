@@ -191,8 +191,8 @@ public final class TaskData {
         }
     }
 
-    /** The model inputs, in batches; arrays feed {@code firstInput} unless the task names an input. */
-    Calibration inputs(String firstInput) {
+    /** The model inputs, in batches; an array feeds {@code firstInput} unless the task names its input. */
+    public Calibration inputs(String firstInput) {
         return byInput.computeIfAbsent(firstInput, inputs);
     }
 

@@ -1,0 +1,142 @@
+package dev.graft.examples;
+
+import dev.graft.Graft;
+import dev.graft.MergeBuilder;
+import dev.graft.eval.Candidate;
+import dev.graft.eval.Evaluation;
+import dev.graft.eval.EvaluationReport;
+import dev.graft.exec.Execution;
+import dev.graft.merge.MergeMethods;
+import dev.graft.plan.MergedWeights;
+import dev.graft.regmean.RegMean;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * The methods × tasks table of the text benchmark ({@link TextTasks}): the pretrained model and each fine-tune
+ * with the tasks' heads, then merges of the five fine-tunes, every merge computed in memory and evaluated without a
+ * file. Each method's coefficients (λ, density, α) are chosen on the validation split, by the average accuracy over
+ * the tasks; the table is on the test split. Run:
+ * {@code java dev.graft.examples.TextTasksBenchmark MODELS_DIR [WORK_DIR]} (MODELS_DIR: bge-small-en-v1.5.onnx and
+ * its tokenizer, as the build fetches them into cli/target/models).
+ */
+public final class TextTasksBenchmark {
+    /** One method: its name and the candidates to choose from on validation, each described by its settings. */
+    private record Method(String name, Map<String, Supplier<MergedWeights>> grid) {
+    }
+
+    private TextTasksBenchmark() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        Path models = Path.of(args[0]);
+        Path work = Files.createDirectories(Path.of(args.length > 1 ? args[1] : "target/text-tasks"));
+        Path base = models.resolve("bge-small-en-v1.5.onnx");
+        TextTasks tasks = new TextTasks(Path.of("recipes/text-tasks"), base,
+                models.resolve("bge-small-en-v1.5-tokenizer.json"));
+        Map<String, Path> fineTuned = new LinkedHashMap<>();
+        for (String task : TextTasks.NAMES) {
+            fineTuned.put(task, tasks.rebuild(task, work.resolve(task + ".onnx")));
+        }
+        List<Path> inputs = new ArrayList<>(fineTuned.values());
+        Evaluation validation = Evaluation.of(tasks.tasks("validation", fineTuned));
+        Evaluation test = Evaluation.of(tasks.tasks("test", fineTuned));
+        List<Candidate> rows = new ArrayList<>();
+        rows.add(Candidate.of("pretrained", base));
+        fineTuned.forEach((task, file) -> rows.add(Candidate.of("fine-tuned on " + task, file)));
+        List<String> chosen = new ArrayList<>();
+        for (Method m : methods(base, inputs, tasks)) {
+            long start = System.nanoTime();
+            Map<String, MergedWeights> built = new LinkedHashMap<>();
+            List<Candidate> candidates = new ArrayList<>();
+            m.grid().forEach((settings, merge) -> {
+                built.put(settings, merge.get());
+                candidates.add(Candidate.merged(settings, built.get(settings)));
+            });
+            String best = settingsChosen(validation, candidates);
+            chosen.add(String.format(Locale.ROOT, "%s: %s (of %s; %.0f s)", m.name(), best, m.grid().keySet(),
+                    (System.nanoTime() - start) / 1e9));
+            System.out.println(chosen.get(chosen.size() - 1));
+            rows.add(Candidate.merged(m.name() + (best.isEmpty() ? "" : " (" + best + ")"), built.get(best)));
+        }
+        EvaluationReport report = test.run(rows);
+        System.out.print(report.table());
+        Files.writeString(work.resolve("text-tasks.md"), report.table());
+        Files.writeString(work.resolve("text-tasks.json"), report.json());
+        report.writeSvg(work.resolve("text-tasks.svg"));
+        chosen.forEach(System.out::println);
+    }
+
+    /** The settings whose candidate has the best average on {@code validation} (the first of equals). */
+    static String settingsChosen(Evaluation validation, List<Candidate> candidates) {
+        if (candidates.size() == 1) {
+            return candidates.get(0).name();
+        }
+        EvaluationReport r = validation.run(candidates);
+        int best = 0;
+        for (int m = 1; m < candidates.size(); m++) {
+            if (r.average(m) > r.average(best)) {
+                best = m;
+            }
+        }
+        return candidates.get(best).name();
+    }
+
+    private static List<Method> methods(Path base, List<Path> inputs, TextTasks tasks) {
+        List<Method> out = new ArrayList<>();
+        out.add(new Method("simple average", Map.of("", () -> merge(null, inputs, "linear", Map.of()))));
+        out.add(new Method("task arithmetic", grid("λ", new double[] {0.3, 0.5, 0.7, 1.0}, v ->
+                merge(base, inputs, "task_arithmetic", Map.of("lambda", v)))));
+        out.add(new Method("TIES", grid2(new double[] {0.2, 0.5}, new double[] {1.0, 1.5}, (d, l) ->
+                merge(base, inputs, "ties", Map.of("density", d, "lambda", l)))));
+        out.add(new Method("DARE-TIES", grid2(new double[] {0.2, 0.5}, new double[] {1.0, 1.5}, (d, l) ->
+                merge(base, inputs, "dare_ties", Map.of("density", d, "lambda", l)))));
+        out.add(new Method("breadcrumbs", grid2(new double[] {0.5}, new double[] {0.3, 0.5, 1.0}, (d, l) ->
+                merge(base, inputs, "breadcrumbs", Map.of("density", d, "lambda", l)))));
+        out.add(new Method("model stock", Map.of("", () -> merge(base, inputs, "model_stock", Map.of()))));
+        List<dev.graft.data.Calibration> data = tasks.calibration(128);
+        out.add(new Method("RegMean", grid("α", new double[] {0.5, 0.95}, a ->
+                RegMean.merge(inputs).calibration(data).alpha(a).inMemory(Execution.defaults()))));
+        out.add(new Method("RegMean++", grid("α", new double[] {0.95}, a ->
+                RegMean.merge(inputs).calibration(data).alpha(a).mergedInputs(true).inMemory(Execution.defaults()))));
+        return out;
+    }
+
+    private static MergedWeights merge(Path base, List<Path> inputs, String method, Map<String, Double> parameters) {
+        MergeBuilder b = Graft.merge().method(MergeMethods.create(method)).diagnostics(false).seed(0);
+        if (base != null) {
+            b.base(base);
+        }
+        inputs.forEach(p -> b.model(p, 1.0));
+        parameters.forEach(b::parameter);
+        return b.inMemory();
+    }
+
+    private static Map<String, Supplier<MergedWeights>> grid(String name, double[] values,
+                                                           java.util.function.DoubleFunction<MergedWeights> merge) {
+        Map<String, Supplier<MergedWeights>> out = new LinkedHashMap<>();
+        for (double v : values) {
+            out.put(name + "=" + v, () -> merge.apply(v));
+        }
+        return out;
+    }
+
+    private static Map<String, Supplier<MergedWeights>> grid2(double[] densities, double[] lambdas,
+                                                            java.util.function.BiFunction<Double, Double,
+                                                                    MergedWeights> merge) {
+        Map<String, Supplier<MergedWeights>> out = new LinkedHashMap<>();
+        for (double d : densities) {
+            for (double l : lambdas) {
+                out.put("density=" + d + ", λ=" + l, () -> merge.apply(d, l));
+            }
+        }
+        return out;
+    }
+}
