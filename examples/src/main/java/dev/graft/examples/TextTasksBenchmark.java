@@ -7,6 +7,7 @@ import dev.graft.eval.Evaluation;
 import dev.graft.eval.EvaluationReport;
 import dev.graft.exec.Execution;
 import dev.graft.merge.MergeMethods;
+import dev.graft.plan.MergeMethod;
 import dev.graft.plan.MergedWeights;
 import dev.graft.regmean.RegMean;
 import java.io.IOException;
@@ -64,7 +65,7 @@ public final class TextTasksBenchmark {
             chosen.add(String.format(Locale.ROOT, "%s: %s (of %s; %.0f s)", m.name(), best, m.grid().keySet(),
                     (System.nanoTime() - start) / 1e9));
             System.out.println(chosen.get(chosen.size() - 1));
-            rows.add(Candidate.merged(m.name() + (best.isEmpty() ? "" : " (" + best + ")"), built.get(best)));
+            rows.add(Candidate.merged(m.name() + (best.equals("-") ? "" : " (" + best + ")"), built.get(best)));
         }
         EvaluationReport report = test.run(rows);
         System.out.print(report.table());
@@ -91,7 +92,7 @@ public final class TextTasksBenchmark {
 
     private static List<Method> methods(Path base, List<Path> inputs, TextTasks tasks) {
         List<Method> out = new ArrayList<>();
-        out.add(new Method("simple average", Map.of("", () -> merge(null, inputs, "linear", Map.of()))));
+        out.add(new Method("simple average", Map.of("-", () -> merge(null, inputs, "linear", Map.of()))));
         out.add(new Method("task arithmetic", grid("λ", new double[] {0.3, 0.5, 0.7, 1.0}, v ->
                 merge(base, inputs, "task_arithmetic", Map.of("lambda", v)))));
         out.add(new Method("TIES", grid2(new double[] {0.2, 0.5}, new double[] {1.0, 1.5}, (d, l) ->
@@ -100,7 +101,7 @@ public final class TextTasksBenchmark {
                 merge(base, inputs, "dare_ties", Map.of("density", d, "lambda", l)))));
         out.add(new Method("breadcrumbs", grid2(new double[] {0.5}, new double[] {0.3, 0.5, 1.0}, (d, l) ->
                 merge(base, inputs, "breadcrumbs", Map.of("density", d, "lambda", l)))));
-        out.add(new Method("model stock", Map.of("", () -> merge(base, inputs, "model_stock", Map.of()))));
+        out.add(new Method("model stock", Map.of("-", () -> merge(base, inputs, "model_stock", Map.of()))));
         List<dev.graft.data.Calibration> data = tasks.calibration(128);
         out.add(new Method("RegMean", grid("α", new double[] {0.5, 0.95}, a ->
                 RegMean.merge(inputs).calibration(data).alpha(a).inMemory(Execution.defaults()))));
@@ -110,11 +111,19 @@ public final class TextTasksBenchmark {
     }
 
     private static MergedWeights merge(Path base, List<Path> inputs, String method, Map<String, Double> parameters) {
-        MergeBuilder b = Graft.merge().method(MergeMethods.create(method)).diagnostics(false).seed(0);
+        MergeMethod m = MergeMethods.create(method);
+        MergeBuilder b = Graft.merge().method(m).diagnostics(false).seed(0);
         if (base != null) {
             b.base(base);
         }
-        inputs.forEach(p -> b.model(p, 1.0));
+        boolean weighted = m.parameters().stream().anyMatch(p -> p.name().equals("weight"));
+        inputs.forEach(p -> {
+            if (weighted) {
+                b.model(p, 1.0);
+            } else {
+                b.model(p, Map.of());
+            }
+        });
         parameters.forEach(b::parameter);
         return b.inMemory();
     }
