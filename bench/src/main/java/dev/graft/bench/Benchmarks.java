@@ -297,11 +297,13 @@ public final class Benchmarks {
         Graft.convert(in).sync(sync).writeTo(out);
     }
 
-    private interface Work {
+    /** Work to time. */
+    interface Work {
         void run() throws Exception;
     }
 
-    private static double time(Work w) throws Exception {
+    /** Seconds {@code w} takes. */
+    static double time(Work w) throws Exception {
         long t = System.nanoTime();
         w.run();
         return (System.nanoTime() - t) / 1e9;

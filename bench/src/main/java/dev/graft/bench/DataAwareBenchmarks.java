@@ -48,12 +48,12 @@ final class DataAwareBenchmarks {
         if (regMean) {
             List<Calibration> data = tasks.calibration(256);
             long hwmBefore = peakRss();
-            double floor = time(() -> {
+            double floor = Benchmarks.time(() -> {
                 for (int i = 0; i < inputs.size(); i++) {
                     pass(inputs.get(i), data.get(i));
                 }
             });
-            double merge = time(() -> RegMean.merge(inputs).calibration(data).writeTo(regmeanOut));
+            double merge = Benchmarks.time(() -> RegMean.merge(inputs).calibration(data).writeTo(regmeanOut));
             long hwm = peakRss();
             System.out.printf(Locale.ROOT, "regmean: five bge-small fine-tunes, 256 samples per task, %d cores%n",
                     Runtime.getRuntime().availableProcessors());
@@ -76,7 +76,7 @@ final class DataAwareBenchmarks {
             eight.add(average);
             eight.add(regmeanOut);
             List<Task> test = tasks.tasks("test", fineTuned);
-            double floor = time(() -> {
+            double floor = Benchmarks.time(() -> {
                 for (Path m : eight) {
                     for (Task t : test) {
                         pass(m, t.data().inputs("input_ids"));
@@ -84,12 +84,12 @@ final class DataAwareBenchmarks {
                 }
             });
             EvaluationReport[] report = new EvaluationReport[1];
-            double java = time(() -> report[0] = Evaluation.of(test).run(Evaluation.files(eight)));
+            double java = Benchmarks.time(() -> report[0] = Evaluation.of(test).run(Evaluation.files(eight)));
             Path taskFile = tasks.writeTaskFile("test", fineTuned, work.resolve("text-tasks.yaml"));
             List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
                     .toString(), "-jar", "cli/target/graft-cli.jar", "eval", "--tasks", taskFile.toString()));
             eight.forEach(m -> command.add(m.toString()));
-            double cli = time(() -> {
+            double cli = Benchmarks.time(() -> {
                 Process p = new ProcessBuilder(command).redirectErrorStream(true)
                         .redirectOutput(work.resolve("text-eval.txt").toFile()).start();
                 if (p.waitFor() != 0) {
@@ -116,16 +116,6 @@ final class DataAwareBenchmarks {
                 r.run(batch, Set.of(out));
             }
         }
-    }
-
-    private interface Work {
-        void run() throws Exception;
-    }
-
-    private static double time(Work w) throws Exception {
-        long start = System.nanoTime();
-        w.run();
-        return (System.nanoTime() - start) / 1e9;
     }
 
     /** This process's peak resident memory (VmHWM), in bytes. */
