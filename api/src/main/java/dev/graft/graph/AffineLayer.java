@@ -105,6 +105,18 @@ public record AffineLayer(String node, String weight, boolean outIn, String bias
      * @throws GraftException naming the model and weight for a convolution {@link Patches} does not cover
      */
     public static List<AffineLayer> find(OnnxModel model) {
+        return find(model, true);
+    }
+
+    /**
+     * The layers of {@code model} in graph order, leaving out the convolutions {@link Patches} does not cover
+     * (methods that regress what they can and merge the rest otherwise, such as RegMean).
+     */
+    public static List<AffineLayer> findCovered(OnnxModel model) {
+        return find(model, false);
+    }
+
+    private static List<AffineLayer> find(OnnxModel model, boolean strict) {
         Map<String, List<NodeProto>> consumers = new HashMap<>();
         for (NodeProto n : model.proto().getGraph().getNodeList()) {
             for (String in : n.getInputList()) {
@@ -123,6 +135,9 @@ public record AffineLayer(String node, String weight, boolean outIn, String bias
             }
             long[] shape = weight.get().shape();
             if (op.equals("Conv")) {
+                if (!strict && Patches.refusal(n, shape) != null) {
+                    continue;
+                }
                 String bias = n.getInputCount() > 2 && !n.getInput(2).isEmpty() ? n.getInput(2) : null;
                 Norm norm = norm(model, consumers, n.getOutput(0), (int) shape[0]);
                 out.add(new AffineLayer(n.getName(), n.getInput(1), true, bias, n.getInput(0),

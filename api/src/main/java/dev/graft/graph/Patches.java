@@ -20,17 +20,7 @@ public record Patches(int kh, int kw, int strideH, int strideW, int padTop, int 
      *                        grouped, or with automatic padding
      */
     public static Patches of(Path file, NodeProto conv, long[] shape) {
-        String refused = null;
-        if (shape.length != 4) {
-            refused = "is the weight of node '" + conv.getName() + "', a convolution of rank " + shape.length
-                    + "; only 2-D convolutions are read as layers";
-        } else if (Attributes.getInt(conv, "group", 1) != 1) {
-            refused = "is the weight of node '" + conv.getName() + "', a grouped convolution; only convolutions "
-                    + "without groups are read as layers";
-        } else if (!Attributes.getString(conv, "auto_pad", "NOTSET").equals("NOTSET")) {
-            refused = "is the weight of node '" + conv.getName() + "', a convolution with auto_pad "
-                    + Attributes.getString(conv, "auto_pad", "NOTSET") + "; a layer needs explicit pads";
-        }
+        String refused = refusal(conv, shape);
         if (refused != null) {
             throw new GraftException(file, conv.getInput(1), refused);
         }
@@ -39,6 +29,23 @@ public record Patches(int kh, int kw, int strideH, int strideW, int padTop, int 
         long[] dilations = ints(conv, "dilations", 2, 1);
         return new Patches((int) shape[2], (int) shape[3], (int) strides[0], (int) strides[1], (int) pads[0],
                 (int) pads[1], (int) pads[2], (int) pads[3], (int) dilations[0], (int) dilations[1]);
+    }
+
+    /** Why {@code conv} with a weight of {@code shape} is not read as patches, or null if it is. */
+    public static String refusal(NodeProto conv, long[] shape) {
+        if (shape.length != 4) {
+            return "is the weight of node '" + conv.getName() + "', a convolution of rank " + shape.length
+                    + "; only 2-D convolutions are read as layers";
+        }
+        if (Attributes.getInt(conv, "group", 1) != 1) {
+            return "is the weight of node '" + conv.getName() + "', a grouped convolution; only convolutions "
+                    + "without groups are read as layers";
+        }
+        if (!Attributes.getString(conv, "auto_pad", "NOTSET").equals("NOTSET")) {
+            return "is the weight of node '" + conv.getName() + "', a convolution with auto_pad "
+                    + Attributes.getString(conv, "auto_pad", "NOTSET") + "; a layer needs explicit pads";
+        }
+        return null;
     }
 
     private static long[] ints(NodeProto conv, String name, int count, long otherwise) {

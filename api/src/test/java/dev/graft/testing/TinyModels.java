@@ -21,7 +21,9 @@ import java.util.Random;
 /**
  * Small ONNX models built in code, for tests that need exact control over the file: an MLP
  * {@code x[N,4] → MatMul W1[4,8] → Add b1 → Relu → Gemm(W2[3,8], b2, transB=1) → Reshape(shape) → y[N,3]}
- * with seeded random weights, and builders for the pieces.
+ * with seeded random weights, a CNN
+ * {@code x[N,2,5,5] → Conv(C1[3,2,3,3], c1, pads 1, strides 2) → Relu → Conv(C2[3,1,1,1], group 3) → y[N,3,3,3]},
+ * and builders for the pieces.
  */
 public final class TinyModels {
     public static final int IN = 4;
@@ -48,6 +50,23 @@ public final class TinyModels {
                 .addNode(node("Gemm", "/layer.1/fc/Gemm", new String[] {"h2", "W2", "b2"}, "h3").toBuilder()
                         .addAttribute(intAttr("transB", 1)).build())
                 .addNode(node("Reshape", "/out/Reshape", new String[] {"h3", "shape"}, "y"));
+        return model(g);
+    }
+
+    /** The CNN with weights drawn from {@code seed}: a plain convolution, then a depthwise one. */
+    public static ModelProto cnn(long seed) {
+        Random r = new Random(seed);
+        GraphProto.Builder g = GraphProto.newBuilder().setName("tiny_cnn")
+                .addInput(floatInput("x", "N", 2, 5, 5))
+                .addOutput(floatInput("y", "N", 3, 3, 3))
+                .addInitializer(floats("C1", random(r, 3 * 2 * 3 * 3), 3, 2, 3, 3))
+                .addInitializer(floats("c1", random(r, 3), 3))
+                .addInitializer(floats("C2", random(r, 3), 3, 1, 1, 1))
+                .addNode(node("Conv", "/layer.0/conv/Conv", new String[] {"x", "C1", "c1"}, "h0").toBuilder()
+                        .addAttribute(intsAttr("pads", 1, 1, 1, 1)).addAttribute(intsAttr("strides", 2, 2)).build())
+                .addNode(node("Relu", "/layer.0/act/Relu", new String[] {"h0"}, "h1"))
+                .addNode(node("Conv", "/layer.1/conv/Conv", new String[] {"h1", "C2"}, "y").toBuilder()
+                        .addAttribute(intAttr("group", 3)).build());
         return model(g);
     }
 
@@ -103,12 +122,23 @@ public final class TinyModels {
         return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(v).build();
     }
 
-    public static ValueInfoProto floatInput(String name, String symbolicBatch, long width) {
+    public static AttributeProto intsAttr(String name, long... v) {
+        AttributeProto.Builder a = AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
+        for (long x : v) {
+            a.addInts(x);
+        }
+        return a.build();
+    }
+
+    /** A float32 value {@code [symbolicBatch, dims...]}. */
+    public static ValueInfoProto floatInput(String name, String symbolicBatch, long... dims) {
+        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder()
+                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(symbolicBatch));
+        for (long d : dims) {
+            shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
+        }
         return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(
-                        TensorShapeProto.newBuilder()
-                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimParam(symbolicBatch))
-                                .addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(width))))).build();
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(shape))).build();
     }
 
     /** Writes {@code model} to {@code file} and returns the file. */

@@ -32,12 +32,13 @@ import org.apache.commons.math3.linear.RealMatrix;
 
 /**
  * RegMean (Jin et al., <i>Dataless Knowledge Fusion by Merging Weights of Language Models</i>, ICLR 2023). Each
- * dense layer ({@code MatMul} or {@code Gemm}, {@link AffineLayer}) of the merge is the regression
+ * affine layer ({@link AffineLayer}: {@code MatMul} or {@code Gemm} in either layout, or a 2-D {@code Conv} read as a
+ * dense map on its patches, {@code in·kh·kw} features) of the merge is the regression
  * {@code W* = (Σᵢ Gᵢ)⁻¹ Σᵢ Gᵢ·Wᵢ} ({@code [in, out]} weights, {@code y = x·W}), which minimises
  * {@code Σᵢ ‖Xᵢ·W − Xᵢ·Wᵢ‖²}: {@code Gᵢ = XᵢᵀXᵢ} is the Gram matrix of the layer's inputs when model {@code i} runs
  * on its own task data ({@link InputGrams}), with its off-diagonal entries scaled by {@code α} (default 0.95, as
  * FusionBench; the paper tries 0.1 to 0.9), which keeps the sum well conditioned. Every other floating-point
- * tensor (biases, norms, embeddings, convolutions) is the plain average of the models'. The result has the first
+ * tensor (biases, norms, embeddings, grouped or depthwise convolutions) is the plain average of the models'. The result has the first
  * model's graph. A sum of Grams that is not positive definite (a feature no model's data ever moves) gets a ridge
  * of {@code 10⁻⁶} of its mean diagonal. With {@link #mergedInputs} it is RegMean++: the Grams of each stage come
  * from the merged model's inputs, stage by stage.
@@ -169,18 +170,15 @@ public final class RegMean {
         OnnxModel reference = opened.get(0);
         MergePlan plan = MergePlan.of(opened);
         Map<String, AffineLayer> dense = new LinkedHashMap<>();
-        for (AffineLayer l : AffineLayer.find(reference)) {
-            if (l.patches() == null && l.norm() == null) {
-                dense.put(l.weight(), l);
-            }
+        for (AffineLayer l : AffineLayer.findCovered(reference)) {
+            dense.put(l.weight(), l);
         }
         Map<String, float[]> fitted = mergedInputs ? stageByStage(opened, plan, dense) : null;
-        Map<String, Integer> widths = new LinkedHashMap<>();
-        dense.values().forEach(l -> widths.put(l.weight(), l.in()));
         List<InputGrams> grams = new ArrayList<>();
         if (fitted == null) {
+            List<AffineLayer> layers = List.copyOf(dense.values());
             for (int i = 0; i < models.size(); i++) {
-                grams.add(InputGrams.of(models.get(i), widths, data.get(i)));
+                grams.add(InputGrams.of(models.get(i), Map.of(), layers, data.get(i)));
             }
         }
         // keyed by the Gram arrays themselves: a list of arrays is equal to another holding the same arrays
@@ -205,7 +203,7 @@ public final class RegMean {
             } else if (layer != null) {
                 List<double[]> g = grams.stream().map(x -> x.of(ref.name())).toList();
                 rewrite.compute(OutputTensor.like(ref, ref.type(), () -> regressed(layer, inputs, g, solvers)),
-                        8L * n * (models.size() + 2) + 8L * layer.in() * layer.in());
+                        8L * n * (models.size() + 2) + 8L * layer.features() * layer.features());
             } else {
                 rewrite.compute(OutputTensor.like(ref, ref.type(), () -> average(inputs)),
                         4L * n * (models.size() + 1));
@@ -240,11 +238,9 @@ public final class RegMean {
         }
         Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
         for (List<AffineLayer> stage : stages(opened.get(0), dense, inputs.keySet())) {
-            Map<String, Integer> widths = new LinkedHashMap<>();
-            stage.forEach(l -> widths.put(l.weight(), l.in()));
             List<InputGrams> grams = new ArrayList<>();
             for (int i = 0; i < models.size(); i++) {
-                grams.add(InputGrams.of(models.get(i), earlier, widths, data.get(i)));
+                grams.add(InputGrams.of(models.get(i), earlier, stage, data.get(i)));
             }
             for (AffineLayer l : stage) {
                 merged.put(l.weight(), regressed(l, inputs.get(l.weight()),
@@ -285,7 +281,7 @@ public final class RegMean {
     /** {@code W*} of one layer, in its stored layout. */
     private float[] regressed(AffineLayer layer, List<Weight> weights, List<double[]> grams,
                               Map<List<double[]>, DecompositionSolver> solvers) {
-        int in = layer.in();
+        int in = layer.features();
         int out = layer.out();
         DecompositionSolver solver;
         synchronized (solvers) { // layers reading one value (query, key, value) share their Grams and the solver

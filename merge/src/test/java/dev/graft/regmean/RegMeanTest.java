@@ -245,6 +245,75 @@ class RegMeanTest {
         }
     }
 
+    /**
+     * A convolution is regressed as a dense map on its patches: with α = 1, the first convolution ({@code C1},
+     * 3×3, pads 1, strides 2) is the least-squares fit, over both models' data, of each model's convolution output
+     * on the input patches, both built here from the definition of a convolution; the depthwise one ({@code C2},
+     * grouped) is averaged.
+     */
+    @Test
+    void aConvolutionIsTheLeastSquaresFitOnItsPatches() {
+        Path a = TinyModels.save(TinyModels.cnn(3), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.cnn(4), dir.resolve("b.onnx"));
+        int samples = 6;
+        int pixels = 2 * 5 * 5;
+        List<float[]> xs = List.of(TinyModels.random(new Random(1), samples * pixels),
+                TinyModels.random(new Random(2), samples * pixels));
+        List<Calibration> data = xs.stream().map(x -> Calibration.of("x", List.of(Map.of("x",
+                ModelRunner.Input.of(x, samples, 2, 5, 5))))).toList();
+        Path out = dir.resolve("merged.onnx");
+        RegMean.Report r = RegMean.merge(List.of(a, b)).calibration(data).alpha(1).writeTo(out);
+        assertThat(r.regressed()).containsExactly("C1");
+        assertThat(r.averaged()).isEqualTo(2); // c1, C2
+
+        int features = 2 * 3 * 3;
+        int rows = 2 * samples * 9; // 3×3 output positions per sample
+        double[][] patches = new double[rows][features];
+        double[][] y = new double[rows][3];
+        List<Path> models = List.of(a, b);
+        int row = 0;
+        for (int m = 0; m < 2; m++) {
+            float[] w = weight(models.get(m), "C1"); // [3, 2, 3, 3]
+            float[] x = xs.get(m);
+            for (int s = 0; s < samples; s++) {
+                for (int p = 0; p < 3; p++) {
+                    for (int q = 0; q < 3; q++, row++) {
+                        for (int c = 0; c < 2; c++) {
+                            for (int i = 0; i < 3; i++) {
+                                for (int j = 0; j < 3; j++) {
+                                    int yy = 2 * p - 1 + i;
+                                    int xx = 2 * q - 1 + j;
+                                    if (yy >= 0 && yy < 5 && xx >= 0 && xx < 5) {
+                                        patches[row][(c * 3 + i) * 3 + j] = x[((s * 2 + c) * 5 + yy) * 5 + xx];
+                                    }
+                                }
+                            }
+                        }
+                        for (int o = 0; o < 3; o++) {
+                            for (int k = 0; k < features; k++) {
+                                y[row][o] += w[o * features + k] * patches[row][k];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        RealMatrix expected = leastSquares(patches, y); // [features, out]
+        float[] merged = weight(out, "C1");
+        for (int o = 0; o < 3; o++) {
+            for (int k = 0; k < features; k++) {
+                assertThat((double) merged[o * features + k]).isCloseTo(expected.getEntry(k, o), within(1e-3));
+            }
+        }
+        float[] c2 = weight(out, "C2");
+        for (int o = 0; o < 3; o++) {
+            assertThat(c2[o]).isCloseTo((weight(a, "C2")[o] + weight(b, "C2")[o]) / 2, within(1e-6f));
+        }
+        Path plus = dir.resolve("plus.onnx"); // the only stage reads the model's input: RegMean++ agrees
+        RegMean.merge(List.of(a, b)).calibration(data).alpha(1).mergedInputs(true).writeTo(plus);
+        assertThat(weight(plus, "C1")).containsExactly(merged, within(1e-5f));
+    }
+
     private static RealMatrix leastSquares(double[][] x, double[][] y) {
         return new QRDecomposition(new Array2DRowRealMatrix(x)).getSolver().solve(new Array2DRowRealMatrix(y));
     }
