@@ -59,13 +59,14 @@ public final class Activations implements AutoCloseable {
     }
 
     private Activations(List<Path> models, List<? extends Collection<String>> exposed, boolean optimized) {
-        this(models, exposed, optimized, Map.of());
+        this(models, exposed, optimized, models.stream().map(m -> Map.<String, ModelRunner.Input>of()).toList());
     }
 
     private Activations(List<Path> models, List<? extends Collection<String>> exposed, boolean optimized,
-                        Map<String, ModelRunner.Input> weights) {
-        if (models.size() != exposed.size()) {
-            throw new IllegalArgumentException(models.size() + " models but " + exposed.size() + " sets of values");
+                        List<Map<String, ModelRunner.Input>> weights) {
+        if (models.size() != exposed.size() || models.size() != weights.size()) {
+            throw new IllegalArgumentException(models.size() + " models but " + exposed.size() + " sets of values and "
+                    + weights.size() + " sets of weights");
         }
         this.models = List.copyOf(models);
         folder = TemporaryFolder.create("graft-activations");
@@ -79,8 +80,8 @@ public final class Activations implements AutoCloseable {
                         file = ExposedValues.write(model, names, folder.resolve("model-" + m + ".onnx"));
                     }
                 }
-                runners.add(weights.isEmpty() ? new ModelRunner(file, Threads.modelRuns(), optimized)
-                        : new ModelRunner(file, Threads.modelRuns(), weights));
+                runners.add(weights.get(m).isEmpty() ? new ModelRunner(file, Threads.modelRuns(), optimized)
+                        : new ModelRunner(file, Threads.modelRuns(), weights.get(m)));
                 values.add(names);
             }
         } catch (RuntimeException e) {
@@ -104,7 +105,16 @@ public final class Activations implements AutoCloseable {
      * model changed in memory, such as a merge built layer by layer; see {@link ModelRunner}).
      */
     public static Activations of(Path model, Collection<String> values, Map<String, ModelRunner.Input> weights) {
-        return new Activations(List.of(model), List.of(values), true, weights);
+        return new Activations(List.of(model), List.of(values), true, List.of(weights));
+    }
+
+    /**
+     * Several models, each with {@code values.get(i)} exposed and {@code weights.get(i)} in place of its initializers
+     * of the same names (empty: as it is).
+     */
+    public static Activations of(List<Path> models, List<? extends Collection<String>> values,
+                                 List<Map<String, ModelRunner.Input>> weights) {
+        return new Activations(models, values, true, weights);
     }
 
     /**

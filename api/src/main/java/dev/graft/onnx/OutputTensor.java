@@ -118,6 +118,11 @@ public final class OutputTensor {
         return type;
     }
 
+    /** The tensor's shape. */
+    public long[] dims() {
+        return header.getDimsList().stream().mapToLong(Long::longValue).toArray();
+    }
+
     /** Bytes of data ({@code raw_data} layout); for verbatim tensors, their in-file size. */
     public long byteLength() {
         return byteLength;

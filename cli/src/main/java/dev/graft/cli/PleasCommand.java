@@ -58,6 +58,11 @@ final class PleasCommand implements Callable<Integer> {
                     + " resizable for models that share a start, else all")
     String fit;
 
+    @Option(names = "--fit-inputs", defaultValue = "merged", paramLabel = "merged|originals",
+            description = "inputs the layers are fitted on: the merged model's own, layer by layer (default), or the "
+                    + "original models' (every layer independent, fewer passes)")
+    String fitInputs;
+
     @Option(names = "--keep-last", defaultValue = "0", paramLabel = "K",
             description = "keep the last K layers per model (own heads); B's outputs get the suffix _b")
     int keepLast;
@@ -84,6 +89,7 @@ final class PleasCommand implements Callable<Integer> {
         try (Output.Progress progress = Output.Progress.stages(json)) {
             Pleas p = Pleas.merge(a, b).width(width).ridge(ridge).keepLast(keepLast)
                     .spread(option("--spread", Pleas.Spread::of, spread)).fit(option("--fit", Pleas.Fit::of, fit))
+                    .fitInputs(option("--fit-inputs", Pleas.FitInputs::of, fitInputs))
                     .matching(option("--matching", Pleas.Matching::of, matching))
                     .calibration(AlignCommand.calibration(calibration, tokenizer, samples, a));
             groupWidths.forEach(p::width);
@@ -103,6 +109,8 @@ final class PleasCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "merged %s and %s by PLeaS at width %.2f on %d calibration samples: %d parameters "
                 + "(%.2f× A's)%n", r.modelA(), r.modelB(), r.width(), r.samples(), r.parametersMerged(),
                 (double) r.parametersMerged() / r.parametersA());
+        out.printf(Locale.ROOT, "units paired: %s (mean weight cosine %.3f); layers fitted: %s, on the %s inputs%n",
+                r.matching(), r.weightCosine(), r.fit(), r.fitInputs().equals("merged") ? "merged model's" : "original models'");
         out.printf("%-36s %6s %7s %6s %10s %9s  %s%n", "GROUP", "WIDTH", "MERGED", "PAIRS", "SIMILARITY", "CONSTANT",
                 "FIXED");
         for (Pleas.GroupReport g : r.groups()) {

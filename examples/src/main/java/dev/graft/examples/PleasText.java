@@ -22,9 +22,12 @@ import java.util.Locale;
  * stream and the attention heads are merged at 1.0×.
  *
  * <p>Run: {@code java -cp ... dev.graft.examples.PleasText MODELS_FOLDER CALIBRATION.txt SAMPLES WORK FIT:WIDTH...}
- * (or {@code FIT:WIDTH:RIDGE[:MATCHING]}) with {@code FIT} one of {@code all}, {@code resizable}, {@code none}
- * and {@code MATCHING} one of {@code activations} (default), {@code weights}, {@code identity}; for example
- * {@code all:1.0 all:1.5 resizable:1.0 all:1.0:0.1:identity}. Prints one line per model, with the merge's time.
+ * (or {@code FIT:WIDTH:RIDGE[:MATCHING[:INPUTS]]}) with {@code FIT} one of {@code auto}, {@code all},
+ * {@code resizable}, {@code none}, {@code MATCHING} one of {@code auto} (default), {@code activations},
+ * {@code weights}, {@code identity}, and {@code INPUTS} {@code merged} (default) or {@code originals}; for example
+ * {@code auto:1.0 all:1.5 resizable:1.0 all:1.0:0.1:identity:originals}. The retrieval set is
+ * {@code retrieval.tsv} next to the calibration file: pass {@code heldout.txt} for calibration that shares no
+ * sentence with it. Prints one line per model, with the merge's time.
  */
 public final class PleasText {
     private PleasText() {
@@ -32,13 +35,13 @@ public final class PleasText {
 
     /** One PLeaS merge of bge (A) and e5 (B) to {@code target}; returns the seconds it took. */
     public static double merge(Path models, Path calibration, int samples, Pleas.Fit fit, double width, double ridge,
-                               Pleas.Matching matching, Path target) {
+                               Pleas.Matching matching, Pleas.FitInputs inputs, Path target) {
         Path bge = models.resolve("bge-small-en-v1.5.onnx");
         long start = System.nanoTime();
         Pleas.merge(bge, models.resolve("e5-small-v2.onnx"))
                 .calibration(Calibration.text(calibration, models.resolve("bge-small-en-v1.5-tokenizer.json"), samples,
                         128))
-                .width(width).fit(fit).ridge(ridge).matching(matching).writeTo(target);
+                .width(width).fit(fit).ridge(ridge).matching(matching).fitInputs(inputs).writeTo(target);
         return (System.nanoTime() - start) / 1e9;
     }
 
@@ -61,12 +64,13 @@ public final class PleasText {
             Pleas.Fit fit = Pleas.Fit.of(spec[0]);
             double width = Double.parseDouble(spec[1]);
             double ridge = spec.length > 2 ? Double.parseDouble(spec[2]) : 1e-3;
-            Pleas.Matching matching = Pleas.Matching.of(spec.length > 3 ? spec[3] : "activations");
+            String matching = spec.length > 3 ? spec[3] : "auto";
+            String inputs = spec.length > 4 ? spec[4] : "merged";
             Path merged = work.resolve("pleas.onnx");
-            double seconds = merge(models, calibration, samples, fit, width, ridge, matching, merged);
-            System.out.printf(Locale.ROOT, "pleas fit %s width %.2f ridge %g matching %s: %.3f (%d samples, %.0f s)%n",
-                    spec[0], width, ridge, spec.length > 3 ? spec[3] : "activations", mrr.evaluate(merged), samples,
-                    seconds);
+            double seconds = merge(models, calibration, samples, fit, width, ridge, Pleas.Matching.of(matching),
+                    Pleas.FitInputs.of(inputs), merged);
+            System.out.printf(Locale.ROOT, "pleas fit %s width %.2f ridge %g matching %s inputs %s: %.3f (%d samples, "
+                    + "%.0f s)%n", spec[0], width, ridge, matching, inputs, mrr.evaluate(merged), samples, seconds);
             System.out.flush();
         }
     }

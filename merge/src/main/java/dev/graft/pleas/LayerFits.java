@@ -7,8 +7,13 @@ import dev.graft.exec.ProgressListener;
 import dev.graft.exec.Threads;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.OutputTensor;
+import dev.graft.tensor.ElementType;
+import dev.graft.verify.ModelRunner;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -125,7 +130,74 @@ final class LayerFits implements AutoCloseable {
                 }
             }, progress, "fitting");
         }
-        List<Made> made = inParallel(pass, l -> {
+        for (Made m : solve(pass, systems)) {
+            ready.putAll(m.values());
+            report(m.layer(), new Pleas.LayerReport(m.layer().a().weight(), m.layer().inputs(), m.layer().outputs(),
+                    true, m.residual()));
+        }
+        if (layers.stream().allMatch(l -> !l.fitted() || reports.containsKey(l))) {
+            close(); // the last pass: the sessions are not needed while the rest is written and checked
+        }
+    }
+
+    /**
+     * Fits every fitted layer now, stage by stage ({@code stages}, in order), on the inputs the merged model feeds
+     * it: {@code merged} is the merge written with every layer at its prior, run with the layers fitted so far in
+     * place of their priors (given to ONNX Runtime in memory; float32 tensors only, others keep their prior there);
+     * targets are the original models' outputs on the same batch, as in a pass on the originals' inputs. One pass
+     * over the data per stage, each opening the three models again. The values are then handed out by
+     * {@link #values} as the writer asks.
+     */
+    void fitOnMergedInputs(Path merged, List<List<MergedLayer>> stages, Map<String, OutputTensor> tensors) {
+        Map<String, ModelRunner.Input> given = new LinkedHashMap<>();
+        for (List<MergedLayer> stage : stages) {
+            passes++;
+            Map<MergedLayer, LeastSquares> systems = new ConcurrentHashMap<>();
+            inParallel(stage, l -> systems.put(l, new LeastSquares(l.inputs(), l.outputs(), l.a().hasBias(),
+                    l.prior(ma, mb))));
+            Set<String> inputs = new LinkedHashSet<>();
+            stage.forEach(l -> inputs.add(l.a().input()));
+            try (Activations three = Activations.of(List.of(merged, ma.file(), mb.file()),
+                    List.of(inputs, outputsOf(stage, 0), outputsOf(stage, 1)),
+                    List.of(Map.copyOf(given), Map.of(), Map.of()));
+                 MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
+                three.run(data, batch -> {
+                    for (MergedLayer l : stage) {
+                        ModelRunner.Output in = batch.output(0, l.a().input());
+                        int axis = l.a().patches() == null ? in.shape().length - 1 : 1;
+                        if (in.shape()[axis] != l.channels()) {
+                            throw new GraftException(merged, l.a().weight(), "the merged model's input to this layer, '"
+                                    + l.a().input() + "', has shape " + java.util.Arrays.toString(in.shape())
+                                    + "; the merge expects " + l.channels() + " along axis " + axis);
+                        }
+                        float[] x = l.inputs(in);
+                        float[] y = l.targets(batch.output(1, l.a().output()), batch.output(2, l.b().output()));
+                        systems.get(l).add(x, y, x.length / l.inputs(), products);
+                    }
+                }, progress, "fitting");
+            }
+            for (Made m : solve(stage, systems)) {
+                ready.putAll(m.values());
+                m.values().forEach((name, v) -> {
+                    OutputTensor t = tensors.get(name);
+                    if (t.type() == ElementType.FLOAT) {
+                        given.put(name, ModelRunner.Input.of(v, t.dims()));
+                    }
+                });
+                report(m.layer(), new Pleas.LayerReport(m.layer().a().weight(), m.layer().inputs(),
+                        m.layer().outputs(), true, m.residual()));
+            }
+        }
+    }
+
+    /** The output values of {@code stage}'s layers in model {@code model} (0: A, 1: B). */
+    private static List<String> outputsOf(List<MergedLayer> stage, int model) {
+        return stage.stream().map(l -> model == 0 ? l.a().output() : l.b().output()).toList();
+    }
+
+    /** Each layer of {@code pass} solved (its system dropped) and turned into its tensors' values. */
+    private List<Made> solve(List<MergedLayer> pass, Map<MergedLayer, LeastSquares> systems) {
+        return inParallel(pass, l -> {
             LeastSquares.Solution solution;
             try {
                 solution = systems.remove(l).solve(ridge);
@@ -134,14 +206,6 @@ final class LayerFits implements AutoCloseable {
             }
             return new Made(l, l.values(solution.weights()), solution.relativeResidual());
         });
-        for (Made m : made) {
-            ready.putAll(m.values());
-            report(m.layer(), new Pleas.LayerReport(m.layer().a().weight(), m.layer().inputs(), m.layer().outputs(),
-                    true, m.residual()));
-        }
-        if (layers.stream().allMatch(l -> !l.fitted() || reports.containsKey(l))) {
-            close(); // the last pass: the sessions are not needed while the rest is written and checked
-        }
     }
 
     /** {@code f} of each layer, on {@link Threads#workers()} threads (the count the budget was planned for). */

@@ -61,6 +61,11 @@ final class MergedLayer {
         return features.width();
     }
 
+    /** Merged input channels (the input width of a dense layer). */
+    int channels() {
+        return channels.width();
+    }
+
     int outputs() {
         return out.width();
     }
@@ -77,6 +82,18 @@ final class MergedLayer {
         int w = (int) s[3];
         float[] merged = channels.map(oa.values(), ob.values(), n, a.in(), b.in(), h * w);
         return a.patches().rows(merged, n, channels.width(), h, w);
+    }
+
+    /**
+     * Rows of input features from the merged model's own value at the layer's input ({@code rows × inputs()}),
+     * already in merged units: as they are for a dense layer, its patches for a convolution.
+     */
+    float[] inputs(ModelRunner.Output merged) {
+        if (a.patches() == null) {
+            return merged.values();
+        }
+        long[] s = merged.shape();
+        return a.patches().rows(merged.values(), (int) s[0], (int) s[1], (int) s[2], (int) s[3]);
     }
 
     /** Rows of merged targets: {@code rows × outputs()}, a convolution's channels moved last. */

@@ -11,8 +11,10 @@ import dev.graft.data.Calibration;
 import dev.graft.exec.Execution;
 import dev.graft.exec.ProgressListener;
 import dev.graft.graph.AffineLayer;
+import dev.graft.graph.LayerStages;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
+import dev.graft.onnx.TemporaryFolder;
 import dev.graft.onnx.WrittenFiles;
 import dev.graft.verify.ProbeOptions;
 import java.nio.file.Path;
@@ -102,6 +104,26 @@ public final class Pleas {
         }
     }
 
+    /** Which inputs each fitted layer is fitted on. */
+    public enum FitInputs {
+        /**
+         * The merged model's own, layer by layer as RegMean++ does ({@link LayerStages}: a transformer block at a
+         * time, else each layer in graph order): each stage is fitted on what the merge of everything before it feeds
+         * it, so the fit corrects what earlier merged layers changed. One pass over the data per stage.
+         */
+        MERGED,
+        /**
+         * The original models' inputs mapped to the merged units (PLeaS's paper): every layer independent, in as few
+         * passes as the memory budget allows.
+         */
+        ORIGINALS;
+
+        /** The choice named {@code name} ({@code merged}, {@code originals}). */
+        public static FitInputs of(String name) {
+            return named(name, FitInputs.class);
+        }
+    }
+
     /** The constant of {@code type} named {@code name} in lower case with hyphens. */
     private static <E extends Enum<E>> E named(String name, Class<E> type) {
         for (E e : type.getEnumConstants()) {
@@ -133,7 +155,7 @@ public final class Pleas {
     /** What a PLeaS merge did. */
     public record Report(String modelA, String modelB, double width, String matching, double weightCosine,
                          String spread, double ridge,
-                         String fit, int keptLayers, int samples, long parametersA, long parametersMerged, List<String> outputs,
+                         String fit, String fitInputs, int keptLayers, int samples, long parametersA, long parametersMerged, List<String> outputs,
                          List<GroupReport> groups, List<LayerReport> layers, List<String> files) {
     }
 
@@ -146,6 +168,7 @@ public final class Pleas {
     private Matching matching = Matching.AUTO;
     private double ridge = 1e-3;
     private Fit fit = Fit.AUTO;
+    private FitInputs fitInputs = FitInputs.MERGED;
     private int keptLayers;
 
     private Pleas(Path a, Path b) {
@@ -219,6 +242,12 @@ public final class Pleas {
     /** Which layers are fitted (default {@link Fit#AUTO}: resizable ones for models that share a start, else all). */
     public Pleas fit(Fit f) {
         this.fit = f;
+        return this;
+    }
+
+    /** Which inputs the fitted layers are fitted on (default {@link FitInputs#MERGED}). */
+    public Pleas fitInputs(FitInputs inputs) {
+        this.fitInputs = inputs;
         return this;
     }
 
@@ -316,6 +345,9 @@ public final class Pleas {
                 for (MergedLayer l : merged) {
                     l.tensors(ma, mb, name -> fits.values(l, name)).forEach(t -> tensors.put(t.name(), t));
                 }
+                if (fitInputs == FitInputs.MERGED && merged.stream().anyMatch(MergedLayer::fitted)) {
+                    fitOnMergedInputs(ma, mb, units, split, merged, tensors, fits, execution.withMemoryBudget(half));
+                }
                 files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, parameters(),
                         execution.withMemoryBudget(half));
                 reports = fits.reports();
@@ -329,8 +361,32 @@ public final class Pleas {
             }
             return new Report(a.toString(), b.toString(), width, label(matching)
                     + (this.matching == Matching.AUTO ? " (auto)" : ""), cosine, label(spread), ridge, label(fit)
-                    + (this.fit == Fit.AUTO ? " (auto)" : ""),
+                    + (this.fit == Fit.AUTO ? " (auto)" : ""), label(fitInputs),
                     keptLayers, data.samples(), paramsA, paramsMerged, outputs, groups, reports, files.names());
+        }
+    }
+
+    /**
+     * Fits every fitted layer on the merged model's own inputs ({@link LayerFits#fitOnMergedInputs}): the merge is
+     * written first with every layer at its prior (to a temporary folder, removed afterwards), then run stage by
+     * stage with the layers fitted so far given in memory.
+     */
+    private void fitOnMergedInputs(OnnxModel ma, OnnxModel mb, MergedUnits units, Split split,
+                                   List<MergedLayer> merged, Map<String, OutputTensor> tensors, LayerFits fits,
+                                   Execution execution) {
+        try (TemporaryFolder folder = TemporaryFolder.create("graft-pleas")) {
+            Map<String, OutputTensor> priors = new HashMap<>();
+            for (MergedLayer l : merged) {
+                l.tensors(ma, mb, name -> l.values(l.prior(ma, mb)).get(name)).forEach(t -> priors.put(t.name(), t));
+            }
+            Path prior = folder.resolve("prior.onnx");
+            MergedGraph.write(ma, mb, units, split, priors, merged, prior, parameters(), execution);
+            Map<String, MergedLayer> byWeight = new HashMap<>();
+            merged.stream().filter(MergedLayer::fitted).forEach(l -> byWeight.put(l.a().weight(), l));
+            List<List<MergedLayer>> stages = LayerStages.of(ma, merged.stream().filter(MergedLayer::fitted)
+                    .map(MergedLayer::a).toList()).stream()
+                    .map(stage -> stage.stream().map(l -> byWeight.get(l.weight())).toList()).toList();
+            fits.fitOnMergedInputs(prior, stages, tensors);
         }
     }
 
@@ -479,6 +535,7 @@ public final class Pleas {
         parameters.put("spread", label(spread));
         parameters.put("ridge", Double.toString(ridge));
         parameters.put("fit", label(fit));
+        parameters.put("fit_inputs", label(fitInputs));
         parameters.put("keep_last", Integer.toString(keptLayers));
         parameters.put("calibration", data.source());
         return parameters;

@@ -22,6 +22,7 @@ import java.util.Set;
  *   group_widths: {"encoder.layer.11/1536": 2.0}
  *   spread: uniform                 # or least-similar
  *   fit: auto                       # (shared start: resizable, else all), all, resizable, none
+ *   fit_inputs: merged              # the merged model's own, layer by layer; or originals
  *   matching: auto                  # (shared start: identity, else activations), activations, weights, identity
  *   keep_last: 0                    # layers kept per model (own heads)
  *   ridge: 0.001
@@ -33,7 +34,7 @@ import java.util.Set;
 public record PleasRecipe(Path file, Pleas pleas) implements Recipe {
     private static final Set<String> TOP = Set.of("merge_method", "models", "pleas");
     private static final Set<String> SECTION = Set.of("calibration", "tokenizer", "input", "samples", "width",
-            "group_widths", "spread", "fit", "keep_last", "ridge", "matching");
+            "group_widths", "spread", "fit", "fit_inputs", "keep_last", "ridge", "matching");
 
     /** {@code merge_method: pleas}. */
     public static final class Kind implements RecipeKind {
@@ -73,6 +74,7 @@ public record PleasRecipe(Path file, Pleas pleas) implements Recipe {
                     .width(recipe.number(node, "width", 1.0))
                     .spread(Pleas.Spread.of(node.path("spread").asText("uniform")))
                     .fit(Pleas.Fit.of(node.path("fit").asText("auto")))
+                    .fitInputs(Pleas.FitInputs.of(node.path("fit_inputs").asText("merged")))
                     .matching(Pleas.Matching.of(node.path("matching").asText("auto")))
                     .keepLast(recipe.integer(node, "keep_last", 0))
                     .ridge(recipe.number(node, "ridge", 1e-3));

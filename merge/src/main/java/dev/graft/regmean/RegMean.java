@@ -8,13 +8,12 @@ import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
 import dev.graft.graph.AffineLayer;
-import dev.graft.index.GraphIndex;
+import dev.graft.graph.LayerStages;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
 import dev.graft.plan.MergePlan;
 import dev.graft.plan.MergedWeights;
-import dev.graft.plan.TensorDepths;
 import dev.graft.tensor.ElementType;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
@@ -23,7 +22,6 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.CholeskyDecomposition;
 import org.apache.commons.math3.linear.DecompositionSolver;
@@ -95,9 +93,9 @@ public final class RegMean {
 
     /**
      * RegMean++ (Nguyen et al., 2025) when {@code merged} is true: each layer's Grams come from the merged model's own
-     * inputs rather than each model's. The tensors that are averaged are merged first; then the dense layers stage by
-     * stage: a numbered layer (a transformer block) at a time where the model has numbered layers, else each dense
-     * layer in graph order. For model {@code i}, a stage's inputs are those of model {@code i}'s own stage fed by
+     * inputs rather than each model's. The tensors that are averaged are merged first; then the layers stage by stage
+     * ({@link LayerStages}: a numbered layer, such as a transformer block, at a time where the model has numbered
+     * layers, else each layer in graph order). For model {@code i}, a stage's inputs are those of model {@code i}'s own stage fed by
      * everything merged so far (given to ONNX Runtime in memory), so each regression sees what the merged model will
      * really feed it. One pass over each model's data per stage.
      */
@@ -219,7 +217,7 @@ public final class RegMean {
 
     /**
      * RegMean++: every merged tensor. The tensors that are not regressed are averaged first; then the dense layers
-     * stage by stage ({@link #stages}), each regressed on the Grams of its inputs when each model runs with
+     * stage by stage ({@link LayerStages}), each regressed on the Grams of its inputs when each model runs with
      * everything merged so far in place of its own tensors.
      */
     private Map<String, float[]> stageByStage(List<OnnxModel> opened, MergePlan plan, Map<String, AffineLayer> dense) {
@@ -237,7 +235,8 @@ public final class RegMean {
             }
         }
         Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
-        for (List<AffineLayer> stage : stages(opened.get(0), dense, inputs.keySet())) {
+        List<AffineLayer> layers = dense.values().stream().filter(l -> inputs.containsKey(l.weight())).toList();
+        for (List<AffineLayer> stage : LayerStages.of(opened.get(0), layers)) {
             List<InputGrams> grams = new ArrayList<>();
             for (int i = 0; i < models.size(); i++) {
                 grams.add(InputGrams.of(models.get(i), earlier, stage, data.get(i)));
@@ -258,24 +257,6 @@ public final class RegMean {
         if (w.type() == ElementType.FLOAT) {
             earlier.put(w.name(), ModelRunner.Input.of(merged.get(w.name()), w.shape()));
         }
-    }
-
-    /**
-     * The dense layers of the merge in the order RegMean++ fits them: by layer number where the model has two or
-     * more numbered layers (a transformer block at a time, as the paper); otherwise each layer on its own in graph
-     * order, layers that read one value together (an MLP or CNN).
-     */
-    private static List<List<AffineLayer>> stages(OnnxModel reference, Map<String, AffineLayer> dense,
-                                                  java.util.Set<String> mergedNames) {
-        TensorDepths depths = new TensorDepths(GraphIndex.of(reference));
-        List<AffineLayer> layers = dense.values().stream().filter(l -> mergedNames.contains(l.weight())).toList();
-        long numbered = layers.stream().mapToInt(l -> depths.stage(l.weight())).distinct().count();
-        Map<Object, List<AffineLayer>> byStage = numbered >= 2 ? new TreeMap<>() : new LinkedHashMap<>();
-        for (AffineLayer l : layers) {
-            Object key = numbered >= 2 ? (Object) depths.stage(l.weight()) : l.input();
-            byStage.computeIfAbsent(key, k -> new ArrayList<>()).add(l);
-        }
-        return new ArrayList<>(byStage.values());
     }
 
     /** {@code W*} of one layer, in its stored layout. */

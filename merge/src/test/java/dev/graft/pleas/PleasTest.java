@@ -10,6 +10,7 @@ import dev.graft.align.Alignment;
 import dev.graft.align.ModelPermuter;
 import dev.graft.align.PermutationSpec;
 import dev.graft.align.Permutations;
+import dev.graft.data.Activations;
 import dev.graft.data.Calibration;
 import dev.graft.data.NpyArray;
 import dev.graft.exec.Execution;
@@ -19,6 +20,7 @@ import dev.graft.testing.RealModels;
 import dev.graft.verify.ModelRunner;
 import dev.graft.verify.ProbeOptions;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
@@ -61,6 +63,88 @@ class PleasTest {
         assertThat(got).hasSameSizeAs(want);
         for (int i = 0; i < want.length; i++) {
             assertThat(got[i]).as("output %d", i).isCloseTo(want[i], within(1e-3f + 1e-3f * Math.abs(want[i])));
+        }
+    }
+
+    /** Each model's value {@code name} over the calibration data, rows stacked. */
+    private static double[][] rows(Path model, String name) {
+        List<float[]> batches = new java.util.ArrayList<>();
+        int[] width = new int[1];
+        try (Activations runs = Activations.of(model, Set.of(name))) {
+            runs.run(calibration(), b -> {
+                batches.add(b.output(0, name).values());
+                long[] shape = b.output(0, name).shape();
+                width[0] = (int) shape[shape.length - 1];
+            }, dev.graft.exec.ProgressListener.NONE, "test");
+        }
+        int n = batches.stream().mapToInt(x -> x.length).sum() / width[0];
+        double[][] out = new double[n][width[0]];
+        int row = 0;
+        for (float[] x : batches) {
+            for (int r = 0; r < x.length / width[0]; r++, row++) {
+                for (int k = 0; k < width[0]; k++) {
+                    out[row][k] = x[r * width[0] + k];
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Fitted on the merged model's own inputs (identity pairing, 1.0×, every layer, a negligible ridge): the second
+     * layer is the least-squares fit, with a bias column, of the two models' averaged outputs of that layer on what
+     * the written merge's own first layer feeds it (read from the merge in ONNX Runtime, solved here by QR); fitted
+     * on the originals' averaged inputs instead, it differs.
+     */
+    @Test
+    void withMergedInputsEachLayerIsFittedOnWhatTheMergeFeedsIt() {
+        Path merged = dir.resolve("merged.onnx");
+        Pleas.Report r = Pleas.merge(MLP1, MLP2).calibration(calibration()).matching(Pleas.Matching.IDENTITY)
+                .fit(Pleas.Fit.ALL).ridge(1e-9).fitInputs(Pleas.FitInputs.MERGED).writeTo(merged);
+        assertThat(r.fitInputs()).isEqualTo("merged");
+        double[][] x = rows(merged, "/1/Relu_output_0");
+        double[][] ya = rows(MLP1, "/2/Gemm_output_0");
+        double[][] yb = rows(MLP2, "/2/Gemm_output_0");
+        double[][] features = new double[x.length][33];
+        double[][] targets = new double[x.length][32];
+        for (int i = 0; i < x.length; i++) {
+            System.arraycopy(x[i], 0, features[i], 0, 32);
+            features[i][32] = 1;
+            for (int k = 0; k < 32; k++) {
+                targets[i][k] = 0.5 * (ya[i][k] + yb[i][k]);
+            }
+        }
+        var expected = new org.apache.commons.math3.linear.SingularValueDecomposition(
+                new org.apache.commons.math3.linear.Array2DRowRealMatrix(features)).getSolver()
+                .solve(new org.apache.commons.math3.linear.Array2DRowRealMatrix(targets)); // [33, 32]
+        float[] w;
+        float[] bias;
+        try (OnnxModel m = OnnxModel.open(merged)) {
+            w = m.weight("2.weight").orElseThrow().toFloats(); // [out, in]
+            bias = m.weight("2.bias").orElseThrow().toFloats();
+        }
+        // units the merge's first layer never turns on leave the weights open: compare what the layer computes
+        for (int i = 0; i < x.length; i++) {
+            for (int o = 0; o < 32; o++) {
+                double got = bias[o];
+                double want = expected.getEntry(32, o);
+                for (int k = 0; k < 32; k++) {
+                    got += x[i][k] * w[o * 32 + k];
+                    want += x[i][k] * expected.getEntry(k, o);
+                }
+                assertThat(got).as("sample %d output %d", i, o).isCloseTo(want, within(2e-3 * (1 + Math.abs(want))));
+            }
+        }
+        Path originals = dir.resolve("originals.onnx");
+        Pleas.merge(MLP1, MLP2).calibration(calibration()).matching(Pleas.Matching.IDENTITY).fit(Pleas.Fit.ALL)
+                .ridge(1e-9).fitInputs(Pleas.FitInputs.ORIGINALS).writeTo(originals);
+        try (OnnxModel m = OnnxModel.open(originals)) {
+            float[] other = m.weight("2.weight").orElseThrow().toFloats();
+            double differs = 0;
+            for (int k = 0; k < w.length; k++) {
+                differs = Math.max(differs, Math.abs(other[k] - w[k]));
+            }
+            assertThat(differs).isGreaterThan(1e-2);
         }
     }
 
