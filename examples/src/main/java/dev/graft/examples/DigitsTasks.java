@@ -7,6 +7,9 @@ import ai.onnxruntime.OrtSession;
 import dev.graft.GraftIoException;
 import dev.graft.VerificationException;
 import dev.graft.data.Calibration;
+import dev.graft.eval.Metric;
+import dev.graft.eval.Task;
+import dev.graft.eval.TaskData;
 import dev.graft.verify.ModelRunner;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -47,6 +50,11 @@ public final class DigitsTasks {
         this.y = y;
     }
 
+    /** Held-out images. */
+    public int size() {
+        return y.length;
+    }
+
     /** The same tasks on images {@code from} (inclusive) to {@code to} (exclusive) only. */
     public DigitsTasks split(int from, int to) {
         return new DigitsTasks(Arrays.copyOfRange(x, from * 64, to * 64),
@@ -71,6 +79,32 @@ public final class DigitsTasks {
             v = Arrays.copyOf(v, rows * 64);
             out.add(Calibration.of("digits task " + "ABC".charAt(task),
                     List.of(Map.of("x", ModelRunner.Input.of(v, rows, 64)))));
+        }
+        return out;
+    }
+
+    /** The task names, in the order of {@link #taskInputs} and {@link #accuracy}. */
+    public static final List<String> NAMES = List.of("A (0-4)", "B (5-9)", "C (mirrored)");
+
+    /**
+     * The three tasks as {@link Task}s for an {@link dev.graft.eval.Evaluation}: each task's images and labels
+     * (accuracy by the largest of the ten logits), with each task's fine-tuned model from {@code fineTuned} (by
+     * task name) for the normalized accuracy.
+     */
+    public List<Task> tasks(Map<String, Path> fineTuned) {
+        List<Task> out = new ArrayList<>();
+        List<Calibration> inputs = taskInputs();
+        for (int task = 0; task < 3; task++) {
+            int[] labels = new int[y.length];
+            int rows = 0;
+            for (int i = 0; i < y.length; i++) {
+                if (task == 2 || (task == 0) == (y[i] < 5)) {
+                    labels[rows++] = y[i];
+                }
+            }
+            Task t = Task.of(NAMES.get(task), TaskData.of(inputs.get(task), Arrays.copyOf(labels, rows)),
+                    Metric.ACCURACY);
+            out.add(fineTuned.containsKey(NAMES.get(task)) ? t.withFineTuned(fineTuned.get(NAMES.get(task))) : t);
         }
         return out;
     }
