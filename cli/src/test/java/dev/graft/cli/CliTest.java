@@ -330,8 +330,18 @@ class CliTest {
                 "--group-width", "model/32=2.0", "--calibration", folder.resolve("calibration.npy"),
                 "-o", dir.resolve("out.onnx"));
         assertThat(text.exit()).as(text.err()).isZero();
-        assertThat(text.out()).contains("GROUP").contains("RESIDUAL").contains("outputs: logits");
+        assertThat(text.out()).contains("GROUP").contains("RESIDUAL").contains("outputs: logits")
+                .contains("units paired: activations (auto)").contains("on the original models' inputs");
         Files.delete(dir.resolve("out.onnx"));
+        Run merged = graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
+                "--fit-inputs", "merged", "--calibration", folder.resolve("calibration.npy"),
+                "-o", dir.resolve("out.onnx"), "--json");
+        assertThat(merged.exit()).as(merged.err()).isZero();
+        assertThat(new ObjectMapper().readTree(merged.out()).get("fitInputs").asText()).isEqualTo("merged");
+        Files.delete(dir.resolve("out.onnx"));
+        assertFailsCleanly(graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
+                "--fit-inputs", "sideways", "--calibration", folder.resolve("calibration.npy"), "-o",
+                dir.resolve("out.onnx")), "--fit-inputs", "'sideways' is not one of");
         assertFailsCleanly(graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
                 "--spread", "wide", "--calibration", folder.resolve("calibration.npy"), "-o", dir.resolve("out.onnx")),
                 "wide");
@@ -363,6 +373,13 @@ class CliTest {
                 + folder.resolve("cnn_high.onnx") + "]\npleas: {calibration: " + folder.resolve("calibration.npy")
                 + ", spread: wide}\n");
         assertFailsCleanly(graft("merge", bad, "-o", dir.resolve("out.onnx")), "'wide' is not one of");
+        Files.writeString(bad, "merge_method: pleas\nmodels: [" + folder.resolve("cnn_low.onnx") + ", "
+                + folder.resolve("cnn_high.onnx") + "]\npleas: {calibration: " + folder.resolve("calibration.npy")
+                + ", fit_inputs: merged, keep_last: 1}\n");
+        Run merged = graft("merge", bad, "-o", dir.resolve("out.onnx"), "--report", dir.resolve("report.json"));
+        assertThat(merged.exit()).as(merged.err()).isZero();
+        assertThat(new ObjectMapper().readTree(dir.resolve("report.json").toFile()).get("fitInputs").asText())
+                .isEqualTo("merged");
     }
 
     @Test

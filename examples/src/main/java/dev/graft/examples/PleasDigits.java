@@ -31,7 +31,8 @@ import java.util.Set;
  * Calibration is 256 training images, or (the data-free case) {@code calibration_noise.npy} or
  * {@code calibration_transposed.npy}.
  *
- * <p>Run: {@code java -cp ... dev.graft.examples.PleasDigits [examples/recipes/independent] [OUT_FOLDER]}: prints
+ * <p>Run: {@code java -cp ... dev.graft.examples.PleasDigits [examples/recipes/independent] [OUT_FOLDER]
+ * [merged|originals]} (the layers' fit inputs, default merged): prints
  * the README's tables.
  */
 public final class PleasDigits {
@@ -115,15 +116,16 @@ public final class PleasDigits {
     }
 
     private static Path merge(Path folder, String a, String b, String calibration, double width, Pleas.Fit fit,
-                              int keepLast, Path target) {
+                              int keepLast, Pleas.FitInputs inputs, Path target) {
         Pleas.merge(folder.resolve(a + ".onnx"), folder.resolve(b + ".onnx"))
                 .calibration(Calibration.npy(folder.resolve(calibration + ".npy"), "x", 64))
-                .width(width).fit(fit).keepLast(keepLast).writeTo(target);
+                .width(width).fit(fit).keepLast(keepLast).fitInputs(inputs).writeTo(target);
         return target;
     }
 
     /** {@code KIND_seed1} with {@code KIND_seed2}, calibrated on {@code calibration}{@code .npy}. */
-    public static SharedLabels sharedLabels(Path folder, String kind, String calibration, Path work) {
+    public static SharedLabels sharedLabels(Path folder, String kind, String calibration, Pleas.FitInputs inputs,
+                                            Path work) {
         TestSet test = TestSet.read(folder.resolveSibling("digits"));
         String a = kind + "_seed1";
         String b = kind + "_seed2";
@@ -133,27 +135,30 @@ public final class PleasDigits {
         Graft.merge().model(folder.resolve(a + ".onnx"), 1).model(folder.resolve(b + ".onnx"), 1).method(new Linear())
                 .writeTo(naive);
         double naiveAccuracy = test.accuracy(test.logits(naive, Set.of()).get("logits"), -1);
-        Path aligned = merge(folder, a, b, calibration, 1.0, Pleas.Fit.NONE, 0, work.resolve("aligned.onnx"));
+        Path aligned = merge(folder, a, b, calibration, 1.0, Pleas.Fit.NONE, 0, inputs,
+                work.resolve("aligned.onnx"));
         double alignedAccuracy = test.accuracy(test.logits(aligned, Set.of()).get("logits"), -1);
         Map<Double, Double> byWidth = new LinkedHashMap<>();
         for (double w : WIDTHS) {
-            Path m = merge(folder, a, b, calibration, w, Pleas.Fit.ALL, 0, work.resolve("pleas.onnx"));
+            Path m = merge(folder, a, b, calibration, w, Pleas.Fit.ALL, 0, inputs, work.resolve("pleas.onnx"));
             byWidth.put(w, test.accuracy(test.logits(m, Set.of()).get("logits"), -1));
         }
         return new SharedLabels(kind, calibration, accA, accB, naiveAccuracy, alignedAccuracy, byWidth);
     }
 
     /** {@code KIND_low} with {@code KIND_high}, each keeping its head. */
-    public static OwnHeads ownHeads(Path folder, String kind, String calibration, Path work) {
+    public static OwnHeads ownHeads(Path folder, String kind, String calibration, Pleas.FitInputs inputs,
+                                    Path work) {
         TestSet test = TestSet.read(folder.resolveSibling("digits"));
         String a = kind + "_low";
         String b = kind + "_high";
         double low = test.accuracy(test.logits(folder.resolve(a + ".onnx"), Set.of()).get("logits"), 0);
         double high = test.accuracy(test.logits(folder.resolve(b + ".onnx"), Set.of()).get("logits"), 5);
-        Path aligned = merge(folder, a, b, calibration, 1.0, Pleas.Fit.NONE, 1, work.resolve("aligned.onnx"));
+        Path aligned = merge(folder, a, b, calibration, 1.0, Pleas.Fit.NONE, 1, inputs,
+                work.resolve("aligned.onnx"));
         Map<Double, HeadsAccuracy> byWidth = new LinkedHashMap<>();
         for (double w : WIDTHS) {
-            Path m = merge(folder, a, b, calibration, w, Pleas.Fit.ALL, 1, work.resolve("pleas.onnx"));
+            Path m = merge(folder, a, b, calibration, w, Pleas.Fit.ALL, 1, inputs, work.resolve("pleas.onnx"));
             byWidth.put(w, heads(test, m));
         }
         return new OwnHeads(kind, calibration, low, high, heads(test, aligned), byWidth);
@@ -175,12 +180,13 @@ public final class PleasDigits {
     public static void main(String[] args) throws IOException {
         Path folder = Path.of(args.length > 0 ? args[0] : "examples/recipes/independent");
         Path work = Files.createDirectories(Path.of(args.length > 1 ? args[1] : "target/pleas-digits"));
+        Pleas.FitInputs inputs = Pleas.FitInputs.of(args.length > 2 ? args[2] : "originals");
         System.out.println("| model | calibration | parents | naive average | aligned average | PLeaS 1.0× | 1.25× "
                 + "| 1.5× | 2.0× |");
         System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         for (String kind : List.of("mlp", "cnn")) {
             for (String calibration : List.of("calibration", "calibration_transposed", "calibration_noise")) {
-                SharedLabels r = sharedLabels(folder, kind, calibration, work);
+                SharedLabels r = sharedLabels(folder, kind, calibration, inputs, work);
                 System.out.printf(Locale.ROOT, "| %s | %s | %.3f / %.3f | %.3f | %.3f |%s%n", kind, calibration,
                         r.accuracyA(), r.accuracyB(), r.naiveAverage(), r.alignedAverage(), cells(r.byWidth()));
             }
@@ -191,7 +197,7 @@ public final class PleasDigits {
         System.out.println("| --- | --- | --- | --- | --- | --- | --- | --- |");
         for (String kind : List.of("mlp", "cnn")) {
             for (String calibration : List.of("calibration", "calibration_transposed", "calibration_noise")) {
-                OwnHeads r = ownHeads(folder, kind, calibration, work);
+                OwnHeads r = ownHeads(folder, kind, calibration, inputs, work);
                 StringBuilder cells = new StringBuilder();
                 r.byWidth().values().forEach(h -> cells.append(String.format(Locale.ROOT, " %.3f (%.3f) |",
                         h.ownDigits(), h.allDigits())));

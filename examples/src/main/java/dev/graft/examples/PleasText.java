@@ -24,7 +24,8 @@ import java.util.Locale;
  * <p>Run: {@code java -cp ... dev.graft.examples.PleasText MODELS_FOLDER CALIBRATION.txt SAMPLES WORK FIT:WIDTH...}
  * (or {@code FIT:WIDTH:RIDGE[:MATCHING[:INPUTS]]}) with {@code FIT} one of {@code auto}, {@code all},
  * {@code resizable}, {@code none}, {@code MATCHING} one of {@code auto} (default), {@code activations},
- * {@code weights}, {@code identity}, and {@code INPUTS} {@code merged} (default) or {@code originals}; for example
+ * {@code weights}, {@code identity}, and {@code INPUTS} {@code originals} (default) or
+ * {@code merged}; for example
  * {@code auto:1.0 all:1.5 resizable:1.0 all:1.0:0.1:identity:originals}. The retrieval set is
  * {@code retrieval.tsv} next to the calibration file: pass {@code heldout.txt} for calibration that shares no
  * sentence with it. Prints one line per model, with the merge's time.
@@ -65,7 +66,7 @@ public final class PleasText {
             double width = Double.parseDouble(spec[1]);
             double ridge = spec.length > 2 ? Double.parseDouble(spec[2]) : 1e-3;
             String matching = spec.length > 3 ? spec[3] : "auto";
-            String inputs = spec.length > 4 ? spec[4] : "merged";
+            String inputs = spec.length > 4 ? spec[4] : "originals";
             Path merged = work.resolve("pleas.onnx");
             double seconds = merge(models, calibration, samples, fit, width, ridge, Pleas.Matching.of(matching),
                     Pleas.FitInputs.of(inputs), merged);

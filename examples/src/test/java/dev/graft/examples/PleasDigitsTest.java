@@ -22,7 +22,8 @@ class PleasDigitsTest {
     @Test
     void sharedLabelSpaces() {
         for (String kind : new String[] {"mlp", "cnn"}) {
-            PleasDigits.SharedLabels r = PleasDigits.sharedLabels(FOLDER, kind, "calibration", dir);
+            PleasDigits.SharedLabels r = PleasDigits.sharedLabels(FOLDER, kind, "calibration",
+                    dev.graft.pleas.Pleas.FitInputs.ORIGINALS, dir);
             System.out.println(r);
             double worst = Math.min(r.accuracyA(), r.accuracyB());
             assertThat(r.byWidth().values()).allSatisfy(a -> assertThat(a).isGreaterThan(worst - 0.02)
@@ -34,7 +35,8 @@ class PleasDigitsTest {
     @Test
     void ownHeadsForDifferentLabelSpaces() {
         for (String kind : new String[] {"mlp", "cnn"}) {
-            PleasDigits.OwnHeads r = PleasDigits.ownHeads(FOLDER, kind, "calibration", dir);
+            PleasDigits.OwnHeads r = PleasDigits.ownHeads(FOLDER, kind, "calibration",
+                    dev.graft.pleas.Pleas.FitInputs.ORIGINALS, dir);
             System.out.println(r);
             double parents = 0.5 * (r.accuracyLow() + r.accuracyHigh());
             assertThat(r.byWidth().get(2.0).ownDigits()).isCloseTo(parents, within(1e-9));

@@ -22,7 +22,7 @@ import java.util.Set;
  *   group_widths: {"encoder.layer.11/1536": 2.0}
  *   spread: uniform                 # or least-similar
  *   fit: auto                       # (shared start: resizable, else all), all, resizable, none
- *   fit_inputs: merged              # the merged model's own, layer by layer; or originals
+ *   fit_inputs: originals           # or merged: the merged model's own inputs, layer by layer
  *   matching: auto                  # (shared start: identity, else activations), activations, weights, identity
  *   keep_last: 0                    # layers kept per model (own heads)
  *   ridge: 0.001
@@ -74,7 +74,7 @@ public record PleasRecipe(Path file, Pleas pleas) implements Recipe {
                     .width(recipe.number(node, "width", 1.0))
                     .spread(Pleas.Spread.of(node.path("spread").asText("uniform")))
                     .fit(Pleas.Fit.of(node.path("fit").asText("auto")))
-                    .fitInputs(Pleas.FitInputs.of(node.path("fit_inputs").asText("merged")))
+                    .fitInputs(Pleas.FitInputs.of(node.path("fit_inputs").asText("originals")))
                     .matching(Pleas.Matching.of(node.path("matching").asText("auto")))
                     .keepLast(recipe.integer(node, "keep_last", 0))
                     .ridge(recipe.number(node, "ridge", 1e-3));
