@@ -5,10 +5,12 @@ import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
 import dev.graft.data.InputGrams;
 import dev.graft.exec.Execution;
+import dev.graft.exec.Threads;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
 import dev.graft.graph.AffineLayer;
 import dev.graft.graph.LayerStages;
+import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
@@ -201,7 +203,8 @@ public final class RegMean {
             } else if (layer != null) {
                 List<double[]> g = grams.stream().map(x -> x.of(ref.name())).toList();
                 rewrite.compute(OutputTensor.like(ref, ref.type(), () -> regressed(layer, inputs, g, solvers)),
-                        8L * n * (models.size() + 2) + 8L * layer.features() * layer.features());
+                        4L * n * (models.size() + 6)
+                                + 4L * layer.features() * layer.features() * (models.size() + 2));
             } else {
                 rewrite.compute(OutputTensor.like(ref, ref.type(), () -> average(inputs)),
                         4L * n * (models.size() + 1));
@@ -268,28 +271,33 @@ public final class RegMean {
         synchronized (solvers) { // layers reading one value (query, key, value) share their Grams and the solver
             solver = solvers.computeIfAbsent(grams, g -> solver(g, in, layer.weight()));
         }
-        double[][] rhs = new double[in][out]; // Σᵢ Gᵢ·Wᵢ
-        for (int i = 0; i < weights.size(); i++) {
-            float[] w = weights.get(i).toFloats();
+        // Σᵢ Gᵢ·Wᵢ as one product in ONNX Runtime: [G₁ | G₂ | …] (in × n·in, off-diagonals scaled) times the
+        // stacked [in, out] weights, given transposed ([out, n·in], each model's weight in [out, in] layout)
+        int n = weights.size();
+        float[] stackedGrams = new float[in * n * in];
+        float[] stackedWeights = new float[out * n * in];
+        for (int i = 0; i < n; i++) {
             double[] g = grams.get(i);
-            double[][] wio = new double[in][out];
-            for (int r = 0; r < in; r++) {
-                for (int c = 0; c < out; c++) {
-                    wio[r][c] = layer.outIn() ? w[c * in + r] : w[r * out + c];
-                }
-            }
             for (int r = 0; r < in; r++) {
                 for (int k = 0; k < in; k++) {
-                    double grk = scaled(g, r, k, in);
-                    if (grk == 0) {
-                        continue;
-                    }
-                    double[] row = wio[k];
-                    double[] acc = rhs[r];
-                    for (int c = 0; c < out; c++) {
-                        acc[c] += grk * row[c];
-                    }
+                    stackedGrams[(r * n + i) * in + k] = (float) scaled(g, r, k, in);
                 }
+            }
+            float[] w = weights.get(i).toFloats();
+            for (int c = 0; c < out; c++) {
+                for (int r = 0; r < in; r++) {
+                    stackedWeights[(c * n + i) * in + r] = layer.outIn() ? w[c * in + r] : w[r * out + c];
+                }
+            }
+        }
+        float[] sum;
+        try (MatrixProducts products = new MatrixProducts(Threads.modelRuns())) {
+            sum = products.timesTransposed(stackedGrams, in, n * in, stackedWeights, out);
+        }
+        double[][] rhs = new double[in][out];
+        for (int r = 0; r < in; r++) {
+            for (int c = 0; c < out; c++) {
+                rhs[r][c] = sum[r * out + c];
             }
         }
         RealMatrix solved = solver.solve(new Array2DRowRealMatrix(rhs, false));
