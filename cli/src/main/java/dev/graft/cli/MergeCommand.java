@@ -213,8 +213,9 @@ final class MergeCommand implements Callable<Integer> {
                     .load(files.get(i)));
         }
         RegMean.Report r = merge.calibration(data).writeTo(output);
-        return emit(r, out -> out.printf("%s: regressed %d dense weights on each model's inputs, averaged %d other "
-                + "tensors (alpha %s); wrote %s%n", name, r.regressed().size(), r.averaged(), r.alpha(), output));
+        return emit(r, out -> out.printf("%s: regressed %d layer weights on each model's inputs, averaged %d other "
+                + "tensors (alpha %s; %d passes over the data); wrote %s%n", name, r.regressed().size(), r.averaged(),
+                r.alpha(), r.passes(), output));
     }
 
     private MergeBuilder fromOptions() {

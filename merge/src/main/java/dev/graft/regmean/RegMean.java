@@ -48,8 +48,12 @@ import org.apache.commons.math3.linear.RealMatrix;
  * }</pre>
  */
 public final class RegMean {
-    /** What a merge did: the dense weights regressed and how many other tensors were averaged. */
-    public record Report(List<String> models, double alpha, List<String> regressed, int averaged, List<String> files) {
+    /**
+     * What a merge did: the dense weights regressed, how many other tensors were averaged, and the passes made over
+     * each model's data (RegMean: as many as the Grams need under half the memory budget; RegMean++: one per stage).
+     */
+    public record Report(List<String> models, double alpha, List<String> regressed, int averaged, int passes,
+                         List<String> files) {
     }
 
     private final List<Path> models;
@@ -112,8 +116,9 @@ public final class RegMean {
     }
 
     /**
-     * Gathers each model's Grams on its data, then writes the merge to {@code target}, atomically, one tensor at a
-     * time under {@code execution}'s budget.
+     * Writes the merge to {@code target}, atomically, one tensor at a time under {@code execution}'s budget: each
+     * model's Grams are gathered on its data in passes, as many layers per pass as half the budget holds
+     * ({@code 8·features²} bytes per distinct layer input and model), and dropped once their layers are written.
      *
      * @throws InvalidSettingException      if no calibration was given
      * @throws dev.graft.IncompatibleModelsException naming the file and tensor where the models differ
@@ -121,9 +126,10 @@ public final class RegMean {
      */
     public Report writeTo(Path target, Execution execution) {
         try (Opened o = open()) {
-            Planned p = plan(o.models());
+            Planned p = plan(o.models(), execution);
             Rewriter.Result result = Rewriter.write(p.rewrite(), target, execution);
             return new Report(models.stream().map(Path::toString).toList(), alpha, p.regressed(), p.averaged(),
+                    p.passes().getAsInt(),
                     result.files().names());
         }
     }
@@ -136,7 +142,8 @@ public final class RegMean {
      */
     public MergedWeights inMemory(Execution execution) {
         try (Opened o = open()) {
-            return new MergedWeights(models.get(0), Rewriter.compute(plan(o.models()).rewrite(), execution));
+            return new MergedWeights(models.get(0), Rewriter.compute(plan(o.models(), execution).rewrite(),
+                    execution));
         }
     }
 
@@ -163,26 +170,24 @@ public final class RegMean {
         }
     }
 
-    private record Planned(RewritePlan rewrite, List<String> regressed, int averaged) {
+    /** The rewrite, and the passes over the data it made once it has run. */
+    private record Planned(RewritePlan rewrite, List<String> regressed, int averaged,
+                           java.util.function.IntSupplier passes) {
     }
 
-    private Planned plan(List<OnnxModel> opened) {
+    private Planned plan(List<OnnxModel> opened, Execution execution) {
         OnnxModel reference = opened.get(0);
         MergePlan plan = MergePlan.of(opened);
         Map<String, AffineLayer> dense = new LinkedHashMap<>();
         for (AffineLayer l : AffineLayer.findCovered(reference)) {
             dense.put(l.weight(), l);
         }
-        Map<String, float[]> fitted = mergedInputs ? stageByStage(opened, plan, dense) : null;
-        List<InputGrams> grams = new ArrayList<>();
-        if (fitted == null) {
-            List<AffineLayer> layers = List.copyOf(dense.values());
-            for (int i = 0; i < models.size(); i++) {
-                grams.add(InputGrams.of(models.get(i), Map.of(), layers, data.get(i)));
-            }
-        }
-        // keyed by the Gram arrays themselves: a list of arrays is equal to another holding the same arrays
-        Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
+        Fitted stages = mergedInputs ? stageByStage(opened, plan, dense) : null;
+        Map<String, float[]> fitted = stages == null ? null : stages.values();
+        java.util.Set<String> mergedNames = new java.util.HashSet<>();
+        plan.steps().stream().filter(MergePlan.Step::merge).forEach(s -> mergedNames.add(s.first().name()));
+        GramPasses<DecompositionSolver> grams = new GramPasses<>(models, data, dense.values().stream()
+                .filter(l -> mergedNames.contains(l.weight())).toList(), Math.max(1, execution.memoryBudget() / 2));
         RewritePlan.Builder rewrite = RewritePlan.of("regmean", reference.proto())
                 .parameter("alpha", Double.toString(alpha)).parameter("inputs", mergedInputs ? "merged" : "own");
         opened.forEach(rewrite::input);
@@ -201,8 +206,12 @@ public final class RegMean {
                 float[] values = fitted.get(ref.name());
                 rewrite.compute(OutputTensor.like(ref, ref.type(), () -> values), 4L * n);
             } else if (layer != null) {
-                List<double[]> g = grams.stream().map(x -> x.of(ref.name())).toList();
-                rewrite.compute(OutputTensor.like(ref, ref.type(), () -> regressed(layer, inputs, g, solvers)),
+                rewrite.compute(OutputTensor.like(ref, ref.type(), () -> {
+                    float[] values = regressed(layer, inputs, grams.grams(layer),
+                            grams.solver(layer, g -> solver(g, layer.features(), layer.weight())));
+                    grams.done(layer);
+                    return values;
+                }),
                         4L * n * (models.size() + 6)
                                 + 4L * layer.features() * layer.features() * (models.size() + 2));
             } else {
@@ -215,7 +224,7 @@ public final class RegMean {
                 averaged++;
             }
         }
-        return new Planned(rewrite.build(), regressed, averaged);
+        return new Planned(rewrite.build(), regressed, averaged, stages == null ? grams::passes : stages::stages);
     }
 
     /**
@@ -223,7 +232,11 @@ public final class RegMean {
      * stage by stage ({@link LayerStages}), each regressed on the Grams of its inputs when each model runs with
      * everything merged so far in place of its own tensors.
      */
-    private Map<String, float[]> stageByStage(List<OnnxModel> opened, MergePlan plan, Map<String, AffineLayer> dense) {
+    /** RegMean++'s merged tensors, and the stages (passes over the data) it took. */
+    private record Fitted(Map<String, float[]> values, int stages) {
+    }
+
+    private Fitted stageByStage(List<OnnxModel> opened, MergePlan plan, Map<String, AffineLayer> dense) {
         Map<String, float[]> merged = new LinkedHashMap<>();
         Map<String, ModelRunner.Input> earlier = new LinkedHashMap<>();
         Map<String, List<Weight>> inputs = new LinkedHashMap<>();
@@ -237,22 +250,25 @@ public final class RegMean {
                 }
             }
         }
-        Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
         List<AffineLayer> layers = dense.values().stream().filter(l -> inputs.containsKey(l.weight())).toList();
-        for (List<AffineLayer> stage : LayerStages.of(opened.get(0), layers)) {
+        List<List<AffineLayer>> stages = LayerStages.of(opened.get(0), layers);
+        for (List<AffineLayer> stage : stages) {
             List<InputGrams> grams = new ArrayList<>();
             for (int i = 0; i < models.size(); i++) {
                 grams.add(InputGrams.of(models.get(i), earlier, stage, data.get(i)));
             }
+            // keyed by the Gram arrays themselves: layers reading one value share them, and their solver
+            Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
             for (AffineLayer l : stage) {
-                merged.put(l.weight(), regressed(l, inputs.get(l.weight()),
-                        grams.stream().map(x -> x.of(l.weight())).toList(), solvers));
+                List<double[]> g = grams.stream().map(x -> x.of(l.weight())).toList();
+                merged.put(l.weight(), regressed(l, inputs.get(l.weight()), g,
+                        solvers.computeIfAbsent(g, k -> solver(k, l.features(), l.weight()))));
             }
             for (AffineLayer l : stage) {
                 given(earlier, inputs.get(l.weight()).get(0), merged);
             }
         }
-        return merged;
+        return new Fitted(merged, stages.size());
     }
 
     /** Adds {@code w}'s merged values to what ONNX Runtime is given in memory (float32 tensors only). */
@@ -264,13 +280,9 @@ public final class RegMean {
 
     /** {@code W*} of one layer, in its stored layout. */
     private float[] regressed(AffineLayer layer, List<Weight> weights, List<double[]> grams,
-                              Map<List<double[]>, DecompositionSolver> solvers) {
+                              DecompositionSolver solver) {
         int in = layer.features();
         int out = layer.out();
-        DecompositionSolver solver;
-        synchronized (solvers) { // layers reading one value (query, key, value) share their Grams and the solver
-            solver = solvers.computeIfAbsent(grams, g -> solver(g, in, layer.weight()));
-        }
         // Σᵢ Gᵢ·Wᵢ as one product in ONNX Runtime: [G₁ | G₂ | …] (in × n·in, off-diagonals scaled) times the
         // stacked [in, out] weights, given transposed ([out, n·in], each model's weight in [out, in] layout)
         int n = weights.size();

@@ -57,10 +57,27 @@ class RegMeanTest {
                 .writeTo(out);
         assertThat(r.regressed()).containsExactly("W1", "W2");
         assertThat(r.averaged()).isEqualTo(2); // b1, b2
+        assertThat(r.passes()).isEqualTo(1);
         for (String w : List.of("W1", "b1", "W2", "b2")) {
             assertThat(weight(out, w)).containsExactly(weight(a, w), within(1e-5f));
         }
         assertThat(new Verifier(ProbeOptions.defaults()).verify(out, a).maxAbs()).isLessThan(1e-4);
+    }
+
+    /** Under a budget too small for both layers' Grams, each layer gets its own pass, with the same result. */
+    @Test
+    void aSmallBudgetTakesMorePassesForTheSameMerge() {
+        Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
+        Path b = TinyModels.save(TinyModels.mlp(4), dir.resolve("b.onnx"));
+        List<Calibration> data = List.of(data(inputs(1)), data(inputs(2)));
+        RegMean.Report roomy = RegMean.merge(List.of(a, b)).calibration(data).writeTo(dir.resolve("roomy.onnx"));
+        RegMean.Report tight = RegMean.merge(List.of(a, b)).calibration(data).writeTo(dir.resolve("tight.onnx"),
+                dev.graft.exec.Execution.defaults().withMemoryBudget(2 * 8 * IN * IN * 2));
+        assertThat(roomy.passes()).isEqualTo(1);
+        assertThat(tight.passes()).isEqualTo(2);
+        for (String w : List.of("W1", "b1", "W2", "b2")) {
+            assertThat(weight(dir.resolve("tight.onnx"), w)).containsExactly(weight(dir.resolve("roomy.onnx"), w));
+        }
     }
 
     /** Model B's data never moves W1's inputs (all zeros), so W1 is A's; b1 is still the average. */
