@@ -53,13 +53,14 @@ final class DataAwareBenchmarks {
                     pass(inputs.get(i), data.get(i));
                 }
             });
-            double merge = Benchmarks.time(() -> RegMean.merge(inputs).calibration(data).writeTo(regmeanOut));
+            RegMean.Report[] report = new RegMean.Report[1];
+            double merge = Benchmarks.time(() -> report[0] = RegMean.merge(inputs).calibration(data).writeTo(regmeanOut));
             long hwm = peakRss();
             System.out.printf(Locale.ROOT, "regmean: five bge-small fine-tunes, 256 samples per task, %d cores%n",
                     Runtime.getRuntime().availableProcessors());
             System.out.printf(Locale.ROOT, "  one pass of each model over its samples (floor)  %6.1f s%n", floor);
-            System.out.printf(Locale.ROOT, "  RegMean merge, written                           %6.1f s  = %.2f x floor%n",
-                    merge, merge / floor);
+            System.out.printf(Locale.ROOT, "  RegMean merge, written                           %6.1f s  = %.2f x floor "
+                    + "(%d passes over the data)%n", merge, merge / floor, report[0].passes());
             System.out.printf(Locale.ROOT, "  peak RSS of this JVM: %d MB before, %d MB after the merge%n",
                     hwmBefore >> 20, hwm >> 20);
         }
