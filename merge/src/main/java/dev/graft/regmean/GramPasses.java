@@ -16,7 +16,8 @@ import java.util.function.Function;
 /**
  * Every model's Gram matrices of the layers RegMean regresses, gathered in passes over each model's data so that
  * what is held at once stays within a budget: when a layer's Grams are first asked for, one pass gathers them
- * together with the next layers (in graph order) not yet regressed, as many as {@code budgetBytes} holds
+ * together with the layers not yet regressed (in graph order: writers ask in roughly that order, possibly several
+ * at once), as many as {@code budgetBytes} holds
  * ({@code 8·features²} bytes per distinct layer input and model; at least one layer). A pass's Grams, and the
  * solvers made from them, are dropped once all its layers are {@linkplain #done done}. Layers reading one value
  * the same way (query, key and value) share their Grams and their solver.
@@ -76,16 +77,16 @@ final class GramPasses<S> {
         if (done.contains(layer.weight())) {
             throw new IllegalStateException("layer '" + layer.weight() + "' was already regressed");
         }
-        int first = layers.indexOf(layer);
-        if (first < 0) {
+        if (!layers.contains(layer)) {
             throw new IllegalArgumentException("layer '" + layer.weight() + "' is not regressed");
         }
         p = new Pass();
         Set<Object> inputs = new HashSet<>();
         List<AffineLayer> chosen = new ArrayList<>();
         long held = 0;
-        for (int i = first; i < layers.size(); i++) {
-            AffineLayer l = layers.get(i);
+        List<AffineLayer> candidates = new ArrayList<>(List.of(layer)); // then the others waiting, in graph order
+        layers.stream().filter(l -> !l.equals(layer)).forEach(candidates::add);
+        for (AffineLayer l : candidates) {
             if (done.contains(l.weight()) || passOf.containsKey(l.weight())) {
                 continue;
             }
