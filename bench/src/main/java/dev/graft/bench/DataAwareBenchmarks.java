@@ -60,7 +60,7 @@ final class DataAwareBenchmarks {
                     Runtime.getRuntime().availableProcessors());
             System.out.printf(Locale.ROOT, "  one pass of each model over its samples (floor)  %6.1f s%n", floor);
             System.out.printf(Locale.ROOT, "  RegMean merge, written                           %6.1f s  = %.2f x floor "
-                    + "(%d passes over the data)%n", merge, merge / floor, report[0].passes());
+                    + "(passes over the data: %d)%n", merge, merge / floor, report[0].passes());
             System.out.printf(Locale.ROOT, "  peak RSS of this JVM: %d MB before, %d MB after the merge%n",
                     hwmBefore >> 20, hwm >> 20);
         }

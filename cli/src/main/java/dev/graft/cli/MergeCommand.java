@@ -214,7 +214,7 @@ final class MergeCommand implements Callable<Integer> {
         }
         RegMean.Report r = merge.calibration(data).writeTo(output);
         return emit(r, out -> out.printf("%s: regressed %d layer weights on each model's inputs, averaged %d other "
-                + "tensors (alpha %s; %d passes over the data); wrote %s%n", name, r.regressed().size(), r.averaged(),
+                + "tensors (alpha %s; passes over the data: %d); wrote %s%n", name, r.regressed().size(), r.averaged(),
                 r.alpha(), r.passes(), output));
     }
 

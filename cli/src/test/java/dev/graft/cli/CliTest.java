@@ -73,7 +73,7 @@ class CliTest {
         }
         Run r = graft(args.toArray());
         assertThat(r.exit()).as(r.err()).isZero();
-        assertThat(r.out()).contains("regmean: regressed 2 dense weights");
+        assertThat(r.out()).contains("regmean: regressed 2 layer weights");
         RegMean.merge(files).calibration(data).writeTo(dir.resolve("api.onnx"));
         try (OnnxModel cli = OnnxModel.open(dir.resolve("regmean.onnx"));
              OnnxModel api = OnnxModel.open(dir.resolve("api.onnx"))) {
