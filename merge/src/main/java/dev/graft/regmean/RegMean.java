@@ -21,9 +21,12 @@ import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.function.IntSupplier;
 import org.apache.commons.math3.linear.Array2DRowRealMatrix;
 import org.apache.commons.math3.linear.CholeskyDecomposition;
 import org.apache.commons.math3.linear.DecompositionSolver;
@@ -172,7 +175,7 @@ public final class RegMean {
 
     /** The rewrite, and the passes over the data it made once it has run. */
     private record Planned(RewritePlan rewrite, List<String> regressed, int averaged,
-                           java.util.function.IntSupplier passes) {
+                           IntSupplier passes) {
     }
 
     private Planned plan(List<OnnxModel> opened, Execution execution) {
@@ -184,7 +187,7 @@ public final class RegMean {
         }
         Fitted stages = mergedInputs ? stageByStage(opened, plan, dense) : null;
         Map<String, float[]> fitted = stages == null ? null : stages.values();
-        java.util.Set<String> mergedNames = new java.util.HashSet<>();
+        Set<String> mergedNames = new HashSet<>();
         plan.steps().stream().filter(MergePlan.Step::merge).forEach(s -> mergedNames.add(s.first().name()));
         GramPasses<DecompositionSolver> grams = new GramPasses<>(models, data, dense.values().stream()
                 .filter(l -> mergedNames.contains(l.weight())).toList(), Math.max(1, execution.memoryBudget() / 2));

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.within;
 import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
 import dev.graft.onnx.OnnxModel;
+import dev.graft.testing.NpyFiles;
 import dev.graft.testing.TinyModels;
 import dev.graft.verify.ModelRunner;
 import dev.graft.verify.ProbeOptions;
@@ -335,28 +336,13 @@ class RegMeanTest {
         return new QRDecomposition(new Array2DRowRealMatrix(x)).getSolver().solve(new Array2DRowRealMatrix(y));
     }
 
-    /** A float32 {@code [ROWS, IN]} array as a NumPy {@code .npy} file (version 1.0, C order). */
-    private static Path npy(Path file, float[] x) throws java.io.IOException {
-        String header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + ROWS + ", " + IN + "), }";
-        int padded = (10 + header.length() + 1 + 63) / 64 * 64 - 10;
-        header = header + " ".repeat(padded - header.length() - 1) + "\n";
-        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(10 + padded + 4 * x.length)
-                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        b.put((byte) 0x93).put("NUMPY".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).put((byte) 1)
-                .put((byte) 0).putShort((short) padded).put(header.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-        for (float v : x) {
-            b.putFloat(v);
-        }
-        return java.nio.file.Files.write(file, b.array());
-    }
-
     /** The recipe form gives each model its own data and merges exactly as the API does. */
     @Test
     void aRecipeGivesEachModelItsOwnData() throws java.io.IOException {
         Path a = TinyModels.save(TinyModels.mlp(3), dir.resolve("a.onnx"));
         Path b = TinyModels.save(TinyModels.mlp(4), dir.resolve("b.onnx"));
-        npy(dir.resolve("a.npy"), inputs(1));
-        npy(dir.resolve("b.npy"), inputs(2));
+        NpyFiles.write(dir.resolve("a.npy"), inputs(1), ROWS, IN);
+        NpyFiles.write(dir.resolve("b.npy"), inputs(2), ROWS, IN);
         Path recipe = java.nio.file.Files.writeString(dir.resolve("regmean.yaml"), String.join("\n",
                 "merge_method: regmean", "models:", "  - model: a.onnx", "    calibration: a.npy",
                 "  - model: b.onnx", "    calibration: b.npy", "alpha: 0.5", ""));
