@@ -6,6 +6,7 @@ import dev.graft.exec.Threads;
 import dev.graft.onnx.ExposedValues;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.TemporaryFolder;
+import dev.graft.verify.DecoderInputs;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,7 +22,9 @@ import java.util.function.Consumer;
  * batch's values to a consumer (correlations, Gram matrices, least-squares accumulators, output similarity): the
  * one way Graft runs models on data. Each model is copied once with its values added to the graph outputs (ONNX
  * Runtime shows nothing else), one session per model is opened and reused for every batch, with
- * {@link Threads#modelRuns()} intra-op threads; the copies are deleted on {@link #close()}. Padded positions of
+ * {@link Threads#modelRuns()} intra-op threads; the copies are deleted on {@link #close()}. A decoder's other
+ * inputs are made to agree with each batch's tokens ({@link DecoderInputs}: position ids, an empty KV cache).
+ * Errors name the models given, not their copies. Padded positions of
  * text batches (zeros of an {@code attention_mask} input) are left out of every value that has a row per position
  * ({@link PaddedPositions}), so statistics see real tokens only.
  *
@@ -35,6 +38,7 @@ public final class Activations implements AutoCloseable {
     private final TemporaryFolder folder;
     private final List<Path> models;
     private final List<ModelRunner> runners = new ArrayList<>();
+    private final List<DecoderInputs> decoderInputs = new ArrayList<>();
     private final List<Set<String>> values = new ArrayList<>();
 
     /**
@@ -75,13 +79,13 @@ public final class Activations implements AutoCloseable {
                 Set<String> names = new LinkedHashSet<>(exposed.get(m));
                 names.remove("");
                 Path file = models.get(m);
-                if (!names.isEmpty()) {
-                    try (OnnxModel model = OnnxModel.open(file)) {
+                try (OnnxModel model = OnnxModel.open(file)) {
+                    decoderInputs.add(DecoderInputs.of(model));
+                    if (!names.isEmpty()) {
                         file = ExposedValues.write(model, names, folder.resolve("model-" + m + ".onnx"));
                     }
                 }
-                runners.add(weights.get(m).isEmpty() ? new ModelRunner(file, Threads.modelRuns(), optimized)
-                        : new ModelRunner(file, Threads.modelRuns(), weights.get(m)));
+                runners.add(new ModelRunner(file, models.get(m), Threads.modelRuns(), optimized, weights.get(m)));
                 values.add(names);
             }
         } catch (RuntimeException e) {
@@ -148,12 +152,13 @@ public final class Activations implements AutoCloseable {
             boolean masked = PaddedPositions.masked(inputs);
             List<Map<String, ModelRunner.Output>> outputs = new ArrayList<>();
             for (int m = 0; m < runners.size(); m++) {
-                Map<String, ModelRunner.Output> out = runners.get(m).run(inputs, names.get(m));
+                Map<String, ModelRunner.Input> fed = decoderInputs.get(m).complete(inputs);
+                Map<String, ModelRunner.Output> out = runners.get(m).run(fed, names.get(m));
                 if (masked) {
                     if (padded.size() <= m) {
                         long rows = inputs.get(PaddedPositions.MASK).shape()[0];
-                        padded.add(PaddedPositions.learn(out,
-                                runners.get(m).run(PaddedPositions.longer(inputs), names.get(m)), rows));
+                        padded.add(PaddedPositions.learn(out, runners.get(m).run(
+                                decoderInputs.get(m).complete(PaddedPositions.longer(inputs)), names.get(m)), rows));
                     }
                     out = padded.get(m).unpadded(out, inputs.get(PaddedPositions.MASK));
                 }

@@ -18,9 +18,11 @@ import java.util.Set;
 /**
  * For every weight of a model: which nodes consume it, in which role, and which module and layer it belongs
  * to. Roles come from the consuming op and slot (MatMul, Gemm with transA/transB, Conv, ConvTranspose,
- * normalizations, Gather) and from two patterns: a bias {@code Add} right after MatMul/Gemm/Conv, and the
- * decomposed LayerNorm of older exports ({@code Div} by {@code Sqrt(...)}, then {@code Mul} by the scale and
- * {@code Add} of the shift). Anything else is {@link WeightRole#UNKNOWN}.
+ * normalizations, Gather, and ONNX Runtime's contrib ops: RMSNorm, rotary caches, {@code MatMulNBits}) and from
+ * three patterns: a bias {@code Add} right after MatMul/Gemm/Conv, the decomposed LayerNorm of older exports
+ * ({@code Div} by {@code Sqrt(...)}, then {@code Mul} by the scale and {@code Add} of the shift), and the decomposed
+ * RMSNorm of decoder exports ({@code Mul} of the scale by {@code x·rsqrt(mean(x²)+ε)}). Anything else is
+ * {@link WeightRole#UNKNOWN}.
  */
 public final class GraphIndex {
     private static final Set<String> PASS_THROUGH = Set.of("Identity", "Cast");
@@ -111,6 +113,9 @@ public final class GraphIndex {
 
         private WeightRole role(Slot s, Weight w) {
             NodeProto n = s.node;
+            if (n.getDomain().equals("com.microsoft")) {
+                return contribRole(s);
+            }
             if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
                 return WeightRole.UNKNOWN;
             }
@@ -157,12 +162,100 @@ public final class GraphIndex {
                     return isNormScaleMul(other) ? WeightRole.NORM_BIAS : WeightRole.UNKNOWN;
                 }
                 case "Mul": {
-                    NodeProto other = producers.get(n.getInput(1 - s.input));
-                    return other != null && isNormalizedDiv(other) ? WeightRole.NORM_SCALE : WeightRole.UNKNOWN;
+                    NodeProto other = producer(n.getInput(1 - s.input));
+                    return other != null && (isNormalizedDiv(other) || isRmsNormalized(other)) ? WeightRole.NORM_SCALE
+                            : WeightRole.UNKNOWN;
                 }
                 default:
                     return WeightRole.UNKNOWN;
             }
+        }
+
+        /** ONNX Runtime's contrib ops that GenAI and quantizers write ({@code com.microsoft}). */
+        private static WeightRole contribRole(Slot s) {
+            switch (s.node.getOpType()) {
+                case "SimplifiedLayerNormalization":
+                    return s.input == 1 ? WeightRole.NORM_SCALE : WeightRole.UNKNOWN;
+                case "SkipSimplifiedLayerNormalization":
+                    return s.input == 2 ? WeightRole.NORM_SCALE : s.input == 3 ? WeightRole.BIAS : WeightRole.UNKNOWN;
+                case "SkipLayerNormalization":
+                    return s.input == 2 ? WeightRole.NORM_SCALE : s.input == 3 ? WeightRole.NORM_BIAS
+                            : s.input == 4 ? WeightRole.BIAS : WeightRole.UNKNOWN;
+                case "RotaryEmbedding":
+                    return s.input == 2 || s.input == 3 ? WeightRole.ROTARY_CACHE : WeightRole.UNKNOWN;
+                case "GroupQueryAttention":
+                    return s.input == 7 || s.input == 8 ? WeightRole.ROTARY_CACHE : WeightRole.UNKNOWN;
+                case "MatMulNBits":
+                    return s.input == 1 ? WeightRole.QUANTIZED : s.input == 2 ? WeightRole.QUANT_SCALES
+                            : s.input == 3 ? WeightRole.QUANT_ZERO_POINTS : s.input == 5 ? WeightRole.BIAS
+                            : WeightRole.UNKNOWN;
+                case "GatherBlockQuantized":
+                    return s.input == 0 ? WeightRole.QUANTIZED : s.input == 2 ? WeightRole.QUANT_SCALES
+                            : s.input == 3 ? WeightRole.QUANT_ZERO_POINTS : WeightRole.UNKNOWN;
+                default:
+                    return WeightRole.UNKNOWN;
+            }
+        }
+
+        /** The node producing {@code value}, looking through casts (float16 exports cast around norms). */
+        private NodeProto producer(String value) {
+            NodeProto p = producers.get(value);
+            for (int depth = 0; p != null && PASS_THROUGH.contains(p.getOpType()) && depth < 4; depth++) {
+                p = producers.get(p.getInput(0));
+            }
+            return p;
+        }
+
+        /**
+         * {@code x · rsqrt(mean(x²) + ε)} of a decomposed RMSNorm: a {@code Mul} by {@code Div(1, Sqrt(…))},
+         * {@code Reciprocal(Sqrt(…))} or {@code Rsqrt}, or a {@code Div(x, Sqrt(…))}, whose square root is of a
+         * {@code ReduceMean} (plus ε).
+         */
+        private boolean isRmsNormalized(NodeProto n) {
+            if (n.getOpType().equals("Div") && n.getInputCount() == 2) {
+                return isRootOfMean(producer(n.getInput(1)));
+            }
+            if (!n.getOpType().equals("Mul") || n.getInputCount() != 2) {
+                return false;
+            }
+            for (String in : n.getInputList()) {
+                NodeProto p = producer(in);
+                if (p == null) {
+                    continue;
+                }
+                boolean inverse = p.getOpType().equals("Reciprocal") || p.getOpType().equals("Rsqrt")
+                        || p.getOpType().equals("Div") && p.getInputCount() == 2;
+                NodeProto root = p.getOpType().equals("Rsqrt") ? p : inverse
+                        ? producer(p.getInput(p.getOpType().equals("Div") ? 1 : 0)) : null;
+                if (root != null && (root == p ? isMeanPlusEps(producer(p.getInput(0))) : isRootOfMean(root))) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /** {@code Sqrt(ReduceMean(…) + ε)} or {@code Sqrt(ReduceMean(…))}. */
+        private boolean isRootOfMean(NodeProto sqrt) {
+            return sqrt != null && sqrt.getOpType().equals("Sqrt") && isMeanPlusEps(producer(sqrt.getInput(0)));
+        }
+
+        private boolean isMeanPlusEps(NodeProto n) {
+            if (n == null) {
+                return false;
+            }
+            if (n.getOpType().equals("ReduceMean")) {
+                return true;
+            }
+            if (!n.getOpType().equals("Add")) {
+                return false;
+            }
+            for (String in : n.getInputList()) {
+                NodeProto p = producer(in);
+                if (p != null && p.getOpType().equals("ReduceMean")) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         /** {@code Div(x - mean, Sqrt(var + eps))} of a decomposed LayerNorm. */

@@ -16,7 +16,11 @@ public enum WeightRole {
     CONV_TRANSPOSE_WEIGHT("ConvTranspose W [in,out/g,k..]"),
     /** A bias: {@code Add} right after MatMul/Gemm/Conv, or the bias input of Gemm/Conv/ConvTranspose. */
     BIAS("bias"),
-    /** Scale of a normalization: LayerNormalization, BatchNormalization, ..., or decomposed LayerNorm. */
+    /**
+     * Scale of a normalization: LayerNormalization, BatchNormalization, RMSNorm ({@code SimplifiedLayerNormalization},
+     * {@code SkipSimplifiedLayerNormalization}, or decomposed as {@code x·rsqrt(mean(x²)+ε)·w}), ..., or decomposed
+     * LayerNorm.
+     */
     NORM_SCALE("norm scale"),
     /** Shift of a normalization. */
     NORM_BIAS("norm bias"),
@@ -26,6 +30,17 @@ public enum WeightRole {
     NORM_VARIANCE("norm running var"),
     /** {@code Gather} table {@code [rows, dim]}: token, position or type embeddings. */
     EMBEDDING("embedding [rows,dim]"),
+    /**
+     * A rotary embedding's cos or sin table ({@code cos_cache}/{@code sin_cache} of {@code RotaryEmbedding} or
+     * {@code GroupQueryAttention}): a constant of the architecture shared by all layers, never merged.
+     */
+    ROTARY_CACHE("rotary cos/sin cache"),
+    /** Packed low-bit codes of a quantized weight ({@code MatMulNBits} B, {@code GatherBlockQuantized} data). */
+    QUANTIZED("quantized codes"),
+    /** Per-block scales of a quantized weight. */
+    QUANT_SCALES("quantization scales"),
+    /** Per-block zero points of a quantized weight. */
+    QUANT_ZERO_POINTS("quantization zero points"),
     /** Not consumed in a way Graft recognises (or consumed in conflicting ways): never guessed. */
     UNKNOWN("unknown");
 
@@ -38,6 +53,11 @@ public enum WeightRole {
     /** True for a dense layer's weight stored {@code [in, out]} (MatMul B, Gemm B without transB). */
     public boolean storedInOut() {
         return this == MATMUL_WEIGHT || this == GEMM_WEIGHT_IN_OUT;
+    }
+
+    /** True for the parts of a quantized weight (codes, scales, zero points): not parameters in themselves. */
+    public boolean quantized() {
+        return this == QUANTIZED || this == QUANT_SCALES || this == QUANT_ZERO_POINTS;
     }
 
     /** A short label for reports, with the layout where the role implies one. */

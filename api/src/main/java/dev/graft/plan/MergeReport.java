@@ -6,14 +6,15 @@ import java.util.Map;
 /**
  * What a merge did: the files written, the method and its parameters, the base and the inputs with their
  * hashes, how many tensors were merged, which were not (copied from the reference model, or ignored) and
- * why, the time taken, diagnostics per tensor and per layer (empty when switched off), and what aligning the
- * inputs did (empty without alignment).
+ * why, the time taken, diagnostics per tensor and per layer (empty when switched off), what aligning the
+ * inputs did (empty without alignment), and the weights paired by module and role because their names differ
+ * between the models ({@link MergePlan#renamed}).
  */
 public record MergeReport(List<String> outputs, String method, Map<String, String> parameters, Input base,
                           List<Input> inputs, int merged, List<Unmerged> unmerged, long bytesWritten, double seconds,
                           List<LayerSummary> layers, List<TensorDiagnostics> tensors,
-                          List<Map<String, Object>> alignments) {
-    /** An input model with its settings as given. */
+                          List<Map<String, Object>> alignments, List<MergePlan.Renamed> renamed) {
+    /** An input model (its path as given) with its settings as given. */
     public record Input(String file, Map<String, String> parameters, String sha256) {
     }
 

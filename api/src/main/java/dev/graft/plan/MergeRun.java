@@ -72,17 +72,18 @@ public final class MergeRun {
             Path base = request.base();
             for (int i = 0; i < o.opened().size(); i++) {
                 Provenance.Input in = result.provenance().inputs().get(i);
+                String file = o.originals().get(i).file().toString(); // the path as given: inputs often share a name
                 if (base != null && i == 0) {
-                    baseInput = new MergeReport.Input(in.file(), Map.of(), in.sha256());
+                    baseInput = new MergeReport.Input(file, Map.of(), in.sha256());
                 } else {
-                    reportInputs.add(new MergeReport.Input(in.file(),
+                    reportInputs.add(new MergeReport.Input(file,
                             Setting.describe(request.modelSettings().get(i - (base == null ? 0 : 1))), in.sha256()));
                 }
             }
             List<TensorDiagnostics> ordered = order(p.diagnostics(), p.plan());
             return new MergeReport(written.names(), request.method().name(), request.parameters(), baseInput,
                     reportInputs, p.merged(), p.unmerged(), written.bytes(), (System.nanoTime() - start) / 1e9,
-                    LayerSummary.of(ordered), ordered, alignments);
+                    LayerSummary.of(ordered), ordered, alignments, p.plan().renamed());
         }
     }
 
@@ -154,7 +155,7 @@ public final class MergeRun {
         Object prepared = request.method().needsPreparation(modelWide) ? request.method().prepare(visitor -> {
             for (MergePlan.Step step : plan.steps()) {
                 if (step.merge()) {
-                    try (TensorInputs in = reader.read(step.first(), float[]::new, null, null)) {
+                    try (TensorInputs in = reader.read(step, float[]::new, null, null)) {
                         visitor.accept(in);
                     }
                 }
@@ -167,7 +168,8 @@ public final class MergeRun {
         int merged = 0;
         for (MergePlan.Step step : plan.steps()) {
             if (step.merge()) {
-                rewrite.add(mergeJob(step.first(), reader, pool, tensorDiagnostics, prepared));
+                MergePlan.Step source = step.tie() == null ? step : plan.step(step.tie().table());
+                rewrite.add(mergeJob(step, source, reader, pool, tensorDiagnostics, prepared));
                 merged++;
             } else {
                 rewrite.copy(step.first());
@@ -204,8 +206,10 @@ public final class MergeRun {
         }
 
         /** The inputs of one tensor, read from the files as the method asks for them; close after use. */
-        TensorInputs read(Weight ref, java.util.function.IntFunction<float[]> alloc,
+        TensorInputs read(MergePlan.Step step, java.util.function.IntFunction<float[]> alloc,
                           TensorDiagnostics.Recorder recorder, Object prepared) {
+            Weight ref = step.first();
+            int offset = step.sources().size() - inputs.size(); // the base, when there is one, comes first
             String name = ref.name();
             int n = (int) ref.elementCount();
             float[] baseValues = request.base() != null ? alloc.apply(n) : null;
@@ -225,7 +229,7 @@ public final class MergeRun {
                         reader(values.length, ref).read(baseValues, from, to - from);
                     }
                     for (int m = 0; m < values.length; m++) {
-                        reader(m, inputs.get(m).weight(name).orElseThrow()).read(values[m], from, to - from);
+                        reader(m, step.sources().get(m + offset)).read(values[m], from, to - from);
                     }
                 }
 
@@ -252,13 +256,22 @@ public final class MergeRun {
         }
     }
 
-    private TensorJob mergeJob(Weight ref, TensorReader reader, ArrayPool pool, List<TensorDiagnostics> sink,
-                               Object prepared) {
-        ElementType type = request.outputType() != null ? request.outputType() : ref.type();
+    /**
+     * The job that writes {@code step}'s tensor: the merge of {@code source} (the step itself, or the table a tied
+     * copy holds, merged again with the table's name, parameters and seed so that the copy equals it), transposed
+     * if the tie is; diagnostics are recorded once, for the table.
+     */
+    private TensorJob mergeJob(MergePlan.Step step, MergePlan.Step source, TensorReader reader, ArrayPool pool,
+                               List<TensorDiagnostics> sink, Object prepared) {
+        Weight ref = source.first();
+        Weight out = step.first();
+        boolean transpose = step.tie() != null && step.tie().transposed();
+        boolean diagnostics = request.diagnostics() && step == source;
+        ElementType type = request.outputType() != null ? request.outputType() : out.type();
         int n = (int) ref.elementCount();
         Integer layer = reader.layer(ref);
         float[][] result = new float[1][];
-        OutputTensor tensor = OutputTensor.like(ref, type, () -> {
+        OutputTensor tensor = OutputTensor.like(out, type, () -> {
             List<float[]> inputs = new ArrayList<>();
             java.util.function.IntFunction<float[]> borrow = size -> {
                 float[] a = pool.floats(size);
@@ -266,21 +279,26 @@ public final class MergeRun {
                 return a;
             };
             try {
-                boolean methodRecords = request.diagnostics() && request.method().recordsTaskVectors();
+                boolean methodRecords = diagnostics && request.method().recordsTaskVectors();
                 TaskVectorStats taskVectors = methodRecords
                         ? new TaskVectorStats(reader.modelCount(), request.base() != null)
                         : null;
                 TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount(), taskVectors);
                 result[0] = pool.floats(n);
                 TensorDiagnostics before = null;
-                try (TensorInputs in = reader.read(ref, borrow, recorder, prepared)) {
+                try (TensorInputs in = reader.read(source, borrow, recorder, prepared)) {
                     // measured before the merge, which may overwrite the model arrays, unless the method records
                     // them as it goes; trimming is recorded during the merge
-                    before = request.diagnostics() && !methodRecords
+                    before = diagnostics && !methodRecords
                             ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models()) : null;
                     request.method().merge(in, result[0]);
                 }
-                if (request.diagnostics()) {
+                if (transpose) {
+                    float[] merged = result[0];
+                    result[0] = transposed(merged, (int) ref.shape()[0], (int) ref.shape()[1], pool.floats(n));
+                    pool.release(merged);
+                }
+                if (diagnostics) {
                     TensorDiagnostics stats = methodRecords ? taskVectors.finish(ref.name(), layer) : before;
                     sink.add(stats.withTrimmed(recorder.trimmed()));
                 }
@@ -293,8 +311,19 @@ public final class MergeRun {
             result[0] = null;
         });
         // base, models and result, and whatever the method allocates besides
-        long working = n * 4L * (reader.modelCount() + 2) + request.method().scratchBytes(n, reader.modelCount());
+        long working = n * 4L * (reader.modelCount() + (transpose ? 3 : 2))
+                + request.method().scratchBytes(n, reader.modelCount());
         return new TensorJob(tensor, working);
+    }
+
+    /** {@code m} ({@code rows × cols}, row-major) transposed into {@code out}. */
+    private static float[] transposed(float[] m, int rows, int cols, float[] out) {
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                out[c * rows + r] = m[r * cols + c];
+            }
+        }
+        return out;
     }
 
     private static List<TensorDiagnostics> order(List<TensorDiagnostics> found, MergePlan plan) {

@@ -6,16 +6,20 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
 import dev.graft.VerificationException;
+import dev.graft.tensor.BFloat16;
 import dev.graft.tensor.ElementType;
+import dev.graft.tensor.Float16;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
+import java.nio.ShortBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -23,18 +27,19 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Runs a model in ONNX Runtime on inputs the caller gives (row-major float32 or float64 values, or int64, int32 or
- * bool ones), returning its outputs: the float ones with their values, the others with their shape and type only.
- * For evaluators, calibration runs and probes. One session per runner; close it.
+ * Runs a model in ONNX Runtime on inputs the caller gives (row-major float32, float16, bfloat16 or float64 values,
+ * or int64, int32 or bool ones), returning its outputs: the floating-point ones with their values as float32, the
+ * others with their shape and type only. For evaluators, calibration runs and probes. One session per runner;
+ * close it.
  */
 public final class ModelRunner implements AutoCloseable {
     /**
-     * A row-major input tensor and its element type: float32 or float64 from {@code floats}; int64, int32 or bool
-     * (zero or not) from {@code longs}.
+     * A row-major input tensor and its element type: float32, float16, bfloat16 or float64 from {@code floats}
+     * (rounded to the type); int64, int32 or bool (zero or not) from {@code longs}.
      */
     public record Input(long[] shape, float[] floats, long[] longs, ElementType type) {
         public Input {
-            boolean fromFloats = type == ElementType.FLOAT || type == ElementType.DOUBLE;
+            boolean fromFloats = type.isFloatingPoint();
             boolean fromLongs = type == ElementType.INT64 || type == ElementType.INT32 || type == ElementType.BOOL;
             if (fromFloats ? floats == null : !fromLongs || longs == null) {
                 throw new IllegalArgumentException("an input of " + type.displayName() + " needs "
@@ -50,7 +55,7 @@ public final class ModelRunner implements AutoCloseable {
             return ofLongs(ElementType.INT64, values, shape);
         }
 
-        /** A float32 or float64 input. */
+        /** A float32, float16, bfloat16 or float64 input. */
         public static Input of(ElementType type, float[] values, long... shape) {
             return new Input(shape.clone(), values, null, type);
         }
@@ -67,6 +72,10 @@ public final class ModelRunner implements AutoCloseable {
         public Output(long[] shape, float[] values) {
             this(shape, values, ElementType.FLOAT);
         }
+    }
+
+    /** A graph input as the session declares it: its element type and shape (-1 for a symbolic dimension). */
+    public record Declared(ElementType type, long[] shape) {
     }
 
     private final Path model;
@@ -97,11 +106,20 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     private ModelRunner(Path model, int threads, boolean optimized, Map<String, Input> weights) {
-        this.model = model;
+        this(model, model, threads, optimized, weights);
+    }
+
+    /**
+     * A session on {@code file}, a working copy of {@code shownAs} (the user's model, which errors name), as the
+     * other constructors describe.
+     */
+    public ModelRunner(Path file, Path shownAs, int threads, boolean optimized, Map<String, Input> weights) {
+        this.model = shownAs;
         OrtSession.SessionOptions opened = new OrtSession.SessionOptions();
         try {
             opened.setIntraOpNumThreads(threads);
             opened.setInterOpNumThreads(1);
+            opened.setSessionLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL); // errors come back as exceptions
             if (!optimized) {
                 opened.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
             }
@@ -110,11 +128,11 @@ public final class ModelRunner implements AutoCloseable {
                 initializers.add(t);
                 opened.addInitializer(w.getKey(), t);
             }
-            session = env.createSession(model.toString(), opened);
+            session = env.createSession(file.toString(), opened);
         } catch (OrtException e) {
             initializers.forEach(OnnxTensor::close);
             opened.close();
-            throw new VerificationException(model, null, "ONNX Runtime cannot load the model: " + e.getMessage(), e);
+            throw new VerificationException(shownAs, null, "ONNX Runtime cannot load the model: " + e.getMessage(), e);
         }
         options = opened;
     }
@@ -129,13 +147,14 @@ public final class ModelRunner implements AutoCloseable {
         return List.copyOf(session.getOutputNames());
     }
 
-    /** Declared input shapes (-1 for symbolic dimensions). */
-    public Map<String, long[]> inputShapes() {
-        Map<String, long[]> out = new LinkedHashMap<>();
+    /** The tensor inputs' declared element types and shapes, in order. */
+    public Map<String, Declared> inputs() {
+        Map<String, Declared> out = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, NodeInfo> e : session.getInputInfo().entrySet()) {
                 if (e.getValue().getInfo() instanceof TensorInfo t) {
-                    out.put(e.getKey(), t.getShape());
+                    out.put(e.getKey(), new Declared(elementType(t, e.getKey()),
+                            t.getShape()));
                 }
             }
         } catch (OrtException e) {
@@ -162,14 +181,8 @@ public final class ModelRunner implements AutoCloseable {
             try (OrtSession.Result r = outputs.isEmpty() ? session.run(tensors) : session.run(tensors, outputs)) {
                 for (Map.Entry<String, OnnxValue> e : r) {
                     if (e.getValue() instanceof OnnxTensor t) {
-                        ElementType type = ElementType.fromCode(t.getInfo().onnxType.value, model, e.getKey());
-                        FloatBuffer f = type.isFloatingPoint() ? t.getFloatBuffer() : null;
-                        float[] v = null;
-                        if (f != null) {
-                            v = new float[f.remaining()];
-                            f.get(v);
-                        }
-                        out.put(e.getKey(), new Output(t.getInfo().getShape(), v, type));
+                        ElementType type = elementType(t.getInfo(), e.getKey());
+                        out.put(e.getKey(), new Output(t.getInfo().getShape(), floats(t, type), type));
                     }
                 }
             }
@@ -181,12 +194,54 @@ public final class ModelRunner implements AutoCloseable {
         }
     }
 
+    /**
+     * The element type of a tensor ONNX Runtime describes (its Java enum numbers types its own way, not as
+     * {@code TensorProto.DataType} does, so types are matched by name).
+     */
+    private ElementType elementType(TensorInfo info, String name) {
+        String type = info.onnxType.name().substring("ONNX_TENSOR_ELEMENT_DATA_TYPE_".length());
+        for (ElementType t : ElementType.values()) {
+            if (t.name().equals(type)) {
+                return t;
+            }
+        }
+        throw new VerificationException(model, name, "has element type " + type + ", which Graft does not read", null);
+    }
+
+    /** A floating-point tensor's values as float32 (null for other types). */
+    private static float[] floats(OnnxTensor t, ElementType type) {
+        if (type == ElementType.FLOAT16 || type == ElementType.BFLOAT16) {
+            ShortBuffer b = t.getByteBuffer().order(ByteOrder.nativeOrder()).asShortBuffer();
+            float[] v = new float[b.remaining()];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = type == ElementType.FLOAT16 ? Float16.toFloat(b.get(i)) : BFloat16.toFloat(b.get(i));
+            }
+            return v;
+        }
+        FloatBuffer f = type.isFloatingPoint() ? t.getFloatBuffer() : null;
+        if (f == null) {
+            return null;
+        }
+        float[] v = new float[f.remaining()];
+        f.get(v);
+        return v;
+    }
+
     /** {@code in} as an ONNX Runtime tensor (the caller closes it). */
     static OnnxTensor tensor(OrtEnvironment env, Input in) throws OrtException {
         int count = in.floats() != null ? in.floats().length : in.longs().length;
         switch (in.type()) {
             case FLOAT:
                 return OnnxTensor.createTensor(env, FloatBuffer.wrap(in.floats()), in.shape());
+            case FLOAT16:
+            case BFLOAT16: {
+                ByteBuffer b = ByteBuffer.allocateDirect(2 * count).order(ByteOrder.nativeOrder());
+                for (float v : in.floats()) {
+                    b.putShort(in.type() == ElementType.FLOAT16 ? Float16.fromFloat(v) : BFloat16.fromFloat(v));
+                }
+                return OnnxTensor.createTensor(env, b.flip(), in.shape(),
+                        in.type() == ElementType.FLOAT16 ? OnnxJavaType.FLOAT16 : OnnxJavaType.BFLOAT16);
+            }
             case DOUBLE: {
                 double[] d = new double[count];
                 for (int i = 0; i < count; i++) {

@@ -2,8 +2,6 @@ package dev.graft.verify;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
-import ai.onnx.proto.OnnxMl.TensorShapeProto;
-import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.VerificationException;
 import dev.graft.onnx.OnnxModel;
@@ -24,9 +22,12 @@ import java.util.Set;
 
 /**
  * Probe inputs for a model, made from its graph as {@link ProbeOptions} says: every graph input (initializers
- * aside) gets its declared type and shape, symbolic dimensions made concrete. An integer input that reaches the
- * indices of a {@code Gather} over a weight table (through shape-only ops such as Cast, Unsqueeze or Reshape)
- * stays below the table's row count; other integer inputs (attention masks, for example) get ones.
+ * aside) gets its declared type and shape, symbolic dimensions sized by {@link SymbolicDims} (so a decoder's
+ * attention mask covers its KV cache and its new tokens). An integer input that reaches the indices of a
+ * {@code Gather} over a weight table (through shape-only ops such as Cast, Unsqueeze or Reshape) stays below the
+ * table's row count; position ids count on from the cache ({@link DecoderInputs}); a legacy merged decoder's
+ * {@code use_cache_branch} is true when the cache is not empty; other integer and bool inputs (attention masks, for
+ * example) get ones.
  */
 public final class ProbeInputs {
     private static final Set<String> SHAPE_ONLY = Set.of("Cast", "Identity", "Unsqueeze", "Squeeze", "Reshape",
@@ -38,13 +39,14 @@ public final class ProbeInputs {
     /**
      * One batch of probe inputs for {@code model}, by input name.
      *
-     * @throws VerificationException naming the model and input if an input is not a tensor of float32, float64,
-     *                               int64, int32 or bool
+     * @throws VerificationException naming the model and input if an input is not a tensor of float32, float16,
+     *                               bfloat16, float64, int64, int32 or bool
      */
     public static Map<String, ModelRunner.Input> of(OnnxModel model, ProbeOptions options) {
         Set<String> initializers = new HashSet<>();
         model.proto().getGraph().getInitializerList().forEach(t -> initializers.add(t.getName()));
         Random random = new Random(options.seed());
+        SymbolicDims sizes = options.symbolicDims();
         Map<String, ModelRunner.Input> out = new LinkedHashMap<>();
         for (ValueInfoProto in : model.proto().getGraph().getInputList()) {
             if (initializers.contains(in.getName())) {
@@ -54,33 +56,30 @@ public final class ProbeInputs {
                 throw new VerificationException(model.file(), in.getName(), "input is not a tensor; Graft probes "
                         + "tensors only", null);
             }
-            TypeProto.Tensor t = in.getType().getTensorType();
-            List<TensorShapeProto.Dimension> dims = t.getShape().getDimList();
-            long[] shape = new long[dims.size()];
-            for (int i = 0; i < shape.length; i++) {
-                shape[i] = dims.get(i).hasDimValue() && dims.get(i).getDimValue() > 0 ? dims.get(i).getDimValue()
-                        : i == 0 ? options.batch() : options.length();
-            }
+            long[] shape = sizes.shape(in);
             int count = Math.toIntExact(Arrays.stream(shape).reduce(1, Math::multiplyExact));
-            ElementType type = ElementType.fromCode(t.getElemType(), model.file(), in.getName());
-            switch (type) {
-                case FLOAT, DOUBLE -> {
-                    float[] v = new float[count];
-                    for (int i = 0; i < count; i++) {
-                        v[i] = (float) random.nextGaussian();
-                    }
-                    out.put(in.getName(), ModelRunner.Input.of(type, v, shape));
+            ElementType type = ElementType.fromCode(in.getType().getTensorType().getElemType(), model.file(),
+                    in.getName());
+            String name = in.getName();
+            if (type.isFloatingPoint()) {
+                float[] v = new float[count];
+                for (int i = 0; i < count; i++) {
+                    v[i] = (float) random.nextGaussian();
                 }
-                case INT64, INT32, BOOL -> {
-                    OptionalLong bound = type == ElementType.BOOL ? OptionalLong.empty() : indexBound(model, in.getName());
-                    long[] v = new long[count];
+                out.put(name, ModelRunner.Input.of(type, v, shape));
+            } else if (type == ElementType.INT64 || type == ElementType.INT32 || type == ElementType.BOOL) {
+                long[] v = DecoderInputs.counted(name, shape, sizes);
+                if (v == null) {
+                    OptionalLong bound = type == ElementType.BOOL ? OptionalLong.empty() : indexBound(model, name);
+                    v = new long[count];
                     for (int i = 0; i < count; i++) {
                         v[i] = bound.isPresent() ? (long) (random.nextDouble() * bound.getAsLong()) : 1;
                     }
-                    out.put(in.getName(), ModelRunner.Input.ofLongs(type, v, shape));
                 }
-                default -> throw new VerificationException(model.file(), in.getName(), "input of type "
-                        + type.displayName() + " (Graft probes float32, float64, int32, int64 and bool inputs)", null);
+                out.put(name, ModelRunner.Input.ofLongs(type, v, shape));
+            } else {
+                throw new VerificationException(model.file(), name, "input of type " + type.displayName()
+                        + " (Graft probes float32, float16, bfloat16, float64, int32, int64 and bool inputs)", null);
             }
         }
         return out;

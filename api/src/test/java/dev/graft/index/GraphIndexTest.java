@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import dev.graft.onnx.OnnxModel;
+import dev.graft.testing.Decoders;
 import dev.graft.testing.RealModels;
 import dev.graft.testing.TinyModels;
 import java.nio.file.Path;
@@ -21,6 +22,35 @@ class GraphIndexTest {
 
     private static String[] in(String... names) {
         return names;
+    }
+
+    /**
+     * Decoder exports: RMSNorm decomposed as {@code w · (x · rsqrt(mean(x²) + ε))} (and, in float16, with casts
+     * around it) is a norm scale; int4 {@code MatMulNBits} codes and scales are parts of a quantized weight.
+     */
+    @Test
+    void rolesOfDecoderExports() {
+        for (String layout : List.of("optimum/base", "fp16")) {
+            try (OnnxModel m = OnnxModel.open(Decoders.model(layout + "/model.onnx"))) {
+                GraphIndex index = GraphIndex.of(m);
+                for (String norm : List.of("model.layers.0.input_layernorm.weight",
+                        "model.layers.1.post_attention_layernorm.weight", "model.norm.weight")) {
+                    assertThat(index.get(norm).orElseThrow().role()).as(layout + " " + norm)
+                            .isEqualTo(WeightRole.NORM_SCALE);
+                }
+                assertThat(index.weights()).as(layout).filteredOn(w -> w.role() == WeightRole.UNKNOWN)
+                        .filteredOn(w -> m.initializers().contains(w.weight()))
+                        .isEmpty(); // every initializer has its role (Constant nodes aside)
+            }
+        }
+        try (OnnxModel m = OnnxModel.open(Decoders.model("int4/base/model.onnx"))) {
+            GraphIndex index = GraphIndex.of(m);
+            IndexedWeight codes = index.get("model.layers.0.self_attn.q_proj.MatMul.weight_Q4").orElseThrow();
+            assertThat(codes.role()).isEqualTo(WeightRole.QUANTIZED);
+            assertThat(codes.modulePath()).isEqualTo("model.layers.0.self_attn.q_proj");
+            assertThat(index.get("model.layers.0.self_attn.q_proj.MatMul.weight_scales").orElseThrow().role())
+                    .isEqualTo(WeightRole.QUANT_SCALES);
+        }
     }
 
     @Test

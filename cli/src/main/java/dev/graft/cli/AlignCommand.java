@@ -5,6 +5,7 @@ import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
 import dev.graft.data.Calibration;
 import dev.graft.data.CalibrationSpec;
+import dev.graft.verify.ProbeOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -14,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -29,6 +31,9 @@ final class AlignCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "MODEL", description = "the model to align")
     Path model;
+
+    @Mixin
+    ProbeDimsMixin probeDims;
 
     @Option(names = "--to", required = true, paramLabel = "REFERENCE", description = "the model to align to")
     Path reference;
@@ -80,8 +85,9 @@ final class AlignCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        Alignment.Result r = alignment(method, calibration, tokenizer, samples, model).seed(seed).maxPasses(maxPasses).permuteOutputs(permuteOutputs)
-                .keepKeyBiases(keepKeyBiases).alignTo(model, reference, output);
+        Alignment.Result r = alignment(method, calibration, tokenizer, samples, model).seed(seed).maxPasses(maxPasses)
+                .permuteOutputs(permuteOutputs).keepKeyBiases(keepKeyBiases)
+                .probes(probeDims.apply(ProbeOptions.defaults())).alignTo(model, reference, output);
         if (permutations != null) {
             PermutationSpec s = r.permutations().spec();
             List<GroupPermutation> groups = new ArrayList<>();

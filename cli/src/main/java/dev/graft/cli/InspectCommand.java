@@ -6,6 +6,8 @@ import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
+import dev.graft.index.TiedWeights;
+import dev.graft.index.WeightRole;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
 import dev.graft.verify.ProbeOptions;
@@ -18,6 +20,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -36,6 +39,9 @@ final class InspectCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "MODEL", description = "an .onnx file")
     Path model;
+
+    @Mixin
+    ProbeDimsMixin probeDims;
 
     @Option(names = "--constants", description = "also list the tensors of Constant nodes and subgraphs")
     boolean constants;
@@ -57,14 +63,15 @@ final class InspectCommand implements Callable<Integer> {
 
     /** The whole listing. */
     record Listing(String file, long irVersion, Map<String, Long> opsets, String producer, int weights,
-                   long parameters, long bytes, Map<String, Long> bytesByDtype, int constantTensors, List<Row> rows) {
+                   long parameters, long quantizedBytes, long bytes, Map<String, Long> bytesByDtype,
+                   int constantTensors, List<Row> rows, List<TiedWeights.Tie> ties) {
     }
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         if (groups) {
-            PermutationSpec s = Alignment.spec(model, permuteOutputs, ProbeOptions.defaults());
+            PermutationSpec s = Alignment.spec(model, permuteOutputs, probeDims.apply(ProbeOptions.defaults()));
             if (json) {
                 Output.json(out, Map.of("groups", s.groups(), "fixed", s.fixed()));
             } else {
@@ -76,6 +83,7 @@ final class InspectCommand implements Callable<Integer> {
             GraphIndex index = GraphIndex.of(m);
             List<Row> rows = new ArrayList<>();
             long params = 0;
+            long quantized = 0;
             long bytes = 0;
             int constantTensors = 0;
             Map<String, Long> byDtype = new TreeMap<>();
@@ -88,8 +96,10 @@ final class InspectCommand implements Callable<Integer> {
                 if (!initializer && !constants) {
                     continue;
                 }
-                if (w.type().isFloatingPoint()) {
-                    params += w.elementCount();
+                if (iw.role() == WeightRole.QUANTIZED) {
+                    quantized += Math.max(0, w.byteLength());
+                } else if (w.type().isFloatingPoint() && !iw.role().quantized()) {
+                    params += w.elementCount(); // a quantized weight's scales are not parameters
                 }
                 bytes += Math.max(0, w.byteLength());
                 byDtype.merge(w.type().displayName(), Math.max(0, w.byteLength()), Long::sum);
@@ -104,8 +114,8 @@ final class InspectCommand implements Callable<Integer> {
                 opsets.put(o.getDomain().isEmpty() ? "ai.onnx" : o.getDomain(), o.getVersion());
             }
             Listing l = new Listing(model.toString(), p.getIrVersion(), opsets,
-                    (p.getProducerName() + " " + p.getProducerVersion()).trim(), rows.size(), params, bytes, byDtype,
-                    constantTensors, rows);
+                    (p.getProducerName() + " " + p.getProducerVersion()).trim(), rows.size(), params, quantized, bytes,
+                    byDtype, constantTensors, rows, TiedWeights.of(m, index));
             if (json) {
                 Output.json(out, l);
             } else {
@@ -143,11 +153,17 @@ final class InspectCommand implements Callable<Integer> {
             out.printf(fmt, r.name(), r.dtype(), shape, r.role(), r.layer() == null ? "-" : r.layer(), r.module(),
                     Output.bytes(r.bytes()));
         }
-        out.printf("%d weights, %,d floating-point parameters, %s", l.weights(), l.parameters(), Output.bytes(l.bytes()));
+        out.printf("%d weights, %,d floating-point parameters, %s%s", l.weights(), l.parameters(),
+                l.quantizedBytes() == 0 ? "" : Output.bytes(l.quantizedBytes()) + " of quantized weights' codes, ",
+                Output.bytes(l.bytes()));
         StringBuilder sb = new StringBuilder();
         l.bytesByDtype().forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append(k).append(' ')
                 .append(Output.bytes(v)));
         out.printf(" (%s)%n", sb);
+        for (TiedWeights.Tie t : l.ties()) {
+            out.printf("tied: %s holds %s%s (merged as one tensor)%n", t.copy(), t.table(),
+                    t.transposed() ? ", transposed" : "");
+        }
         if (!constants && l.constantTensors() > 0) {
             out.printf("%d more tensors in Constant nodes or subgraphs (list them with --constants)%n",
                     l.constantTensors());

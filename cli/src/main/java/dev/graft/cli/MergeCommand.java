@@ -14,6 +14,7 @@ import dev.graft.merge.MergeMethods;
 import dev.graft.merge.MergeRecipe;
 import dev.graft.plan.LayerSummary;
 import dev.graft.plan.MergeMethod;
+import dev.graft.plan.MergePlan;
 import dev.graft.plan.MergeReport;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.Setting;
@@ -255,6 +256,12 @@ final class MergeCommand implements Callable<Integer> {
         }
         for (MergeReport.Unmerged u : r.unmerged()) {
             out.printf("  not merged: %s (%s)%n", u.tensor(), u.reason());
+        }
+        if (!r.renamed().isEmpty()) {
+            out.printf("  paired by module and role, names differing: %d weights%n", r.renamed().size());
+            for (MergePlan.Renamed p : r.renamed()) {
+                out.printf("    %s = %s of %s (%s)%n", p.pairedWith(), p.tensor(), p.file(), p.module());
+            }
         }
         if (!r.layers().isEmpty()) {
             out.printf("  %-9s %7s %-28s %9s %-20s %7s%n", "LAYER", "TENSORS", "TASK-VECTOR NORMS", "CONFLICT",

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -36,6 +37,9 @@ final class RecursiveCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "MODEL")
     Path model;
+
+    @Mixin
+    ProbeDimsMixin probeDims;
 
     @Option(names = "--blocks", required = true, description = "shared blocks (must divide the layers)")
     int blocks;
@@ -101,7 +105,7 @@ final class RecursiveCommand implements Callable<Integer> {
         if (calibration != null) {
             converter.calibration(AlignCommand.calibration(calibration, tokenizer, samples, model));
         }
-        OutputSimilarity similarity = evalText == null ? new OutputSimilarity(model, ProbeOptions.defaults())
+        OutputSimilarity similarity = evalText == null ? new OutputSimilarity(model, probeDims.apply(ProbeOptions.defaults()))
                 : new OutputSimilarity(model, Calibration.text(evalText, tokenizer, samples, 128));
         if (sweep) {
             Files.createDirectories(output); // once the model has run: a bad model leaves no empty folder

@@ -8,6 +8,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -40,13 +41,16 @@ final class VerifyCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "42", description = "seed of the probe inputs (default ${DEFAULT-VALUE})")
     long seed;
 
+    @Mixin
+    ProbeDimsMixin probeDims;
+
     @Option(names = "--json", description = "machine-readable output")
     boolean json;
 
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        ProbeOptions options = new ProbeOptions(batch, length, seed, ProbeOptions.defaults().threads());
+        ProbeOptions options = probeDims.apply(new ProbeOptions(batch, length, seed, ProbeOptions.defaults().threads()));
         VerifyReport r = new Verifier(options).verify(model, against);
         if (json) {
             Output.json(out, r);

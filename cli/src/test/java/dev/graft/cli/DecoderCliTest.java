@@ -1,0 +1,95 @@
+package dev.graft.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.graft.tensor.ElementType;
+import dev.graft.testing.Decoders;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The commands on decoders as Optimum exports them (the fixtures of {@code examples/recipes/decoders}), each result
+ * run through its KV cache.
+ */
+class DecoderCliTest {
+    @TempDir
+    Path dir;
+
+    record Run(int exit, String out, String err) {
+    }
+
+    private static Run graft(Object... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int exit = Main.run(new PrintWriter(out, true), new PrintWriter(err, true),
+                Arrays.stream(args).map(Object::toString).toArray(String[]::new));
+        return new Run(exit, out.toString(), err.toString());
+    }
+
+    private static Path model(String layout) {
+        return Decoders.model(layout + "/model.onnx");
+    }
+
+    @Test
+    void verifyRunsEveryLayoutWithACacheOfTheSizeAsked() {
+        for (String layout : new String[] {"optimum/base", "fp16", "external", "no_cache", "int4/base"}) {
+            Run r = graft("verify", model(layout));
+            assertThat(r.exit()).as(layout + ": " + r.err()).isZero();
+        }
+        Run r = graft("verify", model("optimum/base"));
+        assertThat(r.out()).contains("attention_mask=[2, 11]", "past_key_values.0.key=[2, 2, 3, 8]");
+        Run empty = graft("verify", model("fp16"), "--dim", "past_sequence_length=0");
+        assertThat(empty.out()).contains("attention_mask=[2, 8]", "past_key_values.1.value=[2, 2, 0, 8]",
+                "output logits FLOAT16 [2, 8, 98]");
+    }
+
+    @Test
+    void inspectShowsNormsTheTiedHeadAndPermutationGroups() {
+        Run r = graft("inspect", model("optimum/base"));
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).containsPattern("model\\.norm\\.weight +float32 +\\[32\\] +norm scale")
+                .containsPattern("tied: onnx::MatMul_\\d+ holds model.embed_tokens.weight, transposed");
+        Run groups = graft("inspect", "--groups", model("optimum/base"));
+        assertThat(groups.exit()).as(groups.err()).isZero();
+        assertThat(groups.out()).contains("model.layers.0.mlp/64");
+    }
+
+    /** A permuted model computes the same function: aligning fine-tunes of one base keeps the model's logits. */
+    @Test
+    void alignOnTextCalibrationKeepsWhatTheModelComputes() {
+        Path out = dir.resolve("aligned.onnx");
+        Run r = graft("align", model("optimum/licence"), "--to", model("optimum/c"), "--method", "activation",
+                "--calibration", Decoders.DIR.resolve("c_test.txt"), "--tokenizer", Decoders.DIR.resolve("tokenizer.json"),
+                "--samples", "32", "-o", out);
+        assertThat(r.exit()).as(r.err()).isZero();
+        float[] before = Decoders.onTokens(Decoders.kvLogits(model("optimum/licence"), ElementType.FLOAT));
+        float[] after = Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT));
+        assertThat(Decoders.maxAbsDiff(before, after)).isLessThan(1e-4);
+    }
+
+    @Test
+    void mergesPairAnonymousWeightsByModuleAndRefuseInt4() {
+        Path out = dir.resolve("merged.onnx");
+        Run r = graft("merge", "--method", "ties", "--base", model("optimum/base"), "--model", model("untied"),
+                "--model", model("optimum/licence"), "--param", "density=0.5", "-o", out);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("paired by module and role, names differing: 15 weights",
+                "(lm_head, MatMul B [in,out])");
+        float[] logits = Decoders.kvLogits(out, ElementType.FLOAT);
+        for (float v : logits) {
+            assertThat(Float.isFinite(v)).isTrue();
+        }
+        Path int4 = dir.resolve("int4.onnx");
+        Run refused = graft("merge", "--method", "linear", "--model", model("int4/base"), "--model",
+                model("int4/licence"), "-o", int4);
+        assertThat(refused.exit()).isEqualTo(1);
+        assertThat(refused.err()).startsWith("graft: error: ").contains("int4/base/model.onnx", "MatMulNBits",
+                "Graft does not merge quantized weights");
+        assertThat(Files.exists(int4)).isFalse();
+    }
+}

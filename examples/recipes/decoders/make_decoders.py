@@ -1,0 +1,411 @@
+#!/usr/bin/python3
+"""Tiny Llama-style decoders for Graft's decoder tests (run with Debian's python3-torch and python3-onnx).
+
+The architecture is Hugging Face's LlamaForCausalLM written out in plain torch (no transformers here), with the
+module names Hugging Face uses, so the exports look like Optimum's: RMSNorm (`x * rsqrt(mean(x²) + eps) * w`),
+rotary position embeddings computed from `position_ids`, grouped-query attention (4 query heads, 2 key/value heads,
+head size 8), SwiGLU MLPs, 2 layers, hidden size 32, a character vocabulary of 98 (`tokenizer.json`: 0 is padding,
+1 unknown, 2 the start of text, 3..97 printable ASCII), and tied embeddings unless said otherwise.
+
+Training (seconds on 2 cores): a base model on a mix of three kinds of text found on a Debian machine (licences from
+/usr/share/common-licenses, C headers from /usr/include, the Python standard library), then one full fine-tune per
+kind from the base. `{domain}_test.txt` keeps 120 held-out lines of each kind (for perplexity and calibration).
+
+Written (`{name}` is base, licence, c and python):
+  optimum/{name}/model.onnx          Optimum-style with a KV cache: inputs input_ids, attention_mask
+                                     [batch, past_sequence_length + sequence_length], position_ids,
+                                     past_key_values.{i}.key/value [batch, 2, past_sequence_length, 8];
+                                     outputs logits, present.{i}.key/value. Linear weights are anonymous
+                                     `onnx::MatMul_NNN` [in, out]; the tied lm_head is a transposed copy of
+                                     model.embed_tokens.weight.
+  untied/model.onnx                  the base with lm_head untied (its own copy of the embedding, so a merge of
+                                     tied and untied exports of the same weights is possible); counters shift
+  no_cache/model.onnx                the base without a KV cache: input_ids, attention_mask, position_ids -> logits
+  fp16/model.onnx                    the base in float16 (weights, past_key_values, present and logits)
+  external/model.onnx + model.onnx_data   the base with every weight in Optimum's external data file
+  int4/{base,licence}/model.onnx     optimum/{base,licence} with every MatMul by a weight made com.microsoft
+                                     MatMulNBits (4 bits, block 16, symmetric: ONNX Runtime's quantizer's rule)
+  expected.npz-like files            tokens.npy (2 x 12 token ids, the second sample left-padded by 3) and, per
+                                     name, logits_{name}.npy: torch's logits for them ([2, 12, 98], float32)
+
+Usage: /usr/bin/python3 make_decoders.py   (writes into this folder; the same weights for a given torch build,
+though the exported bytes may differ between exporter versions)
+"""
+import glob
+import math
+import os
+import random
+import shutil
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VOCAB = 98
+HIDDEN = 32
+HEADS = 4
+KV_HEADS = 2
+HEAD = HIDDEN // HEADS
+FFN = 64
+LAYERS = 2
+EPS = 1e-6
+THETA = 10000.0
+DOMAINS = ["licence", "c", "python"]
+CONTEXT = 64
+
+
+def encode(text):
+    return [c - 29 if 32 <= c <= 126 else 1 for c in text.encode("ascii", "replace")]
+
+
+def write_tokenizer(path):
+    vocab = {"<pad>": 0, "<unk>": 1, "<s>": 2}
+    for c in range(32, 127):
+        vocab[chr(c)] = c - 29
+    tokenizer = {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": False, "special": True} for t, i in list(vocab.items())[:3]],
+        "normalizer": None, "pre_tokenizer": None, "post_processor": None, "decoder": None,
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>", "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
+                  "merges": []},
+    }
+    import json
+    with open(path, "w") as f:
+        json.dump(tokenizer, f, indent=1)
+
+
+class RMSNorm(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(HIDDEN))
+
+    def forward(self, x):
+        variance = x.pow(2).mean(-1, keepdim=True)
+        return self.weight * (x * torch.rsqrt(variance + EPS))
+
+
+def rotate_half(x):
+    return torch.cat((-x[..., HEAD // 2:], x[..., :HEAD // 2]), dim=-1)
+
+
+def repeat_kv(x):
+    """Each key/value head repeated for the query heads that share it (Hugging Face's repeat_kv)."""
+    b, kv, n, d = x.shape
+    return x[:, :, None, :, :].expand(b, kv, HEADS // KV_HEADS, n, d).reshape(b, HEADS, n, d)
+
+
+class Attention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q_proj = torch.nn.Linear(HIDDEN, HEADS * HEAD, bias=False)
+        self.k_proj = torch.nn.Linear(HIDDEN, KV_HEADS * HEAD, bias=False)
+        self.v_proj = torch.nn.Linear(HIDDEN, KV_HEADS * HEAD, bias=False)
+        self.o_proj = torch.nn.Linear(HEADS * HEAD, HIDDEN, bias=False)
+
+    def forward(self, h, cos, sin, mask, past):
+        b, n, _ = h.shape
+        q = self.q_proj(h).view(b, n, HEADS, HEAD).transpose(1, 2)
+        k = self.k_proj(h).view(b, n, KV_HEADS, HEAD).transpose(1, 2)
+        v = self.v_proj(h).view(b, n, KV_HEADS, HEAD).transpose(1, 2)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        if past is not None:
+            k = torch.cat([past[0], k], dim=2)
+            v = torch.cat([past[1], v], dim=2)
+        present = (k, v)
+        k = repeat_kv(k)
+        v = repeat_kv(v)
+        scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(HEAD) + mask
+        out = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, n, HIDDEN)
+        return self.o_proj(out), present
+
+
+class Mlp(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gate_proj = torch.nn.Linear(HIDDEN, FFN, bias=False)
+        self.up_proj = torch.nn.Linear(HIDDEN, FFN, bias=False)
+        self.down_proj = torch.nn.Linear(FFN, HIDDEN, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(torch.nn.functional.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Layer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.input_layernorm = RMSNorm()
+        self.self_attn = Attention()
+        self.post_attention_layernorm = RMSNorm()
+        self.mlp = Mlp()
+
+    def forward(self, h, cos, sin, mask, past):
+        a, present = self.self_attn(self.input_layernorm(h), cos, sin, mask, past)
+        h = h + a
+        return h + self.mlp(self.post_attention_layernorm(h)), present
+
+
+class Body(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed_tokens = torch.nn.Embedding(VOCAB, HIDDEN)
+        self.layers = torch.nn.ModuleList([Layer() for _ in range(LAYERS)])
+        self.norm = RMSNorm()
+        self.register_buffer("inv_freq", 1.0 / THETA ** (torch.arange(0, HEAD, 2).float() / HEAD), persistent=False)
+
+    def forward(self, input_ids, attention_mask, position_ids, past):
+        h = self.embed_tokens(input_ids)
+        freqs = position_ids[:, :, None].float() * self.inv_freq[None, None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos = emb.cos()[:, None, :, :]
+        sin = emb.sin()[:, None, :, :]
+        n = input_ids.shape[1]
+        total = attention_mask.shape[1]
+        # query i sits at total - n + i and may see keys up to there, and no padding
+        rows = torch.arange(n)[:, None] + (total - n)
+        cols = torch.arange(total)[None, :]
+        allowed = (cols <= rows)[None, None, :, :] & (attention_mask[:, None, None, :] > 0)
+        mask = torch.where(allowed, torch.zeros(1), torch.full((1,), torch.finfo(torch.float32).min))
+        presents = []
+        for i, layer in enumerate(self.layers):
+            h, present = layer(h, cos, sin, mask, (past[2 * i], past[2 * i + 1]) if past else None)
+            presents.extend(present)
+        return self.norm(h), presents
+
+
+class Llama(torch.nn.Module):
+    """LlamaForCausalLM's forward; `past` is a flat list (key, value per layer) or empty."""
+
+    def __init__(self, tied=True):
+        super().__init__()
+        self.model = Body()
+        self.lm_head = torch.nn.Linear(HIDDEN, VOCAB, bias=False)
+        if tied:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def forward(self, input_ids, attention_mask, position_ids, *past):
+        h, presents = self.model(input_ids, attention_mask, position_ids, past)
+        return (self.lm_head(h), *presents)
+
+
+def corpus(domain):
+    if domain == "licence":
+        files = sorted(glob.glob("/usr/share/common-licenses/*"))
+    elif domain == "c":
+        files = sorted(glob.glob("/usr/include/*.h"))
+    else:
+        files = sorted(glob.glob("/usr/lib/python3.11/*.py"))
+    lines = []
+    for f in files:
+        if os.path.isfile(f):
+            with open(f, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    line = line.strip()
+                    if len(line) >= 24 and all(32 <= ord(c) <= 126 for c in line):
+                        lines.append(line)
+    lines = sorted(set(lines))
+    random.Random(domain).shuffle(lines)
+    return lines[120:], lines[:120]
+
+
+def batches(lines, rng, batch=32):
+    rows = []
+    for _ in range(batch):
+        ids = [2]
+        while len(ids) < CONTEXT + 1:
+            ids += encode(rng.choice(lines)) + [encode(" ")[0]]
+        rows.append(ids[:CONTEXT + 1])
+    t = torch.tensor(rows)
+    return t[:, :-1], t[:, 1:]
+
+
+def train(net, lines, steps, seed, lr):
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
+    ones = torch.ones(32, CONTEXT, dtype=torch.long)
+    positions = torch.arange(CONTEXT)[None, :].repeat(32, 1)
+    for _ in range(steps):
+        x, y = batches(lines, rng)
+        logits = net(x, ones, positions)[0]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss.item()
+
+
+def test_tokens():
+    """Two samples of 12 tokens: the second left-padded by 3 (id 0, mask 0)."""
+    a = [2] + encode("int main(vo")
+    b = [0, 0, 0, 2] + encode("licensed")[:8]
+    ids = np.array([a, b], dtype=np.int64)
+    mask = (ids != 0).astype(np.int64)
+    mask[0, :] = 1
+    positions = np.maximum(np.cumsum(mask, axis=1) - 1, 0).astype(np.int64)
+    return ids, mask, positions
+
+
+def export(net, path, with_past=True, present=True):
+    ids, mask, positions = (torch.from_numpy(a) for a in test_tokens())
+    names = ["input_ids", "attention_mask", "position_ids"]
+    dynamic = {"input_ids": {0: "batch_size", 1: "sequence_length"},
+               "position_ids": {0: "batch_size", 1: "sequence_length"},
+               "logits": {0: "batch_size", 1: "sequence_length"}}
+    args = [ids[:, 8:], mask, positions[:, 8:]]
+    outputs = ["logits"]
+    if with_past:
+        dynamic["attention_mask"] = {0: "batch_size", 1: "past_sequence_length + sequence_length"}
+        with torch.no_grad():
+            prefix = net(ids[:, :8], mask[:, :8], positions[:, :8])
+        for i in range(LAYERS):
+            for j, part in enumerate(["key", "value"]):
+                names.append(f"past_key_values.{i}.{part}")
+                dynamic[names[-1]] = {0: "batch_size", 2: "past_sequence_length"}
+                args.append(prefix[1 + 2 * i + j])
+    else:
+        dynamic["attention_mask"] = {0: "batch_size", 1: "sequence_length"}
+        args = [ids, mask, positions]
+    if present:
+        for i in range(LAYERS):
+            for part in ["key", "value"]:
+                outputs.append(f"present.{i}.{part}")
+                dynamic[outputs[-1]] = {0: "batch_size", 2: "past_sequence_length + sequence_length"}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    model = net if present else LogitsOnly(net)
+    torch.onnx.export(model, tuple(args), path, input_names=names, output_names=outputs, dynamic_axes=dynamic,
+                      opset_version=14, do_constant_folding=True)
+
+
+class LogitsOnly(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.model = net.model
+        self.lm_head = net.lm_head
+
+    def forward(self, input_ids, attention_mask, position_ids):
+        return self.lm_head(self.model(input_ids, attention_mask, position_ids, ())[0])
+
+
+def to_float16(src, dst):
+    """Every float32 tensor, value type and cast of `src` as float16 (Optimum's fp16 exports are float16 all
+    through; ONNX Runtime's CPU provider adds casts where it has no float16 kernel)."""
+    m = onnx.load(src)
+    g = m.graph
+    for t in g.initializer:
+        if t.data_type == TensorProto.FLOAT:
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name))
+    for v in list(g.input) + list(g.output) + list(g.value_info):
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT:
+            v.type.tensor_type.elem_type = TensorProto.FLOAT16
+    for n in g.node:
+        for a in n.attribute:
+            if a.name == "to" and a.i == TensorProto.FLOAT:
+                a.i = TensorProto.FLOAT16
+            if a.type == onnx.AttributeProto.TENSOR and a.t.data_type == TensorProto.FLOAT:
+                arr = numpy_helper.to_array(a.t)
+                # the attention mask's minimum does not fit float16: use float16's
+                arr = np.maximum(arr, np.finfo(np.float16).min).astype(np.float16)
+                a.t.CopyFrom(numpy_helper.from_array(arr, a.t.name))
+    onnx.save(m, dst)
+
+
+def quantize_int4(w, block):
+    """A [K, N] float32 weight as MatMulNBits' inputs: codes uint8 [N, K/block, block/2] (low nibble first) and
+    scales float32 [N·K/block], by the symmetric rule of ONNX Runtime's MLAS quantizer: per block, the value of
+    largest magnitude with its sign v, scale = v / -8, q = clamp(round(w / scale + 8), 0, 15) (halves away from 0)."""
+    k, n = w.shape
+    blocks = w.T.reshape(n, k // block, block)
+    v = np.take_along_axis(blocks, np.abs(blocks).argmax(axis=2)[:, :, None], axis=2)[:, :, 0]
+    scale = (v / -8.0).astype(np.float32)
+    rscale = np.where(scale != 0, 1.0 / np.where(scale != 0, scale, 1), 0).astype(np.float32)
+    x = blocks * rscale[:, :, None] + np.float32(8)
+    q = np.clip(np.sign(x) * np.floor(np.abs(x) + 0.5), 0, 15).astype(np.uint8)
+    packed = (q[:, :, 0::2] | (q[:, :, 1::2] << 4)).astype(np.uint8)
+    return packed, scale.reshape(-1)
+
+
+def to_int4(src, dst, block=16):
+    """`src` with every MatMul by a [K, N] weight replaced by com.microsoft MatMulNBits (4 bits, symmetric, no zero
+    points), as ONNX Runtime's matmul_4bits_quantizer rewrites Optimum exports."""
+    m = onnx.load(src)
+    g = m.graph
+    weights = {t.name: t for t in g.initializer}
+    nodes = []
+    dropped = set()
+    for node in g.node:
+        if node.op_type == "MatMul" and node.input[1] in weights and len(weights[node.input[1]].dims) == 2:
+            w = numpy_helper.to_array(weights[node.input[1]])
+            k, n = w.shape
+            packed, scales = quantize_int4(w, block)
+            base = node.name.strip("/").replace("/", ".")
+            g.initializer.extend([numpy_helper.from_array(packed, base + ".weight_Q4"),
+                                  numpy_helper.from_array(scales, base + ".weight_scales")])
+            dropped.add(node.input[1])
+            nodes.append(helper.make_node("MatMulNBits", [node.input[0], base + ".weight_Q4", base + ".weight_scales"],
+                                          list(node.output), name=node.name + "_Q4", domain="com.microsoft",
+                                          K=k, N=n, bits=4, block_size=block, accuracy_level=0))
+        else:
+            nodes.append(node)
+    del g.node[:]
+    g.node.extend(nodes)
+    kept = [t for t in g.initializer if t.name not in dropped]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    m.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    onnx.save(m, dst)
+
+
+def main():
+    write_tokenizer(os.path.join(HERE, "tokenizer.json"))
+    train_lines, test_lines = {}, {}
+    for d in DOMAINS:
+        train_lines[d], test_lines[d] = corpus(d)
+        with open(os.path.join(HERE, f"{d}_test.txt"), "w") as f:
+            f.write("\n".join(test_lines[d]) + "\n")
+    mixed = [l for d in DOMAINS for l in train_lines[d][:3000]]
+    torch.manual_seed(0)
+    base = Llama()
+    loss = train(base, mixed, 1500, 0, 3e-3)
+    print(f"base: loss {loss:.3f}")
+    nets = {"base": base}
+    for k, d in enumerate(DOMAINS):
+        tuned = Llama()
+        tuned.load_state_dict(base.state_dict())
+        loss = train(tuned, train_lines[d], 400, k + 1, 1e-3)
+        print(f"{d}: loss {loss:.3f}")
+        nets[d] = tuned
+    ids, mask, positions = test_tokens()
+    np.save(os.path.join(HERE, "tokens.npy"), ids)
+    for name, net in nets.items():
+        net.eval()
+        with torch.no_grad():
+            logits = net(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(positions))[0]
+        np.save(os.path.join(HERE, f"logits_{name}.npy"), logits.numpy().astype(np.float32))
+        export(net, os.path.join(HERE, "optimum", name, "model.onnx"))
+    untied = Llama(tied=False)
+    state = dict(base.state_dict())
+    state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()
+    untied.load_state_dict(state)
+    untied.eval()
+    export(untied, os.path.join(HERE, "untied", "model.onnx"))
+    export(base, os.path.join(HERE, "no_cache", "model.onnx"), with_past=False, present=False)
+    os.makedirs(os.path.join(HERE, "fp16"), exist_ok=True)
+    to_float16(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "fp16", "model.onnx"))
+    for name in ["base", "licence"]:
+        to_int4(os.path.join(HERE, "optimum", name, "model.onnx"), os.path.join(HERE, "int4", name, "model.onnx"))
+    external = os.path.join(HERE, "external")
+    shutil.rmtree(external, ignore_errors=True)
+    os.makedirs(external)
+    onnx.save(onnx.load(os.path.join(HERE, "optimum", "base", "model.onnx")), os.path.join(external, "model.onnx"),
+              save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx_data",
+              size_threshold=0)
+
+
+if __name__ == "__main__":
+    main()
