@@ -92,4 +92,26 @@ class DecoderCliTest {
                 "Graft does not merge quantized weights");
         assertThat(Files.exists(int4)).isFalse();
     }
+
+    /** Perplexity per domain: each fine-tune is best on the text it was tuned on. */
+    @Test
+    void evalScoresDecodersByPerplexityPerDomain() {
+        Run r = graft("eval", model("optimum/base"), model("optimum/licence"), model("optimum/c"), "--tasks",
+                Decoders.DIR.resolve("tasks.yaml"));
+        assertThat(r.exit()).as(r.err()).isZero();
+        double[] base = row(r.out(), "optimum/base/model.onnx");
+        double[] licence = row(r.out(), "optimum/licence/model.onnx");
+        double[] c = row(r.out(), "optimum/c/model.onnx");
+        assertThat(licence[0]).isLessThan(base[0]).isLessThan(c[0]);
+        assertThat(c[1]).isLessThan(base[1]).isLessThan(licence[1]);
+    }
+
+    /** The scores of the table row whose model ends with {@code suffix}. */
+    private static double[] row(String table, String suffix) {
+        String line = table.lines().filter(l -> l.startsWith("| ") && l.split(" \\| ")[0].endsWith(suffix))
+                .findFirst().orElseThrow();
+        String[] cells = line.split("\\|");
+        return new double[] {Double.parseDouble(cells[2].strip()), Double.parseDouble(cells[3].strip()),
+                Double.parseDouble(cells[4].strip())};
+    }
 }

@@ -7,6 +7,7 @@ import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
 import dev.graft.plan.MergedWeights;
 import dev.graft.tensor.ElementType;
+import dev.graft.verify.DecoderInputs;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -110,15 +111,19 @@ public final class Candidate {
     /** Opens ONNX Runtime sessions on the candidate; close the result. */
     public Session open() {
         List<ModelRunner> runners = new ArrayList<>();
+        List<DecoderInputs> decoderInputs = new ArrayList<>();
         try {
             for (Path f : files) {
+                try (OnnxModel m = OnnxModel.open(f)) {
+                    decoderInputs.add(DecoderInputs.of(m));
+                }
                 runners.add(new ModelRunner(f, Threads.modelRuns(), weights));
             }
         } catch (RuntimeException e) {
             runners.forEach(ModelRunner::close);
             throw e;
         }
-        return new Session(runners);
+        return new Session(runners, decoderInputs);
     }
 
     static String nameOf(Path file) {
@@ -126,12 +131,17 @@ public final class Candidate {
         return n.endsWith(".onnx") ? n.substring(0, n.length() - 5) : n;
     }
 
-    /** Open sessions on a candidate: runs it as one model. */
+    /**
+     * Open sessions on a candidate: runs it as one model, a decoder's other inputs (position ids, an empty cache)
+     * made to agree with the tokens ({@link DecoderInputs}).
+     */
     public final class Session implements AutoCloseable {
         private final List<ModelRunner> runners;
+        private final List<DecoderInputs> decoderInputs;
 
-        private Session(List<ModelRunner> runners) {
+        private Session(List<ModelRunner> runners, List<DecoderInputs> decoderInputs) {
             this.runners = runners;
+            this.decoderInputs = decoderInputs;
         }
 
         /** The candidate being run. */
@@ -152,8 +162,9 @@ public final class Candidate {
         /** Output {@code output} on {@code inputs}; for an ensemble, the members' outputs averaged. */
         public ModelRunner.Output run(Map<String, ModelRunner.Input> inputs, String output) {
             ModelRunner.Output sum = null;
-            for (ModelRunner r : runners) {
-                ModelRunner.Output out = r.run(inputs, Set.of(output)).get(output);
+            for (int k = 0; k < runners.size(); k++) {
+                ModelRunner.Output out = runners.get(k).run(decoderInputs.get(k).complete(inputs), Set.of(output))
+                        .get(output);
                 if (out.values() == null) {
                     throw new IncompatibleModelsException(file(), output, "is " + out.type().displayName()
                             + "; an evaluation reads floating-point outputs");
