@@ -317,11 +317,13 @@ def to_float16(src, dst):
 def quantize_int4(w, block):
     """A [K, N] float32 weight as MatMulNBits' inputs: codes uint8 [N, K/block, block/2] (low nibble first) and
     scales float32 [N·K/block], by the symmetric rule of ONNX Runtime's MLAS quantizer: per block, the value of
-    largest magnitude with its sign v, scale = v / -8, q = clamp(round(w / scale + 8), 0, 15) (halves away from 0)."""
+    largest magnitude with its sign v (the minimum on a tie), scale = v / -8, q = clamp(round(w · (1/scale) + 8),
+    0, 15) in float32, halves away from 0."""
     k, n = w.shape
-    blocks = w.T.reshape(n, k // block, block)
-    v = np.take_along_axis(blocks, np.abs(blocks).argmax(axis=2)[:, :, None], axis=2)[:, :, 0]
-    scale = (v / -8.0).astype(np.float32)
+    blocks = w.T.reshape(n, k // block, block).astype(np.float32)
+    lo, hi = blocks.min(axis=2), blocks.max(axis=2)
+    v = np.where(np.abs(hi) > np.abs(lo), hi, lo)  # MLAS: the larger magnitude, the minimum on a tie
+    scale = (v / np.float32(-8)).astype(np.float32)
     rscale = np.where(scale != 0, 1.0 / np.where(scale != 0, scale, 1), 0).astype(np.float32)
     x = blocks * rscale[:, :, None] + np.float32(8)
     q = np.clip(np.sign(x) * np.floor(np.abs(x) + 0.5), 0, 15).astype(np.uint8)

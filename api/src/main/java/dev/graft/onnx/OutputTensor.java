@@ -9,7 +9,8 @@ import java.util.Objects;
 /**
  * One initializer to be written: its header (name, dims, element type, doc string) and where its data comes
  * from. A computed tensor supplies its values as float32 ({@link Values}, called once, on a worker thread when
- * computed in parallel) and the writer encodes them to the tensor's type; a copy is a source weight's bytes,
+ * computed in parallel) and the writer encodes them to the tensor's type (a floating-point type, or uint8 for
+ * quantized codes given as the integers 0 to 255); a copy is a source weight's bytes,
  * unchanged; tensors held in typed fields (and strings) are written verbatim.
  */
 public final class OutputTensor {
@@ -52,9 +53,9 @@ public final class OutputTensor {
     }
 
     private static OutputTensor computed(TensorProto header, ElementType type, long[] dims, Values values) {
-        if (!type.isFloatingPoint()) {
+        if (!type.isFloatingPoint() && type != ElementType.UINT8) {
             throw new IllegalArgumentException("tensor '" + header.getName() + "': computed tensors are floating "
-                    + "point, not " + type.displayName());
+                    + "point or uint8 (quantized codes), not " + type.displayName());
         }
         return new OutputTensor(header, type, byteLength(type, dims), Objects.requireNonNull(values), null, () -> { });
     }

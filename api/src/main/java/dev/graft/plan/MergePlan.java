@@ -3,6 +3,7 @@ package dev.graft.plan;
 import dev.graft.IncompatibleModelsException;
 import dev.graft.InvalidSettingException;
 import dev.graft.UnsupportedModelException;
+import dev.graft.graph.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.TiedWeights;
 import dev.graft.index.WeightRole;
@@ -32,11 +33,14 @@ public final class MergePlan {
     /**
      * What happens to one initializer: {@code sources} holds its weight in every model, the first model's first;
      * {@code tie}, when not null, says it is a copy of another merged weight in every model (a tied embedding), so
-     * its merge is that weight's merge, transposed if the tie is.
+     * its merge is that weight's merge, transposed if the tie is; {@code quantized}, when not null, holds the
+     * quantized weight it is part of (codes, scales or zero points) in every model: the weight is merged as float
+     * and quantized again.
      */
-    public record Step(Weight first, boolean merge, String reason, List<Weight> sources, TiedWeights.Tie tie) {
+    public record Step(Weight first, boolean merge, String reason, List<Weight> sources, TiedWeights.Tie tie,
+                       List<QuantizedMatMul> quantized) {
         Step(Weight first, boolean merge, String reason, List<Weight> sources) {
-            this(first, merge, reason, sources, null);
+            this(first, merge, reason, sources, null, null);
         }
     }
 
@@ -69,6 +73,8 @@ public final class MergePlan {
         }
         OnnxModel first = models.get(0);
         List<ModuleKeys> keys = models.stream().map(ModuleKeys::of).toList();
+        List<Map<String, QuantizedMatMul>> quantized = models.stream().map(MergePlan::quantizedParts).toList();
+        Map<String, List<QuantizedMatMul>> quantizedGroups = new HashMap<>();
         List<Step> steps = new ArrayList<>();
         List<Renamed> renamed = new ArrayList<>();
         List<Set<String>> paired = new ArrayList<>();
@@ -76,9 +82,24 @@ public final class MergePlan {
         for (Weight w : first.initializers()) {
             paired.get(0).add(w.name());
             WeightRole role = keys.get(0).roleOf(w.name());
+            QuantizedMatMul q = quantized.get(0).get(w.name());
+            if (q != null) {
+                List<QuantizedMatMul> group = quantizedGroups.computeIfAbsent(q.codes().name(),
+                        codes -> pairQuantized(q, models, keys, quantized));
+                List<Weight> sources = new ArrayList<>();
+                for (int m = 0; m < models.size(); m++) {
+                    Weight part = w == q.codes() ? group.get(m).codes() : w == q.scales() ? group.get(m).scales()
+                            : group.get(m).zeroPoints();
+                    paired.get(m).add(part.name());
+                    sources.add(part);
+                }
+                steps.add(new Step(w, true, q.quantization().bits() + "-bit MatMulNBits weight: dequantized, merged "
+                        + "and quantized again", sources, null, group));
+                continue;
+            }
             if (role.quantized()) {
                 throw new UnsupportedModelException(first.file(), w.name(), "holds " + role.label() + " of a quantized "
-                        + "weight (" + keys.get(0).consumer(w.name()) + "); Graft does not merge quantized weights: "
+                        + "weight (" + keys.get(0).consumer(w.name()) + "); Graft merges MatMulNBits weights only: "
                         + "merge the float models, then quantize the result");
             }
             if (role == WeightRole.ROTARY_CACHE) {
@@ -156,10 +177,40 @@ public final class MergePlan {
             }
             if (everywhere) {
                 out.set(out.indexOf(copy), new Step(copy.first(), true, "tied to " + t.table()
-                        + (t.transposed() ? " (transposed)" : "") + " in every model: merged as it", copy.sources(), t));
+                        + (t.transposed() ? " (transposed)" : "") + " in every model: merged as it", copy.sources(), t, null));
             }
         }
         return out;
+    }
+
+    /** Each MatMulNBits weight of {@code model} by the names of its codes, scales and zero points. */
+    private static Map<String, QuantizedMatMul> quantizedParts(OnnxModel model) {
+        Map<String, QuantizedMatMul> parts = new HashMap<>();
+        for (QuantizedMatMul q : QuantizedMatMul.find(model)) {
+            parts.put(q.codes().name(), q);
+            parts.put(q.scales().name(), q);
+            if (q.zeroPoints() != null) {
+                parts.put(q.zeroPoints().name(), q);
+            }
+        }
+        return parts;
+    }
+
+    /** The quantized weight of every model that plays the part of the first model's {@code q}. */
+    private static List<QuantizedMatMul> pairQuantized(QuantizedMatMul q, List<OnnxModel> models, List<ModuleKeys> keys,
+                                                       List<Map<String, QuantizedMatMul>> quantized) {
+        List<QuantizedMatMul> group = new ArrayList<>(List.of(q));
+        for (int m = 1; m < models.size(); m++) {
+            Weight codes = pair(q.codes(), keys.get(0), models.get(m), keys.get(m));
+            QuantizedMatMul o = quantized.get(m).get(codes.name());
+            if (o == null || !o.sameLayout(q)) {
+                throw new IncompatibleModelsException(models.get(m).file(), codes.name(), (o == null
+                        ? "is not the weight of a MatMulNBits" : "is quantized as " + o.quantization())
+                        + " but " + models.get(0).file().getFileName() + " has " + q.quantization());
+            }
+            group.add(o);
+        }
+        return group;
     }
 
     /** The weight of {@code other} that plays the part of {@code w} of the first model. */

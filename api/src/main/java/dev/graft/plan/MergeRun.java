@@ -6,6 +6,7 @@ import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
 import dev.graft.exec.TensorJob;
+import dev.graft.graph.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
 import dev.graft.index.WeightRole;
@@ -16,11 +17,14 @@ import dev.graft.onnx.Weight;
 import dev.graft.onnx.WeightReader;
 import dev.graft.onnx.WriteOptions;
 import dev.graft.onnx.WrittenFiles;
+import dev.graft.tensor.BlockQuantization;
 import dev.graft.tensor.ElementType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -83,7 +87,8 @@ public final class MergeRun {
             List<TensorDiagnostics> ordered = order(p.diagnostics(), p.plan());
             return new MergeReport(written.names(), request.method().name(), request.parameters(), baseInput,
                     reportInputs, p.merged(), p.unmerged(), written.bytes(), (System.nanoTime() - start) / 1e9,
-                    LayerSummary.of(ordered), ordered, alignments, p.plan().renamed());
+                    LayerSummary.of(ordered), ordered, alignments, p.plan().renamed(),
+                    sortedErrors(p.quantizationErrors()));
         }
     }
 
@@ -135,7 +140,8 @@ public final class MergeRun {
 
     /** A merge planned: the rewrite, what it merges and leaves, and where its diagnostics go. */
     private record Planned(RewritePlan rewrite, Execution execution, MergePlan plan, int merged,
-                           List<MergeReport.Unmerged> unmerged, List<TensorDiagnostics> diagnostics) {
+                           List<MergeReport.Unmerged> unmerged, List<TensorDiagnostics> diagnostics,
+                           List<MergeReport.QuantizationError> quantizationErrors) {
     }
 
     private Planned plan(Opened o) {
@@ -146,6 +152,7 @@ public final class MergeRun {
         MergePlan plan = MergePlan.of(opened);
         TensorDepths depths = new TensorDepths(GraphIndex.of(reference));
         List<TensorDiagnostics> tensorDiagnostics = Collections.synchronizedList(new ArrayList<>());
+        List<MergeReport.QuantizationError> quantizationErrors = Collections.synchronizedList(new ArrayList<>());
         // idle pooled arrays and the jobs in flight share the budget: a quarter for the pool, the rest for jobs
         long poolBytes = execution.memoryBudget() / 4;
         ArrayPool pool = new ArrayPool(poolBytes);
@@ -154,7 +161,7 @@ public final class MergeRun {
                 request.modelSettings());
         Object prepared = request.method().needsPreparation(modelWide) ? request.method().prepare(visitor -> {
             for (MergePlan.Step step : plan.steps()) {
-                if (step.merge()) {
+                if (step.merge() && (step.quantized() == null || step.first() == step.quantized().get(0).codes())) {
                     try (TensorInputs in = reader.read(step, float[]::new, null, null)) {
                         visitor.accept(in);
                     }
@@ -166,8 +173,14 @@ public final class MergeRun {
         o.originals().forEach(rewrite::input);
         List<MergeReport.Unmerged> unmerged = new ArrayList<>();
         int merged = 0;
+        Map<String, QuantizedMerge> quantized = new HashMap<>();
         for (MergePlan.Step step : plan.steps()) {
-            if (step.merge()) {
+            if (step.quantized() != null) {
+                MergePlan.Step codes = plan.step(step.quantized().get(0).codes().name());
+                rewrite.add(quantized.computeIfAbsent(codes.first().name(), c -> new QuantizedMerge(codes, reader, pool,
+                        tensorDiagnostics, prepared, quantizationErrors)).part(step.first()));
+                merged++;
+            } else if (step.merge()) {
                 MergePlan.Step source = step.tie() == null ? step : plan.step(step.tie().table());
                 rewrite.add(mergeJob(step, source, reader, pool, tensorDiagnostics, prepared));
                 merged++;
@@ -180,7 +193,7 @@ public final class MergeRun {
             unmerged.add(new MergeReport.Unmerged(i.tensor(), i.reason()));
         }
         return new Planned(rewrite.build(), execution.withMemoryBudget(Math.max(1, execution.memoryBudget() - poolBytes)),
-                plan, merged, unmerged, tensorDiagnostics);
+                plan, merged, unmerged, tensorDiagnostics, quantizationErrors);
     }
 
     /**
@@ -211,7 +224,11 @@ public final class MergeRun {
             Weight ref = step.first();
             int offset = step.sources().size() - inputs.size(); // the base, when there is one, comes first
             String name = ref.name();
-            int n = (int) ref.elementCount();
+            List<QuantizedMatMul> quantized = step.quantized();
+            // a quantized weight is merged as the [K, N] float weight its codes stand for
+            long[] shape = quantized == null ? ref.shape()
+                    : new long[] {quantized.get(0).quantization().k(), quantized.get(0).quantization().n()};
+            int n = Math.toIntExact(java.util.Arrays.stream(shape).reduce(1, Math::multiplyExact));
             float[] baseValues = request.base() != null ? alloc.apply(n) : null;
             float[][] values = new float[inputs.size()][];
             WeightReader[] readers = new WeightReader[values.length + 1];
@@ -219,18 +236,32 @@ public final class MergeRun {
                 values[m] = alloc.apply(n);
             }
             WeightRole role = depths.index().get(name).orElseThrow().role();
-            boolean inOut = role.storedInOut();
+            boolean inOut = quantized != null || role.storedInOut();
             long tensorSeed = Hashing.murmur3_128().newHasher().putLong(request.seed())
                     .putString(name, StandardCharsets.UTF_8).hash().asLong();
             TensorInputs.Loader loader = new TensorInputs.Loader() {
+                private final float[][] dequantized = new float[values.length + 1][];
+
                 @Override
                 public void load(int from, int to) {
                     if (baseValues != null) {
-                        reader(values.length, ref).read(baseValues, from, to - from);
+                        read(values.length, 0, baseValues, from, to);
                     }
                     for (int m = 0; m < values.length; m++) {
-                        reader(m, step.sources().get(m + offset)).read(values[m], from, to - from);
+                        read(m, m + offset, values[m], from, to);
                     }
+                }
+
+                /** Values {@code [from, to)} of the weight of model {@code source} into {@code dst}. */
+                private void read(int slot, int source, float[] dst, int from, int to) {
+                    if (quantized == null) {
+                        reader(slot, step.sources().get(source)).read(dst, from, to - from);
+                        return;
+                    }
+                    if (dequantized[slot] == null) {
+                        dequantized[slot] = quantized.get(source).dequantize();
+                    }
+                    System.arraycopy(dequantized[slot], from, dst, from, to - from);
                 }
 
                 private WeightReader reader(int slot, Weight w) {
@@ -249,7 +280,7 @@ public final class MergeRun {
                     }
                 }
             };
-            return new TensorInputs(name, ref.shape(), inOut, baseValues, values, loader,
+            return new TensorInputs(name, shape, inOut, baseValues, values, loader,
                     new ResolvedParameters(name, depths.of(name), request.specs(), request.globalSettings(),
                             request.modelSettings()), tensorSeed,
                     recorder != null ? recorder : new TensorDiagnostics.Recorder(values.length), prepared);
@@ -266,54 +297,140 @@ public final class MergeRun {
         Weight ref = source.first();
         Weight out = step.first();
         boolean transpose = step.tie() != null && step.tie().transposed();
-        boolean diagnostics = request.diagnostics() && step == source;
         ElementType type = request.outputType() != null ? request.outputType() : out.type();
         int n = (int) ref.elementCount();
-        Integer layer = reader.layer(ref);
         float[][] result = new float[1][];
         OutputTensor tensor = OutputTensor.like(out, type, () -> {
-            List<float[]> inputs = new ArrayList<>();
-            java.util.function.IntFunction<float[]> borrow = size -> {
-                float[] a = pool.floats(size);
-                inputs.add(a);
-                return a;
-            };
-            try {
-                boolean methodRecords = diagnostics && request.method().recordsTaskVectors();
-                TaskVectorStats taskVectors = methodRecords
-                        ? new TaskVectorStats(reader.modelCount(), request.base() != null)
-                        : null;
-                TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount(), taskVectors);
-                result[0] = pool.floats(n);
-                TensorDiagnostics before = null;
-                try (TensorInputs in = reader.read(source, borrow, recorder, prepared)) {
-                    // measured before the merge, which may overwrite the model arrays, unless the method records
-                    // them as it goes; trimming is recorded during the merge
-                    before = diagnostics && !methodRecords
-                            ? TaskVectorStats.of(ref.name(), layer, in.base(), in.models()) : null;
-                    request.method().merge(in, result[0]);
-                }
-                if (transpose) {
-                    float[] merged = result[0];
-                    result[0] = transposed(merged, (int) ref.shape()[0], (int) ref.shape()[1], pool.floats(n));
-                    pool.release(merged);
-                }
-                if (diagnostics) {
-                    TensorDiagnostics stats = methodRecords ? taskVectors.finish(ref.name(), layer) : before;
-                    sink.add(stats.withTrimmed(recorder.trimmed()));
-                }
-                return result[0];
-            } finally {
-                inputs.forEach(pool::release);
+            result[0] = mergeValues(source, step == source, reader, pool, sink, prepared);
+            if (transpose) {
+                float[] merged = result[0];
+                result[0] = transposed(merged, (int) ref.shape()[0], (int) ref.shape()[1], pool.floats(n));
+                pool.release(merged);
             }
+            return result[0];
         }).onWritten(() -> {
             pool.release(result[0]);
             result[0] = null;
         });
-        // base, models and result, and whatever the method allocates besides
-        long working = n * 4L * (reader.modelCount() + (transpose ? 3 : 2))
-                + request.method().scratchBytes(n, reader.modelCount());
-        return new TensorJob(tensor, working);
+        return new TensorJob(tensor, workingBytes(n, reader) + (transpose ? 4L * n : 0));
+    }
+
+    /** Bytes a merge of {@code n} values holds: base, models and result, and what the method allocates besides. */
+    private long workingBytes(long n, TensorReader reader) {
+        return n * 4L * (reader.modelCount() + 2) + request.method().scratchBytes(n, reader.modelCount());
+    }
+
+    /**
+     * {@code step}'s merged values, in an array from {@code pool} (the caller releases it), recording its diagnostics
+     * in {@code sink} if {@code diagnostics}.
+     */
+    private float[] mergeValues(MergePlan.Step step, boolean diagnostics, TensorReader reader, ArrayPool pool,
+                                List<TensorDiagnostics> sink, Object prepared) throws Exception {
+        String name = step.first().name();
+        Integer layer = reader.layer(step.first());
+        List<float[]> inputs = new ArrayList<>();
+        java.util.function.IntFunction<float[]> borrow = size -> {
+            float[] a = pool.floats(size);
+            inputs.add(a);
+            return a;
+        };
+        try {
+            boolean methodRecords = diagnostics && request.method().recordsTaskVectors();
+            TaskVectorStats taskVectors = methodRecords
+                    ? new TaskVectorStats(reader.modelCount(), request.base() != null)
+                    : null;
+            TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount(), taskVectors);
+            float[] result = null;
+            TensorDiagnostics before = null;
+            try (TensorInputs in = reader.read(step, borrow, recorder, prepared)) {
+                result = pool.floats(in.models()[0].length);
+                // measured before the merge, which may overwrite the model arrays, unless the method records
+                // them as it goes; trimming is recorded during the merge
+                before = diagnostics && !methodRecords ? TaskVectorStats.of(name, layer, in.base(), in.models()) : null;
+                request.method().merge(in, result);
+            }
+            if (diagnostics) {
+                TensorDiagnostics stats = methodRecords ? taskVectors.finish(name, layer) : before;
+                sink.add(stats.withTrimmed(recorder.trimmed()));
+            }
+            return result;
+        } finally {
+            inputs.forEach(pool::release);
+        }
+    }
+
+    /**
+     * The tensors of one quantized weight (codes, scales, zero points), from one merge of its dequantized values in
+     * every model, quantized again as it was stored: the job of whichever part is written first computes them,
+     * each part is handed out once, and the result is dropped when every part is written.
+     */
+    private final class QuantizedMerge {
+        private final MergePlan.Step codes;
+        private final TensorReader reader;
+        private final ArrayPool pool;
+        private final List<TensorDiagnostics> sink;
+        private final Object prepared;
+        private final List<MergeReport.QuantizationError> errors;
+        private BlockQuantization.Quantized result;
+        private int written;
+
+        QuantizedMerge(MergePlan.Step codes, TensorReader reader, ArrayPool pool, List<TensorDiagnostics> sink,
+                       Object prepared, List<MergeReport.QuantizationError> errors) {
+            this.codes = codes;
+            this.reader = reader;
+            this.pool = pool;
+            this.sink = sink;
+            this.prepared = prepared;
+            this.errors = errors;
+        }
+
+        private synchronized BlockQuantization.Quantized result() throws Exception {
+            if (result == null) {
+                QuantizedMatMul q = codes.quantized().get(0);
+                float[] merged = mergeValues(codes, true, reader, pool, sink, prepared);
+                try {
+                    float[] values = Arrays.copyOf(merged, q.quantization().k() * q.quantization().n());
+                    result = q.quantization().quantize(values);
+                    errors.add(MergeReport.QuantizationError.of(q.node(), values, q.quantization().dequantize(result)));
+                } finally {
+                    pool.release(merged);
+                }
+            }
+            return result;
+        }
+
+        private synchronized void written() {
+            QuantizedMatMul q = codes.quantized().get(0);
+            if (++written == (q.zeroPoints() == null ? 2 : 3)) {
+                result = null;
+            }
+        }
+
+        /** The job writing {@code part} (the codes, scales or zero points of the first model's weight). */
+        TensorJob part(Weight part) {
+            QuantizedMatMul q = codes.quantized().get(0);
+            OutputTensor.Values values = part == q.codes() ? () -> bytesAsFloats(result().codes())
+                    : part == q.scales() ? () -> result().scales() : () -> bytesAsFloats(result().zeroPoints());
+            OutputTensor tensor = OutputTensor.like(part, part.type(), values).onWritten(this::written);
+            long n = (long) q.quantization().k() * q.quantization().n();
+            return new TensorJob(tensor, workingBytes(n, reader) + 4L * n * reader.modelCount());
+        }
+    }
+
+    /** The quantization errors by weight name, for output that does not depend on the order jobs ran in. */
+    private static List<MergeReport.QuantizationError> sortedErrors(List<MergeReport.QuantizationError> errors) {
+        synchronized (errors) {
+            return errors.stream().sorted(java.util.Comparator.comparing(MergeReport.QuantizationError::weight))
+                    .toList();
+        }
+    }
+
+    private static float[] bytesAsFloats(byte[] bytes) {
+        float[] out = new float[bytes.length];
+        for (int i = 0; i < bytes.length; i++) {
+            out[i] = bytes[i] & 0xff;
+        }
+        return out;
     }
 
     /** {@code m} ({@code rows × cols}, row-major) transposed into {@code out}. */

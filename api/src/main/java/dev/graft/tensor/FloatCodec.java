@@ -100,6 +100,11 @@ public final class FloatCodec {
                 }
                 break;
             }
+            case UINT8: // quantized codes, given as the integers 0 to 255
+                for (int i = from; i < end; i++) {
+                    le.put((byte) (int) src[i]);
+                }
+                break;
             default:
                 throw new IllegalArgumentException(type.displayName() + " is not a floating-point type");
         }

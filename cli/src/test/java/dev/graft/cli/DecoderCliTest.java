@@ -73,7 +73,7 @@ class DecoderCliTest {
     }
 
     @Test
-    void mergesPairAnonymousWeightsByModuleAndRefuseInt4() {
+    void mergesPairAnonymousWeightsByModuleAndQuantizeInt4Again() {
         Path out = dir.resolve("merged.onnx");
         Run r = graft("merge", "--method", "ties", "--base", model("optimum/base"), "--model", model("untied"),
                 "--model", model("optimum/licence"), "--param", "density=0.5", "-o", out);
@@ -85,12 +85,18 @@ class DecoderCliTest {
             assertThat(Float.isFinite(v)).isTrue();
         }
         Path int4 = dir.resolve("int4.onnx");
+        Run quantized = graft("merge", "--method", "ties", "--base", model("int4/base"), "--model",
+                model("int4/licence"), "--param", "density=0.5", "-o", int4);
+        assertThat(quantized.exit()).as(quantized.err()).isZero();
+        assertThat(quantized.out()).containsPattern("quantized again: 15 MatMulNBits weights, relative RMS error 0\\.\\d+");
+        assertThat(graft("verify", int4).exit()).isZero();
+        Path mixed = dir.resolve("mixed.onnx");
         Run refused = graft("merge", "--method", "linear", "--model", model("int4/base"), "--model",
-                model("int4/licence"), "-o", int4);
+                model("optimum/licence"), "-o", mixed);
         assertThat(refused.exit()).isEqualTo(1);
-        assertThat(refused.err()).startsWith("graft: error: ").contains("int4/base/model.onnx", "MatMulNBits",
-                "Graft does not merge quantized weights");
-        assertThat(Files.exists(int4)).isFalse();
+        assertThat(refused.err()).startsWith("graft: error: ").contains("optimum/licence/model.onnx",
+                "MatMul.weight_Q4");
+        assertThat(Files.exists(mixed)).isFalse();
     }
 
     /** Perplexity per domain: each fine-tune is best on the text it was tuned on. */

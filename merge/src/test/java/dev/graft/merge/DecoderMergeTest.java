@@ -4,7 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.graft.Graft;
-import dev.graft.UnsupportedModelException;
+import dev.graft.IncompatibleModelsException;
+import dev.graft.graph.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.TiedWeights;
 import dev.graft.onnx.OnnxModel;
@@ -56,16 +57,112 @@ class DecoderMergeTest {
         }
     }
 
+    /**
+     * An int4 merge is the merge of the dequantized weights, quantized again as they were stored: here with
+     * dequantization and ONNX Runtime's symmetric 4-bit rule written out in the test, from the format's definition.
+     */
     @Test
-    void int4ModelsAreRefusedBeforeAnythingIsWritten() {
+    void anInt4MergeIsTheFloatMergeOfItsWeightsQuantizedAgain() {
         Path out = dir.resolve("int4.onnx");
+        Path a = Decoders.model("int4/base/model.onnx");
+        Path b = Decoders.model("int4/licence/model.onnx");
+        MergeReport r = Graft.merge().model(a, 1).model(b, 1).method(new Linear()).writeTo(out);
+        assertThat(r.quantization()).hasSize(15).allSatisfy(e -> assertThat(e.relativeRms()).isBetween(0.01, 0.2));
+        try (OnnxModel ma = OnnxModel.open(a); OnnxModel mb = OnnxModel.open(b); OnnxModel mo = OnnxModel.open(out)) {
+            for (QuantizedMatMul q : QuantizedMatMul.find(ma)) {
+                int k = q.quantization().k();
+                int n = q.quantization().n();
+                float[] wa = dequantize(bytes(q.codes()), q.scales().toFloats(), k, n);
+                float[] wb = dequantize(bytes(mb.weight(q.codes().name()).orElseThrow()),
+                        mb.weight(q.scales().name()).orElseThrow().toFloats(), k, n);
+                float[] mean = new float[k * n];
+                for (int i = 0; i < mean.length; i++) {
+                    mean[i] = (wa[i] + wb[i]) / 2;
+                }
+                float[] scales = new float[n * (k / 16)];
+                byte[] codes = quantize(mean, k, n, scales);
+                assertThat(bytes(mo.weight(q.codes().name()).orElseThrow())).as(q.node()).containsExactly(codes);
+                assertThat(mo.weight(q.scales().name()).orElseThrow().toFloats()).as(q.node()).containsExactly(scales);
+            }
+        }
+        // and it runs through its cache, close to the merge of the float models it was quantized from
+        Path floats = dir.resolve("float.onnx");
+        Graft.merge().model(Decoders.model("optimum/base/model.onnx"), 1)
+                .model(Decoders.model("optimum/licence/model.onnx"), 1).method(new Linear()).writeTo(floats);
+        double quantized = Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT)),
+                Decoders.onTokens(Decoders.kvLogits(floats, ElementType.FLOAT)));
+        double base = Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(a, ElementType.FLOAT)),
+                Decoders.onTokens(Decoders.torchLogits("base")));
+        assertThat(quantized).isLessThan(3 * base);
+    }
+
+    /** Merging an int4 model with itself writes its codes and scales back bit for bit. */
+    @Test
+    void anUnchangedInt4ModelIsWrittenBackBitForBit() {
+        Path out = dir.resolve("same.onnx");
+        Path a = Decoders.model("int4/base/model.onnx");
+        MergeReport r = Graft.merge().model(a, 1).model(a, 1).method(new Linear()).writeTo(out);
+        assertThat(r.quantization()).allSatisfy(e -> assertThat(e.relativeRms()).isZero());
+        try (OnnxModel in = OnnxModel.open(a); OnnxModel mo = OnnxModel.open(out)) {
+            for (Weight w : in.initializers()) {
+                assertThat(bytes(mo.weight(w.name()).orElseThrow())).as(w.name()).containsExactly(bytes(w));
+            }
+        }
+    }
+
+    @Test
+    void anInt4ModelDoesNotMergeWithAFloatOne() {
+        Path out = dir.resolve("mixed.onnx");
         assertThatThrownBy(() -> Graft.merge().model(Decoders.model("int4/base/model.onnx"), 1)
-                .model(Decoders.model("int4/licence/model.onnx"), 1).method(new Linear()).writeTo(out))
-                .isInstanceOf(UnsupportedModelException.class)
-                .hasMessageContaining("int4/base/model.onnx")
-                .hasMessageContaining("model.layers.0.self_attn.q_proj.MatMul.weight_Q4")
-                .hasMessageContaining("MatMulNBits");
+                .model(Decoders.model("optimum/licence/model.onnx"), 1).method(new Linear()).writeTo(out))
+                .isInstanceOf(IncompatibleModelsException.class)
+                .hasMessageContaining("optimum/licence/model.onnx")
+                .hasMessageContaining("model.layers.0.self_attn.q_proj.MatMul.weight_Q4");
         assertThat(dir.toFile().list()).isEmpty();
+    }
+
+    /** {@code (q − 8)·scale}, q the 4-bit codes of column c's blocks of 16 along K, low nibble first. */
+    private static float[] dequantize(byte[] codes, float[] scales, int k, int n) {
+        float[] w = new float[k * n];
+        for (int c = 0; c < n; c++) {
+            for (int i = 0; i < k; i++) {
+                int b = codes[c * (k / 2) + i / 2] & 0xff;
+                int q = i % 2 == 0 ? b & 0xf : b >> 4;
+                w[i * n + c] = (q - 8) * scales[c * (k / 16) + i / 16];
+            }
+        }
+        return w;
+    }
+
+    /** ONNX Runtime's symmetric 4-bit rule, blocks of 16: fills {@code scales}, returns the codes. */
+    private static byte[] quantize(float[] w, int k, int n, float[] scales) {
+        byte[] codes = new byte[n * k / 2];
+        for (int c = 0; c < n; c++) {
+            for (int b = 0; b < k / 16; b++) {
+                float min = Float.MAX_VALUE;
+                float max = -Float.MAX_VALUE;
+                for (int i = b * 16; i < b * 16 + 16; i++) {
+                    min = Math.min(min, w[i * n + c]);
+                    max = Math.max(max, w[i * n + c]);
+                }
+                float scale = (Math.abs(max) > Math.abs(min) ? max : min) / -8f;
+                scales[c * (k / 16) + b] = scale;
+                float reciprocal = scale != 0 ? 1f / scale : 0f;
+                for (int i = b * 16; i < b * 16 + 16; i++) {
+                    float x = w[i * n + c] * reciprocal + 8f;
+                    int q = (int) Math.min(15, Math.max(0, Math.signum(x) * Math.floor(Math.abs((double) x) + 0.5)));
+                    codes[c * (k / 2) + i / 2] |= (byte) (i % 2 == 0 ? q : q << 4);
+                }
+            }
+        }
+        return codes;
+    }
+
+    private static byte[] bytes(Weight w) {
+        java.nio.ByteBuffer b = w.bytes();
+        byte[] out = new byte[b.remaining()];
+        b.get(out);
+        return out;
     }
 
     /**

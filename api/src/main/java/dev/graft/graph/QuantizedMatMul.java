@@ -1,0 +1,107 @@
+package dev.graft.graph;
+
+import ai.onnx.proto.OnnxMl.NodeProto;
+import dev.graft.UnsupportedModelException;
+import dev.graft.onnx.Attributes;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import dev.graft.tensor.BlockQuantization;
+import dev.graft.tensor.ElementType;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A {@code com.microsoft.MatMulNBits} node whose quantized weight is in initializers: the {@code [K, N]} weight it
+ * multiplies by, stored as codes, scales and optional packed zero points ({@link BlockQuantization}). Read as
+ * float ({@link #dequantize}) so that merges and adapters work on the values, and written back with the same bits,
+ * block size and symmetry ({@link #quantization}); the node and its {@code accuracy_level} stay as they are.
+ *
+ * @param node       the node's name
+ * @param codes      the codes initializer (input B)
+ * @param scales     the scales initializer
+ * @param zeroPoints the packed zero points initializer, or null (symmetric: implicit {@code 2^(bits−1)})
+ */
+public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight zeroPoints,
+                              BlockQuantization quantization) {
+    /**
+     * Every {@code MatMulNBits} of {@code model}'s main graph that reads its weight from initializers.
+     *
+     * @throws UnsupportedModelException naming the model and node for a layout Graft cannot read: a
+     *                                   device-prepacked weight ({@code weight_prepacked}), zero points stored
+     *                                   unpacked as floats, or shapes that disagree with K, N, bits and block
+     */
+    public static List<QuantizedMatMul> find(OnnxModel model) {
+        List<QuantizedMatMul> out = new ArrayList<>();
+        for (NodeProto n : model.proto().getGraph().getNodeList()) {
+            if (!n.getOpType().equals("MatMulNBits") || !n.getDomain().equals("com.microsoft") || n.getInputCount() < 3) {
+                continue;
+            }
+            Weight codes = model.weight(n.getInput(1)).orElse(null);
+            Weight scales = model.weight(n.getInput(2)).orElse(null);
+            if (codes == null || scales == null) {
+                continue; // a weight fed at run time: nothing to merge
+            }
+            String name = n.getName().isEmpty() ? n.getOutput(0) : n.getName();
+            if (Attributes.getInt(n, "weight_prepacked", 0) != 0) {
+                throw new UnsupportedModelException(model.file(), codes.name(), "is prepacked for a device (node '"
+                        + name + "', weight_prepacked); Graft reads MatMulNBits weights in their portable layout");
+            }
+            Weight zeroPoints = n.getInputCount() > 3 && !n.getInput(3).isEmpty()
+                    ? model.weight(n.getInput(3)).orElse(null) : null;
+            if (zeroPoints != null && zeroPoints.type() != ElementType.UINT8) {
+                throw new UnsupportedModelException(model.file(), zeroPoints.name(), "holds zero points as "
+                        + zeroPoints.type().displayName() + " (node '" + name + "'); Graft reads packed uint8 zero points");
+            }
+            BlockQuantization q = new BlockQuantization((int) Attributes.getInt(n, "K", 0),
+                    (int) Attributes.getInt(n, "N", 0), (int) Attributes.getInt(n, "bits", 4),
+                    (int) Attributes.getInt(n, "block_size", 0), zeroPoints == null);
+            QuantizedMatMul m = new QuantizedMatMul(name, codes, scales, zeroPoints, q);
+            m.check(model);
+            out.add(m);
+        }
+        return out;
+    }
+
+    private void check(OnnxModel model) {
+        BlockQuantization q = quantization;
+        long[] expected = {q.n(), q.blocks(), q.blockBytes()};
+        if (codes.type() != ElementType.UINT8 || !Arrays.equals(codes.shape(), expected)) {
+            throw new UnsupportedModelException(model.file(), codes.name(), "is " + codes.type().displayName()
+                    + Arrays.toString(codes.shape()) + " but node '" + node + "' (K=" + q.k() + ", N=" + q.n() + ", bits="
+                    + q.bits() + ", block_size=" + q.block() + ") reads uint8" + Arrays.toString(expected));
+        }
+        if (!scales.type().isFloatingPoint() || scales.elementCount() != (long) q.n() * q.blocks()) {
+            throw new UnsupportedModelException(model.file(), scales.name(), "has " + scales.elementCount()
+                    + " scales but node '" + node + "' needs N·blocks = " + (long) q.n() * q.blocks());
+        }
+        if (zeroPoints != null && zeroPoints.elementCount() != (long) q.n() * q.zeroPointBytes()) {
+            throw new UnsupportedModelException(model.file(), zeroPoints.name(), "has " + zeroPoints.elementCount()
+                    + " bytes but node '" + node + "' needs N·ceil(blocks·bits/8) = " + (long) q.n() * q.zeroPointBytes());
+        }
+    }
+
+    /** The stored codes, scales and zero points. */
+    public BlockQuantization.Quantized stored() {
+        return new BlockQuantization.Quantized(bytes(codes), scales.toFloats(),
+                zeroPoints == null ? null : bytes(zeroPoints));
+    }
+
+    /** The {@code [K, N]} weight the node multiplies by, row-major. */
+    public float[] dequantize() {
+        return quantization.dequantize(stored());
+    }
+
+    /** Whether {@code other} has the same K, N, bits, block size and symmetry. */
+    public boolean sameLayout(QuantizedMatMul other) {
+        return quantization.equals(other.quantization);
+    }
+
+    private static byte[] bytes(Weight w) {
+        ByteBuffer b = w.bytes();
+        byte[] out = new byte[b.remaining()];
+        b.get(out);
+        return out;
+    }
+}

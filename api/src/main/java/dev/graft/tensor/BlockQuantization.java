@@ -1,0 +1,128 @@
+package dev.graft.tensor;
+
+/**
+ * Block-wise low-bit quantization of a {@code [K, N]} weight as ONNX Runtime's {@code MatMulNBits} stores it:
+ * blocks of {@code block} consecutive entries along K (one column n at a time), {@code bits} per entry packed into
+ * bytes first entry in the lowest bits ({@code codes} {@code [N, ceil(K/block), block·bits/8]}), one scale per
+ * block ({@code [N·blocks]}), and zero points either implicit ({@code 2^(bits−1)}, symmetric) or one per block
+ * (asymmetric; packed {@code [N, ceil(blocks·bits/8)]} when {@code bits < 8}). {@code w = (q − zp)·scale}; K is
+ * padded with zeros to a multiple of the block.
+ *
+ * <p>{@link #quantize} reproduces ONNX Runtime's quantizer (MLAS {@code BlockwiseQuantizer}), in float32:
+ * symmetric, {@code v} is the block's maximum if {@code |max| > |min|}, else its minimum, {@code scale = v/−2^(bits−1)};
+ * asymmetric, {@code scale = (max − min)/(2^bits − 1)} with {@code min ≤ 0 ≤ max} and
+ * {@code zp = clamp(roundf(−min/scale))}; then {@code q = clamp(roundf(w·(1/scale) + zp), 0, 2^bits − 1)} with
+ * halves rounded away from zero. Quantizing dequantized values returns the same codes and scales.
+ */
+public record BlockQuantization(int k, int n, int bits, int block, boolean symmetric) {
+    /** A quantized weight: codes, scales and (asymmetric) packed zero points, as stored. */
+    public record Quantized(byte[] codes, float[] scales, byte[] zeroPoints) {
+    }
+
+    public BlockQuantization {
+        if (bits != 2 && bits != 4 && bits != 8) {
+            throw new IllegalArgumentException("bits must be 2, 4 or 8, got " + bits);
+        }
+        if (block < 16 || Integer.bitCount(block) != 1) {
+            throw new IllegalArgumentException("block must be a power of 2 of at least 16, got " + block);
+        }
+    }
+
+    /** Blocks per column. */
+    public int blocks() {
+        return (k + block - 1) / block;
+    }
+
+    /** Bytes of codes per block. */
+    public int blockBytes() {
+        return block * bits / 8;
+    }
+
+    /** Bytes of packed zero points per column. */
+    public int zeroPointBytes() {
+        return (blocks() * bits + 7) / 8;
+    }
+
+    private int mid() {
+        return 1 << (bits - 1);
+    }
+
+    private int max() {
+        return (1 << bits) - 1;
+    }
+
+    /** The {@code [K, N]} values of {@code q} (zero points null: symmetric), row-major. */
+    public float[] dequantize(Quantized q) {
+        float[] out = new float[k * n];
+        int blocks = blocks();
+        for (int c = 0; c < n; c++) {
+            for (int b = 0; b < blocks; b++) {
+                float scale = q.scales()[c * blocks + b];
+                int zp = q.zeroPoints() == null ? mid() : code(q.zeroPoints(), c * zeroPointBytes(), b);
+                int base = (c * blocks + b) * blockBytes();
+                for (int i = 0; i < block && b * block + i < k; i++) {
+                    out[(b * block + i) * n + c] = (code(q.codes(), base, i) - zp) * scale;
+                }
+            }
+        }
+        return out;
+    }
+
+    /** {@code w} ({@code [K, N]}, row-major) quantized as ONNX Runtime's quantizer does. */
+    public Quantized quantize(float[] w) {
+        int blocks = blocks();
+        byte[] codes = new byte[n * blocks * blockBytes()];
+        float[] scales = new float[n * blocks];
+        byte[] zeroPoints = symmetric ? null : new byte[n * zeroPointBytes()];
+        for (int c = 0; c < n; c++) {
+            for (int b = 0; b < blocks; b++) {
+                float min = Float.MAX_VALUE;
+                float max = -Float.MAX_VALUE;
+                int end = Math.min(block, k - b * block);
+                for (int i = 0; i < end; i++) {
+                    float v = w[(b * block + i) * n + c];
+                    min = Math.min(min, v);
+                    max = Math.max(max, v);
+                }
+                float scale;
+                int zp = mid();
+                if (symmetric) {
+                    scale = (Math.abs(max) > Math.abs(min) ? max : min) / (float) -mid();
+                } else {
+                    min = Math.min(min, 0f);
+                    max = Math.max(max, 0f);
+                    scale = (max - min) / max();
+                    float zeroPoint = scale != 0f ? 0f - min / scale : min;
+                    zp = zeroPoint < 0f ? 0 : zeroPoint > max() ? max() : (int) roundf(zeroPoint);
+                    setCode(zeroPoints, c * zeroPointBytes(), b, zp);
+                }
+                scales[c * blocks + b] = scale;
+                float reciprocal = scale != 0f ? 1.0f / scale : 0f;
+                int base = (c * blocks + b) * blockBytes();
+                for (int i = 0; i < end; i++) {
+                    float q = roundf(w[(b * block + i) * n + c] * reciprocal + zp);
+                    setCode(codes, base, i, (int) Math.min(max(), Math.max(0f, q)));
+                }
+            }
+        }
+        return new Quantized(codes, scales, zeroPoints);
+    }
+
+    /** C's {@code roundf}: to the nearest integer, halves away from zero ({@code |x| + 0.5} is exact in double). */
+    static float roundf(float x) {
+        return (float) Math.copySign(Math.floor(Math.abs((double) x) + 0.5), x);
+    }
+
+    private int code(byte[] packed, int base, int index) {
+        int perByte = 8 / bits;
+        int b = packed[base + index / perByte] & 0xff;
+        return (b >> (bits * (index % perByte))) & max();
+    }
+
+    private void setCode(byte[] packed, int base, int index, int value) {
+        int perByte = 8 / bits;
+        int at = base + index / perByte;
+        int shift = bits * (index % perByte);
+        packed[at] = (byte) ((packed[at] & ~(max() << shift)) | (value << shift));
+    }
+}

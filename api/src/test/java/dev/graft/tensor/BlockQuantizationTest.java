@@ -1,0 +1,84 @@
+package dev.graft.tensor;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.graft.graph.QuantizedMatMul;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.IndexedWeight;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.testing.Decoders;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** MatMulNBits' block quantization, against hand-made blocks and the int4 decoder fixtures. */
+class BlockQuantizationTest {
+    @Test
+    void roundingIsCsRoundfHalvesAwayFromZero() {
+        assertThat(BlockQuantization.roundf(2.5f)).isEqualTo(3f);
+        assertThat(BlockQuantization.roundf(-2.5f)).isEqualTo(-3f);
+        assertThat(BlockQuantization.roundf(3.5f)).isEqualTo(4f);
+        assertThat(BlockQuantization.roundf(0.49999997f)).isEqualTo(0f);
+        assertThat(BlockQuantization.roundf(-0.5f)).isEqualTo(-1f);
+    }
+
+    /**
+     * One column of 16 values (one block): symmetric, the scale is the value of largest magnitude over −8, and on a
+     * tie (here 2 and −2) the minimum; codes are {@code round(w/scale) + 8}, two to a byte, the first in the low bits.
+     */
+    @Test
+    void aSymmetricBlockByHand() {
+        BlockQuantization q = new BlockQuantization(16, 1, 4, 16, true);
+        float[] w = {2f, -2f, 1f, 0.5f, 0f, 0.26f, -1f, 0.75f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f};
+        BlockQuantization.Quantized out = q.quantize(w);
+        assertThat(out.scales()).containsExactly(0.25f); // −2 / −8
+        // w / 0.25 + 8: 16 → 15 (clamped), 0, 12, 10, 8, 9.04 → 9, 4, 11, then 8s
+        assertThat(out.codes()[0] & 0xff).isEqualTo(15 | 0 << 4);
+        assertThat(out.codes()[1] & 0xff).isEqualTo(12 | 10 << 4);
+        assertThat(out.codes()[2] & 0xff).isEqualTo(8 | 9 << 4);
+        assertThat(out.codes()[3] & 0xff).isEqualTo(4 | 11 << 4);
+        float[] back = q.dequantize(out);
+        assertThat(back).startsWith(1.75f, -2f, 1f, 0.5f, 0f, 0.25f, -1f, 0.75f);
+    }
+
+    /** Asymmetric: scale (max − min)/15 over a range that includes 0, zero point round(−min/scale), packed. */
+    @Test
+    void anAsymmetricBlockByHand() {
+        BlockQuantization q = new BlockQuantization(16, 1, 4, 16, false);
+        float[] w = new float[16];
+        w[0] = 3f;
+        w[1] = 1.5f;
+        w[2] = 0.2f;
+        BlockQuantization.Quantized out = q.quantize(w);
+        assertThat(out.scales()).containsExactly(0.2f);
+        assertThat(out.zeroPoints()).containsExactly((byte) 0);
+        assertThat(out.codes()[0] & 0xff).isEqualTo(15 | 8 << 4); // 3/0.2 = 15, 1.5/0.2 = 7.5 → 8
+        assertThat(q.dequantize(out)[1]).isEqualTo(8 * 0.2f);
+    }
+
+    /**
+     * The int4 fixtures were quantized from the float fixtures by make_decoders.py's copy of ONNX Runtime's rule;
+     * quantizing the float weights here gives the same bytes, and quantizing a dequantized weight gives it back bit
+     * for bit.
+     */
+    @Test
+    void reproducesTheFixturesQuantizerAndRoundTripsBitForBit() {
+        try (OnnxModel floats = OnnxModel.open(Decoders.model("optimum/base/model.onnx"));
+             OnnxModel int4 = OnnxModel.open(Decoders.model("int4/base/model.onnx"))) {
+            GraphIndex index = GraphIndex.of(floats);
+            List<QuantizedMatMul> weights = QuantizedMatMul.find(int4);
+            assertThat(weights).hasSize(15);
+            for (QuantizedMatMul m : weights) {
+                String module = m.codes().name().substring(0, m.codes().name().indexOf(".MatMul."));
+                IndexedWeight original = index.weights().stream().filter(w -> w.modulePath().equals(module))
+                        .findFirst().orElseThrow();
+                BlockQuantization.Quantized stored = m.stored();
+                BlockQuantization.Quantized here = m.quantization().quantize(original.weight().toFloats());
+                assertThat(here.codes()).as(module).containsExactly(stored.codes());
+                assertThat(here.scales()).as(module).containsExactly(stored.scales());
+                BlockQuantization.Quantized again = m.quantization().quantize(m.dequantize());
+                assertThat(again.codes()).as(module).containsExactly(stored.codes());
+                assertThat(again.scales()).as(module).containsExactly(stored.scales());
+            }
+        }
+    }
+}
