@@ -88,7 +88,7 @@ public final class ConvertBuilder {
         try (OnnxModel model = OnnxModel.open(source)) {
             String dtypeName = dtype == null ? "unchanged" : dtype.displayName();
             String layoutName = layout.name().toLowerCase(Locale.ROOT);
-            RewritePlan.Builder plan = RewritePlan.of("convert", model.proto()).input(model)
+            RewritePlan.Builder plan = RewritePlan.of("convert", model.proto()).input(model).companionsOf(model.file())
                     .parameter("dtype", dtypeName).parameter("layout", layoutName).layout(layout).sync(sync);
             int converted = 0;
             for (Weight w : model.initializers()) {

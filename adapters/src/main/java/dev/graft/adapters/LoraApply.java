@@ -113,7 +113,8 @@ public final class LoraApply {
                     biases.put(t.bias(), b.getValue());
                 }
             }
-            RewritePlan.Builder plan = RewritePlan.of("lora-apply", model.proto()).input(model);
+            RewritePlan.Builder plan = RewritePlan.of("lora-apply", model.proto()).input(model)
+                    .companionsOf(model.file());
             for (int k = 0; k < folders.size(); k++) {
                 plan.parameter("adapter." + k, folders.get(k) + ":" + weights.get(k));
             }

@@ -28,9 +28,12 @@ import java.util.function.Consumer;
  * @param layout     inline, external or by size
  * @param sync       sync files to disk before moving them into place
  * @param check      run on the committed model file; if it throws, the written files are removed (null: none)
+ * @param companions a model whose companion files (configs, tokenizer) are copied beside the output (null: none;
+ *                   see {@link dev.graft.onnx.CompanionFiles})
  */
 public record RewritePlan(String operation, ModelProto template, List<TensorJob> jobs, Map<String, String> parameters,
-                          List<OnnxModel> inputs, WriteOptions.Layout layout, boolean sync, Consumer<Path> check) {
+                          List<OnnxModel> inputs, WriteOptions.Layout layout, boolean sync, Consumer<Path> check,
+                          Path companions) {
     public RewritePlan {
         Objects.requireNonNull(operation, "operation");
         Objects.requireNonNull(template, "template");
@@ -60,6 +63,7 @@ public record RewritePlan(String operation, ModelProto template, List<TensorJob>
         private WriteOptions.Layout layout = WriteOptions.Layout.AUTO;
         private boolean sync = true;
         private Consumer<Path> check;
+        private Path companions;
 
         private Builder(String operation, ModelProto template) {
             this.operation = operation;
@@ -119,8 +123,14 @@ public record RewritePlan(String operation, ModelProto template, List<TensorJob>
             return this;
         }
 
+        /** Copy {@code model}'s companion files (configs, tokenizer) beside the output. */
+        public Builder companionsOf(Path model) {
+            this.companions = model;
+            return this;
+        }
+
         public RewritePlan build() {
-            return new RewritePlan(operation, template, jobs, parameters, inputs, layout, sync, check);
+            return new RewritePlan(operation, template, jobs, parameters, inputs, layout, sync, check, companions);
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.graft.exec;
 
 import dev.graft.GraftException;
+import dev.graft.onnx.CompanionFiles;
 import dev.graft.onnx.OnnxWriter;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Provenance;
@@ -30,7 +31,8 @@ public final class Rewriter {
     }
 
     /** What was written, and the provenance recorded in it. */
-    public record Result(WrittenFiles files, Provenance provenance) {
+    /** What a write produced: the model and data files, the provenance recorded, the companion files copied. */
+    public record Result(WrittenFiles files, Provenance provenance, List<Path> companions) {
     }
 
     /**
@@ -67,7 +69,8 @@ public final class Rewriter {
                         : new GraftException(target, null, "the written model failed its check: " + e.getMessage(), e);
             }
         }
-        return new Result(written, provenance[0]);
+        List<Path> companions = plan.companions() == null ? List.of() : CompanionFiles.copy(plan.companions(), target);
+        return new Result(written, provenance[0], companions);
     }
 
     /**

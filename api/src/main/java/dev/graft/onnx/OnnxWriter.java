@@ -77,9 +77,12 @@ public final class OnnxWriter implements AutoCloseable {
         for (OutputTensor t : tensors) {
             total += Math.max(0, t.byteLength());
         }
+        String templateData = externalDataFile(template);
         boolean external = options.layout() == WriteOptions.Layout.EXTERNAL
-                || (options.layout() == WriteOptions.Layout.AUTO && total > options.externalAbove());
-        this.dataName = absolute.getFileName() + ".data";
+                || (options.layout() == WriteOptions.Layout.AUTO && (total > options.externalAbove() || templateData != null));
+        // the template's naming: Optimum's model.onnx_data, or model.onnx.data (ONNX Runtime GenAI, and Graft's own)
+        this.dataName = absolute.getFileName() + (templateData != null && templateData.endsWith("_data") ? "_data"
+                : ".data");
 
         ModelProto.Builder builder = template.toBuilder();
         GraphProto.Builder graph = builder.getGraphBuilder().clearInitializer();
@@ -103,8 +106,8 @@ public final class OnnxWriter implements AutoCloseable {
         Path tmpD = null;
         FileChannel m = null;
         try {
-            tmpM = Files.createTempFile(folder, "." + absolute.getFileName() + ".", ".tmp");
-            tmpD = layout.anyExternal ? Files.createTempFile(folder, "." + dataName + ".", ".tmp") : null;
+            tmpM = newTemporaryFile(folder, "." + absolute.getFileName() + ".");
+            tmpD = layout.anyExternal ? newTemporaryFile(folder, "." + dataName + ".") : null;
             m = FileChannel.open(tmpM, StandardOpenOption.WRITE);
             this.data = tmpD == null ? null : FileChannel.open(tmpD, StandardOpenOption.WRITE);
         } catch (IOException | RuntimeException e) {
@@ -119,6 +122,39 @@ public final class OnnxWriter implements AutoCloseable {
         this.tmpModel = tmpM;
         this.tmpData = tmpD;
         this.flushBehind = options.sync() ? new FlushBehind(data != null ? data : model) : null;
+    }
+
+    /** The external data file the template's initializers name first, or null if they are all inline. */
+    private static String externalDataFile(ModelProto template) {
+        for (TensorProto t : template.getGraph().getInitializerList()) {
+            if (t.getDataLocation() == TensorProto.DataLocation.EXTERNAL) {
+                for (var entry : t.getExternalDataList()) {
+                    if (entry.getKey().equals("location")) {
+                        return entry.getValue();
+                    }
+                }
+            }
+        }
+        return null;
+    }
+
+    /**
+     * A new empty file named {@code prefix} + a random part + {@code .tmp} in {@code folder}, with the permissions
+     * any new file gets there (the umask's: {@code Files.createTempFile} would make it private, and the moved
+     * output would stay so).
+     */
+    private static Path newTemporaryFile(Path folder, String prefix) throws IOException {
+        java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+        for (int attempt = 0; ; attempt++) {
+            Path p = folder.resolve(prefix + Long.toUnsignedString(random.nextLong(), 36) + ".tmp");
+            try {
+                return Files.createFile(p);
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                if (attempt >= 16) {
+                    throw e;
+                }
+            }
+        }
     }
 
     /**

@@ -4,9 +4,10 @@ import java.util.Objects;
 import java.util.function.Supplier;
 
 /**
- * How {@link OnnxWriter} lays out a model. By default weights are inline unless they total more than
- * {@link #DEFAULT_EXTERNAL_ABOVE} bytes, in which case they go to one external data file
- * {@code <model file name>.data} beside the model: tensors under {@value #DEFAULT_INLINE_BELOW} bytes stay
+ * How {@link OnnxWriter} lays out a model. By default weights are external if the template's were, and inline
+ * unless they total more than {@link #DEFAULT_EXTERNAL_ABOVE} bytes otherwise; external weights go to one data
+ * file beside the model, {@code <model file name>.data} (or {@code _data}, when the template's data file was
+ * named so, as Optimum's {@code model.onnx_data}): tensors under {@value #DEFAULT_INLINE_BELOW} bytes stay
  * inline (as in the {@code onnx} package), tensors of at least 1 MiB start at a multiple of 64 KiB (the
  * {@code onnx} package's alignment, so they can be memory-mapped on any platform), and every entry has its
  * {@code offset} and {@code length} written.
@@ -24,7 +25,7 @@ public record WriteOptions(Layout layout, long externalAbove, long inlineBelow, 
 
     /** Where weights go. */
     public enum Layout {
-        /** Inline unless the weights total more than the threshold. */
+        /** External if the template's weights were, else inline unless the weights total more than the threshold. */
         AUTO,
         /** All weights inside the model file (at most 2 GiB in all). */
         INLINE,

@@ -85,7 +85,9 @@ public final class MergeRun {
                 }
             }
             List<TensorDiagnostics> ordered = order(p.diagnostics(), p.plan());
-            return new MergeReport(written.names(), request.method().name(), request.parameters(), baseInput,
+            List<String> outputs = new ArrayList<>(written.names());
+            result.companions().forEach(c -> outputs.add(c.toString()));
+            return new MergeReport(outputs, request.method().name(), request.parameters(), baseInput,
                     reportInputs, p.merged(), p.unmerged(), written.bytes(), (System.nanoTime() - start) / 1e9,
                     LayerSummary.of(ordered), ordered, alignments, p.plan().renamed(),
                     sortedErrors(p.quantizationErrors()));
@@ -169,7 +171,7 @@ public final class MergeRun {
             }
         }, modelWide) : null;
         RewritePlan.Builder rewrite = RewritePlan.of("merge", reference.proto()).parameters(request.parameters())
-                .layout(request.layout()).sync(request.sync());
+                .layout(request.layout()).sync(request.sync()).companionsOf(o.originals().get(0).file());
         o.originals().forEach(rewrite::input);
         List<MergeReport.Unmerged> unmerged = new ArrayList<>();
         int merged = 0;

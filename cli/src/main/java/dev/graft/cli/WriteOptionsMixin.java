@@ -10,7 +10,7 @@ final class WriteOptionsMixin {
     @Option(names = "--dtype", paramLabel = "fp32|fp16|bf16", description = "element type of stored float weights")
     String dtype;
 
-    @Option(names = "--external-data", description = "weights in OUT.data beside the model")
+    @Option(names = "--external-data", description = "weights in one data file beside the model (OUT.data, or OUT_data for Optimum-style inputs)")
     boolean external;
 
     @Option(names = "--inline", description = "weights inside the model file (at most 2 GiB)")

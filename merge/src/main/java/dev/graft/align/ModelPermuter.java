@@ -25,7 +25,8 @@ public final class ModelPermuter {
     /** Writes {@code model} with {@code perms} applied to {@code target}, atomically. */
     public static WrittenFiles write(OnnxModel model, Permutations perms, Path target, Map<String, String> parameters) {
         Set<String> permuted = perms.spec().byWeight().keySet();
-        RewritePlan.Builder plan = RewritePlan.of("align", model.proto()).input(model).parameters(parameters);
+        RewritePlan.Builder plan = RewritePlan.of("align", model.proto()).input(model).parameters(parameters)
+                .companionsOf(model.file());
         for (Weight w : model.initializers()) {
             if (permuted.contains(w.name()) && w.type().isFloatingPoint()) {
                 plan.compute(OutputTensor.like(w, w.type(), () -> perms.apply(w.name(), w.shape(), w.toFloats())),

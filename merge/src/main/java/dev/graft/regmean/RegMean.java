@@ -191,7 +191,7 @@ public final class RegMean {
         plan.steps().stream().filter(MergePlan.Step::merge).forEach(s -> mergedNames.add(s.first().name()));
         GramPasses<DecompositionSolver> grams = new GramPasses<>(models, data, dense.values().stream()
                 .filter(l -> mergedNames.contains(l.weight())).toList(), Math.max(1, execution.memoryBudget() / 2));
-        RewritePlan.Builder rewrite = RewritePlan.of("regmean", reference.proto())
+        RewritePlan.Builder rewrite = RewritePlan.of("regmean", reference.proto()).companionsOf(reference.file())
                 .parameter("alpha", Double.toString(alpha)).parameter("inputs", mergedInputs ? "merged" : "own");
         opened.forEach(rewrite::input);
         List<String> regressed = new ArrayList<>();

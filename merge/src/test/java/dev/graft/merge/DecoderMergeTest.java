@@ -213,4 +213,44 @@ class DecoderMergeTest {
             assertThat(TiedWeights.holds(table, otherHead, true)).isFalse();
         }
     }
+
+    /**
+     * A merge keeps its template's layout: weights in external data stay external, in a data file named as the
+     * input's (Optimum's {@code model.onnx_data}); files get the permissions of any new file in the folder (not
+     * private temporary files); the configs and tokenizer beside the template are copied, genai_config.json naming
+     * the written model.
+     */
+    @Test
+    void aMergeKeepsItsTemplatesLayoutAndCompanions() throws Exception {
+        Path source = dir.resolve("source");
+        java.nio.file.Files.createDirectories(source);
+        for (String f : new String[] {"model.onnx", "model.onnx_data"}) {
+            java.nio.file.Files.copy(Decoders.model("external/" + f), source.resolve(f));
+        }
+        java.nio.file.Files.copy(Decoders.DIR.resolve("tokenizer.json"), source.resolve("tokenizer.json"));
+        java.nio.file.Files.writeString(source.resolve("genai_config.json"),
+                "{\"model\": {\"decoder\": {\"filename\": \"model.onnx\", \"head_size\": 8}}}\n");
+        Path out = dir.resolve("out/merged.onnx");
+        java.nio.file.Files.createDirectories(out.getParent());
+        java.nio.file.Files.writeString(out.getParent().resolve("config.json"), "{}");
+        java.nio.file.Files.copy(Decoders.DIR.resolve("tokenizer.json"), source.resolve("config.json"));
+        MergeReport r = Graft.merge().model(source.resolve("model.onnx"), 1)
+                .model(Decoders.model("optimum/licence/model.onnx"), 1).method(new Linear()).writeTo(out);
+        assertThat(r.outputs()).containsExactly(out.toString(), out + "_data",
+                out.getParent().resolve("genai_config.json").toString(),
+                out.getParent().resolve("tokenizer.json").toString());
+        assertThat(java.nio.file.Files.readString(out.getParent().resolve("config.json"))).isEqualTo("{}");
+        assertThat(java.nio.file.Files.readString(out.getParent().resolve("genai_config.json")))
+                .contains("\"filename\" : \"merged.onnx\"").contains("\"head_size\" : 8");
+        try (OnnxModel m = OnnxModel.open(out)) {
+            assertThat(m.externalDataFiles()).containsExactly(out.getParent().resolve("merged.onnx_data"));
+        }
+        if (java.nio.file.FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
+            Path fresh = java.nio.file.Files.createFile(dir.resolve("fresh"));
+            assertThat(java.nio.file.Files.getPosixFilePermissions(out))
+                    .isEqualTo(java.nio.file.Files.getPosixFilePermissions(fresh));
+        }
+        float[] torch = Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT));
+        assertThat(torch).hasSizeGreaterThan(0);
+    }
 }
