@@ -23,6 +23,9 @@ Written (`{name}` is base, licence, c and python):
   no_cache/model.onnx                the base without a KV cache: input_ids, attention_mask, position_ids -> logits
   fp16/model.onnx                    the base in float16 (weights, past_key_values, present and logits)
   external/model.onnx + model.onnx_data   the base with every weight in Optimum's external data file
+  legacy/decoder_model_merged.onnx   the base as Optimum's legacy merged decoder: an If on use_cache_branch (a
+                                     bool [1] input) runs the decoder with past key/values or without, both
+                                     branches reading the outer graph's initializers
   int4/{base,licence}/model.onnx     optimum/{base,licence} with every MatMul by a weight made com.microsoft
                                      MatMulNBits (4 bits, block 16, symmetric: ONNX Runtime's quantizer's rule)
   expected.npz-like files            tokens.npy (2 x 12 token ids, the second sample left-padded by 3) and, per
@@ -363,6 +366,32 @@ def to_int4(src, dst, block=16):
     onnx.save(m, dst)
 
 
+def merged_decoder(with_past, without_past, dst):
+    """Optimum's legacy decoder_model_merged.onnx: one graph whose If on `use_cache_branch` runs the decoder with
+    past key/values or the one without; initializers equal in both (here all of them, renamed to the with-past
+    names) live in the outer graph, read by both branches."""
+    a, b = onnx.load(with_past), onnx.load(without_past)
+    by_bytes = {t.raw_data: t.name for t in a.graph.initializer}
+    rename = {t.name: by_bytes[t.raw_data] for t in b.graph.initializer}
+    for n in b.graph.node:
+        for i, name in enumerate(n.input):
+            if name in rename:
+                n.input[i] = rename[name]
+    outputs = [o.name for o in a.graph.output]
+    branches = []
+    for m, name in [(a, "with_past"), (b, "without_past")]:
+        branches.append(helper.make_graph(list(m.graph.node), name, [], list(m.graph.output)))
+    use_cache = helper.make_tensor_value_info("use_cache_branch", TensorProto.BOOL, [1])
+    node = helper.make_node("If", ["use_cache_branch"], outputs, name="optimum::if", then_branch=branches[0],
+                            else_branch=branches[1])
+    graph = helper.make_graph([node], "merged", list(a.graph.input) + [use_cache], list(a.graph.output),
+                              list(a.graph.initializer))
+    model = helper.make_model(graph, opset_imports=list(a.opset_import))
+    model.ir_version = a.ir_version
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    onnx.save(model, dst)
+
+
 def main():
     write_tokenizer(os.path.join(HERE, "tokenizer.json"))
     train_lines, test_lines = {}, {}
@@ -399,6 +428,10 @@ def main():
     export(base, os.path.join(HERE, "no_cache", "model.onnx"), with_past=False, present=False)
     os.makedirs(os.path.join(HERE, "fp16"), exist_ok=True)
     to_float16(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "fp16", "model.onnx"))
+    export(base, os.path.join(HERE, "no_past", "model.onnx"), with_past=False, present=True)
+    merged_decoder(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "no_past", "model.onnx"),
+                   os.path.join(HERE, "legacy", "decoder_model_merged.onnx"))
+    shutil.rmtree(os.path.join(HERE, "no_past"))
     for name in ["base", "licence"]:
         to_int4(os.path.join(HERE, "optimum", name, "model.onnx"), os.path.join(HERE, "int4", name, "model.onnx"))
     external = os.path.join(HERE, "external")

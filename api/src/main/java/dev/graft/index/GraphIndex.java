@@ -44,13 +44,24 @@ public final class GraphIndex {
 
     /** Indexes every weight of {@code model}. */
     public static GraphIndex of(OnnxModel model) {
-        Map<String, Scope> scopes = new HashMap<>();
+        Map<String, Scope> scopes = new LinkedHashMap<>();
         Graphs.forEach(model.proto().getGraph(), (name, graph) -> scopes.put(name, new Scope(graph)));
         List<IndexedWeight> out = new ArrayList<>();
         for (Weight w : model.weights()) {
-            out.add(scopes.get(w.scope()).index(w));
+            out.add(scopes.get(w.scope()).index(w, below(scopes, w.scope())));
         }
         return new GraphIndex(out);
+    }
+
+    /** The scopes nested in {@code scope}, outermost first. */
+    private static List<Scope> below(Map<String, Scope> scopes, String scope) {
+        List<Scope> out = new ArrayList<>();
+        scopes.forEach((name, s) -> {
+            if (!name.equals(scope) && (scope.isEmpty() || name.startsWith(scope + "/"))) {
+                out.add(s);
+            }
+        });
+        return out;
     }
 
     /** All weights, in the model's order. */
@@ -63,12 +74,15 @@ public final class GraphIndex {
         return Optional.ofNullable(mainByName.get(name));
     }
 
-    /** The consumers and producers of values in one graph. */
+    /** The consumers and producers of values in one graph, and the names it declares (inputs, initializers). */
     private static final class Scope {
         private final Map<String, List<Slot>> consumers = new HashMap<>();
         private final Map<String, NodeProto> producers = new HashMap<>();
+        private final java.util.Set<String> declared = new java.util.HashSet<>();
 
         Scope(GraphProto graph) {
+            graph.getInputList().forEach(v -> declared.add(v.getName()));
+            graph.getInitializerList().forEach(t -> declared.add(t.getName()));
             for (NodeProto node : graph.getNodeList()) {
                 for (int i = 0; i < node.getInputCount(); i++) {
                     String in = node.getInput(i);
@@ -82,13 +96,25 @@ public final class GraphIndex {
             }
         }
 
-        IndexedWeight index(Weight w) {
+        /**
+         * {@code w} with its uses here and in {@code nested} graphs that read it from this one (the branches of a
+         * legacy merged decoder's {@code If} read the outer graph's initializers), each use's role judged in the
+         * graph of the use.
+         */
+        IndexedWeight index(Weight w, List<Scope> nested) {
             List<WeightUse> uses = new ArrayList<>();
             List<Slot> slots = new ArrayList<>();
-            followUses(w.name(), slots, 0);
-            for (Slot s : slots) {
-                uses.add(new WeightUse(Graphs.label(s.node), s.node.getOpType(), s.input, role(s, w),
-                        s.node.getInputList()));
+            for (Scope scope : prepend(this, nested)) {
+                if (scope != this && scope.shadows(w.name())) {
+                    continue;
+                }
+                List<Slot> found = new ArrayList<>();
+                scope.followUses(w.name(), found, 0);
+                for (Slot s : found) {
+                    uses.add(new WeightUse(Graphs.label(s.node), s.node.getOpType(), s.input, scope.role(s, w),
+                            s.node.getInputList()));
+                }
+                slots.addAll(found);
             }
             WeightRole role = uses.isEmpty() ? WeightRole.UNKNOWN : uses.get(0).role();
             for (WeightUse u : uses) {
@@ -98,6 +124,17 @@ public final class GraphIndex {
             }
             String path = modulePath(w, slots);
             return new IndexedWeight(w, role, Collections.unmodifiableList(uses), path, LayerNumbers.layerOf(path));
+        }
+
+        /** Whether this graph declares or computes {@code name} itself, hiding an outer value of that name. */
+        private boolean shadows(String name) {
+            return declared.contains(name) || producers.containsKey(name);
+        }
+
+        private static List<Scope> prepend(Scope first, List<Scope> rest) {
+            List<Scope> all = new ArrayList<>(List.of(first));
+            all.addAll(rest);
+            return all;
         }
 
         private void followUses(String value, List<Slot> out, int depth) {

@@ -26,12 +26,13 @@ class GraphIndexTest {
 
     /**
      * Decoder exports: RMSNorm decomposed as {@code w · (x · rsqrt(mean(x²) + ε))} (and, in float16, with casts
-     * around it) is a norm scale; int4 {@code MatMulNBits} codes and scales are parts of a quantized weight.
+     * around it, and in Optimum's legacy merged decoder, inside the branches of an If) is a norm scale; int4 {@code MatMulNBits} codes and scales are parts of a quantized weight.
      */
     @Test
     void rolesOfDecoderExports() {
-        for (String layout : List.of("optimum/base", "fp16")) {
-            try (OnnxModel m = OnnxModel.open(Decoders.model(layout + "/model.onnx"))) {
+        for (String layout : List.of("optimum/base/model", "fp16/model", "legacy/decoder_model_merged")) {
+            // the legacy merged decoder reads the outer graph's weights inside the branches of an If
+            try (OnnxModel m = OnnxModel.open(Decoders.DIR.resolve(layout + ".onnx"))) {
                 GraphIndex index = GraphIndex.of(m);
                 for (String norm : List.of("model.layers.0.input_layernorm.weight",
                         "model.layers.1.post_attention_layernorm.weight", "model.norm.weight")) {

@@ -79,6 +79,8 @@ public final class Decoders {
                             ModelRunner.Input.of(cache, new float[0], 2, KV_HEADS, 0, HEAD));
                 }
             }
+            // a legacy merged decoder takes the branch without a cache first, then the one with it
+            first.put("use_cache_branch", ModelRunner.Input.ofLongs(ElementType.BOOL, new long[] {0}, 1));
             Map<String, ModelRunner.Output> out1 = runner.run(first, java.util.Set.of());
             Map<String, ModelRunner.Input> second = tokenInputs(PREFIX, length);
             for (int l = 0; l < LAYERS; l++) {
@@ -88,6 +90,7 @@ public final class Decoders {
                             ModelRunner.Input.of(cache, present.values(), present.shape()));
                 }
             }
+            second.put("use_cache_branch", ModelRunner.Input.ofLongs(ElementType.BOOL, new long[] {1}, 1));
             Map<String, ModelRunner.Output> out2 = runner.run(second, java.util.Set.of());
             return join(out1.get("logits"), out2.get("logits"));
         }

@@ -41,6 +41,9 @@ class DecoderCliTest {
             Run r = graft("verify", model(layout));
             assertThat(r.exit()).as(layout + ": " + r.err()).isZero();
         }
+        Run legacy = graft("verify", Decoders.DIR.resolve("legacy/decoder_model_merged.onnx"));
+        assertThat(legacy.exit()).as(legacy.err()).isZero();
+        assertThat(legacy.out()).contains("use_cache_branch=[1]");
         Run r = graft("verify", model("optimum/base"));
         assertThat(r.out()).contains("attention_mask=[2, 11]", "past_key_values.0.key=[2, 2, 3, 8]");
         Run empty = graft("verify", model("fp16"), "--dim", "past_sequence_length=0");

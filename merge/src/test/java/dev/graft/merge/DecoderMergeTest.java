@@ -41,6 +41,22 @@ class DecoderMergeTest {
                 .isLessThan(1e-4);
     }
 
+    /** Optimum's legacy merged decoder (weights read inside an If's branches) merges as its plain export does. */
+    @Test
+    void aLegacyMergedDecoderMergesAsItsPlainExport() {
+        Path legacy = dir.resolve("legacy.onnx");
+        Path plain = dir.resolve("plain.onnx");
+        MergeReport r = Graft.merge().base(Decoders.DIR.resolve("legacy/decoder_model_merged.onnx"))
+                .model(Decoders.model("optimum/licence/model.onnx"), 1).model(Decoders.model("optimum/c/model.onnx"), 1)
+                .method(new Ties()).parameter("density", 0.5).writeTo(legacy);
+        Graft.merge().base(Decoders.model("optimum/base/model.onnx"))
+                .model(Decoders.model("optimum/licence/model.onnx"), 1).model(Decoders.model("optimum/c/model.onnx"), 1)
+                .method(new Ties()).parameter("density", 0.5).writeTo(plain);
+        assertThat(r.layers()).extracting(l -> l.layer()).contains("layer 0", "layer 1");
+        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(legacy, ElementType.FLOAT)),
+                Decoders.onTokens(Decoders.kvLogits(plain, ElementType.FLOAT)))).isLessThan(1e-5);
+    }
+
     @Test
     void aFineTuneMergesWithEitherExportOfItsBaseAlike() {
         Path withTied = dir.resolve("tied.onnx");

@@ -1,0 +1,40 @@
+package dev.graft.adapters;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.graft.tensor.ElementType;
+import dev.graft.testing.Decoders;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * LoRA on decoders as exported (the fixtures of {@code examples/recipes/decoders}): an adapter extracted from one
+ * export applies to another export of the same model, Optimum's legacy merged decoder included, whose weights are
+ * read inside the branches of an {@code If}.
+ */
+class DecoderLoraTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void anAdapterAppliesAlikeToTheOptimumAndTheLegacyMergedExport() {
+        Path adapter = dir.resolve("licence-adapter");
+        LoraExtract.Report extracted = LoraExtract.from(Decoders.model("optimum/base/model.onnx"),
+                Decoders.model("optimum/licence/model.onnx")).rank(8).writeTo(adapter);
+        assertThat(extracted.modules()).hasSize(15);
+        Path optimum = dir.resolve("optimum.onnx");
+        Path legacy = dir.resolve("legacy.onnx");
+        LoraApply.to(Decoders.model("optimum/base/model.onnx")).adapter(adapter).writeTo(optimum);
+        LoraApply.Report r = LoraApply.to(Decoders.DIR.resolve("legacy/decoder_model_merged.onnx")).adapter(adapter)
+                .writeTo(legacy);
+        assertThat(r.modules()).hasSize(15);
+        float[] viaOptimum = Decoders.onTokens(Decoders.kvLogits(optimum, ElementType.FLOAT));
+        float[] viaLegacy = Decoders.onTokens(Decoders.kvLogits(legacy, ElementType.FLOAT));
+        assertThat(Decoders.maxAbsDiff(viaOptimum, viaLegacy)).isLessThan(1e-5);
+        // and the adapter moved the base towards the fine-tune
+        float[] base = Decoders.onTokens(Decoders.torchLogits("base"));
+        float[] tuned = Decoders.onTokens(Decoders.torchLogits("licence"));
+        assertThat(Decoders.maxAbsDiff(viaLegacy, tuned)).isLessThan(Decoders.maxAbsDiff(base, tuned));
+    }
+}
