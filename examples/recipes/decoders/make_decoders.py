@@ -26,6 +26,9 @@ Written (`{name}` is base, licence, c and python):
   legacy/decoder_model_merged.onnx   the base as Optimum's legacy merged decoder: an If on use_cache_branch (a
                                      bool [1] input) runs the decoder with past key/values or without, both
                                      branches reading the outer graph's initializers
+  checkpoints/licence/model.safetensors   the licence fine-tune as Hugging Face saves it (names, [out, in], the tied
+                                     lm_head left out); checkpoints/c_sharded: the C fine-tune in two shards with
+                                     model.safetensors.index.json
   int4/{base,licence}/model.onnx     optimum/{base,licence} with every MatMul by a weight made com.microsoft
                                      MatMulNBits (4 bits, block 16, symmetric: ONNX Runtime's quantizer's rule)
   expected.npz-like files            tokens.npy (2 x 12 token ids, the second sample left-padded by 3) and, per
@@ -392,6 +395,48 @@ def merged_decoder(with_past, without_past, dst):
     onnx.save(model, dst)
 
 
+def save_safetensors(tensors, path):
+    """`tensors` (name -> float32 array) as a safetensors file (8-byte header length, JSON header, data)."""
+    import json
+    header, offset, blobs = {}, 0, []
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, dtype=np.float32).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    header["__metadata__"] = {"format": "pt"}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def save_checkpoint(net, folder, shards=1):
+    """`net` as Hugging Face's save_pretrained writes it: parameters by name in PyTorch's [out, in] layout, a tied
+    lm_head left out; with shards > 1, model-0000k-of-0000n.safetensors files and model.safetensors.index.json."""
+    import json
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    if net.lm_head.weight is net.model.embed_tokens.weight:
+        del state["lm_head.weight"]
+    os.makedirs(folder, exist_ok=True)
+    if shards == 1:
+        save_safetensors(state, os.path.join(folder, "model.safetensors"))
+        return
+    names = list(state)
+    weight_map = {}
+    for k in range(shards):
+        part = names[k::shards]
+        file = f"model-{k + 1:05d}-of-{shards:05d}.safetensors"
+        save_safetensors({n: state[n] for n in part}, os.path.join(folder, file))
+        weight_map.update({n: file for n in part})
+    with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": sum(a.nbytes for a in state.values())}, "weight_map": weight_map}, f,
+                  indent=1)
+
+
 def main():
     write_tokenizer(os.path.join(HERE, "tokenizer.json"))
     train_lines, test_lines = {}, {}
@@ -419,6 +464,8 @@ def main():
             logits = net(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(positions))[0]
         np.save(os.path.join(HERE, f"logits_{name}.npy"), logits.numpy().astype(np.float32))
         export(net, os.path.join(HERE, "optimum", name, "model.onnx"))
+    save_checkpoint(nets["licence"], os.path.join(HERE, "checkpoints", "licence"))
+    save_checkpoint(nets["c"], os.path.join(HERE, "checkpoints", "c_sharded"), shards=2)
     untied = Llama(tied=False)
     state = dict(base.state_dict())
     state["lm_head.weight"] = state["model.embed_tokens.weight"].clone()

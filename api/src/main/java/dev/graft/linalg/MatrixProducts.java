@@ -94,13 +94,17 @@ public final class MatrixProducts implements AutoCloseable {
 
     /** The transpose of {@code m} ({@code rows × cols}, row-major): {@code cols × rows}. */
     public static float[] transpose(float[] m, int rows, int cols) {
-        float[] t = new float[m.length];
+        return transpose(m, rows, cols, new float[m.length]);
+    }
+
+    /** The transpose of {@code m} ({@code rows × cols}, row-major) written into {@code out}, which is returned. */
+    public static float[] transpose(float[] m, int rows, int cols, float[] out) {
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {
-                t[c * rows + r] = m[r * cols + c];
+                out[c * rows + r] = m[r * cols + c];
             }
         }
-        return t;
+        return out;
     }
 
     @Override

@@ -3,7 +3,7 @@ package dev.graft.plan;
 import dev.graft.IncompatibleModelsException;
 import dev.graft.InvalidSettingException;
 import dev.graft.UnsupportedModelException;
-import dev.graft.graph.QuantizedMatMul;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.TiedWeights;
 import dev.graft.index.WeightRole;

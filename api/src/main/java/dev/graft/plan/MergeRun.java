@@ -6,8 +6,9 @@ import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
 import dev.graft.exec.TensorJob;
-import dev.graft.graph.QuantizedMatMul;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
+import dev.graft.linalg.MatrixProducts;
 import dev.graft.index.IndexedWeight;
 import dev.graft.index.WeightRole;
 import dev.graft.onnx.OnnxModel;
@@ -306,7 +307,7 @@ public final class MergeRun {
             result[0] = mergeValues(source, step == source, reader, pool, sink, prepared);
             if (transpose) {
                 float[] merged = result[0];
-                result[0] = transposed(merged, (int) ref.shape()[0], (int) ref.shape()[1], pool.floats(n));
+                result[0] = MatrixProducts.transpose(merged, (int) ref.shape()[0], (int) ref.shape()[1], pool.floats(n));
                 pool.release(merged);
             }
             return result[0];
@@ -431,16 +432,6 @@ public final class MergeRun {
         float[] out = new float[bytes.length];
         for (int i = 0; i < bytes.length; i++) {
             out[i] = bytes[i] & 0xff;
-        }
-        return out;
-    }
-
-    /** {@code m} ({@code rows × cols}, row-major) transposed into {@code out}. */
-    private static float[] transposed(float[] m, int rows, int cols, float[] out) {
-        for (int r = 0; r < rows; r++) {
-            for (int c = 0; c < cols; c++) {
-                out[c * rows + r] = m[r * cols + c];
-            }
         }
         return out;
     }

@@ -2,7 +2,7 @@ package dev.graft.tensor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.graft.graph.QuantizedMatMul;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
 import dev.graft.onnx.OnnxModel;

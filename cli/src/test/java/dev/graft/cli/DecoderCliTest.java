@@ -123,4 +123,21 @@ class DecoderCliTest {
         return new double[] {Double.parseDouble(cells[2].strip()), Double.parseDouble(cells[3].strip()),
                 Double.parseDouble(cells[4].strip())};
     }
+
+    /** A checkpoint imported onto the base's export runs as the fine-tune it was saved from. */
+    @Test
+    void importWritesACheckpointIntoAnExport() {
+        Path out = dir.resolve("licence.onnx");
+        Run r = graft("import", Decoders.DIR.resolve("checkpoints/licence"), "--template", model("optimum/base"),
+                "-o", out);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("21 initializers from", "(15 transposed from PyTorch's [out,in])")
+                .containsPattern("onnx::MatMul_\\d+ = model.layers.0.self_attn.q_proj.weight \\(transposed\\)");
+        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT)),
+                Decoders.onTokens(Decoders.torchLogits("licence")))).isLessThan(1e-4);
+        Run wrong = graft("import", Decoders.DIR.resolve("checkpoints/licence"), "--template",
+                Path.of("../examples/recipes/independent/mlp_seed1.onnx"), "-o", dir.resolve("wrong.onnx"));
+        assertThat(wrong.exit()).isEqualTo(1);
+        assertThat(wrong.err()).startsWith("graft: error: ").contains("has no parameter that fits");
+    }
 }

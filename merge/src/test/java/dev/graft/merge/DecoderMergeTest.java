@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.graft.Graft;
 import dev.graft.IncompatibleModelsException;
-import dev.graft.graph.QuantizedMatMul;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.TiedWeights;
 import dev.graft.onnx.OnnxModel;

@@ -1,4 +1,4 @@
-package dev.graft.graph;
+package dev.graft.index;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.UnsupportedModelException;
