@@ -3,8 +3,8 @@
 
 The architecture is Hugging Face's LlamaForCausalLM written out in plain torch (no transformers here), with the
 module names Hugging Face uses, so the exports look like Optimum's: RMSNorm (`x * rsqrt(mean(x²) + eps) * w`),
-rotary position embeddings computed from `position_ids`, grouped-query attention (4 query heads, 2 key/value heads,
-head size 8), SwiGLU MLPs, 2 layers, hidden size 32, a character vocabulary of 98 (`tokenizer.json`: 0 is padding,
+rotary position embeddings computed from `position_ids`, grouped-query attention (2 query heads sharing 1 key/value
+head, head size 16: ONNX Runtime's GroupQueryAttention needs a multiple of 16), SwiGLU MLPs, 2 layers, hidden size 32, a character vocabulary of 98 (`tokenizer.json`: 0 is padding,
 1 unknown, 2 the start of text, 3..97 printable ASCII), and tied embeddings unless said otherwise.
 
 Training (seconds on 2 cores): a base model on a mix of three kinds of text found on a Debian machine (licences from
@@ -14,7 +14,7 @@ kind from the base. `{domain}_test.txt` keeps 120 held-out lines of each kind (f
 Written (`{name}` is base, licence, c and python):
   optimum/{name}/model.onnx          Optimum-style with a KV cache: inputs input_ids, attention_mask
                                      [batch, past_sequence_length + sequence_length], position_ids,
-                                     past_key_values.{i}.key/value [batch, 2, past_sequence_length, 8];
+                                     past_key_values.{i}.key/value [batch, 1, past_sequence_length, 16];
                                      outputs logits, present.{i}.key/value. Linear weights are anonymous
                                      `onnx::MatMul_NNN` [in, out]; the tied lm_head is a transposed copy of
                                      model.embed_tokens.weight.
@@ -29,6 +29,11 @@ Written (`{name}` is base, licence, c and python):
   checkpoints/licence/model.safetensors   the licence fine-tune as Hugging Face saves it (names, [out, in], the tied
                                      lm_head left out); checkpoints/c_sharded: the C fine-tune in two shards with
                                      model.safetensors.index.json
+  genai/{base,licence}/                as ONNX Runtime GenAI's builder writes them: model.onnx + model.onnx.data (every
+                                     initializer external), genai_config.json, tokenizer.json; packed Q|K|V
+                                     (model.layers.{i}.attn.qkv_proj.MatMul.weight), (Skip)SimplifiedLayerNormalization,
+                                     GroupQueryAttention with rotary inside (cos_cache/sin_cache), and
+                                     past_key_values inputs of [batch, 1, past_sequence_length, 16]
   int4/{base,licence}/model.onnx     optimum/{base,licence} with every MatMul by a weight made com.microsoft
                                      MatMulNBits (4 bits, block 16, symmetric: ONNX Runtime's quantizer's rule)
   expected.npz-like files            tokens.npy (2 x 12 token ids, the second sample left-padded by 3) and, per
@@ -51,8 +56,8 @@ from onnx import TensorProto, helper, numpy_helper
 HERE = os.path.dirname(os.path.abspath(__file__))
 VOCAB = 98
 HIDDEN = 32
-HEADS = 4
-KV_HEADS = 2
+HEADS = 2
+KV_HEADS = 1
 HEAD = HIDDEN // HEADS
 FFN = 64
 LAYERS = 2
@@ -437,6 +442,116 @@ def save_checkpoint(net, folder, shards=1):
                   indent=1)
 
 
+def genai(net, folder, max_positions=256):
+    """`net` as ONNX Runtime GenAI's model builder writes a Llama: SimplifiedLayerNormalization and
+    SkipSimplifiedLayerNormalization, one packed MatMul for Q|K|V per layer ([hidden, (heads + 2·kv_heads)·head],
+    named model.layers.{i}.attn.qkv_proj.MatMul.weight), GroupQueryAttention with the rotary embedding inside
+    (cos_cache/sin_cache [max_positions, head/2]), the final norm model.layers.{N}.final_norm_layernorm.weight, every
+    initializer in model.onnx.data, and genai_config.json."""
+    import json
+    sd = {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
+    inits, nodes = [], []
+
+    def init(name, a):
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(a, dtype=np.float32), name))
+        return name
+
+    def node(op, inputs, outputs, name, domain="", **attrs):
+        nodes.append(helper.make_node(op, inputs, outputs, name=name, domain=domain, **attrs))
+        return outputs
+
+    f = TensorProto.FLOAT
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+              helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"])]
+    outputs = [helper.make_tensor_value_info("logits", f, ["batch_size", "sequence_length", VOCAB])]
+    inv_freq = 1.0 / THETA ** (np.arange(0, HEAD, 2, dtype=np.float32) / HEAD)
+    angles = np.arange(max_positions, dtype=np.float32)[:, None] * inv_freq[None, :]
+    init("cos_cache", np.cos(angles))
+    init("sin_cache", np.sin(angles))
+    nodes.append(helper.make_node("Constant", [], ["one"], name="/model/constant_one",
+                                  value=numpy_helper.from_array(np.array([1], dtype=np.int64))))
+    node("ReduceSum", ["attention_mask", "one"], ["mask_sum"], "/model/attn_mask_reformat/ReduceSum", keepdims=0)
+    node("Sub", ["mask_sum", "one"], ["mask_sub"], "/model/attn_mask_reformat/Sub")
+    node("Cast", ["mask_sub"], ["seqlens_k"], "/model/attn_mask_reformat/Cast", to=TensorProto.INT32)
+    node("Shape", ["attention_mask"], ["mask_shape"], "/model/attn_mask_reformat/Shape")
+    nodes.append(helper.make_node("Constant", [], ["index_one"], name="/model/constant_index_one",
+                                  value=numpy_helper.from_array(np.array(1, dtype=np.int64))))
+    node("Gather", ["mask_shape", "index_one"], ["total_len64"], "/model/attn_mask_reformat/Gather", axis=0)
+    node("Cast", ["total_len64"], ["total_len"], "/model/attn_mask_reformat/Cast_1", to=TensorProto.INT32)
+    h = node("Gather", [init("model.embed_tokens.weight", sd["model.embed_tokens.weight"]), "input_ids"],
+             ["/model/embed_tokens/output"], "/model/embed_tokens/Gather")[0]
+    residual = None
+    normed = None
+    down = None
+    for i in range(LAYERS):
+        p = f"model.layers.{i}"
+        scope = f"/model/layers.{i}"
+        if i == 0:
+            normed = node("SimplifiedLayerNormalization", [h, init(f"{p}.input_layernorm.weight", sd[f"{p}.input_layernorm.weight"])],
+                          [f"{scope}/input_layernorm/output"], f"{scope}/input_layernorm/LayerNorm", axis=-1,
+                          epsilon=EPS, stash_type=1)[0]
+            residual = h
+        else:
+            outs = node("SkipSimplifiedLayerNormalization", [down, residual, init(f"{p}.input_layernorm.weight",
+                        sd[f"{p}.input_layernorm.weight"])], [f"{scope}/input_layernorm/output", "", "",
+                        f"{scope}/input_layernorm/residual"], f"{scope}/input_layernorm/SkipLayerNorm", "com.microsoft",
+                        epsilon=EPS)
+            normed, residual = outs[0], outs[3]
+        qkv = np.concatenate([sd[f"{p}.self_attn.{x}_proj.weight"].T for x in "qkv"], axis=1)
+        q = node("MatMul", [normed, init(f"{p}.attn.qkv_proj.MatMul.weight", qkv)], [f"{scope}/attn/qkv_proj/output"],
+                 f"{scope}/attn/qkv_proj/MatMul")[0]
+        past_k, past_v = f"past_key_values.{i}.key", f"past_key_values.{i}.value"
+        for name in (past_k, past_v):
+            inputs.append(helper.make_tensor_value_info(name, f, ["batch_size", KV_HEADS, "past_sequence_length", HEAD]))
+        for part in ("key", "value"):
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{part}", f,
+                                                         ["batch_size", KV_HEADS, "total_sequence_length", HEAD]))
+        attn = node("GroupQueryAttention", [q, "", "", past_k, past_v, "seqlens_k", "total_len", "cos_cache", "sin_cache"],
+                    [f"{scope}/attn/output", f"present.{i}.key", f"present.{i}.value"], f"{scope}/attn/GroupQueryAttention",
+                    "com.microsoft", num_heads=HEADS, kv_num_heads=KV_HEADS, scale=1.0 / math.sqrt(HEAD), do_rotary=1,
+                    rotary_interleaved=0, local_window_size=-1)[0]
+        o = node("MatMul", [attn, init(f"{p}.attn.o_proj.MatMul.weight", sd[f"{p}.self_attn.o_proj.weight"].T)],
+                 [f"{scope}/attn/o_proj/output"], f"{scope}/attn/o_proj/MatMul")[0]
+        outs = node("SkipSimplifiedLayerNormalization", [o, residual, init(f"{p}.post_attention_layernorm.weight",
+                    sd[f"{p}.post_attention_layernorm.weight"])], [f"{scope}/post_attention_layernorm/output", "", "",
+                    f"{scope}/post_attention_layernorm/residual"], f"{scope}/post_attention_layernorm/SkipLayerNorm",
+                    "com.microsoft", epsilon=EPS)
+        normed, residual = outs[0], outs[3]
+        gate = node("MatMul", [normed, init(f"{p}.mlp.gate_proj.MatMul.weight", sd[f"{p}.mlp.gate_proj.weight"].T)],
+                    [f"{scope}/mlp/gate_proj/output"], f"{scope}/mlp/gate_proj/MatMul")[0]
+        up = node("MatMul", [normed, init(f"{p}.mlp.up_proj.MatMul.weight", sd[f"{p}.mlp.up_proj.weight"].T)],
+                  [f"{scope}/mlp/up_proj/output"], f"{scope}/mlp/up_proj/MatMul")[0]
+        sig = node("Sigmoid", [gate], [f"{scope}/mlp/act_fn/Sigmoid/output"], f"{scope}/mlp/act_fn/Sigmoid")[0]
+        act = node("Mul", [gate, sig], [f"{scope}/mlp/act_fn/Mul/output"], f"{scope}/mlp/act_fn/Mul")[0]
+        prod = node("Mul", [act, up], [f"{scope}/mlp/Mul/output"], f"{scope}/mlp/Mul")[0]
+        down = node("MatMul", [prod, init(f"{p}.mlp.down_proj.MatMul.weight", sd[f"{p}.mlp.down_proj.weight"].T)],
+                    [f"{scope}/mlp/down_proj/output"], f"{scope}/mlp/down_proj/MatMul")[0]
+    final = f"model.layers.{LAYERS}.final_norm_layernorm.weight"
+    outs = node("SkipSimplifiedLayerNormalization", [down, residual, init(final, sd["model.norm.weight"])],
+                [f"/model/layers.{LAYERS}/final_norm_layernorm/output", "", "", ""],
+                f"/model/layers.{LAYERS}/final_norm_layernorm/SkipLayerNorm", "com.microsoft", epsilon=EPS)
+    node("MatMul", [outs[0], init("lm_head.MatMul.weight", sd["model.embed_tokens.weight"].T)], ["logits"],
+         "/lm_head/MatMul")
+    graph = helper.make_graph(nodes, "main_graph", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 10
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    onnx.save(model, os.path.join(folder, "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="model.onnx.data", size_threshold=0)
+    config = {"model": {"bos_token_id": 2, "context_length": max_positions, "decoder": {
+        "session_options": {"provider_options": []}, "filename": "model.onnx", "head_size": HEAD,
+        "hidden_size": HIDDEN, "inputs": {"input_ids": "input_ids", "attention_mask": "attention_mask",
+                                          "past_key_names": "past_key_values.%d.key",
+                                          "past_value_names": "past_key_values.%d.value"},
+        "outputs": {"logits": "logits", "present_key_names": "present.%d.key", "present_value_names": "present.%d.value"},
+        "num_attention_heads": HEADS, "num_hidden_layers": LAYERS, "num_key_value_heads": KV_HEADS},
+        "eos_token_id": 0, "pad_token_id": 0, "type": "llama", "vocab_size": VOCAB}}
+    with open(os.path.join(folder, "genai_config.json"), "w") as fh:
+        json.dump(config, fh, indent=4)
+    shutil.copy(os.path.join(HERE, "tokenizer.json"), os.path.join(folder, "tokenizer.json"))
+
+
 def main():
     write_tokenizer(os.path.join(HERE, "tokenizer.json"))
     train_lines, test_lines = {}, {}
@@ -464,6 +579,8 @@ def main():
             logits = net(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(positions))[0]
         np.save(os.path.join(HERE, f"logits_{name}.npy"), logits.numpy().astype(np.float32))
         export(net, os.path.join(HERE, "optimum", name, "model.onnx"))
+    genai(base, os.path.join(HERE, "genai", "base"))
+    genai(nets["licence"], os.path.join(HERE, "genai", "licence"))
     save_checkpoint(nets["licence"], os.path.join(HERE, "checkpoints", "licence"))
     save_checkpoint(nets["c"], os.path.join(HERE, "checkpoints", "c_sharded"), shards=2)
     untied = Llama(tied=False)

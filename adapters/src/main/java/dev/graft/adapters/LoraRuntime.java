@@ -119,7 +119,13 @@ public final class LoraRuntime {
             GraphEdit edit = GraphEdit.of(model);
             Map<String, String> byWeight = new LinkedHashMap<>();
             for (String m : modules) {
-                byWeight.put(map.find(m).weight(), m);
+                ModuleMap.Target t = map.find(m);
+                if (t.packed()) {
+                    throw new GraftException(base, t.weight(), "packs module '" + m + "' with others (outputs "
+                            + t.offset() + " to " + (t.offset() + t.out()) + " of " + t.stored() + "); run-time LoRA "
+                            + "branches on packed projections are not supported: apply the adapter instead");
+                }
+                byWeight.put(t.weight(), m);
             }
             List<TensorJob> factors = new ArrayList<>();
             List<String> branched = new ArrayList<>();

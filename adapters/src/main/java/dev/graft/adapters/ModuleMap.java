@@ -3,6 +3,7 @@ package dev.graft.adapters;
 import dev.graft.GraftException;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
+import dev.graft.index.PackedProjection;
 import dev.graft.index.WeightRole;
 import dev.graft.onnx.OnnxModel;
 import java.util.ArrayList;
@@ -15,16 +16,31 @@ import java.util.Map;
  * Where a PEFT module's weight is in an ONNX graph. The {@link GraphIndex} gives each dense weight ({@code MatMul}
  * {@code [in, out]}, {@code Gemm} either layout) the module path of the nodes that use it
  * ({@code /encoder/layer.0/attention/self/query/MatMul} → {@code encoder.layer.0.attention.self.query}); a module
- * is the weight with that path, or else the one whose path ends with the module's name or is a suffix of it, if
- * just one does. A user mapping (module → initializer name) comes first. A module found nowhere is an error listing
+ * is the weight with that path (GenAI's {@code attn} and PyTorch's {@code self_attn} alike), or else the one whose
+ * path ends with the module's name or is a suffix of it, if just one does. A packed projection (GenAI's
+ * {@code qkv_proj}, {@code gate_up_proj}) is seen as the modules it packs ({@code self_attn.q_proj}, ...), each a
+ * slice of its outputs. A user mapping (module → initializer name) comes first. A module found nowhere is an error listing
  * the module paths that share the longest prefix with it.
  */
 public final class ModuleMap {
-    /** A dense weight of the graph, with whether it is stored {@code [in, out]} (MatMul) or {@code [out, in]}. */
-    public record Target(String weight, boolean inOut, long in, long out, String bias) {
+    /**
+     * A dense weight of the graph, with whether it is stored {@code [in, out]} (MatMul) or {@code [out, in]}; a
+     * module packed with others into one weight ({@link PackedProjection}) is its outputs {@code [offset, offset +
+     * out)} of the {@code stored} outputs there are.
+     */
+    public record Target(String weight, boolean inOut, long in, long out, String bias, long offset, long stored) {
+        Target(String weight, boolean inOut, long in, long out, String bias) {
+            this(weight, inOut, in, out, bias, 0, out);
+        }
+
+        /** Whether the module shares its weight with others (a part of a packed projection). */
+        public boolean packed() {
+            return stored != out;
+        }
+
         /** Where entry {@code [o, i]} of the {@code [out, in]} matrix sits in the stored weight. */
         public int at(int o, int i) {
-            return inOut ? i * (int) out + o : o * (int) in + i;
+            return inOut ? i * (int) stored + (int) offset + o : ((int) offset + o) * (int) in + i;
         }
 
         /** The stored values {@code stored} as an {@code [out, in]} row-major matrix. */
@@ -61,10 +77,26 @@ public final class ModuleMap {
             long[] s = w.weight().shape();
             boolean inOut = w.role().storedInOut();
             if (inOut || w.role() == WeightRole.GEMM_WEIGHT_OUT_IN) {
-                byPath.put(w.modulePath(), new Target(w.name(), inOut, inOut ? s[0] : s[1], inOut ? s[1] : s[0],
+                byPath.put(pytorchPath(w), new Target(w.name(), inOut, inOut ? s[0] : s[1], inOut ? s[1] : s[0],
                         biases.get(w.modulePath())));
             }
         }
+        for (PackedProjection p : PackedProjection.find(model, index)) { // after the weights: parts replace the whole
+            Target whole = byPath.values().stream().filter(t -> t.weight().equals(p.weight())).findFirst().orElseThrow();
+            byPath.values().remove(whole);
+            for (PackedProjection.Part part : p.parts()) {
+                byPath.put(part.module(), new Target(p.weight(), true, whole.in(), part.size(), null, part.offset(),
+                        whole.out()));
+            }
+        }
+    }
+
+    /**
+     * The module path PyTorch gives {@code w}'s module: GenAI's builder names weights {@code ….MatMul.weight} under an
+     * {@code attn} scope that Hugging Face's Llama-family models call {@code self_attn}.
+     */
+    private static String pytorchPath(IndexedWeight w) {
+        return w.name().endsWith(".MatMul.weight") ? w.modulePath().replace(".attn.", ".self_attn.") : w.modulePath();
     }
 
     /** Every dense weight, by module path, in graph order. */
@@ -80,9 +112,12 @@ public final class ModuleMap {
                     .orElseThrow(() -> new GraftException(model.file(), mapped, "is mapped from module '" + module
                             + "' but is not a dense (MatMul or Gemm) weight of the graph"));
         }
-        Target exact = byPath.get(module);
-        if (exact != null) {
-            return exact;
+        for (String spelling : List.of(module, module.replace(".self_attn.", ".attn."),
+                module.replace(".attn.", ".self_attn."))) { // GenAI's scope is attn, PyTorch's self_attn
+            Target exact = byPath.get(spelling);
+            if (exact != null) {
+                return exact;
+            }
         }
         List<Target> suffix = new ArrayList<>();
         byPath.forEach((path, t) -> {

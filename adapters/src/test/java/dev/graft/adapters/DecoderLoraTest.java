@@ -37,4 +37,34 @@ class DecoderLoraTest {
         float[] tuned = Decoders.onTokens(Decoders.torchLogits("licence"));
         assertThat(Decoders.maxAbsDiff(viaLegacy, tuned)).isLessThan(Decoders.maxAbsDiff(base, tuned));
     }
+
+    /**
+     * ONNX Runtime GenAI packs Q|K|V into one weight under an {@code attn} scope: a PEFT adapter for
+     * {@code self_attn.q_proj}, {@code k_proj} and {@code v_proj} applies to the packed weight's columns, and the
+     * result computes what the adapter applied to the Optimum export computes; an adapter extracted from two GenAI
+     * builds names Hugging Face's modules.
+     */
+    @Test
+    void anAdapterAppliesToGenAisPackedProjectionsAndIsExtractedUnderHuggingFaceNames() {
+        Path adapter = dir.resolve("licence-adapter");
+        LoraExtract.from(Decoders.model("optimum/base/model.onnx"), Decoders.model("optimum/licence/model.onnx"))
+                .rank(8).writeTo(adapter);
+        Path optimum = dir.resolve("optimum.onnx");
+        Path genai = dir.resolve("genai/model.onnx");
+        LoraApply.to(Decoders.model("optimum/base/model.onnx")).adapter(adapter).writeTo(optimum);
+        LoraApply.Report r = LoraApply.to(Decoders.model("genai/base/model.onnx")).adapter(adapter).writeTo(genai);
+        assertThat(r.modules()).filteredOn(a -> a.weight().equals("model.layers.0.attn.qkv_proj.MatMul.weight"))
+                .hasSize(3);
+        float[] viaOptimum = Decoders.kvLogits(optimum, ElementType.FLOAT, 1);
+        float[] viaGenai = Decoders.kvLogits(genai, ElementType.FLOAT, 1);
+        assertThat(Decoders.maxAbsDiff(viaOptimum, viaGenai)).isLessThan(1e-4);
+
+        LoraExtract.Report fromGenai = LoraExtract.from(Decoders.model("genai/base/model.onnx"),
+                Decoders.model("genai/licence/model.onnx")).rank(8).writeTo(dir.resolve("genai-adapter"));
+        LoraExtract.Report fromOptimum = LoraExtract.from(Decoders.model("optimum/base/model.onnx"),
+                Decoders.model("optimum/licence/model.onnx")).rank(8).writeTo(dir.resolve("optimum-adapter"));
+        assertThat(fromGenai.modules()).extracting(LoraExtract.Module::module)
+                .containsExactlyInAnyOrderElementsOf(fromOptimum.modules().stream().map(LoraExtract.Module::module).toList())
+                .contains("model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.v_proj");
+    }
 }

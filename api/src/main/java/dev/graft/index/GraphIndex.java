@@ -122,7 +122,8 @@ public final class GraphIndex {
                     role = WeightRole.UNKNOWN;
                 }
             }
-            String path = modulePath(w, slots);
+            // a rotary cache is read by every layer's attention: it belongs to none of them
+            String path = role == WeightRole.ROTARY_CACHE ? "" : modulePath(w, slots);
             return new IndexedWeight(w, role, Collections.unmodifiableList(uses), path, LayerNumbers.layerOf(path));
         }
 
@@ -173,6 +174,7 @@ public final class GraphIndex {
                     return s.input == 1 ? WeightRole.CONV_TRANSPOSE_WEIGHT
                             : s.input == 2 ? WeightRole.BIAS : WeightRole.UNKNOWN;
                 case "LayerNormalization":
+                case "SimplifiedLayerNormalization": // ONNX Runtime's RMSNorm, registered in the default domain
                 case "GroupNormalization":
                 case "InstanceNormalization":
                 case "RMSNormalization":

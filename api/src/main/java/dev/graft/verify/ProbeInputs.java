@@ -23,7 +23,8 @@ import java.util.Set;
 /**
  * Probe inputs for a model, made from its graph as {@link ProbeOptions} says: every graph input (initializers
  * aside) gets its declared type and shape, symbolic dimensions sized by {@link SymbolicDims} (so a decoder's
- * attention mask covers its KV cache and its new tokens). An integer input that reaches the indices of a
+ * attention mask covers its KV cache and its new tokens; a graph with {@code GroupQueryAttention}, which takes
+ * several new tokens with a cache for one sample only, is probed with an empty cache unless a past length is given). An integer input that reaches the indices of a
  * {@code Gather} over a weight table (through shape-only ops such as Cast, Unsqueeze or Reshape) stays below the
  * table's row count; position ids count on from the cache ({@link DecoderInputs}); a legacy merged decoder's
  * {@code use_cache_branch} is true when the cache is not empty; other integer and bool inputs (attention masks, for
@@ -47,6 +48,13 @@ public final class ProbeInputs {
         model.proto().getGraph().getInitializerList().forEach(t -> initializers.add(t.getName()));
         Random random = new Random(options.seed());
         SymbolicDims sizes = options.symbolicDims();
+        boolean pastGiven = options.dims().keySet().stream().anyMatch(d -> d.toLowerCase(java.util.Locale.ROOT)
+                .contains("past"));
+        if (!pastGiven && model.proto().getGraph().getNodeList().stream()
+                .anyMatch(n -> n.getOpType().equals("GroupQueryAttention"))) {
+            // GroupQueryAttention takes several new tokens with a cache for one sample only: probe the prompt
+            sizes = new SymbolicDims(sizes.batch(), sizes.length(), 0, options.dims());
+        }
         Map<String, ModelRunner.Input> out = new LinkedHashMap<>();
         for (ValueInfoProto in : model.proto().getGraph().getInputList()) {
             if (initializers.contains(in.getName())) {

@@ -16,8 +16,8 @@ public final class Decoders {
     public static final Path DIR = Path.of("../examples/recipes/decoders").toAbsolutePath().normalize();
     /** Layers, key/value heads and head size of every fixture. */
     public static final int LAYERS = 2;
-    public static final int KV_HEADS = 2;
-    public static final int HEAD = 8;
+    public static final int KV_HEADS = 1;
+    public static final int HEAD = 16;
     /** Tokens in the prefix of {@link #kvLogits}. */
     public static final int PREFIX = 8;
 
@@ -70,19 +70,27 @@ public final class Decoders {
      * {@code cache}.
      */
     public static float[] kvLogits(Path model, ElementType cache) {
+        return kvLogits(model, cache, 2);
+    }
+
+    /**
+     * As {@link #kvLogits(Path, ElementType)}, for the first {@code rows} samples (1: the first sample alone, which
+     * has no padding; GroupQueryAttention takes several new tokens with a cache only for one sample).
+     */
+    public static float[] kvLogits(Path model, ElementType cache, int rows) {
         int length = tokens().length / 2;
         try (ModelRunner runner = new ModelRunner(model, 1)) {
-            Map<String, ModelRunner.Input> first = tokenInputs(0, PREFIX);
+            Map<String, ModelRunner.Input> first = tokenInputs(0, PREFIX, rows);
             for (int l = 0; l < LAYERS; l++) {
                 for (String part : new String[] {"key", "value"}) {
                     first.put("past_key_values." + l + "." + part,
-                            ModelRunner.Input.of(cache, new float[0], 2, KV_HEADS, 0, HEAD));
+                            ModelRunner.Input.of(cache, new float[0], rows, KV_HEADS, 0, HEAD));
                 }
             }
             // a legacy merged decoder takes the branch without a cache first, then the one with it
             first.put("use_cache_branch", ModelRunner.Input.ofLongs(ElementType.BOOL, new long[] {0}, 1));
             Map<String, ModelRunner.Output> out1 = runner.run(first, java.util.Set.of());
-            Map<String, ModelRunner.Input> second = tokenInputs(PREFIX, length);
+            Map<String, ModelRunner.Input> second = tokenInputs(PREFIX, length, rows);
             for (int l = 0; l < LAYERS; l++) {
                 for (String part : new String[] {"key", "value"}) {
                     ModelRunner.Output present = out1.get("present." + l + "." + part);
@@ -99,17 +107,17 @@ public final class Decoders {
     /** The logits {@code model} (without a cache) gives the test tokens in one run. */
     public static float[] logits(Path model) {
         try (ModelRunner runner = new ModelRunner(model, 1)) {
-            return runner.run(tokenInputs(0, tokens().length / 2), java.util.Set.of("logits")).get("logits").values();
+            return runner.run(tokenInputs(0, tokens().length / 2, 2), java.util.Set.of("logits")).get("logits")
+                    .values();
         }
     }
 
     /**
-     * The test tokens {@code [from, to)} with their position ids, and the mask of every token up to {@code to}
-     * (the cache's and the new ones).
+     * The first {@code rows} samples' test tokens {@code [from, to)} with their position ids, and the mask of every
+     * token up to {@code to} (the cache's and the new ones).
      */
-    private static Map<String, ModelRunner.Input> tokenInputs(int from, int to) {
-        int rows = 2;
-        int length = tokens().length / rows;
+    private static Map<String, ModelRunner.Input> tokenInputs(int from, int to, int rows) {
+        int length = tokens().length / 2;
         Map<String, ModelRunner.Input> in = new LinkedHashMap<>();
         in.put("input_ids", ModelRunner.Input.ofLongs(slice(tokens(), rows, length, from, to), rows, to - from));
         in.put("attention_mask", ModelRunner.Input.ofLongs(slice(mask(), rows, length, 0, to), rows, to));

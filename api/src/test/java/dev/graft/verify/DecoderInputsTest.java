@@ -44,6 +44,19 @@ class DecoderInputsTest {
         }
     }
 
+    /**
+     * ONNX Runtime GenAI's layout (packed Q|K|V, GroupQueryAttention with the rotary embedding inside, all weights in
+     * model.onnx.data) computes torch's logits through its cache, for the first sample (GroupQueryAttention takes
+     * several new tokens with a cache for one sample only, and reads padding as trailing).
+     */
+    @Test
+    void theGenAiBuildRunsThroughItsCacheAsTorchRanIt() {
+        int first = 12 * 98; // the first sample's logits: 12 tokens, no padding
+        float[] torch = java.util.Arrays.copyOf(Decoders.torchLogits("base"), first);
+        float[] genai = Decoders.kvLogits(Decoders.model("genai/base/model.onnx"), ElementType.FLOAT, 1);
+        assertThat(Decoders.maxAbsDiff(genai, torch)).isLessThan(1e-4);
+    }
+
     @Test
     void probesSizeTheMaskOverCacheAndNewTokensAndCountPositionsOnFromTheCache() {
         try (OnnxModel model = OnnxModel.open(Decoders.model("optimum/base/model.onnx"))) {
@@ -65,7 +78,7 @@ class DecoderInputsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"optimum/base", "no_cache", "fp16", "external", "untied"})
+    @ValueSource(strings = {"optimum/base", "no_cache", "fp16", "external", "untied", "genai/base"})
     void everyLayoutVerifies(String layout) {
         VerifyReport r = new Verifier(ProbeOptions.defaults()).verify(Decoders.model(layout + "/model.onnx"), null);
         assertThat(r.allFinite()).isTrue();

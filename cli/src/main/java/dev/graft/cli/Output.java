@@ -94,4 +94,15 @@ final class Output {
         }
         return String.format(java.util.Locale.ROOT, "%.1f %s", v, units[u]);
     }
+
+    /** The bytes of a model file and of its external data files. */
+    static long modelBytes(java.nio.file.Path model) throws java.io.IOException {
+        try (dev.graft.onnx.OnnxModel m = dev.graft.onnx.OnnxModel.open(model)) {
+            long total = java.nio.file.Files.size(model);
+            for (java.nio.file.Path data : m.externalDataFiles()) {
+                total += java.nio.file.Files.size(data);
+            }
+            return total;
+        }
+    }
 }

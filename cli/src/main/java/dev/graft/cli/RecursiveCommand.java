@@ -114,11 +114,11 @@ final class RecursiveCommand implements Callable<Integer> {
         for (int rank : ranks) {
             Path file = sweep ? output.resolve("rank-" + rank + ".onnx") : output;
             RecursiveModel.Report r = converter.rank(rank).writeTo(file);
-            written.add(new Written(r, file.toString(), Files.size(file), similarity.evaluate(file)));
+            written.add(new Written(r, file.toString(), Output.modelBytes(file), similarity.evaluate(file)));
         }
         if (sweep) {
             Files.writeString(output.resolve("report.json"), Output.jsonText(written));
-            plot(written, Files.size(model), output.resolve("quality.svg"));
+            plot(written, Output.modelBytes(model), output.resolve("quality.svg"));
         }
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
@@ -128,7 +128,7 @@ final class RecursiveCommand implements Callable<Integer> {
         RecursiveModel.Report first = written.get(0).report();
         out.printf(Locale.ROOT, "%d layers into %d %s blocks, fitted on %s%s; original %.1f MB%n", first.layers(),
                 first.blocks(), first.tying(), first.fit(), first.calibrationRows() > 0
-                        ? " (" + first.calibrationRows() + " calibration rows)" : "", Files.size(model) / 1e6);
+                        ? " (" + first.calibrationRows() + " calibration rows)" : "", Output.modelBytes(model) / 1e6);
         out.printf("%6s %14s %10s %11s  %s%n", "RANK", "DENSE PARAMS", "FILE (MB)", "SIMILARITY", "FILE");
         for (Written w : written) {
             out.printf(Locale.ROOT, "%6d %14d %10.1f %11.4f  %s%n", w.report().rank(),

@@ -45,9 +45,9 @@ class DecoderCliTest {
         assertThat(legacy.exit()).as(legacy.err()).isZero();
         assertThat(legacy.out()).contains("use_cache_branch=[1]");
         Run r = graft("verify", model("optimum/base"));
-        assertThat(r.out()).contains("attention_mask=[2, 11]", "past_key_values.0.key=[2, 2, 3, 8]");
+        assertThat(r.out()).contains("attention_mask=[2, 11]", "past_key_values.0.key=[2, 1, 3, 16]");
         Run empty = graft("verify", model("fp16"), "--dim", "past_sequence_length=0");
-        assertThat(empty.out()).contains("attention_mask=[2, 8]", "past_key_values.1.value=[2, 2, 0, 8]",
+        assertThat(empty.out()).contains("attention_mask=[2, 8]", "past_key_values.1.value=[2, 1, 0, 16]",
                 "output logits FLOAT16 [2, 8, 98]");
     }
 
