@@ -18,8 +18,14 @@ public final class LayerNumbers {
     private LayerNumbers() {
     }
 
-    /** The layer number in {@code path}, if it has one. */
+    /**
+     * The layer number in {@code path}, if it has one. ONNX Runtime GenAI's final norm is
+     * {@code model.layers.N.final_norm_layernorm}, N the layer count: it belongs to no layer.
+     */
     public static OptionalInt layerOf(String path) {
+        if (path.endsWith(".final_norm_layernorm")) {
+            return OptionalInt.empty();
+        }
         Matcher m = LAYER.matcher(path);
         return m.find() ? OptionalInt.of(Integer.parseInt(m.group(1))) : OptionalInt.empty();
     }

@@ -44,6 +44,20 @@ class GraphIndexTest {
                         .isEmpty(); // every initializer has its role (Constant nodes aside)
             }
         }
+        try (OnnxModel m = OnnxModel.open(Decoders.model("genai/base/model.onnx"))) {
+            GraphIndex index = GraphIndex.of(m);
+            assertThat(index.weights()).filteredOn(w -> m.initializers().contains(w.weight()))
+                    .filteredOn(w -> w.role() == WeightRole.UNKNOWN).isEmpty();
+            assertThat(index.get("cos_cache").orElseThrow().role()).isEqualTo(WeightRole.ROTARY_CACHE);
+            assertThat(index.get("cos_cache").orElseThrow().layer()).isEmpty(); // read by every layer: none's
+            assertThat(index.get("model.layers.2.final_norm_layernorm.weight").orElseThrow().layer()).isEmpty();
+            assertThat(index.get("model.layers.1.input_layernorm.weight").orElseThrow().role())
+                    .isEqualTo(WeightRole.NORM_SCALE);
+            assertThat(PackedProjection.find(m, index)).hasSize(2).first().satisfies(p -> assertThat(p.parts())
+                    .containsExactly(new PackedProjection.Part("model.layers.0.self_attn.q_proj", 0, 32),
+                            new PackedProjection.Part("model.layers.0.self_attn.k_proj", 32, 16),
+                            new PackedProjection.Part("model.layers.0.self_attn.v_proj", 48, 16)));
+        }
         try (OnnxModel m = OnnxModel.open(Decoders.model("int4/base/model.onnx"))) {
             GraphIndex index = GraphIndex.of(m);
             IndexedWeight codes = index.get("model.layers.0.self_attn.q_proj.MatMul.weight_Q4").orElseThrow();

@@ -6,6 +6,7 @@ import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
+import dev.graft.index.PackedProjection;
 import dev.graft.index.TiedWeights;
 import dev.graft.index.WeightRole;
 import dev.graft.onnx.OnnxModel;
@@ -64,7 +65,7 @@ final class InspectCommand implements Callable<Integer> {
     /** The whole listing. */
     record Listing(String file, long irVersion, Map<String, Long> opsets, String producer, int weights,
                    long parameters, long quantizedBytes, long bytes, Map<String, Long> bytesByDtype,
-                   int constantTensors, List<Row> rows, List<TiedWeights.Tie> ties) {
+                   int constantTensors, List<Row> rows, List<TiedWeights.Tie> ties, List<PackedProjection> packed) {
     }
 
     @Override
@@ -115,7 +116,7 @@ final class InspectCommand implements Callable<Integer> {
             }
             Listing l = new Listing(model.toString(), p.getIrVersion(), opsets,
                     (p.getProducerName() + " " + p.getProducerVersion()).trim(), rows.size(), params, quantized, bytes,
-                    byDtype, constantTensors, rows, TiedWeights.of(m, index));
+                    byDtype, constantTensors, rows, TiedWeights.of(m, index), PackedProjection.find(m, index));
             if (json) {
                 Output.json(out, l);
             } else {
@@ -160,6 +161,11 @@ final class InspectCommand implements Callable<Integer> {
         l.bytesByDtype().forEach((k, v) -> sb.append(sb.length() == 0 ? "" : ", ").append(k).append(' ')
                 .append(Output.bytes(v)));
         out.printf(" (%s)%n", sb);
+        for (PackedProjection p : l.packed()) {
+            out.printf("packed: %s holds %s%n", p.weight(), p.parts().stream()
+                    .map(part -> part.module() + " [" + part.offset() + "," + (part.offset() + part.size()) + ")")
+                    .collect(java.util.stream.Collectors.joining(", ")));
+        }
         for (TiedWeights.Tie t : l.ties()) {
             out.printf("tied: %s holds %s%s (merged as one tensor)%n", t.copy(), t.table(),
                     t.transposed() ? ", transposed" : "");
