@@ -6,6 +6,8 @@ import dev.graft.exec.ProgressListener;
 import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.TiedWeights;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
@@ -113,6 +115,11 @@ public final class LoraApply {
                     biases.put(t.bias(), b.getValue());
                 }
             }
+            for (TiedWeights.Tie t : TiedWeights.of(model, GraphIndex.of(model))) {
+                // an embedding and its copy for the head are one tensor: an update to either is made to both
+                tie(updates, t.copy(), t.table(), t.transposed(), model);
+                tie(updates, t.table(), t.copy(), t.transposed(), model);
+            }
             RewritePlan.Builder plan = RewritePlan.of("lora-apply", model.proto()).input(model)
                     .companionsOf(model.file());
             for (int k = 0; k < folders.size(); k++) {
@@ -133,6 +140,33 @@ public final class LoraApply {
                     .files();
             return new Report(base.toString(), applied, List.copyOf(biases.keySet()), files.names());
         }
+    }
+
+    /**
+     * The updates to {@code from} made to {@code to} too, when only {@code from} has updates: {@code to} holds the
+     * same values, transposed if {@code transposed} (the embedding {@code [rows, dim]} and a MatMul head
+     * {@code [dim, rows]}).
+     */
+    private static void tie(Map<String, List<Update>> updates, String from, String to, boolean transposed,
+                            OnnxModel model) {
+        List<Update> source = updates.get(from);
+        if (source == null || updates.containsKey(to)) {
+            return;
+        }
+        long[] shape = model.weight(to).orElseThrow().shape();
+        List<Update> copies = new ArrayList<>();
+        for (Update u : source) {
+            // the update's [out, in] matrix lands in the other tensor: at [out, in] where that is stored [rows, dim]
+            // with rows = out (transposed tie, or a Gemm head stored [out, in] like the table), else at [in, out]
+            boolean inOut = transposed ? !u.target().inOut() : u.target().inOut();
+            ModuleMap.Target t = new ModuleMap.Target(to, inOut, u.target().in(), u.target().out(), null, 0,
+                    u.target().out());
+            if (t.in() * t.out() != shape[0] * shape[1]) {
+                return;
+            }
+            copies.add(new Update(u.module(), u.weight(), t));
+        }
+        updates.put(to, copies);
     }
 
     /** One module's update to one weight, times the adapter's weight. */

@@ -5,6 +5,8 @@ import dev.graft.exec.Threads;
 import dev.graft.GraftException;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.TiedWeights;
 import dev.graft.onnx.Weight;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -131,6 +133,15 @@ public final class LoraExtract {
             if (modules.isEmpty()) {
                 throw new GraftException(fineTuned, null, "has the same dense weights as " + base
                         + ": there is no update to extract");
+            }
+            for (TiedWeights.Tie t : TiedWeights.of(mb, GraphIndex.of(mb))) {
+                // a head tied to the embedding in both models: its LoRA is the embedding's too (LoraApply keeps the tie)
+                Weight table = mf.weight(t.table()).orElse(null);
+                Weight copy = mf.weight(t.copy()).orElse(null);
+                if (carried.contains(t.copy()) && table != null && copy != null
+                        && TiedWeights.holds(table, copy, t.transposed())) {
+                    carried.add(t.table());
+                }
             }
             List<Uncaptured> uncaptured = uncaptured(mb, mf, carried);
             int r = ranks.values().stream().max(Integer::compare).orElseThrow();

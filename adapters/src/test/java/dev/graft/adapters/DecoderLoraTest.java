@@ -2,6 +2,9 @@ package dev.graft.adapters;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.graft.index.GraphIndex;
+import dev.graft.index.TiedWeights;
+import dev.graft.onnx.OnnxModel;
 import dev.graft.tensor.ElementType;
 import dev.graft.testing.Decoders;
 import java.nio.file.Path;
@@ -66,5 +69,26 @@ class DecoderLoraTest {
         assertThat(fromGenai.modules()).extracting(LoraExtract.Module::module)
                 .containsExactlyInAnyOrderElementsOf(fromOptimum.modules().stream().map(LoraExtract.Module::module).toList())
                 .contains("model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.v_proj");
+    }
+
+    /**
+     * A tied embedding and head are one tensor: the head's LoRA, extracted from a tied base and fine-tune, counts
+     * for the embedding too, and applying it updates both, so the result is still tied.
+     */
+    @Test
+    void aLoraOnATiedHeadUpdatesTheEmbeddingToo() {
+        Path adapter = dir.resolve("licence-adapter");
+        LoraExtract.Report extracted = LoraExtract.from(Decoders.model("optimum/base/model.onnx"),
+                Decoders.model("optimum/licence/model.onnx")).rank(8).writeTo(adapter);
+        assertThat(extracted.uncaptured()).extracting(LoraExtract.Uncaptured::tensor)
+                .doesNotContain("model.embed_tokens.weight");
+        Path out = dir.resolve("applied.onnx");
+        LoraApply.to(Decoders.model("optimum/base/model.onnx")).adapter(adapter).writeTo(out);
+        try (OnnxModel m = OnnxModel.open(out); OnnxModel base = OnnxModel.open(Decoders.model("optimum/base/model.onnx"))) {
+            assertThat(TiedWeights.of(m, GraphIndex.of(m))).extracting(TiedWeights.Tie::table)
+                    .containsExactly("model.embed_tokens.weight");
+            assertThat(m.weight("model.embed_tokens.weight").orElseThrow().toFloats())
+                    .isNotEqualTo(base.weight("model.embed_tokens.weight").orElseThrow().toFloats());
+        }
     }
 }
