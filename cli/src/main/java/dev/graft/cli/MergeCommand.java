@@ -14,6 +14,8 @@ import dev.graft.merge.MergeMethods;
 import dev.graft.merge.MergeRecipe;
 import dev.graft.plan.LayerSummary;
 import dev.graft.plan.MergeMethod;
+import dev.graft.adapters.CheckpointImport;
+import dev.graft.onnx.TemporaryFolder;
 import dev.graft.plan.MergePlan;
 import dev.graft.plan.MergeReport;
 import dev.graft.plan.ParameterSpec;
@@ -72,6 +74,14 @@ final class MergeCommand implements Callable<Integer> {
             description = "a model and its weight (default 1 for methods with weights); repeat for each model")
     List<String> models;
 
+    @Option(names = "--template", paramLabel = "MODEL", description = "an ONNX export of the models' architecture: "
+            + "--base and --model may then be Hugging Face checkpoints (model.safetensors, a shard index, or their "
+            + "folder), written into it first (see graft import)")
+    Path template;
+
+    /** Checkpoints written into the template, for the merge's length (a hidden folder beside the output). */
+    private TemporaryFolder imports;
+
     @Option(names = "--param", paramLabel = "NAME=VALUE", description = "a global parameter, e.g. density=0.5")
     Map<String, Double> params;
 
@@ -102,6 +112,42 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        try {
+            return merge();
+        } finally {
+            if (imports != null) {
+                imports.close();
+            }
+        }
+    }
+
+    /**
+     * {@code file} as a model to merge: itself, or with {@code --template}, a checkpoint written into the template
+     * (any path that is not an {@code .onnx} file).
+     */
+    private Path model(Path file) {
+        if (template == null || (Files.isRegularFile(file) && file.toString().endsWith(".onnx"))) {
+            return file;
+        }
+        if (imports == null) {
+            Path parent = output.toAbsolutePath().getParent();
+            try {
+                Files.createDirectories(parent);
+            } catch (IOException e) {
+                throw new dev.graft.GraftIoException(parent, "created", e);
+            }
+            imports = TemporaryFolder.in(parent, ".graft-import-");
+        }
+        Path name = file.toAbsolutePath().normalize();
+        String label = (Files.isDirectory(name) ? name : name.getParent()).getFileName() + ".onnx";
+        Path imported = imports.resolve(label);
+        CheckpointImport.Report r = CheckpointImport.onto(template).from(file).writeTo(imported);
+        spec.commandLine().getErr().printf("graft: %s written into %s (%d initializers, %d kept from the template, "
+                + "%d parameters not used)%n", file, template, r.mapped().size(), r.kept().size(), r.unused().size());
+        return imported;
+    }
+
+    private Integer merge() throws IOException {
         MergeBuilder b;
         if (recipe != null) {
             checkNoOptions();
@@ -229,14 +275,14 @@ final class MergeCommand implements Callable<Integer> {
                 && p.scope() == ParameterSpec.Scope.MODEL);
         MergeBuilder b = Graft.merge().method(m);
         if (base != null) {
-            b.base(base);
+            b.base(model(base));
         }
         for (String spec : models) {
             ModelArg a = ModelArg.parse(spec);
             if (a.weight() != null) {
-                b.model(a.file(), a.weight()); // refused by validate() if the method has no weights
+                b.model(model(a.file()), a.weight()); // refused by validate() if the method has no weights
             } else {
-                b.model(a.file(), weighted ? Map.of("weight", Setting.of(1)) : Map.of());
+                b.model(model(a.file()), weighted ? Map.of("weight", Setting.of(1)) : Map.of());
             }
         }
         if (params != null) {

@@ -140,4 +140,30 @@ class DecoderCliTest {
         assertThat(wrong.exit()).isEqualTo(1);
         assertThat(wrong.err()).startsWith("graft: error: ").contains("has no parameter that fits");
     }
+
+    /** With --template, merge inputs may be checkpoints: the merge equals the merge of their exports. */
+    @Test
+    void mergeTakesCheckpointsOntoATemplate() throws Exception {
+        Path fromCheckpoints = dir.resolve("checkpoints.onnx");
+        Run r = graft("merge", "--method", "ties", "--template", model("optimum/base"), "--base", model("optimum/base"),
+                "--model", Decoders.DIR.resolve("checkpoints/licence"), "--model",
+                Decoders.DIR.resolve("checkpoints/c_sharded"), "--param", "density=0.5", "-o", fromCheckpoints);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.err()).contains("checkpoints/licence written into");
+        Path fromExports = dir.resolve("exports.onnx");
+        assertThat(graft("merge", "--method", "ties", "--base", model("optimum/base"), "--model",
+                model("optimum/licence"), "--model", model("optimum/c"), "--param", "density=0.5", "-o", fromExports)
+                .exit()).isZero();
+        try (dev.graft.onnx.OnnxModel a = dev.graft.onnx.OnnxModel.open(fromCheckpoints);
+             dev.graft.onnx.OnnxModel b = dev.graft.onnx.OnnxModel.open(fromExports)) {
+            for (dev.graft.onnx.Weight w : a.initializers()) {
+                if (w.type().isFloatingPoint()) {
+                    assertThat(w.toFloats()).as(w.name()).containsExactly(b.weight(w.name()).orElseThrow().toFloats());
+                }
+            }
+        }
+        try (var left = Files.list(dir)) {
+            assertThat(left.map(p -> p.getFileName().toString())).noneMatch(n -> n.startsWith(".graft-import"));
+        }
+    }
 }
