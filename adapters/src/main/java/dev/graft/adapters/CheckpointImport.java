@@ -9,6 +9,7 @@ import dev.graft.exec.TensorJob;
 import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
+import dev.graft.index.PackedProjection;
 import dev.graft.index.TiedWeights;
 import dev.graft.index.WeightRole;
 import dev.graft.linalg.MatrixProducts;
@@ -76,6 +77,13 @@ public final class CheckpointImport {
             if (!QuantizedMatMul.find(model).isEmpty()) {
                 throw new UnsupportedModelException(template, QuantizedMatMul.find(model).get(0).codes().name(),
                         "is a quantized weight; import the checkpoint onto the float export, then quantize");
+            }
+            List<PackedProjection> packed = PackedProjection.find(model, GraphIndex.of(model));
+            if (!packed.isEmpty()) {
+                throw new UnsupportedModelException(template, packed.get(0).weight(), "packs "
+                        + packed.get(0).parts().stream().map(PackedProjection.Part::module).toList()
+                        + "; importing checkpoints onto packed projections is not supported yet: use an export with "
+                        + "one weight per projection (Optimum's)");
             }
             Map<String, Mapped> mapping = map(model, ckpt);
             if (mapping.isEmpty()) {

@@ -52,6 +52,10 @@ class CheckpointImportTest {
         assertThatThrownBy(() -> CheckpointImport.onto(Decoders.model("int4/base/model.onnx"))
                 .from(Decoders.DIR.resolve("checkpoints/licence")).writeTo(out))
                 .isInstanceOf(UnsupportedModelException.class).hasMessageContaining("import the checkpoint onto the float");
+        assertThatThrownBy(() -> CheckpointImport.onto(Decoders.model("genai/base/model.onnx"))
+                .from(Decoders.DIR.resolve("checkpoints/licence")).writeTo(out))
+                .isInstanceOf(UnsupportedModelException.class).hasMessageContaining("qkv_proj")
+                .hasMessageContaining("packed projections");
         Path index = dir.resolve("model.safetensors.index.json");
         Files.writeString(index, "{\"weight_map\": {\"model.norm.weight\": \"missing.safetensors\"}}");
         assertThatThrownBy(() -> CheckpointImport.onto(Decoders.model("optimum/base/model.onnx")).from(index)
