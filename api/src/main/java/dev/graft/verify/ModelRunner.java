@@ -1,6 +1,5 @@
 package dev.graft.verify;
 
-import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
@@ -74,10 +73,6 @@ public final class ModelRunner implements AutoCloseable {
         }
     }
 
-    /** A graph input as the session declares it: its element type and shape (-1 for a symbolic dimension). */
-    public record Declared(ElementType type, long[] shape) {
-    }
-
     private final Path model;
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
     private final OrtSession.SessionOptions options;
@@ -145,22 +140,6 @@ public final class ModelRunner implements AutoCloseable {
     /** The model's output names, in order. */
     public List<String> outputNames() {
         return List.copyOf(session.getOutputNames());
-    }
-
-    /** The tensor inputs' declared element types and shapes, in order. */
-    public Map<String, Declared> inputs() {
-        Map<String, Declared> out = new LinkedHashMap<>();
-        try {
-            for (Map.Entry<String, NodeInfo> e : session.getInputInfo().entrySet()) {
-                if (e.getValue().getInfo() instanceof TensorInfo t) {
-                    out.put(e.getKey(), new Declared(elementType(t, e.getKey()),
-                            t.getShape()));
-                }
-            }
-        } catch (OrtException e) {
-            throw new VerificationException(model, null, "ONNX Runtime cannot describe the inputs: " + e.getMessage(), e);
-        }
-        return out;
     }
 
     /**
