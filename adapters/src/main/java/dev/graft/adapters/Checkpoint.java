@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -71,8 +70,7 @@ public final class Checkpoint implements AutoCloseable {
             throw new AdapterFormatException(index, null, "has no weight_map (parameter name → shard file)");
         }
         Map<String, Safetensors> shards = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : map.properties()) {
             String shard = e.getValue().asText();
             Path folder = index.toAbsolutePath().getParent().normalize();
             Path file = folder.resolve(shard).normalize();
