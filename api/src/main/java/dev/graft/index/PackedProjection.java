@@ -26,8 +26,12 @@ public record PackedProjection(String weight, List<Part> parts) {
     /** Every packed projection of {@code model} that Graft can split. */
     public static List<PackedProjection> find(OnnxModel model, GraphIndex index) {
         Map<String, NodeProto> consumerOf = new HashMap<>();
+        Map<String, NodeProto> matMulOf = new HashMap<>();
         for (NodeProto n : model.proto().getGraph().getNodeList()) {
             n.getInputList().forEach(i -> consumerOf.putIfAbsent(i, n));
+            if (n.getOpType().equals("MatMul") && n.getInputCount() == 2) {
+                matMulOf.putIfAbsent(n.getInput(1), n);
+            }
         }
         List<PackedProjection> out = new ArrayList<>();
         for (IndexedWeight w : index.weights()) {
@@ -38,7 +42,7 @@ public record PackedProjection(String weight, List<Part> parts) {
             int width = (int) w.weight().shape()[1];
             if (path.endsWith(".qkv_proj")) {
                 String prefix = hfAttention(path.substring(0, path.length() - "qkv_proj".length()));
-                NodeProto attention = attentionFed(w, consumerOf, model);
+                NodeProto attention = attentionFed(matMulOf.get(w.name()), consumerOf);
                 if (attention == null) {
                     continue;
                 }
@@ -67,24 +71,19 @@ public record PackedProjection(String weight, List<Part> parts) {
                 : prefix;
     }
 
-    /** The attention node that the MatMul reading {@code w} feeds as its query input (through a bias Add). */
-    private static NodeProto attentionFed(IndexedWeight w, Map<String, NodeProto> consumerOf, OnnxModel model) {
-        for (NodeProto n : model.proto().getGraph().getNodeList()) {
-            if (!n.getOpType().equals("MatMul") || n.getInputCount() < 2 || !n.getInput(1).equals(w.name())) {
-                continue;
-            }
-            String value = n.getOutput(0);
-            NodeProto next = consumerOf.get(value);
-            if (next != null && next.getOpType().equals("Add")) {
-                value = next.getOutput(0);
-                next = consumerOf.get(value);
-            }
-            boolean attention = next != null && next.getDomain().equals("com.microsoft")
-                    && (next.getOpType().equals("GroupQueryAttention") || next.getOpType().equals("MultiHeadAttention"));
-            if (attention && next.getInput(0).equals(value)) {
-                return next;
-            }
+    /** The attention node that {@code matMul} feeds as its query input (through a bias Add), or null. */
+    private static NodeProto attentionFed(NodeProto matMul, Map<String, NodeProto> consumerOf) {
+        if (matMul == null) {
+            return null;
         }
-        return null;
+        String value = matMul.getOutput(0);
+        NodeProto next = consumerOf.get(value);
+        if (next != null && next.getOpType().equals("Add")) {
+            value = next.getOutput(0);
+            next = consumerOf.get(value);
+        }
+        boolean attention = next != null && next.getDomain().equals("com.microsoft")
+                && (next.getOpType().equals("GroupQueryAttention") || next.getOpType().equals("MultiHeadAttention"));
+        return attention && next.getInput(0).equals(value) ? next : null;
     }
 }

@@ -53,11 +53,13 @@ public final class MergePlan {
     }
 
     private final List<Step> steps;
+    private final Map<String, Step> byName = new HashMap<>();
     private final List<Ignored> ignored;
     private final List<Renamed> renamed;
 
     private MergePlan(List<Step> steps, List<Ignored> ignored, List<Renamed> renamed) {
         this.steps = List.copyOf(steps);
+        steps.forEach(s -> byName.put(s.first().name(), s));
         this.ignored = List.copyOf(ignored);
         this.renamed = List.copyOf(renamed);
     }
@@ -247,7 +249,7 @@ public final class MergePlan {
 
     /** The step of the first model's initializer {@code name}. */
     public Step step(String name) {
-        return steps.stream().filter(s -> s.first().name().equals(name)).findFirst().orElseThrow();
+        return java.util.Objects.requireNonNull(byName.get(name), name);
     }
 
     /** One step per initializer of the first model, in its order. */

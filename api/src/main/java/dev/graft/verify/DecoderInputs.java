@@ -42,6 +42,10 @@ public final class DecoderInputs {
      */
     static long[] counted(String name, long[] shape, SymbolicDims sizes) {
         String n = name.toLowerCase(Locale.ROOT);
+        if (!n.equals("position_ids") && !n.equals("cache_position") && !n.equals("use_cache_branch")
+                && !n.equals("total_sequence_length")) {
+            return null;
+        }
         int count = Math.toIntExact(Arrays.stream(shape).reduce(1, Math::multiplyExact));
         long[] v = new long[count];
         if (n.equals("position_ids") || n.equals("cache_position")) {
@@ -55,11 +59,8 @@ public final class DecoderInputs {
             Arrays.fill(v, sizes.past() > 0 ? 1 : 0);
             return v;
         }
-        if (n.equals("total_sequence_length")) {
-            Arrays.fill(v, (long) sizes.past() + sizes.length());
-            return v;
-        }
-        return null;
+        Arrays.fill(v, (long) sizes.past() + sizes.length()); // total_sequence_length
+        return v;
     }
 
     /**

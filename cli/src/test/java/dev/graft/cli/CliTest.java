@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import static dev.graft.cli.CliRun.graft;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -11,8 +12,6 @@ import dev.graft.regmean.RegMean;
 import dev.graft.testing.RealModels;
 import dev.graft.testing.TinyModels;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,18 +25,9 @@ class CliTest {
     @TempDir
     Path dir;
 
-    record Run(int exit, String out, String err) {
-    }
 
-    private static Run graft(Object... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int exit = Main.run(new PrintWriter(out, true), new PrintWriter(err, true),
-                Arrays.stream(args).map(Object::toString).toArray(String[]::new));
-        return new Run(exit, out.toString(), err.toString());
-    }
 
-    private void assertFailsCleanly(Run r, String... messageParts) throws IOException {
+    private void assertFailsCleanly(CliRun r, String... messageParts) throws IOException {
         assertThat(r.exit()).isEqualTo(1);
         assertThat(r.err().strip()).startsWith("graft: error: ").doesNotContain("\n").contains(messageParts);
         try (Stream<Path> files = Files.list(dir)) {
@@ -48,11 +38,11 @@ class CliTest {
     /** The demo merges, verifies and evaluates: its table has both inputs and the merge, and a verdict. */
     @Test
     void demoEvaluatesItsMergeOnTheBundledTask() throws IOException {
-        Run r = graft("demo", "--models", RealModels.bgeSmall().getParent(), "-o", dir.resolve("demo/soup.onnx"));
+        CliRun r = graft("demo", "--models", RealModels.bgeSmall().getParent(), "-o", dir.resolve("demo/soup.onnx"));
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("| model | docstring retrieval (mrr) | average |").contains("| bge-small-en-v1.5 | ")
                 .contains("| e5-small-v2 | ").contains("| soup | ").contains("the merge scores ");
-        Run again = graft("eval", dir.resolve("demo/soup.onnx"), "--tasks", dir.resolve("demo/tasks.yaml"));
+        CliRun again = graft("eval", dir.resolve("demo/soup.onnx"), "--tasks", dir.resolve("demo/tasks.yaml"));
         assertThat(again.exit()).as(again.err()).isZero();
         String soupRow = r.out().lines().filter(l -> l.startsWith("| soup |")).findFirst().orElseThrow();
         assertThat(again.out()).contains(soupRow);
@@ -71,7 +61,7 @@ class CliTest {
             files.add(digits.resolve("task_" + task + ".onnx"));
             data.add(Calibration.npy(digits.resolve("task_" + task + "_x.npy"), "x", 64));
         }
-        Run r = graft(args.toArray());
+        CliRun r = graft(args.toArray());
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("regmean: regressed 2 layer weights");
         RegMean.merge(files).calibration(data).writeTo(dir.resolve("api.onnx"));
@@ -97,7 +87,7 @@ class CliTest {
     void evalPrintsAModelsByTasksTable() throws IOException {
         Path digits = Path.of("../examples/recipes/digits");
         Path chart = dir.resolve("chart.svg");
-        Run r = graft("eval", digits.resolve("base.onnx"), digits.resolve("task_a.onnx"), "--tasks",
+        CliRun r = graft("eval", digits.resolve("base.onnx"), digits.resolve("task_a.onnx"), "--tasks",
                 digits.resolve("tasks.yaml"), "--chart", chart);
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("| model | A (0-4) (accuracy) | B (5-9) (accuracy) | C (mirrored) (accuracy) |"
@@ -113,7 +103,7 @@ class CliTest {
 
     @Test
     void inspectListsEveryWeightWithItsRole() throws IOException {
-        Run r = graft("inspect", "--json", RealModels.bgeSmall());
+        CliRun r = graft("inspect", "--json", RealModels.bgeSmall());
         assertThat(r.exit()).isZero();
         JsonNode json = new ObjectMapper().readTree(r.out());
         assertThat(json.get("weights").asInt()).isEqualTo(197);
@@ -125,7 +115,7 @@ class CliTest {
             }
         }
         assertThat(matmuls).isEqualTo(72);
-        Run text = graft("inspect", RealModels.bgeSmall());
+        CliRun text = graft("inspect", RealModels.bgeSmall());
         assertThat(text.out()).contains("LAYER").contains("197 weights").contains("285 more tensors");
     }
 
@@ -134,7 +124,7 @@ class CliTest {
         Path a = TinyModels.save(TinyModels.mlp(1), dir.resolve("a.onnx"));
         Path b = TinyModels.save(TinyModels.mlp(2), dir.resolve("b.onnx"));
         Path soup = dir.resolve("soup.onnx");
-        Run merge = graft("merge", "--method", "linear", "--model", a + ":0.25", "--model", b + ":0.75", "-o", soup,
+        CliRun merge = graft("merge", "--method", "linear", "--model", a + ":0.25", "--model", b + ":0.75", "-o", soup,
                 "--json");
         assertThat(merge.exit()).as(merge.err()).isZero();
         assertThat(new ObjectMapper().readTree(merge.out()).get("merged").asInt()).isEqualTo(4);
@@ -149,10 +139,10 @@ class CliTest {
         Path ext = dir.resolve("ext.onnx");
         assertThat(graft("convert", soup, ext, "--external-data", "--dtype", "fp16").exit()).isZero();
         assertThat(dir.resolve("ext.onnx.data")).doesNotExist(); // every tensor is under 1 KiB: all stay inline
-        Run verify = graft("verify", ext, "--against", soup, "--max-rel", "0.01");
+        CliRun verify = graft("verify", ext, "--against", soup, "--max-rel", "0.01");
         assertThat(verify.exit()).as(verify.err()).isZero();
         assertThat(verify.out()).contains("max rel diff");
-        Run strict = graft("verify", ext, "--against", soup, "--max-rel", "0");
+        CliRun strict = graft("verify", ext, "--against", soup, "--max-rel", "0");
         assertThat(strict.exit()).isEqualTo(1);
         assertThat(strict.err()).contains("exceeds");
     }
@@ -166,21 +156,21 @@ class CliTest {
                 + "models:\n  - model: a.onnx\n    parameters: {weight: 1, density: 0.5}\n"
                 + "  - model: b.onnx\n    parameters: {weight: 1, density: 0.5}\n");
         Path report = dir.resolve("report.json");
-        Run r = graft("merge", recipe, "-o", dir.resolve("ties.onnx"), "--report", report);
+        CliRun r = graft("merge", recipe, "-o", dir.resolve("ties.onnx"), "--report", report);
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("merged 4 tensors with ties").contains("LAYER").contains("layer 0")
                 .contains("CONFLICT");
         JsonNode json = new ObjectMapper().readTree(report.toFile());
         assertThat(json.get("layers")).hasSize(2);
         assertThat(json.get("tensors").get(0).get("trimmed").get(0).asDouble()).isEqualTo(0.5);
-        Run slerp = graft("merge", "--method", "slerp", "--base", dir.resolve("base.onnx"), "--model",
+        CliRun slerp = graft("merge", "--method", "slerp", "--base", dir.resolve("base.onnx"), "--model",
                 dir.resolve("a.onnx"), "--param", "t=0.5", "-o", dir.resolve("slerp.onnx"));
         assertThat(slerp.exit()).as(slerp.err()).isZero();
-        Run weightedSlerp = graft("merge", "--method", "slerp", "--base", dir.resolve("base.onnx"), "--model",
+        CliRun weightedSlerp = graft("merge", "--method", "slerp", "--base", dir.resolve("base.onnx"), "--model",
                 dir.resolve("a.onnx") + ":0.5", "--param", "t=0.5", "-o", dir.resolve("out.onnx"));
         assertThat(weightedSlerp.exit()).isEqualTo(1);
         assertThat(weightedSlerp.err()).contains("no per-model parameter 'weight'");
-        Run both = graft("merge", recipe, "--model", dir.resolve("a.onnx"), "-o", dir.resolve("out.onnx"));
+        CliRun both = graft("merge", recipe, "--model", dir.resolve("a.onnx"), "-o", dir.resolve("out.onnx"));
         assertThat(both.exit()).isEqualTo(1);
         assertThat(both.err()).contains("either a recipe");
     }
@@ -245,12 +235,12 @@ class CliTest {
     void alignBringsAShuffledModelBackAndWritesThePermutations() throws IOException {
         Path mlp = TinyModels.save(TinyModels.mlp(12), dir.resolve("mlp.onnx"));
         Path shuffled = shuffledMlp(mlp, 4);
-        Run groups = graft("inspect", "--groups", "--json", mlp);
+        CliRun groups = graft("inspect", "--groups", "--json", mlp);
         assertThat(groups.exit()).isZero();
         JsonNode g = new ObjectMapper().readTree(groups.out());
         assertThat(g.get("groups")).hasSize(1);
         assertThat(g.get("groups").get(0).get("size").asInt()).isEqualTo(TinyModels.HIDDEN);
-        Run r = graft("align", shuffled, "--to", mlp, "-o", dir.resolve("out.onnx"), "--permutations",
+        CliRun r = graft("align", shuffled, "--to", mlp, "-o", dir.resolve("out.onnx"), "--permutations",
                 dir.resolve("perms.json"), "--json");
         assertThat(r.exit()).as(r.err()).isZero();
         JsonNode report = new ObjectMapper().readTree(r.out());
@@ -273,7 +263,7 @@ class CliTest {
         ai.onnx.proto.OnnxMl.GraphProto.Builder graph = other.getGraph().toBuilder();
         graph.setInitializer(1, TinyModels.floats("b1", new float[TinyModels.HIDDEN], 1, TinyModels.HIDDEN));
         Path wrong = TinyModels.save(other.toBuilder().setGraph(graph).build(), dir.resolve("wrong.onnx"));
-        Run r = graft("align", mlp, "--to", wrong, "-o", dir.resolve("out.onnx"));
+        CliRun r = graft("align", mlp, "--to", wrong, "-o", dir.resolve("out.onnx"));
         assertFailsCleanly(r, "wrong.onnx", "'b1'", "shape [1, 8]", "[8]");
     }
 
@@ -285,7 +275,7 @@ class CliTest {
         Files.writeString(recipe, "merge_method: linear\nmodels:\n  - model: mlp.onnx\n    parameters: {weight: 1}\n"
                 + "  - model: " + shuffled.getFileName() + "\n    parameters: {weight: 1}\nalign:\n  method: weight\n"
                 + "  seed: 3\n");
-        Run r = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--json");
+        CliRun r = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--json");
         assertThat(r.exit()).as(r.err()).isZero();
         JsonNode report = new ObjectMapper().readTree(r.out());
         assertThat(report.get("alignments")).hasSize(1);
@@ -304,7 +294,7 @@ class CliTest {
     @Test
     void alignByActivationsOnNumpyCalibrationData() throws IOException {
         Path folder = Path.of("../examples/recipes/independent").toAbsolutePath();
-        Run r = graft("align", folder.resolve("cnn_seed2.onnx"), "--to", folder.resolve("cnn_seed1.onnx"), "-o",
+        CliRun r = graft("align", folder.resolve("cnn_seed2.onnx"), "--to", folder.resolve("cnn_seed1.onnx"), "-o",
                 dir.resolve("out.onnx"), "--method", "activation", "--calibration", folder.resolve("calibration.npy"),
                 "--json");
         assertThat(r.exit()).as(r.err()).isZero();
@@ -317,7 +307,7 @@ class CliTest {
     @Test
     void pleasMergesTwoCnnsWithTheirOwnHeadsAndReports() throws IOException {
         Path folder = Path.of("../examples/recipes/independent").toAbsolutePath();
-        Run r = graft("pleas", folder.resolve("cnn_seed1.onnx"), folder.resolve("cnn_seed2.onnx"), "--width", "1.5",
+        CliRun r = graft("pleas", folder.resolve("cnn_seed1.onnx"), folder.resolve("cnn_seed2.onnx"), "--width", "1.5",
                 "--spread", "least-similar", "--keep-last", "1", "--calibration", folder.resolve("calibration.npy"),
                 "-o", dir.resolve("out.onnx"), "--json");
         assertThat(r.exit()).as(r.err()).isZero();
@@ -326,14 +316,14 @@ class CliTest {
         assertThat(json.get("outputs")).hasSize(2);
         assertThat(json.get("groups")).isNotEmpty();
         assertThat(json.get("layers")).allSatisfy(l -> assertThat(l.get("relativeResidual").asDouble()).isLessThan(1));
-        Run text = graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
+        CliRun text = graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
                 "--group-width", "model/32=2.0", "--calibration", folder.resolve("calibration.npy"),
                 "-o", dir.resolve("out.onnx"));
         assertThat(text.exit()).as(text.err()).isZero();
         assertThat(text.out()).contains("GROUP").contains("RESIDUAL").contains("outputs: logits")
                 .contains("units paired: activations (auto)").contains("on the original models' inputs");
         Files.delete(dir.resolve("out.onnx"));
-        Run merged = graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
+        CliRun merged = graft("pleas", folder.resolve("mlp_seed1.onnx"), folder.resolve("mlp_seed2.onnx"),
                 "--fit-inputs", "merged", "--calibration", folder.resolve("calibration.npy"),
                 "-o", dir.resolve("out.onnx"), "--json");
         assertThat(merged.exit()).as(merged.err()).isZero();
@@ -353,7 +343,7 @@ class CliTest {
     @Test
     void aPleasRecipeMergesWithOwnHeadsAndBadOnesAreRefused() throws IOException {
         Path recipe = Path.of("../examples/recipes/independent/pleas.yaml").toAbsolutePath();
-        Run r = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--report", dir.resolve("report.json"));
+        CliRun r = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--report", dir.resolve("report.json"));
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("width 1.50").contains("outputs: logits, logits_b");
         JsonNode report = new ObjectMapper().readTree(dir.resolve("report.json").toFile());
@@ -376,7 +366,7 @@ class CliTest {
         Files.writeString(bad, "merge_method: pleas\nmodels: [" + folder.resolve("cnn_low.onnx") + ", "
                 + folder.resolve("cnn_high.onnx") + "]\npleas: {calibration: " + folder.resolve("calibration.npy")
                 + ", fit_inputs: merged, keep_last: 1}\n");
-        Run merged = graft("merge", bad, "-o", dir.resolve("out.onnx"), "--report", dir.resolve("report.json"));
+        CliRun merged = graft("merge", bad, "-o", dir.resolve("out.onnx"), "--report", dir.resolve("report.json"));
         assertThat(merged.exit()).as(merged.err()).isZero();
         assertThat(new ObjectMapper().readTree(dir.resolve("report.json").toFile()).get("fitInputs").asText())
                 .isEqualTo("merged");
@@ -393,7 +383,7 @@ class CliTest {
         new dev.graft.adapters.PeftAdapter(config, java.util.Map.of(query,
                 new dev.graft.adapters.LoraModule(query, 2, 384, 384, a, b, config.scale(query))), java.util.Map.of())
                 .write(dir.resolve("adapter"));
-        Run r = graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("adapter") + ":0.5", "-o",
+        CliRun r = graft("lora", "apply", RealModels.bgeSmall(), "--adapter", dir.resolve("adapter") + ":0.5", "-o",
                 dir.resolve("out.onnx"), "--json");
         assertThat(r.exit()).as(r.err()).isZero();
         JsonNode json = new ObjectMapper().readTree(r.out());
@@ -405,19 +395,19 @@ class CliTest {
                     - base.weight("onnx::MatMul_1525").orElseThrow().toFloats()[0]).isCloseTo(1f,
                     org.assertj.core.api.Assertions.within(1e-6f));
         }
-        Run x = graft("lora", "extract", RealModels.bgeSmall(), dir.resolve("out.onnx"), "--rank", "1", "-o",
+        CliRun x = graft("lora", "extract", RealModels.bgeSmall(), dir.resolve("out.onnx"), "--rank", "1", "-o",
                 dir.resolve("extracted"));
         assertThat(x.exit()).as(x.err()).isZero();
         assertThat(x.out()).contains(query).contains("100.00%");
-        Run c = graft("lora", "compose", "--adapter", dir.resolve("adapter") + ":0.5", "--adapter",
+        CliRun c = graft("lora", "compose", "--adapter", dir.resolve("adapter") + ":0.5", "--adapter",
                 dir.resolve("extracted").toString(), "-o", dir.resolve("composed"), "--json");
         assertThat(c.exit()).as(c.err()).isZero();
         assertThat(new ObjectMapper().readTree(c.out()).get(0).get("rank").asInt()).isEqualTo(3);
-        Run t = graft("lora", "compose", "--adapter", dir.resolve("adapter").toString(), "--adapter",
+        CliRun t = graft("lora", "compose", "--adapter", dir.resolve("adapter").toString(), "--adapter",
                 dir.resolve("extracted").toString(), "--method", "ties", "--param", "density=0.5", "--rank", "2", "-o",
                 dir.resolve("ties"));
         assertThat(t.exit()).as(t.err()).isZero();
-        Run e = graft("lora", "export", RealModels.bgeSmall(), "--adapter", dir.resolve("composed").toString(), "-o",
+        CliRun e = graft("lora", "export", RealModels.bgeSmall(), "--adapter", dir.resolve("composed").toString(), "-o",
                 dir.resolve("branched.onnx"));
         assertThat(e.exit()).as(e.err()).isZero();
         assertThat(dir.resolve("composed.onnx_adapter")).isNotEmptyFile();
@@ -427,21 +417,21 @@ class CliTest {
         Path recipe = dir.resolve("lora.yaml");
         Files.writeString(recipe, "merge_method: lora_apply\nbase_model: bge.onnx\nadapters:\n"
                 + "  - {adapter: adapter, weight: 0.5}\n  - extracted\n");
-        Run viaRecipe = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--json");
+        CliRun viaRecipe = graft("merge", recipe, "-o", dir.resolve("out.onnx"), "--json");
         assertThat(viaRecipe.exit()).as(viaRecipe.err()).isZero();
         assertThat(new ObjectMapper().readTree(viaRecipe.out()).get("modules")).hasSize(2);
         Files.delete(dir.resolve("out.onnx"));
         Files.writeString(recipe, "merge_method: lora_compose\nadapters: [adapter, extracted]\nmethod: ties\n"
                 + "parameters: {density: 0.5}\nrank: 2\n");
-        Run composed = graft("merge", recipe, "-o", dir.resolve("composed-by-recipe"));
+        CliRun composed = graft("merge", recipe, "-o", dir.resolve("composed-by-recipe"));
         assertThat(composed.exit()).as(composed.err()).isZero();
         assertThat(dir.resolve("composed-by-recipe").resolve("adapter_config.json")).exists();
-        Run shared = graft("share", dir.resolve("extracted"), "--rank", "1", "-o", dir.resolve("shared"), "--graph",
+        CliRun shared = graft("share", dir.resolve("extracted"), "--rank", "1", "-o", dir.resolve("shared"), "--graph",
                 RealModels.bgeSmall() + "=" + dir.resolve("baked.onnx"));
         assertThat(shared.exit()).as(shared.err()).isZero();
         assertThat(dir.resolve("baked.onnx")).isNotEmptyFile();
         Files.delete(dir.resolve("baked.onnx"));
-        Run rec = graft("recursive", RealModels.bgeSmall(), "--blocks", "6", "--rank", "0", "-o", dir.resolve("rec.onnx"));
+        CliRun rec = graft("recursive", RealModels.bgeSmall(), "--blocks", "6", "--rank", "0", "-o", dir.resolve("rec.onnx"));
         assertThat(rec.exit()).as(rec.err()).isZero();
         assertThat(rec.out()).contains("12 layers into 6 consecutive blocks, fitted on weights").contains("SIMILARITY");
         Files.delete(dir.resolve("rec.onnx"));
@@ -467,7 +457,7 @@ class CliTest {
     void recursiveSweepsRanksAndShareTakesAFineTune() throws IOException {
         Path bge = RealModels.bgeSmall();
         Path tokenizer = bge.resolveSibling("bge-small-en-v1.5-tokenizer.json");
-        Run sweep = graft("recursive", bge, "--blocks", "4", "--rank", "4,8", "--calibration",
+        CliRun sweep = graft("recursive", bge, "--blocks", "4", "--rank", "4,8", "--calibration",
                 Path.of("../examples/recipes/text/heldout.txt"), "--tokenizer", tokenizer, "--samples", "16",
                 "--eval-text", Path.of("../examples/recipes/text/sentences.txt"), "-o", dir.resolve("sweep"));
         assertThat(sweep.exit()).as(sweep.err()).isZero();
@@ -481,7 +471,7 @@ class CliTest {
                 .isGreaterThan(report.get(0).get("outputSimilarity").asDouble()).isLessThan(1);
         assertThat(Files.readString(dir.resolve("sweep").resolve("quality.svg"))).startsWith("<svg")
                 .contains("<polyline");
-        Run share = graft("share", "--base", bge, "--fine-tuned", RealModels.e5Small(), "--rank", "4", "--groups", "2",
+        CliRun share = graft("share", "--base", bge, "--fine-tuned", RealModels.e5Small(), "--rank", "4", "--groups", "2",
                 "-o", dir.resolve("shared"));
         assertThat(share.exit()).as(share.err()).isZero();
         assertThat(share.out()).contains("encoder.layer.*.attention.self.query");

@@ -1,14 +1,12 @@
 package dev.graft.cli;
 
+import static dev.graft.cli.CliRun.graft;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.graft.tensor.ElementType;
 import dev.graft.testing.Decoders;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -20,16 +18,7 @@ class DecoderCliTest {
     @TempDir
     Path dir;
 
-    record Run(int exit, String out, String err) {
-    }
 
-    private static Run graft(Object... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int exit = Main.run(new PrintWriter(out, true), new PrintWriter(err, true),
-                Arrays.stream(args).map(Object::toString).toArray(String[]::new));
-        return new Run(exit, out.toString(), err.toString());
-    }
 
     private static Path model(String layout) {
         return Decoders.model(layout + "/model.onnx");
@@ -38,26 +27,26 @@ class DecoderCliTest {
     @Test
     void verifyRunsEveryLayoutWithACacheOfTheSizeAsked() {
         for (String layout : new String[] {"optimum/base", "fp16", "external", "no_cache", "int4/base"}) {
-            Run r = graft("verify", model(layout));
+            CliRun r = graft("verify", model(layout));
             assertThat(r.exit()).as(layout + ": " + r.err()).isZero();
         }
-        Run legacy = graft("verify", Decoders.DIR.resolve("legacy/decoder_model_merged.onnx"));
+        CliRun legacy = graft("verify", Decoders.DIR.resolve("legacy/decoder_model_merged.onnx"));
         assertThat(legacy.exit()).as(legacy.err()).isZero();
         assertThat(legacy.out()).contains("use_cache_branch=[1]");
-        Run r = graft("verify", model("optimum/base"));
+        CliRun r = graft("verify", model("optimum/base"));
         assertThat(r.out()).contains("attention_mask=[2, 11]", "past_key_values.0.key=[2, 1, 3, 16]");
-        Run empty = graft("verify", model("fp16"), "--dim", "past_sequence_length=0");
+        CliRun empty = graft("verify", model("fp16"), "--dim", "past_sequence_length=0");
         assertThat(empty.out()).contains("attention_mask=[2, 8]", "past_key_values.1.value=[2, 1, 0, 16]",
                 "output logits FLOAT16 [2, 8, 98]");
     }
 
     @Test
     void inspectShowsNormsTheTiedHeadAndPermutationGroups() {
-        Run r = graft("inspect", model("optimum/base"));
+        CliRun r = graft("inspect", model("optimum/base"));
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).containsPattern("model\\.norm\\.weight +float32 +\\[32\\] +norm scale")
                 .containsPattern("tied: onnx::MatMul_\\d+ holds model.embed_tokens.weight, transposed");
-        Run groups = graft("inspect", "--groups", model("optimum/base"));
+        CliRun groups = graft("inspect", "--groups", model("optimum/base"));
         assertThat(groups.exit()).as(groups.err()).isZero();
         assertThat(groups.out()).contains("model.layers.0.mlp/64");
     }
@@ -66,7 +55,7 @@ class DecoderCliTest {
     @Test
     void alignOnTextCalibrationKeepsWhatTheModelComputes() {
         Path out = dir.resolve("aligned.onnx");
-        Run r = graft("align", model("optimum/licence"), "--to", model("optimum/c"), "--method", "activation",
+        CliRun r = graft("align", model("optimum/licence"), "--to", model("optimum/c"), "--method", "activation",
                 "--calibration", Decoders.DIR.resolve("c_test.txt"), "--tokenizer", Decoders.DIR.resolve("tokenizer.json"),
                 "--samples", "32", "-o", out);
         assertThat(r.exit()).as(r.err()).isZero();
@@ -78,7 +67,7 @@ class DecoderCliTest {
     @Test
     void mergesPairAnonymousWeightsByModuleAndQuantizeInt4Again() {
         Path out = dir.resolve("merged.onnx");
-        Run r = graft("merge", "--method", "ties", "--base", model("optimum/base"), "--model", model("untied"),
+        CliRun r = graft("merge", "--method", "ties", "--base", model("optimum/base"), "--model", model("untied"),
                 "--model", model("optimum/licence"), "--param", "density=0.5", "-o", out);
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("paired by module and role, names differing: 15 weights",
@@ -88,13 +77,13 @@ class DecoderCliTest {
             assertThat(Float.isFinite(v)).isTrue();
         }
         Path int4 = dir.resolve("int4.onnx");
-        Run quantized = graft("merge", "--method", "ties", "--base", model("int4/base"), "--model",
+        CliRun quantized = graft("merge", "--method", "ties", "--base", model("int4/base"), "--model",
                 model("int4/licence"), "--param", "density=0.5", "-o", int4);
         assertThat(quantized.exit()).as(quantized.err()).isZero();
         assertThat(quantized.out()).containsPattern("quantized again: 15 MatMulNBits weights, relative RMS error 0\\.\\d+");
         assertThat(graft("verify", int4).exit()).isZero();
         Path mixed = dir.resolve("mixed.onnx");
-        Run refused = graft("merge", "--method", "linear", "--model", model("int4/base"), "--model",
+        CliRun refused = graft("merge", "--method", "linear", "--model", model("int4/base"), "--model",
                 model("optimum/licence"), "-o", mixed);
         assertThat(refused.exit()).isEqualTo(1);
         assertThat(refused.err()).startsWith("graft: error: ").contains("optimum/licence/model.onnx",
@@ -105,7 +94,7 @@ class DecoderCliTest {
     /** Perplexity per domain: each fine-tune is best on the text it was tuned on. */
     @Test
     void evalScoresDecodersByPerplexityPerDomain() {
-        Run r = graft("eval", model("optimum/base"), model("optimum/licence"), model("optimum/c"), "--tasks",
+        CliRun r = graft("eval", model("optimum/base"), model("optimum/licence"), model("optimum/c"), "--tasks",
                 Decoders.DIR.resolve("tasks.yaml"));
         assertThat(r.exit()).as(r.err()).isZero();
         double[] base = row(r.out(), "optimum/base/model.onnx");
@@ -128,14 +117,14 @@ class DecoderCliTest {
     @Test
     void importWritesACheckpointIntoAnExport() {
         Path out = dir.resolve("licence.onnx");
-        Run r = graft("import", Decoders.DIR.resolve("checkpoints/licence"), "--template", model("optimum/base"),
+        CliRun r = graft("import", Decoders.DIR.resolve("checkpoints/licence"), "--template", model("optimum/base"),
                 "-o", out);
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("21 initializers from", "(15 transposed from PyTorch's [out,in])")
                 .containsPattern("onnx::MatMul_\\d+ = model.layers.0.self_attn.q_proj.weight \\(transposed\\)");
         assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT)),
                 Decoders.onTokens(Decoders.torchLogits("licence")))).isLessThan(1e-4);
-        Run wrong = graft("import", Decoders.DIR.resolve("checkpoints/licence"), "--template",
+        CliRun wrong = graft("import", Decoders.DIR.resolve("checkpoints/licence"), "--template",
                 Path.of("../examples/recipes/independent/mlp_seed1.onnx"), "-o", dir.resolve("wrong.onnx"));
         assertThat(wrong.exit()).isEqualTo(1);
         assertThat(wrong.err()).startsWith("graft: error: ").contains("has no parameter that fits");
@@ -145,7 +134,7 @@ class DecoderCliTest {
     @Test
     void mergeTakesCheckpointsOntoATemplate() throws Exception {
         Path fromCheckpoints = dir.resolve("checkpoints.onnx");
-        Run r = graft("merge", "--method", "ties", "--template", model("optimum/base"), "--base", model("optimum/base"),
+        CliRun r = graft("merge", "--method", "ties", "--template", model("optimum/base"), "--base", model("optimum/base"),
                 "--model", Decoders.DIR.resolve("checkpoints/licence"), "--model",
                 Decoders.DIR.resolve("checkpoints/c_sharded"), "--param", "density=0.5", "-o", fromCheckpoints);
         assertThat(r.exit()).as(r.err()).isZero();
