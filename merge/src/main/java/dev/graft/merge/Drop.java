@@ -2,13 +2,15 @@ package dev.graft.merge;
 
 /**
  * One model's decided sparsification of one task vector, applied block by block: {@link #apply} is called on
- * consecutive ranges {@code [from, to)} in index order, covering the tensor once, so a drop may keep state
- * (a random stream, a count of ties at a magnitude cut). It zeroes the dropped entries and, where the
- * convention says so, rescales the kept ones.
+ * consecutive blocks in index order, covering the tensor once, so a drop may keep state (a random stream). It
+ * zeroes the dropped entries and, where the convention says so, rescales the kept ones.
  */
 interface Drop {
-    /** Zeroes (and rescales) the entries {@code [from, to)} of {@code delta}. */
-    void apply(float[] delta, int from, int to);
+    /**
+     * Zeroes (and rescales) the dropped entries of one block: {@code block[0, length)} holds entries
+     * {@code [first, first + length)} of the task vector.
+     */
+    void apply(float[] block, int first, int length);
 
     /** How many entries were kept, once every range has been applied. */
     long kept();
@@ -17,7 +19,7 @@ interface Drop {
     static Drop done(long kept) {
         return new Drop() {
             @Override
-            public void apply(float[] delta, int from, int to) {
+            public void apply(float[] block, int first, int length) {
             }
 
             @Override

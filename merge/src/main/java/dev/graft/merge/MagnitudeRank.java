@@ -142,8 +142,9 @@ final class MagnitudeRank {
         }
 
         @Override
-        public void apply(float[] v, int from, int to) {
-            int start = from;
+        public void apply(float[] v, int first, int length) {
+            int start = first;
+            int to = first + length;
             while (start < to) {
                 int end = to;
                 if (lowerLast >= start && lowerLast + 1 < end) {
@@ -152,7 +153,7 @@ final class MagnitudeRank {
                 if (upperLast >= start && upperLast + 1 < end) {
                     end = upperLast + 1;
                 }
-                keep(v, start, end, low(start <= lowerLast), high(start <= upperLast));
+                keep(v, start - first, end - first, low(start <= lowerLast), high(start <= upperLast));
                 start = end;
             }
         }

@@ -23,9 +23,9 @@ final class MagnitudeTrim extends Sparsifier {
                 private long kept;
 
                 @Override
-                public void apply(float[] d, int from, int to) {
-                    above.apply(d, from, to);
-                    for (int i = from; i < to; i++) {
+                public void apply(float[] d, int first, int length) {
+                    above.apply(d, first, length);
+                    for (int i = 0; i < length; i++) {
                         kept += d[i] != 0 ? 1 : 0;
                     }
                 }

@@ -19,8 +19,8 @@ final class RandomDrop extends Sparsifier {
             private long kept;
 
             @Override
-            public void apply(float[] d, int from, int to) {
-                for (int i = from; i < to; i++) {
+            public void apply(float[] d, int first, int length) {
+                for (int i = 0; i < length; i++) {
                     if (random.nextDouble() >= density) {
                         d[i] = 0f;
                     } else {

@@ -150,7 +150,7 @@ abstract class TaskVectorMerge implements MergeMethod {
             int len = Math.min(BLOCK, n - from);
             for (int i = 0; i < m; i++) {
                 System.arraycopy(d[i], from, block[i], 0, len);
-                drops[i].apply(block[i], 0, len);
+                drops[i].apply(block[i], from, len);
             }
             System.arraycopy(base, from, baseBlock, 0, len);
             combination.apply(baseBlock, block, outBlock, len);

@@ -67,6 +67,24 @@ class TaskVectorMethodsTest {
         assertThat(in.run(new Ties(Convention.PAPER))).containsExactly(0, -4, 4, -3);
     }
 
+    /**
+     * Entries tied at the trim's cut are kept by index, also past the first block of the merge's block loop: a
+     * task vector of 3·2048 entries all of magnitude 1 (alternating signs), density 0.5, keeps exactly its first
+     * 3072 entries.
+     */
+    @Test
+    void tiesKeepsEntriesTiedAtTheCutByIndexAcrossBlocks() {
+        int n = 3 * 2048;
+        float[] delta = new float[n];
+        for (int i = 0; i < n; i++) {
+            delta[i] = i % 2 == 0 ? 1f : -1f;
+        }
+        float[] out = Inputs.base(new float[n]).model(Map.of("weight", 1.0, "density", 0.5), delta).run(new Ties());
+        for (int i = 0; i < n; i++) {
+            assertThat(out[i]).as("entry %d", i).isEqualTo(i < n / 2 ? delta[i] : 0f);
+        }
+    }
+
     /** δ1 = [1] with weight 4, δ2 = [-3] with weight 1: mergekit votes 4−3 > 0 → +, paper votes 1−3 < 0 → −. */
     @Test
     void signElectionDiffersByConvention() {
