@@ -263,23 +263,13 @@ public final class OnnxWriter implements AutoCloseable {
         if (!isComputed(index)) {
             throw new IllegalArgumentException("tensor '" + t.name() + "' is not computed");
         }
-        float[] values = compute(t);
         FileChannel sink = layout.offsets[index] < 0 ? model : data;
-        ByteBuffer chunk = CHUNK.get();
-        int perChunk = chunk.capacity() / (t.type().bits() / 8);
-        try {
-            long at = layout.positions[index];
-            for (int from = 0; from < values.length; from += perChunk) {
-                int count = Math.min(perChunk, values.length - from);
-                chunk.clear();
-                FloatCodec.encode(t.type(), values, from, count, chunk);
-                chunk.flip();
-                int bytes = chunk.remaining();
-                writeFully(sink, chunk, at);
-                at += bytes;
-            }
-        } catch (IOException e) {
-            throw new GraftIoException(target, "written", e);
+        long start = layout.positions[index];
+        if (t.slices() != null) {
+            writeSlices(t, sink, start);
+        } else {
+            float[] values = compute(t);
+            encodeAt(t, values, 0, values.length, sink, start);
         }
         t.written();
         if (flushBehind != null) {
@@ -359,27 +349,74 @@ public final class OnnxWriter implements AutoCloseable {
         return 1;
     }
 
+    /**
+     * Writes a streamed tensor's slices at their places as they come; every entry must come exactly once (counted,
+     * and checked against the tensor's size).
+     */
+    private void writeSlices(OutputTensor t, FileChannel sink, long start) {
+        long count = t.byteLength() * 8 / t.type().bits();
+        int width = t.type().bits() / 8;
+        long[] received = {0};
+        try {
+            t.slices().produce((first, values, from, n) -> {
+                if (first < 0 || first + n > count) {
+                    throw new IllegalArgumentException("slice [" + first + ", " + (first + n) + ") outside the "
+                            + count + " entries");
+                }
+                encodeAt(t, values, from, n, sink, start + first * width);
+                received[0] += n;
+            });
+        } catch (Exception e) {
+            throw failure(t, e);
+        }
+        if (received[0] != count) {
+            throw new GraftException(target, t.name(), "got " + received[0] + " values in slices, expected " + count);
+        }
+    }
+
+    /** Encodes {@code values[from, from + count)} to the tensor's type, a chunk at a time, and writes them at {@code at}. */
+    private void encodeAt(OutputTensor t, float[] values, int from, int count, FileChannel sink, long at) {
+        ByteBuffer chunk = CHUNK.get();
+        int perChunk = chunk.capacity() / (t.type().bits() / 8);
+        try {
+            for (int end = from + count; from < end; from += perChunk) {
+                int n = Math.min(perChunk, end - from);
+                chunk.clear();
+                FloatCodec.encode(t.type(), values, from, n, chunk);
+                chunk.flip();
+                int bytes = chunk.remaining();
+                writeFully(sink, chunk, at);
+                at += bytes;
+            }
+        } catch (IOException e) {
+            throw new GraftIoException(target, "written", e);
+        }
+    }
+
     /** A computed tensor's values, with failures turned into errors naming the tensor. */
     private float[] compute(OutputTensor t) {
         float[] values;
         try {
             values = t.values().get();
-        } catch (GraftException e) {
-            throw e;
         } catch (Exception e) {
-            Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null
-                    ? e.getCause() : e;
-            if (cause instanceof GraftException) {
-                throw (GraftException) cause;
-            }
-            String why = cause instanceof IllegalArgumentException ? cause.getMessage() : cause.toString();
-            throw new GraftException(target, t.name(), "could not compute the tensor: " + why, cause);
+            throw failure(t, e);
         }
         if (t.type().byteLength(values.length) != t.byteLength()) {
             throw new GraftException(target, t.name(), "got " + values.length + " values, expected "
                     + t.byteLength() * 8 / t.type().bits() + " for " + t.type().displayName());
         }
         return values;
+    }
+
+    /** A computation's failure as an error naming the tensor (Graft's own errors pass through). */
+    private GraftException failure(OutputTensor t, Exception e) {
+        Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null
+                ? e.getCause() : e;
+        if (cause instanceof GraftException g) {
+            return g;
+        }
+        String why = cause instanceof IllegalArgumentException ? cause.getMessage() : cause.toString();
+        return new GraftException(target, t.name(), "could not compute the tensor: " + why, cause);
     }
 
     /** The template's metadata, with its {@code graft.*} entries replaced by the provenance if there is one. */

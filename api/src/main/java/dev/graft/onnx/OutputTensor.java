@@ -20,19 +20,36 @@ public final class OutputTensor {
         float[] get() throws Exception;
     }
 
+    /**
+     * Produces a computed tensor's values a slice at a time, for tensors too large to hold whole: every entry is
+     * handed to the sink once, in slices, in any order (the writer writes each slice at its place).
+     */
+    @FunctionalInterface
+    public interface Slices {
+        void produce(SliceSink sink) throws Exception;
+    }
+
+    /** Takes one slice: {@code values[from, from + count)} are entries {@code [first, first + count)}. */
+    @FunctionalInterface
+    public interface SliceSink {
+        void accept(long first, float[] values, int from, int count);
+    }
+
     private final TensorProto header;
     private final ElementType type;
     private final long byteLength;
     private final Values values;
+    private final Slices slices;
     private final Weight source;
     private final Runnable afterWrite;
 
-    private OutputTensor(TensorProto header, ElementType type, long byteLength, Values values, Weight source,
-                         Runnable afterWrite) {
+    private OutputTensor(TensorProto header, ElementType type, long byteLength, Values values, Slices slices,
+                         Weight source, Runnable afterWrite) {
         this.header = header;
         this.type = type;
         this.byteLength = byteLength;
         this.values = values;
+        this.slices = slices;
         this.source = source;
         this.afterWrite = afterWrite;
     }
@@ -57,7 +74,41 @@ public final class OutputTensor {
             throw new IllegalArgumentException("tensor '" + header.getName() + "': computed tensors are floating "
                     + "point or uint8 (quantized codes), not " + type.displayName());
         }
-        return new OutputTensor(header, type, byteLength(type, dims), Objects.requireNonNull(values), null, () -> { });
+        return new OutputTensor(header, type, byteLength(type, dims), Objects.requireNonNull(values), null, null,
+                () -> { });
+    }
+
+    /**
+     * A tensor like {@code like} stored as {@code type} (floating point of whole bytes, or uint8 codes), produced
+     * in slices by {@code slices}: never held whole when written. Its {@link #values()} gather the slices into one
+     * array.
+     */
+    public static OutputTensor streamed(Weight like, ElementType type, Slices slices) {
+        return streamed(stripData(like.proto()).toBuilder().setName(like.name()).setDataType(type.code()).build(),
+                type, like.elementCount(), slices);
+    }
+
+    /** A tensor of {@code type} and {@code dims} produced in slices, as above. */
+    public static OutputTensor streamed(String name, ElementType type, long[] dims, Slices slices) {
+        TensorProto.Builder b = TensorProto.newBuilder().setName(name).setDataType(type.code());
+        for (long d : dims) {
+            b.addDims(d);
+        }
+        return streamed(b.build(), type, Arrays.stream(dims).reduce(1, Math::multiplyExact), slices);
+    }
+
+    private static OutputTensor streamed(TensorProto header, ElementType type, long count, Slices slices) {
+        if (!(type.isFloatingPoint() || type == ElementType.UINT8) || type.bits() % 8 != 0) {
+            throw new IllegalArgumentException("tensor '" + header.getName() + "': streamed tensors are floating "
+                    + "point of whole bytes or uint8 (quantized codes), not " + type.displayName());
+        }
+        Values whole = () -> {
+            float[] all = new float[Math.toIntExact(count)];
+            slices.produce((first, v, from, n) -> System.arraycopy(v, from, all, Math.toIntExact(first), n));
+            return all;
+        };
+        return new OutputTensor(header, type, type.byteLength(count), whole, Objects.requireNonNull(slices), null,
+                () -> { });
     }
 
     /**
@@ -67,12 +118,13 @@ public final class OutputTensor {
     public static OutputTensor copyOf(Weight w) {
         TensorProto header = w.storage() == Weight.Storage.TYPED ? w.proto()
                 : stripData(w.proto()).toBuilder().setName(w.name()).build();
-        return new OutputTensor(header, w.type(), w.byteLength(), null, w, () -> { });
+        return new OutputTensor(header, w.type(), w.byteLength(), null, null, w, () -> { });
     }
 
     /** The same tensor under another name. */
     public OutputTensor named(String name) {
-        return new OutputTensor(header.toBuilder().setName(name).build(), type, byteLength, values, source, afterWrite);
+        return new OutputTensor(header.toBuilder().setName(name).build(), type, byteLength, values, slices, source,
+                afterWrite);
     }
 
     /**
@@ -81,7 +133,7 @@ public final class OutputTensor {
      */
     public OutputTensor onWritten(Runnable action) {
         Runnable before = afterWrite;
-        return new OutputTensor(header, type, byteLength, values, source, () -> {
+        return new OutputTensor(header, type, byteLength, values, slices, source, () -> {
             before.run();
             action.run();
         });
@@ -142,6 +194,11 @@ public final class OutputTensor {
     /** The computation of a computed tensor's values (null for copies). */
     public Values values() {
         return values;
+    }
+
+    /** The slices of a streamed tensor, or null. */
+    public Slices slices() {
+        return slices;
     }
 
     /** A copy's external data range, or null when its bytes are inside the source model file. */

@@ -45,6 +45,16 @@ public interface MergeMethod {
         return null;
     }
 
+    /**
+     * The merge of one tensor in slices ({@link SlicedMerge}), or null when this method (with these parameters)
+     * needs the whole tensor at once. Called with inputs that hold no values ({@link TensorInputs#sliced}): the
+     * tensor's name, shape, parameters, random seed and diagnostics. The default is null: tensors larger than
+     * the memory budget are then merged whole, beyond it.
+     */
+    default SlicedMerge sliced(TensorInputs in) {
+        return null;
+    }
+
     /** Whether {@link #prepare} must run, given the global parameters (resolved for the whole model). */
     default boolean needsPreparation(ResolvedParameters modelWide) {
         return false;

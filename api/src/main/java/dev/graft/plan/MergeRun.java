@@ -158,6 +158,7 @@ public final class MergeRun {
         List<MergeReport.QuantizationError> quantizationErrors = Collections.synchronizedList(new ArrayList<>());
         // idle pooled arrays and the jobs in flight share the budget: a quarter for the pool, the rest for jobs
         long poolBytes = execution.memoryBudget() / 4;
+        long jobBudget = Math.max(1, execution.memoryBudget() - poolBytes);
         ArrayPool pool = new ArrayPool(poolBytes);
         TensorReader reader = new TensorReader(inputs, depths);
         ResolvedParameters modelWide = new ResolvedParameters("", 0, request.specs(), request.globalSettings(),
@@ -185,7 +186,10 @@ public final class MergeRun {
                 merged++;
             } else if (step.merge()) {
                 MergePlan.Step source = step.tie() == null ? step : plan.step(step.tie().table());
-                rewrite.add(mergeJob(step, source, reader, pool, tensorDiagnostics, prepared));
+                TensorJob sliced = slicedJob(step, source, reader, pool, jobBudget, execution.threads(),
+                        tensorDiagnostics, prepared);
+                rewrite.add(sliced != null ? sliced : mergeJob(step, source, reader, pool, tensorDiagnostics,
+                        prepared));
                 merged++;
             } else {
                 rewrite.copy(step.first());
@@ -195,7 +199,7 @@ public final class MergeRun {
         for (MergePlan.Ignored i : plan.ignored()) {
             unmerged.add(new MergeReport.Unmerged(i.tensor(), i.reason()));
         }
-        return new Planned(rewrite.build(), execution.withMemoryBudget(Math.max(1, execution.memoryBudget() - poolBytes)),
+        return new Planned(rewrite.build(), execution.withMemoryBudget(jobBudget),
                 plan, merged, unmerged, tensorDiagnostics, quantizationErrors);
     }
 
@@ -221,6 +225,27 @@ public final class MergeRun {
             return w.layer().isPresent() ? w.layer().getAsInt() : null;
         }
 
+        /** The parameters of tensor {@code name}, resolved for its depth. */
+        ResolvedParameters parameters(String name) {
+            return new ResolvedParameters(name, depths.of(name), request.specs(), request.globalSettings(),
+                    request.modelSettings());
+        }
+
+        /** The random seed of tensor {@code name}: from the merge's seed and the name only. */
+        long seed(String name) {
+            return Hashing.murmur3_128().newHasher().putLong(request.seed()).putString(name, StandardCharsets.UTF_8)
+                    .hash().asLong();
+        }
+
+        /** The inputs of one (unquantized) tensor without its values, for a merge in slices. */
+        TensorInputs header(MergePlan.Step step, TensorDiagnostics.Recorder recorder, Object prepared) {
+            Weight ref = step.first();
+            String name = ref.name();
+            boolean inOut = depths.index().get(name).orElseThrow().role().storedInOut();
+            return TensorInputs.sliced(name, ref.shape(), inOut, Math.toIntExact(ref.elementCount()), inputs.size(),
+                    parameters(name), seed(name), recorder, prepared);
+        }
+
         /** The inputs of one tensor, read from the files as the method asks for them; close after use. */
         TensorInputs read(MergePlan.Step step, java.util.function.IntFunction<float[]> alloc,
                           TensorDiagnostics.Recorder recorder, Object prepared) {
@@ -240,8 +265,7 @@ public final class MergeRun {
             }
             WeightRole role = depths.index().get(name).orElseThrow().role();
             boolean inOut = quantized != null || role.storedInOut();
-            long tensorSeed = Hashing.murmur3_128().newHasher().putLong(request.seed())
-                    .putString(name, StandardCharsets.UTF_8).hash().asLong();
+            long tensorSeed = seed(name);
             TensorInputs.Loader loader = new TensorInputs.Loader() {
                 private final float[][] dequantized = new float[values.length + 1][];
 
@@ -283,9 +307,7 @@ public final class MergeRun {
                     }
                 }
             };
-            return new TensorInputs(name, shape, inOut, baseValues, values, loader,
-                    new ResolvedParameters(name, depths.of(name), request.specs(), request.globalSettings(),
-                            request.modelSettings()), tensorSeed,
+            return new TensorInputs(name, shape, inOut, baseValues, values, loader, parameters(name), tensorSeed,
                     recorder != null ? recorder : new TensorDiagnostics.Recorder(values.length), prepared);
         }
     }
@@ -304,7 +326,7 @@ public final class MergeRun {
         int n = (int) ref.elementCount();
         float[][] result = new float[1][];
         OutputTensor tensor = OutputTensor.like(out, type, () -> {
-            result[0] = mergeValues(source, step == source, reader, pool, sink, prepared);
+            result[0] = mergeValues(source, request.diagnostics() && step == source, reader, pool, sink, prepared);
             if (transpose) {
                 float[] merged = result[0];
                 result[0] = MatrixProducts.transpose(merged, (int) ref.shape()[0], (int) ref.shape()[1], pool.floats(n));
@@ -316,6 +338,34 @@ public final class MergeRun {
             result[0] = null;
         });
         return new TensorJob(tensor, workingBytes(n, reader) + (transpose ? 4L * n : 0));
+    }
+
+    /**
+     * The job that merges {@code step}'s tensor in slices ({@link SlicedMergeJob}), when merging it whole would take
+     * more than the jobs' budget ({@code jobBudget}) and the method can merge it in slices; otherwise null. Each
+     * slice holds what one of {@code threads} workers may.
+     */
+    private TensorJob slicedJob(MergePlan.Step step, MergePlan.Step source, TensorReader reader, ArrayPool pool,
+                                long jobBudget, int threads, List<TensorDiagnostics> sink, Object prepared) {
+        Weight table = source.first();
+        if (step.quantized() != null || workingBytes(table.elementCount(), reader) <= jobBudget
+                || request.method().sliced(reader.header(source, new TensorDiagnostics.Recorder(reader.modelCount()),
+                prepared)) == null) {
+            return null;
+        }
+        boolean diagnostics = request.diagnostics() && step == source;
+        boolean methodRecords = request.method().recordsTaskVectors();
+        TaskVectorStats stats = diagnostics ? new TaskVectorStats(reader.modelCount(), request.base() != null) : null;
+        TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount(),
+                methodRecords ? stats : null);
+        Integer layer = reader.layer(table);
+        SlicedMergeJob job = new SlicedMergeJob(source.sources(), request.base() != null,
+                () -> request.method().sliced(reader.header(source, recorder, prepared)), methodRecords ? null : stats,
+                diagnostics ? () -> sink.add(stats.finish(table.name(), layer).withTrimmed(recorder.trimmed())) : null,
+                step.tie() != null && step.tie().transposed(),
+                SlicedMergeJob.sliceFor(jobBudget / Math.max(1, threads), source.sources().size() + 2));
+        Weight out = step.first();
+        return job.job(out, request.outputType() != null ? request.outputType() : out.type(), pool);
     }
 
     /** Bytes a merge of {@code n} values holds: base, models and result, and what the method allocates besides. */
@@ -390,7 +440,7 @@ public final class MergeRun {
         private synchronized BlockQuantization.Quantized result() throws Exception {
             if (result == null) {
                 QuantizedMatMul q = codes.quantized().get(0);
-                float[] merged = mergeValues(codes, true, reader, pool, sink, prepared);
+                float[] merged = mergeValues(codes, request.diagnostics(), reader, pool, sink, prepared);
                 try {
                     float[] values = Arrays.copyOf(merged, q.quantization().k() * q.quantization().n());
                     result = q.quantization().quantize(values);

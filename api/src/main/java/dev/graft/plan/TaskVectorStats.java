@@ -50,13 +50,22 @@ public final class TaskVectorStats {
 
     /** Diagnostics of one tensor, before any trimming; {@code base} null gives those of the models themselves. */
     public static TensorDiagnostics of(String tensor, Integer layer, float[] base, float[][] models) {
+        TaskVectorStats stats = new TaskVectorStats(models.length, base != null);
+        stats.addValues(base, models, models[0].length);
+        return stats.finish(tensor, layer);
+    }
+
+    /**
+     * Adds the first {@code length} entries of each model's values (their task vectors when {@code base} is not
+     * null), block by block: a tensor added in slices whose lengths are multiples of {@link #BLOCK} gives the same
+     * diagnostics as added whole. The arrays are not changed.
+     */
+    public void addValues(float[] base, float[][] models, int length) {
         int m = models.length;
-        int n = models[0].length;
-        TaskVectorStats stats = new TaskVectorStats(m, base != null);
         float[][] d = new float[m][BLOCK];
         float[] b = new float[BLOCK];
-        for (int start = 0; start < n; start += BLOCK) {
-            int len = Math.min(BLOCK, n - start);
+        for (int start = 0; start < length; start += BLOCK) {
+            int len = Math.min(BLOCK, length - start);
             if (base != null) {
                 System.arraycopy(base, start, b, 0, len);
             }
@@ -69,9 +78,8 @@ public final class TaskVectorStats {
                     }
                 }
             }
-            stats.add(d, len);
+            add(d, len);
         }
-        return stats.finish(tensor, layer);
     }
 
     /** Adds the first {@code len} entries (at most {@link #BLOCK}) of each block-sized vector. */

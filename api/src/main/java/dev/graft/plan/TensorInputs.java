@@ -36,6 +36,8 @@ public final class TensorInputs implements AutoCloseable {
     private final TensorDiagnostics.Recorder diagnostics;
     private final Object prepared;
     private final Loader loader;
+    private final int size;
+    private final int modelCount;
     private int loaded;
 
     public TensorInputs(String tensor, long[] shape, boolean inOutLayout, float[] base, float[][] models,
@@ -51,7 +53,9 @@ public final class TensorInputs implements AutoCloseable {
                         Loader loader, ResolvedParameters parameters, long seed,
                         TensorDiagnostics.Recorder diagnostics, Object prepared) {
         this.loader = loader;
-        this.loaded = loader == null ? models[0].length : 0;
+        this.size = models[0].length;
+        this.modelCount = models.length;
+        this.loaded = loader == null ? size : 0;
         this.prepared = prepared;
         this.tensor = tensor;
         this.shape = shape.clone();
@@ -61,6 +65,34 @@ public final class TensorInputs implements AutoCloseable {
         this.parameters = parameters;
         this.seed = seed;
         this.diagnostics = diagnostics;
+    }
+
+    private TensorInputs(String tensor, long[] shape, boolean inOutLayout, int size, int modelCount,
+                         ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics,
+                         Object prepared) {
+        this.modelCount = modelCount;
+        this.tensor = tensor;
+        this.shape = shape.clone();
+        this.inOutLayout = inOutLayout;
+        this.size = size;
+        this.base = null;
+        this.models = null;
+        this.loader = null;
+        this.parameters = parameters;
+        this.seed = seed;
+        this.diagnostics = diagnostics;
+        this.prepared = prepared;
+    }
+
+    /**
+     * Inputs of {@code size} entries of {@code modelCount} models that hold no values, for a merge in slices
+     * ({@link MergeMethod#sliced}); everything else as above.
+     */
+    public static TensorInputs sliced(String tensor, long[] shape, boolean inOutLayout, int size, int modelCount,
+                                      ResolvedParameters parameters, long seed, TensorDiagnostics.Recorder diagnostics,
+                                      Object prepared) {
+        return new TensorInputs(tensor, shape, inOutLayout, size, modelCount, parameters, seed, diagnostics,
+                prepared);
     }
 
     public String tensor() {
@@ -81,7 +113,7 @@ public final class TensorInputs implements AutoCloseable {
 
     /** Number of values. */
     public int size() {
-        return models[0].length;
+        return size;
     }
 
     /** The base model's values (all read), or null when the merge has no base. */
@@ -101,6 +133,9 @@ public final class TensorInputs implements AutoCloseable {
      * they are read into; reading only moves forward.
      */
     public Values readTo(int to) {
+        if (models == null) {
+            throw new IllegalStateException("tensor '" + tensor + "' is merged in slices: its values are not held");
+        }
         if (to > loaded) {
             loader.load(loaded, to);
             loaded = to;
@@ -117,7 +152,7 @@ public final class TensorInputs implements AutoCloseable {
     }
 
     public int modelCount() {
-        return models.length;
+        return modelCount;
     }
 
     /** A parameter of model {@code i} (falls back to the global value, then the default). */

@@ -216,4 +216,52 @@ class OnnxWriterTest {
         }
         assertThat(dir.resolve("out.onnx")).doesNotExist();
     }
+
+    /**
+     * A streamed tensor's slices, handed over out of order and in both layouts, land at their places (the file equals
+     * the one written from the whole array); missing or out-of-range entries are refused naming the tensor.
+     */
+    @Test
+    void streamedSlicesLandAtTheirPlaces() throws IOException {
+        Path in = TinyModels.save(TinyModels.mlp(14), dir.resolve("in.onnx"));
+        for (WriteOptions.Layout layout : WriteOptions.Layout.values()) {
+            WriteOptions options = WriteOptions.defaults().withLayout(layout).withInlineBelow(0);
+            // the same file name in two folders: the model names its data file
+            Path whole = Files.createDirectories(dir.resolve("whole-" + layout)).resolve("m.onnx");
+            Path sliced = Files.createDirectories(dir.resolve("sliced-" + layout)).resolve("m.onnx");
+            try (OnnxModel m = OnnxModel.open(in)) {
+                Weight w = m.initializers().get(0);
+                float[] v = w.toFloats();
+                List<OutputTensor> tensors = copies(m);
+                tensors.set(0, OutputTensor.like(w, ElementType.FLOAT16, () -> v.clone()));
+                OnnxWriter.write(m.proto(), tensors, whole, options);
+                tensors.set(0, OutputTensor.streamed(w, ElementType.FLOAT16, sink -> {
+                    for (int from = v.length - 5; from > -5; from -= 5) { // backwards, in slices of 5
+                        int start = Math.max(0, from);
+                        sink.accept(start, v, start, from + 5 - start);
+                    }
+                }));
+                OnnxWriter.write(m.proto(), tensors, sliced, options);
+            }
+            assertThat(Files.readAllBytes(sliced)).isEqualTo(Files.readAllBytes(whole));
+            if (layout == WriteOptions.Layout.EXTERNAL) {
+                assertThat(Files.readAllBytes(sliced.resolveSibling("m.onnx.data")))
+                        .isEqualTo(Files.readAllBytes(whole.resolveSibling("m.onnx.data")));
+            }
+        }
+        try (OnnxModel m = OnnxModel.open(in)) {
+            Weight w = m.initializers().get(0);
+            List<OutputTensor> missing = copies(m);
+            missing.set(0, OutputTensor.streamed(w, ElementType.FLOAT, sink -> sink.accept(0, new float[4], 0, 4)));
+            assertThatThrownBy(() -> OnnxWriter.write(m.proto(), missing, dir.resolve("out.onnx"),
+                    WriteOptions.defaults())).isInstanceOf(GraftException.class).hasMessageContaining("'W1'")
+                    .hasMessageContaining("got 4 values in slices, expected 32");
+            List<OutputTensor> outside = copies(m);
+            outside.set(0, OutputTensor.streamed(w, ElementType.FLOAT, sink -> sink.accept(30, new float[4], 0, 4)));
+            assertThatThrownBy(() -> OnnxWriter.write(m.proto(), outside, dir.resolve("out.onnx"),
+                    WriteOptions.defaults())).isInstanceOf(GraftException.class).hasMessageContaining("'W1'")
+                    .hasMessageContaining("slice [30, 34) outside the 32 entries");
+        }
+        assertThat(dir.resolve("out.onnx")).doesNotExist();
+    }
 }

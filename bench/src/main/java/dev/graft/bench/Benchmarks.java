@@ -24,6 +24,8 @@ import java.util.Locale;
  *   resident memory of one TIES in a child JVM;</li>
  *   <li>{@code lap}, {@code align}: see {@link AlignmentBenchmarks}.</li>
  *   <li>{@code regmean}, {@code eval}: see {@link DataAwareBenchmarks}.</li>
+ *   <li>{@code decoder}, {@code decoder-fp16}, {@code decoder-int4}: see {@link DecoderBenchmarks} (not part of
+ *   {@code all}: about 40 GB of disk).</li>
  * </ul>
  */
 public final class Benchmarks {
@@ -82,6 +84,9 @@ public final class Benchmarks {
         if (what.equals("regmean") || what.equals("eval") || what.equals("all")) {
             DataAwareBenchmarks.run(Path.of(System.getProperty("graft.models.dir", "api/target/models")), work,
                     !what.equals("eval"), !what.equals("regmean"));
+        }
+        if (what.startsWith("decoder")) { // not in "all": it needs about 40 GB of free disk
+            DecoderBenchmarks.run(work, !what.equals("decoder-int4"), !what.equals("decoder-fp16"));
         }
         if (what.equals("pleas") || what.equals("all")) {
             PleasBenchmarks.merge(Path.of(System.getProperty("graft.models.dir", "api/target/models")),
@@ -289,6 +294,8 @@ public final class Benchmarks {
                 models[i] = Path.of(prefix + i + ".onnx");
             }
             tiesMerge(models, Path.of(args[3]), true, true);
+        } else if (args[1].equals("decoder-ties")) {
+            DecoderBenchmarks.childMerge(args);
         }
         printPeakRss();
     }
@@ -315,7 +322,7 @@ public final class Benchmarks {
         return s[s.length / 2];
     }
 
-    private static void exec(String... cmd) throws Exception {
+    static void exec(String... cmd) throws Exception {
         Process p = new ProcessBuilder(cmd).inheritIO().start();
         if (p.waitFor() != 0) {
             throw new IllegalStateException(String.join(" ", cmd) + " failed");

@@ -15,7 +15,22 @@ interface Drop {
     /** How many entries were kept, once every range has been applied. */
     long kept();
 
-    /** A drop already carried out on the whole tensor (or nothing to drop): {@link #apply} does nothing. */
+    /** Drops every entry. */
+    static Drop everything() {
+        return new Drop() {
+            @Override
+            public void apply(float[] block, int first, int length) {
+                java.util.Arrays.fill(block, 0, length, 0f);
+            }
+
+            @Override
+            public long kept() {
+                return 0;
+            }
+        };
+    }
+
+    /** A drop already carried out    /** A drop already carried out on the whole tensor (or nothing to drop): {@link #apply} does nothing. */
     static Drop done(long kept) {
         return new Drop() {
             @Override

@@ -3,6 +3,7 @@ package dev.graft.merge;
 import dev.graft.InvalidSettingException;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ParameterSpec;
+import dev.graft.plan.SlicedMerge;
 import dev.graft.plan.TensorInputs;
 import java.util.List;
 
@@ -32,19 +33,49 @@ public final class Linear implements MergeMethod {
 
     @Override
     public void merge(TensorInputs in, float[] out) {
-        float[][] models = in.models();
-        double[] w = new double[models.length];
-        double total = 0;
-        for (int m = 0; m < models.length; m++) {
-            w[m] = in.model(m, "weight");
-            total += w[m];
-        }
+        mix(weights(in), in.flag("normalize"), in.models(), out, out.length);
+    }
+
+    /** Elementwise, so any slice is merged on its own. */
+    @Override
+    public SlicedMerge sliced(TensorInputs in) {
+        double[] w = weights(in);
         boolean normalize = in.flag("normalize");
-        if (normalize && total == 0) {
+        return new SlicedMerge() {
+            @Override
+            public boolean needsPass(int done) {
+                return false;
+            }
+
+            @Override
+            public void observe(int pass, float[] base, float[][] models, int first, int length) {
+            }
+
+            @Override
+            public void merge(float[] base, float[][] models, int first, int length, float[] out) {
+                mix(w, normalize, models, out, length);
+            }
+        };
+    }
+
+    /** Each model's weight; the last entry is their sum. */
+    private static double[] weights(TensorInputs in) {
+        int m = in.modelCount();
+        double[] w = new double[m + 1];
+        for (int i = 0; i < m; i++) {
+            w[i] = in.model(i, "weight");
+            w[m] += w[i];
+        }
+        if (in.flag("normalize") && w[m] == 0) {
             throw new InvalidSettingException("linear merge of '" + in.tensor() + "': weights sum to 0, cannot"
                     + " normalize");
         }
-        for (int i = 0; i < out.length; i++) {
+        return w;
+    }
+
+    private static void mix(double[] w, boolean normalize, float[][] models, float[] out, int length) {
+        double total = w[models.length];
+        for (int i = 0; i < length; i++) {
             double acc = 0;
             for (int m = 0; m < models.length; m++) {
                 acc += w[m] * models[m][i];

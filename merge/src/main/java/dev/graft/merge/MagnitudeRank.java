@@ -47,28 +47,50 @@ final class MagnitudeRank {
         if (r >= n) {
             return Cut.BOTTOM;
         }
+        Bin bin = bin(high, r);
+        int[] low = LOW.get();
+        java.util.Arrays.fill(low, 0);
+        bin.count(v, 0, n, low);
+        return bin.cut(low);
+    }
+
+    /**
+     * The first-level bin where rank {@code r} (0 < r < n) falls, and how many of its entries the top {@code r}
+     * take: the second level of a cut, counted over the entries in this bin ({@link #count(float[], int, int,
+     * int[])}, all at once or range by range), then {@link #cut(int[])}.
+     */
+    record Bin(int bin, int need) {
+        /** Adds the low bits of those entries of {@code v[from, to)} in this bin to {@code low} (2^16 entries). */
+        void count(float[] v, int from, int to, int[] low) {
+            for (int i = from; i < to; i++) {
+                int b = Float.floatToRawIntBits(v[i]) & 0x7fffffff;
+                if (b >>> 16 == bin) {
+                    low[b & 0xffff]++;
+                }
+            }
+        }
+
+        /** The cut, given the second-level histogram of the whole tensor's entries in this bin. */
+        Cut cut(int[] low) {
+            int before = 0;
+            int l = low.length - 1;
+            while (before + low[l] < need) {
+                before += low[l];
+                l--;
+            }
+            return new Cut((bin << 16) | l, need - before, low[l]);
+        }
+    }
+
+    /** The first-level bin of rank {@code r} (0 < r < n) in {@code high}, the {@link #count} of a whole tensor. */
+    static Bin bin(int[] high, int r) {
         int before = 0;
         int bin = high.length - 1;
         while (before + high[bin] < r) {
             before += high[bin];
             bin--;
         }
-        int need = r - before;
-        int[] low = LOW.get();
-        java.util.Arrays.fill(low, 0);
-        for (float x : v) {
-            int b = Float.floatToRawIntBits(x) & 0x7fffffff;
-            if (b >>> 16 == bin) {
-                low[b & 0xffff]++;
-            }
-        }
-        int before2 = 0;
-        int l = low.length - 1;
-        while (before2 + low[l] < need) {
-            before2 += low[l];
-            l--;
-        }
-        return new Cut((bin << 16) | l, need - before2, low[l]);
+        return new Bin(bin, r - before);
     }
 
     /**
@@ -77,6 +99,31 @@ final class MagnitudeRank {
      */
     static Drop between(float[] v, Cut lower, Cut upper, long kept, float scale) {
         return new Between(lower, upper, lastTaken(v, lower), lastTaken(v, upper), kept, scale);
+    }
+
+    /**
+     * A drop that keeps the top of a tensor of {@code n} entries not held whole, down to {@code cut} ({@code kept}
+     * entries), multiplying them by {@code scale}. Blocks must come in index order: the entries equal to the cut
+     * are counted as they come, and taken while the cut still takes them.
+     */
+    static Drop above(Cut cut, int n, long kept, float scale) {
+        LastTaken last = new LastTaken(cut, n);
+        return new Drop() {
+            @Override
+            public void apply(float[] block, int first, int length) {
+                if (!last.known()) {
+                    last.count(block, first, length);
+                }
+                // until the last taken entry is seen, every equal entry so far is taken
+                int lastTaken = last.known() ? last.index() : first + length;
+                new Between(cut, Cut.TOP, lastTaken, -1, kept, scale).apply(block, first, length);
+            }
+
+            @Override
+            public long kept() {
+                return kept;
+            }
+        };
     }
 
     /** Keeps the entries of {@code v} whose descending-magnitude rank lies in {@code [from, to)}, zeroing the rest. */
@@ -98,20 +145,46 @@ final class MagnitudeRank {
      * order), or -1 when it takes none of them; {@code v.length} when it takes all.
      */
     private static int lastTaken(float[] v, Cut cut) {
-        if (cut.take == 0) {
-            return -1;
+        LastTaken last = new LastTaken(cut, v.length);
+        last.count(v, 0, v.length);
+        return last.index();
+    }
+
+    /**
+     * The index of the last entry a cut takes among those with exactly its bits, found over consecutive ranges of
+     * a tensor of {@code n} entries: -1 when it takes none, {@code n} when it takes all.
+     */
+    static final class LastTaken {
+        private final Cut cut;
+        private int seen;
+        private int index;
+
+        LastTaken(Cut cut, int n) {
+            this.cut = cut;
+            this.index = cut.take == 0 ? -1 : cut.take == cut.equal ? n : Integer.MIN_VALUE;
         }
-        if (cut.take == cut.equal) {
-            return v.length;
+
+        /** Whether the index is known without looking at the entries. */
+        boolean known() {
+            return index != Integer.MIN_VALUE;
         }
-        int seen = 0;
-        for (int i = 0; i < v.length; i++) {
-            if ((Float.floatToRawIntBits(v[i]) & 0x7fffffff) == cut.bits && ++seen == cut.take) {
-                return i;
+
+        /** Looks at {@code v[0, length)}, entries {@code [first, first + length)} of the tensor. */
+        void count(float[] v, int first, int length) {
+            for (int i = 0; i < length && !known(); i++) {
+                if ((Float.floatToRawIntBits(v[i]) & 0x7fffffff) == cut.bits && ++seen == cut.take) {
+                    index = first + i;
+                }
             }
         }
-        throw new IllegalStateException("cut takes " + cut.take + " entries with bits " + cut.bits + ", found "
-                + seen);
+
+        int index() {
+            if (!known()) {
+                throw new IllegalStateException("cut takes " + cut.take + " entries with bits " + cut.bits
+                        + ", found " + seen);
+            }
+            return index;
+        }
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.graft.merge;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ModelScan;
 import dev.graft.plan.ResolvedParameters;
+import dev.graft.plan.SlicedMerge;
 import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.TaskVectorStats;
 import dev.graft.plan.TensorInputs;
@@ -99,6 +100,19 @@ abstract class TaskVectorMerge implements MergeMethod {
     }
 
     /**
+     * In slices ({@link SlicedTaskVectorMerge}) for task arithmetic and per-tensor TIES trimming without the L1
+     * rescale; the other sparsifiers decide from the whole task vector at once (null).
+     */
+    @Override
+    public SlicedMerge sliced(TensorInputs in) {
+        boolean trim = sparsifier instanceof MagnitudeTrim && !(in.prepared() instanceof ModelWideTopK);
+        if (sparsifier != null && (!trim || in.flag("rescale") && convention == Convention.MERGEKIT)) {
+            return null;
+        }
+        return new SlicedTaskVectorMerge(in, trim, electSigns, convention);
+    }
+
+    /**
      * Three steps, so that each input array is read from memory a few times rather than once per operation:
      * task vectors block by block as the values are read (with the diagnostics and the magnitude histograms
      * the sparsifier needs); each model's drop, decided over its whole task vector; then, block by block while
@@ -167,7 +181,7 @@ abstract class TaskVectorMerge implements MergeMethod {
      * The combination of sparsified task vectors, one block at a time: {@code θ₀ + λ·τ} with {@code τ} the
      * (normalized) weighted sum, or the disjoint merge after sign election.
      */
-    private static final class Combination {
+    static final class Combination {
         private final float[] w;
         private final boolean elect;
         private final boolean weightedVote;
