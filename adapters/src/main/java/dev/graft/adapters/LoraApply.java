@@ -7,11 +7,14 @@ import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
 import dev.graft.index.GraphIndex;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.TiedWeights;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
 import dev.graft.onnx.WrittenFiles;
+import dev.graft.plan.MergeReport;
+import dev.graft.plan.QuantizedRewrite;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -23,7 +26,8 @@ import java.util.Map;
  * Merges weighted LoRA adapters into an ONNX model's weights (Hu et al., ICLR 2022): each targeted dense weight
  * becomes {@code W + Σₖ wₖ·sₖ·Bₖ·Aₖ} ({@link LoraModule#delta()}, the scale folded in once; transposed for a
  * weight stored {@code [in, out]}), a trained bias of an adapter ({@code bias: all | lora_only}) replaces the
- * model's, and everything else is copied. Weights are computed and written as a merge's are (in parallel, under a
+ * model's, and everything else is copied. An int4/int8 {@code MatMulNBits} weight is updated as the float weight its
+ * codes stand for, then quantized again as it was stored ({@link QuantizedRewrite}). Weights are computed and written as a merge's are (in parallel, under a
  * memory budget, atomically), in their own element type; provenance records operation {@code lora-apply}.
  */
 public final class LoraApply {
@@ -31,8 +35,12 @@ public final class LoraApply {
     public record Applied(String adapter, String module, String weight, int rank, double scale, double adapterWeight) {
     }
 
-    /** What was applied, and the files written. */
-    public record Report(String model, List<Applied> modules, List<String> biases, List<String> files) {
+    /**
+     * What was applied, and the files written; for each quantized ({@code MatMulNBits}) weight updated, the error of
+     * quantizing the updated values again.
+     */
+    public record Report(String model, List<Applied> modules, List<String> biases, List<String> files,
+                         List<MergeReport.QuantizationError> quantization) {
     }
 
     private final Path base;
@@ -125,7 +133,25 @@ public final class LoraApply {
             for (int k = 0; k < folders.size(); k++) {
                 plan.parameter("adapter." + k, folders.get(k) + ":" + weights.get(k));
             }
+            Map<String, QuantizedMatMul> quantized = new HashMap<>(); // by the name of each part
+            for (QuantizedMatMul q : QuantizedMatMul.find(model)) {
+                for (Weight part : java.util.Arrays.asList(q.codes(), q.scales(), q.zeroPoints())) {
+                    if (part != null) {
+                        quantized.put(part.name(), q);
+                    }
+                }
+            }
+            Map<String, QuantizedRewrite> rewrites = new HashMap<>();
+            List<MergeReport.QuantizationError> errors = java.util.Collections.synchronizedList(new ArrayList<>());
             for (Weight w : model.initializers()) {
+                QuantizedMatMul q = quantized.get(w.name());
+                if (q != null && updates.containsKey(q.codes().name())) {
+                    List<Update> u = updates.get(q.codes().name());
+                    long n = (long) q.quantization().k() * q.quantization().n();
+                    plan.add(rewrites.computeIfAbsent(q.codes().name(), c -> new QuantizedRewrite(q,
+                            () -> add(q.dequantize(), u), errors::add, 4L * n)).part(w));
+                    continue;
+                }
                 List<Update> u = updates.get(w.name());
                 float[] bias = biases.get(w.name());
                 if (u != null) {
@@ -138,7 +164,9 @@ public final class LoraApply {
             }
             WrittenFiles files = Rewriter.write(plan.build(), target, Execution.defaults().withProgress(progress))
                     .files();
-            return new Report(base.toString(), applied, List.copyOf(biases.keySet()), files.names());
+            List<MergeReport.QuantizationError> quantization = errors.stream()
+                    .sorted(java.util.Comparator.comparing(MergeReport.QuantizationError::weight)).toList();
+            return new Report(base.toString(), applied, List.copyOf(biases.keySet()), files.names(), quantization);
         }
     }
 

@@ -6,6 +6,7 @@ import dev.graft.GraftException;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.index.GraphIndex;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.TiedWeights;
 import dev.graft.onnx.Weight;
 import java.nio.file.Path;
@@ -120,6 +121,13 @@ public final class LoraExtract {
                 modules.put(name, new LoraModule(name, f.rank(), in, out, f.a(), f.b(), 1.0));
                 ranks.put(name, f.rank());
                 carried.add(t.weight());
+                QuantizedMatMul q = quantized(mb, t.weight());
+                if (q != null) { // the scales (and zero points) are part of the weight the LoRA captures
+                    carried.add(q.scales().name());
+                    if (q.zeroPoints() != null) {
+                        carried.add(q.zeroPoints().name());
+                    }
+                }
                 report.add(new Module(name, t.weight(), f.rank(), f.capturedEnergy()));
                 if (t.bias() != null && carryBiases) {
                     float[] bb = mb.weight(t.bias()).orElseThrow().toFloats();
@@ -162,12 +170,20 @@ public final class LoraExtract {
 
     /**
      * {@code W_ft − W_base} of dense weight {@code t} as {@code [out, in]}, or null where the two are equal; an error
-     * where the fine-tuned model lacks the weight or has another shape.
+     * where the fine-tuned model lacks the weight or has another shape. {@code MatMulNBits} weights are compared
+     * dequantized.
      */
     static float[] update(OnnxModel mb, OnnxModel mf, ModuleMap.Target t) {
         Weight base = mb.weight(t.weight()).orElseThrow();
-        float[] wb = base.toFloats();
-        float[] wf = weight(mb.file(), mf, t.weight(), base.shape()).toFloats();
+        Weight tuned = weight(mb.file(), mf, t.weight(), base.shape());
+        QuantizedMatMul qb = quantized(mb, t.weight());
+        QuantizedMatMul qf = qb == null ? null : quantized(mf, t.weight());
+        if (qb != null && (qf == null || !qf.sameLayout(qb))) {
+            throw new GraftException(mf.file(), t.weight(), (qf == null ? "is not a MatMulNBits weight" : "is quantized as "
+                    + qf.quantization()) + " but the base " + mb.file() + " has " + qb.quantization());
+        }
+        float[] wb = qb != null ? qb.dequantize() : base.toFloats();
+        float[] wf = qf != null ? qf.dequantize() : tuned.toFloats();
         if (Arrays.equals(wb, wf)) {
             return null;
         }
@@ -177,6 +193,11 @@ public final class LoraExtract {
             delta[k] -= before[k];
         }
         return delta;
+    }
+
+    /** The MatMulNBits weight whose codes are {@code codes} in {@code model}, or null. */
+    private static QuantizedMatMul quantized(OnnxModel model, String codes) {
+        return QuantizedMatMul.find(model).stream().filter(q -> q.codes().name().equals(codes)).findFirst().orElse(null);
     }
 
     private static Weight weight(Path base, OnnxModel m, String name, long[] shape) {

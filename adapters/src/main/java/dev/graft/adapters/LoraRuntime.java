@@ -118,8 +118,14 @@ public final class LoraRuntime {
             ModuleMap map = new ModuleMap(model, mapping);
             GraphEdit edit = GraphEdit.of(model);
             Map<String, String> byWeight = new LinkedHashMap<>();
+            java.util.Set<String> quantized = new java.util.HashSet<>();
+            dev.graft.index.QuantizedMatMul.find(model).forEach(q -> quantized.add(q.codes().name()));
             for (String m : modules) {
                 ModuleMap.Target t = map.find(m);
+                if (quantized.contains(t.weight())) {
+                    throw new GraftException(base, t.weight(), "is an int4/int8 MatMulNBits weight (module '" + m
+                            + "'); run-time LoRA branches read float weights: apply the adapter instead");
+                }
                 if (t.packed()) {
                     throw new GraftException(base, t.weight(), "packs module '" + m + "' with others (outputs "
                             + t.offset() + " to " + (t.offset() + t.out()) + " of " + t.stored() + "); run-time LoRA "

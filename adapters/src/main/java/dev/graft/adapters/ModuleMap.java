@@ -4,6 +4,7 @@ import dev.graft.GraftException;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
 import dev.graft.index.PackedProjection;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.WeightRole;
 import dev.graft.onnx.OnnxModel;
 import java.util.ArrayList;
@@ -19,7 +20,8 @@ import java.util.Map;
  * is the weight with that path (GenAI's {@code attn} and PyTorch's {@code self_attn} alike), or else the one whose
  * path ends with the module's name or is a suffix of it, if just one does. A packed projection (GenAI's
  * {@code qkv_proj}, {@code gate_up_proj}) is seen as the modules it packs ({@code self_attn.q_proj}, ...), each a
- * slice of its outputs. A user mapping (module → initializer name) comes first. A module found nowhere is an error listing
+ * slice of its outputs. An int4/int8 {@code MatMulNBits} weight is the {@code [K, N]} weight its codes stand for
+ * (named by its codes initializer). A user mapping (module → initializer name) comes first. A module found nowhere is an error listing
  * the module paths that share the longest prefix with it.
  */
 public final class ModuleMap {
@@ -81,6 +83,11 @@ public final class ModuleMap {
                         biases.get(w.modulePath())));
             }
         }
+        for (QuantizedMatMul q : QuantizedMatMul.find(model)) { // an int4 weight: its codes stand for [K, N]
+            IndexedWeight w = index.get(q.codes().name()).orElseThrow();
+            byPath.put(pytorchPath(w), new Target(q.codes().name(), true, q.quantization().k(), q.quantization().n(),
+                    biases.get(w.modulePath())));
+        }
         for (PackedProjection p : PackedProjection.find(model, index)) { // after the weights: parts replace the whole
             Target whole = byPath.values().stream().filter(t -> t.weight().equals(p.weight())).findFirst().orElseThrow();
             byPath.values().remove(whole);
@@ -96,7 +103,7 @@ public final class ModuleMap {
      * {@code attn} scope that Hugging Face's Llama-family models call {@code self_attn}.
      */
     private static String pytorchPath(IndexedWeight w) {
-        return w.name().endsWith(".MatMul.weight") ? w.modulePath().replace(".attn.", ".self_attn.") : w.modulePath();
+        return w.name().contains(".MatMul.weight") ? w.modulePath().replace(".attn.", ".self_attn.") : w.modulePath();
     }
 
     /** Every dense weight, by module path, in graph order. */

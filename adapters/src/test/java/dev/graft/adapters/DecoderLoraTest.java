@@ -3,11 +3,15 @@ package dev.graft.adapters;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.graft.index.GraphIndex;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.TiedWeights;
 import dev.graft.onnx.OnnxModel;
+import dev.graft.tensor.BlockQuantization;
 import dev.graft.tensor.ElementType;
 import dev.graft.testing.Decoders;
 import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -90,5 +94,82 @@ class DecoderLoraTest {
             assertThat(m.weight("model.embed_tokens.weight").orElseThrow().toFloats())
                     .isNotEqualTo(base.weight("model.embed_tokens.weight").orElseThrow().toFloats());
         }
+    }
+
+    /**
+     * An int4 {@code MatMulNBits} model takes a LoRA as its float export does: each updated weight is written as the
+     * quantization (ONNX Runtime's rule) of its dequantized values plus the module's update, worked out here from the
+     * adapter file and the base's codes, and the adapted model moves towards the fine-tune.
+     */
+    @Test
+    void anAdapterAppliesToAnInt4Model() {
+        Path adapter = dir.resolve("licence-adapter");
+        LoraExtract.from(Decoders.model("optimum/base/model.onnx"), Decoders.model("optimum/licence/model.onnx"))
+                .rank(8).writeTo(adapter);
+        Path base = Decoders.model("int4/base/model.onnx");
+        Path out = dir.resolve("int4.onnx");
+        LoraApply.Report r = LoraApply.to(base).adapter(adapter).writeTo(out);
+        assertThat(r.modules()).hasSize(15);
+        assertThat(r.quantization()).hasSize(15).allSatisfy(e -> assertThat(e.relativeRms()).isBetween(0.0, 0.2));
+        PeftAdapter peft = PeftAdapter.read(adapter);
+        try (OnnxModel b = OnnxModel.open(base); OnnxModel o = OnnxModel.open(out)) {
+            Map<String, QuantizedMatMul> before = byCodes(b);
+            Map<String, QuantizedMatMul> after = byCodes(o);
+            for (LoraModule m : peft.modules().values()) {
+                String codes = m.name() + ".MatMul.weight_Q4"; // the fixture's names: the node's, then the part
+                QuantizedMatMul q = before.get(codes);
+                float[] w = q.dequantize();
+                float[] d = m.delta();
+                int n = q.quantization().n();
+                for (int row = 0; row < m.out(); row++) {
+                    for (int i = 0; i < m.in(); i++) {
+                        w[i * n + row] += d[row * m.in() + i];
+                    }
+                }
+                BlockQuantization.Quantized expected = q.quantization().quantize(w);
+                BlockQuantization.Quantized written = after.get(codes).stored();
+                assertThat(written.codes()).as(codes).isEqualTo(expected.codes());
+                assertThat(written.scales()).as(codes).isEqualTo(expected.scales());
+            }
+        }
+        float[] tuned = Decoders.onTokens(Decoders.torchLogits("licence"));
+        float[] adapted = Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT));
+        float[] int4 = Decoders.onTokens(Decoders.kvLogits(base, ElementType.FLOAT));
+        assertThat(Decoders.maxAbsDiff(adapted, tuned)).isLessThan(Decoders.maxAbsDiff(int4, tuned));
+    }
+
+    /**
+     * A LoRA extracted from two int4 models is the difference of their dequantized weights (exact at full rank),
+     * and their scales count as part of the weights captured, not as uncaptured changes.
+     */
+    @Test
+    void anAdapterIsExtractedFromTwoInt4Models() {
+        Path base = Decoders.model("int4/base/model.onnx");
+        Path tuned = Decoders.model("int4/licence/model.onnx");
+        Path adapter = dir.resolve("int4-adapter");
+        LoraExtract.Report r = LoraExtract.from(base, tuned).rank(64).writeTo(adapter);
+        assertThat(r.modules()).hasSize(15);
+        assertThat(r.uncaptured()).extracting(LoraExtract.Uncaptured::tensor)
+                .noneMatch(t -> t.contains("weight_scales"));
+        LoraModule q = PeftAdapter.read(adapter).modules().get("model.layers.0.self_attn.q_proj");
+        try (OnnxModel b = OnnxModel.open(base); OnnxModel t = OnnxModel.open(tuned)) {
+            String codes = "model.layers.0.self_attn.q_proj.MatMul.weight_Q4";
+            float[] wb = byCodes(b).get(codes).dequantize();
+            float[] wt = byCodes(t).get(codes).dequantize();
+            float[] d = q.delta();
+            int n = q.out();
+            for (int out = 0; out < q.out(); out++) {
+                for (int in = 0; in < q.in(); in++) {
+                    assertThat(d[out * q.in() + in]).isCloseTo(wt[in * n + out] - wb[in * n + out],
+                            org.assertj.core.api.Assertions.within(1e-4f));
+                }
+            }
+        }
+    }
+
+    private static Map<String, QuantizedMatMul> byCodes(OnnxModel model) {
+        Map<String, QuantizedMatMul> m = new HashMap<>();
+        QuantizedMatMul.find(model).forEach(q -> m.put(q.codes().name(), q));
+        return m;
     }
 }

@@ -177,11 +177,11 @@ public final class MergeRun {
         o.originals().forEach(rewrite::input);
         List<MergeReport.Unmerged> unmerged = new ArrayList<>();
         int merged = 0;
-        Map<String, QuantizedMerge> quantized = new HashMap<>();
+        Map<String, QuantizedRewrite> quantized = new HashMap<>();
         for (MergePlan.Step step : plan.steps()) {
             if (step.quantized() != null) {
                 MergePlan.Step codes = plan.step(step.quantized().get(0).codes().name());
-                rewrite.add(quantized.computeIfAbsent(codes.first().name(), c -> new QuantizedMerge(codes, reader, pool,
+                rewrite.add(quantized.computeIfAbsent(codes.first().name(), c -> quantizedMerge(codes, reader, pool,
                         tensorDiagnostics, prepared, quantizationErrors)).part(step.first()));
                 merged++;
             } else if (step.merge()) {
@@ -413,61 +413,22 @@ public final class MergeRun {
     }
 
     /**
-     * The tensors of one quantized weight (codes, scales, zero points), from one merge of its dequantized values in
-     * every model, quantized again as it was stored: the job of whichever part is written first computes them,
-     * each part is handed out once, and the result is dropped when every part is written.
+     * The rewrite of one quantized weight (codes, scales, zero points) from one merge of its dequantized values in
+     * every model ({@code codes}' step).
      */
-    private final class QuantizedMerge {
-        private final MergePlan.Step codes;
-        private final TensorReader reader;
-        private final ArrayPool pool;
-        private final List<TensorDiagnostics> sink;
-        private final Object prepared;
-        private final List<MergeReport.QuantizationError> errors;
-        private BlockQuantization.Quantized result;
-        private int written;
-
-        QuantizedMerge(MergePlan.Step codes, TensorReader reader, ArrayPool pool, List<TensorDiagnostics> sink,
-                       Object prepared, List<MergeReport.QuantizationError> errors) {
-            this.codes = codes;
-            this.reader = reader;
-            this.pool = pool;
-            this.sink = sink;
-            this.prepared = prepared;
-            this.errors = errors;
-        }
-
-        private synchronized BlockQuantization.Quantized result() throws Exception {
-            if (result == null) {
-                QuantizedMatMul q = codes.quantized().get(0);
-                float[] merged = mergeValues(codes, request.diagnostics(), reader, pool, sink, prepared);
-                try {
-                    float[] values = Arrays.copyOf(merged, q.quantization().k() * q.quantization().n());
-                    result = q.quantization().quantize(values);
-                    errors.add(MergeReport.QuantizationError.of(q.node(), values, q.quantization().dequantize(result)));
-                } finally {
-                    pool.release(merged);
-                }
+    private QuantizedRewrite quantizedMerge(MergePlan.Step codes, TensorReader reader, ArrayPool pool,
+                                            List<TensorDiagnostics> sink, Object prepared,
+                                            List<MergeReport.QuantizationError> errors) {
+        QuantizedMatMul q = codes.quantized().get(0);
+        int n = q.quantization().k() * q.quantization().n();
+        return new QuantizedRewrite(q, () -> {
+            float[] merged = mergeValues(codes, request.diagnostics(), reader, pool, sink, prepared);
+            try {
+                return Arrays.copyOf(merged, n);
+            } finally {
+                pool.release(merged);
             }
-            return result;
-        }
-
-        private synchronized void written() {
-            QuantizedMatMul q = codes.quantized().get(0);
-            if (++written == (q.zeroPoints() == null ? 2 : 3)) {
-                result = null;
-            }
-        }
-
-        /** The job writing {@code part} (the codes, scales or zero points of the first model's weight). */
-        TensorJob part(Weight part) {
-            QuantizedMatMul q = codes.quantized().get(0);
-            OutputTensor.Values values = part == q.codes() ? () -> bytesAsFloats(result().codes())
-                    : part == q.scales() ? () -> result().scales() : () -> bytesAsFloats(result().zeroPoints());
-            OutputTensor tensor = OutputTensor.like(part, part.type(), values).onWritten(this::written);
-            long n = (long) q.quantization().k() * q.quantization().n();
-            return new TensorJob(tensor, workingBytes(n, reader) + 4L * n * reader.modelCount());
-        }
+        }, errors::add, workingBytes(n, reader) + 4L * n * reader.modelCount());
     }
 
     /** The quantization errors by weight name, for output that does not depend on the order jobs ran in. */
@@ -478,13 +439,6 @@ public final class MergeRun {
         }
     }
 
-    private static float[] bytesAsFloats(byte[] bytes) {
-        float[] out = new float[bytes.length];
-        for (int i = 0; i < bytes.length; i++) {
-            out[i] = bytes[i] & 0xff;
-        }
-        return out;
-    }
 
     private static List<TensorDiagnostics> order(List<TensorDiagnostics> found, MergePlan plan) {
         Map<String, TensorDiagnostics> byName = new LinkedHashMap<>();

@@ -67,6 +67,7 @@ final class LoraCommand {
             if (!r.biases().isEmpty()) {
                 out.println("biases replaced: " + String.join(", ", r.biases()));
             }
+            Output.requantized(out, r.quantization());
             out.println("wrote " + output);
             return 0;
         }

@@ -303,12 +303,7 @@ final class MergeCommand implements Callable<Integer> {
         for (MergeReport.Unmerged u : r.unmerged()) {
             out.printf("  not merged: %s (%s)%n", u.tensor(), u.reason());
         }
-        if (!r.quantization().isEmpty()) {
-            out.printf(Locale.ROOT, "  quantized again: %d MatMulNBits weights, relative RMS error %.4f mean, %.4f max%n",
-                    r.quantization().size(),
-                    r.quantization().stream().mapToDouble(MergeReport.QuantizationError::relativeRms).average().orElse(0),
-                    r.quantization().stream().mapToDouble(MergeReport.QuantizationError::relativeRms).max().orElse(0));
-        }
+        Output.requantized(out, r.quantization());
         if (!r.renamed().isEmpty()) {
             out.printf("  paired by module and role, names differing: %d weights%n", r.renamed().size());
             for (MergePlan.Renamed p : r.renamed()) {

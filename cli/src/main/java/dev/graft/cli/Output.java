@@ -81,6 +81,17 @@ final class Output {
     }
 
     /** Human-readable byte count. */
+    /** The line summing up the quantization errors of {@code MatMulNBits} weights written again (none: nothing). */
+    static void requantized(PrintWriter out, java.util.List<dev.graft.plan.MergeReport.QuantizationError> errors) {
+        if (errors.isEmpty()) {
+            return;
+        }
+        java.util.DoubleSummaryStatistics e = errors.stream()
+                .mapToDouble(dev.graft.plan.MergeReport.QuantizationError::relativeRms).summaryStatistics();
+        out.printf(java.util.Locale.ROOT, "  quantized again: %d MatMulNBits weights, relative RMS error %.4f mean, "
+                + "%.4f max%n", e.getCount(), e.getAverage(), e.getMax());
+    }
+
     static String bytes(long n) {
         if (n < 1024) {
             return n + " B";

@@ -3,6 +3,7 @@ package dev.graft.cli;
 import dev.graft.InvalidSettingException;
 import dev.graft.exec.Execution;
 import dev.graft.pleas.Pleas;
+import dev.graft.verify.ProbeOptions;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -11,6 +12,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -80,6 +82,9 @@ final class PleasCommand implements Callable<Integer> {
     @Option(names = "--samples", defaultValue = "2000", description = "calibration samples used at most (text)")
     int samples;
 
+    @Mixin
+    ProbeDimsMixin probeDims;
+
     @Option(names = "--json", description = "machine-readable output")
     boolean json;
 
@@ -91,7 +96,8 @@ final class PleasCommand implements Callable<Integer> {
                     .spread(option("--spread", Pleas.Spread::of, spread)).fit(option("--fit", Pleas.Fit::of, fit))
                     .fitInputs(option("--fit-inputs", Pleas.FitInputs::of, fitInputs))
                     .matching(option("--matching", Pleas.Matching::of, matching))
-                    .calibration(AlignCommand.calibration(calibration, tokenizer, samples, a));
+                    .calibration(AlignCommand.calibration(calibration, tokenizer, samples, a))
+                    .probes(probeDims.apply(ProbeOptions.defaults()));
             groupWidths.forEach(p::width);
             r = p.writeTo(output, Execution.defaults().withProgress(progress));
         }

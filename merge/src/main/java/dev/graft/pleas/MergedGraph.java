@@ -37,7 +37,7 @@ final class MergedGraph {
 
     static WrittenFiles write(OnnxModel ma, OnnxModel mb, MergedUnits units, Split split,
                               Map<String, OutputTensor> layerTensors, List<MergedLayer> layers, Path target,
-                              Map<String, String> parameters, Execution execution) {
+                              Map<String, String> parameters, Execution execution, ProbeOptions probes) {
         Set<String> folded = new HashSet<>();
         for (MergedLayer l : layers) {
             if (l.a().norm() != null) {
@@ -81,7 +81,7 @@ final class MergedGraph {
             }
         }
         RewritePlan.Builder plan = RewritePlan.of("pleas", template.build()).input(ma).input(mb)
-                .parameters(parameters).check(written -> checkWidths(written, layers));
+                .parameters(parameters).check(written -> checkWidths(written, layers, probes));
         for (OutputTensor t : tensors) {
             if (t.isCopy() || t.verbatim()) {
                 plan.passThrough(t);
@@ -132,8 +132,8 @@ final class MergedGraph {
     }
 
     /** Runs the written model and checks each merged layer's widths (the shapes along every edge touched). */
-    private static void checkWidths(Path model, List<MergedLayer> layers) {
-        Map<String, ValueShapes.Shape> shapes = ValueShapes.of(model, ProbeOptions.defaults());
+    private static void checkWidths(Path model, List<MergedLayer> layers, ProbeOptions probes) {
+        Map<String, ValueShapes.Shape> shapes = ValueShapes.of(model, probes);
         for (MergedLayer l : layers) {
             for (MergedLayer.Width w : l.widths()) {
                 ValueShapes.Shape s = shapes.get(w.value());

@@ -177,6 +177,7 @@ public final class Pleas {
     private Fit fit = Fit.AUTO;
     private FitInputs fitInputs = FitInputs.ORIGINALS;
     private int keptLayers;
+    private ProbeOptions probes = ProbeOptions.defaults();
 
     private Pleas(Path a, Path b) {
         this.a = a;
@@ -246,6 +247,15 @@ public final class Pleas {
         return this;
     }
 
+    /**
+     * How the models are run on probe inputs (to infer permutation groups and to check the written widths): sizes
+     * of symbolic dimensions such as a decoder's {@code past_sequence_length}. Default {@link ProbeOptions#defaults()}.
+     */
+    public Pleas probes(ProbeOptions options) {
+        this.probes = java.util.Objects.requireNonNull(options);
+        return this;
+    }
+
     /** Which layers are fitted (default {@link Fit#AUTO}: resizable ones for models that share a start, else all). */
     public Pleas fit(Fit f) {
         this.fit = f;
@@ -299,7 +309,7 @@ public final class Pleas {
             Map<String, AffineLayer> layersB = new HashMap<>();
             AffineLayer.find(mb).forEach(l -> layersB.put(l.weight(), l));
             checkSameLayers(layers, layersB);
-            PermutationSpec spec = Alignment.spec(b, false, ProbeOptions.defaults());
+            PermutationSpec spec = Alignment.spec(b, false, probes);
             Split split = Split.last(ma, mb, layers, keptLayers);
             Map<Integer, String> fixed = MergedUnits.fixedGroups(spec, layers, split);
             Map<Integer, Double> own = ownWidths(spec, fixed);
@@ -356,7 +366,7 @@ public final class Pleas {
                     fitOnMergedInputs(ma, mb, units, split, merged, tensors, fits, execution.withMemoryBudget(half));
                 }
                 files = MergedGraph.write(ma, mb, units, split, tensors, merged, target, parameters(),
-                        execution.withMemoryBudget(half));
+                        execution.withMemoryBudget(half), probes);
                 reports = fits.reports();
             }
             long paramsA = parameters(ma.proto().getGraph().getInitializerList());
@@ -387,7 +397,7 @@ public final class Pleas {
                 l.tensors(ma, mb, name -> l.values(l.prior(ma, mb)).get(name)).forEach(t -> priors.put(t.name(), t));
             }
             Path prior = folder.resolve("prior.onnx");
-            MergedGraph.write(ma, mb, units, split, priors, merged, prior, parameters(), execution);
+            MergedGraph.write(ma, mb, units, split, priors, merged, prior, parameters(), execution, probes);
             Map<String, MergedLayer> byWeight = new HashMap<>();
             merged.stream().filter(MergedLayer::fitted).forEach(l -> byWeight.put(l.a().weight(), l));
             List<List<MergedLayer>> stages = LayerStages.of(ma, merged.stream().filter(MergedLayer::fitted)
