@@ -16,7 +16,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * ready ({@link OnnxWriter#writeComputed}), while the calling thread writes the model's structure and copied
  * tensors. A job starts only when its working bytes fit in what the budget has left, and gives them back when
  * its result is written, so memory holds only the jobs in flight; a job larger than the whole budget runs
- * alone. Jobs start in output order. The bytes written do not depend on the number of threads.
+ * alone. Jobs start in output order. A job that {@linkplain TensorJob#follows follows} another runs on a thread of
+ * its own, outside the budget, so that waiting for its leader takes no worker. The bytes written do not depend on
+ * the number of threads.
  */
 public final class StreamingExecutor {
     private static final int PERMIT = 1 << 16; // the budget is counted in 64 KiB units
@@ -57,13 +59,19 @@ public final class StreamingExecutor {
         for (int i = 0; i < total; i++) {
             results.add(writer.isComputed(i) ? new CompletableFuture<>() : CompletableFuture.completedFuture(null));
         }
+        ExecutorService followers = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "graft-follower");
+            t.setDaemon(true);
+            return t;
+        });
         Thread feeder = new Thread(() -> {
             for (int i = 0; i < total && !stop.get(); i++) {
                 if (!writer.isComputed(i)) {
                     continue;
                 }
                 int index = i;
-                int permits = (int) Math.max(1, Math.min(budgetPermits,
+                boolean follows = jobs.get(i).follows();
+                int permits = follows ? 0 : (int) Math.max(1, Math.min(budgetPermits,
                         (jobs.get(i).workingBytes() + PERMIT - 1) / PERMIT));
                 try {
                     budget.acquire(permits);
@@ -71,7 +79,7 @@ public final class StreamingExecutor {
                     Thread.currentThread().interrupt();
                     return;
                 }
-                pool.execute(() -> {
+                (follows ? followers : pool).execute(() -> {
                     try {
                         if (!stop.get()) {
                             writer.writeComputed(index);
@@ -106,6 +114,7 @@ public final class StreamingExecutor {
             stop.set(true);
             feeder.interrupt();
             pool.shutdownNow();
+            followers.shutdownNow();
         }
     }
 

@@ -93,6 +93,11 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
         return quantization.dequantize(stored());
     }
 
+    /** The {@code [K, N]} weight into {@code out} (at least K·N entries), row-major. */
+    public void dequantize(float[] out) {
+        quantization.dequantize(stored(), out);
+    }
+
     /** Whether {@code other} has the same K, N, bits, block size and symmetry. */
     public boolean sameLayout(QuantizedMatMul other) {
         return quantization.equals(other.quantization);

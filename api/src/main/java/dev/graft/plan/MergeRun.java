@@ -267,7 +267,7 @@ public final class MergeRun {
             boolean inOut = quantized != null || role.storedInOut();
             long tensorSeed = seed(name);
             TensorInputs.Loader loader = new TensorInputs.Loader() {
-                private final float[][] dequantized = new float[values.length + 1][];
+                private final boolean[] dequantized = new boolean[values.length + 1];
 
                 @Override
                 public void load(int from, int to) {
@@ -285,10 +285,10 @@ public final class MergeRun {
                         reader(slot, step.sources().get(source)).read(dst, from, to - from);
                         return;
                     }
-                    if (dequantized[slot] == null) {
-                        dequantized[slot] = quantized.get(source).dequantize();
+                    if (!dequantized[slot]) { // the whole weight at once, straight into the full-size array
+                        quantized.get(source).dequantize(dst);
+                        dequantized[slot] = true;
                     }
-                    System.arraycopy(dequantized[slot], from, dst, from, to - from);
                 }
 
                 private WeightReader reader(int slot, Weight w) {
@@ -428,7 +428,7 @@ public final class MergeRun {
             } finally {
                 pool.release(merged);
             }
-        }, errors::add, workingBytes(n, reader) + 4L * n * reader.modelCount());
+        }, errors::add, workingBytes(n, reader));
     }
 
     /** The quantization errors by weight name, for output that does not depend on the order jobs ran in. */

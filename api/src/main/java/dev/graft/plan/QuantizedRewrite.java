@@ -12,8 +12,9 @@ import java.util.function.Consumer;
  * A {@code MatMulNBits} weight written with new values: its {@code [K, N]} float values (a merge of the dequantized
  * weights, a weight plus a LoRA update) are quantized again as the weight was stored ({@link
  * QuantizedMatMul#quantization}, ONNX Runtime's rule) and written as its codes, scales and zero points. The job of
- * whichever part is written first computes and quantizes; each part is handed out once, and the result is dropped
- * when every part is written. The quantization error of each rewrite goes to a listener.
+ * the first part asked for (the first in the output) computes and quantizes; the other parts' jobs {@linkplain
+ * TensorJob#follows follow} it, waiting for its result without taking a worker. The result is dropped when every
+ * part is written. The quantization error of each rewrite goes to a listener.
  */
 public final class QuantizedRewrite {
     private final QuantizedMatMul weight;
@@ -21,6 +22,8 @@ public final class QuantizedRewrite {
     private final Consumer<MergeReport.QuantizationError> errors;
     private final long workingBytes;
     private BlockQuantization.Quantized result;
+    private Exception failure;
+    private boolean leading;
     private int written;
 
     /**
@@ -37,21 +40,50 @@ public final class QuantizedRewrite {
         this.workingBytes = workingBytes;
     }
 
-    /** The job writing {@code part}: the weight's codes, scales or zero points. */
-    public TensorJob part(Weight part) {
-        OutputTensor.Values v = part == weight.codes() ? () -> bytesAsFloats(result().codes())
-                : part == weight.scales() ? () -> result().scales() : () -> bytesAsFloats(result().zeroPoints());
+    /**
+     * The job writing {@code part}: the weight's codes, scales or zero points. Call in output order: the first call's
+     * job computes, the others follow it.
+     */
+    public synchronized TensorJob part(Weight part) {
+        boolean lead = !leading;
+        leading = true;
+        java.util.concurrent.Callable<BlockQuantization.Quantized> r = lead ? this::compute : this::await;
+        OutputTensor.Values v = part == weight.codes() ? () -> bytesAsFloats(r.call().codes())
+                : part == weight.scales() ? () -> r.call().scales() : () -> bytesAsFloats(r.call().zeroPoints());
+        OutputTensor tensor = OutputTensor.like(part, part.type(), v).onWritten(this::written);
         long n = (long) weight.quantization().k() * weight.quantization().n();
-        return new TensorJob(OutputTensor.like(part, part.type(), v).onWritten(this::written), workingBytes + 4L * n);
+        return lead ? new TensorJob(tensor, workingBytes + 4L * n) : TensorJob.following(tensor);
     }
 
-    private synchronized BlockQuantization.Quantized result() throws Exception {
-        if (result == null) {
+    /** The leader's work: the new values, quantized; followers are woken with the result or the failure. */
+    private BlockQuantization.Quantized compute() throws Exception {
+        try {
             BlockQuantization q = weight.quantization();
             float[] v = values.get();
             float[] w = v.length == q.k() * q.n() ? v : Arrays.copyOf(v, q.k() * q.n());
-            result = q.quantize(w);
-            errors.accept(MergeReport.QuantizationError.of(weight.node(), w, q.dequantize(result)));
+            BlockQuantization.Quantized quantized = q.quantize(w);
+            errors.accept(MergeReport.QuantizationError.of(weight.node(), w, q.dequantize(quantized)));
+            synchronized (this) {
+                result = quantized;
+                notifyAll();
+            }
+            return quantized;
+        } catch (Exception | Error e) {
+            synchronized (this) {
+                failure = e instanceof Exception x ? x : new IllegalStateException(e);
+                notifyAll();
+            }
+            throw e;
+        }
+    }
+
+    /** A follower's wait for the leader's result. */
+    private synchronized BlockQuantization.Quantized await() throws Exception {
+        while (result == null && failure == null) {
+            wait();
+        }
+        if (failure != null) {
+            throw new IllegalStateException("the quantization of '" + weight.node() + "' failed", failure);
         }
         return result;
     }

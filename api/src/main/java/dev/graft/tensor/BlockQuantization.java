@@ -15,6 +15,9 @@ package dev.graft.tensor;
  * halves rounded away from zero. Quantizing dequantized values returns the same codes and scales.
  */
 public record BlockQuantization(int k, int n, int bits, int block, boolean symmetric) {
+    /** Columns per tile: a tile's rows of one block (and its codes) stay in the L1 cache. */
+    private static final int TILE = 64;
+
     /** A quantized weight: codes, scales and (asymmetric) packed zero points, as stored. */
     public record Quantized(byte[] codes, float[] scales, byte[] zeroPoints) {
     }
@@ -54,54 +57,72 @@ public record BlockQuantization(int k, int n, int bits, int block, boolean symme
     /** The {@code [K, N]} values of {@code q} (zero points null: symmetric), row-major. */
     public float[] dequantize(Quantized q) {
         float[] out = new float[k * n];
-        int blocks = blocks();
-        for (int c = 0; c < n; c++) {
-            for (int b = 0; b < blocks; b++) {
-                float scale = q.scales()[c * blocks + b];
-                int zp = q.zeroPoints() == null ? mid() : code(q.zeroPoints(), c * zeroPointBytes(), b);
-                int base = (c * blocks + b) * blockBytes();
-                for (int i = 0; i < block && b * block + i < k; i++) {
-                    out[(b * block + i) * n + c] = (code(q.codes(), base, i) - zp) * scale;
-                }
-            }
-        }
+        dequantize(q, out);
         return out;
     }
 
-    /** {@code w} ({@code [K, N]}, row-major) quantized as ONNX Runtime's quantizer does. */
+    /**
+     * The {@code [K, N]} values of {@code q} into {@code out}, row-major. Columns are taken a tile at a time, so that
+     * both the codes read (one block per column) and the rows written stay in cache.
+     */
+    public void dequantize(Quantized q, float[] out) {
+        int blocks = blocks();
+        for (int c0 = 0; c0 < n; c0 += TILE) {
+            int c1 = Math.min(n, c0 + TILE);
+            for (int b = 0; b < blocks; b++) {
+                int end = Math.min(block, k - b * block);
+                for (int c = c0; c < c1; c++) {
+                    float scale = q.scales()[c * blocks + b];
+                    int zp = q.zeroPoints() == null ? mid() : code(q.zeroPoints(), c * zeroPointBytes(), b);
+                    int base = (c * blocks + b) * blockBytes();
+                    for (int i = 0; i < end; i++) {
+                        out[(b * block + i) * n + c] = (code(q.codes(), base, i) - zp) * scale;
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * {@code w} ({@code [K, N]}, row-major) quantized as ONNX Runtime's quantizer does, a tile of columns at a time
+     * (as {@link #dequantize(Quantized, float[])}).
+     */
     public Quantized quantize(float[] w) {
         int blocks = blocks();
         byte[] codes = new byte[n * blocks * blockBytes()];
         float[] scales = new float[n * blocks];
         byte[] zeroPoints = symmetric ? null : new byte[n * zeroPointBytes()];
-        for (int c = 0; c < n; c++) {
+        for (int c0 = 0; c0 < n; c0 += TILE) {
+            int c1 = Math.min(n, c0 + TILE);
             for (int b = 0; b < blocks; b++) {
-                float min = Float.MAX_VALUE;
-                float max = -Float.MAX_VALUE;
                 int end = Math.min(block, k - b * block);
-                for (int i = 0; i < end; i++) {
-                    float v = w[(b * block + i) * n + c];
-                    min = Math.min(min, v);
-                    max = Math.max(max, v);
-                }
-                float scale;
-                int zp = mid();
-                if (symmetric) {
-                    scale = (Math.abs(max) > Math.abs(min) ? max : min) / (float) -mid();
-                } else {
-                    min = Math.min(min, 0f);
-                    max = Math.max(max, 0f);
-                    scale = (max - min) / max();
-                    float zeroPoint = scale != 0f ? 0f - min / scale : min;
-                    zp = zeroPoint < 0f ? 0 : zeroPoint > max() ? max() : (int) roundf(zeroPoint);
-                    setCode(zeroPoints, c * zeroPointBytes(), b, zp);
-                }
-                scales[c * blocks + b] = scale;
-                float reciprocal = scale != 0f ? 1.0f / scale : 0f;
-                int base = (c * blocks + b) * blockBytes();
-                for (int i = 0; i < end; i++) {
-                    float q = roundf(w[(b * block + i) * n + c] * reciprocal + zp);
-                    setCode(codes, base, i, (int) Math.min(max(), Math.max(0f, q)));
+                for (int c = c0; c < c1; c++) {
+                    float min = Float.MAX_VALUE;
+                    float max = -Float.MAX_VALUE;
+                    for (int i = 0; i < end; i++) {
+                        float v = w[(b * block + i) * n + c];
+                        min = Math.min(min, v);
+                        max = Math.max(max, v);
+                    }
+                    float scale;
+                    int zp = mid();
+                    if (symmetric) {
+                        scale = (Math.abs(max) > Math.abs(min) ? max : min) / (float) -mid();
+                    } else {
+                        min = Math.min(min, 0f);
+                        max = Math.max(max, 0f);
+                        scale = (max - min) / max();
+                        float zeroPoint = scale != 0f ? 0f - min / scale : min;
+                        zp = zeroPoint < 0f ? 0 : zeroPoint > max() ? max() : (int) roundf(zeroPoint);
+                        setCode(zeroPoints, c * zeroPointBytes(), b, zp);
+                    }
+                    scales[c * blocks + b] = scale;
+                    float reciprocal = scale != 0f ? 1.0f / scale : 0f;
+                    int base = (c * blocks + b) * blockBytes();
+                    for (int i = 0; i < end; i++) {
+                        float q = roundf(w[(b * block + i) * n + c] * reciprocal + zp);
+                        setCode(codes, base, i, (int) Math.min(max(), Math.max(0f, q)));
+                    }
                 }
             }
         }

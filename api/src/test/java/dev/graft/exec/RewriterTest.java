@@ -95,6 +95,39 @@ class RewriterTest {
         assertThat(peak.get()).isLessThanOrEqualTo(budget).isGreaterThanOrEqualTo(perJob);
     }
 
+    /**
+     * A job that follows another waits on a thread of its own: with one worker, a follower waiting for a job after
+     * it (which it never should, but could a worker's wait) does not keep that job from running.
+     */
+    @Test
+    void followersWaitWithoutTakingAWorker() {
+        Path in = TinyModels.save(TinyModels.mlp(11), dir.resolve("in.onnx"));
+        java.util.concurrent.CountDownLatch later = new java.util.concurrent.CountDownLatch(1);
+        try (OnnxModel model = OnnxModel.open(in)) {
+            RewritePlan.Builder plan = RewritePlan.of("test", model.proto());
+            int computed = 0;
+            for (Weight w : model.initializers()) {
+                if (!w.type().isFloatingPoint()) {
+                    plan.copy(w);
+                } else if (computed++ == 0) {
+                    plan.add(TensorJob.following(OutputTensor.like(w, w.type(), () -> {
+                        later.await();
+                        return w.toFloats();
+                    })));
+                } else {
+                    plan.compute(OutputTensor.like(w, w.type(), () -> {
+                        later.countDown();
+                        return w.toFloats();
+                    }), 1 << 10);
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(20),
+                    () -> Rewriter.write(plan.build(), dir.resolve("out.onnx"),
+                            new Execution(1, 1 << 20, ProgressListener.NONE)));
+        }
+        assertThat(dir.resolve("out.onnx")).exists();
+    }
+
     @Test
     void aFailedCheckRemovesTheFilesAndNamesTheTarget() {
         Path in = TinyModels.save(TinyModels.mlp(5), dir.resolve("in.onnx"));
