@@ -102,6 +102,7 @@ public final class LoraExtract {
         try (OnnxModel mb = OnnxModel.open(base); OnnxModel mf = OnnxModel.open(fineTuned);
              MatrixProducts products = new MatrixProducts(Threads.workers())) {
             ModuleMap map = new ModuleMap(mb, Map.of());
+            ModuleMap tunedMap = new ModuleMap(mf, Map.of()); // weights are paired by module: exports number names apart
             Map<String, LoraModule> modules = new LinkedHashMap<>();
             Map<String, float[]> biases = new LinkedHashMap<>();
             Map<String, Integer> ranks = new LinkedHashMap<>();
@@ -109,7 +110,8 @@ public final class LoraExtract {
             Set<String> carried = new HashSet<>();
             for (Map.Entry<String, ModuleMap.Target> e : map.targets().entrySet()) {
                 ModuleMap.Target t = e.getValue();
-                float[] delta = update(mb, mf, t);
+                ModuleMap.Target tf = tunedMap.targets().get(e.getKey());
+                float[] delta = update(mb, mf, t, tf != null && tf.offset() == t.offset() ? tf : t);
                 if (delta == null) {
                     continue;
                 }
@@ -174,10 +176,15 @@ public final class LoraExtract {
      * dequantized.
      */
     static float[] update(OnnxModel mb, OnnxModel mf, ModuleMap.Target t) {
+        return update(mb, mf, t, t);
+    }
+
+    /** As above, with the fine-tune's weight for the module at {@code tf} (another name in another export). */
+    private static float[] update(OnnxModel mb, OnnxModel mf, ModuleMap.Target t, ModuleMap.Target tf) {
         Weight base = mb.weight(t.weight()).orElseThrow();
-        Weight tuned = weight(mb.file(), mf, t.weight(), base.shape());
+        Weight tuned = weight(mb.file(), mf, tf.weight(), base.shape());
         QuantizedMatMul qb = quantized(mb, t.weight());
-        QuantizedMatMul qf = qb == null ? null : quantized(mf, t.weight());
+        QuantizedMatMul qf = qb == null ? null : quantized(mf, tf.weight());
         if (qb != null && (qf == null || !qf.sameLayout(qb))) {
             throw new GraftException(mf.file(), t.weight(), (qf == null ? "is not a MatMulNBits weight" : "is quantized as "
                     + qf.quantization()) + " but the base " + mb.file() + " has " + qb.quantization());
@@ -187,7 +194,7 @@ public final class LoraExtract {
         if (Arrays.equals(wb, wf)) {
             return null;
         }
-        float[] delta = t.outIn(wf);
+        float[] delta = tf.outIn(wf);
         float[] before = t.outIn(wb);
         for (int k = 0; k < delta.length; k++) {
             delta[k] -= before[k];

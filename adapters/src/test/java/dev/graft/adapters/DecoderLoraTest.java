@@ -167,6 +167,26 @@ class DecoderLoraTest {
         }
     }
 
+    /**
+     * Extraction pairs weights by module, as merges do: from the untied export of the base (its linear weights
+     * numbered apart from the tied export's) to a tied fine-tune, it gives the adapter extracted from the tied base.
+     */
+    @Test
+    void anAdapterIsExtractedAcrossExportsThatNumberTheirWeightsApart() {
+        Path tuned = Decoders.model("optimum/licence/model.onnx");
+        LoraExtract.Report untied = LoraExtract.from(Decoders.model("untied/model.onnx"), tuned).rank(8)
+                .writeTo(dir.resolve("from-untied"));
+        LoraExtract.Report tied = LoraExtract.from(Decoders.model("optimum/base/model.onnx"), tuned).rank(8)
+                .writeTo(dir.resolve("from-tied"));
+        assertThat(untied.modules()).extracting(LoraExtract.Module::module)
+                .containsExactlyElementsOf(tied.modules().stream().map(LoraExtract.Module::module).toList());
+        Map<String, LoraModule> a = PeftAdapter.read(dir.resolve("from-untied")).modules();
+        Map<String, LoraModule> b = PeftAdapter.read(dir.resolve("from-tied")).modules();
+        for (String module : b.keySet()) {
+            assertThat(Decoders.maxAbsDiff(a.get(module).delta(), b.get(module).delta())).as(module).isLessThan(1e-5);
+        }
+    }
+
     private static Map<String, QuantizedMatMul> byCodes(OnnxModel model) {
         Map<String, QuantizedMatMul> m = new HashMap<>();
         QuantizedMatMul.find(model).forEach(q -> m.put(q.codes().name(), q));

@@ -202,7 +202,7 @@ public final class RegMean {
                 rewrite.copy(ref);
                 continue;
             }
-            List<Weight> inputs = opened.stream().map(m -> m.weight(ref.name()).orElseThrow()).toList();
+            List<Weight> inputs = step.sources(); // each model's weight, paired by name or by module and role
             long n = ref.elementCount();
             AffineLayer layer = dense.get(ref.name());
             if (fitted != null) {
@@ -241,15 +241,17 @@ public final class RegMean {
 
     private Fitted stageByStage(List<OnnxModel> opened, MergePlan plan, Map<String, AffineLayer> dense) {
         Map<String, float[]> merged = new LinkedHashMap<>();
-        Map<String, ModelRunner.Input> earlier = new LinkedHashMap<>();
+        // what each model is given in memory, under its own names for the weights (exports may number them apart)
+        List<Map<String, ModelRunner.Input>> earlier = new ArrayList<>();
+        opened.forEach(m -> earlier.add(new LinkedHashMap<>()));
         Map<String, List<Weight>> inputs = new LinkedHashMap<>();
         for (MergePlan.Step step : plan.steps()) {
             Weight ref = step.first();
             if (step.merge()) {
-                inputs.put(ref.name(), opened.stream().map(m -> m.weight(ref.name()).orElseThrow()).toList());
+                inputs.put(ref.name(), step.sources());
                 if (!dense.containsKey(ref.name())) {
                     merged.put(ref.name(), average(inputs.get(ref.name())));
-                    given(earlier, ref, merged);
+                    given(earlier, inputs.get(ref.name()), merged.get(ref.name()));
                 }
             }
         }
@@ -258,7 +260,7 @@ public final class RegMean {
         for (List<AffineLayer> stage : stages) {
             List<InputGrams> grams = new ArrayList<>();
             for (int i = 0; i < models.size(); i++) {
-                grams.add(InputGrams.of(models.get(i), earlier, stage, data.get(i)));
+                grams.add(InputGrams.of(models.get(i), earlier.get(i), stage, data.get(i)));
             }
             // keyed by the Gram arrays themselves: layers reading one value share them, and their solver
             Map<List<double[]>, DecompositionSolver> solvers = new HashMap<>();
@@ -268,16 +270,22 @@ public final class RegMean {
                         solvers.computeIfAbsent(g, k -> solver(k, l.features(), l.weight()))));
             }
             for (AffineLayer l : stage) {
-                given(earlier, inputs.get(l.weight()).get(0), merged);
+                given(earlier, inputs.get(l.weight()), merged.get(l.weight()));
             }
         }
         return new Fitted(merged, stages.size());
     }
 
-    /** Adds {@code w}'s merged values to what ONNX Runtime is given in memory (float32 tensors only). */
-    private static void given(Map<String, ModelRunner.Input> earlier, Weight w, Map<String, float[]> merged) {
-        if (w.type() == ElementType.FLOAT) {
-            earlier.put(w.name(), ModelRunner.Input.of(merged.get(w.name()), w.shape()));
+    /**
+     * Adds merged {@code values} to what ONNX Runtime is given in memory in place of each model's weight
+     * ({@code weights}, one per model; float32 tensors only).
+     */
+    private static void given(List<Map<String, ModelRunner.Input>> earlier, List<Weight> weights, float[] values) {
+        for (int i = 0; i < weights.size(); i++) {
+            Weight w = weights.get(i);
+            if (w.type() == ElementType.FLOAT) {
+                earlier.get(i).put(w.name(), ModelRunner.Input.of(values, w.shape()));
+            }
         }
     }
 
