@@ -8,6 +8,7 @@ import dev.graft.index.WeightRole;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
+import dev.graft.plan.MergePlan;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -50,6 +51,7 @@ public final class WeightMatching {
     private final Map<String, float[]> b = new HashMap<>();
     private final Map<String, long[]> shapes = new HashMap<>();
     private final List<List<PermutationSpec.Member>> members = new ArrayList<>();
+    private MergePlan pairing;
 
     private WeightMatching(OnnxModel modelA, OnnxModel modelB, PermutationSpec spec, Predicate<String> exclude) {
         this.spec = spec;
@@ -65,13 +67,26 @@ public final class WeightMatching {
         }
     }
 
+    /**
+     * Loads B's weight {@code name} and A's weight paired with it: by name, or, for an exporter's anonymous name
+     * ({@code onnx::MatMul_N}, numbered apart in two exports) or one A lacks, as a merge pairs them (by module and
+     * role).
+     */
     private void load(OnnxModel modelA, OnnxModel modelB, String name) {
         if (a.containsKey(name)) {
             return;
         }
         Weight wb = modelB.weight(name).orElseThrow(() -> new IncompatibleModelsException(modelB.file(), name,
                 "is in the permutation spec but not in the model"));
-        Weight wa = modelA.weight(name).orElseThrow(() -> new IncompatibleModelsException(modelA.file(), name,
+        java.util.Optional<Weight> byName = modelA.weight(name);
+        if (name.contains("::") || byName.isEmpty()) {
+            if (pairing == null) {
+                pairing = MergePlan.of(List.of(modelB, modelA));
+            }
+            List<Weight> sources = pairing.step(name).sources();
+            byName = sources.size() > 1 ? java.util.Optional.of(sources.get(1)) : byName;
+        }
+        Weight wa = byName.orElseThrow(() -> new IncompatibleModelsException(modelA.file(), name,
                 "is missing (expected a weight of shape " + Arrays.toString(wb.shape()) + " as in "
                         + modelB.file().getFileName() + ")"));
         if (!Arrays.equals(wa.shape(), wb.shape())) {
