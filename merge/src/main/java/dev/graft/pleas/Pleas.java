@@ -14,6 +14,7 @@ import dev.graft.graph.AffineLayer;
 import dev.graft.graph.LayerStages;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
+import dev.graft.graph.RenamedCopy;
 import dev.graft.onnx.TemporaryFolder;
 import dev.graft.onnx.WrittenFiles;
 import dev.graft.verify.ProbeOptions;
@@ -303,13 +304,21 @@ public final class Pleas {
         if (data == null) {
             throw new InvalidSettingException("PLeaS needs calibration data: call calibration(...)");
         }
+        try (TemporaryFolder folder = TemporaryFolder.create("graft-pleas-names")) {
+            // B's weights under A's names where the two exports number them apart: PLeaS pairs weights by name
+            return write(target, execution, RenamedCopy.of(a, b, folder.resolve(b.getFileName().toString())));
+        }
+    }
+
+    /** The merge, with B read from {@code named} (B, or its copy under A's names). */
+    private Report write(Path target, Execution execution, Path named) {
         ProgressListener progress = execution.progress();
-        try (OnnxModel ma = OnnxModel.open(a); OnnxModel mb = OnnxModel.open(b)) {
+        try (OnnxModel ma = OnnxModel.open(a); OnnxModel mb = OnnxModel.open(named)) {
             List<AffineLayer> layers = AffineLayer.find(ma);
             Map<String, AffineLayer> layersB = new HashMap<>();
             AffineLayer.find(mb).forEach(l -> layersB.put(l.weight(), l));
             checkSameLayers(layers, layersB);
-            PermutationSpec spec = Alignment.spec(b, false, probes);
+            PermutationSpec spec = Alignment.spec(named, false, probes);
             Split split = Split.last(ma, mb, layers, keptLayers);
             Map<Integer, String> fixed = MergedUnits.fixedGroups(spec, layers, split);
             Map<Integer, Double> own = ownWidths(spec, fixed);
@@ -323,7 +332,7 @@ public final class Pleas {
                     : Permutations.identity(spec);
             Map<Integer, int[]> assigned = new HashMap<>(); // by activations: each group's as its correlations come
             Map<Integer, double[]> similarity = new HashMap<>();
-            ActivationMatching.correlations(a, b, spec, data, execution.memoryBudget(), progress, c -> {
+            ActivationMatching.correlations(a, named, spec, data, execution.memoryBudget(), progress, c -> {
                 if (matching == Matching.ACTIVATIONS) {
                     assigned.putAll(ActivationMatching.assign(spec, c).permutations());
                 }

@@ -58,6 +58,19 @@ class DecoderMergeTest {
                 .isLessThan(1e-4);
     }
 
+    /** PLeaS pairs the two exports' weights the same way (B is read under A's names): the merge is the model. */
+    @Test
+    void pleasOfTheTiedAndUntiedExportsOfOneModelIsThatModel() {
+        Path out = dir.resolve("pleas.onnx");
+        dev.graft.pleas.Pleas.merge(Decoders.model("optimum/base/model.onnx"), Decoders.model("untied/model.onnx"))
+                .calibration(dev.graft.data.Calibration.text(Decoders.DIR.resolve("licence_test.txt"),
+                        Decoders.DIR.resolve("tokenizer.json"), 8, 32))
+                .writeTo(out);
+        float[] torch = Decoders.onTokens(Decoders.torchLogits("base"));
+        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT)), torch))
+                .isLessThan(2e-3);
+    }
+
     /** Optimum's legacy merged decoder (weights read inside an If's branches) merges as its plain export does. */
     @Test
     void aLegacyMergedDecoderMergesAsItsPlainExport() {
