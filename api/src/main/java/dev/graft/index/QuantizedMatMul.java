@@ -30,7 +30,9 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
      *
      * @throws UnsupportedModelException naming the model and node for a layout Graft cannot read: a
      *                                   device-prepacked weight ({@code weight_prepacked}), zero points stored
-     *                                   unpacked as floats, or shapes that disagree with K, N, bits and block
+     *                                   unpacked as floats, attributes outside the format (bits other than 2, 4
+     *                                   or 8; a block size that is not a power of 2 of at least 16), or shapes
+     *                                   that disagree with K, N, bits and block
      */
     public static List<QuantizedMatMul> find(OnnxModel model) {
         List<QuantizedMatMul> out = new ArrayList<>();
@@ -54,9 +56,16 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
                 throw new UnsupportedModelException(model.file(), zeroPoints.name(), "holds zero points as "
                         + zeroPoints.type().displayName() + " (node '" + name + "'); Graft reads packed uint8 zero points");
             }
-            BlockQuantization q = new BlockQuantization((int) Attributes.getInt(n, "K", 0),
-                    (int) Attributes.getInt(n, "N", 0), (int) Attributes.getInt(n, "bits", 4),
-                    (int) Attributes.getInt(n, "block_size", 0), zeroPoints == null);
+            int k = (int) Attributes.getInt(n, "K", 0);
+            int cols = (int) Attributes.getInt(n, "N", 0);
+            int bits = (int) Attributes.getInt(n, "bits", 4);
+            int block = (int) Attributes.getInt(n, "block_size", 0);
+            String problem = BlockQuantization.problem(k, cols, bits, block);
+            if (problem != null) {
+                throw new UnsupportedModelException(model.file(), codes.name(), "is read by node '" + name
+                        + "' whose MatMulNBits attributes Graft cannot read: " + problem);
+            }
+            BlockQuantization q = new BlockQuantization(k, cols, bits, block, zeroPoints == null);
             QuantizedMatMul m = new QuantizedMatMul(name, codes, scales, zeroPoints, q);
             m.check(model);
             out.add(m);

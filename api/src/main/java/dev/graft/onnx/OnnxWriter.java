@@ -360,8 +360,8 @@ public final class OnnxWriter implements AutoCloseable {
         try {
             t.slices().produce((first, values, from, n) -> {
                 if (first < 0 || first + n > count) {
-                    throw new IllegalArgumentException("slice [" + first + ", " + (first + n) + ") outside the "
-                            + count + " entries");
+                    throw new GraftException(target, t.name(), "got a slice of entries [" + first + ", "
+                            + (first + n) + "), outside the tensor's " + count + " entries");
                 }
                 encodeAt(t, values, from, n, sink, start + first * width);
                 received[0] += n;

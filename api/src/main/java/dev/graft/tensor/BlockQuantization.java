@@ -22,13 +22,29 @@ public record BlockQuantization(int k, int n, int bits, int block, boolean symme
     public record Quantized(byte[] codes, float[] scales, byte[] zeroPoints) {
     }
 
+    /** @throws IllegalArgumentException with {@link #problem}'s reason when the layout is not one of these */
     public BlockQuantization {
+        String problem = problem(k, n, bits, block);
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
+        }
+    }
+
+    /**
+     * Why {@code K}, {@code N}, {@code bits} and {@code block} describe no layout of this format (null when they do),
+     * for readers that check a model's attributes before building one.
+     */
+    public static String problem(int k, int n, int bits, int block) {
+        if (k < 1 || n < 1) {
+            return "K and N must be positive, got K=" + k + ", N=" + n;
+        }
         if (bits != 2 && bits != 4 && bits != 8) {
-            throw new IllegalArgumentException("bits must be 2, 4 or 8, got " + bits);
+            return "bits must be 2, 4 or 8, got " + bits;
         }
         if (block < 16 || Integer.bitCount(block) != 1) {
-            throw new IllegalArgumentException("block must be a power of 2 of at least 16, got " + block);
+            return "block_size must be a power of 2 of at least 16, got " + block;
         }
+        return null;
     }
 
     /** Blocks per column. */

@@ -260,7 +260,7 @@ class OnnxWriterTest {
             outside.set(0, OutputTensor.streamed(w, ElementType.FLOAT, sink -> sink.accept(30, new float[4], 0, 4)));
             assertThatThrownBy(() -> OnnxWriter.write(m.proto(), outside, dir.resolve("out.onnx"),
                     WriteOptions.defaults())).isInstanceOf(GraftException.class).hasMessageContaining("'W1'")
-                    .hasMessageContaining("slice [30, 34) outside the 32 entries");
+                    .hasMessageContaining("slice of entries [30, 34), outside the tensor's 32 entries");
         }
         assertThat(dir.resolve("out.onnx")).doesNotExist();
     }
