@@ -133,14 +133,7 @@ public final class LoraApply {
             for (int k = 0; k < folders.size(); k++) {
                 plan.parameter("adapter." + k, folders.get(k) + ":" + weights.get(k));
             }
-            Map<String, QuantizedMatMul> quantized = new HashMap<>(); // by the name of each part
-            for (QuantizedMatMul q : QuantizedMatMul.find(model)) {
-                for (Weight part : java.util.Arrays.asList(q.codes(), q.scales(), q.zeroPoints())) {
-                    if (part != null) {
-                        quantized.put(part.name(), q);
-                    }
-                }
-            }
+            Map<String, QuantizedMatMul> quantized = QuantizedMatMul.byPart(model);
             Map<String, QuantizedRewrite> rewrites = new HashMap<>();
             List<MergeReport.QuantizationError> errors = java.util.Collections.synchronizedList(new ArrayList<>());
             for (Weight w : model.initializers()) {

@@ -101,17 +101,15 @@ public final class LoraExtract {
     public Report writeTo(Path folder) {
         try (OnnxModel mb = OnnxModel.open(base); OnnxModel mf = OnnxModel.open(fineTuned);
              MatrixProducts products = new MatrixProducts(Threads.workers())) {
-            ModuleMap map = new ModuleMap(mb, Map.of());
-            ModuleMap tunedMap = new ModuleMap(mf, Map.of()); // weights are paired by module: exports number names apart
+            WeightUpdates updates = new WeightUpdates(mb, mf);
             Map<String, LoraModule> modules = new LinkedHashMap<>();
             Map<String, float[]> biases = new LinkedHashMap<>();
             Map<String, Integer> ranks = new LinkedHashMap<>();
             List<Module> report = new ArrayList<>();
             Set<String> carried = new HashSet<>();
-            for (Map.Entry<String, ModuleMap.Target> e : map.targets().entrySet()) {
+            for (Map.Entry<String, ModuleMap.Target> e : updates.targets().entrySet()) {
                 ModuleMap.Target t = e.getValue();
-                ModuleMap.Target tf = tunedMap.targets().get(e.getKey());
-                float[] delta = update(mb, mf, t, tf != null && tf.offset() == t.offset() ? tf : t);
+                float[] delta = updates.of(e.getKey(), t);
                 if (delta == null) {
                     continue;
                 }
@@ -123,7 +121,7 @@ public final class LoraExtract {
                 modules.put(name, new LoraModule(name, f.rank(), in, out, f.a(), f.b(), 1.0));
                 ranks.put(name, f.rank());
                 carried.add(t.weight());
-                QuantizedMatMul q = quantized(mb, t.weight());
+                QuantizedMatMul q = updates.quantized(t.weight());
                 if (q != null) { // the scales (and zero points) are part of the weight the LoRA captures
                     carried.add(q.scales().name());
                     if (q.zeroPoints() != null) {
@@ -133,7 +131,7 @@ public final class LoraExtract {
                 report.add(new Module(name, t.weight(), f.rank(), f.capturedEnergy()));
                 if (t.bias() != null && carryBiases) {
                     float[] bb = mb.weight(t.bias()).orElseThrow().toFloats();
-                    float[] bf = weight(mb.file(), mf, t.bias(), new long[] {out}).toFloats();
+                    float[] bf = updates.weight(t.bias(), new long[] {out}).toFloats();
                     carried.add(t.bias());
                     if (!Arrays.equals(bb, bf)) {
                         biases.put(name, bf);
@@ -168,53 +166,6 @@ public final class LoraExtract {
             new PeftAdapter(config, modules, biases).write(folder);
             return new Report(base.toString(), fineTuned.toString(), report, uncaptured);
         }
-    }
-
-    /**
-     * {@code W_ft − W_base} of dense weight {@code t} as {@code [out, in]}, or null where the two are equal; an error
-     * where the fine-tuned model lacks the weight or has another shape. {@code MatMulNBits} weights are compared
-     * dequantized.
-     */
-    static float[] update(OnnxModel mb, OnnxModel mf, ModuleMap.Target t) {
-        return update(mb, mf, t, t);
-    }
-
-    /** As above, with the fine-tune's weight for the module at {@code tf} (another name in another export). */
-    private static float[] update(OnnxModel mb, OnnxModel mf, ModuleMap.Target t, ModuleMap.Target tf) {
-        Weight base = mb.weight(t.weight()).orElseThrow();
-        Weight tuned = weight(mb.file(), mf, tf.weight(), base.shape());
-        QuantizedMatMul qb = quantized(mb, t.weight());
-        QuantizedMatMul qf = qb == null ? null : quantized(mf, tf.weight());
-        if (qb != null && (qf == null || !qf.sameLayout(qb))) {
-            throw new GraftException(mf.file(), t.weight(), (qf == null ? "is not a MatMulNBits weight" : "is quantized as "
-                    + qf.quantization()) + " but the base " + mb.file() + " has " + qb.quantization());
-        }
-        float[] wb = qb != null ? qb.dequantize() : base.toFloats();
-        float[] wf = qf != null ? qf.dequantize() : tuned.toFloats();
-        if (Arrays.equals(wb, wf)) {
-            return null;
-        }
-        float[] delta = tf.outIn(wf);
-        float[] before = t.outIn(wb);
-        for (int k = 0; k < delta.length; k++) {
-            delta[k] -= before[k];
-        }
-        return delta;
-    }
-
-    /** The MatMulNBits weight whose codes are {@code codes} in {@code model}, or null. */
-    private static QuantizedMatMul quantized(OnnxModel model, String codes) {
-        return QuantizedMatMul.find(model).stream().filter(q -> q.codes().name().equals(codes)).findFirst().orElse(null);
-    }
-
-    private static Weight weight(Path base, OnnxModel m, String name, long[] shape) {
-        Weight w = m.weight(name).orElseThrow(() -> new GraftException(m.file(), name, "is in the base model "
-                + base + " but not here; extraction needs two models of one graph"));
-        if (!Arrays.equals(w.shape(), shape)) {
-            throw new GraftException(m.file(), name, "has shape " + Arrays.toString(w.shape()) + "; the base has "
-                    + Arrays.toString(shape));
-        }
-        return w;
     }
 
     private static List<Uncaptured> uncaptured(OnnxModel mb, OnnxModel mf, Set<String> carried) {

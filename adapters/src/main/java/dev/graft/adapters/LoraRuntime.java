@@ -118,11 +118,10 @@ public final class LoraRuntime {
             ModuleMap map = new ModuleMap(model, mapping);
             GraphEdit edit = GraphEdit.of(model);
             Map<String, String> byWeight = new LinkedHashMap<>();
-            java.util.Set<String> quantized = new java.util.HashSet<>();
-            dev.graft.index.QuantizedMatMul.find(model).forEach(q -> quantized.add(q.codes().name()));
+            Map<String, dev.graft.index.QuantizedMatMul> quantized = dev.graft.index.QuantizedMatMul.byPart(model);
             for (String m : modules) {
                 ModuleMap.Target t = map.find(m);
-                if (quantized.contains(t.weight())) {
+                if (quantized.containsKey(t.weight())) {
                     throw new GraftException(base, t.weight(), "is an int4/int8 MatMulNBits weight (module '" + m
                             + "'); run-time LoRA branches read float weights: apply the adapter instead");
                 }

@@ -154,8 +154,9 @@ public final class LoraShare {
     private List<Update> fineTuneUpdates() {
         try (OnnxModel mb = OnnxModel.open(base); OnnxModel mf = OnnxModel.open(fineTuned)) {
             List<Update> updates = new ArrayList<>();
-            new ModuleMap(mb, Map.of()).targets().forEach((module, t) -> {
-                float[] delta = LoraExtract.update(mb, mf, t);
+            WeightUpdates changes = new WeightUpdates(mb, mf);
+            changes.targets().forEach((module, t) -> {
+                float[] delta = changes.of(module, t);
                 if (delta != null) {
                     updates.add(new Update(module, (int) t.in(), (int) t.out(), delta, t.in() * t.out()));
                 }

@@ -10,7 +10,6 @@ import dev.graft.tensor.BlockQuantization;
 import dev.graft.tensor.ElementType;
 import dev.graft.testing.Decoders;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,8 +26,7 @@ class DecoderLoraTest {
     @Test
     void anAdapterAppliesAlikeToTheOptimumAndTheLegacyMergedExport() {
         Path adapter = dir.resolve("licence-adapter");
-        LoraExtract.Report extracted = LoraExtract.from(Decoders.model("optimum/base/model.onnx"),
-                Decoders.model("optimum/licence/model.onnx")).rank(8).writeTo(adapter);
+        LoraExtract.Report extracted = licenceAdapter(adapter);
         assertThat(extracted.modules()).hasSize(15);
         Path optimum = dir.resolve("optimum.onnx");
         Path legacy = dir.resolve("legacy.onnx");
@@ -54,8 +52,7 @@ class DecoderLoraTest {
     @Test
     void anAdapterAppliesToGenAisPackedProjectionsAndIsExtractedUnderHuggingFaceNames() {
         Path adapter = dir.resolve("licence-adapter");
-        LoraExtract.from(Decoders.model("optimum/base/model.onnx"), Decoders.model("optimum/licence/model.onnx"))
-                .rank(8).writeTo(adapter);
+        licenceAdapter(adapter);
         Path optimum = dir.resolve("optimum.onnx");
         Path genai = dir.resolve("genai/model.onnx");
         LoraApply.to(Decoders.model("optimum/base/model.onnx")).adapter(adapter).writeTo(optimum);
@@ -68,8 +65,7 @@ class DecoderLoraTest {
 
         LoraExtract.Report fromGenai = LoraExtract.from(Decoders.model("genai/base/model.onnx"),
                 Decoders.model("genai/licence/model.onnx")).rank(8).writeTo(dir.resolve("genai-adapter"));
-        LoraExtract.Report fromOptimum = LoraExtract.from(Decoders.model("optimum/base/model.onnx"),
-                Decoders.model("optimum/licence/model.onnx")).rank(8).writeTo(dir.resolve("optimum-adapter"));
+        LoraExtract.Report fromOptimum = licenceAdapter(dir.resolve("optimum-adapter"));
         assertThat(fromGenai.modules()).extracting(LoraExtract.Module::module)
                 .containsExactlyInAnyOrderElementsOf(fromOptimum.modules().stream().map(LoraExtract.Module::module).toList())
                 .contains("model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.v_proj");
@@ -82,8 +78,7 @@ class DecoderLoraTest {
     @Test
     void aLoraOnATiedHeadUpdatesTheEmbeddingToo() {
         Path adapter = dir.resolve("licence-adapter");
-        LoraExtract.Report extracted = LoraExtract.from(Decoders.model("optimum/base/model.onnx"),
-                Decoders.model("optimum/licence/model.onnx")).rank(8).writeTo(adapter);
+        LoraExtract.Report extracted = licenceAdapter(adapter);
         assertThat(extracted.uncaptured()).extracting(LoraExtract.Uncaptured::tensor)
                 .doesNotContain("model.embed_tokens.weight");
         Path out = dir.resolve("applied.onnx");
@@ -104,8 +99,7 @@ class DecoderLoraTest {
     @Test
     void anAdapterAppliesToAnInt4Model() {
         Path adapter = dir.resolve("licence-adapter");
-        LoraExtract.from(Decoders.model("optimum/base/model.onnx"), Decoders.model("optimum/licence/model.onnx"))
-                .rank(8).writeTo(adapter);
+        licenceAdapter(adapter);
         Path base = Decoders.model("int4/base/model.onnx");
         Path out = dir.resolve("int4.onnx");
         LoraApply.Report r = LoraApply.to(base).adapter(adapter).writeTo(out);
@@ -113,8 +107,8 @@ class DecoderLoraTest {
         assertThat(r.quantization()).hasSize(15).allSatisfy(e -> assertThat(e.relativeRms()).isBetween(0.0, 0.2));
         PeftAdapter peft = PeftAdapter.read(adapter);
         try (OnnxModel b = OnnxModel.open(base); OnnxModel o = OnnxModel.open(out)) {
-            Map<String, QuantizedMatMul> before = byCodes(b);
-            Map<String, QuantizedMatMul> after = byCodes(o);
+            Map<String, QuantizedMatMul> before = QuantizedMatMul.byPart(b);
+            Map<String, QuantizedMatMul> after = QuantizedMatMul.byPart(o);
             for (LoraModule m : peft.modules().values()) {
                 String codes = m.name() + ".MatMul.weight_Q4"; // the fixture's names: the node's, then the part
                 QuantizedMatMul q = before.get(codes);
@@ -154,8 +148,8 @@ class DecoderLoraTest {
         LoraModule q = PeftAdapter.read(adapter).modules().get("model.layers.0.self_attn.q_proj");
         try (OnnxModel b = OnnxModel.open(base); OnnxModel t = OnnxModel.open(tuned)) {
             String codes = "model.layers.0.self_attn.q_proj.MatMul.weight_Q4";
-            float[] wb = byCodes(b).get(codes).dequantize();
-            float[] wt = byCodes(t).get(codes).dequantize();
+            float[] wb = QuantizedMatMul.byPart(b).get(codes).dequantize();
+            float[] wt = QuantizedMatMul.byPart(t).get(codes).dequantize();
             float[] d = q.delta();
             int n = q.out();
             for (int out = 0; out < q.out(); out++) {
@@ -187,9 +181,9 @@ class DecoderLoraTest {
         }
     }
 
-    private static Map<String, QuantizedMatMul> byCodes(OnnxModel model) {
-        Map<String, QuantizedMatMul> m = new HashMap<>();
-        QuantizedMatMul.find(model).forEach(q -> m.put(q.codes().name(), q));
-        return m;
+    /** The rank-8 adapter from the Optimum export of the base to its licence fine-tune, written to {@code folder}. */
+    private static LoraExtract.Report licenceAdapter(Path folder) {
+        return LoraExtract.from(Decoders.model("optimum/base/model.onnx"), Decoders.model("optimum/licence/model.onnx"))
+                .rank(8).writeTo(folder);
     }
 }

@@ -10,7 +10,9 @@ import dev.graft.tensor.ElementType;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A {@code com.microsoft.MatMulNBits} node whose quantized weight is in initializers: the {@code [K, N]} weight it
@@ -71,6 +73,19 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
             out.add(m);
         }
         return out;
+    }
+
+    /** {@link #find}'s weights by the name of each of their parts: codes, scales and zero points. */
+    public static Map<String, QuantizedMatMul> byPart(OnnxModel model) {
+        Map<String, QuantizedMatMul> parts = new HashMap<>();
+        for (QuantizedMatMul q : find(model)) {
+            parts.put(q.codes().name(), q);
+            parts.put(q.scales().name(), q);
+            if (q.zeroPoints() != null) {
+                parts.put(q.zeroPoints().name(), q);
+            }
+        }
+        return parts;
     }
 
     private void check(OnnxModel model) {

@@ -75,7 +75,7 @@ public final class MergePlan {
         }
         OnnxModel first = models.get(0);
         List<ModuleKeys> keys = models.stream().map(ModuleKeys::of).toList();
-        List<Map<String, QuantizedMatMul>> quantized = models.stream().map(MergePlan::quantizedParts).toList();
+        List<Map<String, QuantizedMatMul>> quantized = models.stream().map(QuantizedMatMul::byPart).toList();
         Map<String, List<QuantizedMatMul>> quantizedGroups = new HashMap<>();
         List<Step> steps = new ArrayList<>();
         List<Renamed> renamed = new ArrayList<>();
@@ -185,18 +185,6 @@ public final class MergePlan {
         return out;
     }
 
-    /** Each MatMulNBits weight of {@code model} by the names of its codes, scales and zero points. */
-    private static Map<String, QuantizedMatMul> quantizedParts(OnnxModel model) {
-        Map<String, QuantizedMatMul> parts = new HashMap<>();
-        for (QuantizedMatMul q : QuantizedMatMul.find(model)) {
-            parts.put(q.codes().name(), q);
-            parts.put(q.scales().name(), q);
-            if (q.zeroPoints() != null) {
-                parts.put(q.zeroPoints().name(), q);
-            }
-        }
-        return parts;
-    }
 
     /** The quantized weight of every model that plays the part of the first model's {@code q}. */
     private static List<QuantizedMatMul> pairQuantized(QuantizedMatMul q, List<OnnxModel> models, List<ModuleKeys> keys,

@@ -64,6 +64,14 @@ public final class Decoders {
     }
 
     /**
+     * The largest difference between the logits float32-cache {@code model} gives the real tokens through its KV
+     * cache ({@link #kvLogits}) and torch's with the weights of {@code name}.
+     */
+    public static double diffFromTorch(Path model, String name) {
+        return maxAbsDiff(onTokens(kvLogits(model, ElementType.FLOAT)), onTokens(torchLogits(name)));
+    }
+
+    /**
      * The logits {@code model} gives the test tokens, run as a user runs a decoder with a KV cache: the first
      * {@value #PREFIX} tokens with an empty cache, then the rest with the cache the first run returned; the two runs'
      * logits joined along the sequence ({@code [2, 12, vocab]}). Past key/values have the element type

@@ -37,9 +37,7 @@ class DecoderMergeTest {
         assertThat(r.renamed()).extracting(MergePlan.Renamed::module)
                 .contains("model.layers.0.self_attn.q_proj, MatMul B [in,out]", "lm_head, MatMul B [in,out]");
         assertThat(r.inputs().get(0).file()).isNotEqualTo(r.inputs().get(1).file()); // paths, not "model.onnx" twice
-        float[] torch = Decoders.onTokens(Decoders.torchLogits("base"));
-        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT)), torch))
-                .isLessThan(1e-4);
+        assertThat(Decoders.diffFromTorch(out, "base")).isLessThan(1e-4);
     }
 
     /**
@@ -53,9 +51,7 @@ class DecoderMergeTest {
         Alignment.Result r = Alignment.weightMatching().alignTo(Decoders.model("untied/model.onnx"),
                 Decoders.model("optimum/base/model.onnx"), out);
         assertThat(r.report().groups()).isNotEmpty().allSatisfy(g -> assertThat(g.moved()).as(g.group()).isZero());
-        float[] torch = Decoders.onTokens(Decoders.torchLogits("base"));
-        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT)), torch))
-                .isLessThan(1e-4);
+        assertThat(Decoders.diffFromTorch(out, "base")).isLessThan(1e-4);
     }
 
     /** PLeaS pairs the two exports' weights the same way (B is read under A's names): the merge is the model. */
@@ -66,9 +62,7 @@ class DecoderMergeTest {
                 .calibration(dev.graft.data.Calibration.text(Decoders.DIR.resolve("licence_test.txt"),
                         Decoders.DIR.resolve("tokenizer.json"), 8, 32))
                 .writeTo(out);
-        float[] torch = Decoders.onTokens(Decoders.torchLogits("base"));
-        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(out, ElementType.FLOAT)), torch))
-                .isLessThan(2e-3);
+        assertThat(Decoders.diffFromTorch(out, "base")).isLessThan(2e-3);
     }
 
     /** Optimum's legacy merged decoder (weights read inside an If's branches) merges as its plain export does. */
