@@ -36,6 +36,10 @@ Written (`{name}` is base, licence, c and python):
                                      past_key_values inputs of [batch, 1, past_sequence_length, 16]
   int4/{base,licence}/model.onnx     optimum/{base,licence} with every MatMul by a weight made com.microsoft
                                      MatMulNBits (4 bits, block 16, symmetric: ONNX Runtime's quantizer's rule)
+  olive/model.onnx                   the base as Olive's ExtractAdapters pass writes a PEFT model (LoRA on q_proj and
+                                     v_proj): input slots model.layers.{i}.self_attn.{q,v}_proj.lora_A.weight
+                                     [in, lora_r] / .lora_B.weight [lora_r, out] with rank-0 defaults, the base
+                                     weight's node under .../base_layer/ (`make_decoders.py olive` writes only this)
   expected.npz-like files            tokens.npy (2 x 12 token ids, the second sample left-padded by 3) and, per
                                      name, logits_{name}.npy: torch's logits for them ([2, 12, 98], float32)
 
@@ -46,7 +50,9 @@ import glob
 import math
 import os
 import random
+import re
 import shutil
+import sys
 
 import numpy as np
 import onnx
@@ -400,6 +406,48 @@ def merged_decoder(with_past, without_past, dst):
     onnx.save(model, dst)
 
 
+def olive_slots(src, dst, targets=("q_proj", "v_proj")):
+    """`src` as Olive's ExtractAdapters pass leaves a PEFT model exported with TorchScript (make_inputs, dynamic
+    lora_r, optional inputs): each targeted linear layer runs as PEFT's LoraLayer, its own MatMul under
+    `.../{target}/base_layer/` plus `x·lora_A·lora_B` (`/lora_A/default/MatMul`, `/lora_B/default/MatMul`, the
+    scaling folded into B, so no Mul) added to it; `model.layers.{i}.self_attn.{target}.lora_A.weight` [in, lora_r]
+    and `.lora_B.weight` [lora_r, out] are graph inputs whose defaults are initializers with lora_r = 0, so
+    without an adapter the model computes the base function."""
+    m = onnx.load(src)
+    g = m.graph
+    producers = {o: n for n in g.node for o in n.output}
+    shapes = {t.name: list(t.dims) for t in g.initializer}
+    nodes = []
+    for n in g.node:
+        target = re.fullmatch(r"/model/layers\.(\d+)/self_attn/(\w+)/MatMul", n.name)
+        if not target or target.group(2) not in targets:
+            nodes.append(n)
+            continue
+        scope = n.name[:-len("/MatMul")]
+        module = scope[1:].replace("/", ".")
+        k, out = shapes[n.input[1]]
+        y = n.output[0]
+        n.name = scope + "/base_layer/MatMul"
+        n.output[0] = scope + "/base_layer/MatMul_output_0"
+        a, b = module + ".lora_A.weight", module + ".lora_B.weight"
+        nodes += [n,
+                  helper.make_node("MatMul", [n.input[0], a], [scope + "/lora_A/default/MatMul_output_0"],
+                                   name=scope + "/lora_A/default/MatMul"),
+                  helper.make_node("MatMul", [scope + "/lora_A/default/MatMul_output_0", b],
+                                   [scope + "/lora_B/default/MatMul_output_0"], name=scope + "/lora_B/default/MatMul"),
+                  helper.make_node("Add", [n.output[0], scope + "/lora_B/default/MatMul_output_0"], [y],
+                                   name=scope + "/Add")]
+        g.input.append(helper.make_tensor_value_info(a, TensorProto.FLOAT, [k, "lora_r"]))
+        g.input.append(helper.make_tensor_value_info(b, TensorProto.FLOAT, ["lora_r", out]))
+        g.initializer.append(numpy_helper.from_array(np.zeros((k, 0), np.float32), a))
+        g.initializer.append(numpy_helper.from_array(np.zeros((0, out), np.float32), b))
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(m)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    onnx.save(m, dst)
+
+
 def save_safetensors(tensors, path):
     """`tensors` (name -> float32 array) as a safetensors file (8-byte header length, JSON header, data)."""
     import json
@@ -604,7 +652,11 @@ def main():
     onnx.save(onnx.load(os.path.join(HERE, "optimum", "base", "model.onnx")), os.path.join(external, "model.onnx"),
               save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx_data",
               size_threshold=0)
+    olive_slots(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "olive", "model.onnx"))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["olive"]:  # only the Olive-style model, from the committed Optimum export of the base
+        olive_slots(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "olive", "model.onnx"))
+    else:
+        main()

@@ -10,6 +10,9 @@ import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
 import dev.graft.exec.TensorJob;
 import dev.graft.graph.GraphEdit;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.LoraSlots;
+import dev.graft.index.TiedWeights;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
@@ -26,10 +29,13 @@ import java.util.Map;
  * switch adapters per request without reloading the model (ONNX Runtime's {@code OrtLoraAdapter} and
  * {@code RunOptions.addActiveLoraAdapter}, or by feeding the inputs). For a layer {@code y = x·W} (MatMul) or
  * {@code y = Gemm(x, W, c)}, the node's result becomes {@code y₀} and {@code y = y₀ + (x·{module}.lora_A)·
- * {module}.lora_B}, where {@code {module}.lora_A} ({@code [in, r]}, {@code Aᵀ}) and {@code {module}.lora_B}
+ * {module}.lora_B} (a head tied to the token embedding gives the embedding's lookup the same update, transposed,
+ * as {@link LoraApply} does), where {@code {module}.lora_A} ({@code [in, r]}, {@code Aᵀ}) and {@code {module}.lora_B}
  * ({@code [r, out]}, {@code s·Bᵀ}, the scale folded in) are graph inputs with a symbolic rank and zero defaults
  * (initializers of rank 1), so without an adapter the model computes the base function. {@link #export} writes a
- * PEFT adapter's factors as those inputs, in an {@code .onnx_adapter} file.
+ * PEFT adapter's factors as those inputs, in an {@code .onnx_adapter} file; for a graph whose slots Olive made
+ * ({@code {module}.lora_A.weight}, {@link LoraSlots}) it writes them under Olive's names, as Olive's
+ * {@code convert-adapters} does.
  */
 public final class LoraRuntime {
     private LoraRuntime() {
@@ -45,9 +51,18 @@ public final class LoraRuntime {
         return module + ".lora_B";
     }
 
-    /** Writes {@code base} with LoRA branches on {@code modules} to {@code target}; returns the weights branched. */
+    /**
+     * Writes {@code base} with LoRA branches on {@code modules} to {@code target}; returns the weights branched.
+     * Modules that already have a LoRA input slot ({@link LoraSlots}: Olive's ExtractAdapters, or an earlier
+     * {@code lora export}) keep it and get no second branch.
+     */
     public static List<String> graph(Path base, Collection<String> modules, Map<String, String> mapping, Path target) {
-        return write(base, modules, mapping, target, "lora-runtime", (module, t, edit, tensors) -> {
+        LoraSlots slots;
+        try (OnnxModel model = OnnxModel.open(base)) {
+            slots = LoraSlots.of(model);
+        }
+        List<String> unslotted = modules.stream().filter(m -> slots.of(m).isEmpty()).toList();
+        return write(base, unslotted, mapping, target, "lora-runtime", (module, t, edit, tensors) -> {
             String a = inputA(module);
             String b = inputB(module);
             edit.addInput(input(a, t.in(), -1, module));
@@ -134,6 +149,10 @@ public final class LoraRuntime {
             }
             List<TensorJob> factors = new ArrayList<>();
             List<String> branched = new ArrayList<>();
+            Map<String, String> tables = new LinkedHashMap<>();
+            if (!byWeight.isEmpty()) {
+                TiedWeights.of(model, GraphIndex.of(model)).forEach(t -> tables.put(t.copy(), t.table()));
+            }
             for (GraphEdit.DenseNode n : edit.denseNodesReading(byWeight.keySet())) {
                 if (branched.contains(n.weight())) {
                     throw new GraftException(base, n.weight(), "is used by more than one node; a LoRA "
@@ -141,7 +160,14 @@ public final class LoraRuntime {
                 }
                 String module = byWeight.get(n.weight());
                 Factors f = branching.place(module, map.find(module), edit, factors);
-                edit.addLowRankBranch(n, f.a(), f.b(), "/" + module.replace('.', '/') + "/lora");
+                String scope = "/" + module.replace('.', '/') + "/lora";
+                edit.addLowRankBranch(n, f.a(), f.b(), scope);
+                String table = tables.get(n.weight());
+                if (table != null) { // a tied head: its embedding takes the same update, as lora apply gives it
+                    for (GraphEdit.DenseNode lookup : edit.gatherNodesReading(table)) {
+                        edit.addTiedLookupBranch(lookup, f.a(), f.b(), scope + "/tied");
+                    }
+                }
                 branched.add(n.weight());
             }
             edit.renameInputs(tied);
@@ -222,14 +248,31 @@ public final class LoraRuntime {
         }
     }
 
-    /** Writes {@code adapter}'s factors, times {@code weight}, as an {@code .onnx_adapter} for a branched graph. */
-    public static void export(PeftAdapter adapter, double weight, Path target) {
+    /**
+     * Writes {@code adapter}'s factors, times {@code weight}, as an {@code .onnx_adapter} for {@code graph}: each
+     * module's {@code Aᵀ} and {@code s·Bᵀ} under the names of its LoRA input slots there ({@link LoraSlots}: a graph
+     * {@link #graph} wrote, or one from Olive). A module without a slot, or whose widths are not its slot's, is an
+     * error naming the graph; nothing is written then.
+     */
+    public static void export(PeftAdapter adapter, double weight, Path graph, Path target) {
         requireNoBiases(adapter, target);
+        LoraSlots slots;
+        try (OnnxModel model = OnnxModel.open(graph)) {
+            slots = LoraSlots.of(model);
+        }
         List<OnnxAdapterFile.Parameter> parameters = new ArrayList<>();
         for (LoraModule m : adapter.modules().values()) {
-            parameters.add(new OnnxAdapterFile.Parameter(inputA(m.name()), new long[] {m.in(), m.rank()},
+            LoraSlots.Slot slot = slots.of(m.name()).orElseThrow(() -> new GraftException(graph, null, "has no LoRA "
+                    + "input slot for the adapter's module '" + m.name() + "'; its slots: " + (slots.isEmpty()
+                    ? "none (write the graph with lora export first)" : slots.byModule().keySet())));
+            if (slot.in() >= 0 && slot.in() != m.in() || slot.out() >= 0 && slot.out() != m.out()) {
+                throw new GraftException(graph, slot.inputA(), "is the LoRA slot of a " + slot.in() + " → "
+                        + slot.out() + " layer but the adapter's module '" + m.name() + "' is " + m.in() + " → "
+                        + m.out());
+            }
+            parameters.add(new OnnxAdapterFile.Parameter(slot.inputA(), new long[] {m.in(), m.rank()},
                     transposedA(m)));
-            parameters.add(new OnnxAdapterFile.Parameter(inputB(m.name()), new long[] {m.rank(), m.out()},
+            parameters.add(new OnnxAdapterFile.Parameter(slot.inputB(), new long[] {m.rank(), m.out()},
                     scaledTransposedB(m, weight)));
         }
         OnnxAdapterFile.write(target, 1, parameters);

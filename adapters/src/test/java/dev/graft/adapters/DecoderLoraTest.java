@@ -181,6 +181,52 @@ class DecoderLoraTest {
         }
     }
 
+    /**
+     * Olive's LoRA input slots are an adapter's targets. {@code lora export} onto the Olive-style model adds no
+     * branch and writes the adapter under the slots' names ({@code ….q_proj.lora_A.weight}); ONNX Runtime running
+     * the model with that adapter active computes what the adapter merged into the weights computes, and without it
+     * the base. {@code lora apply} merges into the weight of PEFT's {@code base_layer}, as into the plain export's,
+     * and leaves the slots as they were.
+     */
+    @Test
+    void anAdapterTargetsOlivesLoraInputSlots() throws Exception {
+        PeftAdapter full = PeftAdapter.read(licenceAdapterFolder());
+        Map<String, LoraModule> qv = new java.util.LinkedHashMap<>(full.modules());
+        qv.keySet().removeIf(m -> !m.endsWith("q_proj") && !m.endsWith("v_proj"));
+        Path adapter = dir.resolve("qv-adapter");
+        new PeftAdapter(full.config(), qv, Map.of()).write(adapter);
+        Path olive = Decoders.model("olive/model.onnx");
+        Path graph = dir.resolve("runtime/model.onnx");
+        assertThat(LoraRuntime.graph(olive, qv.keySet(), Map.of(), graph)).isEmpty();
+        Path file = dir.resolve("runtime/qv.onnx_adapter");
+        LoraRuntime.export(PeftAdapter.read(adapter), 1.0, graph, file);
+        Path applied = dir.resolve("applied.onnx");
+        Path plain = dir.resolve("plain.onnx");
+        LoraApply.Report r = LoraApply.to(olive).adapter(adapter).writeTo(applied);
+        LoraApply.to(Decoders.model("optimum/base/model.onnx")).adapter(adapter).writeTo(plain);
+        assertThat(r.modules()).hasSize(4);
+        try (OnnxModel m = OnnxModel.open(applied)) {
+            assertThat(dev.graft.index.LoraSlots.of(m).byModule()).hasSize(4);
+        }
+        try (ai.onnxruntime.OrtLoraAdapter a = ai.onnxruntime.OrtLoraAdapter.create(file.toString());
+             ai.onnxruntime.OrtSession.RunOptions with = new ai.onnxruntime.OrtSession.RunOptions();
+             ai.onnxruntime.OrtSession.RunOptions none = new ai.onnxruntime.OrtSession.RunOptions()) {
+            with.addActiveLoraAdapter(a);
+            float[] merged = Decoders.logitsWithEmptyCache(applied, none);
+            assertThat(Decoders.maxAbsDiff(merged, Decoders.logitsWithEmptyCache(plain, none))).isLessThan(1e-5);
+            float[] base = Decoders.logitsWithEmptyCache(Decoders.model("optimum/base/model.onnx"), none);
+            assertThat(Decoders.maxAbsDiff(merged, base)).isGreaterThan(1e-2); // the adapter does change the logits
+            assertThat(Decoders.maxAbsDiff(Decoders.logitsWithEmptyCache(graph, with), merged)).isLessThan(1e-4);
+            assertThat(Decoders.maxAbsDiff(Decoders.logitsWithEmptyCache(graph, none), base)).isLessThan(1e-5);
+        }
+    }
+
+    private Path licenceAdapterFolder() {
+        Path folder = dir.resolve("licence-adapter");
+        licenceAdapter(folder);
+        return folder;
+    }
+
     /** The rank-8 adapter from the Optimum export of the base to its licence fine-tune, written to {@code folder}. */
     private static LoraExtract.Report licenceAdapter(Path folder) {
         return LoraExtract.from(Decoders.model("optimum/base/model.onnx"), Decoders.model("optimum/licence/model.onnx"))

@@ -92,8 +92,8 @@ class LoraRuntimeTest {
         Path two = adapter("two", 8, 2);
         Path branched = dir.resolve("branched.onnx");
         assertThat(LoraRuntime.graph(bge, List.of(QUERY, UP), Map.of(), branched)).hasSize(2);
-        LoraRuntime.export(PeftAdapter.read(one), 1.0, dir.resolve("one.onnx_adapter"));
-        LoraRuntime.export(PeftAdapter.read(two), 0.5, dir.resolve("two.onnx_adapter"));
+        LoraRuntime.export(PeftAdapter.read(one), 1.0, branched, dir.resolve("one.onnx_adapter"));
+        LoraRuntime.export(PeftAdapter.read(two), 0.5, branched, dir.resolve("two.onnx_adapter"));
         LoraApply.to(bge).adapter(one).writeTo(dir.resolve("merged-one.onnx"));
         LoraApply.to(bge).adapter(two, 0.5).writeTo(dir.resolve("merged-two.onnx"));
         float[] base = run(bge);
@@ -169,8 +169,13 @@ class LoraRuntimeTest {
         PeftConfig c = new PeftConfig(1, 1, false, false, Map.of(), Map.of(), List.of("q"), "lora_only", Map.of());
         PeftAdapter biased = new PeftAdapter(c, Map.of("q", new LoraModule("q", 1, 2, 2, new float[2], new float[2], 1)),
                 Map.of("q", new float[2]));
-        assertThatThrownBy(() -> LoraRuntime.export(biased, 1, dir.resolve("x.onnx_adapter")))
+        assertThatThrownBy(() -> LoraRuntime.export(biased, 1, RealModels.bgeSmall(), dir.resolve("x.onnx_adapter")))
                 .hasMessageContaining("trained biases");
+        assertThatThrownBy(() -> LoraRuntime.export(PeftAdapter.read(adapter("one", 4, 1)), 1, RealModels.bgeSmall(),
+                dir.resolve("x.onnx_adapter"))).isInstanceOf(dev.graft.GraftException.class)
+                .hasMessageContaining(RealModels.bgeSmall().toString())
+                .hasMessageContaining("has no LoRA input slot for the adapter's module '" + QUERY + "'");
+        assertThat(dir.resolve("x.onnx_adapter")).doesNotExist();
         assertThat(dir.resolve("x.onnx")).doesNotExist();
     }
 }

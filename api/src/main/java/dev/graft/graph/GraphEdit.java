@@ -146,6 +146,39 @@ public final class GraphEdit {
         return this;
     }
 
+    /** The {@code Gather} nodes (axis 0) that look rows up in {@code table}, as dense nodes: table, indices, rows. */
+    public List<DenseNode> gatherNodesReading(String table) {
+        List<DenseNode> out = new ArrayList<>();
+        for (NodeProto n : graph.getNodeList()) {
+            if (n.getOpType().equals("Gather") && n.getDomain().isEmpty() && n.getInputCount() == 2
+                    && n.getInput(0).equals(table) && dev.graft.onnx.Attributes.getInt(n, "axis", 0) == 0) {
+                out.add(new DenseNode(n.getName(), table, n.getInput(1), n.getOutput(0)));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Adds to lookup {@code g} of a table tied to a dense layer's weight ({@code T = Wᵀ}, the embedding of a tied
+     * head) the low-rank update that branch {@code (x·A)·B} makes to {@code W}: {@code ΔT = (A·B)ᵀ}, so
+     * {@code rows = T[ids] + Bᵀ[ids]·Aᵀ}. The node now writes {@code rows.lora_base}; nodes named under
+     * {@code scope} transpose the factors, gather and multiply, and add into {@code rows}.
+     */
+    public GraphEdit addTiedLookupBranch(DenseNode g, String a, String b, String scope) {
+        int at = writer(g.output());
+        if (at < 0) {
+            throw new IllegalStateException("no node writes '" + g.output() + "'");
+        }
+        String y = g.output();
+        graph.getNodeBuilder(at).setOutput(0, y + ".lora_base");
+        graph.addNode(at + 1, node("Transpose", List.of(b), y + ".lora_bt", scope));
+        graph.addNode(at + 2, node("Gather", List.of(y + ".lora_bt", g.input()), y + ".lora_rows", scope));
+        graph.addNode(at + 3, node("Transpose", List.of(a), y + ".lora_at", scope));
+        graph.addNode(at + 4, node("MatMul", List.of(y + ".lora_rows", y + ".lora_at"), y + ".lora_delta", scope));
+        graph.addNode(at + 5, node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, scope));
+        return this;
+    }
+
     private static NodeProto node(String op, List<String> inputs, String output, String scope) {
         String suffix = output.substring(output.lastIndexOf('.') + 1);
         return NodeProto.newBuilder().setOpType(op).addAllInput(inputs).addOutput(output)

@@ -21,12 +21,14 @@ import java.util.Set;
  * normalizations, Gather, and ONNX Runtime's contrib ops: RMSNorm, rotary caches, {@code MatMulNBits}) and from
  * three patterns: a bias {@code Add} right after MatMul/Gemm/Conv, the decomposed LayerNorm of older exports
  * ({@code Div} by {@code Sqrt(...)}, then {@code Mul} by the scale and {@code Add} of the shift), and the decomposed
- * RMSNorm of decoder exports ({@code Mul} of the scale by {@code x·rsqrt(mean(x²)+ε)}). Anything else is
+ * RMSNorm of decoder exports ({@code Mul} of the scale by {@code x·rsqrt(mean(x²)+ε)}). The defaults of LoRA input
+ * slots ({@link LoraSlots}) are {@link WeightRole#LORA_SLOT}, in the module they adapt. Anything else is
  * {@link WeightRole#UNKNOWN}.
  */
 public final class GraphIndex {
     private static final Set<String> PASS_THROUGH = Set.of("Identity", "Cast");
     private static final Set<String> LINEAR_OPS = Set.of("MatMul", "Gemm", "Conv", "ConvTranspose");
+    private static final String PEFT_BASE_LAYER = ".base_layer";
 
     private final List<IndexedWeight> weights;
     private final Map<String, IndexedWeight> mainByName;
@@ -46,9 +48,17 @@ public final class GraphIndex {
     public static GraphIndex of(OnnxModel model) {
         Map<String, Scope> scopes = new LinkedHashMap<>();
         Graphs.forEach(model.proto().getGraph(), (name, graph) -> scopes.put(name, new Scope(graph)));
+        LoraSlots slots = LoraSlots.of(model);
         List<IndexedWeight> out = new ArrayList<>();
         for (Weight w : model.weights()) {
-            out.add(scopes.get(w.scope()).index(w, below(scopes, w.scope())));
+            IndexedWeight indexed = scopes.get(w.scope()).index(w, below(scopes, w.scope()));
+            Optional<LoraSlots.Slot> slot = w.scope().isEmpty() ? slots.holding(w.name()) : Optional.empty();
+            if (slot.isPresent()) { // an adapter's factor to be fed, not a weight of the model
+                String module = slot.get().module();
+                indexed = new IndexedWeight(w, WeightRole.LORA_SLOT, indexed.uses(), module,
+                        LayerNumbers.layerOf(module));
+            }
+            out.add(indexed);
         }
         return new GraphIndex(out);
     }
@@ -325,7 +335,8 @@ public final class GraphIndex {
 
     /**
      * The module path: from the first consumer's node name when it is a path ({@code /a/b/Op} gives
-     * {@code a.b}), else from a dotted weight name without its last part ({@code a.b.weight} gives {@code a.b}),
+     * {@code a.b}; PEFT's wrapper {@code /a/b/base_layer/Op} of a layer with LoRA, as Olive exports it, gives
+     * {@code a.b} too), else from a dotted weight name without its last part ({@code a.b.weight} gives {@code a.b}),
      * else empty.
      */
     private static String modulePath(Weight w, List<Slot> slots) {
@@ -333,7 +344,9 @@ public final class GraphIndex {
             String name = s.node.getName();
             int last = name.lastIndexOf('/');
             if (name.startsWith("/") && last > 0) {
-                return name.substring(1, last).replace('/', '.');
+                String path = name.substring(1, last).replace('/', '.');
+                return path.endsWith(PEFT_BASE_LAYER) ? path.substring(0, path.length() - PEFT_BASE_LAYER.length())
+                        : path;
             }
         }
         String n = w.name();

@@ -41,6 +41,11 @@ public enum WeightRole {
     QUANT_SCALES("quantization scales"),
     /** Per-block zero points of a quantized weight. */
     QUANT_ZERO_POINTS("quantization zero points"),
+    /**
+     * The default of a LoRA input slot ({@link LoraSlots}): an adapter's factor fed per run, zero (often with no
+     * elements) unless fed; not a parameter of the model, never merged.
+     */
+    LORA_SLOT("LoRA input slot (default)"),
     /** Not consumed in a way Graft recognises (or consumed in conflicting ways): never guessed. */
     UNKNOWN("unknown");
 

@@ -21,7 +21,8 @@ import java.util.Set;
 /**
  * What a merge of models of identical structure does with each initializer of the first model: floating-point
  * weights are merged, and must exist in every model with the same shape and element type; everything else
- * (integer tensors such as {@code position_ids}, shape constants) is copied from the first model. The graph
+ * (integer tensors such as {@code position_ids}, shape constants, rotary caches, the defaults of LoRA input slots)
+ * is copied from the first model. The graph
  * (nodes, Constant nodes, subgraphs) is the first model's.
  *
  * <p>Weights are paired across models by name, except anonymous names ({@code onnx::MatMul_1299}: TorchScript
@@ -104,9 +105,10 @@ public final class MergePlan {
                         + "weight (" + keys.get(0).consumer(w.name()) + "); Graft merges MatMulNBits weights only: "
                         + "merge the float models, then quantize the result");
             }
-            if (role == WeightRole.ROTARY_CACHE) {
-                steps.add(new Step(w, false, "rotary cos/sin cache, a constant of the architecture: copied from "
-                        + first.file().getFileName(), List.of(w)));
+            if (role == WeightRole.ROTARY_CACHE || role == WeightRole.LORA_SLOT) {
+                steps.add(new Step(w, false, (role == WeightRole.ROTARY_CACHE ? "rotary cos/sin cache, a constant "
+                        + "of the architecture" : "default of a LoRA input slot, an adapter's factor fed per run")
+                        + ": copied from " + first.file().getFileName(), List.of(w)));
                 for (int m = 1; m < models.size(); m++) {
                     paired.get(m).add(w.name());
                 }
@@ -143,10 +145,12 @@ public final class MergePlan {
                 if (paired.get(m).contains(o.name())) {
                     continue;
                 }
-                if (!o.type().isFloatingPoint()) {
+                boolean slot = keys.get(m).roleOf(o.name()) == WeightRole.LORA_SLOT;
+                if (!o.type().isFloatingPoint() || slot) {
                     if (reported.add(o.name())) { // report each ignored tensor once
-                        ignored.add(new Ignored(o.name(), o.type().displayName() + " initializer only in "
-                                + other.file().getFileName() + ": the first model's graph does not use it"));
+                        ignored.add(new Ignored(o.name(), (slot ? "LoRA input slot default" : o.type().displayName()
+                                + " initializer") + " only in " + other.file().getFileName()
+                                + ": the first model's graph does not use it"));
                     }
                 } else {
                     throw new IncompatibleModelsException(other.file(), o.name(), "is " + o.type().displayName()

@@ -121,6 +121,39 @@ public final class Decoders {
     }
 
     /**
+     * The logits a KV-cache {@code model} gives the test tokens in one ONNX Runtime run with an empty cache and
+     * {@code options} (an active {@code OrtLoraAdapter}, say), on the real tokens' positions ({@link #onTokens}).
+     */
+    public static float[] logitsWithEmptyCache(Path model, ai.onnxruntime.OrtSession.RunOptions options) {
+        ai.onnxruntime.OrtEnvironment env = ai.onnxruntime.OrtEnvironment.getEnvironment();
+        int length = tokens().length / 2;
+        long[] shape = {2, length};
+        Map<String, ai.onnxruntime.OnnxTensor> inputs = new LinkedHashMap<>();
+        try (ai.onnxruntime.OrtSession session = env.createSession(model.toString())) {
+            inputs.put("input_ids", ai.onnxruntime.OnnxTensor.createTensor(env, java.nio.LongBuffer.wrap(tokens()), shape));
+            inputs.put("attention_mask", ai.onnxruntime.OnnxTensor.createTensor(env, java.nio.LongBuffer.wrap(mask()), shape));
+            inputs.put("position_ids", ai.onnxruntime.OnnxTensor.createTensor(env, java.nio.LongBuffer.wrap(positions()),
+                    shape));
+            for (int l = 0; l < LAYERS; l++) {
+                for (String part : new String[] {"key", "value"}) {
+                    inputs.put("past_key_values." + l + "." + part, ai.onnxruntime.OnnxTensor.createTensor(env,
+                            java.nio.FloatBuffer.allocate(0), new long[] {2, KV_HEADS, 0, HEAD}));
+                }
+            }
+            try (ai.onnxruntime.OrtSession.Result r = session.run(inputs, java.util.Set.of("logits"), options)) {
+                java.nio.FloatBuffer b = ((ai.onnxruntime.OnnxTensor) r.get(0)).getFloatBuffer();
+                float[] v = new float[b.remaining()];
+                b.get(v);
+                return onTokens(v);
+            }
+        } catch (ai.onnxruntime.OrtException e) {
+            throw new AssertionError(model + ": " + e.getMessage(), e);
+        } finally {
+            inputs.values().forEach(ai.onnxruntime.OnnxTensor::close);
+        }
+    }
+
+    /**
      * The first {@code rows} samples' test tokens {@code [from, to)} with their position ids, and the mask of every
      * token up to {@code to} (the cache's and the new ones).
      */

@@ -6,6 +6,7 @@ import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
+import dev.graft.index.LoraSlots;
 import dev.graft.index.PackedProjection;
 import dev.graft.index.TiedWeights;
 import dev.graft.index.WeightRole;
@@ -65,7 +66,8 @@ final class InspectCommand implements Callable<Integer> {
     /** The whole listing. */
     record Listing(String file, long irVersion, Map<String, Long> opsets, String producer, int weights,
                    long parameters, long quantizedBytes, long bytes, Map<String, Long> bytesByDtype,
-                   int constantTensors, List<Row> rows, List<TiedWeights.Tie> ties, List<PackedProjection> packed) {
+                   int constantTensors, List<Row> rows, List<TiedWeights.Tie> ties, List<PackedProjection> packed,
+                   List<LoraSlots.Slot> loraSlots) {
     }
 
     @Override
@@ -99,8 +101,8 @@ final class InspectCommand implements Callable<Integer> {
                 }
                 if (iw.role() == WeightRole.QUANTIZED) {
                     quantized += Math.max(0, w.byteLength());
-                } else if (w.type().isFloatingPoint() && !iw.role().quantized()) {
-                    params += w.elementCount(); // a quantized weight's scales are not parameters
+                } else if (w.type().isFloatingPoint() && !iw.role().quantized() && iw.role() != WeightRole.LORA_SLOT) {
+                    params += w.elementCount(); // a quantized weight's scales and LoRA slots are not parameters
                 }
                 bytes += Math.max(0, w.byteLength());
                 byDtype.merge(w.type().displayName(), Math.max(0, w.byteLength()), Long::sum);
@@ -116,7 +118,8 @@ final class InspectCommand implements Callable<Integer> {
             }
             Listing l = new Listing(model.toString(), p.getIrVersion(), opsets,
                     (p.getProducerName() + " " + p.getProducerVersion()).trim(), rows.size(), params, quantized, bytes,
-                    byDtype, constantTensors, rows, TiedWeights.of(m, index), PackedProjection.find(m, index));
+                    byDtype, constantTensors, rows, TiedWeights.of(m, index), PackedProjection.find(m, index),
+                    List.copyOf(LoraSlots.of(m).byModule().values()));
             if (json) {
                 Output.json(out, l);
             } else {
@@ -169,6 +172,12 @@ final class InspectCommand implements Callable<Integer> {
         for (TiedWeights.Tie t : l.ties()) {
             out.printf("tied: %s holds %s%s (merged as one tensor)%n", t.copy(), t.table(),
                     t.transposed() ? ", transposed" : "");
+        }
+        if (!l.loraSlots().isEmpty()) {
+            LoraSlots.Slot first = l.loraSlots().get(0);
+            out.printf("LoRA input slots on %d modules, fed an adapter per run (%s, %s, ...): %s%n",
+                    l.loraSlots().size(), first.inputA(), first.inputB(), l.loraSlots().stream()
+                            .map(LoraSlots.Slot::module).collect(java.util.stream.Collectors.joining(", ")));
         }
         if (!constants && l.constantTensors() > 0) {
             out.printf("%d more tensors in Constant nodes or subgraphs (list them with --constants)%n",

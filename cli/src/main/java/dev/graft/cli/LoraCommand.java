@@ -189,8 +189,9 @@ final class LoraCommand {
     /** Writes a graph with LoRA branches and an ONNX Runtime adapter file per adapter. */
     @Command(name = "export", mixinStandardHelpOptions = true,
             description = "Write BASE with LoRA branches on the adapters' modules (adapter weights as inputs with "
-                    + "zero defaults) and, beside it, NAME.onnx_adapter for each adapter (ONNX Runtime's LoRA adapter "
-                    + "API): switch adapters per run without reloading the model.")
+                    + "zero defaults; modules with LoRA input slots already, as Olive writes them, keep theirs) and, "
+                    + "beside it, NAME.onnx_adapter for each adapter (ONNX Runtime's LoRA adapter API): switch "
+                    + "adapters per run without reloading the model.")
     static final class Export implements Callable<Integer> {
         @Spec
         CommandSpec spec;
@@ -219,13 +220,14 @@ final class LoraCommand {
                 modules.addAll(adapter.modules().keySet());
                 read.put(folder, adapter);
             }
-            dev.graft.adapters.LoraRuntime.graph(base, modules, mapping, output);
+            int branched = dev.graft.adapters.LoraRuntime.graph(base, modules, mapping, output).size();
             PrintWriter out = spec.commandLine().getOut();
-            out.println("wrote " + output + " with LoRA branches on " + modules.size() + " modules");
+            out.println("wrote " + output + " with LoRA branches on " + branched + " modules" + (branched
+                    == modules.size() ? "" : " (" + (modules.size() - branched) + " had LoRA input slots already)"));
             Path target = output.toAbsolutePath().getParent();
             for (Map.Entry<Path, Double> e : weighted) {
                 Path file = target.resolve(e.getKey().toAbsolutePath().normalize().getFileName() + ".onnx_adapter");
-                dev.graft.adapters.LoraRuntime.export(read.get(e.getKey()), e.getValue(), file);
+                dev.graft.adapters.LoraRuntime.export(read.get(e.getKey()), e.getValue(), output, file);
                 out.println("wrote " + file);
             }
             return 0;

@@ -51,6 +51,48 @@ class DecoderCliTest {
         assertThat(groups.out()).contains("model.layers.0.mlp/64");
     }
 
+    /**
+     * On a model with Olive's LoRA input slots: {@code inspect} lists them (not as parameters), {@code verify} runs it
+     * on the slots' defaults, and {@code lora export} of an adapter for 15 modules keeps the 4 slots, branches the
+     * other 11 (the tied head's branch updating the embedding's lookup too), and writes an adapter file that ONNX
+     * Runtime runs as {@code lora apply} merges it.
+     */
+    @Test
+    void oliveLoraSlotsAreListedVerifiedAndExportedTo() throws Exception {
+        Path olive = model("olive");
+        CliRun inspect = graft("inspect", olive);
+        assertThat(inspect.exit()).as(inspect.err()).isZero();
+        assertThat(inspect.out()).contains("LoRA input slots on 4 modules, fed an adapter per run "
+                        + "(model.layers.0.self_attn.q_proj.lora_A.weight, model.layers.0.self_attn.q_proj.lora_B.weight, "
+                        + "...): model.layers.0.self_attn.q_proj, model.layers.0.self_attn.v_proj")
+                .containsPattern("onnx::MatMul_\\d+ +float32 +\\[32,32\\] +MatMul B \\[in,out\\] +0 +"
+                        + "model.layers.0.self_attn.q_proj ");
+        CliRun plain = graft("inspect", model("optimum/base"));
+        String params = "floating-point parameters";
+        assertThat(inspect.out().lines().filter(l -> l.contains(params)).findFirst().orElseThrow().split(",")[1])
+                .isEqualTo(plain.out().lines().filter(l -> l.contains(params)).findFirst().orElseThrow().split(",")[1]);
+        CliRun verify = graft("verify", olive);
+        assertThat(verify.exit()).as(verify.err()).isZero();
+
+        Path adapter = dir.resolve("licence");
+        assertThat(graft("lora", "extract", model("optimum/base"), model("optimum/licence"), "--rank", "8", "-o",
+                adapter).exit()).isZero();
+        Path graph = dir.resolve("runtime/model.onnx");
+        CliRun export = graft("lora", "export", olive, "--adapter", adapter, "-o", graph);
+        assertThat(export.exit()).as(export.err()).isZero();
+        assertThat(export.out()).contains("with LoRA branches on 11 modules (4 had LoRA input slots already)");
+        Path applied = dir.resolve("applied.onnx");
+        assertThat(graft("lora", "apply", olive, "--adapter", adapter, "-o", applied).exit()).isZero();
+        try (ai.onnxruntime.OrtLoraAdapter a = ai.onnxruntime.OrtLoraAdapter.create(
+                     dir.resolve("runtime/licence.onnx_adapter").toString());
+             ai.onnxruntime.OrtSession.RunOptions with = new ai.onnxruntime.OrtSession.RunOptions();
+             ai.onnxruntime.OrtSession.RunOptions none = new ai.onnxruntime.OrtSession.RunOptions()) {
+            with.addActiveLoraAdapter(a);
+            assertThat(Decoders.maxAbsDiff(Decoders.logitsWithEmptyCache(graph, with),
+                    Decoders.logitsWithEmptyCache(applied, none))).isLessThan(1e-4);
+        }
+    }
+
     /** A permuted model computes the same function: aligning fine-tunes of one base keeps the model's logits. */
     @Test
     void alignOnTextCalibrationKeepsWhatTheModelComputes() {

@@ -8,6 +8,7 @@ import dev.graft.align.Alignment;
 import dev.graft.IncompatibleModelsException;
 import dev.graft.index.QuantizedMatMul;
 import dev.graft.index.GraphIndex;
+import dev.graft.index.LoraSlots;
 import dev.graft.index.TiedWeights;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
@@ -63,6 +64,47 @@ class DecoderMergeTest {
                         Decoders.DIR.resolve("tokenizer.json"), 8, 32))
                 .writeTo(out);
         assertThat(Decoders.diffFromTorch(out, "base")).isLessThan(2e-3);
+    }
+
+    /**
+     * A model with LoRA input slots as Olive writes them (q_proj and v_proj of both layers, rank-0 defaults, base
+     * weights under PEFT's {@code base_layer}) merges as its plain export does: the slots' defaults are copied, not
+     * merged, and the merge keeps its slots. As a later model, its slots are ignored.
+     */
+    @Test
+    void aModelWithLoraInputSlotsMergesAsItsPlainExportAndKeepsItsSlots() {
+        Path olive = dir.resolve("olive.onnx");
+        Path plain = dir.resolve("plain.onnx");
+        Path later = dir.resolve("later.onnx");
+        Path laterPlain = dir.resolve("later-plain.onnx");
+        MergeReport r = Graft.merge().base(Decoders.model("olive/model.onnx"))
+                .model(Decoders.model("optimum/licence/model.onnx"), 1).model(Decoders.model("optimum/c/model.onnx"), 1)
+                .method(new Ties()).parameter("density", 0.5).writeTo(olive);
+        Graft.merge().base(Decoders.model("optimum/base/model.onnx"))
+                .model(Decoders.model("optimum/licence/model.onnx"), 1).model(Decoders.model("optimum/c/model.onnx"), 1)
+                .method(new Ties()).parameter("density", 0.5).writeTo(plain);
+        MergeReport l = Graft.merge().base(Decoders.model("optimum/licence/model.onnx"))
+                .model(Decoders.model("olive/model.onnx"), 1).model(Decoders.model("optimum/c/model.onnx"), 1)
+                .method(new Ties()).parameter("density", 0.5).writeTo(later);
+        Graft.merge().base(Decoders.model("optimum/licence/model.onnx"))
+                .model(Decoders.model("optimum/base/model.onnx"), 1).model(Decoders.model("optimum/c/model.onnx"), 1)
+                .method(new Ties()).parameter("density", 0.5).writeTo(laterPlain);
+        assertThat(r.unmerged()).filteredOn(u -> u.tensor().contains(".lora_")).hasSize(8)
+                .allSatisfy(u -> assertThat(u.reason()).startsWith("default of a LoRA input slot"));
+        assertThat(l.unmerged()).filteredOn(u -> u.tensor().contains(".lora_")).hasSize(8);
+        assertThat(r.renamed()).isEmpty();
+        float[] expected = Decoders.onTokens(Decoders.kvLogits(plain, ElementType.FLOAT));
+        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(olive, ElementType.FLOAT)), expected))
+                .isLessThan(1e-5);
+        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(later, ElementType.FLOAT)),
+                Decoders.onTokens(Decoders.kvLogits(laterPlain, ElementType.FLOAT)))).isLessThan(1e-5);
+        try (OnnxModel m = OnnxModel.open(olive)) {
+            assertThat(LoraSlots.of(m).byModule().keySet()).containsExactly("model.layers.0.self_attn.q_proj",
+                    "model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.q_proj",
+                    "model.layers.1.self_attn.v_proj");
+            assertThat(GraphIndex.of(m).get("model.layers.0.self_attn.v_proj.lora_B.weight").orElseThrow().role())
+                    .isEqualTo(dev.graft.index.WeightRole.LORA_SLOT);
+        }
     }
 
     /** Optimum's legacy merged decoder (weights read inside an If's branches) merges as its plain export does. */
