@@ -152,17 +152,8 @@ public final class LoraExtract {
                 }
             }
             List<Uncaptured> uncaptured = uncaptured(mb, mf, carried);
-            int r = ranks.values().stream().max(Integer::compare).orElseThrow();
-            Map<String, Integer> rankPattern = new LinkedHashMap<>();
-            Map<String, Double> alphaPattern = new LinkedHashMap<>();
-            ranks.forEach((m, k) -> {
-                if (k != r) {
-                    rankPattern.put(m, k);
-                    alphaPattern.put(m, (double) k);
-                }
-            });
-            PeftConfig config = new PeftConfig(r, r, false, false, rankPattern, alphaPattern,
-                    List.copyOf(modules.keySet()), biases.isEmpty() ? "none" : "lora_only", Map.of());
+            PeftConfig config = PeftConfig.unitScale(ranks, List.copyOf(modules.keySet()),
+                    biases.isEmpty() ? "none" : "lora_only");
             new PeftAdapter(config, modules, biases).write(folder);
             return new Report(base.toString(), fineTuned.toString(), report, uncaptured);
         }

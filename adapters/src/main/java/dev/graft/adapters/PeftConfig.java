@@ -33,6 +33,25 @@ public record PeftConfig(int r, double loraAlpha, boolean useRslora, boolean fan
                 Map.of());
     }
 
+    /**
+     * A config whose every module has scale 1 ({@code lora_alpha} equal to its rank): {@code r} is the largest of
+     * {@code ranks} (module to rank), the others in {@code rank_pattern} and {@code alpha_pattern}. For adapters
+     * whose factors carry the scale (extracted ones, those read from {@code .onnx_adapter} files).
+     */
+    public static PeftConfig unitScale(Map<String, Integer> ranks, List<String> targetModules, String bias) {
+        int r = ranks.values().stream().max(Integer::compare).orElseThrow();
+        Map<String, Integer> rankPattern = new java.util.LinkedHashMap<>();
+        Map<String, Double> alphaPattern = new java.util.LinkedHashMap<>();
+        ranks.forEach((m, k) -> {
+            if (k != r) {
+                rankPattern.put(m, k);
+                alphaPattern.put(m, (double) k);
+            }
+        });
+        return new PeftConfig(r, r, false, false, rankPattern, alphaPattern, List.copyOf(targetModules), bias,
+                Map.of());
+    }
+
     /** The rank of {@code module}: its {@code rank_pattern} entry, else {@code r}. */
     public int rank(String module) {
         return pattern(rankPattern, module).orElse(r);

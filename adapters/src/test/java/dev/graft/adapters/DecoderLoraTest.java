@@ -185,7 +185,7 @@ class DecoderLoraTest {
      * Olive's LoRA input slots are an adapter's targets. {@code lora export} onto the Olive-style model adds no
      * branch and writes the adapter under the slots' names ({@code ….q_proj.lora_A.weight}); ONNX Runtime running
      * the model with that adapter active computes what the adapter merged into the weights computes, and without it
-     * the base. {@code lora apply} merges into the weight of PEFT's {@code base_layer}, as into the plain export's,
+     * the base; the file reads back as the adapter. {@code lora apply} merges into the weight of PEFT's {@code base_layer}, as into the plain export's,
      * and leaves the slots as they were.
      */
     @Test
@@ -203,7 +203,14 @@ class DecoderLoraTest {
         Path applied = dir.resolve("applied.onnx");
         Path plain = dir.resolve("plain.onnx");
         LoraApply.Report r = LoraApply.to(olive).adapter(adapter).writeTo(applied);
-        LoraApply.to(Decoders.model("optimum/base/model.onnx")).adapter(adapter).writeTo(plain);
+        // the adapter file reads as the adapter (scale folded in), and applies as the folder does
+        LoraApply.to(Decoders.model("optimum/base/model.onnx")).adapter(file).writeTo(plain);
+        PeftAdapter back = PeftAdapter.read(file);
+        assertThat(back.modules().keySet()).containsExactlyElementsOf(qv.keySet());
+        for (LoraModule m : qv.values()) {
+            assertThat(Decoders.maxAbsDiff(back.modules().get(m.name()).delta(), m.delta())).as(m.name())
+                    .isLessThan(1e-6);
+        }
         assertThat(r.modules()).hasSize(4);
         try (OnnxModel m = OnnxModel.open(applied)) {
             assertThat(dev.graft.index.LoraSlots.of(m).byModule()).hasSize(4);

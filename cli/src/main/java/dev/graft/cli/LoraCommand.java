@@ -226,7 +226,9 @@ final class LoraCommand {
                     == modules.size() ? "" : " (" + (modules.size() - branched) + " had LoRA input slots already)"));
             Path target = output.toAbsolutePath().getParent();
             for (Map.Entry<Path, Double> e : weighted) {
-                Path file = target.resolve(e.getKey().toAbsolutePath().normalize().getFileName() + ".onnx_adapter");
+                String name = e.getKey().toAbsolutePath().normalize().getFileName().toString();
+                Path file = target.resolve(name.endsWith(dev.graft.adapters.PeftAdapter.ONNX_ADAPTER) ? name
+                        : name + dev.graft.adapters.PeftAdapter.ONNX_ADAPTER);
                 dev.graft.adapters.LoraRuntime.export(read.get(e.getKey()), e.getValue(), output, file);
                 out.println("wrote " + file);
             }
@@ -237,7 +239,8 @@ final class LoraCommand {
     /** {@code --adapter DIR[:WEIGHT]}, repeatable. */
     static final class Adapters {
         @Option(names = "--adapter", required = true, paramLabel = "DIR[:WEIGHT]",
-                description = "a PEFT adapter folder and its weight (default 1); repeatable")
+                description = "a PEFT adapter folder (or an ONNX Runtime .onnx_adapter file) and its weight "
+                        + "(default 1); repeatable")
         List<String> values;
 
         /** Each folder with its weight, in order (a folder may come more than once). */

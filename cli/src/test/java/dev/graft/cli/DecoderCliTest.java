@@ -55,7 +55,7 @@ class DecoderCliTest {
      * On a model with Olive's LoRA input slots: {@code inspect} lists them (not as parameters), {@code verify} runs it
      * on the slots' defaults, and {@code lora export} of an adapter for 15 modules keeps the 4 slots, branches the
      * other 11 (the tied head's branch updating the embedding's lookup too), and writes an adapter file that ONNX
-     * Runtime runs as {@code lora apply} merges it.
+     * Runtime runs as {@code lora apply} merges it; {@code lora apply} takes that file as an adapter.
      */
     @Test
     void oliveLoraSlotsAreListedVerifiedAndExportedTo() throws Exception {
@@ -90,7 +90,20 @@ class DecoderCliTest {
             with.addActiveLoraAdapter(a);
             assertThat(Decoders.maxAbsDiff(Decoders.logitsWithEmptyCache(graph, with),
                     Decoders.logitsWithEmptyCache(applied, none))).isLessThan(1e-4);
+            // the adapter file is an adapter too: applied to the plain export, it gives the same model
+            Path fromFile = dir.resolve("from-file.onnx");
+            CliRun apply = graft("lora", "apply", model("optimum/base"), "--adapter",
+                    dir.resolve("runtime/licence.onnx_adapter"), "-o", fromFile);
+            assertThat(apply.exit()).as(apply.err()).isZero();
+            assertThat(Decoders.maxAbsDiff(Decoders.logitsWithEmptyCache(fromFile, none),
+                    Decoders.logitsWithEmptyCache(applied, none))).isLessThan(1e-4);
         }
+        Path junk = dir.resolve("junk.onnx_adapter");
+        Files.writeString(junk, "not an adapter");
+        CliRun bad = graft("lora", "apply", model("optimum/base"), "--adapter", junk, "-o", dir.resolve("bad.onnx"));
+        assertThat(bad.exit()).isNotZero();
+        assertThat(bad.err()).contains(junk.toString(), "no 'TORT' identifier").doesNotContain("Exception");
+        assertThat(dir.resolve("bad.onnx")).doesNotExist();
     }
 
     /** A permuted model computes the same function: aligning fine-tunes of one base keeps the model's logits. */

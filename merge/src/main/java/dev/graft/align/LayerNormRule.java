@@ -3,10 +3,15 @@ package dev.graft.align;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.onnx.Attributes;
 
-/** Permutation inference for LayerNormalization: scale and shift follow the normalised axes; mean and 1/σ drop them. */
+/**
+ * Permutation inference for LayerNormalization and RMSNorm ({@code SimplifiedLayerNormalization}, ONNX Runtime's op
+ * in the default domain, and ONNX's {@code RMSNormalization}): the mean and root mean square over the normalised
+ * axes do not depend on the order of their entries, so the output keeps the input's axes; scale and shift follow the
+ * normalised axes; the statistics outputs drop them.
+ */
 final class LayerNormRule extends OpRule {
     LayerNormRule() {
-        super("LayerNormalization");
+        super("LayerNormalization", "SimplifiedLayerNormalization", "RMSNormalization");
     }
 
     @Override

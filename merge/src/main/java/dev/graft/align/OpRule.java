@@ -10,11 +10,23 @@ import java.util.Set;
  * touches.
  */
 abstract class OpRule {
+    private final String domain;
     private final Set<String> ops;
 
-    /** A rule for the op types {@code ops} (default domain). */
+    /** A rule for the op types {@code ops} of ONNX's own domain. */
     OpRule(String... ops) {
-        this.ops = Set.of(ops);
+        this("", Set.of(ops));
+    }
+
+    /** A rule for the op types {@code ops} of {@code domain} (ONNX Runtime's contrib ops: {@code com.microsoft}). */
+    OpRule(String domain, Set<String> ops) {
+        this.domain = domain;
+        this.ops = Set.copyOf(ops);
+    }
+
+    /** The domain of the ops ("" for ONNX's own). */
+    final String domain() {
+        return domain;
     }
 
     /** The op types this rule follows. */

@@ -17,8 +17,9 @@ import java.util.Map;
  * scale and shift to the normalised axis, reductions drop the reduced axes, and {@code Reshape},
  * {@code Flatten}, {@code Squeeze} and {@code Unsqueeze} split or merge axes as the concrete shapes (from one
  * probe run in ONNX Runtime) show. Graph inputs and outputs, constants, and every op not listed here fix the
- * axes they touch, recording the node. Ops in other domains and subgraphs are not followed (their axes are
- * fixed). The walk is this class; each op family's rule is an {@link OpRule} ({@link OpRules} finds it by op
+ * axes they touch, recording the node. Of ONNX Runtime's contrib ops ({@code com.microsoft}) the fused norms
+ * ({@code SkipLayerNormalization}, {@code SkipSimplifiedLayerNormalization}) are followed; other domains and
+ * subgraphs are not (their axes are fixed). The walk is this class; each op family's rule is an {@link OpRule} ({@link OpRules} finds it by op
  * type); the axis state is an {@link AxisGraph}; {@link SpecAssembly} turns what is left free into the spec.
  */
 public final class PermutationInference {
@@ -59,15 +60,14 @@ public final class PermutationInference {
     private static void visit(NodeProto n, AxisGraph g) {
         String op = n.getOpType();
         String where = "node '" + label(n) + "' (" + op + ")";
-        if (!n.getDomain().isEmpty() && !n.getDomain().equals("ai.onnx")) {
-            g.unknown(n, where + " is in domain '" + n.getDomain() + "'");
-            return;
-        }
-        OpRule rule = OpRules.of(op);
-        if (rule == null) {
-            g.unknown(n, where + " is not an op Graft can follow");
-        } else {
+        boolean standard = n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx");
+        OpRule rule = OpRules.of(standard ? "" : n.getDomain(), op);
+        if (rule != null) {
             rule.apply(n, where, g);
+        } else if (!standard) {
+            g.unknown(n, where + " is in domain '" + n.getDomain() + "'");
+        } else {
+            g.unknown(n, where + " is not an op Graft can follow");
         }
     }
 

@@ -15,6 +15,7 @@ import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.onnx.OnnxModel;
+import dev.graft.testing.Decoders;
 import dev.graft.testing.RealModels;
 import dev.graft.testing.TinyModels;
 import dev.graft.verify.ProbeOptions;
@@ -104,6 +105,36 @@ class PermutationInferenceTest {
             }
         }
         assertThat(worst / scale).isLessThan(1e-4);
+    }
+
+    /**
+     * ONNX Runtime GenAI's decoder normalises with the fused RMSNorm contrib ops ({@code SimplifiedLayerNormalization},
+     * {@code SkipSimplifiedLayerNormalization}): the residual stream is followed through them, from the embedding to
+     * the head, and permuting it (with the MLPs) keeps the logits. The attention's axes stay, with the reason
+     * (GroupQueryAttention is not followed).
+     */
+    @Test
+    void genAisFusedRmsNormsCarryTheResidualStream() {
+        Path genai = Decoders.model("genai/base/model.onnx");
+        PermutationSpec spec = spec(genai, false);
+        PermutationSpec.Group residual = spec.groups().stream().filter(g -> g.members().stream()
+                .anyMatch(m -> m.weight().equals("model.embed_tokens.weight"))).findFirst().orElseThrow();
+        assertThat(residual.size()).isEqualTo(32);
+        assertThat(residual.members()).extracting(PermutationSpec.Member::toString).contains(
+                "model.embed_tokens.weight[1]", "model.layers.0.input_layernorm.weight[0]",
+                "model.layers.0.attn.qkv_proj.MatMul.weight[0]", "model.layers.1.attn.o_proj.MatMul.weight[1]",
+                "model.layers.2.final_norm_layernorm.weight[0]", "lm_head.MatMul.weight[0]");
+        assertThat(spec.fixed()).anySatisfy(f -> {
+            assertThat(f.weight()).isEqualTo("model.layers.0.attn.qkv_proj.MatMul.weight");
+            assertThat(f.reason()).contains("GroupQueryAttention");
+        });
+        Path out = dir.resolve("permuted/model.onnx");
+        try (OnnxModel m = OnnxModel.open(genai)) {
+            ModelPermuter.write(m, Permutations.random(spec, 4), out, Map.of());
+        }
+        float[] before = Decoders.kvLogits(genai, dev.graft.tensor.ElementType.FLOAT, 1);
+        float[] after = Decoders.kvLogits(out, dev.graft.tensor.ElementType.FLOAT, 1);
+        assertThat(Decoders.maxAbsDiff(before, after)).isLessThan(1e-4);
     }
 
     @Test
