@@ -141,8 +141,11 @@ public final class LoraApply {
                 if (q != null && updates.containsKey(q.codes().name())) {
                     List<Update> u = updates.get(q.codes().name());
                     long n = (long) q.quantization().k() * q.quantization().n();
-                    plan.add(rewrites.computeIfAbsent(q.codes().name(), c -> new QuantizedRewrite(q,
-                            () -> add(q.dequantize(), u), errors::add, 4L * n)).part(w));
+                    plan.add(rewrites.computeIfAbsent(q.codes().name(), c -> new QuantizedRewrite(q, () -> {
+                        float[] columns = new float[(int) n]; // [N, K]: the weight's columns as rows
+                        q.dequantizeColumns(columns);
+                        return add(columns, u.stream().map(Update::asColumnRows).toList());
+                    }, errors::add, 4L * n)).part(w));
                     continue;
                 }
                 List<Update> u = updates.get(w.name());
@@ -192,6 +195,12 @@ public final class LoraApply {
 
     /** One module's update to one weight, times the adapter's weight. */
     private record Update(LoraModule module, double weight, ModuleMap.Target target) {
+        /** The update to the quantized weight's {@code [N, K]} columns-as-rows, which a merge holds ({@code [out, in]}). */
+        Update asColumnRows() {
+            ModuleMap.Target t = target;
+            return new Update(module, weight, new ModuleMap.Target(t.weight(), false, t.in(), t.out(), t.bias(),
+                    t.offset(), t.stored()));
+        }
     }
 
     private static float[] add(float[] w, List<Update> updates) {

@@ -122,6 +122,55 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
         quantization.dequantize(stored(), out);
     }
 
+    /**
+     * The weight's transpose {@code [N, K]} into {@code out} (at least K·N entries): one row per output column, its
+     * blocks contiguous, as merges hold a quantized weight ({@link BlockQuantization#dequantizeColumns}).
+     */
+    public void dequantizeColumns(float[] out) {
+        quantization.dequantizeColumns(stored(), quantization.n(), out);
+    }
+
+    /** Reads the weight's columns in order, a range at a time, from the files; close after use. */
+    public ColumnReader columns() {
+        return new ColumnReader();
+    }
+
+    /**
+     * Consecutive columns of the weight, read from its codes, scales and zero points in order (only the bytes of the
+     * columns asked for are in memory) and dequantized as {@code [columns, K]} rows.
+     */
+    public final class ColumnReader implements AutoCloseable {
+        private final dev.graft.onnx.WeightReader codeReader = codes.reader();
+        private final dev.graft.onnx.WeightReader scaleReader = scales.reader();
+        private final dev.graft.onnx.WeightReader zeroPointReader = zeroPoints == null ? null : zeroPoints.reader();
+
+        private ColumnReader() {
+        }
+
+        /** Reads the next {@code columns} columns into {@code out} ({@code [columns, K]}, row-major). */
+        public void read(int columns, float[] out) {
+            BlockQuantization q = quantization;
+            byte[] c = new byte[columns * q.blocks() * q.blockBytes()];
+            float[] s = new float[columns * q.blocks()];
+            byte[] z = zeroPointReader == null ? null : new byte[columns * q.zeroPointBytes()];
+            codeReader.readBytes(c, 0, c.length);
+            scaleReader.read(s, 0, s.length);
+            if (z != null) {
+                zeroPointReader.readBytes(z, 0, z.length);
+            }
+            q.dequantizeColumns(new BlockQuantization.Quantized(c, s, z), columns, out);
+        }
+
+        @Override
+        public void close() {
+            codeReader.close();
+            scaleReader.close();
+            if (zeroPointReader != null) {
+                zeroPointReader.close();
+            }
+        }
+    }
+
     /** Whether {@code other} has the same K, N, bits, block size and symmetry. */
     public boolean sameLayout(QuantizedMatMul other) {
         return quantization.equals(other.quantization);

@@ -250,9 +250,14 @@ public final class Weight {
         }
     }
 
-    /** A reader of the values as float32, in order, a range at a time; only for floating-point weights. */
+    /**
+     * A reader of the values as float32, in order, a range at a time; for floating-point weights, and for uint8
+     * ones (quantized codes) read as stored ({@link WeightReader#readBytes}).
+     */
     public WeightReader reader() {
-        checkFloatArray();
+        if (type != ElementType.UINT8) {
+            checkFloatArray();
+        }
         model.checkOpen();
         return new WeightReader(this);
     }

@@ -31,14 +31,23 @@ public record MergeReport(List<String> outputs, String method, Map<String, Strin
     public record QuantizationError(String weight, double relativeRms) {
         /** The error of quantizing {@code merged} to what {@code dequantized} holds. */
         public static QuantizationError of(String weight, float[] merged, float[] dequantized) {
-            double diff = 0;
-            double norm = 0;
-            for (int i = 0; i < merged.length; i++) {
+            double[] sums = new double[2];
+            add(sums, merged, dequantized, merged.length);
+            return of(weight, sums);
+        }
+
+        /** Adds {@code ‖merged − dequantized‖²} and {@code ‖merged‖²} over {@code [0, length)} to {@code sums}. */
+        static void add(double[] sums, float[] merged, float[] dequantized, int length) {
+            for (int i = 0; i < length; i++) {
                 double d = merged[i] - dequantized[i];
-                diff += d * d;
-                norm += (double) merged[i] * merged[i];
+                sums[0] += d * d;
+                sums[1] += (double) merged[i] * merged[i];
             }
-            return new QuantizationError(weight, norm == 0 ? 0 : Math.sqrt(diff / norm));
+        }
+
+        /** The error from sums {@link #add} gathered. */
+        static QuantizationError of(String weight, double[] sums) {
+            return new QuantizationError(weight, sums[1] == 0 ? 0 : Math.sqrt(sums[0] / sums[1]));
         }
     }
 }

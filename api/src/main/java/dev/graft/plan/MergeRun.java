@@ -181,8 +181,9 @@ public final class MergeRun {
         for (MergePlan.Step step : plan.steps()) {
             if (step.quantized() != null) {
                 MergePlan.Step codes = plan.step(step.quantized().get(0).codes().name());
-                rewrite.add(quantized.computeIfAbsent(codes.first().name(), c -> quantizedMerge(codes, reader, pool,
-                        tensorDiagnostics, prepared, quantizationErrors)).part(step.first()));
+                rewrite.add(quantized.computeIfAbsent(codes.first().name(), c -> quantizedMerge(codes, plan, reader,
+                        pool, jobBudget, execution.threads(), tensorDiagnostics, prepared, quantizationErrors))
+                        .part(step.first()));
                 merged++;
             } else if (step.merge()) {
                 MergePlan.Step source = step.tie() == null ? step : plan.step(step.tie().table());
@@ -237,13 +238,29 @@ public final class MergeRun {
                     .hash().asLong();
         }
 
-        /** The inputs of one (unquantized) tensor without its values, for a merge in slices. */
+        /**
+         * The shape a merge holds {@code step}'s tensor in: its own, or for a quantized weight the float weight its
+         * codes stand for, held {@code [N, K]} ({@code [out, in]}): its columns as rows, so that a column's blocks
+         * are contiguous and columns can be merged in slices.
+         */
+        long[] shape(MergePlan.Step step) {
+            List<QuantizedMatMul> quantized = step.quantized();
+            return quantized == null ? step.first().shape()
+                    : new long[] {quantized.get(0).quantization().n(), quantized.get(0).quantization().k()};
+        }
+
+        /** Whether {@code step}'s tensor is held {@code [in, out]} (a MatMul's weight as stored). */
+        boolean inOut(MergePlan.Step step) {
+            return step.quantized() == null
+                    && depths.index().get(step.first().name()).orElseThrow().role().storedInOut();
+        }
+
+        /** The inputs of one tensor without its values, for a merge in slices. */
         TensorInputs header(MergePlan.Step step, TensorDiagnostics.Recorder recorder, Object prepared) {
-            Weight ref = step.first();
-            String name = ref.name();
-            boolean inOut = depths.index().get(name).orElseThrow().role().storedInOut();
-            return TensorInputs.sliced(name, ref.shape(), inOut, Math.toIntExact(ref.elementCount()), inputs.size(),
-                    parameters(name), seed(name), recorder, prepared);
+            String name = step.first().name();
+            long[] shape = shape(step);
+            return TensorInputs.sliced(name, shape, inOut(step), Math.toIntExact(Arrays.stream(shape)
+                    .reduce(1, Math::multiplyExact)), inputs.size(), parameters(name), seed(name), recorder, prepared);
         }
 
         /** The inputs of one tensor, read from the files as the method asks for them; close after use. */
@@ -253,9 +270,7 @@ public final class MergeRun {
             int offset = step.sources().size() - inputs.size(); // the base, when there is one, comes first
             String name = ref.name();
             List<QuantizedMatMul> quantized = step.quantized();
-            // a quantized weight is merged as the [K, N] float weight its codes stand for
-            long[] shape = quantized == null ? ref.shape()
-                    : new long[] {quantized.get(0).quantization().k(), quantized.get(0).quantization().n()};
+            long[] shape = shape(step);
             int n = Math.toIntExact(java.util.Arrays.stream(shape).reduce(1, Math::multiplyExact));
             float[] baseValues = request.base() != null ? alloc.apply(n) : null;
             float[][] values = new float[inputs.size()][];
@@ -263,8 +278,7 @@ public final class MergeRun {
             for (int m = 0; m < values.length; m++) {
                 values[m] = alloc.apply(n);
             }
-            WeightRole role = depths.index().get(name).orElseThrow().role();
-            boolean inOut = quantized != null || role.storedInOut();
+            boolean inOut = inOut(step);
             long tensorSeed = seed(name);
             TensorInputs.Loader loader = new TensorInputs.Loader() {
                 private final boolean[] dequantized = new boolean[values.length + 1];
@@ -286,7 +300,7 @@ public final class MergeRun {
                         return;
                     }
                     if (!dequantized[slot]) { // the whole weight at once, straight into the full-size array
-                        quantized.get(source).dequantize(dst);
+                        quantized.get(source).dequantizeColumns(dst);
                         dequantized[slot] = true;
                     }
                 }
@@ -348,24 +362,36 @@ public final class MergeRun {
     private TensorJob slicedJob(MergePlan.Step step, MergePlan.Step source, TensorReader reader, ArrayPool pool,
                                 long jobBudget, int threads, List<TensorDiagnostics> sink, Object prepared) {
         Weight table = source.first();
-        if (step.quantized() != null || workingBytes(table.elementCount(), reader) <= jobBudget
-                || request.method().sliced(reader.header(source, new TensorDiagnostics.Recorder(reader.modelCount()),
-                prepared)) == null) {
+        boolean transpose = step.tie() != null && step.tie().transposed();
+        SlicedMergeJob job = slicedMerge(source, request.diagnostics() && step == source,
+                SlicedMergeJob.weights(source.sources(), request.base() != null, transpose ? (int) table.shape()[1] : 1),
+                reader, jobBudget, threads, sink, prepared);
+        Weight out = step.first();
+        return job == null ? null
+                : job.job(out, request.outputType() != null ? request.outputType() : out.type(), transpose, pool);
+    }
+
+    /**
+     * {@code step}'s merge in slices of {@code inputs}, when merging it whole would take more than the jobs' budget
+     * and the method can merge it in slices; otherwise null. Diagnostics, if {@code diagnostics}, go to {@code sink}.
+     */
+    private SlicedMergeJob slicedMerge(MergePlan.Step step, boolean diagnostics, SlicedMergeJob.Inputs inputs,
+                                       TensorReader reader, long jobBudget, int threads, List<TensorDiagnostics> sink,
+                                       Object prepared) {
+        if (workingBytes(inputs.count(), reader) <= jobBudget || request.method().sliced(reader.header(step,
+                new TensorDiagnostics.Recorder(reader.modelCount()), prepared)) == null) {
             return null;
         }
-        boolean diagnostics = request.diagnostics() && step == source;
+        Weight table = step.first();
         boolean methodRecords = request.method().recordsTaskVectors();
         TaskVectorStats stats = diagnostics ? new TaskVectorStats(reader.modelCount(), request.base() != null) : null;
         TensorDiagnostics.Recorder recorder = new TensorDiagnostics.Recorder(reader.modelCount(),
                 methodRecords ? stats : null);
         Integer layer = reader.layer(table);
-        SlicedMergeJob job = new SlicedMergeJob(source.sources(), request.base() != null,
-                () -> request.method().sliced(reader.header(source, recorder, prepared)), methodRecords ? null : stats,
+        return new SlicedMergeJob(inputs, () -> request.method().sliced(reader.header(step, recorder, prepared)),
+                methodRecords ? null : stats,
                 diagnostics ? () -> sink.add(stats.finish(table.name(), layer).withTrimmed(recorder.trimmed())) : null,
-                step.tie() != null && step.tie().transposed(),
-                SlicedMergeJob.sliceFor(jobBudget / Math.max(1, threads), source.sources().size() + 2));
-        Weight out = step.first();
-        return job.job(out, request.outputType() != null ? request.outputType() : out.type(), pool);
+                SlicedMergeJob.sliceFor(jobBudget / Math.max(1, threads), step.sources().size() + 2));
     }
 
     /** Bytes a merge of {@code n} values holds: base, models and result, and what the method allocates besides. */
@@ -414,13 +440,22 @@ public final class MergeRun {
 
     /**
      * The rewrite of one quantized weight (codes, scales, zero points) from one merge of its dequantized values in
-     * every model ({@code codes}' step).
+     * every model ({@code codes}' step): in slices of whole columns when merging it whole would take more than the
+     * jobs' budget, the method can, and the codes come before the other parts in the output; else whole.
      */
-    private QuantizedRewrite quantizedMerge(MergePlan.Step codes, TensorReader reader, ArrayPool pool,
-                                            List<TensorDiagnostics> sink, Object prepared,
+    private QuantizedRewrite quantizedMerge(MergePlan.Step codes, MergePlan plan, TensorReader reader, ArrayPool pool,
+                                            long jobBudget, int threads, List<TensorDiagnostics> sink, Object prepared,
                                             List<MergeReport.QuantizationError> errors) {
         QuantizedMatMul q = codes.quantized().get(0);
         int n = q.quantization().k() * q.quantization().n();
+        int first = plan.steps().indexOf(codes);
+        boolean codesFirst = plan.steps().indexOf(plan.step(q.scales().name())) > first
+                && (q.zeroPoints() == null || plan.steps().indexOf(plan.step(q.zeroPoints().name())) > first);
+        SlicedMergeJob sliced = codesFirst ? slicedMerge(codes, request.diagnostics(), SlicedMergeJob.quantized(
+                codes.quantized(), request.base() != null), reader, jobBudget, threads, sink, prepared) : null;
+        if (sliced != null) {
+            return QuantizedRewrite.sliced(q, sliced, pool, errors::add);
+        }
         return new QuantizedRewrite(q, () -> {
             float[] merged = mergeValues(codes, request.diagnostics(), reader, pool, sink, prepared);
             try {

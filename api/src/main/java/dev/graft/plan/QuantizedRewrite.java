@@ -1,5 +1,6 @@
 package dev.graft.plan;
 
+import dev.graft.exec.ArrayPool;
 import dev.graft.exec.TensorJob;
 import dev.graft.index.QuantizedMatMul;
 import dev.graft.onnx.OutputTensor;
@@ -9,8 +10,9 @@ import java.util.Arrays;
 import java.util.function.Consumer;
 
 /**
- * A {@code MatMulNBits} weight written with new values: its {@code [K, N]} float values (a merge of the dequantized
- * weights, a weight plus a LoRA update) are quantized again as the weight was stored ({@link
+ * A {@code MatMulNBits} weight written with new values: its float values (a merge of the dequantized weights, a
+ * weight plus a LoRA update), held as {@code [N, K]} (the {@code [K, N]} weight's columns as rows, each column's
+ * blocks contiguous) are quantized again as the weight was stored ({@link
  * QuantizedMatMul#quantization}, ONNX Runtime's rule) and written as its codes, scales and zero points. The job of
  * the first part asked for (the first in the output) computes and quantizes; the other parts' jobs {@linkplain
  * TensorJob#follows follow} it, waiting for its result without taking a worker. The result is dropped when every
@@ -19,6 +21,8 @@ import java.util.function.Consumer;
 public final class QuantizedRewrite {
     private final QuantizedMatMul weight;
     private final OutputTensor.Values values;
+    private final SlicedMergeJob sliced;
+    private final ArrayPool pool;
     private final Consumer<MergeReport.QuantizationError> errors;
     private final long workingBytes;
     private BlockQuantization.Quantized result;
@@ -28,16 +32,35 @@ public final class QuantizedRewrite {
 
     /**
      * @param weight       the quantized weight rewritten (its node, parts and quantization)
-     * @param values       computes the new {@code [K, N]} values, row-major (at least {@code K·N} of them)
+     * @param values       computes the new values as {@code [N, K]}, the weight's columns as rows (at least
+     *                     {@code K·N} of them)
      * @param errors       told the quantization error once the values are quantized
      * @param workingBytes what computing the values holds, besides the quantization's own copy
      */
     public QuantizedRewrite(QuantizedMatMul weight, OutputTensor.Values values,
                             Consumer<MergeReport.QuantizationError> errors, long workingBytes) {
+        this(weight, values, null, null, errors, workingBytes);
+    }
+
+    private QuantizedRewrite(QuantizedMatMul weight, OutputTensor.Values values, SlicedMergeJob sliced, ArrayPool pool,
+                             Consumer<MergeReport.QuantizationError> errors, long workingBytes) {
         this.weight = weight;
         this.values = values;
+        this.sliced = sliced;
+        this.pool = pool;
         this.errors = errors;
         this.workingBytes = workingBytes;
+    }
+
+    /**
+     * The rewrite of a weight merged in slices of whole columns by {@code job} ({@code [N, K]} rows): each slice is
+     * quantized as it comes and its codes written at their place, so that memory holds slices, not the weight; the
+     * scales and zero points (a {@code block}th of the entries) are gathered and written by the parts that follow.
+     * The codes must be the first part asked for.
+     */
+    static QuantizedRewrite sliced(QuantizedMatMul weight, SlicedMergeJob job, ArrayPool pool,
+                                   Consumer<MergeReport.QuantizationError> errors) {
+        return new QuantizedRewrite(weight, null, job, pool, errors, job.workingBytes());
     }
 
     /**
@@ -47,6 +70,15 @@ public final class QuantizedRewrite {
     public synchronized TensorJob part(Weight part) {
         boolean lead = !leading;
         leading = true;
+        if (sliced != null) {
+            if (lead != (part == weight.codes())) {
+                throw new IllegalStateException("'" + weight.node() + "': a rewrite in slices writes the codes first");
+            }
+            if (lead) {
+                return new TensorJob(OutputTensor.streamed(part, part.type(), this::stream).onWritten(this::written),
+                        workingBytes);
+            }
+        }
         java.util.concurrent.Callable<BlockQuantization.Quantized> r = lead ? this::compute : this::await;
         OutputTensor.Values v = part == weight.codes() ? () -> bytesAsFloats(r.call().codes())
                 : part == weight.scales() ? () -> r.call().scales() : () -> bytesAsFloats(r.call().zeroPoints());
@@ -61,13 +93,58 @@ public final class QuantizedRewrite {
             BlockQuantization q = weight.quantization();
             float[] v = values.get();
             float[] w = v.length == q.k() * q.n() ? v : Arrays.copyOf(v, q.k() * q.n());
-            BlockQuantization.Quantized quantized = q.quantize(w);
-            errors.accept(MergeReport.QuantizationError.of(weight.node(), w, q.dequantize(quantized)));
+            BlockQuantization.Quantized quantized = q.quantizeColumns(w, q.n());
+            float[] back = new float[w.length];
+            q.dequantizeColumns(quantized, q.n(), back);
+            errors.accept(MergeReport.QuantizationError.of(weight.node(), w, back));
             synchronized (this) {
                 result = quantized;
                 notifyAll();
             }
             return quantized;
+        } catch (Exception | Error e) {
+            synchronized (this) {
+                failure = e instanceof Exception x ? x : new IllegalStateException(e);
+                notifyAll();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * The leader's work in slices: each merged slice of whole columns quantized and its codes handed to the writer;
+     * the scales and zero points kept for the followers, who are woken with them or the failure.
+     */
+    private void stream(OutputTensor.SliceSink sink) throws Exception {
+        BlockQuantization q = weight.quantization();
+        float[] scales = new float[q.n() * q.blocks()];
+        byte[] zeroPoints = q.symmetric() ? null : new byte[q.n() * q.zeroPointBytes()];
+        double[] error = new double[2];
+        try {
+            float[] back = pool.floats(sliced.slice());
+            try {
+                sliced.run((merged, first, length) -> {
+                    int column = first / q.k();
+                    int columns = length / q.k();
+                    BlockQuantization.Quantized part = q.quantizeColumns(merged, columns);
+                    q.dequantizeColumns(part, columns, back);
+                    MergeReport.QuantizationError.add(error, merged, back, length);
+                    sink.accept((long) column * q.blocks() * q.blockBytes(), bytesAsFloats(part.codes()), 0,
+                            part.codes().length);
+                    System.arraycopy(part.scales(), 0, scales, column * q.blocks(), part.scales().length);
+                    if (zeroPoints != null) {
+                        System.arraycopy(part.zeroPoints(), 0, zeroPoints, column * q.zeroPointBytes(),
+                                part.zeroPoints().length);
+                    }
+                }, pool);
+            } finally {
+                pool.release(back);
+            }
+            errors.accept(MergeReport.QuantizationError.of(weight.node(), error));
+            synchronized (this) {
+                result = new BlockQuantization.Quantized(null, scales, zeroPoints);
+                notifyAll();
+            }
         } catch (Exception | Error e) {
             synchronized (this) {
                 failure = e instanceof Exception x ? x : new IllegalStateException(e);

@@ -2,55 +2,129 @@ package dev.graft.plan;
 
 import dev.graft.exec.ArrayPool;
 import dev.graft.exec.TensorJob;
+import dev.graft.index.QuantizedMatMul;
 import dev.graft.linalg.MatrixProducts;
 import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
 import dev.graft.onnx.WeightReader;
 import dev.graft.tensor.ElementType;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 
 /**
  * The job that merges one tensor too large for the memory budget a slice at a time ({@link SlicedMerge}): each
  * pass reads the base and every model from the files in consecutive slices, and the last pass hands each merged
- * slice to the writer, which writes it at its place. Memory holds one slice per input and the result, whatever
- * the tensor's size. A tied copy stored transposed (a decoder's {@code lm_head} beside its embedding table) is
- * merged as the table, in slices of whole rows, each transposed and written as the runs of the copy's rows it
- * covers.
+ * slice on, to the writer, which writes it at its place, or to a quantized weight's rewrite. Memory holds one
+ * slice per input and the result, whatever the tensor's size. The inputs are float weights, or {@code MatMulNBits}
+ * weights read a range of columns at a time and held as {@code [N, K]} rows (as a whole merge holds them). A tied
+ * copy stored transposed (a decoder's {@code lm_head} beside its embedding table) is merged as the table, in slices
+ * of whole rows, each transposed and written as the runs of the copy's rows it covers.
  */
 final class SlicedMergeJob {
     /** The largest slice, in entries (16 MiB per array in float32). */
     static final int MAX_SLICE = 1 << 22;
 
-    private final List<Weight> sources;
-    private final boolean hasBase;
+    /**
+     * The inputs' values in order: the base (if any) and each model, entry {@code i} of each together.
+     *
+     * @param count   entries per input
+     * @param unit    slices hold whole units of this many entries (a table's row, a quantized weight's column)
+     * @param hasBase whether the first input is the base
+     * @param inputs  the number of inputs: the base, if any, and the models
+     * @param readers opens one pass's readers, one per input, each from the first entry
+     */
+    record Inputs(int count, int unit, boolean hasBase, int inputs, Supplier<List<InputReader>> readers) {
+        int models() {
+            return inputs - (hasBase ? 1 : 0);
+        }
+    }
+
+    /** One input read in order: the next {@code length} entries into {@code dst}. */
+    interface InputReader extends AutoCloseable {
+        void read(float[] dst, int length);
+
+        @Override
+        void close();
+    }
+
+    /** What becomes of each merged slice: {@code merged[0, length)} are entries {@code [first, first + length)}. */
+    interface Output {
+        void accept(float[] merged, int first, int length);
+    }
+
+    private final Inputs inputs;
     private final Supplier<SlicedMerge> method;
     private final TaskVectorStats diagnostics;
     private final Runnable diagnosticsDone;
-    private final long[] tableShape;
-    private final boolean transpose;
     private final int slice;
 
     /**
-     * @param sources         the tensor in the base (first, if {@code hasBase}) and each model
+     * @param inputs          the tensor in the base and each model
      * @param method          makes the method's merge of this tensor (fresh state for each run)
      * @param diagnostics     where the runner adds the task vectors of each slice before it is merged (null: none,
      *                        or the method records them itself)
      * @param diagnosticsDone called once every slice is merged (null: nothing to report)
-     * @param transpose       write the transpose of the merged {@code [rows, columns]} table
-     * @param slice           the entries per slice: a multiple of {@link TaskVectorStats#BLOCK}; rounded down to
-     *                        whole rows when transposing
+     * @param slice           the entries per slice: a multiple of {@link TaskVectorStats#BLOCK}, rounded to whole
+     *                        units ({@link Inputs#unit}): down, or up to one unit; to a multiple of both when one
+     *                        fits, so that diagnostics add up block by block as in a whole merge
      */
-    SlicedMergeJob(List<Weight> sources, boolean hasBase, Supplier<SlicedMerge> method, TaskVectorStats diagnostics,
-                   Runnable diagnosticsDone, boolean transpose, int slice) {
-        this.sources = sources;
-        this.hasBase = hasBase;
+    SlicedMergeJob(Inputs inputs, Supplier<SlicedMerge> method, TaskVectorStats diagnostics, Runnable diagnosticsDone,
+                   int slice) {
+        this.inputs = inputs;
         this.method = method;
         this.diagnostics = diagnostics;
         this.diagnosticsDone = diagnosticsDone;
-        this.tableShape = sources.get(0).shape();
-        this.transpose = transpose;
-        this.slice = transpose ? Math.max(1, slice / (int) tableShape[1]) * (int) tableShape[1] : slice;
+        int unit = inputs.unit();
+        long both = (long) unit / gcd(unit, TaskVectorStats.BLOCK) * TaskVectorStats.BLOCK;
+        long step = both <= slice ? both : unit;
+        this.slice = (int) Math.max(unit, slice / step * step);
+    }
+
+    private static int gcd(int a, int b) {
+        return b == 0 ? a : gcd(b, a % b);
+    }
+
+    /** Float weights: {@code sources} holds the tensor in the base (first, if {@code hasBase}) and each model. */
+    static Inputs weights(List<Weight> sources, boolean hasBase, int unit) {
+        return new Inputs(Math.toIntExact(sources.get(0).elementCount()), unit, hasBase, sources.size(),
+                () -> sources.stream().map(w -> {
+                    WeightReader r = w.reader();
+                    return (InputReader) new InputReader() {
+                        @Override
+                        public void read(float[] dst, int length) {
+                            r.read(dst, 0, length);
+                        }
+
+                        @Override
+                        public void close() {
+                            r.close();
+                        }
+                    };
+                }).toList());
+    }
+
+    /**
+     * {@code MatMulNBits} weights, as {@code [N, K]} rows (each column of the {@code [K, N]} weight a row): {@code
+     * sources} holds the weight in the base (first, if {@code hasBase}) and each model, all of one layout.
+     */
+    static Inputs quantized(List<QuantizedMatMul> sources, boolean hasBase) {
+        int k = sources.get(0).quantization().k();
+        return new Inputs(Math.multiplyExact(k, sources.get(0).quantization().n()), k, hasBase, sources.size(),
+                () -> sources.stream().map(q -> {
+                    QuantizedMatMul.ColumnReader r = q.columns();
+                    return (InputReader) new InputReader() {
+                        @Override
+                        public void read(float[] dst, int length) {
+                            r.read(length / k, dst);
+                        }
+
+                        @Override
+                        public void close() {
+                            r.close();
+                        }
+                    };
+                }).toList());
     }
 
     /**
@@ -63,30 +137,57 @@ final class SlicedMergeJob {
                 * TaskVectorStats.BLOCK));
     }
 
-    /** Bytes the job holds: one slice per input, the result and (transposing) its transpose. */
+    /** Entries per slice. */
+    int slice() {
+        return slice;
+    }
+
+    /** Bytes the job holds: one slice per input, the result and one more (a transpose, or a quantization's copy). */
     long workingBytes() {
-        return 4L * slice * (sources.size() + 2);
+        return 4L * slice * (inputs.models() + (inputs.hasBase() ? 1 : 0) + 2);
     }
 
-    /** The job writing the merged tensor as {@code out} (its name and header), stored as {@code type}. */
-    TensorJob job(Weight out, ElementType type, ArrayPool pool) {
-        return new TensorJob(OutputTensor.streamed(out, type, sink -> run(sink, pool)), workingBytes());
+    /**
+     * The job writing the merged tensor as {@code out} (its name and header), stored as {@code type}; the transpose
+     * of the merged {@code [rows, columns]} table if {@code transpose} (slices then hold whole rows: see
+     * {@link #weights}' unit).
+     */
+    TensorJob job(Weight out, ElementType type, boolean transpose, ArrayPool pool) {
+        return new TensorJob(OutputTensor.streamed(out, type, sink -> {
+            if (!transpose) {
+                run((merged, first, length) -> sink.accept(first, merged, 0, length), pool);
+                return;
+            }
+            int columns = inputs.unit();
+            long rows = inputs.count() / columns;
+            float[] transposed = pool.floats(slice);
+            try {
+                run((merged, first, length) -> {
+                    int sliceRows = length / columns;
+                    MatrixProducts.transpose(merged, sliceRows, columns, transposed);
+                    for (int c = 0; c < columns; c++) {
+                        sink.accept(c * rows + first / columns, transposed, c * sliceRows, sliceRows);
+                    }
+                }, pool);
+            } finally {
+                pool.release(transposed);
+            }
+        }), workingBytes());
     }
 
-    private void run(OutputTensor.SliceSink sink, ArrayPool pool) {
-        int models = sources.size() - (hasBase ? 1 : 0);
-        float[] base = hasBase ? pool.floats(slice) : null;
-        float[][] values = new float[models][];
-        for (int m = 0; m < models; m++) {
+    /** Merges the tensor, every pass over the files, handing each merged slice to {@code output} in order. */
+    void run(Output output, ArrayPool pool) {
+        float[] base = inputs.hasBase() ? pool.floats(slice) : null;
+        float[][] values = new float[inputs.models()][];
+        for (int m = 0; m < values.length; m++) {
             values[m] = pool.floats(slice);
         }
         float[] out = pool.floats(slice);
-        float[] transposed = transpose ? pool.floats(slice) : null;
         try {
             SlicedMerge merge = method.get();
-            int n = (int) sources.get(0).elementCount();
+            int n = inputs.count();
             for (int pass = 0; merge.needsPass(pass); pass++) {
-                try (Readers r = new Readers()) {
+                try (Pass r = new Pass(inputs)) {
                     for (int first = 0; first < n; first += slice) {
                         int length = Math.min(slice, n - first);
                         r.read(base, values, length);
@@ -94,7 +195,7 @@ final class SlicedMergeJob {
                     }
                 }
             }
-            try (Readers r = new Readers()) {
+            try (Pass r = new Pass(inputs)) {
                 for (int first = 0; first < n; first += slice) {
                     int length = Math.min(slice, n - first);
                     r.read(base, values, length);
@@ -102,7 +203,7 @@ final class SlicedMergeJob {
                         diagnostics.addValues(base, values, length);
                     }
                     merge.merge(base, values, first, length, out);
-                    write(sink, out, transposed, first, length);
+                    output.accept(out, first, length);
                 }
             }
             merge.finish();
@@ -114,58 +215,35 @@ final class SlicedMergeJob {
                 pool.release(base);
             }
             for (float[] v : values) {
-                if (v != null) {
-                    pool.release(v);
-                }
+                pool.release(v);
             }
             pool.release(out);
-            if (transposed != null) {
-                pool.release(transposed);
-            }
         }
     }
 
-    /** Hands a merged slice to the writer: as it is, or transposed into the runs of the copy's rows it covers. */
-    private void write(OutputTensor.SliceSink sink, float[] out, float[] transposed, int first, int length) {
-        if (!transpose) {
-            sink.accept(first, out, 0, length);
-            return;
-        }
-        int columns = (int) tableShape[1];
-        long rows = tableShape[0];
-        int sliceRows = length / columns;
-        int firstRow = first / columns;
-        MatrixProducts.transpose(out, sliceRows, columns, transposed);
-        for (int c = 0; c < columns; c++) {
-            sink.accept(c * rows + firstRow, transposed, c * sliceRows, sliceRows);
-        }
-    }
+    /** One pass over the inputs: the next entries of the base (if any) and of each model, together. */
+    private static final class Pass implements AutoCloseable {
+        private final List<InputReader> readers;
+        private final boolean hasBase;
 
-    /** One pass's readers of the base and every model, reading in order. */
-    private final class Readers implements AutoCloseable {
-        private final WeightReader[] readers = new WeightReader[sources.size()];
-
-        Readers() {
-            for (int i = 0; i < readers.length; i++) {
-                readers[i] = sources.get(i).reader();
-            }
+        Pass(Inputs inputs) {
+            this.readers = inputs.readers().get();
+            this.hasBase = inputs.hasBase();
         }
 
         void read(float[] base, float[][] values, int length) {
             int next = 0;
             if (hasBase) {
-                readers[next++].read(base, 0, length);
+                readers.get(next++).read(base, length);
             }
             for (float[] v : values) {
-                readers[next++].read(v, 0, length);
+                readers.get(next++).read(v, length);
             }
         }
 
         @Override
         public void close() {
-            for (WeightReader r : readers) {
-                r.close();
-            }
+            readers.forEach(InputReader::close);
         }
     }
 }

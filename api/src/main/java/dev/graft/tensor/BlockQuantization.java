@@ -82,20 +82,37 @@ public record BlockQuantization(int k, int n, int bits, int block, boolean symme
      * both the codes read (one block per column) and the rows written stay in cache.
      */
     public void dequantize(Quantized q, float[] out) {
-        int blocks = blocks();
         for (int c0 = 0; c0 < n; c0 += TILE) {
             int c1 = Math.min(n, c0 + TILE);
-            for (int b = 0; b < blocks; b++) {
-                int end = Math.min(block, k - b * block);
+            for (int b = 0; b < blocks(); b++) {
                 for (int c = c0; c < c1; c++) {
-                    float scale = q.scales()[c * blocks + b];
-                    int zp = q.zeroPoints() == null ? mid() : code(q.zeroPoints(), c * zeroPointBytes(), b);
-                    int base = (c * blocks + b) * blockBytes();
-                    for (int i = 0; i < end; i++) {
-                        out[(b * block + i) * n + c] = (code(q.codes(), base, i) - zp) * scale;
-                    }
+                    dequantizeBlock(q, c, b, out, b * block * n + c, n);
                 }
             }
+        }
+    }
+
+    /**
+     * The values of {@code part}, the codes, scales and zero points of {@code columns} consecutive columns (as
+     * {@link #quantizeColumns} returns them, or slices of a stored weight), into {@code out} as
+     * {@code [columns, K]}: one row per column of the {@code [K, N]} weight, its blocks contiguous.
+     */
+    public void dequantizeColumns(Quantized part, int columns, float[] out) {
+        for (int c = 0; c < columns; c++) {
+            for (int b = 0; b < blocks(); b++) {
+                dequantizeBlock(part, c, b, out, c * k + b * block, 1);
+            }
+        }
+    }
+
+    /** Block {@code b} of column {@code c} of {@code q} into {@code out[at + i·stride]}. */
+    private void dequantizeBlock(Quantized q, int c, int b, float[] out, int at, int stride) {
+        int end = Math.min(block, k - b * block);
+        float scale = q.scales()[c * blocks() + b];
+        int zp = q.zeroPoints() == null ? mid() : code(q.zeroPoints(), c * zeroPointBytes(), b);
+        int base = (c * blocks() + b) * blockBytes();
+        for (int i = 0; i < end; i++) {
+            out[at + i * stride] = (code(q.codes(), base, i) - zp) * scale;
         }
     }
 
@@ -104,45 +121,67 @@ public record BlockQuantization(int k, int n, int bits, int block, boolean symme
      * (as {@link #dequantize(Quantized, float[])}).
      */
     public Quantized quantize(float[] w) {
-        int blocks = blocks();
-        byte[] codes = new byte[n * blocks * blockBytes()];
-        float[] scales = new float[n * blocks];
-        byte[] zeroPoints = symmetric ? null : new byte[n * zeroPointBytes()];
+        Quantized q = empty(n);
         for (int c0 = 0; c0 < n; c0 += TILE) {
             int c1 = Math.min(n, c0 + TILE);
-            for (int b = 0; b < blocks; b++) {
-                int end = Math.min(block, k - b * block);
+            for (int b = 0; b < blocks(); b++) {
                 for (int c = c0; c < c1; c++) {
-                    float min = Float.MAX_VALUE;
-                    float max = -Float.MAX_VALUE;
-                    for (int i = 0; i < end; i++) {
-                        float v = w[(b * block + i) * n + c];
-                        min = Math.min(min, v);
-                        max = Math.max(max, v);
-                    }
-                    float scale;
-                    int zp = mid();
-                    if (symmetric) {
-                        scale = (Math.abs(max) > Math.abs(min) ? max : min) / (float) -mid();
-                    } else {
-                        min = Math.min(min, 0f);
-                        max = Math.max(max, 0f);
-                        scale = (max - min) / max();
-                        float zeroPoint = scale != 0f ? 0f - min / scale : min;
-                        zp = zeroPoint < 0f ? 0 : zeroPoint > max() ? max() : (int) roundf(zeroPoint);
-                        setCode(zeroPoints, c * zeroPointBytes(), b, zp);
-                    }
-                    scales[c * blocks + b] = scale;
-                    float reciprocal = scale != 0f ? 1.0f / scale : 0f;
-                    int base = (c * blocks + b) * blockBytes();
-                    for (int i = 0; i < end; i++) {
-                        float q = roundf(w[(b * block + i) * n + c] * reciprocal + zp);
-                        setCode(codes, base, i, (int) Math.min(max(), Math.max(0f, q)));
-                    }
+                    quantizeBlock(w, b * block * n + c, n, q, c, b);
                 }
             }
         }
-        return new Quantized(codes, scales, zeroPoints);
+        return q;
+    }
+
+    /**
+     * {@code columns} consecutive columns of the weight, given as {@code w} {@code [columns, K]} (one row per
+     * column), quantized as {@link #quantize} quantizes them: their codes, scales and zero points, in the stored
+     * layout, for those columns only.
+     */
+    public Quantized quantizeColumns(float[] w, int columns) {
+        Quantized q = empty(columns);
+        for (int c = 0; c < columns; c++) {
+            for (int b = 0; b < blocks(); b++) {
+                quantizeBlock(w, c * k + b * block, 1, q, c, b);
+            }
+        }
+        return q;
+    }
+
+    private Quantized empty(int columns) {
+        return new Quantized(new byte[columns * blocks() * blockBytes()], new float[columns * blocks()],
+                symmetric ? null : new byte[columns * zeroPointBytes()]);
+    }
+
+    /** Quantizes block {@code b} of column {@code c}, whose values are {@code w[at + i·stride]}, into {@code q}. */
+    private void quantizeBlock(float[] w, int at, int stride, Quantized q, int c, int b) {
+        int end = Math.min(block, k - b * block);
+        float min = Float.MAX_VALUE;
+        float max = -Float.MAX_VALUE;
+        for (int i = 0; i < end; i++) {
+            float v = w[at + i * stride];
+            min = Math.min(min, v);
+            max = Math.max(max, v);
+        }
+        float scale;
+        int zp = mid();
+        if (symmetric) {
+            scale = (Math.abs(max) > Math.abs(min) ? max : min) / (float) -mid();
+        } else {
+            min = Math.min(min, 0f);
+            max = Math.max(max, 0f);
+            scale = (max - min) / max();
+            float zeroPoint = scale != 0f ? 0f - min / scale : min;
+            zp = zeroPoint < 0f ? 0 : zeroPoint > max() ? max() : (int) roundf(zeroPoint);
+            setCode(q.zeroPoints(), c * zeroPointBytes(), b, zp);
+        }
+        q.scales()[c * blocks() + b] = scale;
+        float reciprocal = scale != 0f ? 1.0f / scale : 0f;
+        int base = (c * blocks() + b) * blockBytes();
+        for (int i = 0; i < end; i++) {
+            float v = roundf(w[at + i * stride] * reciprocal + zp);
+            setCode(q.codes(), base, i, (int) Math.min(max(), Math.max(0f, v)));
+        }
     }
 
     /** C's {@code roundf}: to the nearest integer, halves away from zero ({@code |x| + 0.5} is exact in double). */

@@ -40,6 +40,50 @@ class BlockQuantizationTest {
         assertThat(back).startsWith(1.75f, -2f, 1f, 0.5f, 0f, 0.25f, -1f, 0.75f);
     }
 
+    /**
+     * Columns taken as rows ({@code [columns, K]}, what merges in slices hold) quantize and dequantize as the same
+     * columns of the {@code [K, N]} weight do, a range of columns at a time: asymmetric 4 bits with K padded (K = 40,
+     * blocks of 16) and symmetric 2 bits.
+     */
+    @Test
+    void columnsAsRowsQuantizeAsTheWholeWeight() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        for (BlockQuantization q : List.of(new BlockQuantization(40, 7, 4, 16, false),
+                new BlockQuantization(32, 5, 2, 16, true))) {
+            float[] w = new float[q.k() * q.n()];
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) r.nextGaussian();
+            }
+            BlockQuantization.Quantized whole = q.quantize(w);
+            float[] wholeBack = q.dequantize(whole);
+            int from = 2;
+            int columns = 3;
+            float[] rows = new float[columns * q.k()];
+            for (int c = 0; c < columns; c++) {
+                for (int i = 0; i < q.k(); i++) {
+                    rows[c * q.k() + i] = w[i * q.n() + from + c];
+                }
+            }
+            BlockQuantization.Quantized part = q.quantizeColumns(rows, columns);
+            int codes = q.blocks() * q.blockBytes();
+            assertThat(part.codes()).containsExactly(java.util.Arrays.copyOfRange(whole.codes(), from * codes,
+                    (from + columns) * codes));
+            assertThat(part.scales()).containsExactly(java.util.Arrays.copyOfRange(whole.scales(), from * q.blocks(),
+                    (from + columns) * q.blocks()));
+            if (!q.symmetric()) {
+                assertThat(part.zeroPoints()).containsExactly(java.util.Arrays.copyOfRange(whole.zeroPoints(),
+                        from * q.zeroPointBytes(), (from + columns) * q.zeroPointBytes()));
+            }
+            float[] back = new float[columns * q.k()];
+            q.dequantizeColumns(part, columns, back);
+            for (int c = 0; c < columns; c++) {
+                for (int i = 0; i < q.k(); i++) {
+                    assertThat(back[c * q.k() + i]).isEqualTo(wholeBack[i * q.n() + from + c]);
+                }
+            }
+        }
+    }
+
     /** Asymmetric: scale (max − min)/15 over a range that includes 0, zero point round(−min/scale), packed. */
     @Test
     void anAsymmetricBlockByHand() {

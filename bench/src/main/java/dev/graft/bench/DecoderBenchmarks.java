@@ -14,9 +14,10 @@ import java.util.stream.Stream;
 /**
  * A decoder LLM with Qwen2.5-1.5B's shapes ({@link SyntheticDecoder}): TIES (density 0.5) of a base and three
  * fine-tunes, file to file, each run one child JVM as a user runs {@code graft merge}, against {@code cp} of the
- * four inputs measured alternately in the same run; fp16 with external data under {@code -Xmx1g} (peak RSS
- * reported), and the int4 {@code MatMulNBits} build (dequantize, merge, requantize). {@code bench/run.sh
- * decoder|decoder-fp16|decoder-int4 [WORK]}; {@code -Dgraft.bench.layers=N} for a shallower model. The models stay
+ * four inputs measured alternately in the same run, each merge one child JVM under {@code -Xmx1g} (peak RSS
+ * reported): fp16 with external data, and the int4 {@code MatMulNBits} build (dequantize, merge, requantize). {@code bench/run.sh
+ * decoder|decoder-fp16|decoder-int4 [WORK]}; {@code -Dgraft.bench.layers=N} for a shallower model,
+ * {@code -Dgraft.bench.heap=12g} for another heap. The models stay
  * in the work folder for the next run.
  */
 final class DecoderBenchmarks {
@@ -30,12 +31,14 @@ final class DecoderBenchmarks {
         SyntheticDecoder.Shape full = SyntheticDecoder.Shape.QWEN_1_5B;
         SyntheticDecoder.Shape shape = new SyntheticDecoder.Shape(full.hidden(),
                 Integer.getInteger("graft.bench.layers", full.layers()), full.kvWidth(), full.ffn(), full.vocab());
+        // -Dgraft.bench.heap=12g: a larger heap, so that fewer tensors exceed the budget and are merged in slices
+        String heap = "-Xmx" + System.getProperty("graft.bench.heap", "1g");
         if (fp16) {
-            merge(work.resolve("decoder-fp16"), shape, false, "-Xmx1g");
+            merge(work.resolve("decoder-fp16"), shape, false, heap);
         }
         if (int4) {
-            // quantized weights are merged whole (dequantized float32): the int4 head alone is 0.9 GB per model
-            merge(work.resolve("decoder-int4"), shape, true, "-Xmx12g");
+            // quantized weights larger than the budget are merged in slices of whole columns, as float ones are
+            merge(work.resolve("decoder-int4"), shape, true, heap);
         }
     }
 
