@@ -10,6 +10,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Computes a writer's tensors in parallel under a memory budget, each written at its place as soon as it is
@@ -17,7 +18,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * tensors. A job starts only when its working bytes fit in what the budget has left, and gives them back when
  * its result is written, so memory holds only the jobs in flight; a job larger than the whole budget runs
  * alone. Jobs start in output order. A job that {@linkplain TensorJob#follows follows} another runs on a thread of
- * its own, outside the budget, so that waiting for its leader takes no worker. The bytes written do not depend on
+ * its own, outside the budget, so that waiting for its leader takes no worker; after a failure, the followers still
+ * waiting are interrupted. The bytes written do not depend on
  * the number of threads.
  */
 public final class StreamingExecutor {
@@ -45,9 +47,18 @@ public final class StreamingExecutor {
         if (jobs.size() != writer.tensors().size()) {
             throw new IllegalArgumentException(jobs.size() + " jobs for " + writer.tensors().size() + " tensors");
         }
+        for (int i = 0; i < jobs.size(); i++) {
+            if (writer.tensors().get(i).leader() != null && !jobs.get(i).follows()) {
+                throw new IllegalArgumentException("tensor '" + writer.tensors().get(i).name() + "' is written by its "
+                        + "leader's job: its own job must follow it");
+            }
+        }
         int budgetPermits = (int) Math.max(1, Math.min(Integer.MAX_VALUE, budgetBytes / PERMIT));
         Semaphore budget = new Semaphore(budgetPermits);
         AtomicBoolean stop = new AtomicBoolean();
+        // the failure reported: the first to happen (later ones may be its consequences, such as a file channel
+        // closed by the interruption of a follower writing to it)
+        AtomicReference<Throwable> firstFailure = new AtomicReference<>();
         AtomicInteger done = new AtomicInteger();
         int total = jobs.size();
         List<CompletableFuture<Void>> results = new ArrayList<>();
@@ -87,7 +98,10 @@ public final class StreamingExecutor {
                         }
                         results.get(index).complete(null);
                     } catch (Throwable e) {
+                        firstFailure.compareAndSet(null, e);
                         stop.set(true);
+                        // followers waiting for a leader that will not run now must not wait for ever
+                        followers.shutdownNow();
                         results.get(index).completeExceptionally(e);
                     } finally {
                         budget.release(permits);
@@ -103,10 +117,11 @@ public final class StreamingExecutor {
                 r.join();
             }
         } catch (CompletionException e) {
-            if (e.getCause() instanceof RuntimeException re) {
+            Throwable cause = firstFailure.get() != null ? firstFailure.get() : e.getCause();
+            if (cause instanceof RuntimeException re) {
                 throw re;
             }
-            if (e.getCause() instanceof Error err) {
+            if (cause instanceof Error err) {
                 throw err;
             }
             throw e;

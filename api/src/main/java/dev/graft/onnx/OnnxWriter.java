@@ -30,7 +30,9 @@ import java.util.Map;
  * layout is planned first, so every tensor's bytes have a known place in the model file or the data file
  * ({@code <name>.data} beside the model, see {@link WriteOptions}): {@link #writeStructure} writes the protobuf
  * by hand around the computed tensors, and {@link #writeComputed} writes each computed tensor at its place,
- * from any thread and in any order, as soon as it is ready. The bytes written do not depend on that order.
+ * from any thread and in any order, as soon as it is ready. The bytes written do not depend on that order. A
+ * {@linkplain OutputTensor#companionOf companion} is written by its leader's computation; its own
+ * {@link #writeComputed} only waits for that, so it must run on a thread that does not hold up the leader's.
  *
  * <p>A missing output folder is created (with its parents), as mergekit does; it stays if the write fails.
  *
@@ -59,12 +61,29 @@ public final class OnnxWriter implements AutoCloseable {
     private final FileChannel model;
     private final FileChannel data;
     private final FlushBehind flushBehind;
+    private final Map<String, Integer> indexByName = new HashMap<>();
+    /** For each companion tensor ({@link OutputTensor#companionOf}), done when its leader has written it. */
+    private final Map<Integer, java.util.concurrent.CompletableFuture<Void>> companions = new HashMap<>();
     private boolean committed;
 
     private OnnxWriter(ModelProto template, List<OutputTensor> tensors, Path target, WriteOptions options)
             throws IOException {
         this.template = template;
         this.tensors = List.copyOf(tensors);
+        for (int i = 0; i < this.tensors.size(); i++) {
+            indexByName.put(this.tensors.get(i).name(), i);
+        }
+        for (int i = 0; i < this.tensors.size(); i++) {
+            String leader = this.tensors.get(i).leader();
+            if (leader != null) {
+                Integer l = indexByName.get(leader);
+                if (l == null || this.tensors.get(l).slices() == null) {
+                    throw new IllegalArgumentException("tensor '" + this.tensors.get(i).name() + "': its leader '"
+                            + leader + "' is not a streamed tensor of this model");
+                }
+                companions.put(i, new java.util.concurrent.CompletableFuture<>());
+            }
+        }
         this.target = target;
         this.options = options;
         this.absolute = target.toAbsolutePath();
@@ -181,7 +200,12 @@ public final class OnnxWriter implements AutoCloseable {
         try (OnnxWriter w = create(template, initializers, target, options)) {
             w.writeStructure(index -> { });
             for (int i = 0; i < initializers.size(); i++) {
-                if (w.isComputed(i)) {
+                if (w.isComputed(i) && initializers.get(i).leader() == null) {
+                    w.writeComputed(i);
+                }
+            }
+            for (int i = 0; i < initializers.size(); i++) { // companions, written by their leaders by now
+                if (initializers.get(i).leader() != null) {
                     w.writeComputed(i);
                 }
             }
@@ -263,10 +287,12 @@ public final class OnnxWriter implements AutoCloseable {
         if (!isComputed(index)) {
             throw new IllegalArgumentException("tensor '" + t.name() + "' is not computed");
         }
-        FileChannel sink = layout.offsets[index] < 0 ? model : data;
+        FileChannel sink = channel(index);
         long start = layout.positions[index];
-        if (t.slices() != null) {
-            writeSlices(t, sink, start);
+        if (t.leader() != null) {
+            awaitLeader(t, index);
+        } else if (t.slices() != null) {
+            writeSlices(index);
         } else {
             float[] values = compute(t);
             encodeAt(t, values, 0, values.length, sink, start);
@@ -349,28 +375,92 @@ public final class OnnxWriter implements AutoCloseable {
         return 1;
     }
 
+    /** The file tensor {@code index}'s bytes go to. */
+    private FileChannel channel(int index) {
+        return layout.offsets[index] < 0 ? model : data;
+    }
+
     /**
-     * Writes a streamed tensor's slices at their places as they come; every entry must come exactly once (counted,
-     * and checked against the tensor's size).
+     * Writes streamed tensor {@code index}'s slices, and its companions', at their places as they come; every entry
+     * must come exactly once (counted, and checked against the tensor's size). The companions' jobs are told when
+     * they are written, or that the computation failed.
      */
-    private void writeSlices(OutputTensor t, FileChannel sink, long start) {
-        long count = t.byteLength() * 8 / t.type().bits();
-        int width = t.type().bits() / 8;
-        long[] received = {0};
+    private void writeSlices(int index) {
+        OutputTensor t = tensors.get(index);
+        Map<String, SlicePlace> places = new HashMap<>();
+        companions.keySet().stream().filter(j -> t.name().equals(tensors.get(j).leader()))
+                .forEach(j -> places.put(tensors.get(j).name(), new SlicePlace(j)));
+        SlicePlace own = new SlicePlace(index);
         try {
-            t.slices().produce((first, values, from, n) -> {
-                if (first < 0 || first + n > count) {
-                    throw new GraftException(target, t.name(), "got a slice of entries [" + first + ", "
-                            + (first + n) + "), outside the tensor's " + count + " entries");
+            t.slices().produce(new OutputTensor.SliceSink() {
+                @Override
+                public void accept(long first, float[] values, int from, int count) {
+                    own.accept(first, values, from, count);
                 }
-                encodeAt(t, values, from, n, sink, start + first * width);
-                received[0] += n;
+
+                @Override
+                public OutputTensor.SliceSink companion(String name) {
+                    SlicePlace p = places.get(name);
+                    if (p == null) {
+                        throw new IllegalArgumentException("tensor '" + name + "' is not a companion of '" + t.name()
+                                + "'");
+                    }
+                    return p;
+                }
             });
-        } catch (Exception e) {
-            throw failure(t, e);
+            own.check();
+            for (SlicePlace p : places.values()) {
+                p.check();
+                companions.get(p.index).complete(null);
+            }
+        } catch (Exception | Error e) {
+            RuntimeException f = e instanceof GraftException g ? g : e instanceof Exception x ? failure(t, x)
+                    : new IllegalStateException(e);
+            places.values().forEach(p -> companions.get(p.index).completeExceptionally(f));
+            throw f;
         }
-        if (received[0] != count) {
-            throw new GraftException(target, t.name(), "got " + received[0] + " values in slices, expected " + count);
+    }
+
+    /** Where one streamed tensor's slices go, counting its entries. */
+    private final class SlicePlace implements OutputTensor.SliceSink {
+        private final int index;
+        private final OutputTensor t;
+        private final long count;
+        private long received;
+
+        SlicePlace(int index) {
+            this.index = index;
+            this.t = tensors.get(index);
+            this.count = t.byteLength() * 8 / t.type().bits();
+        }
+
+        @Override
+        public void accept(long first, float[] values, int from, int n) {
+            if (first < 0 || first + n > count) {
+                throw new GraftException(target, t.name(), "got a slice of entries [" + first + ", "
+                        + (first + n) + "), outside the tensor's " + count + " entries");
+            }
+            encodeAt(t, values, from, n, channel(index), layout.positions[index] + first * (t.type().bits() / 8));
+            received += n;
+        }
+
+        void check() {
+            if (received != count) {
+                throw new GraftException(target, t.name(), "got " + received + " values in slices, expected "
+                        + count);
+            }
+        }
+    }
+
+    /** A companion's part: waiting until its leader's job has written it (or failed). */
+    private void awaitLeader(OutputTensor t, int index) {
+        try {
+            companions.get(index).get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new GraftException(target, t.name(), "was not written: the write was interrupted");
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
         }
     }
 

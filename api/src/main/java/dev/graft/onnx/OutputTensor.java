@@ -33,6 +33,14 @@ public final class OutputTensor {
     @FunctionalInterface
     public interface SliceSink {
         void accept(long first, float[] values, int from, int count);
+
+        /**
+         * The sink of tensor {@code name}, a {@linkplain #companionOf companion} whose entries this tensor's slices
+         * produce too; by default one that drops them (when only this tensor's values are gathered).
+         */
+        default SliceSink companion(String name) {
+            return (first, values, from, count) -> { };
+        }
     }
 
     private final TensorProto header;
@@ -42,9 +50,10 @@ public final class OutputTensor {
     private final Slices slices;
     private final Weight source;
     private final Runnable afterWrite;
+    private final String leader;
 
     private OutputTensor(TensorProto header, ElementType type, long byteLength, Values values, Slices slices,
-                         Weight source, Runnable afterWrite) {
+                         Weight source, Runnable afterWrite, String leader) {
         this.header = header;
         this.type = type;
         this.byteLength = byteLength;
@@ -52,6 +61,7 @@ public final class OutputTensor {
         this.slices = slices;
         this.source = source;
         this.afterWrite = afterWrite;
+        this.leader = leader;
     }
 
     /** A floating-point tensor of {@code type} and {@code dims} computed by {@code values}. */
@@ -75,7 +85,7 @@ public final class OutputTensor {
                     + "point or uint8 (quantized codes), not " + type.displayName());
         }
         return new OutputTensor(header, type, byteLength(type, dims), Objects.requireNonNull(values), null, null,
-                () -> { });
+                () -> { }, null);
     }
 
     /**
@@ -108,7 +118,39 @@ public final class OutputTensor {
             return all;
         };
         return new OutputTensor(header, type, type.byteLength(count), whole, Objects.requireNonNull(slices), null,
-                () -> { });
+                () -> { }, null);
+    }
+
+    /**
+     * A tensor like {@code like} stored as {@code type} whose entries streamed tensor {@code leader} produces along
+     * with its own ({@link SliceSink#companion}): one computation writes both (a decoder's embedding table and its
+     * tied copy for the head). The writer writes it as the leader's job runs; its {@link #values()} run the
+     * leader's computation again and keep this tensor's entries.
+     */
+    public static OutputTensor companionOf(OutputTensor leader, Weight like, ElementType type) {
+        if (leader.slices == null) {
+            throw new IllegalArgumentException("tensor '" + like.name() + "': its leader '" + leader.name()
+                    + "' is not streamed");
+        }
+        TensorProto header = stripData(like.proto()).toBuilder().setName(like.name()).setDataType(type.code()).build();
+        long count = like.elementCount();
+        Values whole = () -> {
+            float[] all = new float[Math.toIntExact(count)];
+            leader.slices.produce(new SliceSink() {
+                @Override
+                public void accept(long first, float[] v, int from, int n) {
+                }
+
+                @Override
+                public SliceSink companion(String name) {
+                    return name.equals(like.name())
+                            ? (first, v, from, n) -> System.arraycopy(v, from, all, Math.toIntExact(first), n)
+                            : SliceSink.super.companion(name);
+                }
+            });
+            return all;
+        };
+        return new OutputTensor(header, type, type.byteLength(count), whole, null, null, () -> { }, leader.name());
     }
 
     /**
@@ -118,13 +160,13 @@ public final class OutputTensor {
     public static OutputTensor copyOf(Weight w) {
         TensorProto header = w.storage() == Weight.Storage.TYPED ? w.proto()
                 : stripData(w.proto()).toBuilder().setName(w.name()).build();
-        return new OutputTensor(header, w.type(), w.byteLength(), null, null, w, () -> { });
+        return new OutputTensor(header, w.type(), w.byteLength(), null, null, w, () -> { }, null);
     }
 
     /** The same tensor under another name. */
     public OutputTensor named(String name) {
         return new OutputTensor(header.toBuilder().setName(name).build(), type, byteLength, values, slices, source,
-                afterWrite);
+                afterWrite, leader);
     }
 
     /**
@@ -136,7 +178,7 @@ public final class OutputTensor {
         return new OutputTensor(header, type, byteLength, values, slices, source, () -> {
             before.run();
             action.run();
-        });
+        }, leader);
     }
 
     /**
@@ -194,6 +236,11 @@ public final class OutputTensor {
     /** The computation of a computed tensor's values (null for copies). */
     public Values values() {
         return values;
+    }
+
+    /** For a {@linkplain #companionOf companion}, the name of the tensor whose slices write it; else null. */
+    public String leader() {
+        return leader;
     }
 
     /** The slices of a streamed tensor, or null. */

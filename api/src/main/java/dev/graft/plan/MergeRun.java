@@ -178,6 +178,13 @@ public final class MergeRun {
         List<MergeReport.Unmerged> unmerged = new ArrayList<>();
         int merged = 0;
         Map<String, QuantizedRewrite> quantized = new HashMap<>();
+        Map<String, List<MergePlan.Step>> copies = new HashMap<>(); // a table's tied copies
+        for (MergePlan.Step step : plan.steps()) {
+            if (step.merge() && step.tie() != null) {
+                copies.computeIfAbsent(step.tie().table(), t -> new ArrayList<>()).add(step);
+            }
+        }
+        Map<String, java.util.Optional<TensorJob>> slicedTables = new HashMap<>();
         for (MergePlan.Step step : plan.steps()) {
             if (step.quantized() != null) {
                 MergePlan.Step codes = plan.step(step.quantized().get(0).codes().name());
@@ -187,10 +194,13 @@ public final class MergeRun {
                 merged++;
             } else if (step.merge()) {
                 MergePlan.Step source = step.tie() == null ? step : plan.step(step.tie().table());
-                TensorJob sliced = slicedJob(step, source, reader, pool, jobBudget, execution.threads(),
-                        tensorDiagnostics, prepared);
-                rewrite.add(sliced != null ? sliced : mergeJob(step, source, reader, pool, tensorDiagnostics,
-                        prepared));
+                // a table merged in slices writes its tied copies too: their jobs only follow it
+                TensorJob sliced = slicedTables.computeIfAbsent(source.first().name(), t -> java.util.Optional
+                        .ofNullable(slicedJob(source, copies.getOrDefault(t, List.of()), reader, pool, jobBudget,
+                                execution.threads(), tensorDiagnostics, prepared))).orElse(null);
+                rewrite.add(sliced == null ? mergeJob(step, source, reader, pool, tensorDiagnostics, prepared)
+                        : step == source ? sliced
+                        : TensorJob.following(OutputTensor.companionOf(sliced.tensor(), step.first(), outputType(step))));
                 merged++;
             } else {
                 rewrite.copy(step.first());
@@ -336,7 +346,7 @@ public final class MergeRun {
         Weight ref = source.first();
         Weight out = step.first();
         boolean transpose = step.tie() != null && step.tie().transposed();
-        ElementType type = request.outputType() != null ? request.outputType() : out.type();
+        ElementType type = outputType(step);
         int n = (int) ref.elementCount();
         float[][] result = new float[1][];
         OutputTensor tensor = OutputTensor.like(out, type, () -> {
@@ -355,20 +365,24 @@ public final class MergeRun {
     }
 
     /**
-     * The job that merges {@code step}'s tensor in slices ({@link SlicedMergeJob}), when merging it whole would take
-     * more than the jobs' budget ({@code jobBudget}) and the method can merge it in slices; otherwise null. Each
-     * slice holds what one of {@code threads} workers may.
+     * The job that merges table {@code step}'s tensor in slices ({@link SlicedMergeJob}) and writes it and its tied
+     * {@code copies}, when merging it whole would take more than the jobs' budget ({@code jobBudget}) and the method
+     * can merge it in slices; otherwise null. Each slice holds what one of {@code threads} workers may.
      */
-    private TensorJob slicedJob(MergePlan.Step step, MergePlan.Step source, TensorReader reader, ArrayPool pool,
+    private TensorJob slicedJob(MergePlan.Step step, List<MergePlan.Step> copies, TensorReader reader, ArrayPool pool,
                                 long jobBudget, int threads, List<TensorDiagnostics> sink, Object prepared) {
-        Weight table = source.first();
-        boolean transpose = step.tie() != null && step.tie().transposed();
-        SlicedMergeJob job = slicedMerge(source, request.diagnostics() && step == source,
-                SlicedMergeJob.weights(source.sources(), request.base() != null, transpose ? (int) table.shape()[1] : 1),
-                reader, jobBudget, threads, sink, prepared);
-        Weight out = step.first();
-        return job == null ? null
-                : job.job(out, request.outputType() != null ? request.outputType() : out.type(), transpose, pool);
+        Weight table = step.first();
+        boolean transposed = copies.stream().anyMatch(c -> c.tie().transposed());
+        SlicedMergeJob job = slicedMerge(step, request.diagnostics(), SlicedMergeJob.weights(step.sources(),
+                request.base() != null, transposed ? (int) table.shape()[1] : 1), reader, jobBudget, threads, sink,
+                prepared);
+        return job == null ? null : job.job(table, outputType(step), copies.stream()
+                .map(c -> new SlicedMergeJob.Copy(c.first().name(), c.tie().transposed())).toList(), pool);
+    }
+
+    /** The element type {@code step}'s tensor is written as: the one asked for, else its own. */
+    private ElementType outputType(MergePlan.Step step) {
+        return request.outputType() != null ? request.outputType() : step.first().type();
     }
 
     /**

@@ -17,9 +17,10 @@ import java.util.function.Supplier;
  * pass reads the base and every model from the files in consecutive slices, and the last pass hands each merged
  * slice on, to the writer, which writes it at its place, or to a quantized weight's rewrite. Memory holds one
  * slice per input and the result, whatever the tensor's size. The inputs are float weights, or {@code MatMulNBits}
- * weights read a range of columns at a time and held as {@code [N, K]} rows (as a whole merge holds them). A tied
- * copy stored transposed (a decoder's {@code lm_head} beside its embedding table) is merged as the table, in slices
- * of whole rows, each transposed and written as the runs of the copy's rows it covers.
+ * weights read a range of columns at a time and held as {@code [N, K]} rows (as a whole merge holds them). The tied
+ * copies of a table (a decoder's {@code lm_head} beside its embedding table) are written from the table's slices,
+ * a copy stored transposed in slices of whole rows, each transposed and written as the runs of the copy's rows it
+ * covers: the table is merged once.
  */
 final class SlicedMergeJob {
     /** The largest slice, in entries (16 MiB per array in float32). */
@@ -147,30 +148,42 @@ final class SlicedMergeJob {
         return 4L * slice * (inputs.models() + (inputs.hasBase() ? 1 : 0) + 2);
     }
 
+    /** A tied copy of the merged table that the job writes too: as it is, or transposed. */
+    record Copy(String name, boolean transposed) {
+    }
+
     /**
-     * The job writing the merged tensor as {@code out} (its name and header), stored as {@code type}; the transpose
-     * of the merged {@code [rows, columns]} table if {@code transpose} (slices then hold whole rows: see
-     * {@link #weights}' unit).
+     * The job writing the merged tensor as {@code out} (its name and header), stored as {@code type}, and the tied
+     * {@code copies} of it ({@link OutputTensor#companionOf companions} whose jobs follow this one): each slice is
+     * written to the table and to each copy, transposed for a copy stored transposed (slices then hold whole rows:
+     * see {@link #weights}' unit). The table is merged once for all of them.
      */
-    TensorJob job(Weight out, ElementType type, boolean transpose, ArrayPool pool) {
+    TensorJob job(Weight out, ElementType type, List<Copy> copies, ArrayPool pool) {
         return new TensorJob(OutputTensor.streamed(out, type, sink -> {
-            if (!transpose) {
-                run((merged, first, length) -> sink.accept(first, merged, 0, length), pool);
-                return;
-            }
+            boolean transposing = copies.stream().anyMatch(Copy::transposed);
             int columns = inputs.unit();
             long rows = inputs.count() / columns;
-            float[] transposed = pool.floats(slice);
+            float[] transposed = transposing ? pool.floats(slice) : null;
             try {
                 run((merged, first, length) -> {
-                    int sliceRows = length / columns;
-                    MatrixProducts.transpose(merged, sliceRows, columns, transposed);
-                    for (int c = 0; c < columns; c++) {
-                        sink.accept(c * rows + first / columns, transposed, c * sliceRows, sliceRows);
+                    sink.accept(first, merged, 0, length);
+                    for (Copy copy : copies) {
+                        OutputTensor.SliceSink to = sink.companion(copy.name());
+                        if (!copy.transposed()) {
+                            to.accept(first, merged, 0, length);
+                            continue;
+                        }
+                        int sliceRows = length / columns;
+                        MatrixProducts.transpose(merged, sliceRows, columns, transposed);
+                        for (int c = 0; c < columns; c++) {
+                            to.accept(c * rows + first / columns, transposed, c * sliceRows, sliceRows);
+                        }
                     }
                 }, pool);
             } finally {
-                pool.release(transposed);
+                if (transposed != null) {
+                    pool.release(transposed);
+                }
             }
         }), workingBytes());
     }

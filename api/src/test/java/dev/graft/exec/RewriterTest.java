@@ -128,6 +128,75 @@ class RewriterTest {
         assertThat(dir.resolve("out.onnx")).exists();
     }
 
+    /**
+     * A streamed tensor writes a companion's entries along with its own (one computation for both, as a tied
+     * table and its copy): on one worker, with the companion before its leader in the output, both are written;
+     * when the leader fails partway, the companion's job fails with the leader's error, nothing waits for ever, and
+     * no file is left.
+     */
+    @Test
+    void aCompanionIsWrittenByItsLeadersSlicesAndFailsWithIt() throws Exception {
+        Path in = TinyModels.save(TinyModels.mlp(12), dir.resolve("in.onnx"));
+        for (boolean fail : new boolean[] {false, true}) {
+            Path folder = Files.createDirectories(dir.resolve("out-" + fail));
+            try (OnnxModel model = OnnxModel.open(in)) {
+                Weight w1 = model.weight("W1").orElseThrow(); // 32 entries, before W2 in the output
+                Weight w2 = model.weight("W2").orElseThrow(); // 24 entries
+                float[] a = w1.toFloats();
+                float[] b = w2.toFloats();
+                OutputTensor leader = OutputTensor.streamed(w2, w2.type(), sink -> {
+                    for (int first = 0; first < 24; first += 8) {
+                        sink.accept(first, b, first, 8);
+                        if (fail && first == 8) {
+                            throw new GraftException(in, "W2", "bad values");
+                        }
+                    }
+                    float[] tripled = new float[a.length];
+                    for (int i = 0; i < a.length; i++) {
+                        tripled[i] = 3 * a[i];
+                    }
+                    sink.companion("W1").accept(0, tripled, 0, 16);
+                    sink.companion("W1").accept(16, tripled, 16, 16);
+                });
+                RewritePlan.Builder plan = RewritePlan.of("test", model.proto());
+                for (Weight w : model.initializers()) {
+                    if (w == w1) {
+                        plan.add(TensorJob.following(OutputTensor.companionOf(leader, w1, w1.type())));
+                    } else if (w == w2) {
+                        plan.add(new TensorJob(leader, 1 << 10));
+                    } else {
+                        plan.copy(w);
+                    }
+                }
+                Path out = folder.resolve("m.onnx");
+                org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(20), () -> {
+                    if (fail) {
+                        assertThatThrownBy(() -> Rewriter.write(plan.build(), out, new Execution(1, 1 << 20,
+                                ProgressListener.NONE))).isInstanceOf(GraftException.class)
+                                .hasMessageContaining("bad values");
+                    } else {
+                        Rewriter.write(plan.build(), out, new Execution(1, 1 << 20, ProgressListener.NONE));
+                    }
+                });
+                if (fail) {
+                    try (Stream<Path> left = Files.list(folder)) {
+                        assertThat(left).isEmpty();
+                    }
+                    continue;
+                }
+                try (OnnxModel written = OnnxModel.open(out)) {
+                    assertThat(written.weight("W2").orElseThrow().toFloats()).containsExactly(b);
+                    float[] w1Written = written.weight("W1").orElseThrow().toFloats();
+                    for (int i = 0; i < a.length; i++) {
+                        assertThat(w1Written[i]).isEqualTo(3 * a[i]);
+                    }
+                }
+                // gathered in memory, the companion's values come from its leader's computation too
+                assertThat(OutputTensor.companionOf(leader, w1, w1.type()).computeCopy()[5]).isEqualTo(3 * a[5]);
+            }
+        }
+    }
+
     @Test
     void aFailedCheckRemovesTheFilesAndNamesTheTarget() {
         Path in = TinyModels.save(TinyModels.mlp(5), dir.resolve("in.onnx"));

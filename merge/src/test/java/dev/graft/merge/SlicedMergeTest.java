@@ -101,7 +101,7 @@ class SlicedMergeTest {
 
     /**
      * A decoder with a tied head stored transposed ({@code lm_head} a copy of {@code embed_tokens}ᵀ): merged in
-     * slices, the table and its copy equal the whole merge's and stay each other's transpose.
+     * slices, once for both, the table and its copy equal the whole merge's and stay each other's transpose.
      */
     @Test
     void aTiedTransposedHeadIsWrittenFromSlicesOfItsTable() {
@@ -115,6 +115,8 @@ class SlicedMergeTest {
         builder(base, models).method(recording.wrap(new Ties())).parameter("density", 0.5).memoryBudget(SMALL_BUDGET)
                 .writeTo(sliced);
         assertThat(recording.whole).doesNotContain("model.embed_tokens.weight").isNotEmpty();
+        // merged once, in two slices of whole rows (98 × 32 entries; slices of 2048), for the table and its copy
+        assertThat(recording.slicesMerged).containsEntry("model.embed_tokens.weight", 2);
         try (OnnxModel w = OnnxModel.open(whole); OnnxModel s = OnnxModel.open(sliced)) {
             for (Weight x : w.initializers()) {
                 if (x.type() == ElementType.FLOAT) {
@@ -182,6 +184,7 @@ class SlicedMergeTest {
     /** Wraps the method a merge description names, recording the tensors it merges whole. */
     private static final class Recording {
         final Set<String> whole = ConcurrentHashMap.newKeySet();
+        final Map<String, Integer> slicesMerged = new ConcurrentHashMap<>();
 
         MergeMethod wrap(MergeMethod inner) {
             return new MergeMethod() {
@@ -213,7 +216,29 @@ class SlicedMergeTest {
 
                 @Override
                 public SlicedMerge sliced(TensorInputs in) {
-                    return inner.sliced(in);
+                    SlicedMerge merge = inner.sliced(in);
+                    return merge == null ? null : new SlicedMerge() {
+                        @Override
+                        public boolean needsPass(int done) {
+                            return merge.needsPass(done);
+                        }
+
+                        @Override
+                        public void observe(int pass, float[] base, float[][] models, int first, int length) {
+                            merge.observe(pass, base, models, first, length);
+                        }
+
+                        @Override
+                        public void merge(float[] base, float[][] models, int first, int length, float[] out) {
+                            slicesMerged.merge(in.tensor(), 1, Integer::sum);
+                            merge.merge(base, models, first, length, out);
+                        }
+
+                        @Override
+                        public void finish() {
+                            merge.finish();
+                        }
+                    };
                 }
 
                 @Override
