@@ -36,6 +36,9 @@ Written (`{name}` is base, licence, c and python):
                                      past_key_values inputs of [batch, 1, past_sequence_length, 16]
   int4/{base,licence}/model.onnx     optimum/{base,licence} with every MatMul by a weight made com.microsoft
                                      MatMulNBits (4 bits, block 16, symmetric: ONNX Runtime's quantizer's rule)
+  genai_int4/{base,licence}/         genai/{base,licence} with every linear layer (packed Q|K|V and the head too) as
+                                     MatMulNBits (4 bits, block 16), external data as GenAI's builder writes int4
+                                     (`make_decoders.py genai-int4` writes only these)
   olive/model.onnx                   the base as Olive's ExtractAdapters pass writes a PEFT model (LoRA on q_proj and
                                      v_proj): input slots model.layers.{i}.self_attn.{q,v}_proj.lora_A.weight
                                      [in, lora_r] / .lora_B.weight [lora_r, out] with rank-0 defaults, the base
@@ -348,7 +351,7 @@ def quantize_int4(w, block):
     return packed, scale.reshape(-1)
 
 
-def to_int4(src, dst, block=16):
+def to_int4(src, dst, block=16, external=False):
     """`src` with every MatMul by a [K, N] weight replaced by com.microsoft MatMulNBits (4 bits, symmetric, no zero
     points), as ONNX Runtime's matmul_4bits_quantizer rewrites Optimum exports."""
     m = onnx.load(src)
@@ -375,9 +378,24 @@ def to_int4(src, dst, block=16):
     kept = [t for t in g.initializer if t.name not in dropped]
     del g.initializer[:]
     g.initializer.extend(kept)
-    m.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    if not any(o.domain == "com.microsoft" for o in m.opset_import):
+        m.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     os.makedirs(os.path.dirname(dst), exist_ok=True)
-    onnx.save(m, dst)
+    if external:
+        onnx.save(m, dst, save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=os.path.basename(dst) + ".data", size_threshold=0)
+    else:
+        onnx.save(m, dst)
+
+
+def genai_int4(src, dst):
+    """The GenAI build in folder `src` with its linear layers as MatMulNBits (packed Q|K|V and the head included),
+    laid out as GenAI's builder writes int4 models: model.onnx + model.onnx.data, genai_config.json and
+    tokenizer.json beside it."""
+    shutil.rmtree(dst, ignore_errors=True)
+    to_int4(os.path.join(src, "model.onnx"), os.path.join(dst, "model.onnx"), external=True)
+    for f in ["genai_config.json", "tokenizer.json"]:
+        shutil.copy(os.path.join(src, f), os.path.join(dst, f))
 
 
 def merged_decoder(with_past, without_past, dst):
@@ -653,10 +671,15 @@ def main():
               save_as_external_data=True, all_tensors_to_one_file=True, location="model.onnx_data",
               size_threshold=0)
     olive_slots(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "olive", "model.onnx"))
+    for name in ["base", "licence"]:
+        genai_int4(os.path.join(HERE, "genai", name), os.path.join(HERE, "genai_int4", name))
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["olive"]:  # only the Olive-style model, from the committed Optimum export of the base
         olive_slots(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "olive", "model.onnx"))
+    elif sys.argv[1:] == ["genai-int4"]:  # only the int4 GenAI builds, from the committed float ones
+        for name in ["base", "licence"]:
+            genai_int4(os.path.join(HERE, "genai", name), os.path.join(HERE, "genai_int4", name))
     else:
         main()

@@ -44,8 +44,10 @@ public final class OnnxAdapterFile {
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new AdapterFormatException(file, null, "does not exist", e);
         } catch (IOException e) {
-            throw new AdapterFormatException(file, null, "cannot be read: " + e.getMessage(), e);
+            throw new AdapterFormatException(file, null, "cannot be read: " + e, e);
         }
         Reader r = new Reader(file, ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN));
         if (bytes.length < 8 || !new String(bytes, 4, 4, StandardCharsets.US_ASCII).equals("TORT")) {

@@ -41,7 +41,7 @@ public record PeftAdapter(PeftConfig config, Map<String, LoraModule> modules, Ma
      */
     public static PeftAdapter read(Path folder) {
         if (folder.getFileName() != null && folder.getFileName().toString().endsWith(ONNX_ADAPTER)
-                && Files.isRegularFile(folder)) {
+                && !Files.isDirectory(folder)) {
             return fromOnnxAdapter(folder);
         }
         PeftConfig config = PeftConfig.read(folder.resolve(CONFIG));

@@ -72,6 +72,34 @@ class DecoderLoraTest {
     }
 
     /**
+     * GenAI's int4 build takes the adapter as its float build does: the packed Q|K|V weight, quantized, gets each
+     * module's update in its columns, and the result runs close to the adapted float build (within three times
+     * what quantizing the base alone moves it).
+     */
+    @Test
+    void anAdapterAppliesToGenAisInt4PackedProjections() {
+        Path adapter = dir.resolve("licence-adapter");
+        licenceAdapter(adapter);
+        Path floats = dir.resolve("genai/model.onnx");
+        Path int4 = dir.resolve("genai-int4/model.onnx");
+        LoraApply.to(Decoders.model("genai/base/model.onnx")).adapter(adapter).writeTo(floats);
+        LoraApply.Report r = LoraApply.to(Decoders.model("genai_int4/base/model.onnx")).adapter(adapter)
+                .writeTo(int4);
+        assertThat(r.modules()).filteredOn(a -> a.weight().equals("model.layers.0.attn.qkv_proj.MatMul.weight_Q4"))
+                .hasSize(3);
+        assertThat(r.quantization()).isNotEmpty();
+        double adapted = Decoders.maxAbsDiff(Decoders.kvLogits(int4, ElementType.FLOAT, 1),
+                Decoders.kvLogits(floats, ElementType.FLOAT, 1));
+        double quantizing = Decoders.maxAbsDiff(
+                Decoders.kvLogits(Decoders.model("genai_int4/base/model.onnx"), ElementType.FLOAT, 1),
+                Decoders.kvLogits(Decoders.model("genai/base/model.onnx"), ElementType.FLOAT, 1));
+        assertThat(adapted).isLessThan(3 * quantizing);
+        float[] untouched = Decoders.kvLogits(Decoders.model("genai_int4/base/model.onnx"), ElementType.FLOAT, 1);
+        assertThat(Decoders.maxAbsDiff(Decoders.kvLogits(int4, ElementType.FLOAT, 1), untouched))
+                .isGreaterThan(1e-2); // the adapter did move it
+    }
+
+    /**
      * A tied embedding and head are one tensor: the head's LoRA, extracted from a tied base and fine-tune, counts
      * for the embedding too, and applying it updates both, so the result is still tied.
      */

@@ -15,7 +15,8 @@ import java.util.Map;
  * {@code mlp.gate_up_proj} holds gate|up (two halves). Each part is named as Hugging Face names the module it stands
  * for ({@code self_attn.q_proj}, {@code mlp.gate_proj}), so adapters trained on the PyTorch model find it.
  *
- * @param weight the packed initializer ({@code MatMul} B, {@code [in, out]})
+ * @param weight the packed initializer ({@code MatMul} B, {@code [in, out]}; or the codes of a {@code MatMulNBits}
+ *               weight, which stand for one, as GenAI's int4 builds store it)
  * @param parts  the projections it packs, in order along the outputs
  */
 public record PackedProjection(String weight, List<Part> parts) {
@@ -29,17 +30,23 @@ public record PackedProjection(String weight, List<Part> parts) {
         Map<String, NodeProto> matMulOf = new HashMap<>();
         for (NodeProto n : model.proto().getGraph().getNodeList()) {
             n.getInputList().forEach(i -> consumerOf.putIfAbsent(i, n));
-            if (n.getOpType().equals("MatMul") && n.getInputCount() == 2) {
+            boolean matMul = n.getOpType().equals("MatMul") && n.getInputCount() == 2
+                    || n.getOpType().equals("MatMulNBits") && n.getDomain().equals("com.microsoft");
+            if (matMul) {
                 matMulOf.putIfAbsent(n.getInput(1), n);
             }
         }
+        Map<String, QuantizedMatMul> quantized = QuantizedMatMul.byPart(model);
         List<PackedProjection> out = new ArrayList<>();
         for (IndexedWeight w : index.weights()) {
-            if (!w.role().storedInOut() || w.weight().shape().length != 2 || !w.weight().scope().isEmpty()) {
+            QuantizedMatMul stored = quantized.get(w.name());
+            boolean codes = stored != null && stored.codes().name().equals(w.name());
+            boolean dense = w.role().storedInOut() && w.weight().shape().length == 2;
+            if (!(dense || codes) || !w.weight().scope().isEmpty()) {
                 continue;
             }
             String path = w.modulePath();
-            int width = (int) w.weight().shape()[1];
+            int width = codes ? stored.quantization().n() : (int) w.weight().shape()[1];
             if (path.endsWith(".qkv_proj")) {
                 String prefix = hfAttention(path.substring(0, path.length() - "qkv_proj".length()));
                 NodeProto attention = attentionFed(matMulOf.get(w.name()), consumerOf);
