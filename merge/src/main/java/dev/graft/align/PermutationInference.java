@@ -4,6 +4,7 @@ import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.data.ValueShapes;
+import dev.graft.index.LoraSlots;
 import dev.graft.onnx.OnnxModel;
 import java.util.Map;
 
@@ -16,8 +17,8 @@ import java.util.Map;
  * {@code Conv} ties input channels to the kernel's and output channels to its bias, normalisations tie their
  * scale and shift to the normalised axis, reductions drop the reduced axes, and {@code Reshape},
  * {@code Flatten}, {@code Squeeze} and {@code Unsqueeze} split or merge axes as the concrete shapes (from one
- * probe run in ONNX Runtime) show. Graph inputs and outputs, constants, and every op not listed here fix the
- * axes they touch, recording the node. Of ONNX Runtime's contrib ops ({@code com.microsoft}) the fused norms
+ * probe run in ONNX Runtime) show. Graph inputs and outputs (LoRA input slots too, though they have defaults),
+ * constants, and every op not listed here fix the axes they touch, recording the node. Of ONNX Runtime's contrib ops ({@code com.microsoft}) the fused norms
  * ({@code SkipLayerNormalization}, {@code SkipSimplifiedLayerNormalization}) are followed; other domains and
  * subgraphs are not (their axes are fixed). The walk is this class; each op family's rule is an {@link OpRule} ({@link OpRules} finds it by op
  * type); the axis state is an {@link AxisGraph}; {@link SpecAssembly} turns what is left free into the spec.
@@ -38,9 +39,15 @@ public final class PermutationInference {
                                         boolean permuteOutputs) {
         AxisGraph g = new AxisGraph(model, shapes);
         GraphProto graph = model.proto().getGraph();
+        LoraSlots slots = LoraSlots.of(model);
         for (ValueInfoProto in : graph.getInputList()) {
-            if (!g.initializers.containsKey(in.getName())) {
-                g.values.put(in.getName(), g.fixedDims(g.shapeOf(in.getName()), "graph input '" + in.getName() + "'"));
+            String name = in.getName();
+            if (!g.initializers.containsKey(name)) {
+                g.values.put(name, g.fixedDims(g.shapeOf(name), "graph input '" + name + "'"));
+            } else if (slots.holding(name).isPresent()) {
+                // an adapter's factor fed at run time: its axes are the model's interface, as a graph input's
+                g.values.put(name, g.fixedDims(g.initializers.get(name).shape(), "LoRA input slot '" + name
+                        + "' (an adapter fed at run time would not be permuted)"));
             }
         }
         for (NodeProto node : graph.getNodeList()) {

@@ -137,6 +137,29 @@ class PermutationInferenceTest {
         assertThat(Decoders.maxAbsDiff(before, after)).isLessThan(1e-4);
     }
 
+    /**
+     * LoRA input slots (Olive's) are the model's interface: an adapter fed at run time is not permuted, so the axes
+     * the slots touch stay (the residual stream and the adapted projections' outputs), with the reason; the MLP
+     * units remain groups, and permuting them keeps the logits.
+     */
+    @Test
+    void loraInputSlotsFixTheAxesTheyTouch() {
+        Path olive = Decoders.model("olive/model.onnx");
+        PermutationSpec spec = spec(olive, false);
+        assertThat(spec.groups()).extracting(PermutationSpec.Group::size).containsOnly(64);
+        assertThat(spec.groups()).allSatisfy(g -> assertThat(g.members()).noneMatch(m -> m.weight().contains("lora_")));
+        assertThat(spec.fixed()).anySatisfy(f -> {
+            assertThat(f.weight()).isEqualTo("model.embed_tokens.weight");
+            assertThat(f.reason()).startsWith("LoRA input slot 'model.layers.");
+        });
+        Path out = dir.resolve("permuted.onnx");
+        try (OnnxModel m = OnnxModel.open(olive)) {
+            ModelPermuter.write(m, Permutations.random(spec, 6), out, Map.of());
+        }
+        assertThat(Decoders.maxAbsDiff(Decoders.onTokens(Decoders.kvLogits(out, dev.graft.tensor.ElementType.FLOAT)),
+                Decoders.onTokens(Decoders.kvLogits(olive, dev.graft.tensor.ElementType.FLOAT)))).isLessThan(1e-4);
+    }
+
     @Test
     void mlpHiddenUnitsFormOneGroup() {
         Path mlp = TinyModels.save(TinyModels.mlp(3), dir.resolve("mlp.onnx"));
