@@ -106,7 +106,7 @@ public final class OnnxAdapterFile {
     private record Reader(Path file, ByteBuffer buffer) {
         /** The position an unsigned offset stored at {@code at} points to. */
         int target(int at) {
-            return inside(at + (long) u32(at), 0);
+            return inside(at + u32(at), 0);
         }
 
         /** The position of field {@code field} of the table at {@code table}, or -1 when it is absent. */
