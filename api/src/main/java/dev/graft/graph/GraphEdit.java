@@ -134,12 +134,8 @@ public final class GraphEdit {
      * {@code y.lora_delta = y.lora_xa·B} and their sum into {@code y}, right after it.
      */
     public GraphEdit addLowRankBranch(DenseNode d, String a, String b, String scope) {
-        int at = writer(d.output());
-        if (at < 0) {
-            throw new IllegalStateException("no node writes '" + d.output() + "'");
-        }
         String y = d.output();
-        graph.getNodeBuilder(at).setOutput(0, y + ".lora_base");
+        int at = rerouteToBase(y);
         graph.addNode(at + 1, node("MatMul", List.of(d.input(), a), y + ".lora_xa", scope));
         graph.addNode(at + 2, node("MatMul", List.of(y + ".lora_xa", b), y + ".lora_delta", scope));
         graph.addNode(at + 3, node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, scope));
@@ -165,18 +161,24 @@ public final class GraphEdit {
      * {@code scope} transpose the factors, gather and multiply, and add into {@code rows}.
      */
     public GraphEdit addTiedLookupBranch(DenseNode g, String a, String b, String scope) {
-        int at = writer(g.output());
-        if (at < 0) {
-            throw new IllegalStateException("no node writes '" + g.output() + "'");
-        }
         String y = g.output();
-        graph.getNodeBuilder(at).setOutput(0, y + ".lora_base");
+        int at = rerouteToBase(y);
         graph.addNode(at + 1, node("Transpose", List.of(b), y + ".lora_bt", scope));
         graph.addNode(at + 2, node("Gather", List.of(y + ".lora_bt", g.input()), y + ".lora_rows", scope));
         graph.addNode(at + 3, node("Transpose", List.of(a), y + ".lora_at", scope));
         graph.addNode(at + 4, node("MatMul", List.of(y + ".lora_rows", y + ".lora_at"), y + ".lora_delta", scope));
         graph.addNode(at + 5, node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, scope));
         return this;
+    }
+
+    /** Makes the node that writes {@code y} write {@code y.lora_base} instead; returns its index. */
+    private int rerouteToBase(String y) {
+        int at = writer(y);
+        if (at < 0) {
+            throw new IllegalStateException("no node writes '" + y + "'");
+        }
+        graph.getNodeBuilder(at).setOutput(0, y + ".lora_base");
+        return at;
     }
 
     private static NodeProto node(String op, List<String> inputs, String output, String scope) {
