@@ -36,6 +36,8 @@ Written (`{name}` is base, licence, c and python):
                                      past_key_values inputs of [batch, 1, past_sequence_length, 16]
   int4/{base,licence}/model.onnx     optimum/{base,licence} with every MatMul by a weight made com.microsoft
                                      MatMulNBits (4 bits, block 16, symmetric: ONNX Runtime's quantizer's rule)
+  int4_hqq/{base,licence}/model.onnx the same with ONNX Runtime's HQQ quantizer's layout: float zero points fitted
+                                     per block ([N, K/16] float32, as the scales), `make_decoders.py int4-hqq`
   genai_int4/{base,licence}/         genai/{base,licence} with every linear layer (packed Q|K|V and the head too) as
                                      MatMulNBits (4 bits, block 16), external data as GenAI's builder writes int4
                                      (`make_decoders.py genai-int4` writes only these)
@@ -351,9 +353,39 @@ def quantize_int4(w, block):
     return packed, scale.reshape(-1)
 
 
-def to_int4(src, dst, block=16, external=False):
-    """`src` with every MatMul by a [K, N] weight replaced by com.microsoft MatMulNBits (4 bits, symmetric, no zero
-    points), as ONNX Runtime's matmul_4bits_quantizer rewrites Optimum exports."""
+def quantize_hqq(w, block, iterations=20):
+    """A [K, N] float32 weight as MatMulNBits' inputs with float zero points, fitted per block as HQQ does (Badri and
+    Shaji 2023; ONNX Runtime's HQQWeightOnlyQuantizer, 4 bits, zero point not rounded): start from the block's
+    range (inverse scale 15 / (max - min), zero point -min·that), then alternate codes q = clamp(round(w·s + z)),
+    an lp-shrunk error e = shrink(w - (q - z)/s) (p = 0.7, beta from 10, times 1.01 a step) and
+    z = mean(q - (w - e)·s), stopping when the mean error grows. Returns codes uint8 [N, K/block, block/2], scales
+    and zero points float32 [N, K/block]."""
+    k, n = w.shape
+    blocks = w.T.reshape(n, k // block, block).astype(np.float32)
+    lo, hi = blocks.min(axis=2, keepdims=True), blocks.max(axis=2, keepdims=True)
+    s = (np.float32(15) / np.maximum(hi - lo, np.float32(1e-8))).astype(np.float32)
+    z = (-lo * s).astype(np.float32)
+    beta, best = np.float32(10), None
+    for _ in range(iterations):
+        q = np.clip(np.round(blocks * s + z), 0, 15)
+        r = (q - z) / s
+        x = blocks - r
+        e = np.sign(x) * np.maximum(np.abs(x) - (np.abs(x) + np.float32(1e-8)) ** np.float32(-0.3) / beta, 0)
+        z_next = np.mean(q - (blocks - e) * s, axis=2, keepdims=True).astype(np.float32)
+        beta *= np.float32(1.01)
+        err = float(np.mean(np.abs(blocks - r)))
+        if best is not None and err >= best:
+            break
+        best, z = err, z_next
+    q = np.clip(np.round(blocks * s + z), 0, 15).astype(np.uint8)
+    packed = (q[:, :, 0::2] | (q[:, :, 1::2] << 4)).astype(np.uint8)
+    return packed, (np.float32(1) / s)[:, :, 0].astype(np.float32), z[:, :, 0].astype(np.float32)
+
+
+def to_int4(src, dst, block=16, external=False, hqq=False):
+    """`src` with every MatMul by a [K, N] weight replaced by com.microsoft MatMulNBits (4 bits), as ONNX Runtime's
+    matmul_4bits_quantizer rewrites Optimum exports: symmetric with no zero points (its default rule), or with
+    `hqq` float zero points fitted per block and 2-D scales (its HQQ quantizer)."""
     m = onnx.load(src)
     g = m.graph
     weights = {t.name: t for t in g.initializer}
@@ -363,12 +395,16 @@ def to_int4(src, dst, block=16, external=False):
         if node.op_type == "MatMul" and node.input[1] in weights and len(weights[node.input[1]].dims) == 2:
             w = numpy_helper.to_array(weights[node.input[1]])
             k, n = w.shape
-            packed, scales = quantize_int4(w, block)
             base = node.name.strip("/").replace("/", ".")
+            inputs = [node.input[0], base + ".weight_Q4", base + ".weight_scales"]
+            packed, scales, *zeros = quantize_hqq(w, block) if hqq else quantize_int4(w, block)
             g.initializer.extend([numpy_helper.from_array(packed, base + ".weight_Q4"),
                                   numpy_helper.from_array(scales, base + ".weight_scales")])
+            if hqq:
+                g.initializer.append(numpy_helper.from_array(zeros[0], base + ".weight_zp"))
+                inputs.append(base + ".weight_zp")
             dropped.add(node.input[1])
-            nodes.append(helper.make_node("MatMulNBits", [node.input[0], base + ".weight_Q4", base + ".weight_scales"],
+            nodes.append(helper.make_node("MatMulNBits", inputs,
                                           list(node.output), name=node.name + "_Q4", domain="com.microsoft",
                                           K=k, N=n, bits=4, block_size=block, accuracy_level=0))
         else:
@@ -672,12 +708,19 @@ def main():
               size_threshold=0)
     olive_slots(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "olive", "model.onnx"))
     for name in ["base", "licence"]:
+        to_int4(os.path.join(HERE, "optimum", name, "model.onnx"), os.path.join(HERE, "int4_hqq", name, "model.onnx"),
+                hqq=True)
+    for name in ["base", "licence"]:
         genai_int4(os.path.join(HERE, "genai", name), os.path.join(HERE, "genai_int4", name))
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["olive"]:  # only the Olive-style model, from the committed Optimum export of the base
         olive_slots(os.path.join(HERE, "optimum", "base", "model.onnx"), os.path.join(HERE, "olive", "model.onnx"))
+    elif sys.argv[1:] == ["int4-hqq"]:  # only the HQQ int4 models, from the committed Optimum exports
+        for name in ["base", "licence"]:
+            to_int4(os.path.join(HERE, "optimum", name, "model.onnx"), os.path.join(HERE, "int4_hqq", name, "model.onnx"),
+                    hqq=True)
     elif sys.argv[1:] == ["genai-int4"]:  # only the int4 GenAI builds, from the committed float ones
         for name in ["base", "licence"]:
             genai_int4(os.path.join(HERE, "genai", name), os.path.join(HERE, "genai_int4", name))

@@ -12,6 +12,8 @@ import dev.graft.testing.Decoders;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -122,13 +124,15 @@ class DecoderLoraTest {
     /**
      * An int4 {@code MatMulNBits} model takes a LoRA as its float export does: each updated weight is written as the
      * quantization (ONNX Runtime's rule) of its dequantized values plus the module's update, worked out here from the
-     * adapter file and the base's codes, and the adapted model moves towards the fine-tune.
+     * adapter file and the base's codes, and the adapted model moves towards the fine-tune: with ONNX Runtime's
+     * symmetric layout and with HQQ's float zero points.
      */
-    @Test
-    void anAdapterAppliesToAnInt4Model() {
+    @ParameterizedTest
+    @ValueSource(strings = {"int4", "int4_hqq"})
+    void anAdapterAppliesToAnInt4Model(String fixture) {
         Path adapter = dir.resolve("licence-adapter");
         licenceAdapter(adapter);
-        Path base = Decoders.model("int4/base/model.onnx");
+        Path base = Decoders.model(fixture + "/base/model.onnx");
         Path out = dir.resolve("int4.onnx");
         LoraApply.Report r = LoraApply.to(base).adapter(adapter).writeTo(out);
         assertThat(r.modules()).hasSize(15);
@@ -152,6 +156,7 @@ class DecoderLoraTest {
                 BlockQuantization.Quantized written = after.get(codes).stored();
                 assertThat(written.codes()).as(codes).isEqualTo(expected.codes());
                 assertThat(written.scales()).as(codes).isEqualTo(expected.scales());
+                assertThat(written.zeroPoints()).as(codes).isEqualTo(expected.zeroPoints());
             }
         }
         float[] tuned = Decoders.onTokens(Decoders.torchLogits("licence"));

@@ -16,14 +16,15 @@ import java.util.Map;
 
 /**
  * A {@code com.microsoft.MatMulNBits} node whose quantized weight is in initializers: the {@code [K, N]} weight it
- * multiplies by, stored as codes, scales and optional packed zero points ({@link BlockQuantization}). Read as
+ * multiplies by, stored as codes, scales and optional zero points, packed uint8 or floats ({@link BlockQuantization}). Read as
  * float ({@link #dequantize}) so that merges and adapters work on the values, and written back with the same bits,
  * block size and symmetry ({@link #quantization}); the node and its {@code accuracy_level} stay as they are.
  *
  * @param node       the node's name
  * @param codes      the codes initializer (input B)
  * @param scales     the scales initializer
- * @param zeroPoints the packed zero points initializer, or null (symmetric: implicit {@code 2^(bits−1)})
+ * @param zeroPoints the zero points initializer (packed uint8, or floats of the scales' type), or null
+ *                   (symmetric: implicit {@code 2^(bits−1)})
  */
 public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight zeroPoints,
                               BlockQuantization quantization) {
@@ -31,10 +32,10 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
      * Every {@code MatMulNBits} of {@code model}'s main graph that reads its weight from initializers.
      *
      * @throws UnsupportedModelException naming the model and node for a layout Graft cannot read: a
-     *                                   device-prepacked weight ({@code weight_prepacked}), zero points stored
-     *                                   unpacked as floats, attributes outside the format (bits other than 2, 4
-     *                                   or 8; a block size that is not a power of 2 of at least 16), or shapes
-     *                                   that disagree with K, N, bits and block
+     *                                   device-prepacked weight ({@code weight_prepacked}), zero points neither
+     *                                   uint8 nor floating-point, attributes outside the format (bits other than
+     *                                   2, 4 or 8; a block size that is not a power of 2 of at least 16), or
+     *                                   shapes that disagree with K, N, bits and block
      */
     public static List<QuantizedMatMul> find(OnnxModel model) {
         List<QuantizedMatMul> out = new ArrayList<>();
@@ -54,9 +55,10 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
             }
             Weight zeroPoints = n.getInputCount() > 3 && !n.getInput(3).isEmpty()
                     ? model.weight(n.getInput(3)).orElse(null) : null;
-            if (zeroPoints != null && zeroPoints.type() != ElementType.UINT8) {
+            if (zeroPoints != null && zeroPoints.type() != ElementType.UINT8 && !zeroPoints.type().isFloatingPoint()) {
                 throw new UnsupportedModelException(model.file(), zeroPoints.name(), "holds zero points as "
-                        + zeroPoints.type().displayName() + " (node '" + name + "'); Graft reads packed uint8 zero points");
+                        + zeroPoints.type().displayName() + " (node '" + name + "'); MatMulNBits zero points are "
+                        + "packed uint8 or of the scales' floating-point type");
             }
             int k = (int) Attributes.getInt(n, "K", 0);
             int cols = (int) Attributes.getInt(n, "N", 0);
@@ -67,7 +69,9 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
                 throw new UnsupportedModelException(model.file(), codes.name(), "is read by node '" + name
                         + "' whose MatMulNBits attributes Graft cannot read: " + problem);
             }
-            BlockQuantization q = new BlockQuantization(k, cols, bits, block, zeroPoints == null);
+            BlockQuantization q = new BlockQuantization(k, cols, bits, block, zeroPoints == null
+                    ? BlockQuantization.ZeroPoints.IMPLICIT : zeroPoints.type() == ElementType.UINT8
+                    ? BlockQuantization.ZeroPoints.PACKED : BlockQuantization.ZeroPoints.FLOAT);
             QuantizedMatMul m = new QuantizedMatMul(name, codes, scales, zeroPoints, q);
             m.check(model);
             out.add(m);
@@ -100,16 +104,21 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
             throw new UnsupportedModelException(model.file(), scales.name(), "has " + scales.elementCount()
                     + " scales but node '" + node + "' needs N·blocks = " + (long) q.n() * q.blocks());
         }
-        if (zeroPoints != null && zeroPoints.elementCount() != (long) q.n() * q.zeroPointBytes()) {
+        if (zeroPoints != null && zeroPoints.elementCount() != (long) q.n() * q.zeroPointElements()) {
             throw new UnsupportedModelException(model.file(), zeroPoints.name(), "has " + zeroPoints.elementCount()
-                    + " bytes but node '" + node + "' needs N·ceil(blocks·bits/8) = " + (long) q.n() * q.zeroPointBytes());
+                    + " zero points but node '" + node + "' needs " + (q.zeroPoints() == BlockQuantization.ZeroPoints.PACKED
+                    ? "N·ceil(blocks·bits/8) = " : "N·blocks = ") + (long) q.n() * q.zeroPointElements());
         }
     }
 
-    /** The stored codes, scales and zero points. */
+    /** The stored codes and scales, and the zero points unpacked. */
     public BlockQuantization.Quantized stored() {
-        return new BlockQuantization.Quantized(bytes(codes), scales.toFloats(),
-                zeroPoints == null ? null : bytes(zeroPoints));
+        float[] z = switch (quantization.zeroPoints()) {
+            case IMPLICIT -> null;
+            case PACKED -> quantization.unpackZeroPoints(bytes(zeroPoints), quantization.n());
+            case FLOAT -> zeroPoints.toFloats();
+        };
+        return new BlockQuantization.Quantized(bytes(codes), scales.toFloats(), z);
     }
 
     /** The {@code [K, N]} weight the node multiplies by, row-major. */
@@ -149,16 +158,26 @@ public record QuantizedMatMul(String node, Weight codes, Weight scales, Weight z
 
         /** Reads the next {@code columns} columns into {@code out} ({@code [columns, K]}, row-major). */
         public void read(int columns, float[] out) {
+            quantization.dequantizeColumns(readStored(columns), columns, out);
+        }
+
+        /** The next {@code columns} columns as stored (zero points unpacked). */
+        public BlockQuantization.Quantized readStored(int columns) {
             BlockQuantization q = quantization;
             byte[] c = new byte[columns * q.blocks() * q.blockBytes()];
             float[] s = new float[columns * q.blocks()];
-            byte[] z = zeroPointReader == null ? null : new byte[columns * q.zeroPointBytes()];
             codeReader.readBytes(c, 0, c.length);
             scaleReader.read(s, 0, s.length);
-            if (z != null) {
-                zeroPointReader.readBytes(z, 0, z.length);
+            float[] z = null;
+            if (q.zeroPoints() == BlockQuantization.ZeroPoints.PACKED) {
+                byte[] packed = new byte[columns * q.zeroPointElements()];
+                zeroPointReader.readBytes(packed, 0, packed.length);
+                z = q.unpackZeroPoints(packed, columns);
+            } else if (q.zeroPoints() == BlockQuantization.ZeroPoints.FLOAT) {
+                z = new float[columns * q.blocks()];
+                zeroPointReader.read(z, 0, z.length);
             }
-            q.dequantizeColumns(new BlockQuantization.Quantized(c, s, z), columns, out);
+            return new BlockQuantization.Quantized(c, s, z);
         }
 
         @Override

@@ -16,7 +16,9 @@ import java.util.function.Consumer;
  * QuantizedMatMul#quantization}, ONNX Runtime's rule) and written as its codes, scales and zero points. The job of
  * the first part asked for (the first in the output) computes and quantizes; the other parts' jobs {@linkplain
  * TensorJob#follows follow} it, waiting for its result without taking a worker. The result is dropped when every
- * part is written. The quantization error of each rewrite goes to a listener.
+ * part is written. The quantization error of each rewrite goes to a listener. Blocks of a weight with float zero
+ * points (a fitted grid, which round-to-nearest does not reproduce) whose values equal the stored weight's keep
+ * their stored form ({@link BlockQuantization#quantizeColumns(float[], int, BlockQuantization.Quantized)}).
  */
 public final class QuantizedRewrite {
     private final QuantizedMatMul weight;
@@ -81,7 +83,8 @@ public final class QuantizedRewrite {
         }
         java.util.concurrent.Callable<BlockQuantization.Quantized> r = lead ? this::compute : this::await;
         OutputTensor.Values v = part == weight.codes() ? () -> bytesAsFloats(r.call().codes())
-                : part == weight.scales() ? () -> r.call().scales() : () -> bytesAsFloats(r.call().zeroPoints());
+                : part == weight.scales() ? () -> r.call().scales()
+                : () -> weight.quantization().storedZeroPoints(r.call().zeroPoints(), weight.quantization().n());
         OutputTensor tensor = OutputTensor.like(part, part.type(), v).onWritten(this::written);
         long n = (long) weight.quantization().k() * weight.quantization().n();
         return lead ? new TensorJob(tensor, workingBytes + 4L * n) : TensorJob.following(tensor);
@@ -93,7 +96,7 @@ public final class QuantizedRewrite {
             BlockQuantization q = weight.quantization();
             float[] v = values.get();
             float[] w = v.length == q.k() * q.n() ? v : Arrays.copyOf(v, q.k() * q.n());
-            BlockQuantization.Quantized quantized = q.quantizeColumns(w, q.n());
+            BlockQuantization.Quantized quantized = q.quantizeColumns(w, q.n(), keepsGrid() ? weight.stored() : null);
             float[] back = new float[w.length];
             q.dequantizeColumns(quantized, q.n(), back);
             errors.accept(MergeReport.QuantizationError.of(weight.node(), w, back));
@@ -118,22 +121,23 @@ public final class QuantizedRewrite {
     private void stream(OutputTensor.SliceSink sink) throws Exception {
         BlockQuantization q = weight.quantization();
         float[] scales = new float[q.n() * q.blocks()];
-        byte[] zeroPoints = q.symmetric() ? null : new byte[q.n() * q.zeroPointBytes()];
+        float[] zeroPoints = q.symmetric() ? null : new float[q.n() * q.blocks()];
         double[] error = new double[2];
         try {
             float[] back = pool.floats(sliced.slice());
-            try {
+            try (QuantizedMatMul.ColumnReader stored = keepsGrid() ? weight.columns() : null) {
                 sliced.run((merged, first, length) -> {
                     int column = first / q.k();
                     int columns = length / q.k();
-                    BlockQuantization.Quantized part = q.quantizeColumns(merged, columns);
+                    BlockQuantization.Quantized part = q.quantizeColumns(merged, columns,
+                            stored == null ? null : stored.readStored(columns));
                     q.dequantizeColumns(part, columns, back);
                     MergeReport.QuantizationError.add(error, merged, back, length);
                     sink.accept((long) column * q.blocks() * q.blockBytes(), bytesAsFloats(part.codes()), 0,
                             part.codes().length);
                     System.arraycopy(part.scales(), 0, scales, column * q.blocks(), part.scales().length);
                     if (zeroPoints != null) {
-                        System.arraycopy(part.zeroPoints(), 0, zeroPoints, column * q.zeroPointBytes(),
+                        System.arraycopy(part.zeroPoints(), 0, zeroPoints, column * q.blocks(),
                                 part.zeroPoints().length);
                     }
                 }, pool);
@@ -152,6 +156,11 @@ public final class QuantizedRewrite {
             }
             throw e;
         }
+    }
+
+    /** Whether unchanged blocks keep their stored form: the weight's grid is not the one Graft's rule gives. */
+    private boolean keepsGrid() {
+        return weight.quantization().zeroPoints() == BlockQuantization.ZeroPoints.FLOAT;
     }
 
     /** A follower's wait for the leader's result. */

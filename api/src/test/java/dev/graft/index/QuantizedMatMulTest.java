@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.graft.UnsupportedModelException;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.testing.Decoders;
@@ -56,6 +57,37 @@ class QuantizedMatMulTest {
         }
         try (OnnxModel m = OnnxModel.open(Decoders.model("int4/base/model.onnx"))) {
             assertThat(QuantizedMatMul.find(m)).hasSize(15);
+        }
+    }
+
+    /**
+     * Float zero points (ONNX Runtime's HQQ layout) are read; zero points of another type, or of a count that does not
+     * match the scales, are refused naming the file and the tensor.
+     */
+    @Test
+    void zeroPointsOfAnotherTypeOrCountAreRefused() throws IOException {
+        String zp = "model.layers.0.self_attn.q_proj.MatMul.weight_zp";
+        try (OnnxModel m = OnnxModel.open(Decoders.model("int4_hqq/base/model.onnx"))) {
+            assertThat(QuantizedMatMul.find(m)).hasSize(15).allSatisfy(q -> assertThat(q.quantization().zeroPoints())
+                    .isEqualTo(dev.graft.tensor.BlockQuantization.ZeroPoints.FLOAT));
+        }
+        for (Object[] c : new Object[][] {{TensorProto.DataType.INT32, 64, "holds zero points as int32"},
+                {TensorProto.DataType.FLOAT, 10, "has 10 zero points but node"}}) {
+            ModelProto.Builder b = ModelProto.parseFrom(Files.readAllBytes(Decoders.model("int4_hqq/base/model.onnx")))
+                    .toBuilder();
+            for (TensorProto.Builder t : b.getGraphBuilder().getInitializerBuilderList()) {
+                if (t.getName().equals(zp)) {
+                    t.clear().setName(zp).setDataType(((TensorProto.DataType) c[0]).getNumber()).addDims((Integer) c[1])
+                            .setRawData(com.google.protobuf.ByteString.copyFrom(new byte[4 * (Integer) c[1]]));
+                }
+            }
+            Path bad = dir.resolve("zp" + c[1] + ".onnx");
+            Files.write(bad, b.build().toByteArray());
+            try (OnnxModel m = OnnxModel.open(bad)) {
+                assertThatThrownBy(() -> QuantizedMatMul.find(m)).isInstanceOf(UnsupportedModelException.class)
+                        .hasMessageContaining(bad.toString()).hasMessageContaining(zp)
+                        .hasMessageContaining((String) c[2]);
+            }
         }
     }
 }

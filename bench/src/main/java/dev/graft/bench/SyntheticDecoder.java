@@ -189,7 +189,7 @@ final class SyntheticDecoder {
                                 : value(stream, (long) k * out + c0 + c, 0.05f);
                     }
                 }
-                BlockQuantization.Quantized q = new BlockQuantization(in, nc, 4, BLOCK, true).quantize(w);
+                BlockQuantization.Quantized q = new BlockQuantization(in, nc, 4, BLOCK, BlockQuantization.ZeroPoints.IMPLICIT).quantize(w);
                 float[] codes = new float[q.codes().length];
                 for (int i = 0; i < codes.length; i++) {
                     codes[i] = q.codes()[i] & 0xff;

@@ -26,7 +26,7 @@ class DecoderCliTest {
 
     @Test
     void verifyRunsEveryLayoutWithACacheOfTheSizeAsked() {
-        for (String layout : new String[] {"optimum/base", "fp16", "external", "no_cache", "int4/base", "olive",
+        for (String layout : new String[] {"optimum/base", "fp16", "external", "no_cache", "int4/base", "int4_hqq/base", "olive",
                 "genai/base", "genai_int4/base"}) {
             CliRun r = graft("verify", model(layout));
             assertThat(r.exit()).as(layout + ": " + r.err()).isZero();

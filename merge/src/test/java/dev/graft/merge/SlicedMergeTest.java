@@ -24,6 +24,8 @@ import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -131,14 +133,17 @@ class SlicedMergeTest {
     /**
      * int4 {@code MatMulNBits} weights merged in slices of whole columns (quantized as each slice comes, the codes
      * written at their place, scales gathered) equal the whole merge byte for byte, codes and scales, for TIES and a
-     * linear merge; the head (98 columns) takes two slices.
+     * linear merge, with ONNX Runtime's symmetric layout and with HQQ's float zero points (unchanged blocks kept as
+     * stored, read a slice at a time); the head (98 columns) takes two slices.
      */
-    @Test
-    void quantizedWeightsMergedInSlicesEqualTheWholeMerge() {
-        Path base = Decoders.model("int4/base/model.onnx");
-        Path[] models = {Decoders.model("int4/licence/model.onnx"), Decoders.model("int4/licence/model.onnx")};
+    @ParameterizedTest
+    @ValueSource(strings = {"int4", "int4_hqq"})
+    void quantizedWeightsMergedInSlicesEqualTheWholeMerge(String fixture) {
+        Path base = Decoders.model(fixture + "/base/model.onnx");
+        Path[] models = {Decoders.model(fixture + "/licence/model.onnx"),
+                Decoders.model(fixture + "/licence/model.onnx")};
         for (MergeMethod method : List.of(new Ties(), new Linear())) {
-            String name = method.name();
+            String name = fixture + "-" + method.name();
             Recording recording = new Recording();
             Map<String, Double> parameters = method instanceof Ties ? Map.of("density", 0.5) : Map.of();
             MergeBuilder wholeMerge = builder(base, models).method(method);
