@@ -1,8 +1,12 @@
 package dev.graft.graph;
 
+import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import dev.graft.onnx.OnnxModel;
 import java.util.ArrayList;
@@ -13,8 +17,8 @@ import java.util.Set;
 
 /**
  * Edits to a copy of a model's graph, for a rewrite's template ({@link dev.graft.exec.RewritePlan}): a branch
- * copied in under new names, a norm folded into its layer, a low-rank branch beside a dense node, initializer
- * reads renamed. Nodes stay in topological order: inserted nodes follow the node they extend. The model the
+ * copied in under new names, a norm folded into its layer, a low-rank branch beside a dense node, a weight mixed
+ * from coefficients fed at run time, initializer reads renamed. Nodes stay in topological order: inserted nodes follow the node they extend. The model the
  * edits start from is not changed; {@link #build()} gives the edited copy.
  */
 public final class GraphEdit {
@@ -24,6 +28,7 @@ public final class GraphEdit {
 
     private final ModelProto.Builder model;
     private final GraphProto.Builder graph;
+    private int prepended;
 
     private GraphEdit(ModelProto.Builder model) {
         this.model = model;
@@ -185,6 +190,45 @@ public final class GraphEdit {
         String suffix = output.substring(output.lastIndexOf('.') + 1);
         return NodeProto.newBuilder().setOpType(op).addAllInput(inputs).addOutput(output)
                 .setName(scope + "/" + op + "_" + suffix).build();
+    }
+
+    /** Adds a float32 graph input of shape {@code [length]}. */
+    public GraphEdit addFloatInput(String name, long length) {
+        graph.addInput(ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(
+                        TensorShapeProto.newBuilder().addDim(TensorShapeProto.Dimension.newBuilder()
+                                .setDimValue(length))))));
+        return this;
+    }
+
+    /**
+     * Makes every node that reads float32 weight {@code weight} read a mix of it instead, computed from the coefficient
+     * input {@code coefficients}: {@code weight + Σ_t coefficients[indexes[t]]·deltas[t]} (a {@code Gather} of each
+     * coefficient, a {@code Mul}, one {@code Sum} writing {@code weight/graft_mix}), the nodes placed before all
+     * others. The caller writes the initializers {@code deltas} besides {@code weight}.
+     */
+    public GraphEdit mixWeight(String weight, String coefficients, long[] indexes, List<String> deltas) {
+        String scope = "/graft_mix/" + weight;
+        String mixed = weight + "/graft_mix";
+        renameInputs(Map.of(weight, mixed));
+        NodeProto.Builder sum = NodeProto.newBuilder().setOpType("Sum").setName(scope + "/Sum").addInput(weight)
+                .addOutput(mixed);
+        for (int t = 0; t < deltas.size(); t++) {
+            String index = scope + "/index_" + t;
+            String coefficient = scope + "/coefficient_" + t;
+            String term = scope + "/term_" + t;
+            graph.addNode(prepended++, NodeProto.newBuilder().setOpType("Constant").setName(index).addOutput(index)
+                    .addAttribute(AttributeProto.newBuilder().setName("value")
+                            .setType(AttributeProto.AttributeType.TENSOR).setT(TensorProto.newBuilder()
+                                    .setDataType(TensorProto.DataType.INT64_VALUE).addInt64Data(indexes[t]))).build());
+            graph.addNode(prepended++, NodeProto.newBuilder().setOpType("Gather").setName(coefficient)
+                    .addInput(coefficients).addInput(index).addOutput(coefficient).build());
+            graph.addNode(prepended++, NodeProto.newBuilder().setOpType("Mul").setName(term).addInput(coefficient)
+                    .addInput(deltas.get(t)).addOutput(term).build());
+            sum.addInput(term);
+        }
+        graph.addNode(prepended++, sum.build());
+        return this;
     }
 
     /** Every node input named by a key of {@code renames} reads the value it maps to instead. */

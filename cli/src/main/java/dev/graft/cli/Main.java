@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
         description = "Merge ONNX models and compose adapters.",
         subcommands = {InspectCommand.class, VerifyCommand.class, ConvertCommand.class, ImportCommand.class, MergeCommand.class,
                 AlignCommand.class, PleasCommand.class, LoraCommand.class, ShareCommand.class, RecursiveCommand.class,
-                EvalCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+                EvalCommand.class, SearchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args));

@@ -123,7 +123,7 @@ public final class Candidate {
             runners.forEach(ModelRunner::close);
             throw e;
         }
-        return new Session(runners, decoderInputs);
+        return new Session(runners, decoderInputs, Map.of(), true);
     }
 
     static String nameOf(Path file) {
@@ -138,10 +138,23 @@ public final class Candidate {
     public final class Session implements AutoCloseable {
         private final List<ModelRunner> runners;
         private final List<DecoderInputs> decoderInputs;
+        private final Map<String, ModelRunner.Input> fixed;
+        private final boolean owner;
 
-        private Session(List<ModelRunner> runners, List<DecoderInputs> decoderInputs) {
+        private Session(List<ModelRunner> runners, List<DecoderInputs> decoderInputs,
+                        Map<String, ModelRunner.Input> fixed, boolean owner) {
             this.runners = runners;
             this.decoderInputs = decoderInputs;
+            this.fixed = fixed;
+            this.owner = owner;
+        }
+
+        /**
+         * These sessions with {@code inputs} given to every run besides the data's (a searched model's coefficients):
+         * a view, whose closing closes nothing.
+         */
+        public Session withInputs(Map<String, ModelRunner.Input> inputs) {
+            return new Session(runners, decoderInputs, Map.copyOf(inputs), false);
         }
 
         /** The candidate being run. */
@@ -162,8 +175,13 @@ public final class Candidate {
         /** Output {@code output} on {@code inputs}; for an ensemble, the members' outputs averaged. */
         public ModelRunner.Output run(Map<String, ModelRunner.Input> inputs, String output) {
             ModelRunner.Output sum = null;
+            Map<String, ModelRunner.Input> given = inputs;
+            if (!fixed.isEmpty()) {
+                given = new LinkedHashMap<>(inputs);
+                given.putAll(fixed);
+            }
             for (int k = 0; k < runners.size(); k++) {
-                ModelRunner.Output out = runners.get(k).run(decoderInputs.get(k).complete(inputs), Set.of(output))
+                ModelRunner.Output out = runners.get(k).run(decoderInputs.get(k).complete(given), Set.of(output))
                         .get(output);
                 if (out.values() == null) {
                     throw new IncompatibleModelsException(file(), output, "is " + out.type().displayName()
@@ -190,7 +208,9 @@ public final class Candidate {
 
         @Override
         public void close() {
-            runners.forEach(ModelRunner::close);
+            if (owner) {
+                runners.forEach(ModelRunner::close);
+            }
         }
     }
 }

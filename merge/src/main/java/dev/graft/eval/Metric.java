@@ -5,14 +5,15 @@ import java.util.Locale;
 
 /**
  * How a task is scored. Classification: {@link #ACCURACY} (share of samples whose largest logit is the label) and
- * {@link #CROSS_ENTROPY} ({@code −mean log softmax(logits)[label]}, natural log); {@link #PERPLEXITY} of a decoder
+ * {@link #CROSS_ENTROPY} ({@code −mean log softmax(logits)[label]}, natural log); {@link #ENTROPY}, the mean
+ * entropy of {@code softmax(logits)} (unlabelled: AdaMerging's objective, lower is more confident); {@link #PERPLEXITY} of a decoder
  * ({@code exp} of the mean negative log-likelihood of each next real token under the {@code [batch, positions,
  * vocabulary]} logits); retrieval {@link #MRR} (each query's own document ranked by cosine similarity among all
  * the documents; the mean of 1/rank, ties counted in the query's favour); {@link #SIMILARITY} to a reference model
  * (the mean over samples of the cosine between the model's and the reference's pooled outputs).
  */
 public enum Metric {
-    ACCURACY(true), CROSS_ENTROPY(false), PERPLEXITY(false), MRR(true), SIMILARITY(true);
+    ACCURACY(true), CROSS_ENTROPY(false), ENTROPY(false), PERPLEXITY(false), MRR(true), SIMILARITY(true);
 
     private final boolean higherIsBetter;
 
@@ -38,7 +39,7 @@ public enum Metric {
             }
         }
         throw new InvalidSettingException("unknown metric '" + name
-                + "' (known: accuracy, cross_entropy, perplexity, mrr, similarity)");
+                + "' (known: accuracy, cross_entropy, entropy, perplexity, mrr, similarity)");
     }
 
     /** Whether the task's data needs a label per sample. */

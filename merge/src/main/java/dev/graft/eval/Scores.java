@@ -29,6 +29,29 @@ final class Scores {
         return total / labels.length;
     }
 
+    /**
+     * The mean Shannon entropy of the predictions, {@code −Σ_c p_c log p_c} with {@code p = softmax(logits)}
+     * (natural log): AdaMerging's objective (Yang et al., ICLR 2024), which needs no labels.
+     */
+    static double entropy(float[][] logits) {
+        double total = 0;
+        for (float[] row : logits) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (float v : row) {
+                max = Math.max(max, v);
+            }
+            double sum = 0;
+            double weighted = 0;
+            for (float v : row) {
+                double e = Math.exp(v - max);
+                sum += e;
+                weighted += e * (v - max);
+            }
+            total += Math.log(sum) - weighted / sum; // −Σ p log p with log p = (v − max) − log Σ
+        }
+        return total / logits.length;
+    }
+
     /** {@code log softmax(v[from .. from+n))[k]}, computed stably. */
     private static double logSoftmax(float[] v, int from, int n, int k) {
         double max = Double.NEGATIVE_INFINITY;

@@ -44,6 +44,22 @@ public final class Task implements Evaluator {
      * @throws InvalidSettingException if the metric needs labels that the data lacks, or retrieval pairs
      */
     public static Task of(String name, TaskData data, Metric metric) {
+        check(name, data, metric);
+        return new Task(name, data, metric, null, Pooling.AUTO, null, null, null);
+    }
+
+    /**
+     * The same task scored by {@code metric} instead (a search's objective: the entropy of its predictions, or the
+     * cross-entropy of its labels).
+     *
+     * @throws InvalidSettingException as {@link #of} does
+     */
+    public Task withMetric(Metric metric) {
+        check(name, data, metric);
+        return new Task(name, data, metric, output, pooling, head, reference, fineTuned);
+    }
+
+    private static void check(String name, TaskData data, Metric metric) {
         if (metric.needsLabels() && data.labels() == null) {
             throw new InvalidSettingException("task '" + name + "': " + metric.displayName() + " needs a label per "
                     + "sample and " + data.source() + " has none");
@@ -52,7 +68,6 @@ public final class Task implements Evaluator {
             throw new InvalidSettingException("task '" + name + "': " + (metric == Metric.MRR
                     ? "mrr needs query/document pairs" : metric.displayName() + " does not take query/document pairs"));
         }
-        return new Task(name, data, metric, null, Pooling.AUTO, null, null, null);
     }
 
     /** Reads output {@code output} (a graph output of the model) instead of the first. */
@@ -100,6 +115,11 @@ public final class Task implements Evaluator {
         return fineTuned;
     }
 
+    /** Whether every sample has a label. */
+    public boolean labelled() {
+        return data.labels() != null;
+    }
+
     @Override
     public boolean higherIsBetter() {
         return metric.higherIsBetter();
@@ -127,6 +147,7 @@ public final class Task implements Evaluator {
         Calibration inputs = data.inputs(s.inputNames().get(0));
         return switch (metric) {
             case ACCURACY, CROSS_ENTROPY -> classification(logits(rows(s, inputs, out), s));
+            case ENTROPY -> Scores.entropy(logits(rows(s, inputs, out), s));
             case MRR -> Scores.meanReciprocalRank(rows(s, inputs, out), rows(s, data.documents(), out));
             case SIMILARITY -> Scores.meanCosine(rows(s, inputs, out), referenceRows());
             case PERPLEXITY -> perplexity(s, inputs, out);

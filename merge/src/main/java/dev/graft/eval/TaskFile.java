@@ -18,7 +18,7 @@ import java.util.Set;
  * tasks:
  *   - name: licence               # required, unique
  *     data: licence/test.tsv      # .npy array, .tsv, .jsonl or plain text (see TaskData)
- *     metric: accuracy            # accuracy (default), cross_entropy, perplexity, mrr, similarity
+ *     metric: accuracy            # accuracy (default), cross_entropy, entropy, perplexity, mrr, similarity
  *     classes: [gpl, mit, bsd]    # label names, in the order of the logits (default: labels are indexes)
  *     head: licence/head.npy      # [classes, width] weights (head_bias: [classes]) or an .onnx head model
  *     output: last_hidden_state   # a graph output (default: the first)

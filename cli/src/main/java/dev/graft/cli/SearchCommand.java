@@ -1,0 +1,147 @@
+package dev.graft.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.graft.eval.LinePlot;
+import dev.graft.eval.Task;
+import dev.graft.eval.TaskFile;
+import dev.graft.exec.Execution;
+import dev.graft.onnx.TemporaryFolder;
+import dev.graft.recipe.RecipeFile;
+import dev.graft.recipe.Recipes;
+import dev.graft.search.CoefficientBlocks;
+import dev.graft.search.CoefficientModel;
+import dev.graft.search.CoefficientSearch;
+import dev.graft.search.SearchRecipe;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code graft search RECIPE --tasks tasks.yaml -o OUT}: learns merge coefficients ({@link CoefficientSearch}) for
+ * the recipe's base and models, and writes the best candidate as a recipe, the model it merges, the search's log
+ * (a checkpoint: the same command resumes it) and a convergence plot.
+ */
+@Command(name = "search", mixinStandardHelpOptions = true,
+        description = "Learn task-arithmetic coefficients θ₀ + Σ c·(θ_t − θ₀) for the base_model and models of a "
+                + "merge recipe by CMA-ES, scoring each candidate on the tasks of a task file: AdaMerging's entropy "
+                + "of the predictions (no labels), the cross-entropy of labelled samples (aTLAS), or the tasks' own "
+                + "metrics. Writes OUT/recipe.yaml (graft merge re-runs it), OUT/model.onnx, OUT/search.json (every "
+                + "generation; running the same command again resumes from it) and OUT/convergence.svg.")
+final class SearchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(paramLabel = "RECIPE", description = "a merge recipe: its base_model and models are searched "
+            + "(its method and parameters are not used)")
+    Path recipe;
+
+    @Option(names = "--tasks", required = true, paramLabel = "FILE", description = "the task file (tasks.yaml)")
+    Path tasks;
+
+    @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "the output folder")
+    Path output;
+
+    @Option(names = "--objective", paramLabel = "NAME", description = "entropy, supervised or score (default: "
+            + "supervised when every task has labels, else entropy)")
+    String objective;
+
+    @Option(names = "--granularity", paramLabel = "NAME", defaultValue = "task",
+            description = "a coefficient per task (default), per task and layer, or per task and tensor: task, "
+                    + "layer, tensor")
+    String granularity;
+
+    @Option(names = "--generations", defaultValue = "30", description = "CMA-ES generations (default 30)")
+    int generations;
+
+    @Option(names = "--population", defaultValue = "0",
+            description = "candidates per generation (default 0: 4 + 3·ln(coefficients))")
+    int population;
+
+    @Option(names = "--initial", defaultValue = "0.3", description = "every coefficient's start (default 0.3)")
+    double initial;
+
+    @Option(names = "--bounds", defaultValue = "0,1", split = ",", paramLabel = "LO,HI",
+            description = "every coefficient's bounds (default 0,1)")
+    double[] bounds;
+
+    @Option(names = "--sigma", defaultValue = "0.1", description = "the initial step size (default 0.1)")
+    double sigma;
+
+    @Option(names = "--seed", defaultValue = "0", description = "the search's seed (default 0)")
+    long seed;
+
+    @Option(names = "--threads", defaultValue = "1", description = "candidates evaluated at once (default 1)")
+    int threads;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        if (bounds.length != 2) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--bounds takes two numbers, LO,HI; got " + bounds.length);
+        }
+        CoefficientBlocks.Granularity blocks = CoefficientBlocks.Granularity.named(granularity);
+        CoefficientSearch.Objective chosen = objective == null ? null : CoefficientSearch.Objective.named(objective);
+        RecipeFile file = RecipeFile.read(recipe);
+        Path base = file.path(file.root(), "base_model");
+        JsonNode entries = file.root().get("models");
+        if (entries == null || !entries.isArray() || entries.isEmpty()) {
+            throw file.error("'models' must be a non-empty list of models to search over");
+        }
+        List<Path> models = new ArrayList<>();
+        for (JsonNode e : entries) {
+            models.add(e.isTextual() ? file.folder().resolve(e.asText()) : file.path(e, "model"));
+        }
+        List<Task> taskList = TaskFile.read(tasks);
+        Files.createDirectories(output);
+        try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
+             CoefficientModel m = CoefficientModel.build(base, models, blocks, work.resolve("candidates.onnx"))) {
+            CoefficientSearch search = CoefficientSearch.over(m, taskList).generations(generations)
+                    .population(population).initial(initial).bounds(bounds[0], bounds[1]).sigma(sigma).seed(seed)
+                    .threads(threads).checkpoint(output.resolve("search.json"))
+                    .onGeneration(g -> {
+                        out.printf(Locale.ROOT, "generation %d: best %.5f, mean %.5f, sigma %.4f, best so far %.5f%n",
+                                g.generation(), g.bestCost(), g.meanCost(), g.sigma(), g.bestSoFarCost());
+                        out.flush();
+                    });
+            if (chosen != null) {
+                search.objective(chosen);
+            }
+            out.printf(Locale.ROOT, "searching %d coefficients (%d tasks × %d %s blocks), objective %s%n", m.size(),
+                    m.tasks(), m.blocks().size(), granularity, search.objective().name().toLowerCase(Locale.ROOT));
+            CoefficientSearch.Result r = search.run();
+            Path best = output.resolve("recipe.yaml");
+            SearchRecipe.write(m, models, r.coefficients(), best);
+            plot(r, output.resolve("convergence.svg"));
+            Recipes.read(best).run(output.resolve("model.onnx"), Execution.defaults());
+            out.printf(Locale.ROOT, "best cost %.5f at %s%n", r.cost(), Arrays.toString(Arrays.stream(r.coefficients())
+                    .map(v -> Math.round(v * 1e4) / 1e4).toArray()));
+            out.println("wrote " + best + ", " + output.resolve("model.onnx") + ", " + output.resolve("search.json")
+                    + ", " + output.resolve("convergence.svg"));
+        }
+        out.flush();
+        return 0;
+    }
+
+    private static void plot(CoefficientSearch.Result r, Path file) {
+        double[] x = r.generations().stream().mapToDouble(CoefficientSearch.Generation::generation).toArray();
+        LinePlot.row(file, List.of(LinePlot.linear("coefficient search", "generation", "cost")
+                .series("best of generation", x, r.generations().stream()
+                        .mapToDouble(CoefficientSearch.Generation::bestCost).toArray())
+                .series("mean of generation", x, r.generations().stream()
+                        .mapToDouble(CoefficientSearch.Generation::meanCost).toArray())
+                .series("best so far", x, r.generations().stream()
+                        .mapToDouble(CoefficientSearch.Generation::bestSoFarCost).toArray())));
+    }
+}

@@ -1,0 +1,66 @@
+package dev.graft.cli;
+
+import static dev.graft.cli.CliRun.graft;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code graft search} on the digits tasks: its outputs, a re-run of its recipe, resuming, and bad options. */
+class SearchCliTest {
+    static final Path DIGITS = Path.of("../examples/recipes/digits");
+
+    @TempDir
+    Path dir;
+
+    /**
+     * A layer-wise search writes the best recipe, the model it merges (what {@code graft merge} of that recipe writes,
+     * weight for weight), the log and the plot; the same command with more generations resumes from the log.
+     */
+    @Test
+    void aSearchWritesARecipeThatMergeReruns() throws Exception {
+        Path out = dir.resolve("search");
+        CliRun r = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "--granularity", "layer", "--generations", "4", "-o", out);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("searching 6 coefficients (3 tasks × 2 layer blocks), objective supervised",
+                "generation 0: ", "generation 4: ");
+        for (String f : new String[] {"recipe.yaml", "model.onnx", "search.json", "convergence.svg"}) {
+            assertThat(out.resolve(f)).exists();
+        }
+        assertThat(out.toFile().list()).containsExactlyInAnyOrder("recipe.yaml", "model.onnx", "search.json", "convergence.svg");
+        Path again = dir.resolve("again.onnx");
+        CliRun merge = graft("merge", out.resolve("recipe.yaml"), "-o", again);
+        assertThat(merge.exit()).as(merge.err()).isZero();
+        try (OnnxModel a = OnnxModel.open(out.resolve("model.onnx")); OnnxModel b = OnnxModel.open(again)) {
+            for (Weight w : a.initializers()) {
+                assertThat(b.weight(w.name()).orElseThrow().toFloats()).as(w.name()).containsExactly(w.toFloats());
+            }
+        }
+        CliRun resumed = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks",
+                DIGITS.resolve("tasks.yaml"), "--granularity", "layer", "--generations", "6", "-o", out);
+        assertThat(resumed.exit()).as(resumed.err()).isZero();
+        assertThat(resumed.out()).contains("generation 5: ", "generation 6: ").doesNotContain("generation 4: ");
+        assertThat(Files.readString(out.resolve("search.json"))).contains("\"generation\" : 6");
+    }
+
+    @Test
+    void badOptionsWriteNothing() {
+        Path out = dir.resolve("bad");
+        CliRun g = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "--granularity", "block", "-o", out);
+        assertThat(g.exit()).isNotZero();
+        assertThat(g.err()).contains("unknown granularity 'block' (known: task, layer, tensor)");
+        CliRun o = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "--objective", "loss", "-o", out);
+        assertThat(o.err()).contains("unknown objective 'loss'");
+        CliRun t = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", dir.resolve("none.yaml"),
+                "-o", out);
+        assertThat(t.err()).contains("none.yaml");
+        assertThat(out).doesNotExist();
+    }
+}

@@ -1,0 +1,143 @@
+package dev.graft.examples;
+
+import dev.graft.eval.Candidate;
+import dev.graft.eval.EvaluationReport;
+import dev.graft.eval.Task;
+import dev.graft.search.CoefficientBlocks;
+import dev.graft.search.CoefficientModel;
+import dev.graft.search.CoefficientSearch;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Learned merge coefficients on a multi-task benchmark ({@link TaskBenchmark}'s suites): AdaMerging (entropy of the
+ * predictions on the validation split's inputs, no labels) and aTLAS-style supervised search (cross-entropy on the
+ * validation split's labels), task-wise and layer-wise, each found by CMA-ES on validation and scored on the test
+ * split beside task arithmetic at the searches' starting point (λ = 0.3).
+ *
+ * <p>Run from {@code examples/}: {@code java dev.graft.examples.SearchBenchmark digits [WORK_DIR]},
+ * {@code … text MODELS_DIR [WORK_DIR]}, or {@code … strategies MODELS_DIR [WORK_DIR]} (candidates per second by how
+ * candidates are run, {@link #strategies}).
+ */
+public final class SearchBenchmark {
+    private SearchBenchmark() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        if (args[0].equals("strategies")) {
+            strategies(Path.of(args[1]), Files.createDirectories(Path.of(args.length > 2 ? args[2]
+                    : "target/search-strategies")));
+            return;
+        }
+        boolean digits = args[0].equals("digits");
+        int given = digits ? 1 : 2;
+        Path work = Files.createDirectories(Path.of(args.length > given ? args[given]
+                : "target/" + (digits ? "digits-search" : "text-search")));
+        TaskBenchmark.Suite suite = digits ? TaskBenchmark.digits(Path.of("recipes/digits"))
+                : TaskBenchmark.text(Path.of(args[1]), work);
+        int generations = digits ? 40 : 15;
+        List<Candidate> rows = new ArrayList<>();
+        rows.add(Candidate.of("pretrained", suite.base()));
+        List<Path> models = new ArrayList<>(suite.fineTuned().values());
+        List<Task> validation = suite.validation().tasks();
+        List<String> notes = new ArrayList<>();
+        for (CoefficientBlocks.Granularity g : List.of(CoefficientBlocks.Granularity.TASK,
+                CoefficientBlocks.Granularity.LAYER)) {
+            String granularity = g.name().toLowerCase(Locale.ROOT) + "-wise";
+            Path folder = Files.createDirectories(work.resolve(granularity));
+            try (CoefficientModel m = CoefficientModel.build(suite.base(), models, g, folder.resolve("candidates.onnx"))) {
+                if (g == CoefficientBlocks.Granularity.TASK) {
+                    double[] start = new double[m.size()];
+                    Arrays.fill(start, 0.3);
+                    rows.add(Candidate.merged("task arithmetic (λ = 0.3)", m.weights(start)));
+                }
+                for (CoefficientSearch.Objective o : List.of(CoefficientSearch.Objective.ENTROPY,
+                        CoefficientSearch.Objective.SUPERVISED)) {
+                    long t0 = System.nanoTime();
+                    CoefficientSearch.Result r = CoefficientSearch.over(m, validation).objective(o)
+                            .generations(generations).seed(0).onGeneration(gen -> System.err.printf(Locale.ROOT,
+                                    "%s %s generation %d: best %.4f, mean %.4f, sigma %.3f%n", granularity, o,
+                                    gen.generation(), gen.bestCost(), gen.meanCost(), gen.sigma())).run();
+                    double seconds = (System.nanoTime() - t0) / 1e9;
+                    String name = (o == CoefficientSearch.Objective.ENTROPY ? "AdaMerging " : "supervised ")
+                            + granularity;
+                    int evaluations = r.generations().size() * (int) Math.round(
+                            r.generations().isEmpty() ? 0 : 4 + Math.floor(3 * Math.log(m.size())));
+                    notes.add(String.format(Locale.ROOT, "%s: %d coefficients, cost %.4f, %d evaluations in %.1f s"
+                            + " (%.1f candidates/s): %s", name, m.size(), r.cost(), evaluations, seconds,
+                            evaluations / seconds, Arrays.toString(round(r.coefficients()))));
+                    rows.add(Candidate.merged(name, m.weights(r.coefficients())));
+                }
+            }
+        }
+        suite.fineTuned().forEach((task, file) -> rows.add(Candidate.of("fine-tuned on " + task, file)));
+        EvaluationReport report = suite.test().run(rows);
+        System.out.print(report.table());
+        notes.forEach(System.out::println);
+        Files.writeString(work.resolve("search.md"), report.table() + String.join("\n", notes) + "\n");
+    }
+
+    /**
+     * Candidates per second on bge-small with the five text-task fine-tunes, one task's validation split a
+     * candidate, by how a candidate is run: the base model alone in one open session (no mixing: the floor), the
+     * candidates' model with the coefficients fed ({@link CoefficientModel}), and a new session per candidate given
+     * the merged weights in memory ({@code Candidate.merged}). The same random task-wise candidates for both.
+     */
+    static void strategies(Path models, Path work) throws IOException {
+        TaskBenchmark.Suite suite = TaskBenchmark.text(models, work);
+        Task task = suite.validation().tasks().get(0);
+        int n = 6;
+        java.util.SplittableRandom random = new java.util.SplittableRandom(0);
+        long t0 = System.nanoTime();
+        try (CoefficientModel m = CoefficientModel.build(suite.base(), new ArrayList<>(suite.fineTuned().values()),
+                CoefficientBlocks.Granularity.TASK, work.resolve("candidates.onnx"))) {
+            double built = (System.nanoTime() - t0) / 1e9;
+            double[][] cs = new double[n][];
+            for (int k = 0; k < n; k++) {
+                cs[k] = random.doubles(m.size(), 0, 1).toArray();
+            }
+            double floor;
+            try (Candidate.Session base = Candidate.of("base", suite.base()).open()) {
+                task.score(base); // warm
+                long s = System.nanoTime();
+                for (int k = 0; k < n; k++) {
+                    task.score(base);
+                }
+                floor = (System.nanoTime() - s) / 1e9 / n;
+            }
+            task.score(m.session(cs[0])); // warm
+            long s = System.nanoTime();
+            double[] mixed = new double[n];
+            for (int k = 0; k < n; k++) {
+                mixed[k] = task.score(m.session(cs[k]));
+            }
+            double inGraph = (System.nanoTime() - s) / 1e9 / n;
+            s = System.nanoTime();
+            double[] sessions = new double[n];
+            for (int k = 0; k < n; k++) {
+                sessions[k] = task.score(Candidate.merged("c" + k, m.weights(cs[k])));
+            }
+            double perSession = (System.nanoTime() - s) / 1e9 / n;
+            String report = String.format(Locale.ROOT, "task '%s' (%d candidates, 2 cores)%n"
+                    + "building the candidates' model once: %.1f s%n"
+                    + "base model, one open session (no mixing): %.2f s a run, %.3f runs/s%n"
+                    + "candidates' model, coefficients fed: %.2f s a candidate, %.3f candidates/s (%.2fx the floor's time)%n"
+                    + "a session per candidate (merged weights in memory): %.2f s a candidate, %.3f candidates/s"
+                    + " (%.2fx the candidates' model's time)%n"
+                    + "scores agree: %s vs %s%n", task.name(), n, built, floor, 1 / floor, inGraph, 1 / inGraph,
+                    inGraph / floor, perSession, 1 / perSession, perSession / inGraph, Arrays.toString(mixed),
+                    Arrays.toString(sessions));
+            System.out.print(report);
+            Files.writeString(work.resolve("strategies.txt"), report);
+        }
+    }
+
+    private static double[] round(double[] c) {
+        return Arrays.stream(c).map(v -> Math.round(v * 1000) / 1000.0).toArray();
+    }
+}

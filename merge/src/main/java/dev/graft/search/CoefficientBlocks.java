@@ -1,0 +1,105 @@
+package dev.graft.search;
+
+import dev.graft.InvalidSettingException;
+import dev.graft.index.GraphIndex;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.plan.TensorDepths;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * How a search's coefficients divide the task vectors: {@code θ(c) = θ₀ + Σ_t Σ_b c_{t,b}·τ_{t,b}}, where block
+ * {@code b} is the whole model ({@link Granularity#TASK}: one λ per task, task-wise AdaMerging), a layer
+ * ({@link Granularity#LAYER}: layer-wise AdaMerging; tensors before the first numbered layer, the embeddings, are
+ * one more block and those after the last, the heads, another, as {@link TensorDepths} places them; in a model
+ * without numbered layers, such as an MLP or a CNN, each module — a weight and its bias — is a layer), or one
+ * tensor ({@link Granularity#TENSOR}: aTLAS's parameter blocks). Coefficient {@code (t, b)} is entry
+ * {@code t·blocks + b} of the coefficient vector.
+ *
+ * @param granularity what a block is
+ * @param names       each block's name, in coefficient order ({@code model}; {@code embeddings}, {@code layer 0},
+ *                    ..., {@code head}; or tensor names)
+ * @param blockOf     each mixed tensor's block
+ */
+public record CoefficientBlocks(Granularity granularity, List<String> names, Map<String, Integer> blockOf) {
+    /** What one block of coefficients covers. */
+    public enum Granularity {
+        /** One coefficient per task. */
+        TASK,
+        /** One per task and layer (embeddings and heads a block each). */
+        LAYER,
+        /** One per task and tensor. */
+        TENSOR;
+
+        /** The granularity named {@code name} ({@code task}, {@code layer}, {@code tensor}). */
+        public static Granularity named(String name) {
+            for (Granularity g : values()) {
+                if (g.name().toLowerCase(Locale.ROOT).equals(name)) {
+                    return g;
+                }
+            }
+            throw new InvalidSettingException("unknown granularity '" + name + "' (known: task, layer, tensor)");
+        }
+    }
+
+    /**
+     * The blocks of {@code tensors} (names of {@code model}'s initializers, in model order) at {@code granularity};
+     * a tied copy ({@code tiedTo}: copy → table, as a transposed embedding for the head) is in its table's block, so
+     * that it stays the table's copy.
+     */
+    public static CoefficientBlocks of(OnnxModel model, List<String> tensors, Granularity granularity,
+                                       Map<String, String> tiedTo) {
+        List<String> names = new ArrayList<>();
+        Map<String, Integer> blockOf = new LinkedHashMap<>();
+        switch (granularity) {
+            case TASK -> {
+                names.add("model");
+                tensors.forEach(t -> blockOf.put(t, 0));
+            }
+            case TENSOR -> {
+                names.addAll(tensors);
+                for (int i = 0; i < tensors.size(); i++) {
+                    blockOf.put(tensors.get(i), i);
+                }
+            }
+            case LAYER -> {
+                GraphIndex index = GraphIndex.of(model);
+                boolean numbered = tensors.stream()
+                        .anyMatch(t -> index.get(t).map(w -> w.layer().isPresent()).orElse(false));
+                Map<String, Integer> byName = new LinkedHashMap<>();
+                if (numbered) {
+                    TensorDepths depths = new TensorDepths(index);
+                    int layers = index.weights().stream().filter(w -> w.layer().isPresent())
+                            .mapToInt(w -> w.layer().getAsInt()).max().orElse(-1);
+                    tensors.stream().mapToInt(depths::stage).sorted().distinct().forEach(st -> byName.put(
+                            st < 0 ? "embeddings" : st > layers ? "head" : "layer " + st, byName.size()));
+                    tensors.forEach(t -> {
+                        int st = depths.stage(t);
+                        blockOf.put(t, byName.get(st < 0 ? "embeddings" : st > layers ? "head" : "layer " + st));
+                    });
+                } else { // no numbered layers (an MLP, a CNN): a layer is a module, its weight and bias
+                    for (String t : tensors) {
+                        String module = index.get(t).map(w -> w.modulePath()).filter(p -> !p.isEmpty()).orElse(t);
+                        blockOf.put(t, byName.computeIfAbsent(module, k -> byName.size()));
+                    }
+                }
+                names.addAll(byName.keySet());
+            }
+            default -> throw new IllegalStateException(granularity.name());
+        }
+        tiedTo.forEach((copy, table) -> {
+            if (blockOf.containsKey(copy) && blockOf.containsKey(table)) {
+                blockOf.put(copy, blockOf.get(table));
+            }
+        });
+        return new CoefficientBlocks(granularity, List.copyOf(names), Map.copyOf(blockOf));
+    }
+
+    /** Blocks per task. */
+    public int size() {
+        return names.size();
+    }
+}

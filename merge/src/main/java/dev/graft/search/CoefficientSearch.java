@@ -1,0 +1,315 @@
+package dev.graft.search;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.graft.GraftIoException;
+import dev.graft.InvalidSettingException;
+import dev.graft.eval.Candidate;
+import dev.graft.eval.Metric;
+import dev.graft.eval.Task;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.function.Consumer;
+
+/**
+ * A search for merge coefficients: CMA-ES ({@link CmaEs}) over the coefficients of a {@link CoefficientModel},
+ * each candidate scored on tasks by an {@link Objective}, averaged over the tasks: AdaMerging's entropy of the
+ * predictions on each task's inputs, which needs no labels (Yang et al., "AdaMerging: Adaptive Model Merging for
+ * Multi-Task Learning", ICLR 2024; task-wise with {@link CoefficientBlocks.Granularity#TASK}, layer-wise with
+ * {@link CoefficientBlocks.Granularity#LAYER}), aTLAS's cross-entropy on a few labelled samples (Zhang et al.,
+ * "Knowledge Composition using Task Vectors with Learned Anisotropic Scaling", NeurIPS 2024), or the tasks' own
+ * metrics. The papers learn the coefficients by gradient descent; ONNX Runtime's Java build has no training, so
+ * here the search is derivative-free, and needs more evaluations for more coefficients.
+ *
+ * <p>The defaults follow the papers: coefficients start at 0.3 within [0, 1] (AdaMerging clamps to that range);
+ * σ₀ 0.1. A checkpoint file, when given, holds the strategy's state and every generation so far; a search started
+ * with an existing checkpoint resumes from it and gives what the uninterrupted search would have.
+ */
+public final class CoefficientSearch {
+    /** What a candidate is scored by. */
+    public enum Objective {
+        /** Mean entropy of each task's predictions on its inputs (AdaMerging; no labels used). */
+        ENTROPY,
+        /** Cross-entropy on each task's labelled samples (aTLAS). */
+        SUPERVISED,
+        /** Each task's own metric (higher-is-better metrics negated). */
+        SCORE;
+
+        /** The objective named {@code name} ({@code entropy}, {@code supervised}, {@code score}). */
+        public static Objective named(String name) {
+            for (Objective o : values()) {
+                if (o.name().toLowerCase(Locale.ROOT).equals(name)) {
+                    return o;
+                }
+            }
+            throw new InvalidSettingException("unknown objective '" + name + "' (known: entropy, supervised, score)");
+        }
+    }
+
+    /**
+     * One generation: its best and mean cost, the step size after it, the strategy's best candidate so far, and the
+     * best cost so far; generation 0 is the starting point alone.
+     */
+    public record Generation(int generation, double bestCost, double meanCost, double sigma, double[] best,
+                             double bestSoFarCost) {
+    }
+
+    /** A checkpoint: what was searched, the strategy's settings and state, and the generations so far. */
+    public record Checkpoint(String objective, String granularity, CmaEs.Settings settings, CmaEs.State state,
+                             List<Generation> generations) {
+    }
+
+    /**
+     * The search's outcome: the best candidate (the starting point if nothing beat it), its cost, and every
+     * generation, from generation 0 (the start).
+     */
+    public record Result(double[] coefficients, double cost, List<Generation> generations) {
+    }
+
+    private final CoefficientModel model;
+    private final List<Task> tasks;
+    private Objective objective;
+    private double initial = 0.3;
+    private double lower = 0;
+    private double upper = 1;
+    private double sigma = 0.1;
+    private int population;
+    private int generations = 30;
+    private long seed;
+    private int threads = 1;
+    private Path checkpoint;
+    private Consumer<Generation> listener = g -> { };
+
+    private CoefficientSearch(CoefficientModel model, List<Task> tasks) {
+        this.model = model;
+        this.tasks = List.copyOf(tasks);
+    }
+
+    /**
+     * A search over {@code model}'s coefficients scored on {@code tasks}.
+     *
+     * @throws InvalidSettingException if there are no tasks
+     */
+    public static CoefficientSearch over(CoefficientModel model, List<Task> tasks) {
+        if (tasks.isEmpty()) {
+            throw new InvalidSettingException("a coefficient search needs at least one task");
+        }
+        return new CoefficientSearch(model, tasks);
+    }
+
+    /**
+     * What candidates are scored by; by default {@link Objective#SUPERVISED} when every task has labels, else
+     * {@link Objective#ENTROPY} (on the digits tasks, whose fine-tunes share a head, the entropy's most confident
+     * merge is the least accurate: see the README).
+     */
+    public CoefficientSearch objective(Objective o) {
+        this.objective = o;
+        return this;
+    }
+
+    /** Every coefficient's starting value (default 0.3, AdaMerging's; aTLAS starts at 0). */
+    public CoefficientSearch initial(double v) {
+        this.initial = v;
+        return this;
+    }
+
+    /** Every coefficient's bounds (default [0, 1]). */
+    public CoefficientSearch bounds(double lo, double hi) {
+        this.lower = lo;
+        this.upper = hi;
+        return this;
+    }
+
+    /** The initial step size (default 0.1). */
+    public CoefficientSearch sigma(double s) {
+        this.sigma = s;
+        return this;
+    }
+
+    /** Candidates per generation (default 0: CMA-ES's {@code 4 + ⌊3 ln n⌋}). */
+    public CoefficientSearch population(int p) {
+        this.population = p;
+        return this;
+    }
+
+    /** Generations to run (default 30). */
+    public CoefficientSearch generations(int g) {
+        if (g < 1) {
+            throw new InvalidSettingException("generations must be at least 1, got " + g);
+        }
+        this.generations = g;
+        return this;
+    }
+
+    public CoefficientSearch seed(long s) {
+        this.seed = s;
+        return this;
+    }
+
+    /** Candidates evaluated at once (default 1; ONNX Runtime already spreads one run over the cores). */
+    public CoefficientSearch threads(int t) {
+        if (t < 1) {
+            throw new InvalidSettingException("threads must be at least 1, got " + t);
+        }
+        this.threads = t;
+        return this;
+    }
+
+    /** Keeps the search's state in {@code file} after every generation, and resumes from it if it exists. */
+    public CoefficientSearch checkpoint(Path file) {
+        this.checkpoint = file;
+        return this;
+    }
+
+    /** Told each generation as it ends (progress on a terminal). */
+    public CoefficientSearch onGeneration(Consumer<Generation> l) {
+        this.listener = l;
+        return this;
+    }
+
+    /** The objective searched: the one set, or the default for the tasks. */
+    public Objective objective() {
+        if (objective != null) {
+            return objective;
+        }
+        return tasks.stream().allMatch(Task::labelled) ? Objective.SUPERVISED : Objective.ENTROPY;
+    }
+
+    /** The tasks as the objective scores them. */
+    private List<Task> scored() {
+        return switch (objective()) {
+            case ENTROPY -> tasks.stream().map(t -> t.withMetric(Metric.ENTROPY)).toList();
+            case SUPERVISED -> tasks.stream().map(t -> t.withMetric(Metric.CROSS_ENTROPY)).toList();
+            case SCORE -> tasks;
+        };
+    }
+
+    /** The objective at {@code c}: the mean over tasks of each task's cost (lower is better). */
+    public double cost(double[] c) {
+        return cost(scored(), c);
+    }
+
+    private double cost(List<Task> scored, double[] c) {
+        Candidate.Session s = model.session(c);
+        double total = 0;
+        for (Task t : scored) {
+            double score = t.score(s);
+            total += t.higherIsBetter() ? -score : score;
+        }
+        return total / scored.size();
+    }
+
+    /**
+     * Runs the search (or what is left of it, from the checkpoint).
+     *
+     * @throws GraftIoException if the checkpoint cannot be read or written
+     */
+    public Result run() {
+        List<Task> scored = scored();
+        CmaEs.Settings settings = CmaEs.Settings.uniform(model.size(), initial, lower, upper, sigma, population, seed);
+        List<Generation> log = new ArrayList<>();
+        CmaEs es = new CmaEs(settings);
+        ObjectMapper json = new ObjectMapper();
+        if (checkpoint != null && Files.exists(checkpoint)) {
+            Checkpoint saved = read(json);
+            es = CmaEs.resume(settings, saved.state());
+            log.addAll(saved.generations());
+        }
+        if (log.isEmpty()) { // generation 0: the start, so that the result is never worse than it
+            double start = cost(scored, settings.initial());
+            log.add(new Generation(0, start, start, sigma, settings.initial().clone(), start));
+            listener.accept(log.get(0));
+        }
+        ExecutorService pool = threads > 1 ? Executors.newFixedThreadPool(threads) : null;
+        try {
+            while (es.generation() < generations) {
+                double[][] xs = es.ask();
+                double[] costs = evaluate(scored, xs, pool);
+                es.tell(costs);
+                Generation g = new Generation(es.generation(), Arrays.stream(costs).min().orElseThrow(),
+                        Arrays.stream(costs).average().orElseThrow(), es.sigma(), es.best(),
+                        Math.min(es.bestCost(), log.get(0).bestCost()));
+                log.add(g);
+                if (checkpoint != null) {
+                    write(json, new Checkpoint(name(objective()), name(model.blocks().granularity()), settings,
+                            es.state(), log));
+                }
+                listener.accept(g);
+            }
+        } finally {
+            if (pool != null) {
+                pool.shutdownNow();
+            }
+        }
+        Generation start = log.get(0);
+        return es.bestCost() < start.bestCost() ? new Result(es.best(), es.bestCost(), List.copyOf(log))
+                : new Result(start.best(), start.bestCost(), List.copyOf(log));
+    }
+
+    private double[] evaluate(List<Task> scored, double[][] xs, ExecutorService pool) {
+        double[] costs = new double[xs.length];
+        if (pool == null) {
+            for (int k = 0; k < xs.length; k++) {
+                costs[k] = cost(scored, xs[k]);
+            }
+            return costs;
+        }
+        List<Future<Double>> futures = new ArrayList<>();
+        for (double[] x : xs) {
+            futures.add(pool.submit(() -> cost(scored, x)));
+        }
+        try {
+            for (int k = 0; k < xs.length; k++) {
+                costs[k] = futures.get(k).get();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while evaluating candidates", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(e.getCause());
+        }
+        return costs;
+    }
+
+    private Checkpoint read(ObjectMapper json) {
+        try {
+            Checkpoint saved = json.readValue(checkpoint.toFile(), Checkpoint.class);
+            if (saved.state().mean().length != model.size() || !saved.objective().equals(name(objective()))
+                    || !saved.granularity().equals(name(model.blocks().granularity()))) {
+                throw new InvalidSettingException("checkpoint " + checkpoint + " is of another search ("
+                        + saved.objective() + ", " + saved.granularity() + ", " + saved.state().mean().length
+                        + " coefficients; this one: " + name(objective()) + ", " + name(model.blocks().granularity())
+                        + ", " + model.size() + "): remove it to start anew");
+            }
+            return saved;
+        } catch (IOException e) {
+            throw new GraftIoException(checkpoint, "read as a search checkpoint", e);
+        }
+    }
+
+    private static String name(Enum<?> e) {
+        return e.name().toLowerCase(Locale.ROOT);
+    }
+
+    private void write(ObjectMapper json, Checkpoint c) {
+        try {
+            Path tmp = checkpoint.resolveSibling(checkpoint.getFileName() + ".tmp");
+            json.writerWithDefaultPrettyPrinter().writeValue(tmp.toFile(), c);
+            Files.move(tmp, checkpoint, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new GraftIoException(checkpoint, "written as a search checkpoint", e);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+package dev.graft.search;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.within;
+
+import dev.graft.InvalidSettingException;
+import dev.graft.eval.Candidate;
+import dev.graft.eval.Evaluation;
+import dev.graft.eval.EvaluationReport;
+import dev.graft.eval.Task;
+import dev.graft.eval.TaskFile;
+import dev.graft.exec.Execution;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.recipe.Recipes;
+import dev.graft.verify.ModelRunner;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Coefficient searches on the digits tasks ({@code examples/recipes/digits}: an MLP and three fine-tunes): the
+ * candidates' model computes exactly the merges it stands for, and AdaMerging's entropy search finds coefficients
+ * at least as good as task arithmetic's λ = 0.3 it starts from.
+ */
+class CoefficientSearchTest {
+    static final Path DIGITS = Path.of("../examples/recipes/digits");
+
+    @TempDir
+    Path dir;
+
+    private static List<Path> fineTunes() {
+        return List.of(DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"), DIGITS.resolve("task_c.onnx"));
+    }
+
+    /**
+     * For random coefficients, each task scores the same on the candidates' model fed them as on the base with the
+     * mixed weights computed in Java (ONNX Runtime given them in place of the base's), and as on the model its recipe
+     * merges: per task, per layer and per tensor.
+     */
+    @Test
+    void theCandidatesModelComputesTheMergeItStandsFor() throws java.io.IOException {
+        List<Task> tasks = TaskFile.read(DIGITS.resolve("tasks.yaml"));
+        SplittableRandom r = new SplittableRandom(3);
+        for (CoefficientBlocks.Granularity g : CoefficientBlocks.Granularity.values()) {
+            try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), fineTunes(), g,
+                    dir.resolve(g.name() + "-candidates.onnx"))) {
+                assertThat(m.tasks()).isEqualTo(3);
+                assertThat(m.blocks().size()).as(g.name()).isEqualTo(switch (g) {
+                    case TASK -> 1;
+                    case LAYER -> 2; // the MLP's two layers (modules: no numbered layers)
+                    case TENSOR -> 4; // two weights, two biases
+                });
+                double[] c = r.doubles(m.size(), 0, 1).toArray();
+                Path written = writeRecipeOf(m, c, g.name());
+                EvaluationReport inMemory = Evaluation.of(tasks)
+                        .run(List.of(Candidate.merged("java", m.weights(c)), Candidate.of("file", written)));
+                for (int t = 0; t < tasks.size(); t++) {
+                    double mixed = tasks.get(t).score(m.session(c));
+                    assertThat(mixed).as(g + " " + tasks.get(t).name())
+                            .isEqualTo(inMemory.scores()[0][t]).isEqualTo(inMemory.scores()[1][t]);
+                }
+            }
+        }
+    }
+
+    /** Candidate {@code c} merged by running its recipe ({@link SearchRecipe}), as {@code graft merge} would. */
+    private Path writeRecipeOf(CoefficientModel m, double[] c, String name) {
+        Path recipe = dir.resolve(name + ".yaml");
+        SearchRecipe.write(m, fineTunes(), c, recipe);
+        Path written = dir.resolve(name + ".onnx");
+        Recipes.read(recipe).run(written, Execution.defaults());
+        return written;
+    }
+
+    /**
+     * The same outputs, not only the same accuracy: the candidates' model's logits on the digits equal those of the
+     * candidate's recipe merged (every tensor its own coefficients) to float32 rounding.
+     */
+    @Test
+    void theCandidatesLogitsEqualTheWrittenMerges() throws Exception {
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), fineTunes(),
+                CoefficientBlocks.Granularity.TENSOR, dir.resolve("candidates.onnx"))) {
+            double[] c = new SplittableRandom(5).doubles(m.size(), -0.5, 1.5).toArray();
+            Path written = writeRecipeOf(m, c, "written");
+            float[] x = new float[4 * 64];
+            SplittableRandom r = new SplittableRandom(1);
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) r.nextDouble(0, 16);
+            }
+            String input;
+            try (OnnxModel base = OnnxModel.open(DIGITS.resolve("base.onnx"))) {
+                input = base.proto().getGraph().getInput(0).getName();
+            }
+            Map<String, ModelRunner.Input> in = Map.of(input, ModelRunner.Input.of(x, 4, 64));
+            try (Candidate.Session file = Candidate.of(written).open()) {
+                String out = file.outputNames().get(0);
+                float[] expected = file.run(in, out).values();
+                float[] mixed = m.session(c).run(in, out).values();
+                for (int i = 0; i < expected.length; i++) {
+                    assertThat(mixed[i]).isCloseTo(expected[i], within(1e-4f + 1e-5f * Math.abs(expected[i])));
+                }
+            }
+        }
+    }
+
+    /**
+     * Task-wise AdaMerging lowers the mean entropy of the predictions below that of task arithmetic at λ = 0.3, where
+     * it starts, keeping the coefficients in [0, 1]. (On these tasks, whose fine-tunes share one 10-way head and
+     * contradict each other, a confident model is not an accurate one: the accuracy falls, as the README reports, so
+     * it is not asserted here.) A checkpointed search stopped halfway and resumed ends where the uninterrupted one
+     * does.
+     */
+    @Test
+    void adaMergingLowersTheEntropy() {
+        List<Task> tasks = TaskFile.read(DIGITS.resolve("tasks.yaml"));
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), fineTunes(),
+                CoefficientBlocks.Granularity.TASK, dir.resolve("candidates.onnx"))) {
+            CoefficientSearch search = CoefficientSearch.over(m, tasks).objective(CoefficientSearch.Objective.ENTROPY)
+                    .generations(12).seed(1);
+            assertThat(CoefficientSearch.over(m, tasks).objective()).isEqualTo(CoefficientSearch.Objective.SUPERVISED);
+            double[] start = {0.3, 0.3, 0.3};
+            CoefficientSearch.Result r = search.run();
+            assertThat(r.generations()).hasSize(13).first().satisfies(g -> assertThat(g.best()).containsExactly(start));
+            assertThat(r.cost()).isLessThan(search.cost(start)).isEqualTo(search.cost(r.coefficients()));
+            for (double c : r.coefficients()) {
+                assertThat(c).isBetween(0.0, 1.0);
+            }
+
+            Path checkpoint = dir.resolve("search.json");
+            CoefficientSearch.over(m, tasks).objective(CoefficientSearch.Objective.ENTROPY).generations(6).seed(1)
+                    .checkpoint(checkpoint).run();
+            CoefficientSearch.Result resumed = CoefficientSearch.over(m, tasks)
+                    .objective(CoefficientSearch.Objective.ENTROPY).generations(12).seed(1).checkpoint(checkpoint).run();
+            assertThatThrownBy(() -> CoefficientSearch.over(m, tasks).generations(12).checkpoint(checkpoint).run())
+                    .isInstanceOf(InvalidSettingException.class).hasMessageContaining("of another search (entropy");
+            assertThat(resumed.coefficients()).containsExactly(r.coefficients());
+            assertThat(resumed.generations()).hasSize(13);
+        }
+    }
+
+    /**
+     * The supervised search (aTLAS's objective: cross-entropy on labelled samples), layer-wise, lowers the
+     * cross-entropy on the samples it sees below task arithmetic's at λ = 0.3. (Not the accuracy: here it loses a
+     * point, trading one task's confidence for another's; the README has the held-out numbers.)
+     */
+    @Test
+    void aSupervisedSearchLowersTheCrossEntropy() {
+        List<Task> tasks = TaskFile.read(DIGITS.resolve("tasks.yaml"));
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), fineTunes(),
+                CoefficientBlocks.Granularity.LAYER, dir.resolve("candidates.onnx"))) {
+            CoefficientSearch search = CoefficientSearch.over(m, tasks)
+                    .objective(CoefficientSearch.Objective.SUPERVISED).generations(15).seed(2);
+            double[] start = new double[m.size()];
+            java.util.Arrays.fill(start, 0.3);
+            CoefficientSearch.Result r = search.run();
+            assertThat(r.cost()).isLessThan(search.cost(start) - 0.01);
+        }
+    }
+
+    @Test
+    void badInputsAreRefused() {
+        assertThatThrownBy(() -> CoefficientModel.build(DIGITS.resolve("base.onnx"), List.of(DIGITS.resolve("base.onnx")),
+                CoefficientBlocks.Granularity.TASK, dir.resolve("candidates.onnx"))).isInstanceOf(InvalidSettingException.class)
+                .hasMessageContaining("nothing to search");
+        assertThatThrownBy(() -> CoefficientBlocks.Granularity.named("block"))
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("task, layer, tensor");
+        assertThatThrownBy(() -> CoefficientSearch.Objective.named("loss"))
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("entropy, supervised, score");
+    }
+}
