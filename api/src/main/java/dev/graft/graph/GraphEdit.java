@@ -18,7 +18,8 @@ import java.util.Set;
 /**
  * Edits to a copy of a model's graph, for a rewrite's template ({@link dev.graft.exec.RewritePlan}): a branch
  * copied in under new names, a norm folded into its layer, a low-rank branch beside a dense node, a weight mixed
- * from coefficients fed at run time, initializer reads renamed. Nodes stay in topological order: inserted nodes follow the node they extend. The model the
+ * from coefficients fed at run time or read from a graph input, initializer reads renamed; or a new graph over the
+ * model's initializers. Nodes stay in topological order: inserted nodes follow the node they extend. The model the
  * edits start from is not changed; {@link #build()} gives the edited copy.
  */
 public final class GraphEdit {
@@ -192,27 +193,56 @@ public final class GraphEdit {
                 .setName(scope + "/" + op + "_" + suffix).build();
     }
 
+    /**
+     * Removes every node, input, output and {@code value_info}: the start of another graph over the same
+     * initializers and opsets.
+     */
+    public GraphEdit clearGraph() {
+        graph.clearNode().clearInput().clearOutput().clearValueInfo();
+        prepended = 0;
+        return this;
+    }
+
     /** Adds a float32 graph input of shape {@code [length]}. */
     public GraphEdit addFloatInput(String name, long length) {
-        graph.addInput(ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
-                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(
-                        TensorShapeProto.newBuilder().addDim(TensorShapeProto.Dimension.newBuilder()
-                                .setDimValue(length))))));
+        graph.addInput(floatValue(name, new long[] {length}));
+        return this;
+    }
+
+    /** Adds a float32 graph output of shape {@code shape}. */
+    public GraphEdit addFloatOutput(String name, long[] shape) {
+        graph.addOutput(floatValue(name, shape));
         return this;
     }
 
     /**
-     * Makes every node that reads float32 weight {@code weight} read a mix of it instead, computed from the coefficient
-     * input {@code coefficients}: {@code weight + Σ_t coefficients[indexes[t]]·deltas[t]} (a {@code Gather} of each
-     * coefficient, a {@code Mul}, one {@code Sum} writing {@code weight/graft_mix}), the nodes placed before all
-     * others. The caller writes the initializers {@code deltas} besides {@code weight}.
+     * Makes every node that reads initializer {@code weight} read the float32 graph input {@code input} of shape
+     * {@code shape} instead (added here): a weight fed at run time.
      */
-    public GraphEdit mixWeight(String weight, String coefficients, long[] indexes, List<String> deltas) {
+    public GraphEdit readAsInput(String weight, String input, long[] shape) {
+        renameInputs(Map.of(weight, input));
+        graph.addInput(floatValue(input, shape));
+        return this;
+    }
+
+    private static ValueInfoProto floatValue(String name, long[] shape) {
+        TensorShapeProto.Builder dims = TensorShapeProto.newBuilder();
+        for (long d : shape) {
+            dims.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(d));
+        }
+        return ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder().setTensorType(
+                TypeProto.Tensor.newBuilder().setElemType(TensorProto.DataType.FLOAT_VALUE).setShape(dims))).build();
+    }
+
+    /**
+     * Adds nodes computing {@code output = weight + Σ_t coefficients[indexes[t]]·deltas[t]} from float32 weight
+     * {@code weight}, the graph input {@code coefficients} and initializers {@code deltas} (a {@code Gather} of each
+     * coefficient, a {@code Mul}, one {@code Sum}), placed before all other nodes.
+     */
+    public GraphEdit mixWeight(String weight, String output, String coefficients, long[] indexes, List<String> deltas) {
         String scope = "/graft_mix/" + weight;
-        String mixed = weight + "/graft_mix";
-        renameInputs(Map.of(weight, mixed));
         NodeProto.Builder sum = NodeProto.newBuilder().setOpType("Sum").setName(scope + "/Sum").addInput(weight)
-                .addOutput(mixed);
+                .addOutput(output);
         for (int t = 0; t < deltas.size(); t++) {
             String index = scope + "/index_" + t;
             String coefficient = scope + "/coefficient_" + t;

@@ -148,6 +148,59 @@ public final class ModelRunner implements AutoCloseable {
      * comes with its shape and type and no values. Inputs the model does not have are left out.
      */
     public Map<String, Output> run(Map<String, Input> inputs, java.util.Set<String> outputs) {
+        return run(inputs, null, outputs);
+    }
+
+    /**
+     * Outputs of one run kept as ONNX Runtime holds them, to be given to other runs (of this or another model) as
+     * they are, with no copy: weights computed once and fed to many runs. Close after use.
+     */
+    public static final class Kept implements AutoCloseable {
+        private final OrtSession.Result result;
+        private final Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
+
+        private Kept(OrtSession.Result result) {
+            this.result = result;
+            for (Map.Entry<String, OnnxValue> e : result) {
+                if (e.getValue() instanceof OnnxTensor t) {
+                    tensors.put(e.getKey(), t);
+                }
+            }
+        }
+
+        /** The kept outputs' names. */
+        public java.util.Set<String> names() {
+            return java.util.Collections.unmodifiableSet(tensors.keySet());
+        }
+
+        @Override
+        public void close() {
+            result.close();
+        }
+    }
+
+    /** Runs the model and keeps every output as ONNX Runtime holds it ({@link Kept}). */
+    public Kept runKept(Map<String, Input> inputs) {
+        Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, Input> e : inputs.entrySet()) {
+                if (session.getInputNames().contains(e.getKey())) {
+                    tensors.put(e.getKey(), tensor(env, e.getValue()));
+                }
+            }
+            return new Kept(session.run(tensors));
+        } catch (OrtException e) {
+            throw new VerificationException(model, null, "ONNX Runtime cannot run the model: " + e.getMessage(), e);
+        } finally {
+            tensors.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    /**
+     * {@link #run(Map, java.util.Set)} with the outputs of another run, {@code given} (null for none), as inputs of
+     * the same names besides {@code inputs}.
+     */
+    public Map<String, Output> run(Map<String, Input> inputs, Kept given, java.util.Set<String> outputs) {
         Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, Input> e : inputs.entrySet()) {
@@ -156,8 +209,16 @@ public final class ModelRunner implements AutoCloseable {
                 }
                 tensors.put(e.getKey(), tensor(env, e.getValue()));
             }
+            Map<String, OnnxTensor> fed = new LinkedHashMap<>(tensors);
+            if (given != null) {
+                given.tensors.forEach((name, t) -> {
+                    if (session.getInputNames().contains(name)) {
+                        fed.put(name, t);
+                    }
+                });
+            }
             Map<String, Output> out = new LinkedHashMap<>();
-            try (OrtSession.Result r = outputs.isEmpty() ? session.run(tensors) : session.run(tensors, outputs)) {
+            try (OrtSession.Result r = outputs.isEmpty() ? session.run(fed) : session.run(fed, outputs)) {
                 for (Map.Entry<String, OnnxValue> e : r) {
                     if (e.getValue() instanceof OnnxTensor t) {
                         ElementType type = elementType(t.getInfo(), e.getKey());

@@ -110,11 +110,15 @@ public final class SearchBenchmark {
                 }
                 floor = (System.nanoTime() - s) / 1e9 / n;
             }
-            task.score(m.session(cs[0])); // warm
+            try (Candidate.Session warm = m.session(cs[0])) {
+                task.score(warm);
+            }
             long s = System.nanoTime();
             double[] mixed = new double[n];
             for (int k = 0; k < n; k++) {
-                mixed[k] = task.score(m.session(cs[k]));
+                try (Candidate.Session candidate = m.session(cs[k])) {
+                    mixed[k] = task.score(candidate);
+                }
             }
             double inGraph = (System.nanoTime() - s) / 1e9 / n;
             s = System.nanoTime();
@@ -126,7 +130,7 @@ public final class SearchBenchmark {
             String report = String.format(Locale.ROOT, "task '%s' (%d candidates, 2 cores)%n"
                     + "building the candidates' model once: %.1f s%n"
                     + "base model, one open session (no mixing): %.2f s a run, %.3f runs/s%n"
-                    + "candidates' model, coefficients fed: %.2f s a candidate, %.3f candidates/s (%.2fx the floor's time)%n"
+                    + "candidates' mixer and network, coefficients fed: %.2f s a candidate, %.3f candidates/s (%.2fx the floor's time)%n"
                     + "a session per candidate (merged weights in memory): %.2f s a candidate, %.3f candidates/s"
                     + " (%.2fx the candidates' model's time)%n"
                     + "scores agree: %s vs %s%n", task.name(), n, built, floor, 1 / floor, inGraph, 1 / inGraph,

@@ -123,7 +123,7 @@ public final class Candidate {
             runners.forEach(ModelRunner::close);
             throw e;
         }
-        return new Session(runners, decoderInputs, Map.of(), true);
+        return new Session(runners, decoderInputs, Map.of(), null, true);
     }
 
     static String nameOf(Path file) {
@@ -139,22 +139,25 @@ public final class Candidate {
         private final List<ModelRunner> runners;
         private final List<DecoderInputs> decoderInputs;
         private final Map<String, ModelRunner.Input> fixed;
+        private final ModelRunner.Kept kept;
         private final boolean owner;
 
         private Session(List<ModelRunner> runners, List<DecoderInputs> decoderInputs,
-                        Map<String, ModelRunner.Input> fixed, boolean owner) {
+                        Map<String, ModelRunner.Input> fixed, ModelRunner.Kept kept, boolean owner) {
             this.runners = runners;
             this.decoderInputs = decoderInputs;
             this.fixed = fixed;
+            this.kept = kept;
             this.owner = owner;
         }
 
         /**
-         * These sessions with {@code inputs} given to every run besides the data's (a searched model's coefficients):
-         * a view, whose closing closes nothing.
+         * These sessions with {@code inputs} and the outputs {@code kept} of another run (or null) given to every
+         * run besides the data's (a searched candidate's weights): a view, whose closing closes {@code kept} and
+         * not the sessions.
          */
-        public Session withInputs(Map<String, ModelRunner.Input> inputs) {
-            return new Session(runners, decoderInputs, Map.copyOf(inputs), false);
+        public Session withInputs(Map<String, ModelRunner.Input> inputs, ModelRunner.Kept kept) {
+            return new Session(runners, decoderInputs, Map.copyOf(inputs), kept, false);
         }
 
         /** The candidate being run. */
@@ -181,8 +184,8 @@ public final class Candidate {
                 given.putAll(fixed);
             }
             for (int k = 0; k < runners.size(); k++) {
-                ModelRunner.Output out = runners.get(k).run(decoderInputs.get(k).complete(given), Set.of(output))
-                        .get(output);
+                ModelRunner.Output out = runners.get(k).run(decoderInputs.get(k).complete(given), kept,
+                        Set.of(output)).get(output);
                 if (out.values() == null) {
                     throw new IncompatibleModelsException(file(), output, "is " + out.type().displayName()
                             + "; an evaluation reads floating-point outputs");
@@ -208,6 +211,9 @@ public final class Candidate {
 
         @Override
         public void close() {
+            if (kept != null) {
+                kept.close();
+            }
             if (owner) {
                 runners.forEach(ModelRunner::close);
             }

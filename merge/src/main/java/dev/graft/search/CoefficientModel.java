@@ -6,6 +6,7 @@ import dev.graft.eval.Candidate;
 import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
 import dev.graft.exec.Rewriter;
+import dev.graft.exec.TensorJob;
 import dev.graft.graph.GraphEdit;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
@@ -22,13 +23,16 @@ import java.util.Map;
 
 /**
  * The candidates of a coefficient search, {@code θ(c) = θ₀ + Σ_t Σ_b c_{t,b}·τ_{t,b}} ({@link CoefficientBlocks}),
- * as one ONNX model: each weight that some fine-tune changes is computed inside the graph from a coefficient input
- * ({@link #INPUT}, {@code [tasks·blocks]}) as {@code θ₀ + Σ_t c[t·B + b]·τ_t}, the base weights and the task
- * vectors {@code τ_t = θ_t − θ₀} being initializers written once. One ONNX Runtime session serves every
- * candidate: evaluating one feeds another coefficient vector, with no file written and no session built. The mix
- * costs {@code tasks × parameters} multiply-adds a run, little beside the network on a batch. Models are paired
- * as merges pair them ({@link MergePlan}: by name, else by module and role); the base's graph is the template.
- * Float32 weights only. A candidate is written as the recipe that merges it ({@link SearchRecipe}).
+ * as two ONNX models written once: a mixer, which computes each weight some fine-tune changes,
+ * {@code θ₀ + Σ_t c[t·B + b]·τ_t}, from a coefficient input ({@link #INPUT}, {@code [tasks·blocks]}) and holds the
+ * base weights and task vectors {@code τ_t = θ_t − θ₀}; and the base's graph reading those weights as graph inputs.
+ * One session on each serves every candidate: a candidate is one run of the mixer, whose outputs ONNX Runtime
+ * keeps and feeds to every run of the network on the candidate's data ({@link ModelRunner.Kept}), with no file
+ * written, no session built and no weight copied through Java. (Measured on bge-small with five task vectors, in
+ * the README: mixing inside the network's graph instead recomputes the weights every batch, and a session per
+ * candidate pays for building it.) Models are paired as merges pair them ({@link MergePlan}: by name, else by
+ * module and role); the base's graph is the template. Float32 weights only. A candidate is written as the recipe
+ * that merges it ({@link SearchRecipe}).
  */
 public final class CoefficientModel implements AutoCloseable {
     /** The graph input the coefficients are fed to. */
@@ -44,22 +48,25 @@ public final class CoefficientModel implements AutoCloseable {
     private final CoefficientBlocks blocks;
     private final Map<String, Mixed> mixed;
     private final Path file;
+    private final ModelRunner mixer;
     private final Candidate.Session session;
 
     private CoefficientModel(Path base, List<OnnxModel> opened, int tasks, CoefficientBlocks blocks,
-                             Map<String, Mixed> mixed, Path file, Candidate.Session session) {
+                             Map<String, Mixed> mixed, Path file, ModelRunner mixer, Candidate.Session session) {
         this.base = base;
         this.opened = opened;
         this.tasks = tasks;
         this.blocks = blocks;
         this.mixed = mixed;
         this.file = file;
+        this.mixer = mixer;
         this.session = session;
     }
 
     /**
-     * The candidates between {@code base} and the fine-tunes {@code models} at {@code granularity}, their model
-     * written to {@code file} (with its weights: the base and every task vector) and opened.
+     * The candidates between {@code base} and the fine-tunes {@code models} at {@code granularity}, their network
+     * written to {@code file} and their mixer beside it ({@code NAME-mixer.onnx}, holding the mixed weights' base
+     * values and task vectors), both opened.
      *
      * @throws UnsupportedModelException naming the file and tensor if a fine-tune changes a weight that is not float32
      */
@@ -111,44 +118,69 @@ public final class CoefficientModel implements AutoCloseable {
             }
             CoefficientBlocks blocks = CoefficientBlocks.of(template, new ArrayList<>(mixed.keySet()), granularity,
                     tiedTo);
-            write(template, mixed, blocks, models.size(), file);
-            Candidate.Session session = Candidate.of("candidates", file).open();
-            return new CoefficientModel(base, opened, models.size(), blocks, mixed, file, session);
+            Path mixerFile = file.resolveSibling(file.getFileName().toString().replaceFirst("\\.onnx$", "")
+                    + "-mixer.onnx");
+            writeMixer(template, mixed, blocks, models.size(), mixerFile);
+            writeNetwork(template, mixed, file);
+            ModelRunner mixer = new ModelRunner(mixerFile, dev.graft.exec.Threads.modelRuns());
+            try {
+                Candidate.Session session = Candidate.of("candidates", file).open();
+                return new CoefficientModel(base, opened, models.size(), blocks, mixed, file, mixer, session);
+            } catch (RuntimeException e) {
+                mixer.close();
+                throw e;
+            }
         } catch (RuntimeException e) {
             opened.forEach(OnnxModel::close);
             throw e;
         }
     }
 
-    private static void write(OnnxModel template, Map<String, Mixed> mixed, CoefficientBlocks blocks, int tasks,
-                              Path file) {
-        GraphEdit edit = GraphEdit.of(template).addFloatInput(INPUT, (long) tasks * blocks.size());
-        List<OutputTensor> deltas = new ArrayList<>();
+    /** The mixer: coefficients in, each mixed weight out ({@code NAME/graft_mix}). */
+    private static void writeMixer(OnnxModel template, Map<String, Mixed> mixed, CoefficientBlocks blocks, int tasks,
+                                   Path file) {
+        GraphEdit edit = GraphEdit.of(template).clearGraph().addFloatInput(INPUT, (long) tasks * blocks.size());
+        List<TensorJob> jobs = new ArrayList<>();
         mixed.forEach((name, m) -> {
             List<String> names = new ArrayList<>();
             List<Long> indexes = new ArrayList<>();
+            jobs.add(TensorJob.passThrough(OutputTensor.copyOf(m.base())));
             for (int t = 0; t < tasks; t++) {
                 if (m.changed()[t]) {
                     String delta = name + "/graft_delta_" + t;
                     names.add(delta);
                     indexes.add((long) t * blocks.size() + blocks.blockOf().get(name));
                     Weight tuned = m.tuned().get(t);
-                    deltas.add(OutputTensor.of(delta, ElementType.FLOAT, m.base().shape(), () -> {
-                        float[] d = tuned.toFloats();
+                    OutputTensor d = OutputTensor.of(delta, ElementType.FLOAT, m.base().shape(), () -> {
+                        float[] v = tuned.toFloats();
                         float[] b = m.base().toFloats();
-                        for (int i = 0; i < d.length; i++) {
-                            d[i] -= b[i];
+                        for (int i = 0; i < v.length; i++) {
+                            v[i] -= b[i];
                         }
-                        return d;
-                    }));
+                        return v;
+                    });
+                    jobs.add(new TensorJob(d, 2 * d.byteLength()));
                 }
             }
-            edit.mixWeight(name, INPUT, indexes.stream().mapToLong(Long::longValue).toArray(), names);
+            edit.mixWeight(name, mixedName(name), INPUT, indexes.stream().mapToLong(Long::longValue).toArray(), names)
+                    .addFloatOutput(mixedName(name), m.base().shape());
         });
-        RewritePlan.Builder plan = RewritePlan.of("search-candidates", edit.build()).input(template);
-        template.initializers().forEach(plan::copy);
-        deltas.forEach(d -> plan.compute(d, 2 * d.byteLength()));
+        RewritePlan.Builder plan = RewritePlan.of("search-mixer", edit.build()).input(template);
+        jobs.forEach(plan::add);
         Rewriter.write(plan.build(), file, Execution.defaults());
+    }
+
+    /** The base's graph with each mixed weight read from the graph input {@code NAME/graft_mix}. */
+    private static void writeNetwork(OnnxModel template, Map<String, Mixed> mixed, Path file) {
+        GraphEdit edit = GraphEdit.of(template);
+        mixed.forEach((name, m) -> edit.readAsInput(name, mixedName(name), m.base().shape()));
+        RewritePlan.Builder plan = RewritePlan.of("search-candidates", edit.build()).input(template);
+        template.initializers().stream().filter(w -> !mixed.containsKey(w.name())).forEach(plan::copy);
+        Rewriter.write(plan.build(), file, Execution.defaults());
+    }
+
+    private static String mixedName(String weight) {
+        return weight + "/graft_mix";
     }
 
     /** How the coefficients divide the task vectors. */
@@ -177,12 +209,13 @@ public final class CoefficientModel implements AutoCloseable {
     }
 
     /**
-     * The open session running candidate {@code c}: a view feeding {@code c} to every run.
+     * The open session running candidate {@code c}: its weights mixed once (one run of the mixer) and fed to every
+     * run; close it after use (it frees the mixed weights, not the session).
      *
      * @throws IllegalArgumentException if {@code c} does not have {@link #size()} entries
      */
     public Candidate.Session session(double[] c) {
-        return session.withInputs(Map.of(INPUT, ModelRunner.Input.of(floats(c), c.length)));
+        return session.withInputs(Map.of(), mixer.runKept(Map.of(INPUT, ModelRunner.Input.of(floats(c), c.length))));
     }
 
     /** Candidate {@code c}'s mixed weights computed here, as a merge in memory would give them. */
@@ -236,6 +269,7 @@ public final class CoefficientModel implements AutoCloseable {
     @Override
     public void close() {
         session.close();
+        mixer.close();
         opened.forEach(OnnxModel::close);
     }
 }

@@ -199,11 +199,12 @@ public final class CoefficientSearch {
     }
 
     private double cost(List<Task> scored, double[] c) {
-        Candidate.Session s = model.session(c);
         double total = 0;
-        for (Task t : scored) {
-            double score = t.score(s);
-            total += t.higherIsBetter() ? -score : score;
+        try (Candidate.Session s = model.session(c)) {
+            for (Task t : scored) {
+                double score = t.score(s);
+                total += t.higherIsBetter() ? -score : score;
+            }
         }
         return total / scored.size();
     }

@@ -59,10 +59,11 @@ class CoefficientSearchTest {
                 Path written = writeRecipeOf(m, c, g.name());
                 EvaluationReport inMemory = Evaluation.of(tasks)
                         .run(List.of(Candidate.merged("java", m.weights(c)), Candidate.of("file", written)));
-                for (int t = 0; t < tasks.size(); t++) {
-                    double mixed = tasks.get(t).score(m.session(c));
-                    assertThat(mixed).as(g + " " + tasks.get(t).name())
-                            .isEqualTo(inMemory.scores()[0][t]).isEqualTo(inMemory.scores()[1][t]);
+                try (Candidate.Session s = m.session(c)) {
+                    for (int t = 0; t < tasks.size(); t++) {
+                        assertThat(tasks.get(t).score(s)).as(g + " " + tasks.get(t).name())
+                                .isEqualTo(inMemory.scores()[0][t]).isEqualTo(inMemory.scores()[1][t]);
+                    }
                 }
             }
         }
@@ -97,10 +98,10 @@ class CoefficientSearchTest {
                 input = base.proto().getGraph().getInput(0).getName();
             }
             Map<String, ModelRunner.Input> in = Map.of(input, ModelRunner.Input.of(x, 4, 64));
-            try (Candidate.Session file = Candidate.of(written).open()) {
+            try (Candidate.Session file = Candidate.of(written).open(); Candidate.Session s = m.session(c)) {
                 String out = file.outputNames().get(0);
                 float[] expected = file.run(in, out).values();
-                float[] mixed = m.session(c).run(in, out).values();
+                float[] mixed = s.run(in, out).values();
                 for (int i = 0; i < expected.length; i++) {
                     assertThat(mixed[i]).isCloseTo(expected[i], within(1e-4f + 1e-5f * Math.abs(expected[i])));
                 }
