@@ -11,7 +11,8 @@ import dev.graft.recipe.Recipes;
 import dev.graft.search.CoefficientBlocks;
 import dev.graft.search.CoefficientModel;
 import dev.graft.search.CoefficientSearch;
-import dev.graft.search.SearchRecipe;
+import dev.graft.search.RecipeGenome;
+import dev.graft.search.SearchSpace;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -34,17 +35,27 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "search", mixinStandardHelpOptions = true,
         description = "Learn task-arithmetic coefficients θ₀ + Σ c·(θ_t − θ₀) for the base_model and models of a "
-                + "merge recipe by CMA-ES, scoring each candidate on the tasks of a task file: AdaMerging's entropy "
-                + "of the predictions (no labels), the cross-entropy of labelled samples (aTLAS), or the tasks' own "
-                + "metrics. Writes OUT/recipe.yaml (graft merge re-runs it), OUT/model.onnx, OUT/search.json (every "
-                + "generation; running the same command again resumes from it) and OUT/convergence.svg.")
+                + "merge recipe by CMA-ES (or, with --genome, the recipe's own weights, densities, lambda or t per "
+                + "layer group, for any method), scoring each candidate on the tasks of a task file: AdaMerging's "
+                + "entropy of the predictions (no labels), the cross-entropy of labelled samples (aTLAS), or the "
+                + "tasks' own metrics. Writes OUT/recipe.yaml (graft merge re-runs it), OUT/model.onnx, "
+                + "OUT/search.json (every generation; running the same command again resumes from it) and "
+                + "OUT/convergence.svg.")
 final class SearchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
     @Parameters(paramLabel = "RECIPE", description = "a merge recipe: its base_model and models are searched "
-            + "(its method and parameters are not used)")
+            + "(its method and parameters are used only with --genome)")
     Path recipe;
+
+    @Option(names = "--genome", split = ",", paramLabel = "PARAM",
+            description = "search the recipe's own parameters instead (weight, density, lambda, t), one per model "
+                    + "(or global) and layer group; a session per candidate")
+    List<String> genome;
+
+    @Option(names = "--groups", defaultValue = "1", description = "layer groups of a --genome search (default 1)")
+    int groups;
 
     @Option(names = "--tasks", required = true, paramLabel = "FILE", description = "the task file (tasks.yaml)")
     Path tasks;
@@ -68,11 +79,12 @@ final class SearchCommand implements Callable<Integer> {
             description = "candidates per generation (default 0: 4 + 3·ln(coefficients))")
     int population;
 
-    @Option(names = "--initial", defaultValue = "0.3", description = "every coefficient's start (default 0.3)")
-    double initial;
+    @Option(names = "--initial", description = "every number's start (default: coefficients 0.3, a genome the "
+            + "recipe's values)")
+    Double initial;
 
-    @Option(names = "--bounds", defaultValue = "0,1", split = ",", paramLabel = "LO,HI",
-            description = "every coefficient's bounds (default 0,1)")
+    @Option(names = "--bounds", split = ",", paramLabel = "LO,HI",
+            description = "every number's bounds (default: coefficients 0,1; a genome per parameter)")
     double[] bounds;
 
     @Option(names = "--sigma", defaultValue = "0.1", description = "the initial step size (default 0.1)")
@@ -87,51 +99,68 @@ final class SearchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
-        if (bounds.length != 2) {
+        if (bounds != null && bounds.length != 2) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--bounds takes two numbers, LO,HI; got " + bounds.length);
         }
         CoefficientBlocks.Granularity blocks = CoefficientBlocks.Granularity.named(granularity);
         CoefficientSearch.Objective chosen = objective == null ? null : CoefficientSearch.Objective.named(objective);
-        RecipeFile file = RecipeFile.read(recipe);
-        Path base = file.path(file.root(), "base_model");
-        JsonNode entries = file.root().get("models");
-        if (entries == null || !entries.isArray() || entries.isEmpty()) {
-            throw file.error("'models' must be a non-empty list of models to search over");
-        }
-        List<Path> models = new ArrayList<>();
-        for (JsonNode e : entries) {
-            models.add(e.isTextual() ? file.folder().resolve(e.asText()) : file.path(e, "model"));
-        }
         List<Task> taskList = TaskFile.read(tasks);
-        Files.createDirectories(output);
-        try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
-             CoefficientModel m = CoefficientModel.build(base, models, blocks, work.resolve("candidates.onnx"))) {
-            CoefficientSearch search = CoefficientSearch.over(m, taskList).generations(generations)
-                    .population(population).initial(initial).bounds(bounds[0], bounds[1]).sigma(sigma).seed(seed)
-                    .threads(threads).checkpoint(output.resolve("search.json"))
-                    .onGeneration(g -> {
-                        out.printf(Locale.ROOT, "generation %d: best %.5f, mean %.5f, sigma %.4f, best so far %.5f%n",
-                                g.generation(), g.bestCost(), g.meanCost(), g.sigma(), g.bestSoFarCost());
-                        out.flush();
-                    });
-            if (chosen != null) {
-                search.objective(chosen);
+        if (genome != null) {
+            try (RecipeGenome g = RecipeGenome.of(recipe, genome, groups)) {
+                Files.createDirectories(output);
+                search(out, g, taskList, chosen);
             }
-            out.printf(Locale.ROOT, "searching %d coefficients (%d tasks × %d %s blocks), objective %s%n", m.size(),
-                    m.tasks(), m.blocks().size(), granularity, search.objective().name().toLowerCase(Locale.ROOT));
-            CoefficientSearch.Result r = search.run();
-            Path best = output.resolve("recipe.yaml");
-            SearchRecipe.write(m, models, r.coefficients(), best);
-            plot(r, output.resolve("convergence.svg"));
-            Recipes.read(best).run(output.resolve("model.onnx"), Execution.defaults());
-            out.printf(Locale.ROOT, "best cost %.5f at %s%n", r.cost(), Arrays.toString(Arrays.stream(r.coefficients())
-                    .map(v -> Math.round(v * 1e4) / 1e4).toArray()));
-            out.println("wrote " + best + ", " + output.resolve("model.onnx") + ", " + output.resolve("search.json")
-                    + ", " + output.resolve("convergence.svg"));
+        } else {
+            RecipeFile file = RecipeFile.read(recipe);
+            Path base = file.path(file.root(), "base_model");
+            JsonNode entries = file.root().get("models");
+            if (entries == null || !entries.isArray() || entries.isEmpty()) {
+                throw file.error("'models' must be a non-empty list of models to search over");
+            }
+            List<Path> models = new ArrayList<>();
+            for (JsonNode e : entries) {
+                models.add(e.isTextual() ? file.folder().resolve(e.asText()) : file.path(e, "model"));
+            }
+            Files.createDirectories(output);
+            try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
+                 CoefficientModel m = CoefficientModel.build(base, models, blocks, work.resolve("candidates.onnx"))) {
+                search(out, m, taskList, chosen);
+            }
         }
         out.flush();
         return 0;
+    }
+
+    private void search(PrintWriter out, SearchSpace space, List<Task> taskList, CoefficientSearch.Objective chosen) {
+        CoefficientSearch search = CoefficientSearch.over(space, taskList).generations(generations)
+                .population(population).sigma(sigma).seed(seed).threads(threads)
+                .checkpoint(output.resolve("search.json"))
+                .onGeneration(g -> {
+                    out.printf(Locale.ROOT, "generation %d: best %.5f, mean %.5f, sigma %.4f, best so far %.5f%n",
+                            g.generation(), g.bestCost(), g.meanCost(), g.sigma(), g.bestSoFarCost());
+                    out.flush();
+                });
+        if (initial != null) {
+            search.initial(initial);
+        }
+        if (bounds != null) {
+            search.bounds(bounds[0], bounds[1]);
+        }
+        if (chosen != null) {
+            search.objective(chosen);
+        }
+        out.printf(Locale.ROOT, "searching %d numbers (%s), objective %s%n", space.size(), space.describe(),
+                search.objective().name().toLowerCase(Locale.ROOT));
+        CoefficientSearch.Result r = search.run();
+        Path best = output.resolve("recipe.yaml");
+        space.writeRecipe(r.coefficients(), best);
+        plot(r, output.resolve("convergence.svg"));
+        Recipes.read(best).run(output.resolve("model.onnx"), Execution.defaults());
+        out.printf(Locale.ROOT, "best cost %.5f at %s%n", r.cost(), Arrays.toString(Arrays.stream(r.coefficients())
+                .map(v -> Math.round(v * 1e4) / 1e4).toArray()));
+        out.println("wrote " + best + ", " + output.resolve("model.onnx") + ", " + output.resolve("search.json")
+                + ", " + output.resolve("convergence.svg"));
     }
 
     private static void plot(CoefficientSearch.Result r, Path file) {

@@ -27,7 +27,7 @@ class SearchCliTest {
         CliRun r = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
                 "--granularity", "layer", "--generations", "4", "-o", out);
         assertThat(r.exit()).as(r.err()).isZero();
-        assertThat(r.out()).contains("searching 6 coefficients (3 tasks × 2 layer blocks), objective supervised",
+        assertThat(r.out()).contains("searching 6 numbers (layer-wise coefficients), objective supervised",
                 "generation 0: ", "generation 4: ");
         for (String f : new String[] {"recipe.yaml", "model.onnx", "search.json", "convergence.svg"}) {
             assertThat(out.resolve(f)).exists();
@@ -46,6 +46,24 @@ class SearchCliTest {
         assertThat(resumed.exit()).as(resumed.err()).isZero();
         assertThat(resumed.out()).contains("generation 5: ", "generation 6: ").doesNotContain("generation 4: ");
         assertThat(Files.readString(out.resolve("search.json"))).contains("\"generation\" : 6");
+    }
+
+    /** A genome search of a TIES recipe's weights and densities writes a recipe that {@code graft merge} runs. */
+    @Test
+    void aGenomeSearchWritesATiesRecipe() throws Exception {
+        Path out = dir.resolve("genome");
+        CliRun r = graft("search", DIGITS.resolve("ties.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "--genome", "weight,density", "--generations", "2", "-o", out);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("searching 6 numbers (genome of ties: [weight, density] in 1 group)");
+        assertThat(Files.readString(out.resolve("recipe.yaml"))).contains("\"merge_method\" : \"ties\"", "\"density\"");
+        CliRun merge = graft("merge", out.resolve("recipe.yaml"), "-o", dir.resolve("again.onnx"));
+        assertThat(merge.exit()).as(merge.err()).isZero();
+        CliRun bad = graft("search", DIGITS.resolve("ties.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "--genome", "fuzz", "-o", dir.resolve("bad-genome"));
+        assertThat(bad.exit()).isNotZero();
+        assertThat(bad.err()).contains("has no parameter 'fuzz'");
+        assertThat(dir.resolve("bad-genome")).doesNotExist();
     }
 
     @Test

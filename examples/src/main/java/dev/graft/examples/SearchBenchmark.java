@@ -21,7 +21,8 @@ import java.util.Locale;
  * split beside task arithmetic at the searches' starting point (λ = 0.3).
  *
  * <p>Run from {@code examples/}: {@code java dev.graft.examples.SearchBenchmark digits [WORK_DIR]},
- * {@code … text MODELS_DIR [WORK_DIR]}, or {@code … strategies MODELS_DIR [WORK_DIR]} (candidates per second by how
+ * {@code … text MODELS_DIR [WORK_DIR]} ({@code -Dsearch.objectives=entropy,supervised},
+ * {@code -Dsearch.granularities=task,layer}, {@code -Dsearch.generations=N} choose the searches), or {@code … strategies MODELS_DIR [WORK_DIR]} (candidates per second by how
  * candidates are run, {@link #strategies}).
  */
 public final class SearchBenchmark {
@@ -40,14 +41,16 @@ public final class SearchBenchmark {
                 : "target/" + (digits ? "digits-search" : "text-search")));
         TaskBenchmark.Suite suite = digits ? TaskBenchmark.digits(Path.of("recipes/digits"))
                 : TaskBenchmark.text(Path.of(args[1]), work);
-        int generations = digits ? 40 : 15;
+        int generations = Integer.getInteger("search.generations", digits ? 40 : 10);
+        List<String> chosenObjectives = List.of(System.getProperty("search.objectives", "entropy,supervised").split(","));
+        List<String> chosenBlocks = List.of(System.getProperty("search.granularities", "task,layer").split(","));
         List<Candidate> rows = new ArrayList<>();
         rows.add(Candidate.of("pretrained", suite.base()));
         List<Path> models = new ArrayList<>(suite.fineTuned().values());
         List<Task> validation = suite.validation().tasks();
         List<String> notes = new ArrayList<>();
-        for (CoefficientBlocks.Granularity g : List.of(CoefficientBlocks.Granularity.TASK,
-                CoefficientBlocks.Granularity.LAYER)) {
+        for (CoefficientBlocks.Granularity g : chosenBlocks.stream().map(CoefficientBlocks.Granularity::named)
+                .toList()) {
             String granularity = g.name().toLowerCase(Locale.ROOT) + "-wise";
             Path folder = Files.createDirectories(work.resolve(granularity));
             try (CoefficientModel m = CoefficientModel.build(suite.base(), models, g, folder.resolve("candidates.onnx"))) {
@@ -56,8 +59,8 @@ public final class SearchBenchmark {
                     Arrays.fill(start, 0.3);
                     rows.add(Candidate.merged("task arithmetic (λ = 0.3)", m.weights(start)));
                 }
-                for (CoefficientSearch.Objective o : List.of(CoefficientSearch.Objective.ENTROPY,
-                        CoefficientSearch.Objective.SUPERVISED)) {
+                for (CoefficientSearch.Objective o : chosenObjectives.stream().map(CoefficientSearch.Objective::named)
+                        .toList()) {
                     long t0 = System.nanoTime();
                     CoefficientSearch.Result r = CoefficientSearch.over(m, validation).objective(o)
                             .generations(generations).seed(0).onGeneration(gen -> System.err.printf(Locale.ROOT,
@@ -66,10 +69,10 @@ public final class SearchBenchmark {
                     double seconds = (System.nanoTime() - t0) / 1e9;
                     String name = (o == CoefficientSearch.Objective.ENTROPY ? "AdaMerging " : "supervised ")
                             + granularity;
-                    int evaluations = r.generations().size() * (int) Math.round(
-                            r.generations().isEmpty() ? 0 : 4 + Math.floor(3 * Math.log(m.size())));
-                    notes.add(String.format(Locale.ROOT, "%s: %d coefficients, cost %.4f, %d evaluations in %.1f s"
-                            + " (%.1f candidates/s): %s", name, m.size(), r.cost(), evaluations, seconds,
+                    int evaluations = 1 + (r.generations().size() - 1) * (4 + (int) Math.floor(3 * Math.log(m.size())));
+                    notes.add(String.format(Locale.ROOT, "%s: %d coefficients, cost %.4f (start %.4f), %d evaluations"
+                            + " in %.1f s (%.2f candidates/s): %s", name, m.size(), r.cost(),
+                            r.generations().get(0).bestCost(), evaluations, seconds,
                             evaluations / seconds, Arrays.toString(round(r.coefficients()))));
                     rows.add(Candidate.merged(name, m.weights(r.coefficients())));
                 }

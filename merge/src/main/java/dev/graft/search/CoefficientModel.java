@@ -34,7 +34,7 @@ import java.util.Map;
  * module and role); the base's graph is the template. Float32 weights only. A candidate is written as the recipe
  * that merges it ({@link SearchRecipe}).
  */
-public final class CoefficientModel implements AutoCloseable {
+public final class CoefficientModel implements SearchSpace {
     /** The graph input the coefficients are fed to. */
     public static final String INPUT = "graft_coefficients";
 
@@ -43,6 +43,7 @@ public final class CoefficientModel implements AutoCloseable {
     }
 
     private final Path base;
+    private final List<Path> models;
     private final List<OnnxModel> opened;
     private final int tasks;
     private final CoefficientBlocks blocks;
@@ -51,9 +52,10 @@ public final class CoefficientModel implements AutoCloseable {
     private final ModelRunner mixer;
     private final Candidate.Session session;
 
-    private CoefficientModel(Path base, List<OnnxModel> opened, int tasks, CoefficientBlocks blocks,
+    private CoefficientModel(Path base, List<Path> models, List<OnnxModel> opened, int tasks, CoefficientBlocks blocks,
                              Map<String, Mixed> mixed, Path file, ModelRunner mixer, Candidate.Session session) {
         this.base = base;
+        this.models = List.copyOf(models);
         this.opened = opened;
         this.tasks = tasks;
         this.blocks = blocks;
@@ -125,7 +127,7 @@ public final class CoefficientModel implements AutoCloseable {
             ModelRunner mixer = new ModelRunner(mixerFile, dev.graft.exec.Threads.modelRuns());
             try {
                 Candidate.Session session = Candidate.of("candidates", file).open();
-                return new CoefficientModel(base, opened, models.size(), blocks, mixed, file, mixer, session);
+                return new CoefficientModel(base, models, opened, models.size(), blocks, mixed, file, mixer, session);
             } catch (RuntimeException e) {
                 mixer.close();
                 throw e;
@@ -194,6 +196,7 @@ public final class CoefficientModel implements AutoCloseable {
     }
 
     /** Coefficients in all: tasks × blocks. */
+    @Override
     public int size() {
         return tasks * blocks.size();
     }
@@ -208,12 +211,63 @@ public final class CoefficientModel implements AutoCloseable {
         return base;
     }
 
+    @Override
+    public double[] initial() {
+        return filled(0.3);
+    }
+
+    @Override
+    public double[] lower() {
+        return filled(0);
+    }
+
+    @Override
+    public double[] upper() {
+        return filled(1);
+    }
+
+    private double[] filled(double v) {
+        double[] x = new double[size()];
+        java.util.Arrays.fill(x, v);
+        return x;
+    }
+
+    @Override
+    public String describe() {
+        return blocks.granularity().name().toLowerCase(java.util.Locale.ROOT) + "-wise coefficients";
+    }
+
+    /**
+     * Writes candidate {@code c} as a {@code task_arithmetic} recipe ({@code θ₀ + Σ_t w_t·τ_t}, λ 1, not
+     * normalized): a weight per model, or per tensor.
+     */
+    @Override
+    public void writeRecipe(double[] c, Path file) {
+        check(c);
+        SearchRecipe r = new SearchRecipe("task_arithmetic", base).parameter("lambda", SearchRecipe.Value.of(1.0))
+                .parameter("normalize", false);
+        for (int t = 0; t < tasks; t++) {
+            SearchRecipe.Value weight;
+            if (blocks.granularity() == CoefficientBlocks.Granularity.TASK) {
+                weight = SearchRecipe.Value.of(c[t]);
+            } else {
+                Map<String, Double> perTensor = new LinkedHashMap<>();
+                int task = t;
+                blocks.blockOf().forEach((name, b) -> perTensor.put(name, c[task * blocks.size() + b]));
+                weight = new SearchRecipe.Value(0.0, perTensor);
+            }
+            r.model(models.get(t), Map.of("weight", weight));
+        }
+        r.write("a coefficient search's best candidate (" + describe() + "): θ₀ + Σ weight·(θ_t − θ₀)", file);
+    }
+
     /**
      * The open session running candidate {@code c}: its weights mixed once (one run of the mixer) and fed to every
      * run; close it after use (it frees the mixed weights, not the session).
      *
      * @throws IllegalArgumentException if {@code c} does not have {@link #size()} entries
      */
+    @Override
     public Candidate.Session session(double[] c) {
         return session.withInputs(Map.of(), mixer.runKept(Map.of(INPUT, ModelRunner.Input.of(floats(c), c.length))));
     }

@@ -21,8 +21,9 @@ import java.util.concurrent.Future;
 import java.util.function.Consumer;
 
 /**
- * A search for merge coefficients: CMA-ES ({@link CmaEs}) over the coefficients of a {@link CoefficientModel},
- * each candidate scored on tasks by an {@link Objective}, averaged over the tasks: AdaMerging's entropy of the
+ * A search for merge coefficients: CMA-ES ({@link CmaEs}) over a {@link SearchSpace} (the coefficients of a
+ * {@link CoefficientModel}, or a recipe's parameters, {@link RecipeGenome}), each candidate scored on tasks by an
+ * {@link Objective}, averaged over the tasks: AdaMerging's entropy of the
  * predictions on each task's inputs, which needs no labels (Yang et al., "AdaMerging: Adaptive Model Merging for
  * Multi-Task Learning", ICLR 2024; task-wise with {@link CoefficientBlocks.Granularity#TASK}, layer-wise with
  * {@link CoefficientBlocks.Granularity#LAYER}), aTLAS's cross-entropy on a few labelled samples (Zhang et al.,
@@ -30,8 +31,8 @@ import java.util.function.Consumer;
  * metrics. The papers learn the coefficients by gradient descent; ONNX Runtime's Java build has no training, so
  * here the search is derivative-free, and needs more evaluations for more coefficients.
  *
- * <p>The defaults follow the papers: coefficients start at 0.3 within [0, 1] (AdaMerging clamps to that range);
- * σ₀ 0.1. A checkpoint file, when given, holds the strategy's state and every generation so far; a search started
+ * <p>Starting points and bounds are the space's (coefficients: 0.3 within [0, 1], AdaMerging's, which clamps to that
+ * range) unless set here for every number; σ₀ 0.1. A checkpoint file, when given, holds the strategy's state and every generation so far; a search started
  * with an existing checkpoint resumes from it and gives what the uninterrupted search would have.
  */
 public final class CoefficientSearch {
@@ -64,7 +65,7 @@ public final class CoefficientSearch {
     }
 
     /** A checkpoint: what was searched, the strategy's settings and state, and the generations so far. */
-    public record Checkpoint(String objective, String granularity, CmaEs.Settings settings, CmaEs.State state,
+    public record Checkpoint(String objective, String space, CmaEs.Settings settings, CmaEs.State state,
                              List<Generation> generations) {
     }
 
@@ -75,12 +76,11 @@ public final class CoefficientSearch {
     public record Result(double[] coefficients, double cost, List<Generation> generations) {
     }
 
-    private final CoefficientModel model;
+    private final SearchSpace space;
     private final List<Task> tasks;
     private Objective objective;
-    private double initial = 0.3;
-    private double lower = 0;
-    private double upper = 1;
+    private Double initial;
+    private double[] bounds;
     private double sigma = 0.1;
     private int population;
     private int generations = 30;
@@ -89,21 +89,21 @@ public final class CoefficientSearch {
     private Path checkpoint;
     private Consumer<Generation> listener = g -> { };
 
-    private CoefficientSearch(CoefficientModel model, List<Task> tasks) {
-        this.model = model;
+    private CoefficientSearch(SearchSpace space, List<Task> tasks) {
+        this.space = space;
         this.tasks = List.copyOf(tasks);
     }
 
     /**
-     * A search over {@code model}'s coefficients scored on {@code tasks}.
+     * A search over {@code space} scored on {@code tasks}.
      *
      * @throws InvalidSettingException if there are no tasks
      */
-    public static CoefficientSearch over(CoefficientModel model, List<Task> tasks) {
+    public static CoefficientSearch over(SearchSpace space, List<Task> tasks) {
         if (tasks.isEmpty()) {
-            throw new InvalidSettingException("a coefficient search needs at least one task");
+            throw new InvalidSettingException("a search needs at least one task");
         }
-        return new CoefficientSearch(model, tasks);
+        return new CoefficientSearch(space, tasks);
     }
 
     /**
@@ -116,16 +116,15 @@ public final class CoefficientSearch {
         return this;
     }
 
-    /** Every coefficient's starting value (default 0.3, AdaMerging's; aTLAS starts at 0). */
+    /** Every number's starting value (default: the space's; aTLAS starts coefficients at 0). */
     public CoefficientSearch initial(double v) {
         this.initial = v;
         return this;
     }
 
-    /** Every coefficient's bounds (default [0, 1]). */
+    /** Every number's bounds (default: the space's). */
     public CoefficientSearch bounds(double lo, double hi) {
-        this.lower = lo;
-        this.upper = hi;
+        this.bounds = new double[] {lo, hi};
         return this;
     }
 
@@ -200,7 +199,7 @@ public final class CoefficientSearch {
 
     private double cost(List<Task> scored, double[] c) {
         double total = 0;
-        try (Candidate.Session s = model.session(c)) {
+        try (Candidate.Session s = space.session(c)) {
             for (Task t : scored) {
                 double score = t.score(s);
                 total += t.higherIsBetter() ? -score : score;
@@ -216,7 +215,7 @@ public final class CoefficientSearch {
      */
     public Result run() {
         List<Task> scored = scored();
-        CmaEs.Settings settings = CmaEs.Settings.uniform(model.size(), initial, lower, upper, sigma, population, seed);
+        CmaEs.Settings settings = settings();
         List<Generation> log = new ArrayList<>();
         CmaEs es = new CmaEs(settings);
         ObjectMapper json = new ObjectMapper();
@@ -241,8 +240,7 @@ public final class CoefficientSearch {
                         Math.min(es.bestCost(), log.get(0).bestCost()));
                 log.add(g);
                 if (checkpoint != null) {
-                    write(json, new Checkpoint(name(objective()), name(model.blocks().granularity()), settings,
-                            es.state(), log));
+                    write(json, new Checkpoint(name(objective()), space.describe(), settings, es.state(), log));
                 }
                 listener.accept(g);
             }
@@ -254,6 +252,20 @@ public final class CoefficientSearch {
         Generation start = log.get(0);
         return es.bestCost() < start.bestCost() ? new Result(es.best(), es.bestCost(), List.copyOf(log))
                 : new Result(start.best(), start.bestCost(), List.copyOf(log));
+    }
+
+    private CmaEs.Settings settings() {
+        double[] x = space.initial();
+        double[] lo = space.lower();
+        double[] hi = space.upper();
+        if (bounds != null) {
+            java.util.Arrays.fill(lo, bounds[0]);
+            java.util.Arrays.fill(hi, bounds[1]);
+        }
+        if (initial != null) {
+            Arrays.fill(x, initial);
+        }
+        return new CmaEs.Settings(x, sigma, lo, hi, population, seed);
     }
 
     private double[] evaluate(List<Task> scored, double[][] xs, ExecutorService pool) {
@@ -287,12 +299,12 @@ public final class CoefficientSearch {
     private Checkpoint read(ObjectMapper json) {
         try {
             Checkpoint saved = json.readValue(checkpoint.toFile(), Checkpoint.class);
-            if (saved.state().mean().length != model.size() || !saved.objective().equals(name(objective()))
-                    || !saved.granularity().equals(name(model.blocks().granularity()))) {
+            if (saved.state().mean().length != space.size() || !saved.objective().equals(name(objective()))
+                    || !saved.space().equals(space.describe())) {
                 throw new InvalidSettingException("checkpoint " + checkpoint + " is of another search ("
-                        + saved.objective() + ", " + saved.granularity() + ", " + saved.state().mean().length
-                        + " coefficients; this one: " + name(objective()) + ", " + name(model.blocks().granularity())
-                        + ", " + model.size() + "): remove it to start anew");
+                        + saved.objective() + ", " + saved.space() + ", " + saved.state().mean().length
+                        + " numbers; this one: " + name(objective()) + ", " + space.describe() + ", " + space.size()
+                        + "): remove it to start anew");
             }
             return saved;
         } catch (IOException e) {

@@ -72,7 +72,7 @@ class CoefficientSearchTest {
     /** Candidate {@code c} merged by running its recipe ({@link SearchRecipe}), as {@code graft merge} would. */
     private Path writeRecipeOf(CoefficientModel m, double[] c, String name) {
         Path recipe = dir.resolve(name + ".yaml");
-        SearchRecipe.write(m, fineTunes(), c, recipe);
+        m.writeRecipe(c, recipe);
         Path written = dir.resolve(name + ".onnx");
         Recipes.read(recipe).run(written, Execution.defaults());
         return written;
