@@ -2,6 +2,8 @@ package dev.graft.cli;
 
 import dev.graft.eval.Evaluation;
 import dev.graft.eval.EvaluationReport;
+import dev.graft.onnx.TemporaryFolder;
+import dev.graft.search.SubsetAverages;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
@@ -16,7 +18,9 @@ import picocli.CommandLine.Spec;
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Evaluate models on the tasks of a task file (YAML: data, metric, head, pooling, each task's"
                 + " own fine-tuned model) and print a models × tasks table with each model's average and"
-                + " normalized average (score divided by the task's fine-tuned model's). The models are not changed.")
+                + " normalized average (score divided by the task's fine-tuned model's). With --subsets, score the"
+                + " parameter averages of subsets of the models instead, and a summary by subset size. The models"
+                + " are not changed.")
 final class EvalCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -33,12 +37,37 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print the report as JSON instead of a table")
     boolean json;
 
+    @Option(names = "--subsets", description = "score the averages of subsets of the models (one architecture)")
+    boolean subsets;
+
+    @Option(names = "--max-subsets", defaultValue = "256", description = "with --subsets: at most this many (default "
+            + "256; beyond, every single model, the whole pool and random subsets of each size)")
+    int maxSubsets;
+
+    @Option(names = "--seed", defaultValue = "0", description = "with --subsets: the seed of the random subsets")
+    long seed;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         Evaluation evaluation = Evaluation.read(tasks);
-        EvaluationReport r = evaluation.run(Evaluation.files(models));
+        EvaluationReport r;
+        String summary = "";
+        if (subsets) {
+            List<String> names = Evaluation.files(models).stream().map(dev.graft.eval.Candidate::name).toList();
+            try (TemporaryFolder work = TemporaryFolder.create("graft-subsets-")) {
+                SubsetAverages.Report report = SubsetAverages.run(models, names, evaluation.tasks(), maxSubsets, seed,
+                        work.resolve(""));
+                r = report.scores();
+                summary = report.bySize();
+            }
+        } else {
+            r = evaluation.run(Evaluation.files(models));
+        }
         out.print(json ? r.json() : r.table());
+        if (!json && !summary.isEmpty()) {
+            out.print("\n" + summary);
+        }
         if (chart != null) {
             r.writeSvg(chart);
             if (!json) {

@@ -66,6 +66,16 @@ class SearchCliTest {
         assertThat(dir.resolve("bad-genome")).doesNotExist();
     }
 
+    /** {@code graft eval --subsets}: the seven averages of three models, then the summary by size. */
+    @Test
+    void evalScoresTheAveragesOfSubsets() {
+        CliRun r = graft("eval", DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"),
+                DIGITS.resolve("task_c.onnx"), "--tasks", DIGITS.resolve("tasks.yaml"), "--subsets");
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("| {task_a} |", "| {task_a, task_b} |", "| {task_a, task_b, task_c} |",
+                "| models averaged | subsets | mean average | best | worst |", "| 2 | 3 |");
+    }
+
     @Test
     void badOptionsWriteNothing() {
         Path out = dir.resolve("bad");
