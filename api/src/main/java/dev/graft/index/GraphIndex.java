@@ -32,9 +32,14 @@ public final class GraphIndex {
 
     private final List<IndexedWeight> weights;
     private final Map<String, IndexedWeight> mainByName;
+    private final List<IndexedWeight> inGraphOrder;
 
-    private GraphIndex(List<IndexedWeight> weights) {
+    private GraphIndex(List<IndexedWeight> weights, Map<String, Integer> firstUse) {
         this.weights = Collections.unmodifiableList(weights);
+        List<IndexedWeight> ordered = new ArrayList<>(weights.stream().filter(w -> w.weight().scope().isEmpty())
+                .toList());
+        ordered.sort(java.util.Comparator.comparingInt(w -> firstUse.getOrDefault(w.name(), Integer.MAX_VALUE)));
+        this.inGraphOrder = Collections.unmodifiableList(ordered);
         Map<String, IndexedWeight> byName = new LinkedHashMap<>();
         for (IndexedWeight w : weights) {
             if (w.weight().scope().isEmpty()) {
@@ -50,7 +55,12 @@ public final class GraphIndex {
         Graphs.forEach(model.proto().getGraph(), (name, graph) -> scopes.put(name, new Scope(graph)));
         LoraSlots slots = LoraSlots.of(model);
         List<IndexedWeight> out = new ArrayList<>();
+        Map<String, Integer> firstUse = new HashMap<>();
+        Scope main = scopes.get("");
         for (Weight w : model.weights()) {
+            if (w.scope().isEmpty()) {
+                main.firstUse(w.name()).ifPresent(at -> firstUse.put(w.name(), at));
+            }
             IndexedWeight indexed = scopes.get(w.scope()).index(w, below(scopes, w.scope()));
             Optional<LoraSlots.Slot> slot = w.scope().isEmpty() ? slots.holding(w.name()) : Optional.empty();
             if (slot.isPresent()) { // an adapter's factor to be fed, not a weight of the model
@@ -60,7 +70,7 @@ public final class GraphIndex {
             }
             out.add(indexed);
         }
-        return new GraphIndex(out);
+        return new GraphIndex(out, firstUse);
     }
 
     /** The scopes nested in {@code scope}, outermost first. */
@@ -79,6 +89,15 @@ public final class GraphIndex {
         return weights;
     }
 
+    /**
+     * The main graph's weights in the order the graph first reads them (the position of the first node that uses
+     * each, nodes being in topological order), those it does not read last: exporters order initializers their own
+     * way (TorchScript puts named parameters before its anonymous {@code onnx::MatMul_N} weights).
+     */
+    public List<IndexedWeight> weightsInGraphOrder() {
+        return inGraphOrder;
+    }
+
     /** A main-graph weight by name. */
     public Optional<IndexedWeight> get(String name) {
         return Optional.ofNullable(mainByName.get(name));
@@ -89,11 +108,13 @@ public final class GraphIndex {
         private final Map<String, List<Slot>> consumers = new HashMap<>();
         private final Map<String, NodeProto> producers = new HashMap<>();
         private final java.util.Set<String> declared = new java.util.HashSet<>();
+        private final Map<NodeProto, Integer> position = new java.util.IdentityHashMap<>();
 
         Scope(GraphProto graph) {
             graph.getInputList().forEach(v -> declared.add(v.getName()));
             graph.getInitializerList().forEach(t -> declared.add(t.getName()));
             for (NodeProto node : graph.getNodeList()) {
+                position.put(node, position.size());
                 for (int i = 0; i < node.getInputCount(); i++) {
                     String in = node.getInput(i);
                     if (!in.isEmpty()) {
@@ -104,6 +125,12 @@ public final class GraphIndex {
                     producers.put(o, node);
                 }
             }
+        }
+
+        /** The position of the first node of this graph that reads {@code name}, if one does. */
+        Optional<Integer> firstUse(String name) {
+            return consumers.getOrDefault(name, List.of()).stream().map(s -> position.get(s.node()))
+                    .min(Integer::compare);
         }
 
         /**

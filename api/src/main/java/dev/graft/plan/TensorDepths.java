@@ -8,7 +8,8 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Where each tensor sits in the model's depth. Its {@link #stage}: −1 before the first numbered layer (embeddings),
+ * Where each tensor sits in the model's depth, in the order the graph reads the tensors
+ * ({@link GraphIndex#weightsInGraphOrder}). Its {@link #stage}: −1 before the first numbered layer (embeddings),
  * the layer number, or one past the last layer (heads); a tensor outside layers between two of them belongs to the
  * next layer. Its depth {@code t ∈ [0,1]} for gradient settings: {@code layer / (layers − 1)}, 0 before the layers
  * and 1 after (as mergekit's pre- and post-weights).
@@ -29,7 +30,7 @@ public final class TensorDepths {
         }
         boolean seenLayer = false;
         List<String> pending = new ArrayList<>();
-        for (IndexedWeight w : index.weights()) {
+        for (IndexedWeight w : index.weightsInGraphOrder()) {
             if (!w.weight().scope().isEmpty()) {
                 continue;
             }

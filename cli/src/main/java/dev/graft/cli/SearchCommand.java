@@ -54,7 +54,8 @@ final class SearchCommand implements Callable<Integer> {
                     + "(or global) and layer group; a session per candidate")
     List<String> genome;
 
-    @Option(names = "--groups", defaultValue = "1", description = "layer groups of a --genome search (default 1)")
+    @Option(names = "--groups", defaultValue = "1", description = "layer groups of a --genome search or of "
+            + "--granularity group (default 1)")
     int groups;
 
     @Option(names = "--tasks", required = true, paramLabel = "FILE", description = "the task file (tasks.yaml)")
@@ -68,8 +69,8 @@ final class SearchCommand implements Callable<Integer> {
     String objective;
 
     @Option(names = "--granularity", paramLabel = "NAME", defaultValue = "task",
-            description = "a coefficient per task (default), per task and layer, or per task and tensor: task, "
-                    + "layer, tensor")
+            description = "a coefficient per task (default), per task and layer, per task and tensor, or per task "
+                    + "and group of layers (--groups): task, layer, tensor, group")
     String granularity;
 
     @Option(names = "--generations", defaultValue = "30", description = "CMA-ES generations (default 30)")
@@ -124,7 +125,8 @@ final class SearchCommand implements Callable<Integer> {
             }
             Files.createDirectories(output);
             try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
-                 CoefficientModel m = CoefficientModel.build(base, models, blocks, work.resolve("candidates.onnx"))) {
+                 CoefficientModel m = CoefficientModel.build(base, models, blocks, groups,
+                         work.resolve("candidates.onnx"))) {
                 search(out, m, taskList, chosen);
             }
         }

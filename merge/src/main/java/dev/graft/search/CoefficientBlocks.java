@@ -16,7 +16,8 @@ import java.util.Map;
  * ({@link Granularity#LAYER}: layer-wise AdaMerging; tensors before the first numbered layer, the embeddings, are
  * one more block and those after the last, the heads, another, as {@link TensorDepths} places them; in a model
  * without numbered layers, such as an MLP or a CNN, each module — a weight and its bias — is a layer), or one
- * tensor ({@link Granularity#TENSOR}: aTLAS's parameter blocks). Coefficient {@code (t, b)} is entry
+ * tensor ({@link Granularity#TENSOR}: aTLAS's parameter blocks), or a group of consecutive layers
+ * ({@link Granularity#GROUP}, {@link LayerGroups}). Coefficient {@code (t, b)} is entry
  * {@code t·blocks + b} of the coefficient vector.
  *
  * @param granularity what a block is
@@ -32,25 +33,27 @@ public record CoefficientBlocks(Granularity granularity, List<String> names, Map
         /** One per task and layer (embeddings and heads a block each). */
         LAYER,
         /** One per task and tensor. */
-        TENSOR;
+        TENSOR,
+        /** One per task and group of consecutive layers ({@link LayerGroups}: mergekit-evolve's layer groups). */
+        GROUP;
 
-        /** The granularity named {@code name} ({@code task}, {@code layer}, {@code tensor}). */
+        /** The granularity named {@code name} ({@code task}, {@code layer}, {@code tensor}, {@code group}). */
         public static Granularity named(String name) {
             for (Granularity g : values()) {
                 if (g.name().toLowerCase(Locale.ROOT).equals(name)) {
                     return g;
                 }
             }
-            throw new InvalidSettingException("unknown granularity '" + name + "' (known: task, layer, tensor)");
+            throw new InvalidSettingException("unknown granularity '" + name + "' (known: task, layer, tensor, group)");
         }
     }
 
     /**
      * The blocks of {@code tensors} (names of {@code model}'s initializers, in model order) at {@code granularity};
      * a tied copy ({@code tiedTo}: copy → table, as a transposed embedding for the head) is in its table's block, so
-     * that it stays the table's copy.
+     * that it stays the table's copy. {@code groups} is the number of layer groups of {@link Granularity#GROUP}.
      */
-    public static CoefficientBlocks of(OnnxModel model, List<String> tensors, Granularity granularity,
+    public static CoefficientBlocks of(OnnxModel model, List<String> tensors, Granularity granularity, int groups,
                                        Map<String, String> tiedTo) {
         List<String> names = new ArrayList<>();
         Map<String, Integer> blockOf = new LinkedHashMap<>();
@@ -87,6 +90,13 @@ public record CoefficientBlocks(Granularity granularity, List<String> names, Map
                     }
                 }
                 names.addAll(byName.keySet());
+            }
+            case GROUP -> {
+                LayerGroups g = LayerGroups.of(model, groups);
+                for (int i = 0; i < g.count(); i++) {
+                    names.add("group " + i);
+                }
+                tensors.forEach(t -> blockOf.put(t, g.groupOf().get(t)));
             }
             default -> throw new IllegalStateException(granularity.name());
         }

@@ -74,6 +74,12 @@ public final class CoefficientModel implements SearchSpace {
      */
     public static CoefficientModel build(Path base, List<Path> models, CoefficientBlocks.Granularity granularity,
                                          Path file) {
+        return build(base, models, granularity, 1, file);
+    }
+
+    /** {@link #build(Path, List, CoefficientBlocks.Granularity, Path)} with {@code groups} layer groups for group-wise. */
+    public static CoefficientModel build(Path base, List<Path> models, CoefficientBlocks.Granularity granularity,
+                                         int groups, Path file) {
         if (models.isEmpty()) {
             throw new InvalidSettingException("a coefficient search needs at least one fine-tuned model");
         }
@@ -119,7 +125,7 @@ public final class CoefficientModel implements SearchSpace {
                         + ": there is nothing to search");
             }
             CoefficientBlocks blocks = CoefficientBlocks.of(template, new ArrayList<>(mixed.keySet()), granularity,
-                    tiedTo);
+                    groups, tiedTo);
             Path mixerFile = file.resolveSibling(file.getFileName().toString().replaceFirst("\\.onnx$", "")
                     + "-mixer.onnx");
             writeMixer(template, mixed, blocks, models.size(), mixerFile);
@@ -234,7 +240,8 @@ public final class CoefficientModel implements SearchSpace {
 
     @Override
     public String describe() {
-        return blocks.granularity().name().toLowerCase(java.util.Locale.ROOT) + "-wise coefficients";
+        return blocks.granularity().name().toLowerCase(java.util.Locale.ROOT) + "-wise coefficients"
+                + (blocks.granularity() == CoefficientBlocks.Granularity.GROUP ? " (" + blocks.size() + " groups)" : "");
     }
 
     /**

@@ -7,14 +7,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.graft.GraftIoException;
 import dev.graft.InvalidSettingException;
 import dev.graft.eval.Candidate;
-import dev.graft.index.GraphIndex;
 import dev.graft.merge.MergeMethods;
 import dev.graft.merge.MergeRecipe;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.Weight;
 import dev.graft.plan.MergeMethod;
 import dev.graft.plan.ParameterSpec;
-import dev.graft.plan.TensorDepths;
 import dev.graft.recipe.RecipeFile;
 import dev.graft.recipe.Recipes;
 import java.io.IOException;
@@ -30,9 +27,7 @@ import java.util.Map;
  * A merge recipe's numbers as a search space, so that any merge method can be searched (the genome of
  * mergekit-evolve; Akiba et al., "Evolutionary Optimization of Model Merging Recipes", 2024): for each model the
  * per-model parameters named ({@code weight}, {@code density}, ...) and the method's global parameters named
- * ({@code lambda}, {@code t}, ...), each one number per layer group (the numbered layers cut into {@code groups}
- * consecutive groups, the embeddings in the first and the heads in the last; a model without numbered layers is one
- * group). Bounds: {@code weight} [0, 1], {@code density} [0.05, 1], {@code t} [0, 1], {@code lambda} [0, 2]. A search
+ * ({@code lambda}, {@code t}, ...), each one number per layer group ({@link LayerGroups}). Bounds: {@code weight} [0, 1], {@code density} [0.05, 1], {@code t} [0, 1], {@code lambda} [0, 2]. A search
  * starts from the recipe's own numbers (clamped into the bounds), else the method's default.
  *
  * <p>A point is the recipe with those numbers in place, every other setting kept; it is merged in memory and run in
@@ -86,8 +81,12 @@ public final class RecipeGenome implements SearchSpace {
         Path template = recipe.root().has("base_model") ? recipe.path(recipe.root(), "base_model")
                 : models.get(0).isTextual() ? recipe.folder().resolve(models.get(0).asText())
                 : recipe.path(models.get(0), "model");
-        Map<String, Integer> groupOf = new LinkedHashMap<>();
-        int used = groups(template, groups, groupOf);
+        LayerGroups layerGroups;
+        try (OnnxModel model = OnnxModel.open(template)) {
+            layerGroups = LayerGroups.of(model, groups);
+        }
+        int used = layerGroups.count();
+        Map<String, Integer> groupOf = layerGroups.groupOf();
         List<Gene> genes = new ArrayList<>();
         for (String p : parameters) {
             ParameterSpec spec = m.parameters().stream().filter(s -> s.name().equals(p)).findFirst()
@@ -113,26 +112,6 @@ public final class RecipeGenome implements SearchSpace {
             }
         }
         return new RecipeGenome(recipe, method, genes, used, groupOf);
-    }
-
-    /** Each float initializer's group in {@code template}; returns the groups used (1 without numbered layers). */
-    private static int groups(Path template, int groups, Map<String, Integer> groupOf) {
-        try (OnnxModel model = OnnxModel.open(template)) {
-            GraphIndex index = GraphIndex.of(model);
-            TensorDepths depths = new TensorDepths(index);
-            int layers = index.weights().stream().filter(w -> w.layer().isPresent())
-                    .mapToInt(w -> w.layer().getAsInt() + 1).max().orElse(0);
-            int used = layers == 0 ? 1 : Math.min(groups, layers);
-            for (Weight w : model.initializers()) {
-                if (!w.type().isFloatingPoint()) {
-                    continue;
-                }
-                int stage = depths.stage(w.name());
-                groupOf.put(w.name(), layers == 0 || stage < 0 ? 0 : stage >= layers ? used - 1
-                        : stage * used / layers);
-            }
-            return used;
-        }
     }
 
     /** The recipe's own scalar value of {@code p} in {@code parameters}, else the default, clamped into bounds. */

@@ -54,6 +54,7 @@ class CoefficientSearchTest {
                     case TASK -> 1;
                     case LAYER -> 2; // the MLP's two layers (modules: no numbered layers)
                     case TENSOR -> 4; // two weights, two biases
+                    case GROUP -> 1; // no numbered layers: one group
                 });
                 double[] c = r.doubles(m.size(), 0, 1).toArray();
                 Path written = writeRecipeOf(m, c, g.name());
@@ -63,6 +64,45 @@ class CoefficientSearchTest {
                     for (int t = 0; t < tasks.size(); t++) {
                         assertThat(tasks.get(t).score(s)).as(g + " " + tasks.get(t).name())
                                 .isEqualTo(inMemory.scores()[0][t]).isEqualTo(inMemory.scores()[1][t]);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * On the decoder fixtures (two numbered layers, a tied head): layer-wise blocks are the embeddings, each layer
+     * and the final norm; two layer groups put the embeddings with layer 0 and the norm with layer 1; the tied head
+     * takes its table's coefficient; and the candidates' perplexities equal those of the models their recipes merge.
+     */
+    @Test
+    void decoderBlocksFollowTheLayersAndTheCandidatesAreTheirRecipes() {
+        Path decoders = Path.of("../examples/recipes/decoders");
+        List<Path> tuned = List.of(decoders.resolve("optimum/licence/model.onnx"),
+                decoders.resolve("optimum/python/model.onnx"));
+        List<Task> tasks = TaskFile.read(decoders.resolve("tasks.yaml"));
+        try (CoefficientModel layer = CoefficientModel.build(decoders.resolve("optimum/base/model.onnx"), tuned,
+                CoefficientBlocks.Granularity.LAYER, dir.resolve("layer.onnx"));
+             CoefficientModel group = CoefficientModel.build(decoders.resolve("optimum/base/model.onnx"), tuned,
+                     CoefficientBlocks.Granularity.GROUP, 2, dir.resolve("group.onnx"))) {
+            assertThat(layer.blocks().names()).containsExactly("embeddings", "layer 0", "layer 1", "head");
+            assertThat(group.blocks().names()).containsExactly("group 0", "group 1");
+            assertThat(group.blocks().blockOf()).containsEntry("model.embed_tokens.weight", 0)
+                    .containsEntry("model.norm.weight", 1);
+            java.util.Map<String, Integer> blockOf = layer.blocks().blockOf();
+            String head = blockOf.keySet().stream().filter(n -> n.startsWith("onnx::MatMul")
+                    && blockOf.get(n) == 0).findFirst().orElseThrow(); // the transposed copy of the embedding
+            assertThat(head).isNotNull();
+            for (CoefficientModel m : List.of(layer, group)) {
+                double[] c = new SplittableRandom(9).doubles(m.size(), 0, 1).toArray();
+                Path recipe = dir.resolve(m.blocks().granularity() + ".yaml");
+                m.writeRecipe(c, recipe);
+                Path written = dir.resolve(m.blocks().granularity() + "-merged.onnx");
+                Recipes.read(recipe).run(written, Execution.defaults());
+                try (Candidate.Session s = m.session(c)) {
+                    for (Task t : tasks) {
+                        assertThat(t.score(s)).as(m.describe() + " " + t.name())
+                                .isCloseTo(t.score(Candidate.of(written)), within(1e-4 * t.score(s)));
                     }
                 }
             }
