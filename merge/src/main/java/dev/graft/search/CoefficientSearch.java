@@ -33,7 +33,8 @@ import java.util.function.Consumer;
  *
  * <p>Starting points and bounds are the space's (coefficients: 0.3 within [0, 1], AdaMerging's, which clamps to that
  * range) unless set here for every number; σ₀ 0.1. A checkpoint file, when given, holds the strategy's state and every generation so far; a search started
- * with an existing checkpoint resumes from it and gives what the uninterrupted search would have.
+ * with an existing checkpoint resumes from it, with the settings it started with, and gives what the uninterrupted
+ * search would have. A candidate whose score is NaN (a diverging perplexity) counts as the worst.
  */
 public final class CoefficientSearch {
     /** What a candidate is scored by. */
@@ -205,7 +206,7 @@ public final class CoefficientSearch {
                 total += t.higherIsBetter() ? -score : score;
             }
         }
-        return total / scored.size();
+        return Double.isNaN(total) ? Double.POSITIVE_INFINITY : total / scored.size(); // NaN: the worst
     }
 
     /**
@@ -219,8 +220,9 @@ public final class CoefficientSearch {
         List<Generation> log = new ArrayList<>();
         CmaEs es = new CmaEs(settings);
         ObjectMapper json = new ObjectMapper();
-        if (checkpoint != null && Files.exists(checkpoint)) {
+        if (checkpoint != null && Files.exists(checkpoint)) { // continues with the settings it started with
             Checkpoint saved = read(json);
+            settings = saved.settings();
             es = CmaEs.resume(settings, saved.state());
             log.addAll(saved.generations());
         }

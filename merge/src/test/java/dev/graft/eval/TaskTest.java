@@ -178,7 +178,7 @@ class TaskTest {
                 .isInstanceOf(InvalidSettingException.class).hasMessageContaining("sample 5")
                 .hasMessageContaining("label 7").hasMessageContaining("2 logits");
         assertThatThrownBy(() -> Metric.named("f1")).isInstanceOf(InvalidSettingException.class)
-                .hasMessageContaining("accuracy, cross_entropy, perplexity, mrr, similarity");
+                .hasMessageContaining("accuracy, cross_entropy, entropy, perplexity, mrr, similarity");
         assertThatThrownBy(() -> Evaluation.of(List.of(Task.of("t", data(), Metric.ACCURACY),
                 Task.of("t", data(), Metric.CROSS_ENTROPY)))).isInstanceOf(InvalidSettingException.class)
                 .hasMessageContaining("two tasks are named 't'");
