@@ -27,6 +27,36 @@ public record NpyArray(long[] shape, float[] floats, long[] longs) {
         return Arrays.stream(shape).reduce(1, Math::multiplyExact);
     }
 
+    /**
+     * Writes float32 {@code values} of {@code shape} as a version 1.0 {@code .npy} file (C order, little-endian), as
+     * {@code numpy.save} would.
+     *
+     * @throws GraftIoException if the file cannot be written
+     */
+    public static void writeFloats(Path file, float[] values, long... shape) {
+        StringBuilder dims = new StringBuilder();
+        for (long d : shape) {
+            dims.append(d).append(", ");
+        }
+        String tuple = shape.length == 1 ? dims.toString().trim() : dims.toString().replaceAll(", $", "");
+        StringBuilder header = new StringBuilder("{'descr': '<f4', 'fortran_order': False, 'shape': (" + tuple + "), }");
+        while ((10 + header.length() + 1) % 64 != 0) {
+            header.append(' ');
+        }
+        header.append('\n');
+        ByteBuffer b = ByteBuffer.allocate(10 + header.length() + 4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0)
+                .putShort((short) header.length()).put(header.toString().getBytes(StandardCharsets.US_ASCII));
+        for (float v : values) {
+            b.putFloat(v);
+        }
+        try {
+            Files.write(file, b.array());
+        } catch (IOException e) {
+            throw new GraftIoException(file, "written", e);
+        }
+    }
+
     public static NpyArray read(Path file) {
         byte[] bytes;
         try {

@@ -12,6 +12,9 @@ import dev.graft.search.CoefficientBlocks;
 import dev.graft.search.CoefficientModel;
 import dev.graft.search.CoefficientSearch;
 import dev.graft.search.RecipeGenome;
+import dev.graft.search.Tinting;
+import dev.graft.eval.Head;
+import dev.graft.data.NpyArray;
 import dev.graft.search.SearchSpace;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -64,8 +67,9 @@ final class SearchCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "DIR", description = "the output folder")
     Path output;
 
-    @Option(names = "--objective", paramLabel = "NAME", description = "entropy, supervised or score (default: "
-            + "supervised when every task has labels, else entropy)")
+    @Option(names = "--objective", paramLabel = "NAME", description = "entropy, supervised, score or tinting "
+            + "(coefficients and each task's head fitted to its fine-tune's predictions; tasks need head: and "
+            + "fine_tuned:) (default: supervised when every task has labels, else entropy)")
     String objective;
 
     @Option(names = "--granularity", paramLabel = "NAME", defaultValue = "task",
@@ -105,8 +109,17 @@ final class SearchCommand implements Callable<Integer> {
                     "--bounds takes two numbers, LO,HI; got " + bounds.length);
         }
         CoefficientBlocks.Granularity blocks = CoefficientBlocks.Granularity.named(granularity);
-        CoefficientSearch.Objective chosen = objective == null ? null : CoefficientSearch.Objective.named(objective);
+        boolean tinting = "tinting".equals(objective);
+        if (tinting && genome != null) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--objective tinting fits task-arithmetic coefficients and heads; it does not take --genome");
+        }
+        CoefficientSearch.Objective chosen = objective == null || tinting ? null
+                : CoefficientSearch.Objective.named(objective);
         List<Task> taskList = TaskFile.read(tasks);
+        if (tinting) {
+            Tinting.check(taskList);
+        }
         if (genome != null) {
             try (RecipeGenome g = RecipeGenome.of(recipe, genome, groups)) {
                 Files.createDirectories(output);
@@ -127,7 +140,11 @@ final class SearchCommand implements Callable<Integer> {
             try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
                  CoefficientModel m = CoefficientModel.build(base, models, blocks, groups,
                          work.resolve("candidates.onnx"))) {
-                search(out, m, taskList, chosen);
+                if (tinting) {
+                    tint(out, m, taskList);
+                } else {
+                    search(out, m, taskList, chosen);
+                }
             }
         }
         out.flush();
@@ -163,6 +180,29 @@ final class SearchCommand implements Callable<Integer> {
                 .map(v -> Math.round(v * 1e4) / 1e4).toArray()));
         out.println("wrote " + best + ", " + output.resolve("model.onnx") + ", " + output.resolve("search.json")
                 + ", " + output.resolve("convergence.svg"));
+    }
+
+    /** Model Tinting: the coefficients and each task's refitted head, written as .npy files under heads/. */
+    private void tint(PrintWriter out, CoefficientModel m, List<Task> taskList) throws IOException {
+        Tinting tinting = Tinting.over(m, taskList);
+        out.printf(Locale.ROOT, "tinting %d coefficients (%s) and %d heads, 3 rounds of %d generations%n", m.size(),
+                m.describe(), taskList.size(), Math.max(1, generations / 3));
+        out.flush();
+        Tinting.Result r = tinting.rounds(3).generations(Math.max(1, generations / 3)).seed(seed).run();
+        Path best = output.resolve("recipe.yaml");
+        m.writeRecipe(r.coefficients(), best);
+        Recipes.read(best).run(output.resolve("model.onnx"), Execution.defaults());
+        Path heads = Files.createDirectories(output.resolve("heads"));
+        for (int t = 0; t < taskList.size(); t++) {
+            Head h = r.heads().get(t);
+            String name = taskList.get(t).name().replaceAll("[^A-Za-z0-9._-]", "_");
+            NpyArray.writeFloats(heads.resolve(name + ".npy"), h.weights(), h.classes(), h.width());
+            NpyArray.writeFloats(heads.resolve(name + "_bias.npy"), h.bias(), h.classes());
+        }
+        out.printf(Locale.ROOT, "cost %.5f (cross-entropy against the fine-tunes' predictions) at %s%n", r.cost(),
+                Arrays.toString(Arrays.stream(r.coefficients()).map(v -> Math.round(v * 1e4) / 1e4).toArray()));
+        out.println("wrote " + best + ", " + output.resolve("model.onnx") + " and each task's tinted head in " + heads
+                + " (NAME.npy, NAME_bias.npy: give them to the task's head: and head_bias:)");
     }
 
     private static void plot(CoefficientSearch.Result r, Path file) {

@@ -76,16 +76,52 @@ class SearchCliTest {
                 "| models averaged | subsets | mean average | best | worst |", "| 2 | 3 |");
     }
 
+    /**
+     * Tinting: the digits tasks given identity heads over the ten logits (a task file written here) get a recipe, its
+     * model and each task's refitted head as .npy files that read back as heads of the same shape.
+     */
+    @Test
+    void tintingWritesEachTasksHead() throws Exception {
+        float[] identity = new float[100];
+        for (int i = 0; i < 10; i++) {
+            identity[i * 11] = 1;
+        }
+        dev.graft.data.NpyArray.writeFloats(dir.resolve("head.npy"), identity, 10, 10);
+        StringBuilder yaml = new StringBuilder("tasks:\n");
+        String[][] tasks = {{"A", "task_a"}, {"B", "task_b"}, {"C", "task_c"}};
+        for (String[] t : tasks) {
+            yaml.append("  - name: ").append(t[0]).append("\n    data: ").append(DIGITS.resolve(t[1] + "_x.npy")
+                    .toAbsolutePath()).append("\n    labels: ").append(DIGITS.resolve(t[1] + "_y.npy").toAbsolutePath())
+                    .append("\n    head: ").append(dir.resolve("head.npy")).append("\n    fine_tuned: ")
+                    .append(DIGITS.resolve(t[1] + ".onnx").toAbsolutePath()).append('\n');
+        }
+        Path taskFile = Files.writeString(dir.resolve("tasks.yaml"), yaml);
+        Path out = dir.resolve("tint");
+        CliRun r = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", taskFile, "--objective",
+                "tinting", "--granularity", "layer", "--generations", "3", "-o", out);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("tinting 6 coefficients (layer-wise coefficients) and 3 heads");
+        assertThat(out.resolve("recipe.yaml")).exists();
+        assertThat(out.resolve("model.onnx")).exists();
+        for (String[] t : tasks) {
+            assertThat(dev.graft.data.NpyArray.read(out.resolve("heads/" + t[0] + ".npy")).shape()).containsExactly(10, 10);
+            assertThat(dev.graft.data.NpyArray.read(out.resolve("heads/" + t[0] + "_bias.npy")).shape()).containsExactly(10);
+        }
+    }
+
     @Test
     void badOptionsWriteNothing() {
         Path out = dir.resolve("bad");
         CliRun g = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
                 "--granularity", "block", "-o", out);
         assertThat(g.exit()).isNotZero();
-        assertThat(g.err()).contains("unknown granularity 'block' (known: task, layer, tensor)");
+        assertThat(g.err()).contains("unknown granularity 'block' (known: task, layer, tensor, group)");
         CliRun o = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
                 "--objective", "loss", "-o", out);
         assertThat(o.err()).contains("unknown objective 'loss'");
+        CliRun tint = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "--objective", "tinting", "-o", out);
+        assertThat(tint.err()).contains("task 'A (0-4)': tinting refits a task's linear head");
         CliRun t = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", dir.resolve("none.yaml"),
                 "-o", out);
         assertThat(t.err()).contains("none.yaml");

@@ -42,7 +42,8 @@ public final class SearchBenchmark {
         TaskBenchmark.Suite suite = digits ? TaskBenchmark.digits(Path.of("recipes/digits"))
                 : TaskBenchmark.text(Path.of(args[1]), work);
         int generations = Integer.getInteger("search.generations", digits ? 40 : 10);
-        List<String> chosenObjectives = List.of(System.getProperty("search.objectives", "entropy,supervised").split(","));
+        List<String> chosenObjectives = List.of(System.getProperty("search.objectives",
+                digits ? "entropy,supervised,tinting" : "entropy,supervised").split(","));
         List<String> chosenBlocks = List.of(System.getProperty("search.granularities", "task,layer").split(","));
         List<Candidate> rows = new ArrayList<>();
         rows.add(Candidate.of("pretrained", suite.base()));
@@ -59,8 +60,8 @@ public final class SearchBenchmark {
                     Arrays.fill(start, 0.3);
                     rows.add(Candidate.merged("task arithmetic (λ = 0.3)", m.weights(start)));
                 }
-                for (CoefficientSearch.Objective o : chosenObjectives.stream().map(CoefficientSearch.Objective::named)
-                        .toList()) {
+                for (CoefficientSearch.Objective o : chosenObjectives.stream().filter(n -> !n.equals("tinting"))
+                        .map(CoefficientSearch.Objective::named).toList()) {
                     long t0 = System.nanoTime();
                     CoefficientSearch.Result r = CoefficientSearch.over(m, validation).objective(o)
                             .generations(generations).seed(0).onGeneration(gen -> System.err.printf(Locale.ROOT,
@@ -77,6 +78,9 @@ public final class SearchBenchmark {
                     rows.add(Candidate.merged(name, m.weights(r.coefficients())));
                 }
             }
+        }
+        if (digits && chosenObjectives.contains("tinting")) {
+            notes.add(tinting(suite, models, work.resolve("tinting.onnx"), generations));
         }
         suite.fineTuned().forEach((task, file) -> rows.add(Candidate.of("fine-tuned on " + task, file)));
         EvaluationReport report = suite.test().run(rows);
@@ -141,6 +145,39 @@ public final class SearchBenchmark {
                     Arrays.toString(sessions));
             System.out.print(report);
             Files.writeString(work.resolve("strategies.txt"), report);
+        }
+    }
+
+    /**
+     * Model Tinting on the digits, layer-wise: each task given a linear head on the MLP's ten outputs (the identity,
+     * so that untinted it scores as the model does), refitted with the coefficients against the fine-tunes'
+     * predictions on the validation images; the test split's accuracy with the tinted heads.
+     */
+    static String tinting(TaskBenchmark.Suite suite, List<Path> models, Path file, int generations) {
+        float[] identity = new float[100];
+        for (int i = 0; i < 10; i++) {
+            identity[i * 11] = 1;
+        }
+        List<Task> validation = suite.validation().tasks().stream()
+                .map(t -> t.withHead(dev.graft.eval.Head.linear(identity, null, 10, 10))).toList();
+        List<Task> test = suite.test().tasks();
+        try (CoefficientModel m = CoefficientModel.build(suite.base(), models, CoefficientBlocks.Granularity.LAYER,
+                file)) {
+            long t0 = System.nanoTime();
+            dev.graft.search.Tinting.Result r = dev.graft.search.Tinting.over(m, validation).rounds(3)
+                    .generations(generations / 3).seed(0).run();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            StringBuilder row = new StringBuilder("| Model Tinting layer-wise (heads refitted) |");
+            double sum = 0;
+            try (Candidate.Session s = m.session(r.coefficients())) {
+                for (int t = 0; t < test.size(); t++) {
+                    double a = test.get(t).withHead(r.heads().get(t)).score(s);
+                    sum += a;
+                    row.append(String.format(Locale.ROOT, " %.3f |", a));
+                }
+            }
+            return row.append(String.format(Locale.ROOT, " %.3f | (cost %.4f, %.1f s, coefficients %s)",
+                    sum / test.size(), r.cost(), seconds, Arrays.toString(round(r.coefficients())))).toString();
         }
     }
 

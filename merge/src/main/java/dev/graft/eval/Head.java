@@ -67,6 +67,31 @@ public final class Head {
         return new Head(weights, w.floats(), b == null ? new float[classes] : b, classes, (int) w.shape()[1]);
     }
 
+    /** Whether this is a linear head ({@code W·x + b}), not a model. */
+    public boolean isLinear() {
+        return weights != null;
+    }
+
+    /** A linear head's classes. */
+    public int classes() {
+        return classes;
+    }
+
+    /** A linear head's input width. */
+    public int width() {
+        return width;
+    }
+
+    /** A linear head's weights, row-major {@code classes × width} (a copy). */
+    public float[] weights() {
+        return weights.clone();
+    }
+
+    /** A linear head's bias (a copy). */
+    public float[] bias() {
+        return bias.clone();
+    }
+
     /** The ONNX model in {@code file} as the head. */
     public static Head model(Path file) {
         return new Head(file, null, null, 0, 0);

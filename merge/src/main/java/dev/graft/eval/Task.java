@@ -115,6 +115,39 @@ public final class Task implements Evaluator {
         return fineTuned;
     }
 
+    /** The task's head, or null. */
+    public Head head() {
+        return head;
+    }
+
+    /**
+     * The same task with {@code labels} in place of its data's (one per sample, in the data's order): pseudo-labels
+     * a teacher gave, say.
+     *
+     * @throws InvalidSettingException if there is not one label per sample
+     */
+    public Task withLabels(int[] labels) {
+        if (labels.length != data.samples()) {
+            throw new InvalidSettingException("task '" + name + "': " + labels.length + " labels for "
+                    + data.samples() + " samples");
+        }
+        return new Task(name, data.withLabels(labels), metric, output, pooling, head, reference, fineTuned);
+    }
+
+    /**
+     * The pooled output of every sample on the candidate whose sessions {@code s} holds, in the data's order: what
+     * the head is applied to.
+     */
+    public float[][] pooled(Candidate.Session s) {
+        String out = output != null ? output : s.outputNames().get(0);
+        return rows(s, data.inputs(s.inputNames().get(0)), out);
+    }
+
+    /** The logits of every sample ({@link #pooled}, through the head if there is one). */
+    public float[][] logits(Candidate.Session s) {
+        return logits(pooled(s), s);
+    }
+
     /** Whether every sample has a label. */
     public boolean labelled() {
         return data.labels() != null;

@@ -66,6 +66,11 @@ public final class TaskData {
                 inputs.samples());
     }
 
+    /** The same samples with {@code labels} (one per sample, in the data's order). */
+    TaskData withLabels(int[] labels) {
+        return new TaskData(source, inputs, labels.clone(), documents, samples);
+    }
+
     /**
      * The rows of {@code array} fed to model input {@code input} (null: each model's first input), with the
      * integer {@code labels} array (null: unlabelled).

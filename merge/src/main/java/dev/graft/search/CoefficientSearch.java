@@ -81,6 +81,7 @@ public final class CoefficientSearch {
     private final List<Task> tasks;
     private Objective objective;
     private Double initial;
+    private double[] start;
     private double[] bounds;
     private double sigma = 0.1;
     private int population;
@@ -120,6 +121,15 @@ public final class CoefficientSearch {
     /** Every number's starting value (default: the space's; aTLAS starts coefficients at 0). */
     public CoefficientSearch initial(double v) {
         this.initial = v;
+        return this;
+    }
+
+    /** Where the search starts, a number for each of the space's (default: the space's start). */
+    public CoefficientSearch start(double[] x) {
+        if (x.length != space.size()) {
+            throw new InvalidSettingException("a start of " + x.length + " numbers for a space of " + space.size());
+        }
+        this.start = x.clone();
         return this;
     }
 
@@ -266,6 +276,12 @@ public final class CoefficientSearch {
         }
         if (initial != null) {
             Arrays.fill(x, initial);
+        }
+        if (start != null) {
+            x = start.clone();
+        }
+        for (int i = 0; i < x.length; i++) {
+            x[i] = Math.min(hi[i], Math.max(lo[i], x[i]));
         }
         return new CmaEs.Settings(x, sigma, lo, hi, population, seed);
     }
