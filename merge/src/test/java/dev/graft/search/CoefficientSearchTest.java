@@ -203,6 +203,19 @@ class CoefficientSearchTest {
         }
     }
 
+    /** Candidates evaluated two at a time give the search evaluated one at a time, to the last bit. */
+    @Test
+    void parallelEvaluationGivesTheSameSearch() {
+        List<Task> tasks = TaskFile.read(DIGITS.resolve("tasks.yaml"));
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), fineTunes(),
+                CoefficientBlocks.Granularity.LAYER, dir.resolve("candidates.onnx"))) {
+            CoefficientSearch.Result one = CoefficientSearch.over(m, tasks).generations(4).seed(5).run();
+            CoefficientSearch.Result two = CoefficientSearch.over(m, tasks).generations(4).seed(5).threads(2).run();
+            assertThat(two.coefficients()).containsExactly(one.coefficients());
+            assertThat(two.generations()).usingRecursiveComparison().isEqualTo(one.generations());
+        }
+    }
+
     @Test
     void badInputsAreRefused() {
         assertThatThrownBy(() -> CoefficientModel.build(DIGITS.resolve("base.onnx"), List.of(DIGITS.resolve("base.onnx")),
