@@ -110,7 +110,7 @@ class SearchCliTest {
     }
 
     @Test
-    void badOptionsWriteNothing() {
+    void badOptionsWriteNothing() throws java.io.IOException {
         Path out = dir.resolve("bad");
         CliRun g = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
                 "--granularity", "block", "-o", out);
@@ -122,6 +122,13 @@ class SearchCliTest {
         CliRun tint = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
                 "--objective", "tinting", "-o", out);
         assertThat(tint.err()).contains("task 'A (0-4)': tinting refits a task's linear head");
+        Path corrupt = Files.createDirectories(dir.resolve("corrupt"));
+        Files.writeString(corrupt.resolve("search.json"), "{not json");
+        CliRun c = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "-o", corrupt);
+        assertThat(c.err()).contains("search.json: is not a search checkpoint (Unexpected character", "line 1, column 2",
+                "remove it to start anew");
+        assertThat(corrupt.toFile().list()).containsExactly("search.json");
         CliRun t = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", dir.resolve("none.yaml"),
                 "-o", out);
         assertThat(t.err()).contains("none.yaml");

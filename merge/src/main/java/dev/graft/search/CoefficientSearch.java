@@ -325,6 +325,10 @@ public final class CoefficientSearch {
                         + "): remove it to start anew");
             }
             return saved;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new dev.graft.GraftException(checkpoint, null, "is not a search checkpoint ("
+                    + e.getOriginalMessage() + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
+                    + ", column " + e.getLocation().getColumnNr()) + "): remove it to start anew");
         } catch (IOException e) {
             throw new GraftIoException(checkpoint, "read as a search checkpoint", e);
         }
