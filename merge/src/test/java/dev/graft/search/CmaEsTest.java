@@ -80,19 +80,21 @@ class CmaEsTest {
         int n = 10;
         double[] start = new double[n];
         Arrays.fill(start, 0.5);
-        for (Object[] c : new Object[][] {{"sphere", (ToDoubleFunction<double[]>) CmaEsTest::sphere},
-                {"ellipsoid", (ToDoubleFunction<double[]>) CmaEsTest::ellipsoid},
-                {"rosenbrock", (ToDoubleFunction<double[]>) CmaEsTest::rosenbrock}}) {
-            ToDoubleFunction<double[]> f = (ToDoubleFunction<double[]>) c[1];
+        java.util.Map<String, ToDoubleFunction<double[]>> functions = new java.util.LinkedHashMap<>();
+        functions.put("sphere", CmaEsTest::sphere);
+        functions.put("ellipsoid", CmaEsTest::ellipsoid);
+        functions.put("rosenbrock", CmaEsTest::rosenbrock);
+        for (java.util.Map.Entry<String, ToDoubleFunction<double[]>> c : functions.entrySet()) {
+            ToDoubleFunction<double[]> f = c.getValue();
             long ours = 0;
             long theirs = 0;
             for (int seed = 1; seed <= 5; seed++) {
                 CmaEs es = new CmaEs(CmaEs.Settings.unbounded(start, 0.3, 0, seed));
                 ours += run(es, f, 1e-10, 100_000);
-                assertThat(es.bestCost()).as(c[0] + " seed " + seed).isLessThanOrEqualTo(1e-10);
+                assertThat(es.bestCost()).as(c.getKey() + " seed " + seed).isLessThanOrEqualTo(1e-10);
                 theirs += commonsMath(f, start, 0.3, es.population(), 1e-10, 100_000, seed);
             }
-            assertThat((double) ours).as(c[0] + ": ours " + ours + ", Commons Math " + theirs)
+            assertThat((double) ours).as(c.getKey() + ": ours " + ours + ", Commons Math " + theirs)
                     .isLessThan(1.5 * theirs);
         }
     }
