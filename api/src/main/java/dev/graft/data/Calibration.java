@@ -170,6 +170,57 @@ public final class Calibration {
         return order == null ? position : order[position];
     }
 
+    /**
+     * The first {@code n} samples only (in the order they were given), in their batches as they are (rows of other
+     * samples dropped, padding kept): a budget of samples, the same ones on every call.
+     */
+    public Calibration first(int n) {
+        if (n >= samples) {
+            return this;
+        }
+        List<Map<String, ModelRunner.Input>> kept = new java.util.ArrayList<>();
+        int[] keptOrder = new int[Math.max(0, n)];
+        int position = 0;
+        int written = 0;
+        for (Map<String, ModelRunner.Input> batch : batches) {
+            int rows = (int) batch.values().iterator().next().shape()[0];
+            List<Integer> keep = new java.util.ArrayList<>();
+            for (int r = 0; r < rows; r++) {
+                int index = sampleIndex(position + r);
+                if (index < n) {
+                    keep.add(r);
+                    keptOrder[written++] = index;
+                }
+            }
+            position += rows;
+            if (!keep.isEmpty()) {
+                Map<String, ModelRunner.Input> b = new java.util.LinkedHashMap<>();
+                batch.forEach((name, in) -> b.put(name, rows(in, keep)));
+                kept.add(b);
+            }
+        }
+        return new Calibration(kept, source, Math.max(0, n), keptOrder);
+    }
+
+    /** Rows {@code keep} of {@code in} (samples along the first dimension). */
+    private static ModelRunner.Input rows(ModelRunner.Input in, List<Integer> keep) {
+        long[] shape = in.shape().clone();
+        int width = (int) (Arrays.stream(shape).skip(1).reduce(1, (a, b) -> a * b));
+        shape[0] = keep.size();
+        if (in.floats() != null) {
+            float[] v = new float[keep.size() * width];
+            for (int k = 0; k < keep.size(); k++) {
+                System.arraycopy(in.floats(), keep.get(k) * width, v, k * width, width);
+            }
+            return ModelRunner.Input.of(in.type(), v, shape);
+        }
+        long[] v = new long[keep.size() * width];
+        for (int k = 0; k < keep.size(); k++) {
+            System.arraycopy(in.longs(), keep.get(k) * width, v, k * width, width);
+        }
+        return ModelRunner.Input.ofLongs(in.type(), v, shape);
+    }
+
     /** How many samples (rows, or lines of text). */
     public int samples() {
         return samples;

@@ -101,9 +101,17 @@ final class SearchCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "1", description = "candidates evaluated at once (default 1)")
     int threads;
 
+    @Option(names = "--samples", defaultValue = "0", description = "score candidates on each task's first N samples "
+            + "(default 0: all)")
+    int samples;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
+        if (samples < 0) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--samples must be 0 (all) or positive, got " + samples);
+        }
         if (bounds != null && bounds.length != 2) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--bounds takes two numbers, LO,HI; got " + bounds.length);
@@ -153,7 +161,7 @@ final class SearchCommand implements Callable<Integer> {
 
     private void search(PrintWriter out, SearchSpace space, List<Task> taskList, CoefficientSearch.Objective chosen) {
         CoefficientSearch search = CoefficientSearch.over(space, taskList).generations(generations)
-                .population(population).sigma(sigma).seed(seed).threads(threads)
+                .population(population).sigma(sigma).seed(seed).threads(threads).samples(samples)
                 .checkpoint(output.resolve("search.json"))
                 .onGeneration(g -> {
                     out.printf(Locale.ROOT, "generation %d: best %.5f, mean %.5f, sigma %.4f, best so far %.5f%n",

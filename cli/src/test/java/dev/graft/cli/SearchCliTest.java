@@ -116,6 +116,9 @@ class SearchCliTest {
                 "--granularity", "block", "-o", out);
         assertThat(g.exit()).isNotZero();
         assertThat(g.err()).contains("unknown granularity 'block' (known: task, layer, tensor, group)");
+        CliRun samples = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks",
+                DIGITS.resolve("tasks.yaml"), "--samples", "-3", "-o", out);
+        assertThat(samples.err()).contains("--samples must be 0 (all) or positive, got -3");
         CliRun o = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
                 "--objective", "loss", "-o", out);
         assertThat(o.err()).contains("unknown objective 'loss'");

@@ -121,6 +121,18 @@ public final class Task implements Evaluator {
     }
 
     /**
+     * The same task on its first {@code n} samples only (the same ones each time): a search's budget.
+     *
+     * @throws InvalidSettingException if {@code n} is not positive
+     */
+    public Task first(int n) {
+        if (n < 1) {
+            throw new InvalidSettingException("task '" + name + "': a sample budget must be positive, got " + n);
+        }
+        return new Task(name, data.first(n), metric, output, pooling, head, reference, fineTuned);
+    }
+
+    /**
      * The same task with {@code labels} in place of its data's (one per sample, in the data's order): pseudo-labels
      * a teacher gave, say.
      *

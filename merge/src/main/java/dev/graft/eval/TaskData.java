@@ -66,6 +66,16 @@ public final class TaskData {
                 inputs.samples());
     }
 
+    /** The first {@code n} samples only (and their labels or documents): a budget of samples, always the same. */
+    TaskData first(int n) {
+        if (n >= samples) {
+            return this;
+        }
+        return new TaskData(source + " (first " + n + ")", input -> inputs(input).first(n),
+                labels == null ? null : java.util.Arrays.copyOf(labels, n),
+                documents == null ? null : documents.first(n), n);
+    }
+
     /** The same samples with {@code labels} (one per sample, in the data's order). */
     TaskData withLabels(int[] labels) {
         return new TaskData(source, inputs, labels.clone(), documents, samples);

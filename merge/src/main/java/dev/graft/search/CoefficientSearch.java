@@ -88,6 +88,7 @@ public final class CoefficientSearch {
     private int generations = 30;
     private long seed;
     private int threads = 1;
+    private int samples;
     private Path checkpoint;
     private Consumer<Generation> listener = g -> { };
 
@@ -174,6 +175,19 @@ public final class CoefficientSearch {
         return this;
     }
 
+    /**
+     * Scores candidates on each task's first {@code n} samples only (default 0: all), the same ones every time:
+     * AdaMerging's batches of 16 per task, made deterministic, so that large models and many coefficients fit a
+     * budget of evaluations.
+     */
+    public CoefficientSearch samples(int n) {
+        if (n < 0) {
+            throw new InvalidSettingException("samples must be 0 (all) or positive, got " + n);
+        }
+        this.samples = n;
+        return this;
+    }
+
     /** Keeps the search's state in {@code file} after every generation, and resumes from it if it exists. */
     public CoefficientSearch checkpoint(Path file) {
         this.checkpoint = file;
@@ -194,12 +208,13 @@ public final class CoefficientSearch {
         return tasks.stream().allMatch(Task::labelled) ? Objective.SUPERVISED : Objective.ENTROPY;
     }
 
-    /** The tasks as the objective scores them. */
+    /** The tasks as the objective scores them, on the sample budget. */
     private List<Task> scored() {
+        List<Task> budget = samples == 0 ? tasks : tasks.stream().map(t -> t.first(samples)).toList();
         return switch (objective()) {
-            case ENTROPY -> tasks.stream().map(t -> t.withMetric(Metric.ENTROPY)).toList();
-            case SUPERVISED -> tasks.stream().map(t -> t.withMetric(Metric.CROSS_ENTROPY)).toList();
-            case SCORE -> tasks;
+            case ENTROPY -> budget.stream().map(t -> t.withMetric(Metric.ENTROPY)).toList();
+            case SUPERVISED -> budget.stream().map(t -> t.withMetric(Metric.CROSS_ENTROPY)).toList();
+            case SCORE -> budget;
         };
     }
 

@@ -203,6 +203,43 @@ class CoefficientSearchTest {
         }
     }
 
+    /**
+     * A sample budget scores each task on its first samples only, the same ones every time: on the digits the first
+     * 50 rows (accuracy counted by hand from the whole task's logits), on text reordered by length the first 7 lines
+     * (their pooled outputs are the whole task's first 7 rows).
+     */
+    @Test
+    void aSampleBudgetTakesEachTasksFirstSamples() {
+        Task digits = TaskFile.read(DIGITS.resolve("tasks.yaml")).get(0);
+        try (Candidate.Session s = Candidate.of(DIGITS.resolve("base.onnx")).open()) {
+            float[][] all = digits.logits(s);
+            assertThat(digits.first(50).logits(s)).hasNumberOfRows(50);
+            double correct = 0;
+            dev.graft.data.NpyArray y = dev.graft.data.NpyArray.read(DIGITS.resolve("task_a_y.npy"));
+            for (int i = 0; i < 50; i++) {
+                int best = 0;
+                for (int k = 1; k < all[i].length; k++) {
+                    best = all[i][k] > all[i][best] ? k : best;
+                }
+                correct += best == y.longs()[i] ? 1 : 0;
+            }
+            assertThat(digits.first(50).score(s)).isEqualTo(correct / 50);
+        }
+        Path decoders = Path.of("../examples/recipes/decoders");
+        Task text = TaskFile.read(decoders.resolve("tasks.yaml")).get(0);
+        try (Candidate.Session s = Candidate.of(decoders.resolve("optimum/base/model.onnx")).open()) {
+            float[][] all = text.pooled(s);
+            float[][] first = text.first(7).pooled(s);
+            assertThat(first).hasNumberOfRows(7);
+            for (int i = 0; i < 7; i++) {
+                for (int j = 0; j < first[i].length; j++) {
+                    assertThat(first[i][j]).isCloseTo(all[i][j], within(1e-4f));
+                }
+            }
+        }
+        assertThatThrownBy(() -> text.first(0)).isInstanceOf(InvalidSettingException.class);
+    }
+
     /** Candidates evaluated two at a time give the search evaluated one at a time, to the last bit. */
     @Test
     void parallelEvaluationGivesTheSameSearch() {
