@@ -236,19 +236,21 @@ public final class CmaEs {
      * The costs of the candidates of the last {@link #ask}, in its order: moves the mean, the paths, the covariance
      * and the step size.
      *
-     * @throws IllegalStateException    if nothing was asked
-     * @throws IllegalArgumentException if the number of costs is not the population, or a cost is NaN
+     * @throws IllegalStateException   if nothing was asked
+     * @throws InvalidSettingException if the number of costs is not the population, or a cost is NaN
      */
     public void tell(double[] costs) {
         if (asked == null) {
             throw new IllegalStateException("ask for a generation before telling its costs");
         }
         if (costs.length != lambda) {
-            throw new IllegalArgumentException(costs.length + " costs for a generation of " + lambda);
+            throw new InvalidSettingException(costs.length + " costs told for a generation of " + lambda
+                    + " candidates: tell one cost per candidate asked, in the order asked");
         }
         for (double f : costs) {
             if (Double.isNaN(f)) {
-                throw new IllegalArgumentException("a cost is NaN: " + Arrays.toString(costs));
+                throw new InvalidSettingException("a cost is NaN (" + Arrays.toString(costs) + "): tell a number for "
+                        + "every candidate, +Infinity for one that could not be scored");
             }
         }
         Integer[] order = IntStream.range(0, lambda).boxed().toArray(Integer[]::new);

@@ -272,7 +272,7 @@ public final class CoefficientModel implements SearchSpace {
      * The open session running candidate {@code c}: its weights mixed once (one run of the mixer) and fed to every
      * run; close it after use (it frees the mixed weights, not the session).
      *
-     * @throws IllegalArgumentException if {@code c} does not have {@link #size()} entries
+     * @throws InvalidSettingException if {@code c} does not have {@link #size()} entries
      */
     @Override
     public Candidate.Session session(double[] c) {
@@ -322,8 +322,9 @@ public final class CoefficientModel implements SearchSpace {
 
     private void check(double[] c) {
         if (c.length != size()) {
-            throw new IllegalArgumentException(c.length + " coefficients for " + tasks + " tasks × "
-                    + blocks.size() + " blocks");
+            throw new InvalidSettingException(c.length + " coefficients given for the candidates of " + base
+                    + ", which take " + tasks + " tasks × " + blocks.size() + " " + blocks.granularity().name()
+                    .toLowerCase(java.util.Locale.ROOT) + " blocks = " + size());
         }
     }
 

@@ -156,7 +156,8 @@ public final class RecipeGenome implements SearchSpace {
     /** The recipe of point {@code x}, its paths absolute or relative to {@code folder} (null: absolute). */
     private ObjectNode tree(double[] x, Path folder) {
         if (x.length != size()) {
-            throw new IllegalArgumentException(x.length + " numbers for a genome of " + size());
+            throw new InvalidSettingException(x.length + " numbers given for the genome of " + recipe.file()
+                    + ", which has " + size() + " (" + describe() + ")");
         }
         ObjectNode root = recipe.root().deepCopy();
         if (root.has("base_model")) {

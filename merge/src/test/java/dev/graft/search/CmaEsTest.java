@@ -172,7 +172,11 @@ class CmaEsTest {
         assertThatThrownBy(() -> es.tell(new double[es.population()])).isInstanceOf(IllegalStateException.class);
         es.ask();
         assertThatThrownBy(es::ask).isInstanceOf(IllegalStateException.class);
-        assertThatThrownBy(() -> es.tell(new double[2])).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> es.tell(new double[2])).isInstanceOf(InvalidSettingException.class)
+                .hasMessageContaining("2 costs told for a generation of " + es.population());
+        double[] nan = new double[es.population()];
+        nan[1] = Double.NaN;
+        assertThatThrownBy(() -> es.tell(nan)).isInstanceOf(InvalidSettingException.class).hasMessageContaining("NaN");
         assertThatThrownBy(() -> CmaEs.Settings.uniform(3, 1.5, 0, 1, 0.2, 0, 1))
                 .isInstanceOf(InvalidSettingException.class).hasMessageContaining("initial value 1.5");
         assertThatThrownBy(() -> CmaEs.Settings.uniform(3, 0.5, 0, 1, 0, 0, 1))

@@ -258,6 +258,12 @@ class CoefficientSearchTest {
         assertThatThrownBy(() -> CoefficientModel.build(DIGITS.resolve("base.onnx"), List.of(DIGITS.resolve("base.onnx")),
                 CoefficientBlocks.Granularity.TASK, dir.resolve("candidates.onnx"))).isInstanceOf(InvalidSettingException.class)
                 .hasMessageContaining("nothing to search");
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), fineTunes(),
+                CoefficientBlocks.Granularity.LAYER, dir.resolve("bad.onnx"))) {
+            assertThatThrownBy(() -> m.session(new double[3])).isInstanceOf(InvalidSettingException.class)
+                    .hasMessageContaining("3 coefficients given").hasMessageContaining("base.onnx")
+                    .hasMessageContaining("3 tasks × 2 layer blocks = 6");
+        }
         assertThatThrownBy(() -> CoefficientBlocks.Granularity.named("block"))
                 .isInstanceOf(InvalidSettingException.class).hasMessageContaining("task, layer, tensor");
         assertThatThrownBy(() -> CoefficientSearch.Objective.named("loss"))

@@ -64,6 +64,11 @@ class RecipeGenomeTest {
 
     @Test
     void parametersItCannotSearchAreRefused() {
+        try (RecipeGenome g = RecipeGenome.of(DIGITS.resolve("ties.yaml"), List.of("weight"), 1)) {
+            assertThatThrownBy(() -> g.writeRecipe(new double[2], dir.resolve("x.yaml")))
+                    .isInstanceOf(InvalidSettingException.class).hasMessageContaining("2 numbers given")
+                    .hasMessageContaining("ties.yaml").hasMessageContaining("which has 3");
+        }
         assertThatThrownBy(() -> RecipeGenome.of(DIGITS.resolve("ties.yaml"), List.of("fuzz"), 1))
                 .isInstanceOf(InvalidSettingException.class).hasMessageContaining("'ties' has no parameter 'fuzz'")
                 .hasMessageContaining("density");
