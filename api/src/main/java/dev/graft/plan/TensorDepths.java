@@ -18,6 +18,7 @@ public final class TensorDepths {
     private final GraphIndex index;
     private final Map<String, Double> t = new LinkedHashMap<>();
     private final Map<String, Integer> stage = new LinkedHashMap<>();
+    private final int layers;
 
     /** The depths of {@code index}'s tensors. */
     public TensorDepths(GraphIndex index) {
@@ -28,6 +29,7 @@ public final class TensorDepths {
                 maxLayer = Math.max(maxLayer, w.layer().getAsInt());
             }
         }
+        this.layers = maxLayer + 1;
         boolean seenLayer = false;
         List<String> pending = new ArrayList<>();
         for (IndexedWeight w : index.weightsInGraphOrder()) {
@@ -54,6 +56,11 @@ public final class TensorDepths {
             t.put(p, 1.0);
             stage.put(p, maxLayer + 1);
         }
+    }
+
+    /** How many numbered layers the model has (0 for none): stages {@code 0 .. layers − 1} are layers. */
+    public int layers() {
+        return layers;
     }
 
     /** The stage of tensor {@code name}: −1 before the layers, its layer, or one past the last layer. */

@@ -75,14 +75,11 @@ public record CoefficientBlocks(Granularity granularity, List<String> names, Map
                 Map<String, Integer> byName = new LinkedHashMap<>();
                 if (numbered) {
                     TensorDepths depths = new TensorDepths(index);
-                    int layers = index.weights().stream().filter(w -> w.layer().isPresent())
-                            .mapToInt(w -> w.layer().getAsInt()).max().orElse(-1);
-                    tensors.stream().mapToInt(depths::stage).sorted().distinct().forEach(st -> byName.put(
-                            st < 0 ? "embeddings" : st > layers ? "head" : "layer " + st, byName.size()));
-                    tensors.forEach(t -> {
-                        int st = depths.stage(t);
-                        blockOf.put(t, byName.get(st < 0 ? "embeddings" : st > layers ? "head" : "layer " + st));
-                    });
+                    java.util.function.IntFunction<String> name = st -> st < 0 ? "embeddings"
+                            : st >= depths.layers() ? "head" : "layer " + st;
+                    tensors.stream().mapToInt(depths::stage).sorted().distinct()
+                            .forEach(st -> byName.put(name.apply(st), byName.size()));
+                    tensors.forEach(t -> blockOf.put(t, byName.get(name.apply(depths.stage(t)))));
                 } else { // no numbered layers (an MLP, a CNN): a layer is a module, its weight and bias
                     for (String t : tensors) {
                         String module = index.get(t).map(w -> w.modulePath()).filter(p -> !p.isEmpty()).orElse(t);

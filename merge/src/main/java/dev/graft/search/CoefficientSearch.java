@@ -32,7 +32,8 @@ import java.util.function.Consumer;
  * here the search is derivative-free, and needs more evaluations for more coefficients.
  *
  * <p>Starting points and bounds are the space's (coefficients: 0.3 within [0, 1], AdaMerging's, which clamps to that
- * range) unless set here for every number; σ₀ 0.1. A checkpoint file, when given, holds the strategy's state and every generation so far; a search started
+ * range) unless set here for every number; σ₀ 0.1. A checkpoint file, when given, holds the strategy's state and
+ * every generation so far; a search started
  * with an existing checkpoint resumes from it, with the settings it started with, and gives what the uninterrupted
  * search would have. A candidate whose score is NaN (a diverging perplexity) counts as the worst.
  */

@@ -10,7 +10,8 @@ import java.util.Map;
 /**
  * A model's floating-point initializers in consecutive groups of layers, as mergekit-evolve groups a genome's
  * layers: the numbered layers cut into {@code groups} consecutive runs (layer {@code l} of {@code L} in group
- * {@code ⌊l·groups/L⌋}), the embeddings in the first group and the heads in the last. A model without numbered layers is one group; a model with fewer layers
+ * {@code ⌊l·groups/L⌋}), the embeddings in the first group and the heads in the last. A model without numbered
+ * layers is one group; a model with fewer layers
  * than groups has a group per layer.
  *
  * @param count   the groups used
@@ -18,10 +19,8 @@ import java.util.Map;
  */
 record LayerGroups(int count, Map<String, Integer> groupOf) {
     static LayerGroups of(OnnxModel model, int groups) {
-        GraphIndex index = GraphIndex.of(model);
-        TensorDepths depths = new TensorDepths(index);
-        int layers = index.weights().stream().filter(w -> w.layer().isPresent())
-                .mapToInt(w -> w.layer().getAsInt() + 1).max().orElse(0);
+        TensorDepths depths = new TensorDepths(GraphIndex.of(model));
+        int layers = depths.layers();
         int used = layers == 0 ? 1 : Math.min(groups, layers);
         Map<String, Integer> groupOf = new LinkedHashMap<>();
         for (Weight w : model.initializers()) {

@@ -27,7 +27,8 @@ import java.util.Map;
  * A merge recipe's numbers as a search space, so that any merge method can be searched (the genome of
  * mergekit-evolve; Akiba et al., "Evolutionary Optimization of Model Merging Recipes", 2024): for each model the
  * per-model parameters named ({@code weight}, {@code density}, ...) and the method's global parameters named
- * ({@code lambda}, {@code t}, ...), each one number per layer group ({@link LayerGroups}). Bounds: {@code weight} [0, 1], {@code density} [0.05, 1], {@code t} [0, 1], {@code lambda} [0, 2]. A search
+ * ({@code lambda}, {@code t}, ...), each one number per layer group ({@link LayerGroups}). Bounds: {@code weight}
+ * [0, 1], {@code density} [0.05, 1], {@code t} [0, 1], {@code lambda} [0, 2]. A search
  * starts from the recipe's own numbers (clamped into the bounds), else the method's default.
  *
  * <p>A point is the recipe with those numbers in place, every other setting kept; it is merged in memory and run in
