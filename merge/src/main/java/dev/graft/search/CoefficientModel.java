@@ -251,22 +251,27 @@ public final class CoefficientModel implements SearchSpace {
     @Override
     public void writeRecipe(double[] c, Path file) {
         check(c);
-        SearchRecipe r = new SearchRecipe("task_arithmetic", base).parameter("lambda", SearchRecipe.Value.of(1.0))
-                .parameter("normalize", false);
+        Path folder = file.toAbsolutePath().getParent();
+        com.fasterxml.jackson.databind.node.ObjectNode r = SearchRecipe.tree().put("merge_method", "task_arithmetic")
+                .put("base_model", SearchRecipe.path(base, folder));
+        r.putObject("parameters").put("lambda", 1.0).put("normalize", false);
+        com.fasterxml.jackson.databind.node.ArrayNode list = r.putArray("models");
         for (int t = 0; t < tasks; t++) {
-            SearchRecipe.Value weight;
+            com.fasterxml.jackson.databind.node.ObjectNode parameters = list.addObject()
+                    .put("model", SearchRecipe.path(models.get(t), folder)).putObject("parameters");
             if (blocks.granularity() == CoefficientBlocks.Granularity.TASK) {
-                weight = SearchRecipe.Value.of(c[t]);
+                parameters.put("weight", c[t]);
             } else {
                 Map<String, Double> perTensor = new LinkedHashMap<>();
                 int task = t;
                 blocks.blockOf().forEach((name, b) -> perTensor.put(name, c[task * blocks.size() + b]));
-                weight = new SearchRecipe.Value(0.0, perTensor);
+                parameters.set("weight", SearchRecipe.perTensor(perTensor, 0.0));
             }
-            r.model(models.get(t), Map.of("weight", weight));
         }
-        r.write("a coefficient search's best candidate (" + describe() + "): θ₀ + Σ weight·(θ_t − θ₀)", file);
+        SearchRecipe.write(r, "a coefficient search's best candidate (" + describe() + "): θ₀ + Σ weight·(θ_t − θ₀)",
+                file);
     }
+
 
     /**
      * The open session running candidate {@code c}: its weights mixed once (one run of the mixer) and fed to every

@@ -1,7 +1,6 @@
 package dev.graft.search;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.graft.GraftIoException;
@@ -18,7 +17,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -162,7 +160,7 @@ public final class RecipeGenome implements SearchSpace {
         }
         ObjectNode root = recipe.root().deepCopy();
         if (root.has("base_model")) {
-            root.put("base_model", path(recipe.path(root, "base_model"), folder));
+            root.put("base_model", SearchRecipe.path(recipe.path(root, "base_model"), folder));
         }
         ArrayNode models = (ArrayNode) root.get("models");
         for (int i = 0; i < models.size(); i++) {
@@ -170,7 +168,7 @@ public final class RecipeGenome implements SearchSpace {
                 models.set(i, root.objectNode().put("model", models.get(i).asText()));
             }
             ObjectNode entry = (ObjectNode) models.get(i);
-            entry.put("model", path(recipe.path(entry, "model"), folder));
+            entry.put("model", SearchRecipe.path(recipe.path(entry, "model"), folder));
         }
         for (int k = 0; k < genes.size(); k += groups) {
             Gene gene = genes.get(k);
@@ -180,13 +178,11 @@ public final class RecipeGenome implements SearchSpace {
                 target.put(gene.parameter(), x[k]);
                 continue;
             }
-            ArrayNode list = target.putArray(gene.parameter());
-            List<String> names = new ArrayList<>(groupOf.keySet());
-            names.sort(Comparator.comparingInt((String n) -> -n.length()).thenComparing(n -> n));
-            for (String n : names) {
-                list.addObject().put("filter", n).put("value", x[k + groupOf.get(n)]);
+            Map<String, Double> perTensor = new LinkedHashMap<>();
+            for (Map.Entry<String, Integer> e : groupOf.entrySet()) {
+                perTensor.put(e.getKey(), x[k + e.getValue()]);
             }
-            list.addObject().put("value", x[k]);
+            target.set(gene.parameter(), SearchRecipe.perTensor(perTensor, x[k]));
         }
         return root;
     }
@@ -194,11 +190,6 @@ public final class RecipeGenome implements SearchSpace {
     private static ObjectNode object(ObjectNode parent, String key) {
         JsonNode n = parent.get(key);
         return n instanceof ObjectNode o ? o : parent.putObject(key);
-    }
-
-    private static String path(Path p, Path folder) {
-        Path absolute = p.toAbsolutePath().normalize();
-        return folder == null ? absolute.toString() : folder.toAbsolutePath().normalize().relativize(absolute).toString();
     }
 
     /** Merges point {@code x} in memory (its recipe in a temporary file, paths absolute) and opens it. */
@@ -210,7 +201,7 @@ public final class RecipeGenome implements SearchSpace {
         } catch (IOException e) {
             throw new GraftIoException(Path.of(System.getProperty("java.io.tmpdir")), "used for a candidate recipe", e);
         }
-        write(tree(x, null), file);
+        SearchRecipe.write(tree(x, null), "a candidate of " + describe(), file);
         try {
             MergeRecipe r = (MergeRecipe) Recipes.read(file);
             return Candidate.merged("candidate", r.builder().inMemory()).open();
@@ -225,15 +216,8 @@ public final class RecipeGenome implements SearchSpace {
 
     @Override
     public void writeRecipe(double[] x, Path file) {
-        write(tree(x, file.toAbsolutePath().getParent()), file);
-    }
-
-    private static void write(ObjectNode tree, Path file) {
-        try {
-            Files.writeString(file, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(tree) + "\n");
-        } catch (IOException e) {
-            throw new GraftIoException(file, "written", e);
-        }
+        SearchRecipe.write(tree(x, file.toAbsolutePath().getParent()), "a genome search's best point ("
+                + describe() + ")", file);
     }
 
     @Override
