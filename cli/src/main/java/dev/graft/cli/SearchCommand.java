@@ -69,7 +69,8 @@ final class SearchCommand implements Callable<Integer> {
 
     @Option(names = "--objective", paramLabel = "NAME", description = "entropy, supervised, score or tinting "
             + "(coefficients and each task's head fitted to its fine-tune's predictions; tasks need head: and "
-            + "fine_tuned:) (default: supervised when every task has labels, else entropy)")
+            + "fine_tuned:) (default: supervised when every task has labels, entropy when every task is scored by "
+            + "entropy, else score)")
     String objective;
 
     @Option(names = "--granularity", paramLabel = "NAME", defaultValue = "task",
@@ -128,32 +129,25 @@ final class SearchCommand implements Callable<Integer> {
         if (tinting) {
             Tinting.check(taskList);
         }
-        if (genome != null) {
-            try (RecipeGenome g = RecipeGenome.of(recipe, genome, groups)) {
-                Files.createDirectories(output);
-                search(out, g, taskList, chosen);
+        boolean created = !Files.exists(output);
+        try {
+            if (genome != null) {
+                try (RecipeGenome g = RecipeGenome.of(recipe, genome, groups)) {
+                    Files.createDirectories(output);
+                    search(out, g, taskList, chosen);
+                }
+            } else {
+                coefficients(out, taskList, blocks, tinting, chosen);
             }
-        } else {
-            RecipeFile file = RecipeFile.read(recipe);
-            Path base = file.path(file.root(), "base_model");
-            JsonNode entries = file.root().get("models");
-            if (entries == null || !entries.isArray() || entries.isEmpty()) {
-                throw file.error("'models' must be a non-empty list of models to search over");
-            }
-            List<Path> models = new ArrayList<>();
-            for (JsonNode e : entries) {
-                models.add(e.isTextual() ? file.folder().resolve(e.asText()) : file.path(e, "model"));
-            }
-            Files.createDirectories(output);
-            try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
-                 CoefficientModel m = CoefficientModel.build(base, models, blocks, groups,
-                         work.resolve("candidates.onnx"))) {
-                if (tinting) {
-                    tint(out, m, taskList);
-                } else {
-                    search(out, m, taskList, chosen);
+        } catch (RuntimeException e) {
+            if (created) { // nothing half-done left behind: an output folder this run made and left empty goes
+                try {
+                    Files.deleteIfExists(output);
+                } catch (IOException notEmpty) {
+                    // the search wrote something (a checkpoint to resume from): keep it
                 }
             }
+            throw e;
         }
         out.flush();
         return 0;
@@ -188,6 +182,30 @@ final class SearchCommand implements Callable<Integer> {
                 .map(v -> Math.round(v * 1e4) / 1e4).toArray()));
         out.println("wrote " + best + ", " + output.resolve("model.onnx") + ", " + output.resolve("search.json")
                 + ", " + output.resolve("convergence.svg"));
+    }
+
+    /** A search (or tinting) over the task-vector coefficients of the recipe's base and models. */
+    private void coefficients(PrintWriter out, List<Task> taskList, CoefficientBlocks.Granularity blocks,
+                              boolean tinting, CoefficientSearch.Objective chosen) throws IOException {
+        RecipeFile file = RecipeFile.read(recipe);
+        Path base = file.path(file.root(), "base_model");
+        JsonNode entries = file.root().get("models");
+        if (entries == null || !entries.isArray() || entries.isEmpty()) {
+            throw file.error("'models' must be a non-empty list of models to search over");
+        }
+        List<Path> models = new ArrayList<>();
+        for (JsonNode e : entries) {
+            models.add(e.isTextual() ? file.folder().resolve(e.asText()) : file.path(e, "model"));
+        }
+        Files.createDirectories(output);
+        try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
+             CoefficientModel m = CoefficientModel.build(base, models, blocks, groups, work.resolve("candidates.onnx"))) {
+            if (tinting) {
+                tint(out, m, taskList);
+            } else {
+                search(out, m, taskList, chosen);
+            }
+        }
     }
 
     /** Model Tinting: the coefficients and each task's refitted head, written as .npy files under heads/. */

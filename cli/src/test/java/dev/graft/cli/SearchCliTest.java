@@ -136,5 +136,13 @@ class SearchCliTest {
                 "-o", out);
         assertThat(t.err()).contains("none.yaml");
         assertThat(out).doesNotExist();
+        Path decoders = Path.of("../examples/recipes/decoders").toAbsolutePath();
+        Path fp16 = Files.writeString(dir.resolve("fp16.yaml"), "merge_method: task_arithmetic\nbase_model: "
+                + decoders.resolve("optimum/base/model.onnx") + "\nmodels:\n  - model: "
+                + decoders.resolve("fp16/model.onnx") + "\n");
+        CliRun mixed = graft("search", fp16, "--tasks", decoders.resolve("tasks.yaml"), "-o", out);
+        assertThat(mixed.exit()).isNotZero();
+        assertThat(mixed.err()).contains("fp16/model.onnx", "model.embed_tokens.weight", "float16[98, 32]");
+        assertThat(out).doesNotExist(); // the folder the failed search made is gone
     }
 }

@@ -111,9 +111,10 @@ public final class CoefficientSearch {
     }
 
     /**
-     * What candidates are scored by; by default {@link Objective#SUPERVISED} when every task has labels, else
-     * {@link Objective#ENTROPY} (on the digits tasks, whose fine-tunes share a head, the entropy's most confident
-     * merge is the least accurate: see the README).
+     * What candidates are scored by; by default {@link Objective#SUPERVISED} when every task has labels (on the
+     * digits tasks, whose fine-tunes share a head, the entropy's most confident merge is the least accurate: see the
+     * README), {@link Objective#ENTROPY} when every task is scored by entropy (unlabelled classification), else
+     * {@link Objective#SCORE} (perplexity, retrieval, similarity: the tasks' own metrics).
      */
     public CoefficientSearch objective(Objective o) {
         this.objective = o;
@@ -206,7 +207,10 @@ public final class CoefficientSearch {
         if (objective != null) {
             return objective;
         }
-        return tasks.stream().allMatch(Task::labelled) ? Objective.SUPERVISED : Objective.ENTROPY;
+        if (tasks.stream().allMatch(Task::labelled)) {
+            return Objective.SUPERVISED;
+        }
+        return tasks.stream().allMatch(t -> t.metric() == Metric.ENTROPY) ? Objective.ENTROPY : Objective.SCORE;
     }
 
     /** The tasks as the objective scores them, on the sample budget. */

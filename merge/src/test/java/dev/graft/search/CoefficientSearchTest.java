@@ -87,6 +87,8 @@ class CoefficientSearchTest {
                      CoefficientBlocks.Granularity.GROUP, 2, dir.resolve("group.onnx"))) {
             assertThat(layer.blocks().names()).containsExactly("embeddings", "layer 0", "layer 1", "head");
             assertThat(group.blocks().names()).containsExactly("group 0", "group 1");
+            assertThat(CoefficientSearch.over(layer, tasks).objective()) // perplexity: the tasks' own metric
+                    .isEqualTo(CoefficientSearch.Objective.SCORE);
             assertThat(group.blocks().blockOf()).containsEntry("model.embed_tokens.weight", 0)
                     .containsEntry("model.norm.weight", 1);
             java.util.Map<String, Integer> blockOf = layer.blocks().blockOf();
