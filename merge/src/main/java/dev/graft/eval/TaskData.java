@@ -78,7 +78,7 @@ public final class TaskData {
 
     /** The same samples with {@code labels} (one per sample, in the data's order). */
     TaskData withLabels(int[] labels) {
-        return new TaskData(source, inputs, labels.clone(), documents, samples);
+        return new TaskData(source, this::inputs, labels.clone(), documents, samples); // shares the read inputs
     }
 
     /**
