@@ -22,7 +22,7 @@ import java.util.Map;
  * for alignment. Matrices are row-major {@code float[]}. Holds one small ONNX Runtime session; close it.
  */
 public final class MatrixProducts implements AutoCloseable {
-    private final OrtEnvironment env = OrtEnvironment.getEnvironment();
+    private final OrtEnvironment env = dev.graft.verify.OrtEnvironments.get();
     private final OrtSession.SessionOptions options;
     private final OrtSession aBt;
 

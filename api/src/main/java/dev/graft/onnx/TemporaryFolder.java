@@ -35,6 +35,11 @@ public final class TemporaryFolder implements AutoCloseable {
         }
     }
 
+    /** The folder. */
+    public Path path() {
+        return path;
+    }
+
     /** A path inside the folder. */
     public Path resolve(String name) {
         return path.resolve(name);

@@ -74,7 +74,7 @@ public final class ModelRunner implements AutoCloseable {
     }
 
     private final Path model;
-    private final OrtEnvironment env = OrtEnvironment.getEnvironment();
+    private final OrtEnvironment env = OrtEnvironments.get();
     private final OrtSession.SessionOptions options;
     private final OrtSession session;
     private final List<OnnxTensor> initializers = new ArrayList<>();

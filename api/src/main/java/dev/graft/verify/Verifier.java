@@ -83,7 +83,7 @@ public final class Verifier {
 
     /** Opens a session on {@code model}, makes the probe inputs from its graph, runs {@code body}, and closes all. */
     private <T> T probe(Path model, ProbeRun<T> body) {
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtEnvironment env = OrtEnvironments.get();
         Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
         try (OnnxModel opened = OnnxModel.open(model);
              OrtSession.SessionOptions so = sessionOptions();

@@ -176,7 +176,7 @@ final class AdapterBenchmarks {
     }
 
     private static double latency(Path model) throws Exception {
-        ai.onnxruntime.OrtEnvironment env = ai.onnxruntime.OrtEnvironment.getEnvironment();
+        ai.onnxruntime.OrtEnvironment env = dev.graft.verify.OrtEnvironments.get();
         long[] shape = {8, 128};
         long[] ids = new long[8 * 128];
         long[] ones = new long[ids.length];

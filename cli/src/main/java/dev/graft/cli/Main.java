@@ -2,7 +2,10 @@ package dev.graft.cli;
 
 import dev.graft.GraftException;
 import dev.graft.GraftVersion;
+import dev.graft.search.CoefficientSearch;
+import dev.graft.search.SearchProblem;
 import java.io.PrintWriter;
+import java.util.function.Function;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -22,7 +25,19 @@ public final class Main {
 
     /** Runs the command line with the given streams and returns the exit status (for tests and embedding). */
     public static int run(PrintWriter out, PrintWriter err, String... args) {
-        CommandLine cl = new CommandLine(new Main());
+        return execute(new CommandLine(new Main()), out, err, args);
+    }
+
+    /**
+     * Runs {@code graft search ARGS} (the arguments after {@code search}) with each problem's candidates scored by
+     * {@code engine}'s evaluator (graft-spark's Spark tasks) instead of local threads.
+     */
+    public static int search(Function<SearchProblem, CoefficientSearch.Evaluator> engine, PrintWriter out,
+                             PrintWriter err, String... args) {
+        return execute(new CommandLine(new SearchCommand(engine)), out, err, args);
+    }
+
+    private static int execute(CommandLine cl, PrintWriter out, PrintWriter err, String... args) {
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {

@@ -1,30 +1,28 @@
 package dev.graft.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import dev.graft.data.NpyArray;
+import dev.graft.eval.Head;
 import dev.graft.eval.LinePlot;
 import dev.graft.eval.Task;
 import dev.graft.eval.TaskFile;
 import dev.graft.exec.Execution;
 import dev.graft.onnx.TemporaryFolder;
-import dev.graft.recipe.RecipeFile;
 import dev.graft.recipe.Recipes;
 import dev.graft.search.CoefficientBlocks;
 import dev.graft.search.CoefficientModel;
 import dev.graft.search.CoefficientSearch;
-import dev.graft.search.RecipeGenome;
 import dev.graft.search.Tinting;
-import dev.graft.eval.Head;
-import dev.graft.data.NpyArray;
+import dev.graft.search.SearchProblem;
 import dev.graft.search.SearchSpace;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.function.Function;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -45,8 +43,19 @@ import picocli.CommandLine.Spec;
                 + "OUT/search.json (every generation; running the same command again resumes from it) and "
                 + "OUT/convergence.svg.")
 final class SearchCommand implements Callable<Integer> {
+    /** Who scores the candidates of a problem: null, the local threads (--threads); graft-spark's Spark tasks. */
+    private final Function<SearchProblem, CoefficientSearch.Evaluator> engine;
+
     @Spec
     CommandSpec spec;
+
+    SearchCommand() {
+        this(problem -> null);
+    }
+
+    SearchCommand(Function<SearchProblem, CoefficientSearch.Evaluator> engine) {
+        this.engine = engine;
+    }
 
     @Parameters(paramLabel = "RECIPE", description = "a merge recipe: its base_model and models are searched "
             + "(its method and parameters are used only with --genome)")
@@ -117,27 +126,31 @@ final class SearchCommand implements Callable<Integer> {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--bounds takes two numbers, LO,HI; got " + bounds.length);
         }
-        CoefficientBlocks.Granularity blocks = CoefficientBlocks.Granularity.named(granularity);
         boolean tinting = "tinting".equals(objective);
         if (tinting && genome != null) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--objective tinting fits task-arithmetic coefficients and heads; it does not take --genome");
         }
-        CoefficientSearch.Objective chosen = objective == null || tinting ? null
-                : CoefficientSearch.Objective.named(objective);
-        List<Task> taskList = TaskFile.read(tasks);
+        SearchProblem problem = SearchProblem.of(recipe, tasks)
+                .withGranularity(CoefficientBlocks.Granularity.named(granularity), groups)
+                .withObjective(objective == null || tinting ? null : CoefficientSearch.Objective.named(objective))
+                .withSamples(samples);
+        if (genome != null) {
+            problem = problem.withGenome(genome, groups);
+        }
         if (tinting) {
-            Tinting.check(taskList);
+            Tinting.check(TaskFile.read(tasks));
         }
         boolean created = !Files.exists(output);
         try {
-            if (genome != null) {
-                try (RecipeGenome g = RecipeGenome.of(recipe, genome, groups)) {
-                    Files.createDirectories(output);
-                    search(out, g, taskList, chosen);
+            Files.createDirectories(output);
+            try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
+                 SearchProblem.Opened opened = problem.open(work.path())) {
+                if (tinting) {
+                    tint(out, (CoefficientModel) opened.space(), opened.tasks());
+                } else {
+                    search(out, opened, engine.apply(problem));
                 }
-            } else {
-                coefficients(out, taskList, blocks, tinting, chosen);
             }
         } catch (RuntimeException e) {
             if (created) { // nothing half-done left behind: an output folder this run made and left empty goes
@@ -153,9 +166,10 @@ final class SearchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void search(PrintWriter out, SearchSpace space, List<Task> taskList, CoefficientSearch.Objective chosen) {
-        CoefficientSearch search = CoefficientSearch.over(space, taskList).generations(generations)
-                .population(population).sigma(sigma).seed(seed).threads(threads).samples(samples)
+    private void search(PrintWriter out, SearchProblem.Opened opened, CoefficientSearch.Evaluator evaluator) {
+        SearchSpace space = opened.space();
+        CoefficientSearch search = opened.search().generations(generations)
+                .population(population).sigma(sigma).seed(seed).threads(threads).evaluator(evaluator)
                 .checkpoint(output.resolve("search.json"))
                 .onGeneration(g -> {
                     out.printf(Locale.ROOT, "generation %d: best %.5f, mean %.5f, sigma %.4f, best so far %.5f%n",
@@ -168,9 +182,6 @@ final class SearchCommand implements Callable<Integer> {
         if (bounds != null) {
             search.bounds(bounds[0], bounds[1]);
         }
-        if (chosen != null) {
-            search.objective(chosen);
-        }
         out.printf(Locale.ROOT, "searching %d numbers (%s), objective %s%n", space.size(), space.describe(),
                 search.objective().name().toLowerCase(Locale.ROOT));
         CoefficientSearch.Result r = search.run();
@@ -182,30 +193,6 @@ final class SearchCommand implements Callable<Integer> {
                 .map(v -> Math.round(v * 1e4) / 1e4).toArray()));
         out.println("wrote " + best + ", " + output.resolve("model.onnx") + ", " + output.resolve("search.json")
                 + ", " + output.resolve("convergence.svg"));
-    }
-
-    /** A search (or tinting) over the task-vector coefficients of the recipe's base and models. */
-    private void coefficients(PrintWriter out, List<Task> taskList, CoefficientBlocks.Granularity blocks,
-                              boolean tinting, CoefficientSearch.Objective chosen) throws IOException {
-        RecipeFile file = RecipeFile.read(recipe);
-        Path base = file.path(file.root(), "base_model");
-        JsonNode entries = file.root().get("models");
-        if (entries == null || !entries.isArray() || entries.isEmpty()) {
-            throw file.error("'models' must be a non-empty list of models to search over");
-        }
-        List<Path> models = new ArrayList<>();
-        for (JsonNode e : entries) {
-            models.add(e.isTextual() ? file.folder().resolve(e.asText()) : file.path(e, "model"));
-        }
-        Files.createDirectories(output);
-        try (TemporaryFolder work = TemporaryFolder.in(output, ".candidates-");
-             CoefficientModel m = CoefficientModel.build(base, models, blocks, groups, work.resolve("candidates.onnx"))) {
-            if (tinting) {
-                tint(out, m, taskList);
-            } else {
-                search(out, m, taskList, chosen);
-            }
-        }
     }
 
     /** Model Tinting: the coefficients and each task's refitted head, written as .npy files under heads/. */

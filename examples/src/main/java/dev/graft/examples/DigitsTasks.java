@@ -155,7 +155,7 @@ public final class DigitsTasks {
 
     private int[] predict(Path model, float[] inputs) {
         int n = y.length;
-        OrtEnvironment env = OrtEnvironment.getEnvironment();
+        OrtEnvironment env = dev.graft.verify.OrtEnvironments.get();
         try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
             options.setIntraOpNumThreads(1);
             try (OrtSession session = env.createSession(model.toString(), options);

@@ -22,7 +22,10 @@ import java.util.Locale;
  *
  * <p>Run from {@code examples/}: {@code java dev.graft.examples.SearchBenchmark digits [WORK_DIR]},
  * {@code … text MODELS_DIR [WORK_DIR]} ({@code -Dsearch.objectives=entropy,supervised},
- * {@code -Dsearch.granularities=task,layer}, {@code -Dsearch.generations=N} choose the searches), or {@code … strategies MODELS_DIR [WORK_DIR]} (candidates per second by how
+ * {@code -Dsearch.granularities=task,layer}, {@code -Dsearch.generations=N} choose the searches; objective
+ * {@code atlasK} is aTLAS on the first K training samples of each text task's classes, {@code tinting} Model
+ * Tinting; {@code -Dsearch.samples=N} scores candidates on each task's first N samples, {@code -Dsearch.groups=G}
+ * sets group-wise's groups), or {@code … strategies MODELS_DIR [WORK_DIR]} (candidates per second by how
  * candidates are run, {@link #strategies}).
  */
 public final class SearchBenchmark {
@@ -43,33 +46,45 @@ public final class SearchBenchmark {
                 : TaskBenchmark.text(Path.of(args[1]), work);
         int generations = Integer.getInteger("search.generations", digits ? 40 : 10);
         List<String> chosenObjectives = List.of(System.getProperty("search.objectives",
-                digits ? "entropy,supervised,tinting" : "entropy,supervised").split(","));
+                digits ? "entropy,supervised,tinting" : "entropy,supervised").split(",")); // also atlasK (text)
         List<String> chosenBlocks = List.of(System.getProperty("search.granularities", "task,layer").split(","));
         List<Candidate> rows = new ArrayList<>();
         rows.add(Candidate.of("pretrained", suite.base()));
         List<Path> models = new ArrayList<>(suite.fineTuned().values());
         List<Task> validation = suite.validation().tasks();
         List<String> notes = new ArrayList<>();
+        int samples = Integer.getInteger("search.samples", 0);
+        int groups = Integer.getInteger("search.groups", 4);
         for (CoefficientBlocks.Granularity g : chosenBlocks.stream().map(CoefficientBlocks.Granularity::named)
                 .toList()) {
             String granularity = g.name().toLowerCase(Locale.ROOT) + "-wise";
             Path folder = Files.createDirectories(work.resolve(granularity));
-            try (CoefficientModel m = CoefficientModel.build(suite.base(), models, g, folder.resolve("candidates.onnx"))) {
+            try (CoefficientModel m = CoefficientModel.build(suite.base(), models, g, groups,
+                    folder.resolve("candidates.onnx"))) {
                 if (g == CoefficientBlocks.Granularity.TASK) {
                     double[] start = new double[m.size()];
                     Arrays.fill(start, 0.3);
                     rows.add(Candidate.merged("task arithmetic (λ = 0.3)", m.weights(start)));
                 }
-                for (CoefficientSearch.Objective o : chosenObjectives.stream().filter(n -> !n.equals("tinting"))
-                        .map(CoefficientSearch.Objective::named).toList()) {
+                for (String objective : chosenObjectives) {
+                    if (objective.equals("tinting")) {
+                        notes.add(tinting(suite, m, granularity, digits, generations));
+                        continue;
+                    }
+                    // atlasK: cross-entropy on the first K training samples of each class (aTLAS's few shots)
+                    boolean fewShot = objective.startsWith("atlas");
+                    CoefficientSearch.Objective o = fewShot ? CoefficientSearch.Objective.SUPERVISED
+                            : CoefficientSearch.Objective.named(objective);
+                    List<Task> scored = fewShot ? textTasks(args[1]).fewShot(Integer.parseInt(objective.substring(5)),
+                            java.util.Map.of(), folder) : validation;
                     long t0 = System.nanoTime();
-                    CoefficientSearch.Result r = CoefficientSearch.over(m, validation).objective(o)
+                    CoefficientSearch.Result r = CoefficientSearch.over(m, scored).objective(o).samples(samples)
                             .generations(generations).seed(0).onGeneration(gen -> System.err.printf(Locale.ROOT,
-                                    "%s %s generation %d: best %.4f, mean %.4f, sigma %.3f%n", granularity, o,
+                                    "%s %s generation %d: best %.4f, mean %.4f, sigma %.3f%n", granularity, objective,
                                     gen.generation(), gen.bestCost(), gen.meanCost(), gen.sigma())).run();
                     double seconds = (System.nanoTime() - t0) / 1e9;
-                    String name = (o == CoefficientSearch.Objective.ENTROPY ? "AdaMerging " : "supervised ")
-                            + granularity;
+                    String name = (fewShot ? "aTLAS " + objective.substring(5) + " per class "
+                            : o == CoefficientSearch.Objective.ENTROPY ? "AdaMerging " : "supervised ") + granularity;
                     int evaluations = 1 + (r.generations().size() - 1) * (4 + (int) Math.floor(3 * Math.log(m.size())));
                     notes.add(String.format(Locale.ROOT, "%s: %d coefficients, cost %.4f (start %.4f), %d evaluations"
                             + " in %.1f s (%.2f candidates/s): %s", name, m.size(), r.cost(),
@@ -78,9 +93,6 @@ public final class SearchBenchmark {
                     rows.add(Candidate.merged(name, m.weights(r.coefficients())));
                 }
             }
-        }
-        if (digits && chosenObjectives.contains("tinting")) {
-            notes.add(tinting(suite, models, work.resolve("tinting.onnx"), generations));
         }
         suite.fineTuned().forEach((task, file) -> rows.add(Candidate.of("fine-tuned on " + task, file)));
         EvaluationReport report = suite.test().run(rows);
@@ -149,36 +161,41 @@ public final class SearchBenchmark {
     }
 
     /**
-     * Model Tinting on the digits, layer-wise: each task given a linear head on the MLP's ten outputs (the identity,
-     * so that untinted it scores as the model does), refitted with the coefficients against the fine-tunes'
-     * predictions on the validation images; the test split's accuracy with the tinted heads.
+     * Model Tinting with the coefficients of {@code m}: each task's head refitted with the coefficients against the
+     * fine-tunes' predictions on the validation inputs (no labels), then the test split's accuracy with the tinted
+     * heads. The digits tasks share the MLP's ten outputs, so each is given a linear head on them (the identity:
+     * untinted, it scores as the model does); the text tasks have heads of their own.
      */
-    static String tinting(TaskBenchmark.Suite suite, List<Path> models, Path file, int generations) {
+    static String tinting(TaskBenchmark.Suite suite, CoefficientModel m, String granularity, boolean digits,
+                          int generations) {
         float[] identity = new float[100];
         for (int i = 0; i < 10; i++) {
             identity[i * 11] = 1;
         }
-        List<Task> validation = suite.validation().tasks().stream()
-                .map(t -> t.withHead(dev.graft.eval.Head.linear(identity, null, 10, 10))).toList();
+        List<Task> validation = digits ? suite.validation().tasks().stream()
+                .map(t -> t.withHead(dev.graft.eval.Head.linear(identity, null, 10, 10))).toList()
+                : suite.validation().tasks();
         List<Task> test = suite.test().tasks();
-        try (CoefficientModel m = CoefficientModel.build(suite.base(), models, CoefficientBlocks.Granularity.LAYER,
-                file)) {
-            long t0 = System.nanoTime();
-            dev.graft.search.Tinting.Result r = dev.graft.search.Tinting.over(m, validation).rounds(3)
-                    .generations(generations / 3).seed(0).run();
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            StringBuilder row = new StringBuilder("| Model Tinting layer-wise (heads refitted) |");
-            double sum = 0;
-            try (Candidate.Session s = m.session(r.coefficients())) {
-                for (int t = 0; t < test.size(); t++) {
-                    double a = test.get(t).withHead(r.heads().get(t)).score(s);
-                    sum += a;
-                    row.append(String.format(Locale.ROOT, " %.3f |", a));
-                }
+        long t0 = System.nanoTime();
+        dev.graft.search.Tinting.Result r = dev.graft.search.Tinting.over(m, validation).rounds(3)
+                .generations(Math.max(1, generations / 3)).seed(0).run();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        StringBuilder row = new StringBuilder("| Model Tinting " + granularity + " (heads refitted) |");
+        double sum = 0;
+        try (Candidate.Session s = m.session(r.coefficients())) {
+            for (int t = 0; t < test.size(); t++) {
+                double a = test.get(t).withHead(r.heads().get(t)).score(s);
+                sum += a;
+                row.append(String.format(Locale.ROOT, " %.3f |", a));
             }
-            return row.append(String.format(Locale.ROOT, " %.3f | (cost %.4f, %.1f s, coefficients %s)",
-                    sum / test.size(), r.cost(), seconds, Arrays.toString(round(r.coefficients())))).toString();
         }
+        return row.append(String.format(Locale.ROOT, " %.3f | (cost %.4f, %.1f s, coefficients %s)",
+                sum / test.size(), r.cost(), seconds, Arrays.toString(round(r.coefficients())))).toString();
+    }
+
+    private static TextTasks textTasks(String models) {
+        return new TextTasks(Path.of("recipes/text-tasks"), Path.of(models).resolve("bge-small-en-v1.5.onnx"),
+                Path.of(models).resolve("bge-small-en-v1.5-tokenizer.json"));
     }
 
     private static double[] round(double[] c) {

@@ -66,16 +66,39 @@ public final class TextTasks {
      * through its own head, normalized by {@code fineTuned.get(task)} where given.
      */
     public List<Task> tasks(String split, Map<String, Path> fineTuned) {
+        return NAMES.stream().map(task -> task(task, folder.resolve(task + "_" + split + ".tsv"), fineTuned)).toList();
+    }
+
+    /**
+     * Each task on the first {@code perClass} training samples of each class (aTLAS's few-shot budgets), written as
+     * {@code TASK_train_PERCLASS.tsv} in {@code dir}.
+     */
+    public List<Task> fewShot(int perClass, Map<String, Path> fineTuned, Path dir) {
         List<Task> out = new ArrayList<>();
         for (String task : NAMES) {
-            Path models = folder.resolve("models").resolve(task);
-            Task t = Task.of(task, TaskData.text(folder.resolve(task + "_" + split + ".tsv"), TaskData.Layout.LABELLED,
-                    tokenizer, Integer.MAX_VALUE, classes(task)), Metric.ACCURACY)
-                    .withPooling(Pooling.MEAN)
-                    .withHead(Head.read(models.resolve("head.npy"), models.resolve("head_bias.npy")));
-            out.add(fineTuned.containsKey(task) ? t.withFineTuned(fineTuned.get(task)) : t);
+            Map<String, Integer> taken = new java.util.HashMap<>();
+            List<String> kept = TextFiles.lines(folder.resolve(task + "_train.tsv")).stream()
+                    .filter(l -> !l.isBlank())
+                    .filter(l -> taken.merge(l.substring(0, l.indexOf('\t')), 1, Integer::sum) <= perClass)
+                    .toList();
+            Path file = dir.resolve(task + "_train_" + perClass + ".tsv");
+            try {
+                java.nio.file.Files.write(file, kept);
+            } catch (IOException e) {
+                throw new GraftIoException(file, "written", e);
+            }
+            out.add(task(task, file, fineTuned));
         }
         return out;
+    }
+
+    private Task task(String task, Path file, Map<String, Path> fineTuned) {
+        Path models = folder.resolve("models").resolve(task);
+        Task t = Task.of(task, TaskData.text(file, TaskData.Layout.LABELLED, tokenizer, Integer.MAX_VALUE,
+                        classes(task)), Metric.ACCURACY)
+                .withPooling(Pooling.MEAN)
+                .withHead(Head.read(models.resolve("head.npy"), models.resolve("head_bias.npy")));
+        return fineTuned.containsKey(task) ? t.withFineTuned(fineTuned.get(task)) : t;
     }
 
     /**

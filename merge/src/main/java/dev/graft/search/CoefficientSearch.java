@@ -72,6 +72,18 @@ public final class CoefficientSearch {
     }
 
     /**
+     * Scores a generation's points: by default a pool of {@link #threads} threads calling {@link #cost}; the
+     * {@code graft-spark} module's evaluator scores them as Spark tasks, each executor with the same problem open
+     * ({@link SearchProblem}). An evaluator gives each point the cost {@link #cost} gives it, so that the search
+     * is the same wherever it is evaluated.
+     */
+    @FunctionalInterface
+    public interface Evaluator {
+        /** The cost of each point, in order. */
+        double[] costs(double[][] points);
+    }
+
+    /**
      * The search's outcome: the best candidate (the starting point if nothing beat it), its cost, and every
      * generation, from generation 0 (the start).
      */
@@ -91,6 +103,8 @@ public final class CoefficientSearch {
     private int threads = 1;
     private int samples;
     private Path checkpoint;
+    private Evaluator evaluator;
+    private List<Task> scored; // the tasks as scored, made once for the objective and sample budget
     private Consumer<Generation> listener = g -> { };
 
     private CoefficientSearch(SearchSpace space, List<Task> tasks) {
@@ -118,6 +132,7 @@ public final class CoefficientSearch {
      */
     public CoefficientSearch objective(Objective o) {
         this.objective = o;
+        this.scored = null;
         return this;
     }
 
@@ -187,6 +202,13 @@ public final class CoefficientSearch {
             throw new InvalidSettingException("samples must be 0 (all) or positive, got " + n);
         }
         this.samples = n;
+        this.scored = null;
+        return this;
+    }
+
+    /** Scores each generation with {@code e} instead of the local threads (null: the local threads). */
+    public CoefficientSearch evaluator(Evaluator e) {
+        this.evaluator = e;
         return this;
     }
 
@@ -214,7 +236,14 @@ public final class CoefficientSearch {
     }
 
     /** The tasks as the objective scores them, on the sample budget. */
-    private List<Task> scored() {
+    private synchronized List<Task> scored() {
+        if (scored == null) {
+            scored = scoredTasks();
+        }
+        return scored;
+    }
+
+    private List<Task> scoredTasks() {
         List<Task> budget = samples == 0 ? tasks : tasks.stream().map(t -> t.first(samples)).toList();
         return switch (objective()) {
             case ENTROPY -> budget.stream().map(t -> t.withMetric(Metric.ENTROPY)).toList();
@@ -257,11 +286,11 @@ public final class CoefficientSearch {
             log.addAll(saved.generations());
         }
         if (log.isEmpty()) { // generation 0: the start, so that the result is never worse than it
-            double start = cost(scored, settings.initial());
+            double start = evaluate(scored, new double[][] {settings.initial()}, null)[0];
             log.add(new Generation(0, start, start, sigma, settings.initial().clone(), start));
             listener.accept(log.get(0));
         }
-        ExecutorService pool = threads > 1 ? Executors.newFixedThreadPool(threads) : null;
+        ExecutorService pool = threads > 1 && evaluator == null ? Executors.newFixedThreadPool(threads) : null;
         try {
             while (es.generation() < generations) {
                 double[][] xs = es.ask();
@@ -307,6 +336,13 @@ public final class CoefficientSearch {
     }
 
     private double[] evaluate(List<Task> scored, double[][] xs, ExecutorService pool) {
+        if (evaluator != null) {
+            double[] costs = evaluator.costs(xs);
+            if (costs.length != xs.length) {
+                throw new IllegalStateException("the evaluator scored " + costs.length + " of " + xs.length + " points");
+            }
+            return costs;
+        }
         double[] costs = new double[xs.length];
         if (pool == null) {
             for (int k = 0; k < xs.length; k++) {

@@ -1,0 +1,35 @@
+package dev.graft.spark;
+
+import dev.graft.cli.Main;
+import java.io.PrintWriter;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaSparkContext;
+
+/**
+ * {@code graft search} on Apache Spark, for {@code spark-submit}: the same arguments and outputs as
+ * {@code graft search} (the README's), with each generation's candidates scored as Spark tasks
+ * ({@link SparkEvaluator}) instead of local threads ({@code --threads} is not used). Without a master set by
+ * {@code spark-submit} it runs on {@code local[*]}. Model Tinting ({@code --objective tinting}) alternates head fits
+ * with its coefficient searches and runs on the driver.
+ */
+public final class SparkSearch {
+    private SparkSearch() {
+    }
+
+    public static void main(String[] args) {
+        SparkConf conf = new SparkConf().setAppName("graft search");
+        if (!conf.contains("spark.master")) {
+            conf.setMaster("local[*]");
+        }
+        int status;
+        try (JavaSparkContext spark = new JavaSparkContext(conf)) {
+            status = run(spark, new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+        }
+        System.exit(status);
+    }
+
+    /** Runs {@code graft search ARGS} with candidates scored on {@code spark}; returns the exit status. */
+    public static int run(JavaSparkContext spark, PrintWriter out, PrintWriter err, String... args) {
+        return Main.search(problem -> new SparkEvaluator(spark, problem), out, err, args);
+    }
+}
