@@ -175,11 +175,28 @@ public final class Calibration {
      * samples dropped, padding kept): a budget of samples, the same ones on every call.
      */
     public Calibration first(int n) {
-        if (n >= samples) {
-            return this;
+        return n >= samples ? this : select(java.util.stream.IntStream.range(0, Math.max(0, n)).toArray());
+    }
+
+    /**
+     * Samples {@code indices} only (indices in the order the samples were given, ascending, each below
+     * {@link #samples()}), renumbered 0, 1, ... in that order, in their batches as they are (rows of other samples
+     * dropped, padding kept).
+     *
+     * @throws IllegalArgumentException if the indices are not ascending or out of range
+     */
+    public Calibration select(int[] indices) {
+        int[] rank = new int[samples];
+        java.util.Arrays.fill(rank, -1);
+        for (int k = 0; k < indices.length; k++) {
+            if (indices[k] < 0 || indices[k] >= samples || (k > 0 && indices[k] <= indices[k - 1])) {
+                throw new IllegalArgumentException("sample indices must ascend within [0, " + samples + "), got "
+                        + indices[k] + " at " + k);
+            }
+            rank[indices[k]] = k;
         }
         List<Map<String, ModelRunner.Input>> kept = new java.util.ArrayList<>();
-        int[] keptOrder = new int[Math.max(0, n)];
+        int[] keptOrder = new int[indices.length];
         int position = 0;
         int written = 0;
         for (Map<String, ModelRunner.Input> batch : batches) {
@@ -187,9 +204,9 @@ public final class Calibration {
             List<Integer> keep = new java.util.ArrayList<>();
             for (int r = 0; r < rows; r++) {
                 int index = sampleIndex(position + r);
-                if (index < n) {
+                if (rank[index] >= 0) {
                     keep.add(r);
-                    keptOrder[written++] = index;
+                    keptOrder[written++] = rank[index];
                 }
             }
             position += rows;
@@ -199,7 +216,7 @@ public final class Calibration {
                 kept.add(b);
             }
         }
-        return new Calibration(kept, source, Math.max(0, n), keptOrder);
+        return new Calibration(kept, source, indices.length, keptOrder);
     }
 
     /** Rows {@code keep} of {@code in} (samples along the first dimension). */

@@ -115,6 +115,10 @@ final class SearchCommand implements Callable<Integer> {
             + "(default 0: all)")
     int samples;
 
+    @Option(names = "--confident", paramLabel = "SHARE", description = "with --objective tinting: fit on the share "
+            + "of each task's samples whose pseudo-label the fine-tune is surest of (Tinting++; default 1: all)")
+    Double confident;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
@@ -127,6 +131,14 @@ final class SearchCommand implements Callable<Integer> {
                     "--bounds takes two numbers, LO,HI; got " + bounds.length);
         }
         boolean tinting = "tinting".equals(objective);
+        if (confident != null && !(confident > 0 && confident <= 1)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--confident must be a share in (0, 1], got " + confident);
+        }
+        if (confident != null && !tinting) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(),
+                    "--confident selects the samples of --objective tinting; it does nothing here");
+        }
         if (tinting && genome != null) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(),
                     "--objective tinting fits task-arithmetic coefficients and heads; it does not take --genome");
@@ -198,6 +210,9 @@ final class SearchCommand implements Callable<Integer> {
     /** Model Tinting: the coefficients and each task's refitted head, written as .npy files under heads/. */
     private void tint(PrintWriter out, CoefficientModel m, List<Task> taskList) throws IOException {
         Tinting tinting = Tinting.over(m, taskList);
+        if (confident != null) {
+            tinting.confident(confident);
+        }
         out.printf(Locale.ROOT, "tinting %d coefficients (%s) and %d heads, 3 rounds of %d generations%n", m.size(),
                 m.describe(), taskList.size(), Math.max(1, generations / 3));
         out.flush();

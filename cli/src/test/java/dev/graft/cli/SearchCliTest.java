@@ -98,7 +98,7 @@ class SearchCliTest {
         Path taskFile = Files.writeString(dir.resolve("tasks.yaml"), yaml);
         Path out = dir.resolve("tint");
         CliRun r = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", taskFile, "--objective",
-                "tinting", "--granularity", "layer", "--generations", "3", "-o", out);
+                "tinting", "--granularity", "layer", "--generations", "3", "--confident", "0.8", "-o", out);
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("tinting 6 coefficients (layer-wise coefficients) and 3 heads");
         assertThat(out.resolve("recipe.yaml")).exists();
@@ -125,6 +125,12 @@ class SearchCliTest {
         CliRun tint = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
                 "--objective", "tinting", "-o", out);
         assertThat(tint.err()).contains("task 'A (0-4)': tinting refits a task's linear head");
+        CliRun sure = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "--confident", "0.5", "-o", out);
+        assertThat(sure.err()).contains("--confident selects the samples of --objective tinting");
+        CliRun share = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),
+                "--objective", "tinting", "--confident", "0", "-o", out);
+        assertThat(share.err()).contains("--confident must be a share in (0, 1], got 0.0");
         Path corrupt = Files.createDirectories(dir.resolve("corrupt"));
         Files.writeString(corrupt.resolve("search.json"), "{not json");
         CliRun c = graft("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks", DIGITS.resolve("tasks.yaml"),

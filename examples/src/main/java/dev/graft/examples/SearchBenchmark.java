@@ -25,7 +25,7 @@ import java.util.Locale;
  * {@code -Dsearch.granularities=task,layer}, {@code -Dsearch.generations=N} choose the searches; objective
  * {@code atlasK} is aTLAS on the first K training samples of each text task's classes, {@code tinting} Model
  * Tinting; {@code -Dsearch.samples=N} scores candidates on each task's first N samples, {@code -Dsearch.groups=G}
- * sets group-wise's groups), or {@code … strategies MODELS_DIR [WORK_DIR]} (candidates per second by how
+ * sets group-wise's groups, {@code -Dsearch.confident=SHARE} Tinting++'s share of samples), or {@code … strategies MODELS_DIR [WORK_DIR]} (candidates per second by how
  * candidates are run, {@link #strategies}).
  */
 public final class SearchBenchmark {
@@ -177,10 +177,12 @@ public final class SearchBenchmark {
                 : suite.validation().tasks();
         List<Task> test = suite.test().tasks();
         long t0 = System.nanoTime();
+        double confident = Double.parseDouble(System.getProperty("search.confident", "1"));
         dev.graft.search.Tinting.Result r = dev.graft.search.Tinting.over(m, validation).rounds(3)
-                .generations(Math.max(1, generations / 3)).seed(0).run();
+                .generations(Math.max(1, generations / 3)).seed(0).confident(confident).run();
         double seconds = (System.nanoTime() - t0) / 1e9;
-        StringBuilder row = new StringBuilder("| Model Tinting " + granularity + " (heads refitted) |");
+        StringBuilder row = new StringBuilder("| Model Tinting " + granularity + " (heads refitted"
+                + (confident < 1 ? ", " + confident + " most confident" : "") + ") |");
         double sum = 0;
         try (Candidate.Session s = m.session(r.coefficients())) {
             for (int t = 0; t < test.size(); t++) {

@@ -133,6 +133,22 @@ public final class Task implements Evaluator {
     }
 
     /**
+     * The same task on samples {@code indices} only (ascending, in the data's order), renumbered in that order: the
+     * confident samples Tinting++ keeps, say.
+     *
+     * @throws InvalidSettingException if an index is out of range or the indices do not ascend
+     */
+    public Task select(int[] indices) {
+        for (int k = 0; k < indices.length; k++) {
+            if (indices[k] < 0 || indices[k] >= data.samples() || (k > 0 && indices[k] <= indices[k - 1])) {
+                throw new InvalidSettingException("task '" + name + "': sample indices must ascend within [0, "
+                        + data.samples() + "), got " + indices[k] + " at position " + k);
+            }
+        }
+        return new Task(name, data.select(indices), metric, output, pooling, head, reference, fineTuned);
+    }
+
+    /**
      * The same task with {@code labels} in place of its data's (one per sample, in the data's order): pseudo-labels
      * a teacher gave, say.
      *

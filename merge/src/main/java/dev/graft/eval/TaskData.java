@@ -76,6 +76,14 @@ public final class TaskData {
                 documents == null ? null : documents.first(n), n);
     }
 
+    /** Samples {@code indices} only (ascending; and their labels or documents), renumbered in that order. */
+    TaskData select(int[] indices) {
+        int[] picked = indices.clone();
+        int[] kept = labels == null ? null : java.util.Arrays.stream(picked).map(i -> labels[i]).toArray();
+        return new TaskData(source + " (" + picked.length + " selected)", input -> inputs(input).select(picked), kept,
+                documents == null ? null : documents.select(picked), picked.length);
+    }
+
     /** The same samples with {@code labels} (one per sample, in the data's order). */
     TaskData withLabels(int[] labels) {
         return new TaskData(source, this::inputs, labels.clone(), documents, samples); // shares the read inputs

@@ -102,7 +102,19 @@ public record CoefficientBlocks(Granularity granularity, List<String> names, Map
                 blockOf.put(copy, blockOf.get(table));
             }
         });
-        return new CoefficientBlocks(granularity, List.copyOf(names), Map.copyOf(blockOf));
+        // a block left with no tensor (a tied copy's own, per tensor; a head that is only a copy, per layer) would be
+        // a coefficient that changes nothing: the search would spend evaluations on it
+        int[] renumbered = new int[names.size()];
+        java.util.Arrays.fill(renumbered, -1);
+        List<String> used = new ArrayList<>();
+        for (int b = 0; b < names.size(); b++) {
+            if (blockOf.containsValue(b)) {
+                renumbered[b] = used.size();
+                used.add(names.get(b));
+            }
+        }
+        blockOf.replaceAll((t, b) -> renumbered[b]);
+        return new CoefficientBlocks(granularity, List.copyOf(used), Map.copyOf(blockOf));
     }
 
     /** Blocks per task. */

@@ -40,6 +40,29 @@ class EvaluationTest {
     }
 
     /**
+     * Texts are batched by length, not in file order: a selection of them still gives each chosen text's pooled
+     * embedding, in the order chosen, and its documents with it.
+     */
+    @Test
+    void aSelectionOfTextsKeepsEachTextsEmbedding() {
+        Task all = retrieval(24);
+        int[] picked = {0, 5, 6, 13, 23};
+        Task some = all.select(picked);
+        try (Candidate.Session s = Candidate.of(RealModels.bgeSmall()).open()) {
+            float[][] full = all.pooled(s);
+            float[][] chosen = some.pooled(s);
+            assertThat(chosen).hasNumberOfRows(picked.length);
+            for (int k = 0; k < picked.length; k++) {
+                for (int d = 0; d < full[0].length; d++) {
+                    assertThat(chosen[k][d]).as("text %d, dimension %d", picked[k], d)
+                            .isCloseTo(full[picked[k]][d], within(1e-4f));
+                }
+            }
+            assertThat(some.score(s)).isBetween(0.0, 1.0);
+        }
+    }
+
+    /**
      * On 60 docstring pairs, bge finds the right document far more often than chance (random ranking gives an MRR
      * of H(60)/60 ≈ 0.078), and so does all-MiniLM fed the same tokens; the ensemble of a model with itself is
      * the model.

@@ -100,6 +100,32 @@ class TaskTest {
         assertThat(correct / N).isStrictlyBetween(0.2, 0.8); // the test can tell a wrong formula apart
     }
 
+    /** A task on chosen samples scores their logits (and their labels) only; bad indices are refused by name. */
+    @Test
+    void aSelectionScoresItsSamplesOnly() {
+        int[] picked = {3, 7, 8, 20, 41, 59};
+        double correct = 0;
+        for (int i : picked) {
+            double[] z = logits(i);
+            correct += (z[1] > z[0] ? 1 : 0) == labels[i] ? 1 : 0;
+        }
+        Path classifier = model("classifier.onnx", true);
+        Task selected = Task.of("t", data(), Metric.ACCURACY).select(picked);
+        assertThat(selected.evaluate(classifier)).isEqualTo(correct / picked.length);
+        try (Candidate.Session s = Candidate.of(classifier).open()) {
+            float[][] rows = selected.logits(s);
+            assertThat(rows).hasNumberOfRows(picked.length);
+            for (int k = 0; k < picked.length; k++) {
+                assertThat((double) rows[k][1]).isCloseTo(logits(picked[k])[1], within(1e-5));
+            }
+        }
+        assertThatThrownBy(() -> Task.of("t", data(), Metric.ACCURACY).select(new int[] {4, 2}))
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("task 't'")
+                .hasMessageContaining("must ascend");
+        assertThatThrownBy(() -> Task.of("t", data(), Metric.ACCURACY).select(new int[] {N}))
+                .isInstanceOf(InvalidSettingException.class);
+    }
+
     @Test
     void aHeadOnTheFeaturesScoresAsTheModelWithTheHeadInside() {
         Path classifier = model("classifier.onnx", true);

@@ -73,7 +73,8 @@ class CoefficientSearchTest {
     /**
      * On the decoder fixtures (two numbered layers, a tied head): layer-wise blocks are the embeddings, each layer
      * and the final norm; two layer groups put the embeddings with layer 0 and the norm with layer 1; the tied head
-     * takes its table's coefficient; and the candidates' perplexities equal those of the models their recipes merge.
+     * takes its table's coefficient, and per tensor has no coefficient of its own (every coefficient moves some
+     * tensor); and the candidates' perplexities equal those of the models their recipes merge.
      */
     @Test
     void decoderBlocksFollowTheLayersAndTheCandidatesAreTheirRecipes() {
@@ -84,7 +85,9 @@ class CoefficientSearchTest {
         try (CoefficientModel layer = CoefficientModel.build(decoders.resolve("optimum/base/model.onnx"), tuned,
                 CoefficientBlocks.Granularity.LAYER, dir.resolve("layer.onnx"));
              CoefficientModel group = CoefficientModel.build(decoders.resolve("optimum/base/model.onnx"), tuned,
-                     CoefficientBlocks.Granularity.GROUP, 2, dir.resolve("group.onnx"))) {
+                     CoefficientBlocks.Granularity.GROUP, 2, dir.resolve("group.onnx"));
+             CoefficientModel tensor = CoefficientModel.build(decoders.resolve("optimum/base/model.onnx"), tuned,
+                     CoefficientBlocks.Granularity.TENSOR, dir.resolve("tensor.onnx"))) {
             assertThat(layer.blocks().names()).containsExactly("embeddings", "layer 0", "layer 1", "head");
             assertThat(group.blocks().names()).containsExactly("group 0", "group 1");
             assertThat(CoefficientSearch.over(layer, tasks).objective()) // perplexity: the tasks' own metric
@@ -95,7 +98,11 @@ class CoefficientSearchTest {
             String head = blockOf.keySet().stream().filter(n -> n.startsWith("onnx::MatMul")
                     && blockOf.get(n) == 0).findFirst().orElseThrow(); // the transposed copy of the embedding
             assertThat(head).isNotNull();
-            for (CoefficientModel m : List.of(layer, group)) {
+            java.util.Map<String, Integer> perTensor = tensor.blocks().blockOf();
+            assertThat(tensor.blocks().names()).doesNotContain(head).contains("model.embed_tokens.weight");
+            assertThat(perTensor.get(head)).isEqualTo(perTensor.get("model.embed_tokens.weight"));
+            assertThat(new java.util.HashSet<>(perTensor.values())).hasSize(tensor.blocks().size());
+            for (CoefficientModel m : List.of(layer, group, tensor)) {
                 double[] c = new SplittableRandom(9).doubles(m.size(), 0, 1).toArray();
                 Path recipe = dir.resolve(m.blocks().granularity() + ".yaml");
                 m.writeRecipe(c, recipe);

@@ -82,6 +82,69 @@ class TintingTest {
         }
     }
 
+    /**
+     * Tinting++'s selection keeps the share of each task's samples whose pseudo-label the fine-tune is surest of (no
+     * kept sample less sure than a dropped one), and tinting on them still lowers the cross-entropy against the
+     * pseudo-labels of every sample; a share outside (0, 1] is refused.
+     */
+    @Test
+    void confidentTintingFitsTheSurestSamples() {
+        List<Task> tasks = withIdentityHeads();
+        List<Path> tuned = List.of(DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"),
+                DIGITS.resolve("task_c.onnx"));
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), tuned,
+                CoefficientBlocks.Granularity.TASK, dir.resolve("candidates.onnx"))) {
+            Tinting tinting = Tinting.over(m, tasks).rounds(1).generations(3).seed(1).confident(0.5);
+            List<int[]> selected = tinting.selected();
+            for (int t = 0; t < 3; t++) {
+                float[][] logits;
+                try (Candidate.Session teacher = Candidate.of(tuned.get(t)).open()) {
+                    logits = tasks.get(t).logits(teacher);
+                }
+                double[] sure = new double[logits.length];
+                for (int i = 0; i < logits.length; i++) {
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (float v : logits[i]) {
+                        max = Math.max(max, v);
+                    }
+                    double sum = 0;
+                    for (float v : logits[i]) {
+                        sum += Math.exp(v - max);
+                    }
+                    sure[i] = 1 / sum;
+                }
+                java.util.Set<Integer> kept = new java.util.HashSet<>();
+                for (int i : selected.get(t)) {
+                    kept.add(i);
+                }
+                assertThat(kept).hasSize((logits.length + 1) / 2);
+                double leastKept = kept.stream().mapToDouble(i -> sure[i]).min().orElseThrow();
+                for (int i = 0; i < logits.length; i++) {
+                    if (!kept.contains(i)) {
+                        assertThat(sure[i]).as("task %d sample %d", t, i).isLessThanOrEqualTo(leastKept);
+                    }
+                }
+            }
+            List<int[]> labels = tinting.pseudoLabels();
+            List<Task> pseudo = new ArrayList<>();
+            for (int t = 0; t < 3; t++) {
+                pseudo.add(tasks.get(t).withLabels(labels.get(t)));
+            }
+            CoefficientSearch all = CoefficientSearch.over(m, pseudo).objective(CoefficientSearch.Objective.SUPERVISED);
+            Tinting.Result r = tinting.run();
+            try (Candidate.Session s = m.session(r.coefficients())) {
+                double tinted = 0;
+                for (int t = 0; t < 3; t++) {
+                    tinted += pseudo.get(t).withHead(r.heads().get(t))
+                            .withMetric(dev.graft.eval.Metric.CROSS_ENTROPY).score(s) / 3;
+                }
+                assertThat(tinted).isLessThan(all.cost(m.initial()));
+            }
+            assertThatThrownBy(() -> Tinting.over(m, tasks).confident(0)).isInstanceOf(InvalidSettingException.class);
+            assertThatThrownBy(() -> Tinting.over(m, tasks).confident(1.5)).isInstanceOf(InvalidSettingException.class);
+        }
+    }
+
     /** The head fit's gradient is its objective's (central differences), and fitting lowers the objective. */
     @Test
     void theHeadFitFollowsItsGradient() {
