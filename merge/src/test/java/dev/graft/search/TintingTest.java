@@ -22,6 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class TintingTest {
     static final Path DIGITS = Path.of("../examples/recipes/digits");
+    static final List<Path> TUNED = List.of(DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"),
+            DIGITS.resolve("task_c.onnx"));
 
     @TempDir
     Path dir;
@@ -47,13 +49,11 @@ class TintingTest {
     @Test
     void tintingFitsThePseudoLabelsAndGainsAccuracy() {
         List<Task> tasks = withIdentityHeads();
-        List<Path> tuned = List.of(DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"),
-                DIGITS.resolve("task_c.onnx"));
-        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), tuned,
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), TUNED,
                 CoefficientBlocks.Granularity.LAYER, dir.resolve("candidates.onnx"))) {
             Tinting tinting = Tinting.over(m, tasks).rounds(2).generations(4).seed(1);
             List<int[]> labels = tinting.pseudoLabels();
-            try (Candidate.Session a = Candidate.of(tuned.get(0)).open()) {
+            try (Candidate.Session a = Candidate.of(TUNED.get(0)).open()) {
                 float[][] logits = tasks.get(0).logits(a);
                 for (int i = 0; i < logits.length; i++) {
                     for (float v : logits[i]) {
@@ -90,15 +90,13 @@ class TintingTest {
     @Test
     void confidentTintingFitsTheSurestSamples() {
         List<Task> tasks = withIdentityHeads();
-        List<Path> tuned = List.of(DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"),
-                DIGITS.resolve("task_c.onnx"));
-        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), tuned,
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), TUNED,
                 CoefficientBlocks.Granularity.TASK, dir.resolve("candidates.onnx"))) {
             Tinting tinting = Tinting.over(m, tasks).rounds(1).generations(3).seed(1).confident(0.5);
             List<int[]> selected = tinting.selected();
             for (int t = 0; t < 3; t++) {
                 float[][] logits;
-                try (Candidate.Session teacher = Candidate.of(tuned.get(t)).open()) {
+                try (Candidate.Session teacher = Candidate.of(TUNED.get(t)).open()) {
                     logits = tasks.get(t).logits(teacher);
                 }
                 double[] sure = new double[logits.length];
