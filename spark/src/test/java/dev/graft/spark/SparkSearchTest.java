@@ -87,6 +87,41 @@ class SparkSearchTest {
         }
     }
 
+    /**
+     * A folder shipped to the executors (zipped, unpacked by Spark): they open the problem from their copy (paths
+     * rebased under Spark's file root, not the driver's folder) and score as here; a recipe outside the folder is
+     * refused.
+     */
+    @Test
+    void aShippedFolderIsScoredFromTheExecutorsCopy() throws Exception {
+        Path pool = Files.createDirectories(dir.resolve("pool"));
+        try (var files = Files.list(DIGITS)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (f.toString().endsWith(".onnx") || f.toString().endsWith(".npy") || f.toString().endsWith(".yaml")) {
+                    Files.copy(f, pool.resolve(f.getFileName()));
+                }
+            }
+        }
+        SearchProblem problem = SearchProblem.of(pool.resolve("task_arithmetic.yaml"), pool.resolve("tasks.yaml"));
+        SparkEvaluator shipped = SparkEvaluator.shipping(spark, problem, pool);
+        SearchProblem copy = SparkEvaluator.rebased(problem, pool.toAbsolutePath().toString(),
+                org.apache.spark.SparkFiles.get("pool.zip"));
+        assertThat(Path.of(copy.recipe())).isNotEqualTo(Path.of(problem.recipe())).startsWith(
+                Path.of(org.apache.spark.SparkFiles.getRootDirectory()))
+                .endsWith(Path.of("pool.zip", "task_arithmetic.yaml"));
+        double[][] points = {{0.3, 0.3, 0.3}, {0.9, 0.1, 0.5}};
+        double[] onSpark = shipped.costs(points);
+        assertThat(Path.of(copy.recipe())).exists(); // fetched by the executors
+        try (SearchProblem.Opened opened = problem.open(Files.createDirectories(dir.resolve("here")))) {
+            for (int k = 0; k < points.length; k++) {
+                assertThat(onSpark[k]).isEqualTo(opened.search().cost(points[k]));
+            }
+        }
+        SearchProblem outside = SearchProblem.of(DIGITS.resolve("task_arithmetic.yaml"), pool.resolve("tasks.yaml"));
+        assertThatThrownBy(() -> SparkEvaluator.shipping(spark, outside, pool))
+                .isInstanceOf(dev.graft.InvalidSettingException.class).hasMessageContaining("is not inside");
+    }
+
     /** {@code graft search} through Spark writes the recipe, model, log and plot, and resumes from the log. */
     @Test
     void theCommandWritesItsOutputs() {
