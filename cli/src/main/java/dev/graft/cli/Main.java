@@ -30,9 +30,9 @@ public final class Main {
 
     /**
      * Runs {@code graft search ARGS} (the arguments after {@code search}) with each problem's candidates scored by
-     * {@code engine}'s evaluator (graft-spark's Spark tasks) instead of local threads.
+     * {@code engine} (graft-spark's Spark tasks) instead of local threads.
      */
-    public static int search(Function<SearchProblem, CoefficientSearch.Evaluator> engine, PrintWriter out,
+    public static int search(Function<SearchProblem, CoefficientSearch.Engine> engine, PrintWriter out,
                              PrintWriter err, String... args) {
         return execute(new CommandLine(new SearchCommand(engine)), out, err, args);
     }

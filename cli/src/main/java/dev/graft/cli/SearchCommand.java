@@ -44,7 +44,7 @@ import picocli.CommandLine.Spec;
                 + "OUT/convergence.svg.")
 final class SearchCommand implements Callable<Integer> {
     /** Who scores the candidates of a problem: null, the local threads (--threads); graft-spark's Spark tasks. */
-    private final Function<SearchProblem, CoefficientSearch.Evaluator> engine;
+    private final Function<SearchProblem, CoefficientSearch.Engine> engine;
 
     @Spec
     CommandSpec spec;
@@ -53,7 +53,7 @@ final class SearchCommand implements Callable<Integer> {
         this(problem -> null);
     }
 
-    SearchCommand(Function<SearchProblem, CoefficientSearch.Evaluator> engine) {
+    SearchCommand(Function<SearchProblem, CoefficientSearch.Engine> engine) {
         this.engine = engine;
     }
 
@@ -178,10 +178,10 @@ final class SearchCommand implements Callable<Integer> {
         return 0;
     }
 
-    private void search(PrintWriter out, SearchProblem.Opened opened, CoefficientSearch.Evaluator evaluator) {
+    private void search(PrintWriter out, SearchProblem.Opened opened, CoefficientSearch.Engine engine) {
         SearchSpace space = opened.space();
         CoefficientSearch search = opened.search().generations(generations)
-                .population(population).sigma(sigma).seed(seed).threads(threads).evaluator(evaluator)
+                .population(population).sigma(sigma).seed(seed).threads(threads).engine(engine)
                 .checkpoint(output.resolve("search.json"))
                 .onGeneration(g -> {
                     out.printf(Locale.ROOT, "generation %d: best %.5f, mean %.5f, sigma %.4f, best so far %.5f%n",

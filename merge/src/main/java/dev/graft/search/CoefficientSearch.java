@@ -4,8 +4,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.graft.GraftIoException;
 import dev.graft.InvalidSettingException;
 import dev.graft.eval.Candidate;
+import dev.graft.eval.Evaluator;
 import dev.graft.eval.Metric;
 import dev.graft.eval.Task;
+import dev.graft.exec.Execution;
+import dev.graft.onnx.TemporaryFolder;
+import dev.graft.recipe.Recipes;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +32,8 @@ import java.util.function.Consumer;
  * Multi-Task Learning", ICLR 2024; task-wise with {@link CoefficientBlocks.Granularity#TASK}, layer-wise with
  * {@link CoefficientBlocks.Granularity#LAYER}), aTLAS's cross-entropy on a few labelled samples (Zhang et al.,
  * "Knowledge Composition using Task Vectors with Learned Anisotropic Scaling", NeurIPS 2024), or the tasks' own
- * metrics. The papers learn the coefficients by gradient descent; ONNX Runtime's Java build has no training, so
+ * metrics and those of any {@link Evaluator} (mergekit-evolve's scores; {@link #evaluators}). The papers learn the
+ * coefficients by gradient descent; ONNX Runtime's Java build has no training, so
  * here the search is derivative-free, and needs more evaluations for more coefficients.
  *
  * <p>Starting points and bounds are the space's (coefficients: 0.3 within [0, 1], AdaMerging's, which clamps to that
@@ -72,13 +77,13 @@ public final class CoefficientSearch {
     }
 
     /**
-     * Scores a generation's points: by default a pool of {@link #threads} threads calling {@link #cost}; the
-     * {@code graft-spark} module's evaluator scores them as Spark tasks, each executor with the same problem open
-     * ({@link SearchProblem}). An evaluator gives each point the cost {@link #cost} gives it, so that the search
-     * is the same wherever it is evaluated.
+     * Where a generation's points are scored: by default a pool of {@link #threads} threads calling {@link #cost};
+     * the {@code graft-spark} module's engine scores them as Spark tasks, each executor with the same problem open
+     * ({@link SearchProblem}). An engine gives each point the cost {@link #cost} gives it, so that the search is the
+     * same wherever it runs.
      */
     @FunctionalInterface
-    public interface Evaluator {
+    public interface Engine {
         /** The cost of each point, in order. */
         double[] costs(double[][] points);
     }
@@ -103,7 +108,8 @@ public final class CoefficientSearch {
     private int threads = 1;
     private int samples;
     private Path checkpoint;
-    private Evaluator evaluator;
+    private Engine engine;
+    private List<Evaluator> evaluators = List.of();
     private List<Task> scored; // the tasks as scored, made once for the objective and sample budget
     private Consumer<Generation> listener = g -> { };
 
@@ -115,12 +121,9 @@ public final class CoefficientSearch {
     /**
      * A search over {@code space} scored on {@code tasks}.
      *
-     * @throws InvalidSettingException if there are no tasks
+     * (none: only {@link #evaluators}; a search needs one or the other, checked when it scores).
      */
     public static CoefficientSearch over(SearchSpace space, List<Task> tasks) {
-        if (tasks.isEmpty()) {
-            throw new InvalidSettingException("a search needs at least one task");
-        }
         return new CoefficientSearch(space, tasks);
     }
 
@@ -206,9 +209,22 @@ public final class CoefficientSearch {
         return this;
     }
 
-    /** Scores each generation with {@code e} instead of the local threads (null: the local threads). */
-    public CoefficientSearch evaluator(Evaluator e) {
-        this.evaluator = e;
+    /**
+     * Also scores each candidate by {@code list}: any {@link Evaluator} (a user's own Java one), given the candidate
+     * written as a model file — its recipe ({@link SearchSpace#writeRecipe}) merged into a temporary folder, a file
+     * per candidate, so slower than a task, which runs the candidate in memory. Each is one more term of the mean
+     * (negated when higher is better). Evaluators are scored by their own metric: the objective is
+     * {@link Objective#SCORE}, and they run in this JVM (not on a remote {@link Engine}).
+     */
+    public CoefficientSearch evaluators(List<? extends Evaluator> list) {
+        this.evaluators = List.copyOf(list);
+        this.scored = null;
+        return this;
+    }
+
+    /** Scores each generation on {@code e} instead of the local threads (null: the local threads). */
+    public CoefficientSearch engine(Engine e) {
+        this.engine = e;
         return this;
     }
 
@@ -229,6 +245,9 @@ public final class CoefficientSearch {
         if (objective != null) {
             return objective;
         }
+        if (!evaluators.isEmpty() || tasks.isEmpty()) {
+            return Objective.SCORE;
+        }
         if (tasks.stream().allMatch(Task::labelled)) {
             return Objective.SUPERVISED;
         }
@@ -244,6 +263,13 @@ public final class CoefficientSearch {
     }
 
     private List<Task> scoredTasks() {
+        if (tasks.isEmpty() && evaluators.isEmpty()) {
+            throw new InvalidSettingException("a search needs at least one task or evaluator");
+        }
+        if (!evaluators.isEmpty() && objective() != Objective.SCORE) {
+            throw new InvalidSettingException("evaluators are scored by their own metric: the objective must be score, "
+                    + "not " + name(objective()));
+        }
         List<Task> budget = samples == 0 ? tasks : tasks.stream().map(t -> t.first(samples)).toList();
         return switch (objective()) {
             case ENTROPY -> budget.stream().map(t -> t.withMetric(Metric.ENTROPY)).toList();
@@ -259,21 +285,42 @@ public final class CoefficientSearch {
 
     private double cost(List<Task> scored, double[] c) {
         double total = 0;
-        try (Candidate.Session s = space.session(c)) {
-            for (Task t : scored) {
-                double score = t.score(s);
-                total += t.higherIsBetter() ? -score : score;
+        if (!scored.isEmpty()) {
+            try (Candidate.Session s = space.session(c)) {
+                for (Task t : scored) {
+                    double score = t.score(s);
+                    total += t.higherIsBetter() ? -score : score;
+                }
             }
         }
-        return Double.isNaN(total) ? Double.POSITIVE_INFINITY : total / scored.size(); // NaN: the worst
+        if (!evaluators.isEmpty()) {
+            try (TemporaryFolder work = TemporaryFolder.create("graft-candidate-")) {
+                Path recipe = work.resolve("candidate.yaml");
+                Path model = work.resolve("candidate.onnx");
+                space.writeRecipe(c, recipe);
+                Recipes.read(recipe).run(model, Execution.defaults());
+                for (Evaluator e : evaluators) {
+                    double score = e.evaluate(model);
+                    total += e.higherIsBetter() ? -score : score;
+                }
+            }
+        }
+        double mean = total / (scored.size() + evaluators.size());
+        return Double.isNaN(mean) ? Double.POSITIVE_INFINITY : mean; // NaN: the worst
     }
 
     /**
      * Runs the search (or what is left of it, from the checkpoint).
      *
      * @throws GraftIoException if the checkpoint cannot be read or written
+     * @throws InvalidSettingException if there is nothing to score, or evaluators with another objective than score
+     *                                 or with a remote engine
      */
     public Result run() {
+        if (engine != null && !evaluators.isEmpty()) {
+            throw new InvalidSettingException("evaluators score candidates in this JVM; a remote engine cannot run "
+                    + "them: search with tasks only, or without the engine");
+        }
         List<Task> scored = scored();
         CmaEs.Settings settings = settings();
         List<Generation> log = new ArrayList<>();
@@ -290,7 +337,7 @@ public final class CoefficientSearch {
             log.add(new Generation(0, start, start, sigma, settings.initial().clone(), start));
             listener.accept(log.get(0));
         }
-        ExecutorService pool = threads > 1 && evaluator == null ? Executors.newFixedThreadPool(threads) : null;
+        ExecutorService pool = threads > 1 && engine == null ? Executors.newFixedThreadPool(threads) : null;
         try {
             while (es.generation() < generations) {
                 double[][] xs = es.ask();
@@ -336,10 +383,10 @@ public final class CoefficientSearch {
     }
 
     private double[] evaluate(List<Task> scored, double[][] xs, ExecutorService pool) {
-        if (evaluator != null) {
-            double[] costs = evaluator.costs(xs);
+        if (engine != null) {
+            double[] costs = engine.costs(xs);
             if (costs.length != xs.length) {
-                throw new IllegalStateException("the evaluator scored " + costs.length + " of " + xs.length + " points");
+                throw new IllegalStateException("the engine scored " + costs.length + " of " + xs.length + " points");
             }
             return costs;
         }

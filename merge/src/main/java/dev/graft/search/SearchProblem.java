@@ -15,7 +15,7 @@ import java.util.List;
  * ({@link #open}): the recipe whose models are searched (its task-vector coefficients at a granularity, or with
  * {@code genome} the recipe's own parameters, {@link RecipeGenome}), the task file, the objective (null: the tasks'
  * default) and the sample budget. The optimiser's settings are not part of it: they live only where the search runs
- * ({@link CoefficientSearch}), and a remote evaluator ({@link CoefficientSearch.Evaluator}) sends only points.
+ * ({@link CoefficientSearch}), and a remote engine ({@link CoefficientSearch.Engine}) sends only points.
  * Serializable, and equal problems are equal, so that an executor can keep one open problem per description.
  *
  * @param recipe the recipe file's absolute path

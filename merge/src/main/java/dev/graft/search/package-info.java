@@ -6,7 +6,7 @@
  * candidate) or any recipe's weights, densities, λ and t ({@link dev.graft.search.RecipeGenome}); CMA-ES in ask/tell
  * form ({@link dev.graft.search.CmaEs}) proposes them and {@link dev.graft.search.CoefficientSearch} scores them by
  * AdaMerging's entropy, aTLAS's cross-entropy or the tasks' metrics, with checkpoints to resume from, a
- * generation's points scored by local threads or by another {@link dev.graft.search.CoefficientSearch.Evaluator}
+ * generation's points scored by local threads or on another {@link dev.graft.search.CoefficientSearch.Engine}
  * (the {@code graft-spark} module's Spark tasks, each rebuilding the {@link dev.graft.search.SearchProblem});
  * {@link dev.graft.search.Tinting} also refits each task's head; {@link dev.graft.search.SubsetAverages} scores the
  * averages of many subsets of a model pool. The best point is written as the recipe that merges it

@@ -262,6 +262,60 @@ class CoefficientSearchTest {
         }
     }
 
+    /**
+     * A user's own {@link dev.graft.eval.Evaluator} (not a task: it sees only a model file) scores a candidate as the
+     * model the candidate's recipe merges, alone or beside tasks, and a short search on it never ends worse than its
+     * start; evaluators with another objective than score, with a remote engine, or nothing to score are refused.
+     */
+    @Test
+    void aUsersOwnEvaluatorScoresTheWrittenCandidate() {
+        List<Task> tasks = TaskFile.read(DIGITS.resolve("tasks.yaml"));
+        java.util.concurrent.atomic.AtomicInteger files = new java.util.concurrent.atomic.AtomicInteger();
+        dev.graft.eval.Evaluator own = new dev.graft.eval.Evaluator() { // task A's accuracy, computed by the user
+            @Override
+            public String name() {
+                return "own";
+            }
+
+            @Override
+            public boolean higherIsBetter() {
+                return true;
+            }
+
+            @Override
+            public double evaluate(Path model) {
+                files.incrementAndGet();
+                return tasks.get(0).evaluate(model);
+            }
+        };
+        try (CoefficientModel m = CoefficientModel.build(DIGITS.resolve("base.onnx"), fineTunes(),
+                CoefficientBlocks.Granularity.TASK, dir.resolve("candidates.onnx"))) {
+            double[] c = {0.2, 0.6, 0.4};
+            double expected = tasks.get(0).evaluate(writeRecipeOf(m, c, "own"));
+            CoefficientSearch alone = CoefficientSearch.over(m, List.of()).evaluators(List.of(own));
+            assertThat(alone.objective()).isEqualTo(CoefficientSearch.Objective.SCORE);
+            assertThat(alone.cost(c)).isEqualTo(-expected);
+            double withTask = CoefficientSearch.over(m, List.of(tasks.get(1))).evaluators(List.of(own)).cost(c);
+            double taskB;
+            try (Candidate.Session s = m.session(c)) {
+                taskB = tasks.get(1).score(s);
+            }
+            assertThat(withTask).isCloseTo(-(expected + taskB) / 2, within(1e-12));
+            CoefficientSearch.Result r = CoefficientSearch.over(m, List.of()).evaluators(List.of(own)).generations(2)
+                    .population(4).seed(3).run();
+            assertThat(r.cost()).isLessThanOrEqualTo(r.generations().get(0).bestCost());
+            assertThat(files.get()).isEqualTo(2 + 1 + 2 * 4); // two costs above, then the start and 2 generations of 4
+            assertThatThrownBy(() -> CoefficientSearch.over(m, tasks).evaluators(List.of(own))
+                    .objective(CoefficientSearch.Objective.ENTROPY).cost(c))
+                    .isInstanceOf(InvalidSettingException.class).hasMessageContaining("objective must be score");
+            assertThatThrownBy(() -> CoefficientSearch.over(m, List.of()).evaluators(List.of(own))
+                    .engine(points -> new double[points.length]).run())
+                    .isInstanceOf(InvalidSettingException.class).hasMessageContaining("remote engine");
+            assertThatThrownBy(() -> CoefficientSearch.over(m, List.of()).cost(c))
+                    .isInstanceOf(InvalidSettingException.class).hasMessageContaining("at least one task or evaluator");
+        }
+    }
+
     @Test
     void badInputsAreRefused() {
         assertThatThrownBy(() -> CoefficientModel.build(DIGITS.resolve("base.onnx"), List.of(DIGITS.resolve("base.onnx")),

@@ -8,10 +8,10 @@ import org.apache.spark.api.java.JavaSparkContext;
 /**
  * {@code graft search} on Apache Spark, for {@code spark-submit}: the same arguments and outputs as
  * {@code graft search} (the README's), with each generation's candidates scored as Spark tasks
- * ({@link SparkEvaluator}) instead of local threads ({@code --threads} is not used). Without a master set by
+ * ({@link SparkEngine}) instead of local threads ({@code --threads} is not used). Without a master set by
  * {@code spark-submit} it runs on {@code local[*]}. With {@code --conf spark.graft.ship=FOLDER} the executors read
  * the recipe, the task file and the models from a copy of that folder which the driver sends them
- * ({@link SparkEvaluator#shipping}), instead of from shared storage. Model Tinting ({@code --objective tinting})
+ * ({@link SparkEngine#shipping}), instead of from shared storage. Model Tinting ({@code --objective tinting})
  * alternates head fits with its coefficient searches and runs on the driver.
  */
 public final class SparkSearch {
@@ -33,7 +33,7 @@ public final class SparkSearch {
     /** Runs {@code graft search ARGS} with candidates scored on {@code spark}; returns the exit status. */
     public static int run(JavaSparkContext spark, PrintWriter out, PrintWriter err, String... args) {
         String ship = spark.getConf().get("spark.graft.ship", null);
-        return Main.search(problem -> ship == null ? new SparkEvaluator(spark, problem)
-                : SparkEvaluator.shipping(spark, problem, java.nio.file.Path.of(ship)), out, err, args);
+        return Main.search(problem -> ship == null ? new SparkEngine(spark, problem)
+                : SparkEngine.shipping(spark, problem, java.nio.file.Path.of(ship)), out, err, args);
     }
 }

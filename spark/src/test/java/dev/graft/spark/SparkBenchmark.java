@@ -48,13 +48,13 @@ public final class SparkBenchmark {
             try (JavaSparkContext spark = new JavaSparkContext(new SparkConf().setMaster(master)
                     .setAppName("graft-spark-benchmark").set("spark.ui.enabled", "false"));
                  SearchProblem.Opened opened = problem.open(Files.createDirectories(work.resolve(master)))) {
-                SparkEvaluator evaluator = new SparkEvaluator(spark, problem);
+                SparkEngine engine = new SparkEngine(spark, problem);
                 long t0 = System.nanoTime();
-                evaluator.costs(new double[][] {opened.space().initial()}); // the executors open the problem
+                engine.costs(new double[][] {opened.space().initial()}); // the executors open the problem
                 System.out.printf(Locale.ROOT, "%s open and first candidate: %.1f s (%d executor slots)%n", master,
                         (System.nanoTime() - t0) / 1e9, spark.defaultParallelism());
                 long t1 = System.nanoTime();
-                double[] found = run(opened, evaluator, generations, population);
+                double[] found = run(opened, engine, generations, population);
                 double seconds = (System.nanoTime() - t1) / 1e9;
                 report("Spark " + master, seconds, candidates, localSeconds);
                 System.out.printf(Locale.ROOT, "  overhead against the local engine: %+.3f s a candidate; same result: %s%n",
@@ -63,10 +63,10 @@ public final class SparkBenchmark {
         }
     }
 
-    private static double[] run(SearchProblem.Opened opened, CoefficientSearch.Evaluator evaluator, int generations,
+    private static double[] run(SearchProblem.Opened opened, CoefficientSearch.Engine engine, int generations,
                                 int population) {
         CoefficientSearch.Result r = opened.search().generations(generations).population(population).seed(0)
-                .evaluator(evaluator).run();
+                .engine(engine).run();
         double[] out = Arrays.copyOf(r.coefficients(), r.coefficients().length + 1);
         out[out.length - 1] = r.cost();
         return out;

@@ -48,10 +48,10 @@ class SparkSearchTest {
                 .withGranularity(CoefficientBlocks.Granularity.LAYER, 1);
     }
 
-    private CoefficientSearch.Result search(SearchProblem problem, CoefficientSearch.Evaluator evaluator,
+    private CoefficientSearch.Result search(SearchProblem problem, CoefficientSearch.Engine engine,
                                             String work) throws Exception {
         try (SearchProblem.Opened opened = problem.open(Files.createDirectories(dir.resolve(work)))) {
-            return opened.search().generations(3).population(6).seed(7).evaluator(evaluator).run();
+            return opened.search().generations(3).population(6).seed(7).engine(engine).run();
         }
     }
 
@@ -60,7 +60,7 @@ class SparkSearchTest {
     void sparkFindsWhatTheLocalEngineFinds() throws Exception {
         SearchProblem problem = layerWise();
         CoefficientSearch.Result local = search(problem, null, "local");
-        CoefficientSearch.Result onSpark = search(problem, new SparkEvaluator(spark, problem), "spark");
+        CoefficientSearch.Result onSpark = search(problem, new SparkEngine(spark, problem), "spark");
         assertThat(onSpark.generations()).hasSize(4);
         assertThat(onSpark.coefficients()).containsExactly(local.coefficients());
         assertThat(onSpark.cost()).isEqualTo(local.cost());
@@ -80,7 +80,7 @@ class SparkSearchTest {
                 .withGenome(List.of("weight", "density"), 1);
         double[][] points = {{0.2, 0.5, 0.9, 0.3, 0.6, 1.0}, {1, 1, 1, 1, 1, 1}, {0.5, 0.1, 0.7, 0.9, 0.2, 0.4}};
         try (SearchProblem.Opened opened = problem.open(Files.createDirectories(dir.resolve("genome")))) {
-            double[] onSpark = new SparkEvaluator(spark, problem).costs(points);
+            double[] onSpark = new SparkEngine(spark, problem).costs(points);
             for (int k = 0; k < points.length; k++) {
                 assertThat(onSpark[k]).as("point %d", k).isEqualTo(opened.search().cost(points[k]));
             }
@@ -103,8 +103,8 @@ class SparkSearchTest {
             }
         }
         SearchProblem problem = SearchProblem.of(pool.resolve("task_arithmetic.yaml"), pool.resolve("tasks.yaml"));
-        SparkEvaluator shipped = SparkEvaluator.shipping(spark, problem, pool);
-        SearchProblem copy = SparkEvaluator.rebased(problem, pool.toAbsolutePath().toString(),
+        SparkEngine shipped = SparkEngine.shipping(spark, problem, pool);
+        SearchProblem copy = SparkEngine.rebased(problem, pool.toAbsolutePath().toString(),
                 org.apache.spark.SparkFiles.get("pool.zip"));
         assertThat(Path.of(copy.recipe())).isNotEqualTo(Path.of(problem.recipe())).startsWith(
                 Path.of(org.apache.spark.SparkFiles.getRootDirectory()))
@@ -118,7 +118,7 @@ class SparkSearchTest {
             }
         }
         SearchProblem outside = SearchProblem.of(DIGITS.resolve("task_arithmetic.yaml"), pool.resolve("tasks.yaml"));
-        assertThatThrownBy(() -> SparkEvaluator.shipping(spark, outside, pool))
+        assertThatThrownBy(() -> SparkEngine.shipping(spark, outside, pool))
                 .isInstanceOf(dev.graft.InvalidSettingException.class).hasMessageContaining("is not inside");
     }
 
@@ -153,7 +153,7 @@ class SparkSearchTest {
     @Test
     void anExecutorsErrorReachesTheDriver() {
         SearchProblem gone = SearchProblem.of(dir.resolve("gone.yaml"), DIGITS.resolve("tasks.yaml"));
-        assertThatThrownBy(() -> new SparkEvaluator(spark, gone).costs(new double[][] {{0.3, 0.3, 0.3}}))
+        assertThatThrownBy(() -> new SparkEngine(spark, gone).costs(new double[][] {{0.3, 0.3, 0.3}}))
                 .isInstanceOf(IllegalStateException.class)
                 .hasMessageContaining("Spark could not score the candidates")
                 .hasMessageContaining("gone.yaml");

@@ -18,17 +18,17 @@ import org.apache.spark.api.java.JavaSparkContext;
  * executor from the paths in the problem, which must be the same on every machine (shared storage), or, for a
  * pool small enough to copy, from a folder the driver ships to every executor ({@link #shipping}).
  */
-public final class SparkEvaluator implements CoefficientSearch.Evaluator {
+public final class SparkEngine implements CoefficientSearch.Engine {
     private final JavaSparkContext spark;
     private final SearchProblem problem;
     private final String shipped; // the shipped folder's path on the driver, or null
 
     /** Scores the points of {@code problem} as tasks of {@code spark}, its files read where the problem says. */
-    public SparkEvaluator(JavaSparkContext spark, SearchProblem problem) {
+    public SparkEngine(JavaSparkContext spark, SearchProblem problem) {
         this(spark, problem, null);
     }
 
-    private SparkEvaluator(JavaSparkContext spark, SearchProblem problem, String shipped) {
+    private SparkEngine(JavaSparkContext spark, SearchProblem problem, String shipped) {
         this.spark = spark;
         this.problem = problem;
         this.shipped = shipped;
@@ -43,7 +43,7 @@ public final class SparkEvaluator implements CoefficientSearch.Evaluator {
      * @throws InvalidSettingException if the recipe or the task file is not inside {@code folder}
      * @throws dev.graft.GraftIoException if the folder cannot be zipped
      */
-    public static SparkEvaluator shipping(JavaSparkContext spark, SearchProblem problem, Path folder) {
+    public static SparkEngine shipping(JavaSparkContext spark, SearchProblem problem, Path folder) {
         Path root = folder.toAbsolutePath().normalize();
         for (String file : List.of(problem.recipe(), problem.tasks())) {
             if (!Path.of(file).startsWith(root)) {
@@ -52,7 +52,7 @@ public final class SparkEvaluator implements CoefficientSearch.Evaluator {
             }
         }
         spark.sc().addArchive(ShippedFolder.zip(root).toString());
-        return new SparkEvaluator(spark, problem, root.toString());
+        return new SparkEngine(spark, problem, root.toString());
     }
 
     /**
@@ -62,7 +62,7 @@ public final class SparkEvaluator implements CoefficientSearch.Evaluator {
      */
     @Override
     public double[] costs(double[][] points) {
-        SearchProblem p = problem; // the task captures the description, not this evaluator and its context
+        SearchProblem p = problem; // the task captures the description, not this engine and its context
         String from = shipped;
         List<Double> costs;
         try {
