@@ -280,10 +280,7 @@ public final class CoefficientSearch {
 
     /** The objective at {@code c}: the mean over tasks of each task's cost (lower is better). */
     public double cost(double[] c) {
-        return cost(scored(), c);
-    }
-
-    private double cost(List<Task> scored, double[] c) {
+        List<Task> scored = scored();
         double total = 0;
         if (!scored.isEmpty()) {
             try (Candidate.Session s = space.session(c)) {
@@ -321,7 +318,7 @@ public final class CoefficientSearch {
             throw new InvalidSettingException("evaluators score candidates in this JVM; a remote engine cannot run "
                     + "them: search with tasks only, or without the engine");
         }
-        List<Task> scored = scored();
+        scored(); // refuses a search with nothing to score before anything runs
         CmaEs.Settings settings = settings();
         List<Generation> log = new ArrayList<>();
         CmaEs es = new CmaEs(settings);
@@ -332,16 +329,17 @@ public final class CoefficientSearch {
             es = CmaEs.resume(settings, saved.state());
             log.addAll(saved.generations());
         }
-        if (log.isEmpty()) { // generation 0: the start, so that the result is never worse than it
-            double start = evaluate(scored, new double[][] {settings.initial()}, null)[0];
-            log.add(new Generation(0, start, start, sigma, settings.initial().clone(), start));
-            listener.accept(log.get(0));
-        }
         ExecutorService pool = threads > 1 && engine == null ? Executors.newFixedThreadPool(threads) : null;
+        Engine on = engine != null ? engine : xs -> scoreHere(xs, pool);
         try {
+            if (log.isEmpty()) { // generation 0: the start, so that the result is never worse than it
+                double start = costs(on, new double[][] {settings.initial()})[0];
+                log.add(new Generation(0, start, start, sigma, settings.initial().clone(), start));
+                listener.accept(log.get(0));
+            }
             while (es.generation() < generations) {
                 double[][] xs = es.ask();
-                double[] costs = evaluate(scored, xs, pool);
+                double[] costs = costs(on, xs);
                 es.tell(costs);
                 Generation g = new Generation(es.generation(), Arrays.stream(costs).min().orElseThrow(),
                         Arrays.stream(costs).average().orElseThrow(), es.sigma(), es.best(),
@@ -367,8 +365,8 @@ public final class CoefficientSearch {
         double[] lo = space.lower();
         double[] hi = space.upper();
         if (bounds != null) {
-            java.util.Arrays.fill(lo, bounds[0]);
-            java.util.Arrays.fill(hi, bounds[1]);
+            Arrays.fill(lo, bounds[0]);
+            Arrays.fill(hi, bounds[1]);
         }
         if (initial != null) {
             Arrays.fill(x, initial);
@@ -382,24 +380,26 @@ public final class CoefficientSearch {
         return new CmaEs.Settings(x, sigma, lo, hi, population, seed);
     }
 
-    private double[] evaluate(List<Task> scored, double[][] xs, ExecutorService pool) {
-        if (engine != null) {
-            double[] costs = engine.costs(xs);
-            if (costs.length != xs.length) {
-                throw new IllegalStateException("the engine scored " + costs.length + " of " + xs.length + " points");
-            }
-            return costs;
+    private static double[] costs(Engine on, double[][] xs) {
+        double[] costs = on.costs(xs);
+        if (costs.length != xs.length) {
+            throw new IllegalStateException("the engine scored " + costs.length + " of " + xs.length + " points");
         }
+        return costs;
+    }
+
+    /** The local engine: {@link #cost} of each point, on {@code pool}'s threads if there is one. */
+    private double[] scoreHere(double[][] xs, ExecutorService pool) {
         double[] costs = new double[xs.length];
         if (pool == null) {
             for (int k = 0; k < xs.length; k++) {
-                costs[k] = cost(scored, xs[k]);
+                costs[k] = cost(xs[k]);
             }
             return costs;
         }
         List<Future<Double>> futures = new ArrayList<>();
         for (double[] x : xs) {
-            futures.add(pool.submit(() -> cost(scored, x)));
+            futures.add(pool.submit(() -> cost(x)));
         }
         try {
             for (int k = 0; k < xs.length; k++) {
