@@ -123,7 +123,7 @@ public final class Candidate {
             runners.forEach(ModelRunner::close);
             throw e;
         }
-        return new Session(runners, decoderInputs, Map.of(), null, true);
+        return new Session(runners, decoderInputs, null, true);
     }
 
     static String nameOf(Path file) {
@@ -138,26 +138,23 @@ public final class Candidate {
     public final class Session implements AutoCloseable {
         private final List<ModelRunner> runners;
         private final List<DecoderInputs> decoderInputs;
-        private final Map<String, ModelRunner.Input> fixed;
         private final ModelRunner.Kept kept;
         private final boolean owner;
 
-        private Session(List<ModelRunner> runners, List<DecoderInputs> decoderInputs,
-                        Map<String, ModelRunner.Input> fixed, ModelRunner.Kept kept, boolean owner) {
+        private Session(List<ModelRunner> runners, List<DecoderInputs> decoderInputs, ModelRunner.Kept kept,
+                        boolean owner) {
             this.runners = runners;
             this.decoderInputs = decoderInputs;
-            this.fixed = fixed;
             this.kept = kept;
             this.owner = owner;
         }
 
         /**
-         * These sessions with {@code inputs} and the outputs {@code kept} of another run (or null) given to every
-         * run besides the data's (a searched candidate's weights): a view, whose closing closes {@code kept} and
-         * not the sessions.
+         * These sessions with the outputs {@code kept} of another run given to every run besides the data (a searched
+         * candidate's weights): a view, whose closing closes {@code kept} and not the sessions.
          */
-        public Session withInputs(Map<String, ModelRunner.Input> inputs, ModelRunner.Kept kept) {
-            return new Session(runners, decoderInputs, Map.copyOf(inputs), kept, false);
+        public Session withKept(ModelRunner.Kept kept) {
+            return new Session(runners, decoderInputs, kept, false);
         }
 
         /** The candidate being run. */
@@ -178,13 +175,8 @@ public final class Candidate {
         /** Output {@code output} on {@code inputs}; for an ensemble, the members' outputs averaged. */
         public ModelRunner.Output run(Map<String, ModelRunner.Input> inputs, String output) {
             ModelRunner.Output sum = null;
-            Map<String, ModelRunner.Input> given = inputs;
-            if (!fixed.isEmpty()) {
-                given = new LinkedHashMap<>(inputs);
-                given.putAll(fixed);
-            }
             for (int k = 0; k < runners.size(); k++) {
-                ModelRunner.Output out = runners.get(k).run(decoderInputs.get(k).complete(given), kept,
+                ModelRunner.Output out = runners.get(k).run(decoderInputs.get(k).complete(inputs), kept,
                         Set.of(output)).get(output);
                 if (out.values() == null) {
                     throw new IncompatibleModelsException(file(), output, "is " + out.type().displayName()

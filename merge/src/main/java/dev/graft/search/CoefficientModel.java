@@ -281,7 +281,7 @@ public final class CoefficientModel implements SearchSpace {
      */
     @Override
     public Candidate.Session session(double[] c) {
-        return session.withInputs(Map.of(), mixer.runKept(Map.of(INPUT, ModelRunner.Input.of(floats(c), c.length))));
+        return session.withKept(mixer.runKept(Map.of(INPUT, ModelRunner.Input.of(floats(c), c.length))));
     }
 
     /** Candidate {@code c}'s mixed weights computed here, as a merge in memory would give them. */
