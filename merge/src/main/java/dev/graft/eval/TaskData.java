@@ -68,19 +68,19 @@ public final class TaskData {
 
     /** The first {@code n} samples only (and their labels or documents): a budget of samples, always the same. */
     TaskData first(int n) {
-        if (n >= samples) {
-            return this;
-        }
-        return new TaskData(source + " (first " + n + ")", input -> inputs(input).first(n),
-                labels == null ? null : java.util.Arrays.copyOf(labels, n),
-                documents == null ? null : documents.first(n), n);
+        return n >= samples ? this : select(java.util.stream.IntStream.range(0, n).toArray(),
+                source + " (first " + n + ")");
     }
 
     /** Samples {@code indices} only (ascending; and their labels or documents), renumbered in that order. */
     TaskData select(int[] indices) {
+        return select(indices, source + " (" + indices.length + " selected)");
+    }
+
+    private TaskData select(int[] indices, String described) {
         int[] picked = indices.clone();
         int[] kept = labels == null ? null : java.util.Arrays.stream(picked).map(i -> labels[i]).toArray();
-        return new TaskData(source + " (" + picked.length + " selected)", input -> inputs(input).select(picked), kept,
+        return new TaskData(described, input -> inputs(input).select(picked), kept,
                 documents == null ? null : documents.select(picked), picked.length);
     }
 
