@@ -13,7 +13,7 @@ import java.util.Map;
 /**
  * An affine layer of a graph, as methods that refit layers (PLeaS) see it. Dense: {@code y = x·W + b} as {@code MatMul}
  * with a weight {@code [in, out]} and an optional bias {@code Add}, or as {@code Gemm} (weight {@code [in, out]}
- * or, with {@code transB}, {@code [out, in]}; bias in its third input). Convolution: a 2-D {@code Conv} with a
+ * or, with {@code transB}, {@code [out, in]}; bias in its third input; {@code alpha} and {@code beta} 1). Convolution: a 2-D {@code Conv} with a
  * weight {@code [out, in, kh, kw]} and an optional bias, read as a dense map on its input's {@link Patches}.
  * A {@code BatchNormalization} (inference mode) that alone reads the layer's result is part of the layer
  * ({@link Norm}): it is an affine map per output unit, folded into the weight and bias, and the merged graph
@@ -146,7 +146,8 @@ public record AffineLayer(String node, String weight, boolean outIn, String bias
                 continue;
             }
             boolean gemm = op.equals("Gemm");
-            if (!(gemm || op.equals("MatMul")) || shape.length != 2 || gemm && Attributes.getInt(n, "transA", 0) == 1) {
+            if (!(gemm || op.equals("MatMul")) || shape.length != 2 || gemm && (Attributes.getInt(n, "transA", 0) == 1
+                    || Attributes.getFloat(n, "alpha", 1) != 1 || Attributes.getFloat(n, "beta", 1) != 1)) {
                 continue;
             }
             boolean outIn = gemm && Attributes.getInt(n, "transB", 0) == 1;

@@ -179,12 +179,51 @@ public final class GraphEdit {
 
     /** Makes the node that writes {@code y} write {@code y.lora_base} instead; returns its index. */
     private int rerouteToBase(String y) {
-        int at = writer(y);
+        return renameOutput(y, y + ".lora_base");
+    }
+
+    /**
+     * Makes the node whose first output is {@code value} write {@code renamed} instead (nodes that read
+     * {@code value} still do: the caller adds the nodes that write it again); returns the node's index.
+     *
+     * @throws IllegalStateException if no node writes {@code value}
+     */
+    public int renameOutput(String value, String renamed) {
+        int at = writer(value);
         if (at < 0) {
-            throw new IllegalStateException("no node writes '" + y + "'");
+            throw new IllegalStateException("no node writes '" + value + "'");
         }
-        graph.getNodeBuilder(at).setOutput(0, y + ".lora_base");
+        graph.getNodeBuilder(at).setOutput(0, renamed);
         return at;
+    }
+
+    /**
+     * Inserts {@code nodes}, in order, right after the node whose first output is {@code value}; after the nodes
+     * placed before all others if no node writes it (a graph input or an initializer).
+     */
+    public GraphEdit insertAfter(String value, List<NodeProto> nodes) {
+        int at = writer(value);
+        int from = at < 0 ? prepended : at + 1;
+        for (int k = 0; k < nodes.size(); k++) {
+            graph.addNode(from + k, nodes.get(k));
+        }
+        if (from <= prepended) {
+            prepended += nodes.size();
+        }
+        return this;
+    }
+
+    /** Places {@code nodes} before all other nodes (after those placed there before). */
+    public GraphEdit prepend(List<NodeProto> nodes) {
+        for (NodeProto n : nodes) {
+            graph.addNode(prepended++, n);
+        }
+        return this;
+    }
+
+    /** Whether the graph has an input named {@code name}. */
+    public boolean hasInput(String name) {
+        return graph.getInputList().stream().anyMatch(i -> i.getName().equals(name));
     }
 
     private static NodeProto node(String op, List<String> inputs, String output, String scope) {

@@ -4,6 +4,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import dev.graft.align.Alignment;
 import dev.graft.align.PermutationSpec;
+import dev.graft.graph.ExpertRouting;
 import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
 import dev.graft.index.LoraSlots;
@@ -67,7 +68,7 @@ final class InspectCommand implements Callable<Integer> {
     record Listing(String file, long irVersion, Map<String, Long> opsets, String producer, int weights,
                    long parameters, long quantizedBytes, long bytes, Map<String, Long> bytesByDtype,
                    int constantTensors, List<Row> rows, List<TiedWeights.Tie> ties, List<PackedProjection> packed,
-                   List<LoraSlots.Slot> loraSlots) {
+                   List<LoraSlots.Slot> loraSlots, ExpertRouting.Routed routed) {
     }
 
     @Override
@@ -119,7 +120,7 @@ final class InspectCommand implements Callable<Integer> {
             Listing l = new Listing(model.toString(), p.getIrVersion(), opsets,
                     (p.getProducerName() + " " + p.getProducerVersion()).trim(), rows.size(), params, quantized, bytes,
                     byDtype, constantTensors, rows, TiedWeights.of(m, index), PackedProjection.find(m, index),
-                    List.copyOf(LoraSlots.of(m).byModule().values()));
+                    List.copyOf(LoraSlots.of(m).byModule().values()), ExpertRouting.find(m));
             if (json) {
                 Output.json(out, l);
             } else {
@@ -178,6 +179,13 @@ final class InspectCommand implements Callable<Integer> {
             out.printf("LoRA input slots on %d modules, fed an adapter per run (%s, %s, ...): %s%n",
                     l.loraSlots().size(), first.inputA(), first.inputB(), l.loraSlots().stream()
                             .map(LoraSlots.Slot::module).collect(java.util.stream.Collectors.joining(", ")));
+        }
+        if (!l.routed().isEmpty()) {
+            out.printf("routed layers (weight-ensembling experts, W0 + sum_t r_t(x)·tau_t): %d weights, %s experts; "
+                    + "%d routers: %s%n", l.routed().experts().size(), new java.util.TreeSet<>(l.routed().experts()
+                    .values()), l.routed().routers().size(), String.join(", ", l.routed().routers().keySet()));
+            l.routed().experts().forEach((w, n) -> out.printf("  routed: %s (%d experts, %s)%n", w, n,
+                    ExpertRouting.deltas(w)));
         }
         if (!constants && l.constantTensors() > 0) {
             out.printf("%d more tensors in Constant nodes or subgraphs (list them with --constants)%n",

@@ -4,6 +4,8 @@ import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
 import dev.graft.data.CalibrationSpec;
 import dev.graft.exec.Execution;
+import dev.graft.moe.MoeRecipe;
+import dev.graft.moe.WeightEnsemblingMoe;
 import dev.graft.pleas.PleasRecipe;
 import dev.graft.recipe.Recipe;
 import dev.graft.recipe.Recipes;
@@ -154,6 +156,10 @@ final class MergeCommand implements Callable<Integer> {
             Recipe parsed = Recipes.read(recipe);
             if (parsed instanceof PleasRecipe p) {
                 return pleas(p);
+            }
+            if (parsed instanceof MoeRecipe m) {
+                WeightEnsemblingMoe.Report r = m.run(output, Execution.defaults());
+                return emit(r, out -> MoeCommand.print(out, r));
             }
             if (!(parsed instanceof MergeRecipe m)) {
                 return emit(parsed.run(output, Execution.defaults()), out -> out.println("wrote " + output));

@@ -131,12 +131,20 @@ public final class TextTasks {
      * each fine-tune's own data for data-aware merges.
      */
     public List<Calibration> calibration(int samples) {
+        return texts("train", samples);
+    }
+
+    /**
+     * The first {@code samples} texts of each task's split {@code split}, unlabelled, in the order of {@link #NAMES}:
+     * inputs labelled only by the task they come from (a router's data).
+     */
+    public List<Calibration> texts(String split, int samples) {
         List<Calibration> out = new ArrayList<>();
         for (String task : NAMES) {
-            Path train = folder.resolve(task + "_train.tsv");
-            List<String> texts = TextFiles.lines(train).stream().filter(l -> !l.isBlank()).limit(samples)
+            Path file = folder.resolve(task + "_" + split + ".tsv");
+            List<String> texts = TextFiles.lines(file).stream().filter(l -> !l.isBlank()).limit(samples)
                     .map(l -> l.substring(l.indexOf('\t') + 1).strip()).toList();
-            out.add(Calibration.texts(train.toString(), texts, tokenizer, CalibrationSpec.MAX_TOKENS));
+            out.add(Calibration.texts(file.toString(), texts, tokenizer, CalibrationSpec.MAX_TOKENS));
         }
         return out;
     }

@@ -30,7 +30,7 @@ public enum Pooling {
      * One row per sample of {@code out}; {@code mask} is the batch's attention mask ({@code batch × positions}, or
      * null: every position is real).
      */
-    float[][] pool(ModelRunner.Output out, long[] mask, Path model, String output) {
+    public float[][] pool(ModelRunner.Output out, long[] mask, Path model, String output) {
         long[] shape = out.shape();
         int batch = (int) shape[0];
         Pooling how = this == AUTO ? (shape.length == 3 ? MEAN : NONE) : this;

@@ -3,6 +3,7 @@ package dev.graft.search;
 import dev.graft.InvalidSettingException;
 import dev.graft.eval.Candidate;
 import dev.graft.eval.Head;
+import dev.graft.eval.HeadFit;
 import dev.graft.eval.Task;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,13 +1,12 @@
-package dev.graft.search;
+package dev.graft.eval;
 
-import dev.graft.eval.Head;
 
 /**
  * A linear head refitted to features and labels by multinomial logistic regression, kept near the head it starts
  * from: minimises {@code (1/n)·Σ_i −log softmax(W·x_i + b)[y_i] + (λ/2)·‖W − W₀‖²}, which is convex, by gradient
  * descent with backtracking (Armijo's rule) from {@code W₀, b₀}, in float64.
  */
-final class HeadFit {
+public final class HeadFit {
     private HeadFit() {
     }
 
@@ -15,7 +14,7 @@ final class HeadFit {
      * {@code start} refitted to {@code features} (one row per sample, {@code start.width()} wide) and {@code labels}
      * (class indexes), with pull {@code lambda} towards {@code start}'s weights, in at most {@code iterations} steps.
      */
-    static Head fit(Head start, float[][] features, int[] labels, double lambda, int iterations) {
+    public static Head fit(Head start, float[][] features, int[] labels, double lambda, int iterations) {
         int k = start.classes();
         int d = start.width();
         float[] w0 = start.weights();

@@ -1,0 +1,79 @@
+package dev.graft.cli;
+
+import static dev.graft.cli.CliRun.graft;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code graft moe} and {@code graft merge} of a wemoe recipe on the digits fine-tunes; inspect; bad options. */
+class MoeCliTest {
+    static final Path DIGITS = Path.of("../examples/recipes/digits");
+
+    @TempDir
+    Path dir;
+
+    /**
+     * {@code graft moe} with fitted routers prints a line per router group with its routing accuracy; the recipe
+     * with the same settings writes the same weights; inspect lists the routed weights and routers.
+     */
+    @Test
+    void moeAndItsRecipeWriteTheSameRoutedModel() throws Exception {
+        Path moe = dir.resolve("moe.onnx");
+        CliRun r = graft("moe", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"),
+                DIGITS.resolve("task_b.onnx"), DIGITS.resolve("task_c.onnx"), "--calibration",
+                DIGITS.resolve("task_a_x.npy"), "--calibration", DIGITS.resolve("task_b_x.npy"), "--calibration",
+                DIGITS.resolve("task_c_x.npy"), "-o", moe);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("routed merge (WEMoE) of 3 experts, routers fitted", "2 router groups",
+                "logistic posterior", "ROUTING", "wrote " + moe);
+        Path recipe = dir.resolve("recipe.onnx");
+        CliRun merge = graft("merge", DIGITS.resolve("wemoe.yaml"), "-o", recipe);
+        assertThat(merge.exit()).as(merge.err()).isZero();
+        assertThat(merge.out()).contains("routed merge (WEMoE) of 3 experts");
+        try (OnnxModel a = OnnxModel.open(moe); OnnxModel b = OnnxModel.open(recipe)) {
+            assertThat(b.initializers()).hasSameSizeAs(a.initializers());
+            for (Weight w : a.initializers()) {
+                assertThat(b.weight(w.name()).orElseThrow().toFloats()).as(w.name()).containsExactly(w.toFloats());
+            }
+        }
+        CliRun inspect = graft("inspect", moe);
+        assertThat(inspect.exit()).as(inspect.err()).isZero();
+        assertThat(inspect.out()).contains("routed layers (weight-ensembling experts", "2 weights, [3] experts",
+                "2 routers", "routed: 0.weight (3 experts, 0.weight.moe_deltas)");
+        CliRun json = graft("moe", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"),
+                DIGITS.resolve("task_b.onnx"), "--router", "constant", "--lambda", "0.5", "--json", "-o",
+                dir.resolve("constant.onnx"));
+        assertThat(json.exit()).as(json.err()).isZero();
+        assertThat(json.out()).contains("\"routers\" : \"constant\"", "\"signConflict\"");
+    }
+
+    @Test
+    void badOptionsAndRecipesAreRefusedWithoutWriting() throws Exception {
+        Path out = dir.resolve("bad.onnx");
+        CliRun noData = graft("moe", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"),
+                DIGITS.resolve("task_b.onnx"), "-o", out);
+        assertThat(noData.exit()).isEqualTo(1);
+        assertThat(noData.err()).contains("--router fitted needs one --calibration per expert", "2 experts, 0");
+        CliRun router = graft("moe", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"), "--router",
+                "nosuch", "-o", out);
+        assertThat(router.exit()).isEqualTo(1);
+        assertThat(router.err()).contains("--router must be fitted, prototypes, constant or a folder");
+        Path recipe = dir.resolve("wemoe.yaml");
+        Files.writeString(recipe, Files.readString(DIGITS.resolve("wemoe.yaml")).replace("base.onnx",
+                DIGITS.toAbsolutePath().resolve("base.onnx").toString()).replace("task_", DIGITS.toAbsolutePath()
+                + "/task_").replace("    calibration: " + DIGITS.toAbsolutePath() + "/task_c_x.npy\n", ""));
+        CliRun missing = graft("merge", recipe, "-o", out);
+        assertThat(missing.exit()).isEqualTo(1);
+        assertThat(missing.err()).contains("models[2] needs 'calibration'", recipe.getFileName().toString());
+        Files.writeString(recipe, "merge_method: wemoe\nbase_model: base.onnx\nrouted: mlp\nrouters: fitted\n");
+        CliRun unknown = graft("merge", recipe, "-o", out);
+        assertThat(unknown.exit()).isEqualTo(1);
+        assertThat(unknown.err()).contains("unknown key 'routers'");
+        assertThat(out).doesNotExist();
+    }
+}

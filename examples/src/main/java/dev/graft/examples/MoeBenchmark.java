@@ -1,0 +1,186 @@
+package dev.graft.examples;
+
+import dev.graft.data.Calibration;
+import dev.graft.eval.Candidate;
+import dev.graft.eval.EvaluationReport;
+import dev.graft.exec.Threads;
+import dev.graft.moe.RouterSource;
+import dev.graft.moe.RoutingAccuracy;
+import dev.graft.moe.WeightEnsemblingMoe;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import dev.graft.verify.ModelRunner;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Routed merges on a multi-task benchmark ({@link TaskBenchmark}'s suites): per-task accuracy on the test split of
+ * WEMoE with each router source next to the static merge it starts from (task arithmetic, λ 0.3), and for each model
+ * its parameters, file size, ONNX Runtime latency on one batch of the test split (the median batch by length;
+ * against the dense merge and against running every fine-tune, the ensemble; the models run in turn, round after
+ * round) and how often its routers pick each sample's own task, on the samples they were fitted
+ * to and on the test split's. Routers are fitted to the suite's unlabelled task data (text: each task's first 128
+ * training texts; digits: the first half of the held-out images). Run from {@code examples}:
+ * {@code java dev.graft.examples.MoeBenchmark text MODELS_DIR [WORK_DIR]} or
+ * {@code java dev.graft.examples.MoeBenchmark digits [WORK_DIR]}.
+ */
+public final class MoeBenchmark {
+    private MoeBenchmark() {
+    }
+
+    /** One routed variant: its row name and how it is built. */
+    private record Variant(String name, WeightEnsemblingMoe moe) {
+    }
+
+    public static void main(String[] args) throws IOException {
+        boolean digits = args[0].equals("digits");
+        int given = digits ? 1 : 2;
+        Path work = Files.createDirectories(Path.of(args.length > given ? args[given]
+                : "target/" + (digits ? "digits-moe" : "text-moe")));
+        TaskBenchmark.Suite suite = digits ? TaskBenchmark.digits(Path.of("recipes/digits"))
+                : TaskBenchmark.text(Path.of(args[1]), work);
+        List<Calibration> heldOut = digits ? heldOutDigits(Path.of("recipes/digits"))
+                : new TextTasks(Path.of("recipes/text-tasks"), suite.base(),
+                Path.of(args[1]).resolve("bge-small-en-v1.5-tokenizer.json")).texts("test", Integer.MAX_VALUE);
+        List<Path> experts = new ArrayList<>(suite.fineTuned().values());
+        List<Calibration> fit = suite.data();
+        double lambda = Double.parseDouble(System.getProperty("moe.lambda", "0.3"));
+        List<Variant> variants = new ArrayList<>();
+        for (String spec : System.getProperty("moe.variants", "fitted:mlp:2,prototypes:mlp:2,fitted:all:2,fitted:mlp:1")
+                .split(",")) {
+            String[] p = spec.split(":");
+            RouterSource source = p[0].equals("fitted") ? RouterSource.fitted(fit) : RouterSource.prototypes(fit);
+            if (p.length > 3) {
+                source = source.ridge(Double.parseDouble(p[3]));
+            }
+            if (p.length > 4) {
+                source = source.scale(Double.parseDouble(p[4]));
+            }
+            variants.add(new Variant("WEMoE, " + p[0] + " routers, " + p[1] + " routed, " + p[2] + " pass"
+                    + (p[2].equals("1") ? "" : "es") + (p.length > 3 ? ", ridge " + p[3] : "")
+                    + (p.length > 4 ? ", scale " + p[4] : ""),
+                    WeightEnsemblingMoe.of(suite.base(), experts).lambda(lambda).routed(p[1]).passes(
+                            Integer.parseInt(p[2])).routers(source)));
+        }
+        List<Candidate> rows = new ArrayList<>();
+        rows.add(Candidate.of("pretrained", suite.base()));
+        suite.fineTuned().forEach((task, file) -> rows.add(Candidate.of("fine-tuned on " + task, file)));
+        Path dense = work.resolve("task-arithmetic.onnx");
+        var merge = dev.graft.Graft.merge().base(suite.base()).method(dev.graft.merge.MergeMethods.create(
+                "task_arithmetic")).parameter("lambda", lambda).diagnostics(false);
+        experts.forEach(e -> merge.model(e, 1.0));
+        merge.writeTo(dense);
+        String denseName = "task arithmetic (λ " + lambda + ", dense: the static part)";
+        rows.add(Candidate.of(denseName, dense));
+        Map<String, Path> files = new LinkedHashMap<>();
+        Map<String, String> routing = new LinkedHashMap<>();
+        for (int v = 0; v < variants.size(); v++) {
+            Variant variant = variants.get(v);
+            Path file = work.resolve("moe-" + v + ".onnx");
+            long start = System.nanoTime();
+            WeightEnsemblingMoe.Report r = variant.moe().writeTo(file);
+            System.out.printf(Locale.ROOT, "%s: written in %.0f s; %s%n", variant.name(),
+                    (System.nanoTime() - start) / 1e9, r.groups());
+            routing.put(variant.name(), String.format(Locale.ROOT, "%.3f | %.3f", r.routingAccuracy(),
+                    RoutingAccuracy.of(file, heldOut).values().stream().mapToDouble(Double::doubleValue).average()
+                            .orElse(Double.NaN)));
+            files.put(variant.name(), file);
+            rows.add(Candidate.of(variant.name(), file));
+        }
+        List<Map<String, ModelRunner.Input>> batches = heldOut.get(0).batches();
+        Map<String, ModelRunner.Input> batch = batches.get(batches.size() / 2);
+        List<Path> timed = new ArrayList<>(experts);
+        timed.add(dense);
+        timed.addAll(files.values());
+        double[] ms = latencies(timed, batch);
+        double ensemble = 0;
+        for (int e = 0; e < experts.size(); e++) {
+            ensemble += ms[e];
+        }
+        Map<String, String> facts = new LinkedHashMap<>();
+        facts.put("ensemble of the fine-tunes", String.format(Locale.ROOT, "| %s | %.2f MB | %.2f ms | | |",
+                millions(experts.stream().mapToLong(MoeBenchmark::parameters).sum()),
+                experts.stream().mapToLong(MoeBenchmark::bytes).sum() / 1e6, ensemble));
+        facts.put(denseName, String.format(Locale.ROOT, "| %s | %.2f MB | %.2f ms | | |", millions(parameters(dense)),
+                bytes(dense) / 1e6, ms[experts.size()]));
+        int k = experts.size() + 1;
+        for (Map.Entry<String, Path> f : files.entrySet()) {
+            facts.put(f.getKey(), String.format(Locale.ROOT, "| %s | %.2f MB | %.2f ms | %s |",
+                    millions(parameters(f.getValue())), bytes(f.getValue()) / 1e6, ms[k++], routing.get(f.getKey())));
+        }
+        EvaluationReport report = suite.test().run(rows);
+        StringBuilder out = new StringBuilder(report.table()).append('\n')
+                .append("| model | parameters | file | latency (one batch) | routing (fit samples) ")
+                .append("| routing (test) |\n")
+                .append("|---|---:|---:|---:|---:|---:|\n");
+        facts.forEach((name, row) -> out.append("| ").append(name).append(' ').append(row).append('\n'));
+        System.out.print(out);
+        Files.writeString(work.resolve("moe.md"), out);
+    }
+
+    /** The digits tasks' second halves (the test split), as router inputs per task. */
+    private static List<Calibration> heldOutDigits(Path folder) {
+        DigitsTasks all = new DigitsTasks(folder);
+        return all.split(all.size() / 2, all.size()).taskInputs();
+    }
+
+    private static long parameters(Path model) {
+        try (OnnxModel m = OnnxModel.open(model)) {
+            return m.initializers().stream().mapToLong(Weight::elementCount).sum();
+        }
+    }
+
+    private static long bytes(Path model) {
+        try {
+            return Files.size(model);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private static String millions(long n) {
+        return n < 1e6 ? String.format(Locale.ROOT, "%.1f k", n / 1e3) : String.format(Locale.ROOT, "%.1f M", n / 1e6);
+    }
+
+    /**
+     * The median time of one run of each model on {@code batch}, in milliseconds: every session open at once, the
+     * models run in turn, round after round (after a warm-up round), so that a slower moment of the machine falls on
+     * all of them alike.
+     */
+    private static double[] latencies(List<Path> models, Map<String, ModelRunner.Input> batch) {
+        List<ModelRunner> runners = new ArrayList<>();
+        try {
+            for (Path m : models) {
+                runners.add(new ModelRunner(m, Threads.modelRuns()));
+            }
+            int rounds = 15;
+            double[][] times = new double[models.size()][rounds];
+            for (int round = -2; round < rounds; round++) {
+                for (int m = 0; m < runners.size(); m++) {
+                    ModelRunner r = runners.get(m);
+                    long start = System.nanoTime();
+                    r.run(batch, Set.of(r.outputNames().get(0)));
+                    if (round >= 0) {
+                        times[m][round] = (System.nanoTime() - start) / 1e6;
+                    }
+                }
+            }
+            double[] median = new double[models.size()];
+            for (int m = 0; m < median.length; m++) {
+                Arrays.sort(times[m]);
+                median[m] = times[m][rounds / 2];
+            }
+            return median;
+        } finally {
+            runners.forEach(ModelRunner::close);
+        }
+    }
+}
