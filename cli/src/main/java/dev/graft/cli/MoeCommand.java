@@ -128,13 +128,15 @@ final class MoeCommand implements Callable<Integer> {
     static void print(PrintWriter out, WeightEnsemblingMoe.Report r) {
         out.printf(Locale.ROOT, "routed merge (WEMoE) of %d experts, routers %s: %d router groups, %s%n", r.experts(),
                 r.routers(), r.groups().size(), Output.bytes(r.bytes()));
-        String fmt = "%-28s %-34s %7s %-26s %9s %7s %8s%n";
-        out.printf(fmt, "GROUP", "ROUTER INPUT", "WEIGHTS", "ROUTER", "CONFLICTS", "COSINE", "ROUTING");
+        int width = Math.max(5, r.groups().stream().mapToInt(g -> g.name().length()).max().orElse(5));
+        String fmt = "%-" + width + "s %7s %-26s %9s %7s %8s  %s%n";
+        out.printf(fmt, "GROUP", "WEIGHTS", "ROUTER", "CONFLICTS", "COSINE", "ROUTING", "ROUTER INPUT");
         for (WeightEnsemblingMoe.GroupReport g : r.groups()) {
-            out.printf(Locale.ROOT, fmt, g.name(), g.input(), g.weights().size(), g.router(),
+            out.printf(Locale.ROOT, fmt, g.name(), g.weights().size(), g.router(),
                     String.format(Locale.ROOT, "%.3f", g.signConflict()),
                     String.format(Locale.ROOT, "%.3f", g.cosine()),
-                    Double.isNaN(g.routingAccuracy()) ? "-" : String.format(Locale.ROOT, "%.3f", g.routingAccuracy()));
+                    Double.isNaN(g.routingAccuracy()) ? "-" : String.format(Locale.ROOT, "%.3f", g.routingAccuracy()),
+                    g.input());
         }
         out.println("wrote " + r.target());
     }
