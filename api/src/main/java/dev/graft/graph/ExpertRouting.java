@@ -30,9 +30,10 @@ public final class ExpertRouting {
 
     /**
      * What a routed graph holds: its routers (group name → the value holding its {@code [batch, experts]}
-     * coefficients, {@code /graft_moe/GROUP/r}) and its routed weights (weight → number of experts), in graph order.
+     * coefficients, {@code /graft_moe/GROUP/r}), its routed weights (weight → number of experts), and those whose
+     * experts are stored sparse (a mask and values).
      */
-    public record Routed(Map<String, String> routers, Map<String, Long> experts) {
+    public record Routed(Map<String, String> routers, Map<String, Long> experts, java.util.Set<String> sparse) {
         /** Whether the graph has routed layers. */
         public boolean isEmpty() {
             return routers.isEmpty() && experts.isEmpty();
@@ -69,14 +70,20 @@ public final class ExpertRouting {
             }
         }
         Map<String, Long> experts = new LinkedHashMap<>();
+        java.util.Set<String> sparse = new java.util.LinkedHashSet<>();
         for (Weight w : model.initializers()) {
-            if (w.name().endsWith(".moe_deltas")) {
-                String weight = w.name().substring(0, w.name().length() - ".moe_deltas".length());
-                model.weight(weight).ifPresent(base -> experts.put(weight, w.elementCount()
-                        / Math.max(1, base.elementCount())));
+            for (String suffix : List.of(".moe_deltas", ".moe_deltas_mask")) {
+                if (w.name().endsWith(suffix)) {
+                    String weight = w.name().substring(0, w.name().length() - suffix.length());
+                    model.weight(weight).ifPresent(base -> experts.put(weight, w.elementCount()
+                            / Math.max(1, base.elementCount())));
+                    if (suffix.endsWith("_mask")) {
+                        sparse.add(weight);
+                    }
+                }
             }
         }
-        return new Routed(routers, experts);
+        return new Routed(routers, experts, sparse);
     }
 
     /** Routing edits on {@code edit}; sequences are pooled by graph input {@code mask} when the graph has it. */
@@ -87,10 +94,11 @@ public final class ExpertRouting {
     /**
      * Adds a router that pools its input first: {@code r = scale·softmax(p·W + b)}, {@code p} the pooled
      * {@code input} (L2-normalized if {@code normalized}), {@code W} ({@code [width, T]}) and {@code b} ({@code [T]})
-     * initializers. Returns the value holding {@code r} ({@code [batch, T]}).
+     * initializers; with a {@code confidence} in (0, 1], a sample whose largest posterior reaches it gets that task
+     * alone (one-hot) instead. Returns the value holding {@code r} ({@code [batch, T]}).
      */
     public String addPosteriorRouter(String scope, String input, int rank, boolean normalized, String weight,
-                                     String bias, float scale) {
+                                     String bias, float confidence, float scale) {
         List<NodeProto> nodes = new ArrayList<>();
         String p = pooled(nodes, scope, input, rank);
         if (normalized) {
@@ -100,10 +108,52 @@ public final class ExpertRouting {
         nodes.add(node("MatMul", List.of(p, weight), scope + "/logits_w"));
         nodes.add(node("Add", List.of(scope + "/logits_w", bias), scope + "/logits"));
         nodes.add(node("Softmax", List.of(scope + "/logits"), scope + "/posterior", ints("axis", -1)));
+        String posterior = scope + "/posterior";
+        if (confidence > 0) {
+            nodes.add(shape(scope + "/one", new long[] {1}));
+            nodes.add(NodeProto.newBuilder().setOpType("TopK").setName(scope + "/top").addInput(posterior)
+                    .addInput(scope + "/one").addOutput(scope + "/top").addOutput(scope + "/top_index")
+                    .addAttribute(ints("axis", -1)).build());
+            nodes.add(node("Equal", List.of(posterior, scope + "/top"), scope + "/is_top"));
+            nodes.add(node("Cast", List.of(scope + "/is_top"), scope + "/one_hot",
+                    ints("to", TensorProto.DataType.FLOAT_VALUE)));
+            nodes.add(constantFloat(scope + "/confidence", confidence));
+            nodes.add(node("Less", List.of(scope + "/top", scope + "/confidence"), scope + "/uncertain"));
+            nodes.add(node("Where", List.of(scope + "/uncertain", posterior, scope + "/one_hot"),
+                    scope + "/routed"));
+            posterior = scope + "/routed";
+        }
         nodes.add(constantFloat(scope + "/scale", scale));
-        nodes.add(node("Mul", List.of(scope + "/posterior", scope + "/scale"), scope + "/r"));
+        nodes.add(node("Mul", List.of(posterior, scope + "/scale"), scope + "/r"));
         edit.insertAfter(input, nodes);
         return scope + "/r";
+    }
+
+    /**
+     * Adds nodes, before all others, that make the dense tensor of {@code shape} whose non-zero entries are
+     * {@code values} (float32 initializer, in row-major order) at the places where {@code mask} (uint8 initializer,
+     * one entry per element) is not 0: a sparse tensor stored as a mask and its values, densified once (ONNX Runtime
+     * folds these nodes into a constant when it loads the model). Returns the dense value's name.
+     */
+    public String addDensified(String mask, String values, long[] shape, String scope) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        List<NodeProto> nodes = new ArrayList<>();
+        nodes.add(node("Cast", List.of(mask), scope + "/mask", ints("to", TensorProto.DataType.BOOL_VALUE)));
+        nodes.add(node("NonZero", List.of(scope + "/mask"), scope + "/places"));
+        nodes.add(node("Transpose", List.of(scope + "/places"), scope + "/indices", longs("perm", 1, 0)));
+        nodes.add(shape(scope + "/flat_shape", new long[] {n}));
+        nodes.add(NodeProto.newBuilder().setOpType("ConstantOfShape").setName(scope + "/zeros")
+                .addInput(scope + "/flat_shape").addOutput(scope + "/zeros").addAttribute(AttributeProto.newBuilder()
+                        .setName("value").setType(AttributeProto.AttributeType.TENSOR).setT(TensorProto.newBuilder()
+                                .setDataType(TensorProto.DataType.FLOAT_VALUE).addDims(1).addFloatData(0))).build());
+        nodes.add(node("ScatterND", List.of(scope + "/zeros", scope + "/indices", values), scope + "/flat"));
+        nodes.add(shape(scope + "/shape", shape));
+        nodes.add(node("Reshape", List.of(scope + "/flat", scope + "/shape"), scope + "/dense"));
+        edit.prepend(nodes);
+        return scope + "/dense";
     }
 
     /**

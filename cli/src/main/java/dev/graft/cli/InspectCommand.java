@@ -185,7 +185,8 @@ final class InspectCommand implements Callable<Integer> {
                     + "%d routers: %s%n", l.routed().experts().size(), new java.util.TreeSet<>(l.routed().experts()
                     .values()), l.routed().routers().size(), String.join(", ", l.routed().routers().keySet()));
             l.routed().experts().forEach((w, n) -> out.printf("  routed: %s (%d experts, %s)%n", w, n,
-                    ExpertRouting.deltas(w)));
+                    l.routed().sparse().contains(w) ? "sparse: " + ExpertRouting.deltas(w) + "_mask and _values"
+                            : ExpertRouting.deltas(w)));
         }
         if (!constants && l.constantTensors() > 0) {
             out.printf("%d more tensors in Constant nodes or subgraphs (list them with --constants)%n",

@@ -5,7 +5,7 @@ import dev.graft.data.Calibration;
 import dev.graft.data.CalibrationSpec;
 import dev.graft.exec.Execution;
 import dev.graft.moe.MoeRecipe;
-import dev.graft.moe.WeightEnsemblingMoe;
+import dev.graft.moe.RoutedMerge;
 import dev.graft.pleas.PleasRecipe;
 import dev.graft.recipe.Recipe;
 import dev.graft.recipe.Recipes;
@@ -158,7 +158,7 @@ final class MergeCommand implements Callable<Integer> {
                 return pleas(p);
             }
             if (parsed instanceof MoeRecipe m) {
-                WeightEnsemblingMoe.Report r = m.run(output, Execution.defaults());
+                RoutedMerge.Report r = m.run(output, Execution.defaults());
                 return emit(r, out -> MoeCommand.print(out, r));
             }
             if (!(parsed instanceof MergeRecipe m)) {

@@ -3,7 +3,7 @@ package dev.graft.cli;
 import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
 import dev.graft.moe.RouterSource;
-import dev.graft.moe.WeightEnsemblingMoe;
+import dev.graft.moe.RoutedMerge;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,18 +18,25 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code graft moe BASE EXPERT... -o OUT}: a weight-ensembling mixture of experts (WEMoE) as one ONNX graph, with
- * routers fitted to each expert's task samples, from prototypes, from a folder, or constant. The same merge as
- * {@code graft merge} of a {@code merge_method: wemoe} recipe.
+ * {@code graft moe BASE EXPERT... -o OUT}: a routed merge (WEMoE or Mediator-style) as one ONNX graph, with routers
+ * fitted to each expert's task samples, from prototypes, from a folder, or constant. The same merge as
+ * {@code graft merge} of a {@code merge_method: wemoe} or {@code mediator} recipe.
  */
 @Command(name = "moe", mixinStandardHelpOptions = true,
-        description = "Write a routed merge (WEMoE): each routed dense layer computes W0 + sum_t r_t(x)·tau_t with a "
-                + "router per layer; the other weights are task arithmetic (or --static). Routers: fitted to each "
-                + "expert's task samples (--calibration, one per expert), prototypes, constant, or a folder of .npy "
-                + "routers trained elsewhere.")
+        description = "Write a routed merge: each routed dense layer computes R + sum_t c_t(x)·(W_t - R) with "
+                + "coefficients from a router; the other weights are a static merge (task arithmetic, or --static). "
+                + "Presets: wemoe (R the base, a router per layer) and mediator (R the average, sparse experts on the "
+                + "most conflicting layers, one task classifier). Routers: fitted to each expert's task samples "
+                + "(--calibration, one per expert), prototypes, constant, or a folder of .npy routers.")
 final class MoeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
+
+    @Option(names = "--method", defaultValue = "wemoe", paramLabel = "wemoe|mediator",
+            description = "the preset: wemoe (default: task vectors, a router per layer, all selected layers routed) "
+                    + "or mediator (the average, sparse residual experts on the most conflicting half of the layers, "
+                    + "one task classifier)")
+    String method;
 
     @Parameters(index = "0", paramLabel = "BASE", description = "the model the experts were fine-tuned from")
     Path base;
@@ -58,9 +65,29 @@ final class MoeCommand implements Callable<Integer> {
             description = "routed dense layers: outside attention (default), all, or module paths matching REGEX")
     String routed;
 
-    @Option(names = "--lambda", defaultValue = "0.3", description = "task arithmetic's λ for the other weights "
-            + "(and constant routers; default ${DEFAULT-VALUE})")
-    double lambda;
+    @Option(names = "--lambda", description = "task arithmetic's λ for the other weights (and constant routers; "
+            + "wemoe 0.3, mediator 1/experts: the average)")
+    Double lambda;
+
+    @Option(names = "--density", description = "share of each expert's update kept, stored sparse below 1 "
+            + "(wemoe 1, mediator 0.1)")
+    Double density;
+
+    @Option(names = "--routed-share", description = "share of layer groups routed, most conflicting first "
+            + "(wemoe 1, mediator 0.5)")
+    Double routedShare;
+
+    @Option(names = "--confidence", description = "a sample whose top task posterior reaches it takes that expert "
+            + "alone (wemoe 0: never, mediator 0.9)")
+    Double confidence;
+
+    @Option(names = "--task-level", negatable = true, description = "one router for all routed layers (mediator) "
+            + "or one per layer group (wemoe)")
+    Boolean taskLevel;
+
+    @Option(names = "--reference", paramLabel = "base|static", description = "the experts' updates start from the "
+            + "base (wemoe) or from the static merge (mediator)")
+    String reference;
 
     @Option(names = "--static", paramLabel = "MODEL", description = "take the other weights from this merge instead")
     Path staticMerge;
@@ -109,12 +136,39 @@ final class MoeCommand implements Callable<Integer> {
         if (ridge != null) {
             source = source.ridge(ridge);
         }
-        WeightEnsemblingMoe moe = WeightEnsemblingMoe.of(base, experts).routers(source.scale(scale)).lambda(lambda)
-                .routed(routed).passes(passes);
+        RoutedMerge moe = switch (method) {
+            case "wemoe" -> RoutedMerge.wemoe(base, experts);
+            case "mediator" -> RoutedMerge.mediator(base, experts);
+            default -> throw new InvalidSettingException("--method must be wemoe or mediator, got '" + method + "'");
+        };
+        moe.routers(source.scale(scale)).routed(routed).passes(passes);
+        if (lambda != null) {
+            moe.lambda(lambda);
+        }
         if (staticMerge != null) {
             moe.staticMerge(staticMerge);
         }
-        WeightEnsemblingMoe.Report r = moe.writeTo(output);
+        if (density != null) {
+            moe.density(density);
+        }
+        if (routedShare != null) {
+            moe.routedShare(routedShare);
+        }
+        if (confidence != null) {
+            moe.confidence(confidence);
+        }
+        if (taskLevel != null) {
+            moe.taskLevel(taskLevel);
+        }
+        if (reference != null) {
+            moe.reference(switch (reference) {
+                case "base" -> RoutedMerge.Reference.BASE;
+                case "static" -> RoutedMerge.Reference.STATIC;
+                default -> throw new InvalidSettingException("--reference must be base or static, got '" + reference
+                        + "'");
+            });
+        }
+        RoutedMerge.Report r = moe.writeTo(output);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             Output.json(out, r);
@@ -125,18 +179,19 @@ final class MoeCommand implements Callable<Integer> {
     }
 
     /** The report: one line per router group (its router, conflict of the task vectors, routing accuracy). */
-    static void print(PrintWriter out, WeightEnsemblingMoe.Report r) {
-        out.printf(Locale.ROOT, "routed merge (WEMoE) of %d experts, routers %s: %d router groups, %s%n", r.experts(),
-                r.routers(), r.groups().size(), Output.bytes(r.bytes()));
+    static void print(PrintWriter out, RoutedMerge.Report r) {
+        long routedGroups = r.groups().stream().filter(RoutedMerge.GroupReport::routed).count();
+        out.printf(Locale.ROOT, "routed merge (%s) of %d experts, routers %s: %d of %d layer groups routed, %s%n",
+                r.method(), r.experts(), r.routers(), routedGroups, r.groups().size(), Output.bytes(r.bytes()));
         int width = Math.max(5, r.groups().stream().mapToInt(g -> g.name().length()).max().orElse(5));
-        String fmt = "%-" + width + "s %7s %-26s %9s %7s %8s  %s%n";
+        String fmt = "%-" + width + "s %7s %-40s %9s %7s %8s  %s%n";
         out.printf(fmt, "GROUP", "WEIGHTS", "ROUTER", "CONFLICTS", "COSINE", "ROUTING", "ROUTER INPUT");
-        for (WeightEnsemblingMoe.GroupReport g : r.groups()) {
+        for (RoutedMerge.GroupReport g : r.groups()) {
             out.printf(Locale.ROOT, fmt, g.name(), g.weights().size(), g.router(),
                     String.format(Locale.ROOT, "%.3f", g.signConflict()),
                     String.format(Locale.ROOT, "%.3f", g.cosine()),
                     Double.isNaN(g.routingAccuracy()) ? "-" : String.format(Locale.ROOT, "%.3f", g.routingAccuracy()),
-                    g.input());
+                    g.routed() ? g.input() : "");
         }
         out.println("wrote " + r.target());
     }

@@ -29,12 +29,12 @@ class MoeCliTest {
                 DIGITS.resolve("task_a_x.npy"), "--calibration", DIGITS.resolve("task_b_x.npy"), "--calibration",
                 DIGITS.resolve("task_c_x.npy"), "-o", moe);
         assertThat(r.exit()).as(r.err()).isZero();
-        assertThat(r.out()).contains("routed merge (WEMoE) of 3 experts, routers fitted", "2 router groups",
+        assertThat(r.out()).contains("routed merge (wemoe) of 3 experts, routers fitted", "2 of 2 layer groups routed",
                 "logistic posterior", "ROUTING", "wrote " + moe);
         Path recipe = dir.resolve("recipe.onnx");
         CliRun merge = graft("merge", DIGITS.resolve("wemoe.yaml"), "-o", recipe);
         assertThat(merge.exit()).as(merge.err()).isZero();
-        assertThat(merge.out()).contains("routed merge (WEMoE) of 3 experts");
+        assertThat(merge.out()).contains("routed merge (wemoe) of 3 experts");
         try (OnnxModel a = OnnxModel.open(moe); OnnxModel b = OnnxModel.open(recipe)) {
             assertThat(b.initializers()).hasSameSizeAs(a.initializers());
             for (Weight w : a.initializers()) {
@@ -50,6 +50,25 @@ class MoeCliTest {
                 dir.resolve("constant.onnx"));
         assertThat(json.exit()).as(json.err()).isZero();
         assertThat(json.out()).contains("\"routers\" : \"constant\"", "\"signConflict\"");
+    }
+
+    /** {@code --method mediator}: half the groups routed by one task classifier, sparse experts; inspect sees them. */
+    @Test
+    void mediatorRoutesTheMostConflictingGroupWithSparseExperts() {
+        Path out = dir.resolve("mediator.onnx");
+        CliRun r = graft("moe", "--method", "mediator", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"),
+                DIGITS.resolve("task_b.onnx"), DIGITS.resolve("task_c.onnx"), "--calibration",
+                DIGITS.resolve("task_a_x.npy"), "--calibration", DIGITS.resolve("task_b_x.npy"), "--calibration",
+                DIGITS.resolve("task_c_x.npy"), "-o", out);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("routed merge (mediator) of 3 experts", "1 of 2 layer groups routed",
+                "task-level logistic posterior ×1.0, one-hot from 0.9", "static");
+        CliRun inspect = graft("inspect", out);
+        assertThat(inspect.out()).contains("1 routers: task", "moe_deltas_mask");
+        CliRun bad = graft("moe", "--method", "nosuch", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"),
+                "--router", "constant", "-o", out);
+        assertThat(bad.exit()).isEqualTo(1);
+        assertThat(bad.err()).contains("--method must be wemoe or mediator");
     }
 
     @Test

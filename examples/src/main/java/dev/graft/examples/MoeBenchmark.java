@@ -6,7 +6,7 @@ import dev.graft.eval.EvaluationReport;
 import dev.graft.exec.Threads;
 import dev.graft.moe.RouterSource;
 import dev.graft.moe.RoutingAccuracy;
-import dev.graft.moe.WeightEnsemblingMoe;
+import dev.graft.moe.RoutedMerge;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
 import dev.graft.verify.ModelRunner;
@@ -37,7 +37,7 @@ public final class MoeBenchmark {
     }
 
     /** One routed variant: its row name and how it is built. */
-    private record Variant(String name, WeightEnsemblingMoe moe) {
+    private record Variant(String name, RoutedMerge moe) {
     }
 
     public static void main(String[] args) throws IOException {
@@ -52,23 +52,12 @@ public final class MoeBenchmark {
                 Path.of(args[1]).resolve("bge-small-en-v1.5-tokenizer.json")).texts("test", Integer.MAX_VALUE);
         List<Path> experts = new ArrayList<>(suite.fineTuned().values());
         List<Calibration> fit = suite.data();
-        double lambda = Double.parseDouble(System.getProperty("moe.lambda", "0.3"));
+        double lambda = 0.3;
         List<Variant> variants = new ArrayList<>();
-        for (String spec : System.getProperty("moe.variants", "fitted:mlp:2,prototypes:mlp:2,fitted:all:2,fitted:mlp:1")
+        for (String spec : System.getProperty("moe.variants",
+                "wemoe/fitted/mlp,wemoe/prototypes/mlp,wemoe/fitted/all,mediator/fitted/mlp,mediator/fitted/all")
                 .split(",")) {
-            String[] p = spec.split(":");
-            RouterSource source = p[0].equals("fitted") ? RouterSource.fitted(fit) : RouterSource.prototypes(fit);
-            if (p.length > 3) {
-                source = source.ridge(Double.parseDouble(p[3]));
-            }
-            if (p.length > 4) {
-                source = source.scale(Double.parseDouble(p[4]));
-            }
-            variants.add(new Variant("WEMoE, " + p[0] + " routers, " + p[1] + " routed, " + p[2] + " pass"
-                    + (p[2].equals("1") ? "" : "es") + (p.length > 3 ? ", ridge " + p[3] : "")
-                    + (p.length > 4 ? ", scale " + p[4] : ""),
-                    WeightEnsemblingMoe.of(suite.base(), experts).lambda(lambda).routed(p[1]).passes(
-                            Integer.parseInt(p[2])).routers(source)));
+            variants.add(variant(spec, suite.base(), experts, fit));
         }
         List<Candidate> rows = new ArrayList<>();
         rows.add(Candidate.of("pretrained", suite.base()));
@@ -86,7 +75,7 @@ public final class MoeBenchmark {
             Variant variant = variants.get(v);
             Path file = work.resolve("moe-" + v + ".onnx");
             long start = System.nanoTime();
-            WeightEnsemblingMoe.Report r = variant.moe().writeTo(file);
+            RoutedMerge.Report r = variant.moe().writeTo(file);
             System.out.printf(Locale.ROOT, "%s: written in %.0f s; %s%n", variant.name(),
                     (System.nanoTime() - start) / 1e9, r.groups());
             routing.put(variant.name(), String.format(Locale.ROOT, "%.3f | %.3f", r.routingAccuracy(),
@@ -124,6 +113,37 @@ public final class MoeBenchmark {
         facts.forEach((name, row) -> out.append("| ").append(name).append(' ').append(row).append('\n'));
         System.out.print(out);
         Files.writeString(work.resolve("moe.md"), out);
+    }
+
+    /**
+     * The variant {@code spec} describes: {@code METHOD/ROUTER/ROUTED[/KEY=VALUE...]}, METHOD wemoe or mediator,
+     * ROUTER fitted or prototypes, ROUTED mlp or all; keys passes, ridge, scale, density, share, confidence, lambda.
+     */
+    private static Variant variant(String spec, Path base, List<Path> experts, List<Calibration> fit) {
+        String[] p = spec.split("/");
+        RouterSource source = p[1].equals("fitted") ? RouterSource.fitted(fit) : RouterSource.prototypes(fit);
+        RoutedMerge moe = p[0].equals("mediator") ? RoutedMerge.mediator(base, experts) : RoutedMerge.wemoe(base,
+                experts);
+        moe.routed(p[2]);
+        StringBuilder name = new StringBuilder(p[0].equals("mediator") ? "Mediator-style" : "WEMoE")
+                .append(", ").append(p[1]).append(" routers, ").append(p[2].equals("all") ? "all changed layers"
+                        : "MLPs").append(" routed");
+        for (int k = 3; k < p.length; k++) {
+            String key = p[k].substring(0, p[k].indexOf('='));
+            double v = Double.parseDouble(p[k].substring(p[k].indexOf('=') + 1));
+            switch (key) {
+                case "passes" -> moe.passes((int) v);
+                case "ridge" -> source = source.ridge(v);
+                case "scale" -> source = source.scale(v);
+                case "density" -> moe.density(v);
+                case "share" -> moe.routedShare(v);
+                case "confidence" -> moe.confidence(v);
+                case "lambda" -> moe.lambda(v);
+                default -> throw new IllegalArgumentException("unknown key " + key + " in " + spec);
+            }
+            name.append(", ").append(p[k]);
+        }
+        return new Variant(name.toString(), moe.routers(source));
     }
 
     /** The digits tasks' second halves (the test split), as router inputs per task. */

@@ -7,7 +7,7 @@ import dev.graft.data.Calibration;
 import dev.graft.merge.MergeMethods;
 import dev.graft.moe.RouterSource;
 import dev.graft.moe.RoutingAccuracy;
-import dev.graft.moe.WeightEnsemblingMoe;
+import dev.graft.moe.RoutedMerge;
 import dev.graft.testing.RealModels;
 import dev.graft.testing.Decoders;
 import dev.graft.verify.ModelRunner;
@@ -66,7 +66,7 @@ class MoeTextTest {
         Map<String, ModelRunner.Input> batch = texts().batches().get(0);
         for (int t = 0; t < 2; t++) {
             Path moe = dir.resolve("pick" + t + ".onnx");
-            WeightEnsemblingMoe.Report r = WeightEnsemblingMoe.of(base, experts).routed("all")
+            RoutedMerge.Report r = RoutedMerge.wemoe(base, experts).routed("all")
                     .routers(RouterSource.picking(t)).writeTo(moe);
             assertThat(r.groups()).hasSize(12);
             assertThat(r.groups().get(0).weights()).as("query, value, attention output, intermediate, output: the "
@@ -79,7 +79,7 @@ class MoeTextTest {
     @Test
     void constantRoutersAreTaskArithmetic() {
         Path moe = dir.resolve("constant.onnx");
-        WeightEnsemblingMoe.of(base, experts).lambda(0.7).writeTo(moe);
+        RoutedMerge.wemoe(base, experts).lambda(0.7).writeTo(moe);
         Path ta = dir.resolve("ta.onnx");
         var merge = Graft.merge().base(base).method(MergeMethods.create("task_arithmetic")).parameter("lambda", 0.7);
         experts.forEach(e -> merge.model(e, 1.0));
@@ -96,7 +96,7 @@ class MoeTextTest {
     void fittedRoutersRouteTextsAndIgnorePadding() {
         Path moe = dir.resolve("fitted.onnx");
         List<Calibration> train = tasks.texts("train", 32);
-        WeightEnsemblingMoe.of(base, experts).routers(RouterSource.fitted(List.of(train.get(0), train.get(2))))
+        RoutedMerge.wemoe(base, experts).routers(RouterSource.fitted(List.of(train.get(0), train.get(2))))
                 .writeTo(moe);
         List<Calibration> validation = tasks.texts("validation", 20);
         Map<String, Double> routing = RoutingAccuracy.of(moe, List.of(validation.get(0), validation.get(2)));

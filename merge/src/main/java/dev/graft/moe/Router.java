@@ -27,19 +27,25 @@ public sealed interface Router permits Router.Posterior, Router.Mlp {
     /**
      * A classifier of the pooled input: {@code r = scale·softmax(p·W + b)}, {@code p} the mean over real tokens
      * (L2-normalized if {@code normalized}); {@code W} is {@code [width, experts]}. Fitted routers and prototype
-     * routers have this form: each sample's coefficients are its task posteriors, times {@code scale}.
+     * routers have this form: each sample's coefficients are its task posteriors, times {@code scale}; with a
+     * {@code confidence} in (0, 1] (0: none), a sample whose largest posterior reaches it gets its task alone.
      */
-    record Posterior(float[] weight, float[] bias, int width, int experts, boolean normalized, double scale)
-            implements Router {
+    record Posterior(float[] weight, float[] bias, int width, int experts, boolean normalized, double confidence,
+                     double scale) implements Router {
         public Posterior {
             check(weight, (long) width * experts, "weight");
             check(bias, experts, "bias");
         }
 
+        /** The same router, giving a sample its most probable task alone from posterior {@code confidence}. */
+        public Posterior withConfidence(double confidence) {
+            return new Posterior(weight, bias, width, experts, normalized, confidence, scale);
+        }
+
         @Override
         public String addTo(ExpertRouting routing, String scope, String input, int rank) {
             return routing.addPosteriorRouter(scope, input, rank, normalized, scope + "/weight", scope + "/bias",
-                    (float) scale);
+                    (float) confidence, (float) scale);
         }
 
         @Override

@@ -76,7 +76,7 @@ final class RouterFit {
             }
             bias[t] -= (float) shift;
         }
-        return new Router.Posterior(weight, bias, width, experts, false, scale);
+        return new Router.Posterior(weight, bias, width, experts, false, 0, scale);
     }
 
     /** A prototype router on {@code perTask}. */
@@ -133,7 +133,7 @@ final class RouterFit {
                 weight[j * experts + t] = (float) (best * prototype[t][j]);
             }
         }
-        return new Router.Posterior(weight, new float[experts], width, experts, true, scale);
+        return new Router.Posterior(weight, new float[experts], width, experts, true, 0, scale);
     }
 
     private static double norm(float[] row) {

@@ -31,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * graph run in ONNX Runtime, routers from a file against the formula worked out here, fitted routers against task
  * arithmetic, and the bad inputs.
  */
-class WeightEnsemblingMoeTest {
+class RoutedMergeTest {
     static final Path DIGITS = Path.of("../examples/recipes/digits");
     static final Path BASE = DIGITS.resolve("base.onnx");
     static final List<Path> TUNED = List.of(DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"),
@@ -58,7 +58,7 @@ class WeightEnsemblingMoeTest {
         float[] x = inputs(32);
         for (int t = 0; t < 3; t++) {
             Path out = dir.resolve("pick" + t + ".onnx");
-            WeightEnsemblingMoe.Report r = WeightEnsemblingMoe.of(BASE, TUNED).routers(RouterSource.picking(t))
+            RoutedMerge.Report r = RoutedMerge.wemoe(BASE, TUNED).routers(RouterSource.picking(t))
                     .writeTo(out);
             assertThat(r.groups()).hasSize(2);
             assertThat(Decoders.maxAbsDiff(logits(out, x), logits(TUNED.get(t), x))).as("expert " + t)
@@ -73,7 +73,7 @@ class WeightEnsemblingMoeTest {
     @Test
     void identicalExpertsGiveThatExpertWhateverTheRouting() {
         Path moe = dir.resolve("twins.onnx");
-        WeightEnsemblingMoe.of(BASE, List.of(TUNED.get(0), TUNED.get(0))).routers(RouterSource.fitted(List.of(
+        RoutedMerge.wemoe(BASE, List.of(TUNED.get(0), TUNED.get(0))).routers(RouterSource.fitted(List.of(
                 Calibration.npy(DIGITS.resolve("task_a_x.npy"), "x", 64),
                 Calibration.npy(DIGITS.resolve("task_b_x.npy"), "x", 64)))).writeTo(moe);
         float[] x = inputs(32);
@@ -84,7 +84,7 @@ class WeightEnsemblingMoeTest {
     @Test
     void constantRoutersAreTaskArithmetic() {
         Path moe = dir.resolve("constant.onnx");
-        WeightEnsemblingMoe.of(BASE, TUNED).lambda(0.4).writeTo(moe);
+        RoutedMerge.wemoe(BASE, TUNED).lambda(0.4).writeTo(moe);
         Path ta = dir.resolve("ta.onnx");
         var merge = Graft.merge().base(BASE).method(MergeMethods.create("task_arithmetic")).parameter("lambda", 0.4);
         TUNED.forEach(m -> merge.model(m, 1.0));
@@ -102,8 +102,8 @@ class WeightEnsemblingMoeTest {
     void fileRoutersComputeTheWemoeFormula() {
         SplittableRandom random = new SplittableRandom(5);
         Map<String, Router.Mlp> routers = new LinkedHashMap<>();
-        List<String> groups = WeightEnsemblingMoe.of(BASE, TUNED).writeTo(dir.resolve("probe.onnx")).groups().stream()
-                .map(WeightEnsemblingMoe.GroupReport::name).toList();
+        List<String> groups = RoutedMerge.wemoe(BASE, TUNED).writeTo(dir.resolve("probe.onnx")).groups().stream()
+                .map(RoutedMerge.GroupReport::name).toList();
         for (String g : groups) {
             int hidden = 8;
             routers.put(g, new Router.Mlp(gaussian(random, 64 * hidden, 0.2), gaussian(random, hidden, 0.2), hidden,
@@ -112,9 +112,9 @@ class WeightEnsemblingMoeTest {
         Path folder = dir.resolve("routers");
         RouterFiles.write(folder, routers);
         Path moe = dir.resolve("file.onnx");
-        WeightEnsemblingMoe.Report report = WeightEnsemblingMoe.of(BASE, TUNED).routers(RouterSource.file(folder))
+        RoutedMerge.Report report = RoutedMerge.wemoe(BASE, TUNED).routers(RouterSource.file(folder))
                 .writeTo(moe);
-        assertThat(report.groups()).extracting(WeightEnsemblingMoe.GroupReport::router).containsOnly("MLP (8 hidden)");
+        assertThat(report.groups()).extracting(RoutedMerge.GroupReport::router).containsOnly("MLP (8 hidden)");
         float[] x = inputs(16);
         float[] got = logits(moe, x);
         List<Map<String, float[]>> w = new ArrayList<>();
@@ -220,10 +220,10 @@ class WeightEnsemblingMoeTest {
             scored.add(t.select(range(n / 2, n)));
         }
         Path ta = dir.resolve("ta.onnx");
-        WeightEnsemblingMoe.of(BASE, TUNED).writeTo(ta);
+        RoutedMerge.wemoe(BASE, TUNED).writeTo(ta);
         double taAccuracy = scored.stream().mapToDouble(t -> t.evaluate(ta)).average().orElseThrow();
         Path moe = dir.resolve("fitted.onnx");
-        WeightEnsemblingMoe.Report r = WeightEnsemblingMoe.of(BASE, TUNED).routers(RouterSource.fitted(fit))
+        RoutedMerge.Report r = RoutedMerge.wemoe(BASE, TUNED).routers(RouterSource.fitted(fit))
                 .writeTo(moe);
         double routing = mean(RoutingAccuracy.of(moe, heldOut));
         double accuracy = scored.stream().mapToDouble(t -> t.evaluate(moe)).average().orElseThrow();
@@ -231,7 +231,7 @@ class WeightEnsemblingMoeTest {
         assertThat(routing).isGreaterThan(0.7);
         assertThat(accuracy).isGreaterThan(taAccuracy + 0.05);
         Path prototypes = dir.resolve("prototypes.onnx");
-        WeightEnsemblingMoe.of(BASE, TUNED).routers(RouterSource.prototypes(fit)).writeTo(prototypes);
+        RoutedMerge.wemoe(BASE, TUNED).routers(RouterSource.prototypes(fit)).writeTo(prototypes);
         assertThat(mean(RoutingAccuracy.of(prototypes, heldOut))).isGreaterThan(0.5);
     }
 
@@ -243,28 +243,131 @@ class WeightEnsemblingMoeTest {
         return java.util.stream.IntStream.range(from, to).toArray();
     }
 
+    /**
+     * Mediator-style, dense and every group routed: residuals from the average, so a router picking expert t gives
+     * fine-tune t; with every sample confident (confidence near 0), each sample's logits are those of one fine-tune.
+     */
+    @Test
+    void mediatorResidualsFromTheAverageGiveEachExpertAndConfidentSamplesTakeOne() {
+        float[] x = inputs(48);
+        for (int t = 0; t < 3; t++) {
+            Path out = dir.resolve("mediator" + t + ".onnx");
+            RoutedMerge.Report r = RoutedMerge.mediator(BASE, TUNED).density(1).routedShare(1)
+                    .routers(RouterSource.picking(t)).writeTo(out);
+            assertThat(r.groups()).allSatisfy(g -> assertThat(g.routed()).isTrue());
+            assertThat(Decoders.maxAbsDiff(logits(out, x), logits(TUNED.get(t), x))).as("expert " + t)
+                    .isLessThan(1e-4);
+        }
+        List<Calibration> data = new ArrayList<>();
+        for (String t : List.of("a", "b", "c")) {
+            data.add(Calibration.npy(DIGITS.resolve("task_" + t + "_x.npy"), "x", 64));
+        }
+        Path confident = dir.resolve("confident.onnx");
+        RoutedMerge.mediator(BASE, TUNED).density(1).routedShare(1).confidence(1e-6)
+                .routers(RouterSource.fitted(data)).writeTo(confident);
+        float[] got = logits(confident, x);
+        List<float[]> own = TUNED.stream().map(m -> logits(m, x)).toList();
+        int[] picked = new int[3];
+        for (int s = 0; s < 48; s++) {
+            double best = Double.MAX_VALUE;
+            int which = -1;
+            for (int t = 0; t < 3; t++) {
+                double d = 0;
+                for (int o = 0; o < 10; o++) {
+                    d = Math.max(d, Math.abs(got[s * 10 + o] - own.get(t)[s * 10 + o]));
+                }
+                if (d < best) {
+                    best = d;
+                    which = t;
+                }
+            }
+            assertThat(best).as("sample " + s).isLessThan(1e-4);
+            picked[which]++;
+        }
+        assertThat(picked[2]).as("mirrored samples mostly go to task C's expert").isGreaterThan(24);
+    }
+
+    /**
+     * Sparse experts: with density 0.25, a router picking expert t gives the static merge (the average) plus t's
+     * residual trimmed to its largest quarter, worked out here; the file stores a mask and the kept values, smaller
+     * than the dense experts. With half the groups routed, the more conflicting one is routed and the other is the
+     * average's.
+     */
+    @Test
+    void sparseExpertsAreTheTrimmedResidualsAndOnlyTheMostConflictingGroupsAreRouted() throws Exception {
+        Path sparse = dir.resolve("sparse.onnx");
+        RoutedMerge.mediator(BASE, TUNED).density(0.25).routedShare(1).routers(RouterSource.picking(1))
+                .writeTo(sparse);
+        Path average = dir.resolve("average.onnx");
+        var merge = Graft.merge().base(BASE).method(MergeMethods.create("task_arithmetic"))
+                .parameter("lambda", 1.0 / 3);
+        TUNED.forEach(m -> merge.model(m, 1.0));
+        merge.writeTo(average);
+        Map<String, ModelRunner.Input> trimmed = new LinkedHashMap<>();
+        try (OnnxModel avg = OnnxModel.open(average); OnnxModel b = OnnxModel.open(TUNED.get(1))) {
+            for (String name : List.of("0.weight", "2.weight")) {
+                float[] w = avg.weight(name).orElseThrow().toFloats();
+                float[] e = b.weight(name).orElseThrow().toFloats();
+                float[] residual = new float[w.length];
+                float[] magnitude = new float[w.length];
+                for (int i = 0; i < w.length; i++) {
+                    residual[i] = e[i] - w[i];
+                    magnitude[i] = Math.abs(residual[i]);
+                }
+                float[] sorted = magnitude.clone();
+                java.util.Arrays.sort(sorted);
+                float cut = sorted[w.length - Math.round(0.25f * w.length)];
+                for (int i = 0; i < w.length; i++) {
+                    w[i] += magnitude[i] >= cut ? residual[i] : 0;
+                }
+                trimmed.put(name, ModelRunner.Input.of(w, avg.weight(name).orElseThrow().shape()));
+            }
+            for (String name : List.of("0.bias", "2.bias")) {
+                trimmed.put(name, ModelRunner.Input.of(b.weight(name).orElseThrow().toFloats(),
+                        b.weight(name).orElseThrow().shape()));
+            }
+        }
+        float[] x = inputs(32);
+        float[] expected;
+        try (ModelRunner r = new ModelRunner(average, 1, trimmed)) {
+            expected = r.run(Map.of("x", ModelRunner.Input.of(x, 32, 64)), Set.of("logits")).get("logits").values();
+        }
+        assertThat(Decoders.maxAbsDiff(logits(sparse, x), expected)).isLessThan(1e-4);
+        Path dense = dir.resolve("dense.onnx");
+        RoutedMerge.mediator(BASE, TUNED).density(1).routedShare(1).routers(RouterSource.picking(1)).writeTo(dense);
+        assertThat(Files.size(sparse)).isLessThan(Files.size(dense) * 3 / 4);
+        RoutedMerge.Report half = RoutedMerge.mediator(BASE, TUNED).routers(RouterSource.picking(1))
+                .writeTo(dir.resolve("half.onnx"));
+        assertThat(half.groups()).hasSize(2);
+        RoutedMerge.GroupReport routed = half.groups().stream().filter(RoutedMerge.GroupReport::routed).findFirst()
+                .orElseThrow();
+        RoutedMerge.GroupReport kept = half.groups().stream().filter(g -> !g.routed()).findFirst().orElseThrow();
+        assertThat(routed.signConflict()).isGreaterThan(kept.signConflict());
+        assertThat(kept.router()).isEqualTo("static");
+    }
+
     @Test
     void badInputsAreRefusedAndNothingIsWritten() throws java.io.IOException {
         Path out = dir.resolve("bad.onnx");
-        assertThatThrownBy(() -> WeightEnsemblingMoe.of(BASE, List.of())).isInstanceOf(InvalidSettingException.class);
-        assertThatThrownBy(() -> WeightEnsemblingMoe.of(BASE, TUNED).routed("(")).isInstanceOf(
+        assertThatThrownBy(() -> RoutedMerge.wemoe(BASE, List.of())).isInstanceOf(InvalidSettingException.class);
+        assertThatThrownBy(() -> RoutedMerge.wemoe(BASE, TUNED).routed("(")).isInstanceOf(
                 InvalidSettingException.class).hasMessageContaining("regular expression");
-        assertThatThrownBy(() -> WeightEnsemblingMoe.of(BASE, TUNED).routed("nothing.here").writeTo(out))
+        assertThatThrownBy(() -> RoutedMerge.wemoe(BASE, TUNED).routed("nothing.here").writeTo(out))
                 .isInstanceOf(InvalidSettingException.class).hasMessageContaining("select no dense layer");
-        assertThatThrownBy(() -> WeightEnsemblingMoe.of(BASE, TUNED).routers(RouterSource.picking(3)).writeTo(out))
+        assertThatThrownBy(() -> RoutedMerge.wemoe(BASE, TUNED).routers(RouterSource.picking(3)).writeTo(out))
                 .isInstanceOf(InvalidSettingException.class).hasMessageContaining("expert 3");
         Path independent = Path.of("../examples/recipes/independent/mlp_seed1.onnx");
-        assertThatThrownBy(() -> WeightEnsemblingMoe.of(BASE, List.of(TUNED.get(0), independent)).writeTo(out))
+        assertThatThrownBy(() -> RoutedMerge.wemoe(BASE, List.of(TUNED.get(0), independent)).writeTo(out))
                 .isInstanceOf(IncompatibleModelsException.class).hasMessageContaining("mlp_seed1.onnx");
         Path folder = dir.resolve("routers");
-        assertThatThrownBy(() -> WeightEnsemblingMoe.of(BASE, TUNED).routers(RouterSource.file(folder)).writeTo(out))
+        assertThatThrownBy(() -> RoutedMerge.wemoe(BASE, TUNED).routers(RouterSource.file(folder)).writeTo(out))
                 .isInstanceOf(GraftIoException.class).hasMessageContaining("fc2.weight.npy");
-        String group = WeightEnsemblingMoe.of(BASE, TUNED).writeTo(dir.resolve("probe.onnx")).groups().get(0).name();
+        String group = RoutedMerge.wemoe(BASE, TUNED).writeTo(dir.resolve("probe.onnx")).groups().get(0).name();
         RouterFiles.write(folder, Map.of(group, new Router.Mlp(null, null, 0, new float[64 * 2], new float[2], 64, 2)));
-        assertThatThrownBy(() -> WeightEnsemblingMoe.of(BASE, TUNED).routers(RouterSource.file(folder)).writeTo(out))
+        assertThatThrownBy(() -> RoutedMerge.wemoe(BASE, TUNED).routers(RouterSource.file(folder)).writeTo(out))
                 .isInstanceOf(IncompatibleModelsException.class).hasMessageContaining(group + ".fc2.weight.npy")
                 .hasMessageContaining("[3, 64]");
-        assertThatThrownBy(() -> WeightEnsemblingMoe.of(BASE, TUNED).routers(RouterSource.fitted(List.of(
+        assertThatThrownBy(() -> RoutedMerge.wemoe(BASE, TUNED).routers(RouterSource.fitted(List.of(
                 Calibration.npy(DIGITS.resolve("task_a_x.npy"), "x", 64)))).writeTo(out))
                 .isInstanceOf(InvalidSettingException.class).hasMessageContaining("3 experts but 1");
         assertThat(out).doesNotExist();
