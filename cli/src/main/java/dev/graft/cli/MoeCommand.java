@@ -25,8 +25,8 @@ import picocli.CommandLine.Spec;
 @Command(name = "moe", mixinStandardHelpOptions = true,
         description = "Write a routed merge: each routed dense layer computes R + sum_t c_t(x)·(W_t - R) with "
                 + "coefficients from a router; the other weights are a static merge (task arithmetic, or --static). "
-                + "Presets: wemoe (R the base, a router per layer) and mediator (R the average, sparse experts on the "
-                + "most conflicting layers, one task classifier). Routers: fitted to each expert's task samples "
+                + "Presets: wemoe (R the base, a router per layer) and mediator (R the average, sparse residual "
+                + "experts, one task classifier). Routers: fitted to each expert's task samples "
                 + "(--calibration, one per expert), prototypes, constant, or a folder of .npy routers.")
 final class MoeCommand implements Callable<Integer> {
     @Spec
@@ -34,8 +34,8 @@ final class MoeCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "wemoe", paramLabel = "wemoe|mediator",
             description = "the preset: wemoe (default: task vectors, a router per layer, all selected layers routed) "
-                    + "or mediator (the average, sparse residual experts on the most conflicting half of the layers, "
-                    + "one task classifier)")
+                    + "or mediator (the average as the dense expert, residual experts trimmed to 30 % and stored "
+                    + "sparse, one task classifier with a confidence switch)")
     String method;
 
     @Parameters(index = "0", paramLabel = "BASE", description = "the model the experts were fine-tuned from")
@@ -70,11 +70,11 @@ final class MoeCommand implements Callable<Integer> {
     Double lambda;
 
     @Option(names = "--density", description = "share of each expert's update kept, stored sparse below 1 "
-            + "(wemoe 1, mediator 0.1)")
+            + "(wemoe 1, mediator 0.3)")
     Double density;
 
     @Option(names = "--routed-share", description = "share of layer groups routed, most conflicting first "
-            + "(wemoe 1, mediator 0.5)")
+            + "(default 1)")
     Double routedShare;
 
     @Option(names = "--confidence", description = "a sample whose top task posterior reaches it takes that expert "

@@ -59,7 +59,7 @@ class MoeCliTest {
         CliRun r = graft("moe", "--method", "mediator", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"),
                 DIGITS.resolve("task_b.onnx"), DIGITS.resolve("task_c.onnx"), "--calibration",
                 DIGITS.resolve("task_a_x.npy"), "--calibration", DIGITS.resolve("task_b_x.npy"), "--calibration",
-                DIGITS.resolve("task_c_x.npy"), "-o", out);
+                DIGITS.resolve("task_c_x.npy"), "--routed-share", "0.5", "-o", out);
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("routed merge (mediator) of 3 experts", "1 of 2 layer groups routed",
                 "task-level logistic posterior ×1.0, one-hot from 0.9", "static");

@@ -52,6 +52,13 @@ public final class MoeBenchmark {
                 Path.of(args[1]).resolve("bge-small-en-v1.5-tokenizer.json")).texts("test", Integer.MAX_VALUE);
         List<Path> experts = new ArrayList<>(suite.fineTuned().values());
         List<Calibration> fit = suite.data();
+        String ood = System.getProperty("moe.ood");
+        if (ood != null) {
+            String table = outOfDistribution(suite, heldOut, ood, work);
+            System.out.print(table);
+            Files.writeString(work.resolve("moe-ood.md"), table);
+            return;
+        }
         double lambda = 0.3;
         List<Variant> variants = new ArrayList<>();
         for (String spec : System.getProperty("moe.variants",
@@ -144,6 +151,52 @@ public final class MoeBenchmark {
             name.append(", ").append(p[k]);
         }
         return new Variant(name.toString(), moe.routers(source));
+    }
+
+    /**
+     * Routing of inputs from a task no expert was fitted for: for each task, the variant {@code spec} built from the
+     * other tasks' fine-tunes and data; the share of their test samples that its router takes as confident (largest
+     * coefficient 1, with a confidence switch) against the share of the left-out task's, and the left-out task's
+     * accuracy under it, under task arithmetic of the same fine-tunes and with the pretrained model.
+     */
+    private static String outOfDistribution(TaskBenchmark.Suite suite, List<Calibration> heldOut, String spec,
+                                            Path work) {
+        List<String> names = new ArrayList<>(suite.fineTuned().keySet());
+        StringBuilder out = new StringBuilder("| left-out task | confident (the other tasks' test samples) "
+                + "| confident (the left-out task's) | left-out accuracy: routed | task arithmetic (λ 0.3) "
+                + "| pretrained |\n|---|---:|---:|---:|---:|---:|\n");
+        for (int u = 0; u < names.size(); u++) {
+            List<Path> experts = new ArrayList<>();
+            List<Calibration> fit = new ArrayList<>();
+            List<Calibration> seen = new ArrayList<>();
+            for (int t = 0; t < names.size(); t++) {
+                if (t != u) {
+                    experts.add(suite.fineTuned().get(names.get(t)));
+                    fit.add(suite.data().get(t));
+                    seen.add(heldOut.get(t));
+                }
+            }
+            Path routed = work.resolve("ood-" + u + ".onnx");
+            variant(spec, suite.base(), experts, fit).moe().writeTo(routed);
+            Path dense = work.resolve("ood-ta-" + u + ".onnx");
+            var merge = dev.graft.Graft.merge().base(suite.base()).method(dev.graft.merge.MergeMethods.create(
+                    "task_arithmetic")).parameter("lambda", 0.3).diagnostics(false);
+            experts.forEach(e -> merge.model(e, 1.0));
+            merge.writeTo(dense);
+            double inDistribution = 0;
+            for (Calibration c : seen) {
+                inDistribution += mean(RoutingAccuracy.confident(routed, c, 0.999)) / seen.size();
+            }
+            double outside = mean(RoutingAccuracy.confident(routed, heldOut.get(u), 0.999));
+            dev.graft.eval.Task task = suite.test().tasks().get(u);
+            out.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %.3f | %.3f |%n", names.get(u),
+                    inDistribution, outside, task.evaluate(routed), task.evaluate(dense), task.evaluate(suite.base())));
+        }
+        return out.toString();
+    }
+
+    private static double mean(Map<String, Double> values) {
+        return values.values().stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
     }
 
     /** The digits tasks' second halves (the test split), as router inputs per task. */

@@ -33,8 +33,8 @@ import java.util.Set;
  * lambda: 0.3                    # task arithmetic for the weights outside routed layers (and constant routers)
  * static_model: ties.onnx        # or: those weights from this merge of the same graph
  * reference: base                # the experts' updates from the base (wemoe) or from the static merge (mediator)
- * density: 1.0                   # share of each update kept (largest), stored sparse below 1 (mediator: 0.1)
- * routed_share: 1.0              # share of layer groups routed, most conflicting first (mediator: 0.5)
+ * density: 1.0                   # share of each update kept (largest), stored sparse below 1 (mediator: 0.3)
+ * routed_share: 1.0              # share of layer groups routed, most conflicting first (both: 1)
  * task_level: false              # one router for all routed layers (mediator: true)
  * confidence: 0                  # a sample whose top posterior reaches it takes that expert alone (mediator: 0.9)
  * </pre>

@@ -9,6 +9,7 @@ import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.TemporaryFolder;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -16,13 +17,20 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * How often a routed model's routers pick each sample's own task: the model runs on each expert's task samples
- * with every router's coefficients exposed ({@code /graft_moe/GROUP/r}), and a sample counts when its largest
- * coefficient is its task's. Measured on the written graph, so it covers every router form; on samples held out
- * from the routers' fit it is the routing accuracy the issue's out-of-distribution case asks for.
+ * What a routed model's routers do with samples, measured on the written graph (so every router form is covered):
+ * the model runs with every router's coefficients exposed ({@code /graft_moe/GROUP/r}). {@link #of} is the share of
+ * each task's samples whose largest coefficient is their own expert's (on samples held out from the routers' fit:
+ * the routing accuracy); {@link #confident} the share whose largest coefficient reaches a threshold (with a
+ * confidence switch, the samples that take one expert alone: on inputs of a task no expert was fitted for, the
+ * out-of-distribution case, these should be few).
  */
 public final class RoutingAccuracy {
     private RoutingAccuracy() {
+    }
+
+    /** One sample's coefficients from one router. */
+    private interface Sink {
+        void accept(String router, int set, float[] coefficients);
     }
 
     /**
@@ -32,52 +40,83 @@ public final class RoutingAccuracy {
      * @throws InvalidSettingException if the model has no routers, or not one coefficient per expert
      */
     public static Map<String, Double> of(Path model, List<Calibration> perExpert) {
-        Map<String, String> byGroup;
-        Path exposed;
+        Map<String, long[]> counts = new LinkedHashMap<>();
+        Map<String, String> groups = run(model, perExpert, (router, set, c) -> {
+            if (c.length != perExpert.size()) {
+                throw new InvalidSettingException(model + ": router " + router + " gives " + c.length
+                        + " coefficients but there are " + perExpert.size() + " task sample sets");
+            }
+            long[] n = counts.computeIfAbsent(router, k -> new long[2]);
+            n[0] += largest(c) == set ? 1 : 0;
+            n[1]++;
+        });
+        return shares(groups, counts);
+    }
+
+    /**
+     * Per router group (by name), the share of {@code samples} whose largest coefficient from {@code model}'s router
+     * reaches {@code threshold}.
+     *
+     * @throws InvalidSettingException if the model has no routers
+     */
+    public static Map<String, Double> confident(Path model, Calibration samples, double threshold) {
+        Map<String, long[]> counts = new LinkedHashMap<>();
+        Map<String, String> groups = run(model, List.of(samples), (router, set, c) -> {
+            long[] n = counts.computeIfAbsent(router, k -> new long[2]);
+            n[0] += c[largest(c)] >= threshold ? 1 : 0;
+            n[1]++;
+        });
+        return shares(groups, counts);
+    }
+
+    /** Runs {@code model} on every set of samples, handing each router's coefficients per sample to {@code sink}. */
+    private static Map<String, String> run(Path model, List<Calibration> sets, Sink sink) {
         try (TemporaryFolder folder = TemporaryFolder.create("graft-routing")) {
+            Map<String, String> groups;
+            Path exposed;
             try (OnnxModel m = OnnxModel.open(model)) {
-                byGroup = ExpertRouting.find(m).routers();
-                if (byGroup.isEmpty()) {
+                groups = ExpertRouting.find(m).routers();
+                if (groups.isEmpty()) {
                     throw new InvalidSettingException(model + " has no routers (values /graft_moe/GROUP/r)");
                 }
-                exposed = ExposedValues.write(m, byGroup.values(), folder.resolve("routers.onnx"));
+                exposed = ExposedValues.write(m, groups.values(), folder.resolve("routers.onnx"));
             }
-            Set<String> routers = new LinkedHashSet<>(byGroup.values());
-            Map<String, long[]> counts = new LinkedHashMap<>();
-            routers.forEach(r -> counts.put(r, new long[2]));
+            Set<String> routers = new LinkedHashSet<>(groups.values());
             try (ModelRunner runner = new ModelRunner(exposed, model, Threads.modelRuns(), true, Map.of())) {
-                for (int t = 0; t < perExpert.size(); t++) {
-                    for (Map<String, ModelRunner.Input> batch : perExpert.get(t).batches()) {
+                for (int set = 0; set < sets.size(); set++) {
+                    for (Map<String, ModelRunner.Input> batch : sets.get(set).batches()) {
                         Map<String, ModelRunner.Output> out = runner.run(batch, routers);
                         for (String r : routers) {
-                            count(out.get(r), t, perExpert.size(), counts.get(r), model, r);
+                            long[] shape = out.get(r).shape();
+                            int width = (int) shape[shape.length - 1];
+                            float[] v = out.get(r).values();
+                            for (int b = 0; b < v.length / width; b++) {
+                                sink.accept(r, set, Arrays.copyOfRange(v, b * width, (b + 1) * width));
+                            }
                         }
                     }
                 }
             }
-            Map<String, Double> accuracy = new LinkedHashMap<>();
-            byGroup.forEach((group, r) -> accuracy.put(group, counts.get(r)[0]
-                    / (double) Math.max(1, counts.get(r)[1])));
-            return accuracy;
+            return groups;
         }
     }
 
-    private static void count(ModelRunner.Output o, int task, int experts, long[] counts, Path model, String r) {
-        long[] shape = o.shape();
-        if (shape.length != 2 || shape[1] != experts) {
-            throw new InvalidSettingException(model + ": router " + r + " gives " + java.util.Arrays.toString(shape)
-                    + " coefficients but there are " + experts + " task sample sets");
-        }
-        float[] v = o.values();
-        for (int b = 0; b < shape[0]; b++) {
-            int best = 0;
-            for (int e = 1; e < experts; e++) {
-                if (v[b * experts + e] > v[b * experts + best]) {
-                    best = e;
-                }
+    private static int largest(float[] c) {
+        int best = 0;
+        for (int e = 1; e < c.length; e++) {
+            if (c[e] > c[best]) {
+                best = e;
             }
-            counts[0] += best == task ? 1 : 0;
-            counts[1]++;
         }
+        return best;
+    }
+
+    private static Map<String, Double> shares(Map<String, String> groups, Map<String, long[]> counts) {
+        Map<String, Double> out = new LinkedHashMap<>();
+        groups.forEach((group, r) -> {
+            long[] n = counts.getOrDefault(r, new long[2]);
+            out.put(group, n[0] / (double) Math.max(1, n[1]));
+        });
+        return out;
     }
 }

@@ -336,8 +336,8 @@ class RoutedMergeTest {
         Path dense = dir.resolve("dense.onnx");
         RoutedMerge.mediator(BASE, TUNED).density(1).routedShare(1).routers(RouterSource.picking(1)).writeTo(dense);
         assertThat(Files.size(sparse)).isLessThan(Files.size(dense) * 3 / 4);
-        RoutedMerge.Report half = RoutedMerge.mediator(BASE, TUNED).routers(RouterSource.picking(1))
-                .writeTo(dir.resolve("half.onnx"));
+        RoutedMerge.Report half = RoutedMerge.mediator(BASE, TUNED).routedShare(0.5)
+                .routers(RouterSource.picking(1)).writeTo(dir.resolve("half.onnx"));
         assertThat(half.groups()).hasSize(2);
         RoutedMerge.GroupReport routed = half.groups().stream().filter(RoutedMerge.GroupReport::routed).findFirst()
                 .orElseThrow();
