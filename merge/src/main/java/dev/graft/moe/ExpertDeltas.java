@@ -7,7 +7,6 @@ import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.Weight;
 import dev.graft.plan.MergePlan;
 import dev.graft.tensor.ElementType;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 

@@ -13,7 +13,6 @@ import dev.graft.graph.ExpertRouting;
 import dev.graft.graph.GraphEdit;
 import dev.graft.merge.MergeMethods;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.OutputTensor;
 import dev.graft.onnx.TemporaryFolder;
 import dev.graft.onnx.Weight;
 import dev.graft.plan.MergePlan;
