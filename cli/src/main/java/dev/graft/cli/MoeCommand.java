@@ -34,7 +34,7 @@ final class MoeCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "wemoe", paramLabel = "wemoe|mediator",
             description = "the preset: wemoe (default: task vectors, a router per layer, all selected layers routed) "
-                    + "or mediator (the average as the dense expert, residual experts trimmed to 30 % and stored "
+                    + "or mediator (the average as the dense expert, residual experts trimmed to 30 %% and stored "
                     + "sparse, one task classifier with a confidence switch)")
     String method;
 

@@ -71,6 +71,25 @@ class MoeCliTest {
         assertThat(bad.err()).contains("--method must be wemoe or mediator");
     }
 
+    /**
+     * Every command's help formats: picocli formats descriptions with String.format, and a bare % makes it warn on
+     * the console (not through the command line's writers) and print the raw text.
+     */
+    @Test
+    void everyCommandsHelpFormats() {
+        java.io.PrintStream console = System.err;
+        java.io.ByteArrayOutputStream warnings = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(warnings, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            for (String command : new picocli.CommandLine(new Main()).getSubcommands().keySet()) {
+                assertThat(graft(command, "--help").exit()).as(command).isZero();
+            }
+        } finally {
+            System.setErr(console);
+        }
+        assertThat(warnings.toString(java.nio.charset.StandardCharsets.UTF_8)).doesNotContain("WARN");
+    }
+
     @Test
     void badOptionsAndRecipesAreRefusedWithoutWriting() throws Exception {
         Path out = dir.resolve("bad.onnx");
