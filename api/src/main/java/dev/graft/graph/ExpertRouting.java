@@ -96,6 +96,9 @@ public final class ExpertRouting {
      * {@code input} (L2-normalized if {@code normalized}), {@code W} ({@code [width, T]}) and {@code b} ({@code [T]})
      * initializers; with a {@code confidence} in (0, 1], a sample whose largest posterior reaches it gets that task
      * alone (one-hot) instead. Returns the value holding {@code r} ({@code [batch, T]}).
+     *
+     * @throws IllegalArgumentException if {@code rank} is not 2 or 3 (callers refuse such models first, naming the
+     *                                  weight: {@code RoutedLayers})
      */
     public String addPosteriorRouter(String scope, String input, int rank, boolean normalized, String weight,
                                      String bias, float confidence, float scale) {

@@ -1,5 +1,6 @@
 package dev.graft.examples;
 
+import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
 import dev.graft.eval.Candidate;
 import dev.graft.eval.EvaluationReport;
@@ -128,6 +129,11 @@ public final class MoeBenchmark {
      */
     private static Variant variant(String spec, Path base, List<Path> experts, List<Calibration> fit) {
         String[] p = spec.split("/");
+        if (p.length < 3 || !Set.of("wemoe", "mediator").contains(p[0])
+                || !Set.of("fitted", "prototypes").contains(p[1])) {
+            throw new InvalidSettingException("moe.variants: '" + spec + "' is not METHOD/ROUTER/ROUTED[/KEY=VALUE...] "
+                    + "with METHOD wemoe or mediator and ROUTER fitted or prototypes");
+        }
         RouterSource source = p[1].equals("fitted") ? RouterSource.fitted(fit) : RouterSource.prototypes(fit);
         RoutedMerge moe = p[0].equals("mediator") ? RoutedMerge.mediator(base, experts) : RoutedMerge.wemoe(base,
                 experts);
@@ -136,8 +142,14 @@ public final class MoeBenchmark {
                 .append(", ").append(p[1]).append(" routers, ").append(p[2].equals("all") ? "all changed layers"
                         : "MLPs").append(" routed");
         for (int k = 3; k < p.length; k++) {
-            String key = p[k].substring(0, p[k].indexOf('='));
-            double v = Double.parseDouble(p[k].substring(p[k].indexOf('=') + 1));
+            int equals = p[k].indexOf('=');
+            String key = equals < 0 ? p[k] : p[k].substring(0, equals);
+            double v;
+            try {
+                v = Double.parseDouble(p[k].substring(equals + 1));
+            } catch (NumberFormatException e) {
+                throw new InvalidSettingException("moe.variants: '" + p[k] + "' in '" + spec + "' is not KEY=NUMBER");
+            }
             switch (key) {
                 case "passes" -> moe.passes((int) v);
                 case "ridge" -> source = source.ridge(v);
@@ -146,7 +158,8 @@ public final class MoeBenchmark {
                 case "share" -> moe.routedShare(v);
                 case "confidence" -> moe.confidence(v);
                 case "lambda" -> moe.lambda(v);
-                default -> throw new IllegalArgumentException("unknown key " + key + " in " + spec);
+                default -> throw new InvalidSettingException("moe.variants: unknown key '" + key + "' in '" + spec
+                        + "' (known: passes, ridge, scale, density, share, confidence, lambda)");
             }
             name.append(", ").append(p[k]);
         }

@@ -9,9 +9,10 @@ import java.util.List;
 /**
  * A router of a routed merge: one coefficient per expert for each sample, computed from the input of the layers it
  * routes ({@code [batch, width]}, or {@code [batch, positions, width]} pooled per sample over its real tokens).
- * Weights are stored {@code [in, out]}, row-major.
+ * Weights are stored {@code [in, out]}, row-major. Built only inside this package, from checked inputs (a wrong
+ * length is Graft's bug, an {@link IllegalArgumentException}).
  */
-public sealed interface Router permits Router.Posterior, Router.Mlp {
+sealed interface Router permits Router.Posterior, Router.Mlp {
     /** The width of the input the router reads. */
     int width();
 
