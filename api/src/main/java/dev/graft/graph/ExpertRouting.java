@@ -1,6 +1,5 @@
 package dev.graft.graph;
 
-import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.graft.onnx.OnnxModel;
@@ -9,6 +8,13 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+
+import static dev.graft.graph.Nodes.constantFloat;
+import static dev.graft.graph.Nodes.int64s;
+import static dev.graft.graph.Nodes.ints;
+import static dev.graft.graph.Nodes.longs;
+import static dev.graft.graph.Nodes.node;
+import static dev.graft.graph.Nodes.reshape;
 
 /**
  * Edits that make dense layers routed (weight-ensembling mixtures of experts, Tang et al., ICML 2024): routers that
@@ -30,13 +36,15 @@ public final class ExpertRouting {
 
     /**
      * What a routed graph holds: its routers (group name → the value holding its {@code [batch, experts]}
-     * coefficients, {@code /graft_moe/GROUP/r}), its routed weights (weight → number of experts), and those whose
-     * experts are stored sparse (a mask and values).
+     * coefficients, {@code /graft_moe/GROUP/r}), its routed weights (weight → number of experts), those whose
+     * experts are stored sparse (a mask and values), and an upcycled mixture's token gates (layer name → number of
+     * experts, from {@code /graft_moe/LAYER/gate}, {@link ExpertMlps}).
      */
-    public record Routed(Map<String, String> routers, Map<String, Long> experts, java.util.Set<String> sparse) {
+    public record Routed(Map<String, String> routers, Map<String, Long> experts, java.util.Set<String> sparse,
+                         Map<String, Long> gates) {
         /** Whether the graph has routed layers. */
         public boolean isEmpty() {
-            return routers.isEmpty() && experts.isEmpty();
+            return routers.isEmpty() && experts.isEmpty() && gates.isEmpty();
         }
     }
 
@@ -71,7 +79,11 @@ public final class ExpertRouting {
         }
         Map<String, Long> experts = new LinkedHashMap<>();
         java.util.Set<String> sparse = new java.util.LinkedHashSet<>();
+        Map<String, Long> gates = new LinkedHashMap<>();
         for (Weight w : model.initializers()) {
+            if (w.name().startsWith(SCOPE) && w.name().endsWith("/gate") && w.shape().length == 2) {
+                gates.put(w.name().substring(SCOPE.length(), w.name().length() - "/gate".length()), w.shape()[1]);
+            }
             for (String suffix : List.of(".moe_deltas", ".moe_deltas_mask")) {
                 if (w.name().endsWith(suffix)) {
                     String weight = w.name().substring(0, w.name().length() - suffix.length());
@@ -83,7 +95,7 @@ public final class ExpertRouting {
                 }
             }
         }
-        return new Routed(routers, experts, sparse);
+        return new Routed(routers, experts, sparse, gates);
     }
 
     /** Routing edits on {@code edit}; sequences are pooled by graph input {@code mask} when the graph has it. */
@@ -113,7 +125,7 @@ public final class ExpertRouting {
         nodes.add(node("Softmax", List.of(scope + "/logits"), scope + "/posterior", ints("axis", -1)));
         String posterior = scope + "/posterior";
         if (confidence > 0) {
-            nodes.add(shape(scope + "/one", new long[] {1}));
+            nodes.add(int64s(scope + "/one", new long[] {1}));
             nodes.add(NodeProto.newBuilder().setOpType("TopK").setName(scope + "/top").addInput(posterior)
                     .addInput(scope + "/one").addOutput(scope + "/top").addOutput(scope + "/top_index")
                     .addAttribute(ints("axis", -1)).build());
@@ -145,14 +157,14 @@ public final class ExpertRouting {
         List<NodeProto> nodes = new ArrayList<>();
         nodes.add(node("Cast", List.of(mask), scope + "/mask", ints("to", TensorProto.DataType.BOOL_VALUE)));
         nodes.add(node("Cast", List.of(mask), scope + "/counts", ints("to", TensorProto.DataType.INT64_VALUE)));
-        nodes.add(shape(scope + "/axis", new long[] {0}));
+        nodes.add(int64s(scope + "/axis", new long[] {0}));
         nodes.add(node("CumSum", List.of(scope + "/counts", scope + "/axis"), scope + "/rank"));
-        nodes.add(shape(scope + "/one", new long[] {1}));
+        nodes.add(int64s(scope + "/one", new long[] {1}));
         nodes.add(node("Sub", List.of(scope + "/rank", scope + "/one"), scope + "/position"));
         nodes.add(node("Gather", List.of(values, scope + "/position"), scope + "/gathered"));
         nodes.add(constantFloat(scope + "/zero", 0));
         nodes.add(node("Where", List.of(scope + "/mask", scope + "/gathered", scope + "/zero"), scope + "/flat"));
-        nodes.add(shape(scope + "/shape", shape));
+        nodes.add(int64s(scope + "/shape", shape));
         nodes.add(node("Reshape", List.of(scope + "/flat", scope + "/shape"), scope + "/dense"));
         edit.prepend(nodes);
         return scope + "/dense";
@@ -192,20 +204,20 @@ public final class ExpertRouting {
         String y = d.output();
         edit.renameOutput(y, y + ".moe_base");
         List<NodeProto> nodes = new ArrayList<>();
-        nodes.add(shape(scope + "/flat_shape", new long[] {experts, in * out}));
+        nodes.add(int64s(scope + "/flat_shape", new long[] {experts, in * out}));
         nodes.add(node("Reshape", List.of(deltas, scope + "/flat_shape"), scope + "/deltas_flat"));
         nodes.add(node("MatMul", List.of(router, scope + "/deltas_flat"), scope + "/mixed_flat"));
-        nodes.add(shape(scope + "/mixed_shape", new long[] {0, in, out}));
+        nodes.add(int64s(scope + "/mixed_shape", new long[] {0, in, out}));
         nodes.add(node("Reshape", List.of(scope + "/mixed_flat", scope + "/mixed_shape"), scope + "/mixed"));
-        nodes.add(shape(scope + "/x_shape", new long[] {0, -1, in}));
+        nodes.add(int64s(scope + "/x_shape", new long[] {0, -1, in}));
         nodes.add(node("Reshape", List.of(d.input(), scope + "/x_shape"), scope + "/x_3d"));
         nodes.add(node("MatMul", List.of(scope + "/x_3d", scope + "/mixed"), scope + "/delta_3d"));
-        nodes.add(shape(scope + "/delta_shape", reshape(rank - 1, 0, out)));
+        nodes.add(int64s(scope + "/delta_shape", reshape(rank - 1, 0, out)));
         nodes.add(node("Reshape", List.of(scope + "/delta_3d", scope + "/delta_shape"), scope + "/delta"));
         List<String> sum = new ArrayList<>(List.of(y + ".moe_base", scope + "/delta"));
         if (biasDeltas != null) {
             nodes.add(node("MatMul", List.of(router, biasDeltas), scope + "/bias_delta_rows"));
-            nodes.add(shape(scope + "/bias_shape", reshape(1, rank - 2, out)));
+            nodes.add(int64s(scope + "/bias_shape", reshape(1, rank - 2, out)));
             nodes.add(node("Reshape", List.of(scope + "/bias_delta_rows", scope + "/bias_shape"),
                     scope + "/bias_delta"));
             sum.add(scope + "/bias_delta");
@@ -229,7 +241,7 @@ public final class ExpertRouting {
         } else {
             nodes.add(node("MatMul", List.of(positionWeights(), value), scope + "/pooled_3d"));
         }
-        nodes.add(shape(scope + "/pooled_shape", new long[] {0, -1}));
+        nodes.add(int64s(scope + "/pooled_shape", new long[] {0, -1}));
         nodes.add(node("Reshape", List.of(scope + "/pooled_3d", scope + "/pooled_shape"), scope + "/pooled"));
         return scope + "/pooled";
     }
@@ -240,9 +252,9 @@ public final class ExpertRouting {
         if (!maskCast) {
             List<NodeProto> nodes = new ArrayList<>();
             nodes.add(node("Cast", List.of(mask), scope + "/float", ints("to", TensorProto.DataType.FLOAT_VALUE)));
-            nodes.add(shape(scope + "/row_shape", new long[] {0, 1, -1}));
+            nodes.add(int64s(scope + "/row_shape", new long[] {0, 1, -1}));
             nodes.add(node("Reshape", List.of(scope + "/float", scope + "/row_shape"), scope + "/row"));
-            nodes.add(shape(scope + "/column_shape", new long[] {0, -1, 1}));
+            nodes.add(int64s(scope + "/column_shape", new long[] {0, -1, 1}));
             nodes.add(node("Reshape", List.of(scope + "/float", scope + "/column_shape"), scope + "/column"));
             nodes.add(node("MatMul", List.of(scope + "/row", scope + "/column"), scope + "/count"));
             nodes.add(constantFloat(scope + "/one", 1));
@@ -252,59 +264,5 @@ public final class ExpertRouting {
             maskCast = true;
         }
         return scope + "/weights";
-    }
-
-    /**
-     * A Reshape's shape: {@code leading} zeros (keep those axes), {@code ones} ones, then {@code tail}: a router's
-     * {@code [batch, 1.., T, 1]}, say.
-     */
-    private static long[] reshape(int leading, int ones, long... tail) {
-        long[] out = new long[leading + ones + tail.length];
-        for (int k = leading; k < leading + ones; k++) {
-            out[k] = 1;
-        }
-        System.arraycopy(tail, 0, out, leading + ones, tail.length);
-        return out;
-    }
-
-    private static NodeProto shape(String name, long[] dims) {
-        TensorProto.Builder t = TensorProto.newBuilder().setDataType(TensorProto.DataType.INT64_VALUE)
-                .addDims(dims.length);
-        for (long d : dims) {
-            t.addInt64Data(d);
-        }
-        return constant(name, t.build());
-    }
-
-    private static NodeProto constantFloat(String name, float value) {
-        return constant(name, TensorProto.newBuilder().setDataType(TensorProto.DataType.FLOAT_VALUE)
-                .addFloatData(value).build());
-    }
-
-    private static NodeProto constant(String name, TensorProto value) {
-        return NodeProto.newBuilder().setOpType("Constant").setName(name).addOutput(name)
-                .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
-                        .setT(value)).build();
-    }
-
-    private static AttributeProto ints(String name, long value) {
-        return AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INT).setI(value).build();
-    }
-
-    private static AttributeProto longs(String name, long... values) {
-        AttributeProto.Builder a = AttributeProto.newBuilder().setName(name).setType(AttributeProto.AttributeType.INTS);
-        for (long v : values) {
-            a.addInts(v);
-        }
-        return a.build();
-    }
-
-    private static NodeProto node(String op, List<String> inputs, String output, AttributeProto... attributes) {
-        NodeProto.Builder b = NodeProto.newBuilder().setOpType(op).addAllInput(inputs).addOutput(output)
-                .setName(output);
-        for (AttributeProto a : attributes) {
-            b.addAttribute(a);
-        }
-        return b.build();
     }
 }

@@ -148,6 +148,25 @@ public final class GraphEdit {
         return this;
     }
 
+    /**
+     * Adds a gated low-rank branch beside dense node {@code d}: {@code y = d(x) + ((x·A) ⊙ (g·P))·B}, where
+     * {@code g} ({@code [.., E]}) is a gate's weights per token, {@code P} ({@code [E, R]}) maps each expert to the
+     * columns of {@code A} ({@code [in, R]}) and rows of {@code B} ({@code [R, out]}) that are its own (a 0/1
+     * initializer): the experts' low-rank updates stacked, each weighted by its gate weight. The node now writes
+     * {@code y.lora_base}.
+     */
+    public GraphEdit addGatedLowRankBranch(DenseNode d, String a, String b, String gate, String experts,
+                                           String scope) {
+        String y = d.output();
+        int at = rerouteToBase(y);
+        graph.addNode(at + 1, node("MatMul", List.of(d.input(), a), y + ".lora_xa", scope));
+        graph.addNode(at + 2, node("MatMul", List.of(gate, experts), y + ".lora_gate", scope));
+        graph.addNode(at + 3, node("Mul", List.of(y + ".lora_xa", y + ".lora_gate"), y + ".lora_gated", scope));
+        graph.addNode(at + 4, node("MatMul", List.of(y + ".lora_gated", b), y + ".lora_delta", scope));
+        graph.addNode(at + 5, node("Add", List.of(y + ".lora_base", y + ".lora_delta"), y, scope));
+        return this;
+    }
+
     /** The {@code Gather} nodes (axis 0) that look rows up in {@code table}, as dense nodes: table, indices, rows. */
     public List<DenseNode> gatherNodesReading(String table) {
         List<DenseNode> out = new ArrayList<>();
@@ -309,6 +328,41 @@ public final class GraphEdit {
             for (int k = 0; k < n.getInputCount(); k++) {
                 n.setInput(k, renames.getOrDefault(n.getInput(k), n.getInput(k)));
             }
+        }
+        return this;
+    }
+
+    /**
+     * Removes the nodes whose first output is in {@code removed} and puts {@code nodes}, in order, where the last of
+     * them was: a block of nodes replaced by another that reads what the block read and writes what it wrote.
+     *
+     * @throws IllegalStateException if a value in {@code removed} has no writer
+     */
+    public GraphEdit replace(Set<String> removed, List<NodeProto> nodes) {
+        int at = -1;
+        int found = 0;
+        for (int i = graph.getNodeCount() - 1; i >= 0; i--) {
+            NodeProto n = graph.getNode(i);
+            if (n.getOutputCount() > 0 && removed.contains(n.getOutput(0))) {
+                at = at < 0 ? i : at - 1;
+                graph.removeNode(i);
+                found++;
+            }
+        }
+        if (found != removed.size()) {
+            throw new IllegalStateException("replacing " + removed.size() + " nodes but " + found + " write them");
+        }
+        for (int k = 0; k < nodes.size(); k++) {
+            graph.addNode(at + k, nodes.get(k));
+        }
+        return this;
+    }
+
+    /** Imports operator set {@code domain} at {@code version} unless the model already imports that domain. */
+    public GraphEdit importOpset(String domain, long version) {
+        if (model.getOpsetImportList().stream().noneMatch(o -> o.getDomain().equals(domain))) {
+            model.addOpsetImport(ai.onnx.proto.OnnxMl.OperatorSetIdProto.newBuilder().setDomain(domain)
+                    .setVersion(version));
         }
         return this;
     }

@@ -37,6 +37,15 @@ public final class DecoderInputs {
     }
 
     /**
+     * Whether the model is a causal decoder as exporters write them: it takes {@code position_ids},
+     * {@code cache_position} or a KV cache ({@code past_key_values.*}, {@code past.*}).
+     */
+    public boolean causal() {
+        return inputs.stream().map(ValueInfoProto::getName).anyMatch(n -> n.equals("position_ids")
+                || n.equals("cache_position") || n.startsWith("past_key_values") || n.startsWith("past."));
+    }
+
+    /**
      * The values of integer or bool input {@code name} of shape {@code shape} that follow from the sizes alone (the
      * mask all ones), or null if the name is not one of those.
      */

@@ -180,7 +180,12 @@ final class InspectCommand implements Callable<Integer> {
                     l.loraSlots().size(), first.inputA(), first.inputB(), l.loraSlots().stream()
                             .map(LoraSlots.Slot::module).collect(java.util.stream.Collectors.joining(", ")));
         }
-        if (!l.routed().isEmpty()) {
+        if (!l.routed().gates().isEmpty()) {
+            out.printf("upcycled mixture of experts (top-k gates per token): %d layers, %s experts; gates: %s%n",
+                    l.routed().gates().size(), new java.util.TreeSet<>(l.routed().gates().values()),
+                    String.join(", ", l.routed().gates().keySet()));
+        }
+        if (!l.routed().routers().isEmpty() || !l.routed().experts().isEmpty()) {
             out.printf("routed layers (weight-ensembling experts, W0 + sum_t r_t(x)·tau_t): %d weights, %s experts; "
                     + "%d routers: %s%n", l.routed().experts().size(), new java.util.TreeSet<>(l.routed().experts()
                     .values()), l.routed().routers().size(), String.join(", ", l.routed().routers().keySet()));

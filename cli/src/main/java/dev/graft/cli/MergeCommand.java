@@ -6,6 +6,8 @@ import dev.graft.data.CalibrationSpec;
 import dev.graft.exec.Execution;
 import dev.graft.moe.MoeRecipe;
 import dev.graft.moe.RoutedMerge;
+import dev.graft.moe.Upcycle;
+import dev.graft.moe.UpcycleRecipe;
 import dev.graft.pleas.PleasRecipe;
 import dev.graft.recipe.Recipe;
 import dev.graft.recipe.Recipes;
@@ -159,6 +161,10 @@ final class MergeCommand implements Callable<Integer> {
             }
             if (parsed instanceof MoeRecipe m) {
                 RoutedMerge.Report r = m.run(output, Execution.defaults());
+                return emit(r, out -> MoeCommand.print(out, r));
+            }
+            if (parsed instanceof UpcycleRecipe u) {
+                Upcycle.Report r = u.run(output, Execution.defaults());
                 return emit(r, out -> MoeCommand.print(out, r));
             }
             if (!(parsed instanceof MergeRecipe m)) {

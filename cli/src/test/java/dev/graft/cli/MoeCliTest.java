@@ -114,4 +114,58 @@ class MoeCliTest {
         assertThat(unknown.err()).contains("unknown key 'routers'");
         assertThat(out).doesNotExist();
     }
+
+    /**
+     * {@code graft moe --method upcycle} on the decoder fixtures: a line per layer with its activation and gates;
+     * the recipe with the same settings writes the same weights; the contrib form holds one MoE node per layer;
+     * inspect sees the gates; bad option combinations exit 1 naming the options, and nothing is written.
+     */
+    @Test
+    void upcycleAndItsRecipeWriteTheSameMixture() throws Exception {
+        Path decoders = Path.of("../examples/recipes/decoders");
+        Path moe = dir.resolve("upcycled.onnx");
+        Object[] args = {"moe", "--method", "upcycle", "--gates", "fitted", "--samples", "40",
+            decoders.resolve("optimum/base/model.onnx"), decoders.resolve("optimum/python/model.onnx"),
+            decoders.resolve("optimum/c/model.onnx"), decoders.resolve("optimum/licence/model.onnx"),
+            "--calibration", decoders.resolve("python_test.txt"), "--calibration", decoders.resolve("c_test.txt"),
+            "--calibration", decoders.resolve("licence_test.txt"), "--tokenizer", decoders.resolve("tokenizer.json"),
+            "-o", moe};
+        CliRun r = graft(args);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("upcycled mixture of 3 experts, top-2 per token, gates fitted, standard ops: "
+                + "2 layers", "layer.0", "swiglu", "GATE COSINE", "wrote " + moe);
+        Path recipe = dir.resolve("recipe.onnx");
+        CliRun merge = graft("merge", decoders.resolve("upcycle.yaml"), "-o", recipe);
+        assertThat(merge.exit()).as(merge.err()).isZero();
+        try (OnnxModel a = OnnxModel.open(moe); OnnxModel b = OnnxModel.open(recipe)) {
+            assertThat(b.initializers()).hasSameSizeAs(a.initializers());
+            for (Weight w : a.initializers()) {
+                assertThat(b.weight(w.name()).orElseThrow().toFloats()).as(w.name()).containsExactly(w.toFloats());
+            }
+        }
+        assertThat(graft("inspect", moe).out()).contains("upcycled mixture of experts (top-k gates per token): 2 "
+                + "layers, [3] experts");
+        Path contrib = dir.resolve("contrib.onnx");
+        CliRun c = graft("moe", "--method", "upcycle", "--gates", "random", "--form", "contrib",
+                "--experts-per-token", "1", decoders.resolve("optimum/base/model.onnx"),
+                decoders.resolve("optimum/python/model.onnx"), decoders.resolve("optimum/c/model.onnx"), "-o", contrib);
+        assertThat(c.exit()).as(c.err()).isZero();
+        try (OnnxModel m = OnnxModel.open(contrib)) {
+            assertThat(m.proto().getGraph().getNodeList()).filteredOn(n -> n.getOpType().equals("MoE")).hasSize(2);
+        }
+        Path bad = dir.resolve("bad.onnx");
+        CliRun missing = graft("moe", "--method", "upcycle", decoders.resolve("optimum/base/model.onnx"),
+                decoders.resolve("optimum/python/model.onnx"), "-o", bad);
+        assertThat(missing.exit()).isEqualTo(1);
+        assertThat(missing.err()).contains("--gates fitted needs one --calibration per expert");
+        CliRun mixed = graft("moe", "--method", "upcycle", "--gates", "random", "--lambda", "0.3",
+                decoders.resolve("optimum/base/model.onnx"), decoders.resolve("optimum/python/model.onnx"), "-o", bad);
+        assertThat(mixed.exit()).isEqualTo(1);
+        assertThat(mixed.err()).contains("the router options go with wemoe and mediator");
+        CliRun form = graft("moe", "--form", "contrib", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"),
+                "--router", "constant", "-o", bad);
+        assertThat(form.exit()).isEqualTo(1);
+        assertThat(form.err()).contains("go with --method upcycle");
+        assertThat(Files.exists(bad)).isFalse();
+    }
 }

@@ -1,13 +1,16 @@
 package dev.graft.examples;
 
 import dev.graft.InvalidSettingException;
+import dev.graft.adapters.LoraExperts;
 import dev.graft.data.Calibration;
 import dev.graft.eval.Candidate;
 import dev.graft.eval.EvaluationReport;
 import dev.graft.exec.Threads;
+import dev.graft.moe.GateSource;
+import dev.graft.moe.RoutedMerge;
 import dev.graft.moe.RouterSource;
 import dev.graft.moe.RoutingAccuracy;
-import dev.graft.moe.RoutedMerge;
+import dev.graft.moe.Upcycle;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
 import dev.graft.verify.ModelRunner;
@@ -37,8 +40,25 @@ public final class MoeBenchmark {
     private MoeBenchmark() {
     }
 
-    /** One routed variant: its row name and how it is built. */
-    private record Variant(String name, RoutedMerge moe) {
+    /**
+     * One routed variant: its row name and how it is written (to the path given; returns a description of what was
+     * written and the routing accuracy on the samples the routers were fitted to, NaN where there are none).
+     */
+    private record Variant(String name, java.util.function.Function<Path, Map.Entry<String, Double>> write,
+                           boolean routers) {
+        static Variant of(String name, RoutedMerge moe) {
+            return new Variant(name, file -> {
+                RoutedMerge.Report r = moe.writeTo(file);
+                return Map.entry(r.groups().toString(), r.routingAccuracy());
+            }, true);
+        }
+
+        static Variant of(String name, Upcycle upcycle) {
+            return new Variant(name, file -> {
+                Upcycle.Report r = upcycle.writeTo(file);
+                return Map.entry(r.layers().toString(), Double.NaN);
+            }, false);
+        }
     }
 
     public static void main(String[] args) throws IOException {
@@ -83,12 +103,12 @@ public final class MoeBenchmark {
             Variant variant = variants.get(v);
             Path file = work.resolve("moe-" + v + ".onnx");
             long start = System.nanoTime();
-            RoutedMerge.Report r = variant.moe().writeTo(file);
+            Map.Entry<String, Double> r = variant.write().apply(file);
             System.out.printf(Locale.ROOT, "%s: written in %.0f s; %s%n", variant.name(),
-                    (System.nanoTime() - start) / 1e9, r.groups());
-            routing.put(variant.name(), String.format(Locale.ROOT, "%.3f | %.3f", r.routingAccuracy(),
-                    RoutingAccuracy.of(file, heldOut).values().stream().mapToDouble(Double::doubleValue).average()
-                            .orElse(Double.NaN)));
+                    (System.nanoTime() - start) / 1e9, r.getKey());
+            routing.put(variant.name(), !variant.routers() ? "- | -" : String.format(Locale.ROOT, "%.3f | %.3f",
+                    r.getValue(), RoutingAccuracy.of(file, heldOut).values().stream()
+                            .mapToDouble(Double::doubleValue).average().orElse(Double.NaN)));
             files.put(variant.name(), file);
             rows.add(Candidate.of(variant.name(), file));
         }
@@ -125,10 +145,18 @@ public final class MoeBenchmark {
 
     /**
      * The variant {@code spec} describes: {@code METHOD/ROUTER/ROUTED[/KEY=VALUE...]}, METHOD wemoe or mediator,
-     * ROUTER fitted or prototypes, ROUTED mlp or all; keys passes, ridge, scale, density, share, confidence, lambda.
+     * ROUTER fitted or prototypes, ROUTED mlp or all; keys passes, ridge, scale, density, share, confidence, lambda;
+     * or {@code upcycle/GATES/FORM[/k=N]}, GATES fitted, hidden, cheap_embed or random (the fit data as each
+     * expert's prompts), FORM standard or contrib; or {@code lora/GATES[/k=N]} (text only: the tasks' adapters).
      */
     private static Variant variant(String spec, Path base, List<Path> experts, List<Calibration> fit) {
         String[] p = spec.split("/");
+        if (p.length >= 3 && p[0].equals("upcycle")) {
+            return upcycled(spec, p, base, experts, fit);
+        }
+        if (p.length >= 2 && p[0].equals("lora")) {
+            return loraExperts(spec, p, base, fit);
+        }
         if (p.length < 3 || !Set.of("wemoe", "mediator").contains(p[0])
                 || !Set.of("fitted", "prototypes").contains(p[1])) {
             throw new InvalidSettingException("moe.variants: '" + spec + "' is not METHOD/ROUTER/ROUTED[/KEY=VALUE...] "
@@ -163,7 +191,58 @@ public final class MoeBenchmark {
             }
             name.append(", ").append(p[k]);
         }
-        return new Variant(name.toString(), moe.routers(source));
+        return Variant.of(name.toString(), moe.routers(source));
+    }
+
+    /**
+     * {@code lora/GATES[/k=N]}: the text tasks' LoRA adapters ({@code recipes/text-tasks/models/TASK}) as experts of one
+     * graph, gated per token.
+     */
+    private static Variant loraExperts(String spec, String[] p, Path base, List<Calibration> fit) {
+        GateSource gates = gates(spec, p[1], fit);
+        int k = expertsPerToken(spec, p, 2, 1);
+        List<Path> adapters = TextTasks.NAMES.stream().map(t -> Path.of("recipes/text-tasks/models", t)).toList();
+        return new Variant("LoRA experts, " + p[1] + " gates, top-" + k, file -> {
+            LoraExperts mixture = LoraExperts.of(base, adapters);
+            LoraExperts.Report r = mixture.gates(gates.gates(base, mixture.gateInputs(), adapters.size()))
+                    .expertsPerToken(k).writeTo(file);
+            return Map.entry(r.gates() + " gates over " + r.layers().size() + " layers", Double.NaN);
+        }, false);
+    }
+
+    private static GateSource gates(String spec, String kind, List<Calibration> fit) {
+        return switch (kind) {
+            case "fitted" -> GateSource.fitted(fit);
+            case "hidden" -> GateSource.hidden(fit, List.of());
+            case "cheap_embed" -> GateSource.cheapEmbed(fit, List.of());
+            case "random" -> GateSource.random(0);
+            default -> throw new InvalidSettingException("moe.variants: gates '" + kind + "' in '" + spec
+                    + "' are not fitted, hidden, cheap_embed or random");
+        };
+    }
+
+    /** The {@code k=N} among {@code p}'s parts from {@code from} on, else {@code k}. */
+    private static int expertsPerToken(String spec, String[] p, int from, int k) {
+        for (int i = from; i < p.length; i++) {
+            if (!p[i].matches("k=[0-9]+")) {
+                throw new InvalidSettingException("moe.variants: '" + p[i] + "' in '" + spec + "' is not k=N");
+            }
+            k = Integer.parseInt(p[i].substring(2));
+        }
+        return k;
+    }
+
+    private static Variant upcycled(String spec, String[] p, Path base, List<Path> experts, List<Calibration> fit) {
+        GateSource gates = gates(spec, p[1], fit);
+        Upcycle.Form form = switch (p[2]) {
+            case "standard" -> Upcycle.Form.STANDARD;
+            case "contrib" -> Upcycle.Form.CONTRIB;
+            default -> throw new InvalidSettingException("moe.variants: form '" + p[2] + "' in '" + spec
+                    + "' is not standard or contrib");
+        };
+        int k = expertsPerToken(spec, p, 3, 2);
+        return Variant.of("upcycled MoE, " + p[1] + " gates, top-" + k + ", " + p[2] + " ops",
+                Upcycle.of(base, experts).gates(gates).expertsPerToken(k).form(form));
     }
 
     /**
@@ -195,7 +274,7 @@ public final class MoeBenchmark {
                 }
             }
             Path routed = work.resolve("ood-" + u + ".onnx");
-            variant(spec, suite.base(), experts, fit).moe().writeTo(routed);
+            variant(spec, suite.base(), experts, fit).write().apply(routed);
             Path dense = work.resolve("ood-ta-" + u + ".onnx");
             var merge = dev.graft.Graft.merge().base(suite.base()).method(dev.graft.merge.MergeMethods.create(
                     "task_arithmetic")).parameter("lambda", 0.3).diagnostics(false);

@@ -5,9 +5,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.graft.Graft;
 import dev.graft.data.Calibration;
 import dev.graft.merge.MergeMethods;
+import dev.graft.moe.GateSource;
 import dev.graft.moe.RouterSource;
 import dev.graft.moe.RoutingAccuracy;
 import dev.graft.moe.RoutedMerge;
+import dev.graft.moe.Upcycle;
 import dev.graft.testing.RealModels;
 import dev.graft.testing.Decoders;
 import dev.graft.verify.ModelRunner;
@@ -122,6 +124,30 @@ class MoeTextTest {
             System.arraycopy(together, b * (int) shape[1] * width, inBatch, 0, real * width);
             assertThat(Decoders.maxAbsDiff(own, inBatch)).as("text " + b).isLessThan(2e-4);
         }
+    }
+
+    /**
+     * An upcycled bge-small whose experts are all the base is the base, in standard ops exactly and in
+     * {@code com.microsoft.MoE} (whose CPU kernel computes GELU in the tanh approximation) nearly; with the two
+     * fine-tunes as experts and fitted gates, the mixture differs from the base.
+     */
+    @Test
+    void upcycledEncoderWithIdenticalExpertsIsTheEncoder() {
+        Map<String, ModelRunner.Input> batch = texts().batches().get(0);
+        float[] dense = hidden(base, batch);
+        Path standard = dir.resolve("upcycled-standard.onnx");
+        Upcycle.Report r = Upcycle.of(base, List.of(base, base)).gates(GateSource.random(5)).writeTo(standard);
+        assertThat(r.layers()).hasSize(12).allSatisfy(l -> assertThat(l.activation()).isEqualTo("gelu"));
+        assertThat(Decoders.maxAbsDiff(hidden(standard, batch), dense)).isLessThan(2e-4);
+        Path contrib = dir.resolve("upcycled-contrib.onnx");
+        Upcycle.of(base, List.of(base, base)).gates(GateSource.random(5)).form(Upcycle.Form.CONTRIB)
+                .writeTo(contrib);
+        double approximate = Decoders.maxAbsDiff(hidden(contrib, batch), dense);
+        assertThat(approximate).isGreaterThan(0).isLessThan(0.05);
+        Path mixed = dir.resolve("upcycled-fitted.onnx");
+        List<Calibration> train = tasks.texts("train", 16);
+        Upcycle.of(base, experts).gates(GateSource.fitted(List.of(train.get(0), train.get(2)))).writeTo(mixed);
+        assertThat(Decoders.maxAbsDiff(hidden(mixed, batch), dense)).isGreaterThan(1e-2);
     }
 
     /** Row {@code b}'s first {@code length} entries of a {@code [batch, positions]} input, as a batch of one. */

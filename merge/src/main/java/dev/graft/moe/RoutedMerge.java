@@ -459,7 +459,7 @@ public final class RoutedMerge {
         return pairs == 0 ? 1 : sum / pairs;
     }
 
-    private static void requireFloat(OnnxModel model, String weight) {
+    static void requireFloat(OnnxModel model, String weight) {
         ElementType type = model.weight(weight).orElseThrow().type();
         if (type != ElementType.FLOAT) {
             throw new UnsupportedModelException(model.file(), weight, "is " + type + "; routed layers are float32 "
