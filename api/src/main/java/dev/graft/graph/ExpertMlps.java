@@ -210,7 +210,7 @@ public final class ExpertMlps {
         long version = model.proto().getOpsetImportList().stream().filter(o -> o.getDomain().isEmpty()
                 || o.getDomain().equals("ai.onnx")).mapToLong(o -> o.getVersion()).max().orElse(0);
         if (version < 11) {
-            throw new UnsupportedModelException(model.file(), "", "imports opset " + version + "; token gates in "
+            throw new UnsupportedModelException(model.file(), null, "imports opset " + version + "; token gates in "
                     + "standard ops need opset 11 or later (TopK, ScatterElements)");
         }
     }

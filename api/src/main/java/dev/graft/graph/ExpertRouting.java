@@ -37,14 +37,15 @@ public final class ExpertRouting {
     /**
      * What a routed graph holds: its routers (group name → the value holding its {@code [batch, experts]}
      * coefficients, {@code /graft_moe/GROUP/r}), its routed weights (weight → number of experts), those whose
-     * experts are stored sparse (a mask and values), and an upcycled mixture's token gates (layer name → number of
-     * experts, from {@code /graft_moe/LAYER/gate}, {@link ExpertMlps}).
+     * experts are stored sparse (a mask and values), an upcycled mixture's token gates (layer name → number of
+     * experts, from {@code /graft_moe/LAYER/gate}, {@link ExpertMlps}), and a mixture of LoRA experts' layers
+     * (module → number of experts, from {@code MODULE.lora_experts_owner}).
      */
     public record Routed(Map<String, String> routers, Map<String, Long> experts, java.util.Set<String> sparse,
-                         Map<String, Long> gates) {
+                         Map<String, Long> gates, Map<String, Long> loraExperts) {
         /** Whether the graph has routed layers. */
         public boolean isEmpty() {
-            return routers.isEmpty() && experts.isEmpty() && gates.isEmpty();
+            return routers.isEmpty() && experts.isEmpty() && gates.isEmpty() && loraExperts.isEmpty();
         }
     }
 
@@ -80,7 +81,12 @@ public final class ExpertRouting {
         Map<String, Long> experts = new LinkedHashMap<>();
         java.util.Set<String> sparse = new java.util.LinkedHashSet<>();
         Map<String, Long> gates = new LinkedHashMap<>();
+        Map<String, Long> loraExperts = new LinkedHashMap<>();
         for (Weight w : model.initializers()) {
+            if (w.name().endsWith(".lora_experts_owner") && w.shape().length == 2) {
+                loraExperts.put(w.name().substring(0, w.name().length() - ".lora_experts_owner".length()),
+                        w.shape()[0]);
+            }
             if (w.name().startsWith(SCOPE) && w.name().endsWith("/gate") && w.shape().length == 2) {
                 gates.put(w.name().substring(SCOPE.length(), w.name().length() - "/gate".length()), w.shape()[1]);
             }
@@ -95,7 +101,7 @@ public final class ExpertRouting {
                 }
             }
         }
-        return new Routed(routers, experts, sparse, gates);
+        return new Routed(routers, experts, sparse, gates, loraExperts);
     }
 
     /** Routing edits on {@code edit}; sequences are pooled by graph input {@code mask} when the graph has it. */

@@ -185,6 +185,10 @@ final class InspectCommand implements Callable<Integer> {
                     l.routed().gates().size(), new java.util.TreeSet<>(l.routed().gates().values()),
                     String.join(", ", l.routed().gates().keySet()));
         }
+        if (!l.routed().loraExperts().isEmpty()) {
+            out.printf("mixture of LoRA experts (top-k gates per token): %d layers, %s experts%n",
+                    l.routed().loraExperts().size(), new java.util.TreeSet<>(l.routed().loraExperts().values()));
+        }
         if (!l.routed().routers().isEmpty() || !l.routed().experts().isEmpty()) {
             out.printf("routed layers (weight-ensembling experts, W0 + sum_t r_t(x)·tau_t): %d weights, %s experts; "
                     + "%d routers: %s%n", l.routed().experts().size(), new java.util.TreeSet<>(l.routed().experts()

@@ -226,6 +226,10 @@ final class MoeCommand implements Callable<Integer> {
                     + "--calibration and --negative; the router options go with wemoe and mediator");
         }
         String gateKind = gates == null ? "fitted" : gates;
+        if (!java.util.Set.of("fitted", "hidden", "cheap_embed", "random").contains(gateKind)) {
+            throw new InvalidSettingException("--gates must be fitted, hidden, cheap_embed or random, got '"
+                    + gateKind + "'");
+        }
         List<Calibration> prompts = prompts(calibrations, "--calibration", gateKind);
         if (negatives != null && gateKind.equals("fitted")) {
             throw new InvalidSettingException("--negative goes with --gates hidden or cheap_embed (fitted gates "
@@ -256,8 +260,8 @@ final class MoeCommand implements Callable<Integer> {
             }
             return 0;
         }
-        Upcycle upcycle = Upcycle.of(base, experts).gates(source).expertsPerToken(expertsPerToken == null ? 2
-                : expertsPerToken).form(switch (form == null ? "standard" : form) {
+        Upcycle upcycle = Upcycle.of(base, experts).gates(source).expertsPerToken(expertsPerToken == null
+                ? Math.min(2, experts.size()) : expertsPerToken).form(switch (form == null ? "standard" : form) {
                     case "standard" -> Upcycle.Form.STANDARD;
                     case "contrib" -> Upcycle.Form.CONTRIB;
                     default -> throw new InvalidSettingException("--form must be standard or contrib, got '" + form

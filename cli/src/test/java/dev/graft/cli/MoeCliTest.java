@@ -168,4 +168,46 @@ class MoeCliTest {
         assertThat(form.err()).contains("go with --method upcycle");
         assertThat(Files.exists(bad)).isFalse();
     }
+
+    /**
+     * {@code graft moe --method lora}: the decoders' adapters (extracted, less the tied head) as experts of one graph
+     * with fitted gates, a line per adapted module; inspect sees them; an adapter on the tied head is refused naming
+     * it, and nothing is written.
+     */
+    @Test
+    void loraExpertsFromAdapterFolders() {
+        Path decoders = Path.of("../examples/recipes/decoders");
+        Path base = decoders.resolve("optimum/base/model.onnx");
+        java.util.List<Path> adapters = new java.util.ArrayList<>();
+        for (String task : java.util.List.of("python", "c")) {
+            Path full = dir.resolve(task + "-extracted");
+            dev.graft.adapters.LoraExtract.from(base, decoders.resolve("optimum/" + task + "/model.onnx")).rank(4)
+                    .writeTo(full);
+            dev.graft.adapters.PeftAdapter a = dev.graft.adapters.PeftAdapter.read(full);
+            java.util.Map<String, dev.graft.adapters.LoraModule> modules = new java.util.LinkedHashMap<>(a.modules());
+            modules.remove("lm_head");
+            Path folder = dir.resolve(task + "-adapter");
+            new dev.graft.adapters.PeftAdapter(a.config(), modules, a.biases()).write(folder);
+            adapters.add(folder);
+        }
+        Path out = dir.resolve("lora-experts.onnx");
+        CliRun r = graft("moe", "--method", "lora", base, adapters.get(0), adapters.get(1), "--calibration",
+                decoders.resolve("python_test.txt"), "--calibration", decoders.resolve("c_test.txt"), "--tokenizer",
+                decoders.resolve("tokenizer.json"), "--samples", "20", "-o", out);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("mixture of 2 LoRA experts, top-1 per token, gates fitted", "2 gates",
+                "model.layers.0.mlp.down_proj", "[4, 4]", "wrote " + out);
+        assertThat(graft("inspect", out).out()).contains("mixture of LoRA experts (top-k gates per token)",
+                "[2] experts");
+        Path bad = dir.resolve("bad.onnx");
+        CliRun tied = graft("moe", "--method", "lora", "--gates", "random", base, dir.resolve("python-extracted"),
+                "-o", bad);
+        assertThat(tied.exit()).isEqualTo(1);
+        assertThat(tied.err()).contains("is a head tied to the token embedding (module 'lm_head')");
+        CliRun form = graft("moe", "--method", "lora", "--gates", "random", "--form", "contrib", base,
+                adapters.get(0), "-o", bad);
+        assertThat(form.exit()).isEqualTo(1);
+        assertThat(form.err()).contains("--form goes with --method upcycle");
+        assertThat(Files.exists(bad)).isFalse();
+    }
 }

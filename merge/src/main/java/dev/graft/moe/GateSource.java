@@ -1,14 +1,14 @@
 package dev.graft.moe;
 
-import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.graft.IncompatibleModelsException;
 import dev.graft.InvalidSettingException;
 import dev.graft.UnsupportedModelException;
 import dev.graft.data.Calibration;
 import dev.graft.eval.Pooling;
 import dev.graft.graph.TokenGate;
+import dev.graft.index.GraphIndex;
+import dev.graft.index.IndexedWeight;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.Weight;
 import dev.graft.verify.DecoderInputs;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
@@ -254,15 +254,14 @@ public final class GateSource {
 
     /** The {@code [vocabulary, width]} table a {@code Gather} reads at graph input {@code input_ids}. */
     private static float[] embeddingTable(OnnxModel m, int width) {
-        for (NodeProto n : m.proto().getGraph().getNodeList()) {
-            if (n.getOpType().equals("Gather") && n.getInputCount() == 2 && n.getInput(1).equals("input_ids")) {
-                Weight w = m.weight(n.getInput(0)).orElse(null);
-                if (w != null && w.shape().length == 2 && w.shape()[1] == width) {
-                    return w.toFloats();
-                }
+        for (IndexedWeight w : GraphIndex.of(m).weights()) {
+            long[] shape = w.weight().shape();
+            if (shape.length == 2 && shape[1] == width && w.uses().stream().anyMatch(u -> u.opType().equals("Gather")
+                    && u.input() == 0 && u.inputs().contains("input_ids"))) {
+                return w.weight().toFloats();
             }
         }
         throw new IncompatibleModelsException(m.file(), "input_ids", "is not read by a Gather of a [vocabulary, "
-                + width + "] embedding table; cheap_embed gates need one (use hidden or random gates)");
+                + width + "] embedding table; cheap_embed gates need one (use fitted, hidden or random gates)");
     }
 }

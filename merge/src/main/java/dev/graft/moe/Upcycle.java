@@ -56,7 +56,7 @@ public final class Upcycle {
     private final Path base;
     private final List<Path> experts;
     private GateSource gates;
-    private int expertsPerToken = 2;
+    private int expertsPerToken;
     private Form form = Form.STANDARD;
     private Execution execution = Execution.defaults();
 
@@ -79,6 +79,7 @@ public final class Upcycle {
         }
         this.base = base;
         this.experts = List.copyOf(experts);
+        this.expertsPerToken = Math.min(2, experts.size());
     }
 
     /** The mixture of {@code experts}' MLPs on {@code base}'s attention (one graph, models of the same graph). */
@@ -93,7 +94,7 @@ public final class Upcycle {
     }
 
     /**
-     * The experts each token goes to ({@code k}).
+     * The experts each token goes to ({@code k}; default 2, mergekit's, or 1 with one expert).
      *
      * @throws InvalidSettingException if {@code k} is below 1
      */
@@ -149,7 +150,7 @@ public final class Upcycle {
                     ValueShapes.of(base, ProbeOptions.defaults())).stream()
                     .filter(g -> g.name().startsWith("layer.")).toList();
             if (groups.isEmpty()) {
-                throw new UnsupportedModelException(base, "", "has no numbered transformer layers with dense MLPs "
+                throw new UnsupportedModelException(base, null, "has no numbered transformer layers with dense MLPs "
                         + "to make experts of");
             }
             Map<String, TokenGate> gate = gates.gates(base, groups.stream()

@@ -133,6 +133,10 @@ class UpcycleTest {
                 .writeTo(target)).isInstanceOf(InvalidSettingException.class)
                 .hasMessageContaining("2 experts but 3 prompt sets");
         assertThatThrownBy(() -> Upcycle.of(BASE, List.of())).isInstanceOf(InvalidSettingException.class);
+        Path digits = Path.of("../examples/recipes/digits");
+        assertThatThrownBy(() -> Upcycle.of(digits.resolve("base.onnx"), List.of(digits.resolve("task_a.onnx")))
+                .gates(GateSource.random(0)).writeTo(target)).isInstanceOf(dev.graft.UnsupportedModelException.class)
+                .hasMessageContaining("base.onnx: has no numbered transformer layers");
         assertThatThrownBy(() -> Upcycle.of(BASE, two).expertsPerToken(0))
                 .isInstanceOf(InvalidSettingException.class);
         assertThat(Files.exists(target)).isFalse();
