@@ -142,12 +142,25 @@ class MoeTextTest {
         Path contrib = dir.resolve("upcycled-contrib.onnx");
         Upcycle.of(base, List.of(base, base)).gates(GateSource.random(5)).form(Upcycle.Form.CONTRIB)
                 .writeTo(contrib);
-        double approximate = Decoders.maxAbsDiff(hidden(contrib, batch), dense);
-        assertThat(approximate).isGreaterThan(0).isLessThan(0.05);
+        double approximate = realTokenDiff(hidden(contrib, batch), dense, batch.get("attention_mask").longs());
+        assertThat(approximate).as("tanh GELU: measured 0.011 on real tokens whose values reach 4.3 (padding, "
+                + "which nothing reads, differs more)").isGreaterThan(0).isLessThan(0.05);
         Path mixed = dir.resolve("upcycled-fitted.onnx");
         List<Calibration> train = tasks.texts("train", 16);
         Upcycle.of(base, experts).gates(GateSource.fitted(List.of(train.get(0), train.get(2)))).writeTo(mixed);
         assertThat(Decoders.maxAbsDiff(hidden(mixed, batch), dense)).isGreaterThan(1e-2);
+    }
+
+    /** The largest difference between two {@code [batch, positions, width]} values at the positions whose mask is 1. */
+    private static double realTokenDiff(float[] a, float[] b, long[] mask) {
+        int width = a.length / mask.length;
+        double max = 0;
+        for (int t = 0; t < mask.length; t++) {
+            for (int j = 0; mask[t] != 0 && j < width; j++) {
+                max = Math.max(max, Math.abs(a[t * width + j] - b[t * width + j]));
+            }
+        }
+        return max;
     }
 
     /** Row {@code b}'s first {@code length} entries of a {@code [batch, positions]} input, as a batch of one. */

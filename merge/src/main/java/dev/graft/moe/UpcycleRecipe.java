@@ -29,7 +29,7 @@ import java.util.Set;
  *     tokenizer: tokenizer.json
  * gate_mode: fitted                # fitted (default), hidden, cheap_embed or random
  * seed: 0                          # random gates
- * experts_per_token: 2             # k
+ * experts_per_token: 2             # k (default 2, or 1 with one model)
  * form: standard                   # standard ONNX ops, or contrib (com.microsoft.MoE)
  * </pre>
  *
@@ -114,7 +114,7 @@ public record UpcycleRecipe(Path file, Upcycle upcycle) implements Recipe {
                     throw recipe.error("'form' must be standard or contrib, got '" + form + "'");
                 }
                 return new UpcycleRecipe(recipe.file(), Upcycle.of(base, experts).gates(gates)
-                        .expertsPerToken(recipe.integer(root, "experts_per_token", 2))
+                        .expertsPerToken(recipe.integer(root, "experts_per_token", Math.min(2, experts.size())))
                         .form(form.equals("contrib") ? Upcycle.Form.CONTRIB : Upcycle.Form.STANDARD));
             } catch (InvalidSettingException e) {
                 throw recipe.error("upcycle: " + e.getMessage());
