@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
 @Command(name = "graft", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Merge ONNX models and compose adapters.",
         subcommands = {InspectCommand.class, VerifyCommand.class, ConvertCommand.class, ImportCommand.class, MergeCommand.class,
-                AlignCommand.class, PleasCommand.class, MoeCommand.class, LoraCommand.class, ShareCommand.class, RecursiveCommand.class,
+                AlignCommand.class, PleasCommand.class, FuseCommand.class, MoeCommand.class, LoraCommand.class, ShareCommand.class, RecursiveCommand.class,
                 EvalCommand.class, SearchCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {

@@ -1,0 +1,43 @@
+package dev.graft.cli;
+
+import static dev.graft.cli.CliRun.graft;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.graft.onnx.OnnxModel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code graft fuse}: the digits MLPs of 32 and 128 hidden units fused into either width; bad options. */
+class FuseCliTest {
+    static final Path HETERO = Path.of("../examples/recipes/heterogeneous");
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void fusesIntoEitherWidthAndRefusesBadOptions() throws Exception {
+        Path wide = dir.resolve("wide.onnx");
+        CliRun r = graft("fuse", HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w128.onnx"), "-o", wide);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("OTFusion (exact plans) into mlp_w128.onnx's widths: 1 groups", "model/128",
+                "wrote " + wide);
+        Path narrow = dir.resolve("narrow.onnx");
+        CliRun s = graft("fuse", "--into", "a", "--solver", "sinkhorn", "--reg", "0.02",
+                HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w128.onnx"), "-o", narrow);
+        assertThat(s.exit()).as(s.err()).isZero();
+        try (OnnxModel m = OnnxModel.open(narrow)) {
+            assertThat(m.weight("0.weight").orElseThrow().shape()).containsExactly(32, 64);
+        }
+        Path bad = dir.resolve("bad.onnx");
+        CliRun reg = graft("fuse", "--reg", "0.1", HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w128.onnx"),
+                "-o", bad);
+        assertThat(reg.exit()).isEqualTo(1);
+        assertThat(reg.err()).contains("--reg goes with --solver sinkhorn");
+        CliRun depth = graft("fuse", HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_d2.onnx"), "-o", bad);
+        assertThat(depth.exit()).isEqualTo(1);
+        assertThat(depth.err()).contains("mlp_w32.onnx", "is missing");
+        assertThat(Files.exists(bad)).isFalse();
+    }
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""MLPs of different widths and depths for Graft's heterogeneous fusion (OTFusion, CLAFusion) tests (run with
+Debian's python3-torch and python3-sklearn).
+
+On sklearn's digits (the same train/test split as ../digits and ../independent), trained from different random
+starts, with nothing in common but the data:
+  - mlp_w32.onnx:  64 -> 32 -> ReLU -> 10   (seed 1)
+  - mlp_w128.onnx: 64 -> 128 -> ReLU -> 10  (seed 2)
+  - mlp_w64.onnx:  64 -> 64 -> ReLU -> 10   (seed 3)
+  - mlp_d2.onnx:   64 -> 64 -> ReLU -> 64 -> ReLU -> 10 (seed 4; two hidden layers, for depth alignment)
+Also written: test_x.npy / test_y.npy (the test split: float32 N x 64, int64 N) and calibration.npy (256 training
+images) for activation costs and accuracy.
+
+Usage: /usr/bin/python3 make_fixtures.py   (writes into this folder; the same weights for a given torch build,
+though the exported bytes may differ between exporter versions)
+"""
+import os
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+digits = load_digits()
+x = (digits.data / 16.0).astype(np.float32)
+y = digits.target.astype(np.int64)
+x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+
+
+def mlp(widths):
+    layers = []
+    previous = 64
+    for w in widths:
+        layers += [torch.nn.Linear(previous, w), torch.nn.ReLU()]
+        previous = w
+    layers.append(torch.nn.Linear(previous, 10))
+    return torch.nn.Sequential(*layers)
+
+
+def train(widths, seed, epochs=60):
+    torch.manual_seed(seed)
+    net = mlp(widths)
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(xt), generator=generator)
+        for start in range(0, len(xt), 64):
+            batch = order[start:start + 64]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(xt[batch]), yt[batch])
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        accuracy = (net(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean()
+    return net, accuracy
+
+
+def export(net, name):
+    torch.onnx.export(net, torch.zeros(1, 64), os.path.join(HERE, name), input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, opset_version=13)
+
+
+if __name__ == "__main__":
+    for name, widths, seed in [("mlp_w32.onnx", [32], 1), ("mlp_w128.onnx", [128], 2), ("mlp_w64.onnx", [64], 3),
+                               ("mlp_d2.onnx", [64, 64], 4)]:
+        net, accuracy = train(widths, seed)
+        export(net, name)
+        print(f"{name}: test accuracy {accuracy:.4f}")
+    np.save(os.path.join(HERE, "test_x.npy"), x_test)
+    np.save(os.path.join(HERE, "test_y.npy"), y_test)
+    np.save(os.path.join(HERE, "calibration.npy"), x_train[:256])

@@ -1,0 +1,183 @@
+package dev.graft.align;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.graft.IncompatibleModelsException;
+import dev.graft.InvalidSettingException;
+import dev.graft.data.NpyArray;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import dev.graft.verify.ModelRunner;
+import dev.graft.verify.ProbeOptions;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * OTFusion on digits MLPs ({@code examples/recipes/heterogeneous}: one hidden layer of 32, 64 or 128 units, trained
+ * from different seeds; {@code examples/recipes/independent}: two hidden layers of 32). Exact properties: a model
+ * fused with a permuted copy of itself is the model; with equal widths the exact plan is a permutation, the one an
+ * assignment on the same cost finds, and the fused weights are the permuted weights averaged; plans have the
+ * uniform marginals.
+ */
+class OtFusionTest {
+    private static final Path HETERO = Path.of("../examples/recipes/heterogeneous");
+    private static final Path INDEPENDENT = Path.of("../examples/recipes/independent");
+    @TempDir
+    Path dir;
+
+    private static double accuracy(Path model) {
+        NpyArray x = NpyArray.read(HETERO.resolve("test_x.npy"));
+        long[] y = NpyArray.read(HETERO.resolve("test_y.npy")).longs();
+        try (ModelRunner r = new ModelRunner(model, 1)) {
+            float[] logits = r.run(Map.of("x", ModelRunner.Input.of(x.floats(), y.length, 64)), Set.of("logits"))
+                    .get("logits").values();
+            int right = 0;
+            for (int i = 0; i < y.length; i++) {
+                int best = 0;
+                for (int c = 1; c < 10; c++) {
+                    best = logits[i * 10 + c] > logits[i * 10 + best] ? c : best;
+                }
+                right += best == y[i] ? 1 : 0;
+            }
+            return right / (double) y.length;
+        }
+    }
+
+    @Test
+    void plansHaveUniformMarginals() {
+        double[] cost = new double[6 * 4];
+        java.util.SplittableRandom random = new java.util.SplittableRandom(3);
+        for (int k = 0; k < cost.length; k++) {
+            cost[k] = random.nextDouble();
+        }
+        for (double[] plan : new double[][] {TransportPlan.exact(cost, 6, 4),
+            TransportPlan.sinkhorn(cost, 6, 4, 0.05, 2000)}) {
+            for (int i = 0; i < 6; i++) {
+                double row = 0;
+                for (int j = 0; j < 4; j++) {
+                    row += plan[i * 4 + j];
+                }
+                assertThat(row).isCloseTo(1.0 / 6, org.assertj.core.data.Offset.offset(1e-6));
+            }
+            for (int j = 0; j < 4; j++) {
+                double column = 0;
+                for (int i = 0; i < 6; i++) {
+                    column += plan[i * 4 + j];
+                }
+                assertThat(column).isCloseTo(0.25, org.assertj.core.data.Offset.offset(1e-6));
+            }
+        }
+        double exact = 0;
+        double entropic = 0;
+        double[] e = TransportPlan.exact(cost, 6, 4);
+        double[] s = TransportPlan.sinkhorn(cost, 6, 4, 0.05, 2000);
+        for (int k = 0; k < cost.length; k++) {
+            exact += e[k] * cost[k];
+            entropic += s[k] * cost[k];
+        }
+        assertThat(exact).as("the exact plan costs no more than the entropic one").isLessThanOrEqualTo(entropic + 1e-12);
+        assertThatThrownBy(() -> TransportPlan.exact(new double[1000 * 999], 1000, 999))
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("Sinkhorn");
+    }
+
+    @Test
+    void aModelFusedWithAPermutedCopyOfItselfIsTheModel() throws Exception {
+        Path model = INDEPENDENT.resolve("mlp_seed1.onnx");
+        PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
+        Path shuffled = dir.resolve("shuffled.onnx");
+        try (OnnxModel m = OnnxModel.open(model)) {
+            ModelPermuter.write(m, Permutations.random(spec, 7), shuffled, Map.of());
+        }
+        Path fused = dir.resolve("fused.onnx");
+        OtFusion.Report r = OtFusion.of(shuffled, model).writeTo(fused);
+        assertThat(r.groups()).hasSize(2).allSatisfy(g -> {
+            assertThat(g.sharpShare()).isEqualTo(1.0);
+            assertThat(g.entropy()).isCloseTo(Math.log(32), org.assertj.core.data.Offset.offset(1e-9));
+        });
+        try (OnnxModel a = OnnxModel.open(model); OnnxModel b = OnnxModel.open(fused)) {
+            for (Weight w : a.initializers()) {
+                float[] expected = w.toFloats();
+                float[] got = b.weight(w.name()).orElseThrow().toFloats();
+                for (int k = 0; k < expected.length; k++) {
+                    assertThat(got[k]).as(w.name()).isCloseTo(expected[k], org.assertj.core.data.Offset.offset(1e-6f));
+                }
+            }
+        }
+    }
+
+    /**
+     * Two MLPs from different seeds, both 64 → 32 → 32 → 10: the first hidden group's cost is the distance between
+     * units' incoming weights and biases (the second group has no plan yet), so the exact plan is the assignment
+     * {@link LapSolver} finds on that cost, worked out here, and each fused unit is the mean of its two units.
+     */
+    @Test
+    void equalWidthsAndTheExactSolverArePermutationAlignmentAndAveraging() throws Exception {
+        Path a = INDEPENDENT.resolve("mlp_seed1.onnx");
+        Path b = INDEPENDENT.resolve("mlp_seed2.onnx");
+        Path fused = dir.resolve("fused.onnx");
+        OtFusion.of(a, b).writeTo(fused);
+        try (OnnxModel ma = OnnxModel.open(a); OnnxModel mb = OnnxModel.open(b); OnnxModel f = OnnxModel.open(fused)) {
+            float[] wa = ma.weight("0.weight").orElseThrow().toFloats();
+            float[] ba = ma.weight("0.bias").orElseThrow().toFloats();
+            float[] wb = mb.weight("0.weight").orElseThrow().toFloats();
+            float[] bb = mb.weight("0.bias").orElseThrow().toFloats();
+            double[] cost = new double[32 * 32];
+            for (int i = 0; i < 32; i++) {
+                for (int j = 0; j < 32; j++) {
+                    double sum = Math.pow(ba[i] - bb[j], 2);
+                    for (int k = 0; k < 64; k++) {
+                        sum += Math.pow(wa[i * 64 + k] - wb[j * 64 + k], 2);
+                    }
+                    cost[i * 32 + j] = Math.sqrt(sum);
+                }
+            }
+            int[] match = LapSolver.minimize(cost, 32, 32); // A's unit i goes to B's unit match[i]
+            float[] wf = f.weight("0.weight").orElseThrow().toFloats();
+            float[] bf = f.weight("0.bias").orElseThrow().toFloats();
+            for (int i = 0; i < 32; i++) {
+                int j = match[i];
+                assertThat(bf[j]).isCloseTo((ba[i] + bb[j]) / 2, org.assertj.core.data.Offset.offset(1e-6f));
+                for (int k = 0; k < 64; k++) {
+                    assertThat(wf[j * 64 + k]).isCloseTo((wa[i * 64 + k] + wb[j * 64 + k]) / 2,
+                            org.assertj.core.data.Offset.offset(1e-6f));
+                }
+            }
+        }
+        assertThat(accuracy(fused)).as("aligned, unlike the naive average").isGreaterThan(0.5);
+    }
+
+    @Test
+    void differentWidthsFuseIntoEitherModelsWidths() throws Exception {
+        Path narrow = HETERO.resolve("mlp_w32.onnx");
+        Path wide = HETERO.resolve("mlp_w128.onnx");
+        Path intoWide = dir.resolve("into-wide.onnx");
+        OtFusion.Report r = OtFusion.of(narrow, wide).writeTo(intoWide);
+        assertThat(r.groups()).singleElement().satisfies(g -> {
+            assertThat(g.widthA()).isEqualTo(32);
+            assertThat(g.widthTarget()).isEqualTo(128);
+        });
+        Path intoNarrow = dir.resolve("into-narrow.onnx");
+        OtFusion.of(narrow, wide).intoA().solver(OtFusion.Solver.SINKHORN).writeTo(intoNarrow);
+        try (OnnxModel m = OnnxModel.open(intoNarrow)) {
+            assertThat(m.weight("0.weight").orElseThrow().shape()).containsExactly(32, 64);
+        }
+        for (Path p : new Path[] {intoWide, intoNarrow}) {
+            assertThat(accuracy(p)).as(p.getFileName().toString()).isGreaterThan(0.95);
+        }
+    }
+
+    @Test
+    void modelsOfDifferentArchitecturesAreRefusedAndNothingIsWritten() {
+        Path out = dir.resolve("bad.onnx");
+        assertThatThrownBy(() -> OtFusion.of(HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_d2.onnx"))
+                .writeTo(out)).isInstanceOf(IncompatibleModelsException.class).hasMessageContaining("mlp_w32.onnx");
+        assertThatThrownBy(() -> OtFusion.of(HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w64.onnx"))
+                .weight(1.5)).isInstanceOf(InvalidSettingException.class);
+        assertThat(Files.exists(out)).isFalse();
+    }
+}
