@@ -1,6 +1,7 @@
 package dev.graft.cli;
 
 import dev.graft.InvalidSettingException;
+import dev.graft.align.ClaFusion;
 import dev.graft.align.OtFusion;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -12,12 +13,17 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** {@code graft fuse A B -o OUT}: OTFusion of two models of one architecture whose hidden widths may differ. */
+/**
+ * {@code graft fuse A B -o OUT}: OTFusion of two models of one architecture whose hidden widths may differ, or
+ * ({@code --method cla}) CLAFusion of two MLPs whose depths differ too.
+ */
 @Command(name = "fuse", mixinStandardHelpOptions = true,
         description = "Fuse two models of one architecture whose hidden widths may differ (OTFusion): group by "
                 + "group, an optimal-transport plan between A's units and the target's from the distance of their "
                 + "weights, the plans carried into the next layers' weights, then (1 - s)·A carried + s·target. "
-                + "The result has the target's widths (B unless --into a).")
+                + "The result has the target's widths (B unless --into a). --method cla fuses MLPs of different "
+                + "depths (CLAFusion): hidden layers aligned by CKA on --calibration, the shallower model deepened by "
+                + "identity layers, then OTFusion in the deeper model's depth and widths.")
 final class FuseCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -31,9 +37,19 @@ final class FuseCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
     Path output;
 
-    @Option(names = "--method", defaultValue = "ot", paramLabel = "ot", description = "ot (OTFusion; CLAFusion "
-            + "for different depths is not built yet)")
+    @Option(names = "--method", defaultValue = "ot", paramLabel = "ot|cla", description = "ot (OTFusion, default) "
+            + "or cla (CLAFusion: MLPs of different depths; needs --calibration)")
     String method;
+
+    @Option(names = "--calibration", paramLabel = "FILE", description = "cla: the data the layers are aligned on "
+            + "(.npy, or text with --tokenizer)")
+    Path calibration;
+
+    @Option(names = "--tokenizer", paramLabel = "TOKENIZER.json", description = "Hugging Face tokenizer for text")
+    Path tokenizer;
+
+    @Option(names = "--samples", defaultValue = "256", description = "calibration samples at most")
+    int samples;
 
     @Option(names = "--into", defaultValue = "b", paramLabel = "a|b", description = "whose widths the result has "
             + "(default ${DEFAULT-VALUE})")
@@ -54,8 +70,14 @@ final class FuseCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!method.equals("ot")) {
-            throw new InvalidSettingException("--method must be ot (CLAFusion is not built yet), got '" + method + "'");
+        if (!method.equals("ot") && !method.equals("cla")) {
+            throw new InvalidSettingException("--method must be ot or cla, got '" + method + "'");
+        }
+        if (method.equals("cla")) {
+            return cla();
+        }
+        if (calibration != null) {
+            throw new InvalidSettingException("--calibration goes with --method cla");
         }
         OtFusion fusion = OtFusion.of(a, b).weight(weight).solver(switch (solver) {
             case "exact" -> OtFusion.Solver.EXACT;
@@ -79,6 +101,33 @@ final class FuseCommand implements Callable<Integer> {
             Output.json(out, r);
             return 0;
         }
+        print(out, r);
+        return 0;
+    }
+
+    private Integer cla() {
+        if (calibration == null) {
+            throw new InvalidSettingException("--method cla needs --calibration: the data the layers are aligned on");
+        }
+        if (!into.equals("b") || regularization != null) {
+            throw new InvalidSettingException("--method cla fuses into the deeper model with exact or sinkhorn "
+                    + "plans; --into and --reg go with --method ot");
+        }
+        ClaFusion.Report r = ClaFusion.of(a, b, AlignCommand.calibration(calibration, tokenizer, samples, a))
+                .weight(weight).solver(solver.equals("sinkhorn") ? OtFusion.Solver.SINKHORN : OtFusion.Solver.EXACT)
+                .writeTo(output);
+        PrintWriter out = spec.commandLine().getOut();
+        if (json) {
+            Output.json(out, r);
+            return 0;
+        }
+        out.printf(Locale.ROOT, "CLAFusion into %s's depth: the shallower model's hidden layers aligned to %s "
+                + "(0-based, by CKA)%n", r.deeper(), r.alignment());
+        print(out, r.fusion());
+        return 0;
+    }
+
+    private void print(PrintWriter out, OtFusion.Report r) {
         out.printf(Locale.ROOT, "OTFusion (%s plans) into %s's widths: %d groups%n",
                 r.solver().name().toLowerCase(Locale.ROOT), r.targetModel(), r.groups().size());
         int width = Math.max(5, r.groups().stream().mapToInt(g -> g.name().length()).max().orElse(5));
@@ -89,6 +138,5 @@ final class FuseCommand implements Callable<Integer> {
                     String.format(Locale.ROOT, "%.3f", g.entropy()), String.format(Locale.ROOT, "%.2f", g.sharpShare()));
         }
         out.println("wrote " + output);
-        return 0;
     }
 }

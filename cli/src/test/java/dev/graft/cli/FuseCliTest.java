@@ -9,7 +9,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code graft fuse}: the digits MLPs of 32 and 128 hidden units fused into either width; bad options. */
+/**
+ * {@code graft fuse}: the digits MLPs of 32 and 128 hidden units fused into either width; one hidden layer with two
+ * ({@code --method cla}); bad options.
+ */
 class FuseCliTest {
     static final Path HETERO = Path.of("../examples/recipes/heterogeneous");
 
@@ -38,6 +41,15 @@ class FuseCliTest {
         CliRun depth = graft("fuse", HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_d2.onnx"), "-o", bad);
         assertThat(depth.exit()).isEqualTo(1);
         assertThat(depth.err()).contains("mlp_w32.onnx", "is missing");
+        CliRun noData = graft("fuse", "--method", "cla", HETERO.resolve("mlp_w64.onnx"), HETERO.resolve("mlp_d2.onnx"),
+                "-o", bad);
+        assertThat(noData.exit()).isEqualTo(1);
+        assertThat(noData.err()).contains("--method cla needs --calibration");
         assertThat(Files.exists(bad)).isFalse();
+        Path deeper = dir.resolve("deeper.onnx");
+        CliRun cla = graft("fuse", "--method", "cla", HETERO.resolve("mlp_w64.onnx"), HETERO.resolve("mlp_d2.onnx"),
+                "--calibration", HETERO.resolve("calibration.npy"), "-o", deeper);
+        assertThat(cla.exit()).as(cla.err()).isZero();
+        assertThat(cla.out()).contains("CLAFusion into mlp_d2.onnx's depth", "aligned to [0]", "2 groups");
     }
 }

@@ -5,15 +5,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.graft.IncompatibleModelsException;
 import dev.graft.InvalidSettingException;
-import dev.graft.data.NpyArray;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
-import dev.graft.verify.ModelRunner;
 import dev.graft.verify.ProbeOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,24 +26,6 @@ class OtFusionTest {
     private static final Path INDEPENDENT = Path.of("../examples/recipes/independent");
     @TempDir
     Path dir;
-
-    private static double accuracy(Path model) {
-        NpyArray x = NpyArray.read(HETERO.resolve("test_x.npy"));
-        long[] y = NpyArray.read(HETERO.resolve("test_y.npy")).longs();
-        try (ModelRunner r = new ModelRunner(model, 1)) {
-            float[] logits = r.run(Map.of("x", ModelRunner.Input.of(x.floats(), y.length, 64)), Set.of("logits"))
-                    .get("logits").values();
-            int right = 0;
-            for (int i = 0; i < y.length; i++) {
-                int best = 0;
-                for (int c = 1; c < 10; c++) {
-                    best = logits[i * 10 + c] > logits[i * 10 + best] ? c : best;
-                }
-                right += best == y[i] ? 1 : 0;
-            }
-            return right / (double) y.length;
-        }
-    }
 
     @Test
     void plansHaveUniformMarginals() {
@@ -148,7 +127,7 @@ class OtFusionTest {
                 }
             }
         }
-        assertThat(accuracy(fused)).as("aligned, unlike the naive average").isGreaterThan(0.5);
+        assertThat(HeterogeneousDigits.accuracy(fused)).as("aligned, unlike the naive average").isGreaterThan(0.5);
     }
 
     @Test
@@ -167,7 +146,7 @@ class OtFusionTest {
             assertThat(m.weight("0.weight").orElseThrow().shape()).containsExactly(32, 64);
         }
         for (Path p : new Path[] {intoWide, intoNarrow}) {
-            assertThat(accuracy(p)).as(p.getFileName().toString()).isGreaterThan(0.95);
+            assertThat(HeterogeneousDigits.accuracy(p)).as(p.getFileName().toString()).isGreaterThan(0.95);
         }
     }
 
