@@ -41,9 +41,13 @@ final class FuseCommand implements Callable<Integer> {
             + "or cla (CLAFusion: MLPs of different depths; needs --calibration)")
     String method;
 
-    @Option(names = "--calibration", paramLabel = "FILE", description = "cla: the data the layers are aligned on "
-            + "(.npy, or text with --tokenizer)")
+    @Option(names = "--calibration", paramLabel = "FILE", description = "cla: the data the layers are aligned on; "
+            + "ot with --cost activations: the data of the cost (.npy, or text with --tokenizer)")
     Path calibration;
+
+    @Option(names = "--cost", defaultValue = "weights", paramLabel = "weights|activations", description = "ot: "
+            + "the ground cost, from the units' weights (default) or their activations on --calibration")
+    String cost;
 
     @Option(names = "--tokenizer", paramLabel = "TOKENIZER.json", description = "Hugging Face tokenizer for text")
     Path tokenizer;
@@ -76,8 +80,12 @@ final class FuseCommand implements Callable<Integer> {
         if (method.equals("cla")) {
             return cla();
         }
-        if (calibration != null) {
-            throw new InvalidSettingException("--calibration goes with --method cla");
+        if (!cost.equals("weights") && !cost.equals("activations")) {
+            throw new InvalidSettingException("--cost must be weights or activations, got '" + cost + "'");
+        }
+        if (cost.equals("activations") != (calibration != null)) {
+            throw new InvalidSettingException(calibration == null ? "--cost activations needs --calibration"
+                    : "--calibration goes with --method cla or --cost activations");
         }
         OtFusion fusion = OtFusion.of(a, b).weight(weight).solver(switch (solver) {
             case "exact" -> OtFusion.Solver.EXACT;
@@ -88,6 +96,9 @@ final class FuseCommand implements Callable<Integer> {
             case "a" -> fusion.intoA();
             case "b" -> { }
             default -> throw new InvalidSettingException("--into must be a or b, got '" + into + "'");
+        }
+        if (calibration != null) {
+            fusion.activations(AlignCommand.calibration(calibration, tokenizer, samples, a));
         }
         if (regularization != null) {
             if (!solver.equals("sinkhorn")) {
@@ -109,9 +120,9 @@ final class FuseCommand implements Callable<Integer> {
         if (calibration == null) {
             throw new InvalidSettingException("--method cla needs --calibration: the data the layers are aligned on");
         }
-        if (!into.equals("b") || regularization != null) {
+        if (!into.equals("b") || regularization != null || !cost.equals("weights")) {
             throw new InvalidSettingException("--method cla fuses into the deeper model with exact or sinkhorn "
-                    + "plans; --into and --reg go with --method ot");
+                    + "plans on the weight cost; --into, --reg and --cost go with --method ot");
         }
         ClaFusion.Report r = ClaFusion.of(a, b, AlignCommand.calibration(calibration, tokenizer, samples, a))
                 .weight(weight).solver(solver.equals("sinkhorn") ? OtFusion.Solver.SINKHORN : OtFusion.Solver.EXACT)

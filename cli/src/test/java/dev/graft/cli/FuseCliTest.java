@@ -26,6 +26,10 @@ class FuseCliTest {
         assertThat(r.exit()).as(r.err()).isZero();
         assertThat(r.out()).contains("OTFusion (exact plans) into mlp_w128.onnx's widths: 1 groups", "model/128",
                 "wrote " + wide);
+        Path byActivations = dir.resolve("by-activations.onnx");
+        CliRun act = graft("fuse", "--cost", "activations", "--calibration", HETERO.resolve("calibration.npy"),
+                HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w128.onnx"), "-o", byActivations);
+        assertThat(act.exit()).as(act.err()).isZero();
         Path narrow = dir.resolve("narrow.onnx");
         CliRun s = graft("fuse", "--into", "a", "--solver", "sinkhorn", "--reg", "0.02",
                 HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w128.onnx"), "-o", narrow);

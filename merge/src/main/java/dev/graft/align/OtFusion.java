@@ -31,8 +31,9 @@ import java.util.TreeSet;
  * {@code M = diag(1/β)·Tᵀ} on each grouped axis ({@code β} the target's marginal: each target unit gets the
  * mass-weighted mean of the A units sent to it) and fused: {@code (1 − s)·M(A) + s·B}, {@code s} = {@link #weight}
  * (0.5). The result is the target's graph with the fused weights. With equal widths and the exact solver every plan
- * is a permutation, and OTFusion is permutation alignment (by this cost) followed by averaging. Data-free; the
- * activation cost, non-uniform marginals and groups nested in heads are not built yet (refused).
+ * is a permutation, and OTFusion is permutation alignment (by this cost) followed by averaging. Data-free by
+ * default; {@link #activations} takes the cost from activations on data instead. Non-uniform marginals and groups
+ * nested in heads are not built yet (refused).
  */
 public final class OtFusion {
     /** How plans are solved. */
@@ -45,6 +46,7 @@ public final class OtFusion {
 
     private final Path a;
     private final Path b;
+    private dev.graft.data.Calibration activations;
     private boolean targetA;
     private Solver solver = Solver.EXACT;
     private double epsilon = 0.01;
@@ -74,6 +76,16 @@ public final class OtFusion {
     /** Fuses in A's widths instead (A becomes the target, B is carried into it). */
     public OtFusion intoA() {
         this.targetA = true;
+        return this;
+    }
+
+    /**
+     * Ground costs from activations instead of weights: the Euclidean distance between two units' values at a value
+     * where their group is observed (a dense or convolution layer's input, {@link PermutationSpec#probes}), over
+     * {@code data}'s samples (and positions). Each model is run on its own; the plans still carry the weights.
+     */
+    public OtFusion activations(dev.graft.data.Calibration data) {
+        this.activations = data;
         return this;
     }
 
@@ -131,13 +143,28 @@ public final class OtFusion {
             double[][] maps = new double[groups.size()][];
             int[] widthFrom = new int[groups.size()];
             List<GroupReport> reports = new ArrayList<>();
+            Map<Integer, float[][]> unitsFrom = activations == null ? Map.of()
+                    : unitActivations(source, sourceSpec, activations);
+            Map<Integer, float[][]> unitsTo = activations == null ? Map.of()
+                    : unitActivations(target, targetSpec, activations);
             for (int g : order(targetSpec, to)) {
                 PermutationSpec.Group group = groups.get(g);
                 int nt = group.size();
                 int ns = sourceSpec.groups().get(groupOf.get(group.name())).size();
                 widthFrom[g] = ns;
                 double[] cost = new double[ns * nt];
-                for (PermutationSpec.Member m : group.members()) {
+                if (activations != null) {
+                    float[][] x = unitsFrom.get(groupOf.get(group.name()));
+                    float[][] y = unitsTo.get(g);
+                    if (x == null || y == null) {
+                        throw new UnsupportedModelException(target, group.members().get(0).weight(), "is in group "
+                                + group.name() + ", which no value of the graph shows (a layer's input); fuse with "
+                                + "the weight cost");
+                    }
+                    addDistances(cost, x, y);
+                }
+                for (PermutationSpec.Member m : activations != null ? List.<PermutationSpec.Member>of()
+                        : group.members()) {
                     Weight tw = to.weight(m.weight()).orElseThrow();
                     long[] shape = from.weight(m.weight()).orElseThrow().shape();
                     float[] carried = carry(values.get(m.weight()), shape, axes.get(m.weight()), maps, widthFrom, g,
@@ -159,7 +186,8 @@ public final class OtFusion {
             RewritePlan.Builder write = RewritePlan.of("ot-fusion", to.proto()).input(from).input(to)
                     .parameter("target", target.getFileName().toString())
                     .parameter("solver", solver.name().toLowerCase(java.util.Locale.ROOT))
-                    .parameter("weight", String.valueOf(weight));
+                    .parameter("weight", String.valueOf(weight))
+                    .parameter("cost", activations == null ? "weights" : "activations on " + activations.source());
             if (solver == Solver.SINKHORN) {
                 write.parameter("regularization", String.valueOf(epsilon));
             }
@@ -327,6 +355,78 @@ public final class OtFusion {
                         double d = source[si + k] - target[tj + k];
                         sum += d * d;
                     }
+                }
+                cost[i * nt + j] += sum;
+            }
+        }
+    }
+
+    /**
+     * For each group of {@code spec} observed in a value of {@code model} with an axis of its own, each unit's values
+     * there over {@code data} ({@code [units][samples × other positions]}), from the first such value.
+     */
+    private static Map<Integer, float[][]> unitActivations(Path model, PermutationSpec spec,
+                                                           dev.graft.data.Calibration data) {
+        Map<Integer, PermutationSpec.Probe> probeOf = new LinkedHashMap<>();
+        Map<Integer, Integer> axisOf = new HashMap<>();
+        for (PermutationSpec.Probe p : spec.probes()) {
+            for (int axis = 0; axis < p.axes().size(); axis++) {
+                List<PermutationSpec.Factor> f = p.axes().get(axis);
+                if (f.size() == 1 && f.get(0).group() >= 0 && !probeOf.containsKey(f.get(0).group())) {
+                    probeOf.put(f.get(0).group(), p);
+                    axisOf.put(f.get(0).group(), axis);
+                }
+            }
+        }
+        Map<Integer, List<float[]>> chunks = new HashMap<>();
+        java.util.Set<String> values = new java.util.LinkedHashSet<>();
+        probeOf.values().forEach(p -> values.add(p.value()));
+        try (dev.graft.data.Activations runs = dev.graft.data.Activations.of(model, values)) {
+            runs.run(data, batch -> probeOf.forEach((g, p) -> {
+                var o = batch.output(0, p.value());
+                long[] shape = o.shape().clone();
+                int axis = axisOf.get(g);
+                int units = (int) shape[axis];
+                int outer = product(shape, 0, axis);
+                int inner = product(shape, axis + 1, shape.length);
+                float[] v = o.values();
+                float[] byUnit = new float[v.length];
+                int per = outer * inner;
+                for (int a = 0; a < outer; a++) {
+                    for (int u = 0; u < units; u++) {
+                        System.arraycopy(v, (a * units + u) * inner, byUnit, u * per + a * inner, inner);
+                    }
+                }
+                chunks.computeIfAbsent(g, k -> new ArrayList<>()).add(byUnit);
+            }), dev.graft.exec.ProgressListener.NONE, "ot-activations");
+        }
+        Map<Integer, float[][]> out = new HashMap<>();
+        chunks.forEach((g, list) -> {
+            int units = spec.groups().get(g).size();
+            int total = list.stream().mapToInt(c -> c.length / units).sum();
+            float[][] rows = new float[units][total];
+            int at = 0;
+            for (float[] c : list) {
+                int per = c.length / units;
+                for (int u = 0; u < units; u++) {
+                    System.arraycopy(c, u * per, rows[u], at, per);
+                }
+                at += per;
+            }
+            out.put(g, rows);
+        });
+        return out;
+    }
+
+    /** Adds the squared distances between the source's unit rows {@code x} and the target's {@code y}. */
+    private static void addDistances(double[] cost, float[][] x, float[][] y) {
+        int nt = y.length;
+        for (int i = 0; i < x.length; i++) {
+            for (int j = 0; j < nt; j++) {
+                double sum = 0;
+                for (int k = 0; k < x[i].length; k++) {
+                    double d = x[i][k] - y[j][k];
+                    sum += d * d;
                 }
                 cost[i * nt + j] += sum;
             }
