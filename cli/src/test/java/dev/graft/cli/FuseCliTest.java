@@ -56,4 +56,33 @@ class FuseCliTest {
         assertThat(cla.exit()).as(cla.err()).isZero();
         assertThat(cla.out()).contains("CLAFusion into mlp_d2.onnx's depth", "aligned to [0]", "2 groups");
     }
+
+    /** The recipes {@code ot_fusion.yaml} and {@code cla_fusion.yaml} write what {@code graft fuse} writes. */
+    @Test
+    void recipesWriteWhatTheCommandWrites() throws Exception {
+        for (String[] c : new String[][] {{"ot_fusion.yaml", "mlp_w32.onnx", "mlp_w128.onnx"},
+            {"cla_fusion.yaml", "mlp_w64.onnx", "mlp_d2.onnx"}}) {
+            Path viaRecipe = dir.resolve("recipe-" + c[0] + ".onnx");
+            CliRun r = graft("merge", HETERO.resolve(c[0]), "-o", viaRecipe);
+            assertThat(r.exit()).as(r.err()).isZero();
+            Path viaCommand = dir.resolve("command-" + c[0] + ".onnx");
+            CliRun f = c[0].startsWith("cla") ? graft("fuse", "--method", "cla", HETERO.resolve(c[1]),
+                    HETERO.resolve(c[2]), "--calibration", HETERO.resolve("calibration.npy"), "-o", viaCommand)
+                    : graft("fuse", HETERO.resolve(c[1]), HETERO.resolve(c[2]), "-o", viaCommand);
+            assertThat(f.exit()).as(f.err()).isZero();
+            try (OnnxModel a = OnnxModel.open(viaRecipe); OnnxModel b = OnnxModel.open(viaCommand)) {
+                for (dev.graft.onnx.Weight w : b.initializers()) {
+                    assertThat(a.weight(w.name()).orElseThrow().toFloats()).as(c[0] + " " + w.name())
+                            .containsExactly(w.toFloats());
+                }
+            }
+        }
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, "merge_method: cla_fusion\nmodels:\n  - model: " + HETERO.resolve("mlp_w64.onnx")
+                .toAbsolutePath() + "\n  - model: " + HETERO.resolve("mlp_d2.onnx").toAbsolutePath() + "\n");
+        CliRun r = graft("merge", bad, "-o", dir.resolve("bad.onnx"));
+        assertThat(r.exit()).isEqualTo(1);
+        assertThat(r.err()).contains("bad.yaml", "cla_fusion needs 'calibration'");
+        assertThat(Files.exists(dir.resolve("bad.onnx"))).isFalse();
+    }
 }

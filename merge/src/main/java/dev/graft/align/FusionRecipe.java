@@ -1,0 +1,114 @@
+package dev.graft.align;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.graft.InvalidSettingException;
+import dev.graft.data.CalibrationSpec;
+import dev.graft.exec.Execution;
+import dev.graft.recipe.Recipe;
+import dev.graft.recipe.RecipeFile;
+import dev.graft.recipe.RecipeKind;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * A fusion recipe, run by {@code graft merge}: {@code ot_fusion} ({@link OtFusion}) or {@code cla_fusion}
+ * ({@link ClaFusion}) of two models.
+ * <pre>
+ * merge_method: ot_fusion          # or cla_fusion (MLPs of different depths; needs calibration)
+ * models:
+ *   - model: mlp_w32.onnx
+ *   - model: mlp_w128.onnx         # the target of ot_fusion unless into: a
+ * into: b                          # ot_fusion: whose widths the result has
+ * solver: exact                    # or sinkhorn
+ * regularization: 0.01             # sinkhorn's, relative to the largest cost
+ * weight: 0.5                      # the target's share
+ * cost: weights                    # ot_fusion: or activations (with calibration)
+ * calibration: calibration.npy     # with the calibration keys (tokenizer, input, samples)
+ * </pre>
+ *
+ * @param file   the recipe file
+ * @param fusion writes the fused model and returns its report
+ */
+public record FusionRecipe(Path file, java.util.function.Function<Path, Object> fusion) implements Recipe {
+    private static final Set<String> TOP = Set.of("merge_method", "models", "into", "solver", "regularization",
+            "weight", "cost", "calibration", "tokenizer", "input", "samples");
+
+    /** {@code merge_method: ot_fusion} or {@code cla_fusion}. */
+    public static final class Kind implements RecipeKind {
+        @Override
+        public Set<String> names() {
+            return Set.of("ot_fusion", "cla_fusion");
+        }
+
+        @Override
+        public Recipe parse(RecipeFile recipe) {
+            JsonNode root = recipe.root();
+            recipe.keys(root, TOP, "");
+            String method = recipe.text(root, "merge_method");
+            JsonNode models = root.get("models");
+            if (models == null || !models.isArray() || models.size() != 2) {
+                throw recipe.error(method + " needs 'models': a list of two {model: FILE}");
+            }
+            for (int i = 0; i < 2; i++) {
+                if (!models.get(i).isObject()) {
+                    throw recipe.error("models[" + i + "] must be a mapping with 'model'");
+                }
+                recipe.keys(models.get(i), Set.of("model"), "models[" + i + "]");
+            }
+            Path a = recipe.path(models.get(0), "model");
+            Path b = recipe.path(models.get(1), "model");
+            String solverName = root.has("solver") ? recipe.text(root, "solver") : "exact";
+            if (!solverName.equals("exact") && !solverName.equals("sinkhorn")) {
+                throw recipe.error("'solver' must be exact or sinkhorn, got '" + solverName + "'");
+            }
+            OtFusion.Solver solver = solverName.equals("exact") ? OtFusion.Solver.EXACT : OtFusion.Solver.SINKHORN;
+            CalibrationSpec spec = recipe.calibration(root, 256);
+            double weight = recipe.number(root, "weight", 0.5);
+            try {
+                if (method.equals("cla_fusion")) {
+                    if (spec == null) {
+                        throw recipe.error("cla_fusion needs 'calibration': the data the layers are aligned on");
+                    }
+                    for (String key : new String[] {"into", "regularization", "cost"}) {
+                        if (root.has(key)) {
+                            throw recipe.error("'" + key + "' goes with ot_fusion");
+                        }
+                    }
+                    ClaFusion cla = ClaFusion.of(a, b, spec.load(a)).solver(solver).weight(weight);
+                    return new FusionRecipe(recipe.file(), cla::writeTo);
+                }
+                OtFusion ot = OtFusion.of(a, b).solver(solver).weight(weight);
+                String into = root.has("into") ? recipe.text(root, "into") : "b";
+                if (!into.equals("a") && !into.equals("b")) {
+                    throw recipe.error("'into' must be a or b, got '" + into + "'");
+                }
+                if (into.equals("a")) {
+                    ot.intoA();
+                }
+                if (root.has("regularization")) {
+                    ot.regularization(recipe.number(root, "regularization", 0.01));
+                }
+                String cost = root.has("cost") ? recipe.text(root, "cost") : "weights";
+                if (!cost.equals("weights") && !cost.equals("activations")) {
+                    throw recipe.error("'cost' must be weights or activations, got '" + cost + "'");
+                }
+                if (cost.equals("activations") != (spec != null)) {
+                    throw recipe.error(spec == null ? "cost: activations needs 'calibration'"
+                            : "'calibration' goes with cost: activations (or cla_fusion)");
+                }
+                if (spec != null) {
+                    ot.activations(spec.load(a));
+                }
+                return new FusionRecipe(recipe.file(), ot::writeTo);
+            } catch (InvalidSettingException e) {
+                throw recipe.error(method + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /** Writes the fused model; returns its report. */
+    @Override
+    public Object run(Path output, Execution execution) {
+        return fusion.apply(output);
+    }
+}
