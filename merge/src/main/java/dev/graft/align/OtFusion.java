@@ -220,6 +220,9 @@ public final class OtFusion {
     private Map<String, Integer> pairGroups(PermutationSpec source, PermutationSpec target, OnnxModel from,
                                             OnnxModel to) {
         for (Weight tw : to.initializers()) {
+            if (!tw.type().isFloatingPoint()) {
+                continue; // buffers (position ids, shapes) are the target's, as written
+            }
             Weight sw = from.weight(tw.name()).orElseThrow(() -> new IncompatibleModelsException(from.file(),
                     tw.name(), "is missing; OTFusion fuses models of one architecture (" + to.file() + " has it)"));
             if (sw.shape().length != tw.shape().length) {
@@ -246,6 +249,9 @@ public final class OtFusion {
             out.put(g.name(), s);
         }
         for (Weight tw : to.initializers()) {
+            if (!tw.type().isFloatingPoint()) {
+                continue;
+            }
             long[] ts = tw.shape();
             long[] ss = from.weight(tw.name()).orElseThrow().shape();
             List<PermutationSpec.PermutedAxis> grouped = target.byWeight().getOrDefault(tw.name(), List.of());

@@ -1,7 +1,9 @@
 package dev.graft.moe;
 
+import dev.graft.data.Activations;
 import dev.graft.data.Calibration;
 import dev.graft.eval.Pooling;
+import dev.graft.exec.ProgressListener;
 import dev.graft.exec.Threads;
 import dev.graft.onnx.ExposedValues;
 import dev.graft.onnx.OnnxModel;
@@ -10,6 +12,7 @@ import dev.graft.verify.DecoderInputs;
 import dev.graft.verify.ModelRunner;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -37,25 +40,6 @@ final class PooledInputs {
     /** As {@link #of(Path, Set, List)}, pooled by {@code pooling}. */
     static Map<String, List<float[][]>> of(Path model, Set<String> values, List<Calibration> tasks,
                                            Pooling pooling) {
-        return run(model, values, tasks, (o, mask, v) -> pooling.pool(o, mask, model, v), true);
-    }
-
-    /**
-     * By value name: for each task, the value at every real token of its samples ({@code attention_mask} 1), one row
-     * each: what per-token gates are fitted to.
-     */
-    static Map<String, List<float[][]>> tokens(Path model, Set<String> values, List<Calibration> tasks) {
-        return run(model, values, tasks, PooledInputs::realTokens, false);
-    }
-
-    /** The rows one batch gives of a value. */
-    private interface Rows {
-        float[][] of(ModelRunner.Output out, long[] mask, String value);
-    }
-
-    /** Runs {@code tasks} on {@code model}; with {@code bySample}, row k of a batch is its k-th sample's. */
-    private static Map<String, List<float[][]>> run(Path model, Set<String> values, List<Calibration> tasks,
-                                                    Rows rowsOf, boolean bySample) {
         Map<String, List<float[][]>> out = new LinkedHashMap<>();
         values.forEach(v -> out.put(v, new ArrayList<>()));
         try (TemporaryFolder folder = TemporaryFolder.create("graft-router-inputs")) {
@@ -67,8 +51,8 @@ final class PooledInputs {
             }
             try (ModelRunner runner = new ModelRunner(exposed, model, Threads.modelRuns(), true, Map.of())) {
                 for (Calibration task : tasks) {
-                    Map<String, List<float[]>> rows = new LinkedHashMap<>();
-                    values.forEach(v -> rows.put(v, new ArrayList<>()));
+                    Map<String, float[][]> rows = new LinkedHashMap<>();
+                    values.forEach(v -> rows.put(v, new float[task.samples()][]));
                     int position = 0;
                     for (Map<String, ModelRunner.Input> batch : task.batches()) {
                         Map<String, ModelRunner.Output> o = runner.run(decoder.complete(batch),
@@ -76,40 +60,43 @@ final class PooledInputs {
                         ModelRunner.Input mask = batch.get("attention_mask");
                         int n = 0;
                         for (String v : values) {
-                            float[][] r = rowsOf.of(o.get(v), mask == null ? null : mask.longs(), v);
-                            rows.get(v).addAll(List.of(r));
-                            n = r.length;
+                            float[][] pooled = pooling.pool(o.get(v), mask == null ? null : mask.longs(), model, v);
+                            for (int k = 0; k < pooled.length; k++) {
+                                rows.get(v)[task.sampleIndex(position + k)] = pooled[k];
+                            }
+                            n = pooled.length;
                         }
                         position += n;
                     }
-                    int samples = position;
-                    rows.forEach((v, r) -> {
-                        float[][] ordered = r.toArray(new float[0][]);
-                        if (bySample) {
-                            ordered = new float[samples][];
-                            for (int k = 0; k < samples; k++) {
-                                ordered[task.sampleIndex(k)] = r.get(k);
-                            }
-                        }
-                        out.get(v).add(ordered);
-                    });
+                    rows.forEach((v, r) -> out.get(v).add(r));
                 }
             }
         }
         return out;
     }
 
-    /** The {@code [batch, positions, width]} value's rows at the positions whose mask is 1 (all without a mask). */
-    private static float[][] realTokens(ModelRunner.Output out, long[] mask, String value) {
-        long[] shape = out.shape();
-        int width = (int) shape[shape.length - 1];
-        float[] v = out.values();
-        List<float[]> rows = new ArrayList<>();
-        for (int t = 0; t < v.length / width; t++) {
-            if (mask == null || mask.length != v.length / width || mask[t] != 0) {
-                rows.add(java.util.Arrays.copyOfRange(v, t * width, (t + 1) * width));
+    /**
+     * By value name: for each task, the value at every real token of its samples, one row each (through
+     * {@link Activations}, which leaves padded positions out): what per-token gates are fitted to.
+     */
+    static Map<String, List<float[][]>> tokens(Path model, Set<String> values, List<Calibration> tasks) {
+        Map<String, List<float[][]>> out = new LinkedHashMap<>();
+        values.forEach(v -> out.put(v, new ArrayList<>()));
+        try (Activations runs = Activations.of(model, values)) {
+            for (Calibration task : tasks) {
+                Map<String, List<float[]>> rows = new LinkedHashMap<>();
+                values.forEach(v -> rows.put(v, new ArrayList<>()));
+                runs.run(task, batch -> values.forEach(v -> {
+                    ModelRunner.Output o = batch.output(0, v);
+                    int width = (int) o.shape()[o.shape().length - 1];
+                    float[] x = o.values();
+                    for (int r = 0; r < x.length / width; r++) {
+                        rows.get(v).add(Arrays.copyOfRange(x, r * width, (r + 1) * width));
+                    }
+                }), ProgressListener.NONE, "gate inputs");
+                rows.forEach((v, r) -> out.get(v).add(r.toArray(new float[0][])));
             }
         }
-        return rows.toArray(new float[0][]);
+        return out;
     }
 }

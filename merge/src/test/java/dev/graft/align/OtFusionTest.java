@@ -168,6 +168,11 @@ class OtFusionTest {
                 .writeTo(out)).isInstanceOf(IncompatibleModelsException.class).hasMessageContaining("mlp_w32.onnx");
         assertThatThrownBy(() -> OtFusion.of(HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w64.onnx"))
                 .weight(1.5)).isInstanceOf(InvalidSettingException.class);
+        // bge-small has no position-id buffer and e5-small has one: buffers are the target's, the heads are refused
+        assertThatThrownBy(() -> OtFusion.of(dev.graft.testing.RealModels.bgeSmall(),
+                dev.graft.testing.RealModels.e5Small()).writeTo(out))
+                .isInstanceOf(dev.graft.UnsupportedModelException.class)
+                .hasMessageContaining("nested in attention heads");
         assertThat(Files.exists(out)).isFalse();
     }
 }
