@@ -8,13 +8,18 @@ starts, with nothing in common but the data:
   - mlp_w128.onnx: 64 -> 128 -> ReLU -> 10  (seed 2)
   - mlp_w64.onnx:  64 -> 64 -> ReLU -> 10   (seed 3)
   - mlp_d2.onnx:   64 -> 64 -> ReLU -> 64 -> ReLU -> 10 (seed 4; two hidden layers, for depth alignment)
+and pre-norm residual networks (each block h + fc2(ReLU(fc1(LayerNorm(h)))), 32 wide, FFN 64; a final LayerNorm and
+head), for the depth alignment of residual blocks, where a block with zeroed fc2 is an exact identity:
+  - res_d2.onnx:   64 -> 32, 2 blocks, -> 10 (seed 5)
+  - res_d4.onnx:   64 -> 32, 4 blocks, -> 10 (seed 6)
 Also written: test_x.npy / test_y.npy (the test split: float32 N x 64, int64 N) and calibration.npy (256 training
 images) for activation costs and accuracy.
 
-Usage: /usr/bin/python3 make_fixtures.py   (writes into this folder; the same weights for a given torch build,
+Usage: /usr/bin/python3 make_fixtures.py [residual]   (only the residual networks with "residual"; writes into this folder; the same weights for a given torch build,
 though the exported bytes may differ between exporter versions)
 """
 import os
+import sys
 
 import numpy as np
 import torch
@@ -39,9 +44,35 @@ def mlp(widths):
     return torch.nn.Sequential(*layers)
 
 
-def train(widths, seed, epochs=60):
+class Block(torch.nn.Module):
+    def __init__(self, width=32, inner=64):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(width)
+        self.fc1 = torch.nn.Linear(width, inner)
+        self.fc2 = torch.nn.Linear(inner, width)
+
+    def forward(self, h):
+        return h + self.fc2(torch.relu(self.fc1(self.norm(h))))
+
+
+class Residual(torch.nn.Module):
+    def __init__(self, depth, width=32):
+        super().__init__()
+        self.embed = torch.nn.Linear(64, width)
+        self.blocks = torch.nn.ModuleList([Block(width) for _ in range(depth)])
+        self.norm = torch.nn.LayerNorm(width)
+        self.head = torch.nn.Linear(width, 10)
+
+    def forward(self, x):
+        h = self.embed(x)
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.norm(h))
+
+
+def train(widths, seed, epochs=60, make=None):
     torch.manual_seed(seed)
-    net = mlp(widths)
+    net = make() if make else mlp(widths)
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
     generator = torch.Generator().manual_seed(seed)
@@ -58,12 +89,18 @@ def train(widths, seed, epochs=60):
     return net, accuracy
 
 
-def export(net, name):
+def export(net, name, opset=13):
     torch.onnx.export(net, torch.zeros(1, 64), os.path.join(HERE, name), input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, opset_version=13)
+                      dynamic_axes={"x": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset)
 
 
 if __name__ == "__main__":
+    for name, depth, seed in [("res_d2.onnx", 2, 5), ("res_d4.onnx", 4, 6)]:
+        net, accuracy = train(None, seed, make=lambda: Residual(depth))
+        export(net, name, opset=17)
+        print(f"{name}: test accuracy {accuracy:.4f}")
+    if sys.argv[1:] == ["residual"]:
+        sys.exit(0)
     for name, widths, seed in [("mlp_w32.onnx", [32], 1), ("mlp_w128.onnx", [128], 2), ("mlp_w64.onnx", [64], 3),
                                ("mlp_d2.onnx", [64, 64], 4)]:
         net, accuracy = train(widths, seed)

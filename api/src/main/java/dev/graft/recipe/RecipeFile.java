@@ -82,6 +82,18 @@ public record RecipeFile(Path file, JsonNode root) {
         return n.asInt();
     }
 
+    /** The boolean at {@code key} ({@code true} or {@code false}), or {@code otherwise} when absent. */
+    public boolean bool(JsonNode node, String key, boolean otherwise) {
+        JsonNode n = node.get(key);
+        if (n == null) {
+            return otherwise;
+        }
+        if (!n.isBoolean()) {
+            throw error("'" + key + "' must be true or false, got " + n);
+        }
+        return n.asBoolean();
+    }
+
     /** The number at {@code key}, or {@code otherwise} when absent. */
     public double number(JsonNode node, String key, double otherwise) {
         JsonNode n = node.get(key);

@@ -49,6 +49,15 @@ final class FuseCommand implements Callable<Integer> {
             + "the ground cost, from the units' weights (default) or their activations on --calibration")
     String cost;
 
+    @Option(names = "--distance", defaultValue = "euclidean", paramLabel = "euclidean|cosine", description = "the "
+            + "ground cost between two units (default ${DEFAULT-VALUE})")
+    String distance;
+
+    @Option(names = "--marginals", defaultValue = "uniform", paramLabel = "uniform|activations", description = "ot: "
+            + "each unit's mass, uniform (default) or its mean absolute activation on --calibration (needs --solver "
+            + "sinkhorn)")
+    String marginals;
+
     @Option(names = "--tokenizer", paramLabel = "TOKENIZER.json", description = "Hugging Face tokenizer for text")
     Path tokenizer;
 
@@ -59,8 +68,9 @@ final class FuseCommand implements Callable<Integer> {
             + "(default ${DEFAULT-VALUE})")
     String into;
 
-    @Option(names = "--solver", defaultValue = "exact", paramLabel = "exact|sinkhorn", description = "exact optimal "
-            + "transport (default) or entropic (Sinkhorn, log domain)")
+    @Option(names = "--solver", defaultValue = "exact", paramLabel = "exact|sinkhorn|none", description = "exact "
+            + "optimal transport (default), entropic (Sinkhorn, log domain), or none (unit i with unit i: the naive "
+            + "average, a baseline)")
     String solver;
 
     @Option(names = "--reg", description = "Sinkhorn's regulariser, relative to the largest cost (default 0.01)")
@@ -68,6 +78,20 @@ final class FuseCommand implements Callable<Integer> {
 
     @Option(names = "--weight", defaultValue = "0.5", description = "the target's share s (default ${DEFAULT-VALUE})")
     double weight;
+
+    @Option(names = "--depth", paramLabel = "deeper|shallower", description = "cla on residual networks: the fused "
+            + "model's depth, the deeper model's (default: identity blocks where the shallower has no aligned layer) "
+            + "or the shallower's (the deeper model's unaligned layers left out)")
+    String depth;
+
+    @Option(names = "--layers", split = ",", paramLabel = "L,L,...", description = "cla on residual networks: the "
+            + "deeper model's layer (0-based) for each layer of the shallower one, instead of the CKA alignment")
+    java.util.List<Integer> layers;
+
+    @Option(names = "--permute-outputs", description = "let groups reach graph outputs, so that the residual "
+            + "stream of encoders trained apart is aligned too (outputs in the target's coordinates; for embeddings, "
+            + "not class logits)")
+    boolean permuteOutputs;
 
     @Option(names = "--json", description = "machine-readable output")
     boolean json;
@@ -83,22 +107,33 @@ final class FuseCommand implements Callable<Integer> {
         if (!cost.equals("weights") && !cost.equals("activations")) {
             throw new InvalidSettingException("--cost must be weights or activations, got '" + cost + "'");
         }
-        if (cost.equals("activations") != (calibration != null)) {
-            throw new InvalidSettingException(calibration == null ? "--cost activations needs --calibration"
-                    : "--calibration goes with --method cla or --cost activations");
+        if (!marginals.equals("uniform") && !marginals.equals("activations")) {
+            throw new InvalidSettingException("--marginals must be uniform or activations, got '" + marginals + "'");
         }
-        OtFusion fusion = OtFusion.of(a, b).weight(weight).solver(switch (solver) {
-            case "exact" -> OtFusion.Solver.EXACT;
-            case "sinkhorn" -> OtFusion.Solver.SINKHORN;
-            default -> throw new InvalidSettingException("--solver must be exact or sinkhorn, got '" + solver + "'");
-        });
+        boolean data = cost.equals("activations") || marginals.equals("activations");
+        if (data != (calibration != null)) {
+            throw new InvalidSettingException(calibration == null ? "--cost activations and --marginals activations "
+                    + "need --calibration" : "--calibration goes with --method cla, --cost activations or "
+                    + "--marginals activations");
+        }
+        if (depth != null || layers != null) {
+            throw new InvalidSettingException("--depth and --layers go with --method cla");
+        }
+        OtFusion fusion = OtFusion.of(a, b).weight(weight).permuteOutputs(permuteOutputs).solver(solver());
         switch (into) {
             case "a" -> fusion.intoA();
             case "b" -> { }
             default -> throw new InvalidSettingException("--into must be a or b, got '" + into + "'");
         }
+        fusion.distance(distance());
         if (calibration != null) {
-            fusion.activations(AlignCommand.calibration(calibration, tokenizer, samples, a));
+            dev.graft.data.Calibration loaded = AlignCommand.calibration(calibration, tokenizer, samples, a);
+            if (cost.equals("activations")) {
+                fusion.activations(loaded);
+            }
+            if (marginals.equals("activations")) {
+                fusion.activationMass(loaded);
+            }
         }
         if (regularization != null) {
             if (!solver.equals("sinkhorn")) {
@@ -120,22 +155,49 @@ final class FuseCommand implements Callable<Integer> {
         if (calibration == null) {
             throw new InvalidSettingException("--method cla needs --calibration: the data the layers are aligned on");
         }
-        if (!into.equals("b") || regularization != null || !cost.equals("weights")) {
-            throw new InvalidSettingException("--method cla fuses into the deeper model with exact or sinkhorn "
-                    + "plans on the weight cost; --into, --reg and --cost go with --method ot");
+        if (!into.equals("b") || regularization != null || !cost.equals("weights") || !marginals.equals("uniform")) {
+            throw new InvalidSettingException("--method cla fuses on the weight cost with uniform marginals, in the "
+                    + "depth --depth says; --into, --reg, --cost and --marginals go with --method ot");
         }
-        ClaFusion.Report r = ClaFusion.of(a, b, AlignCommand.calibration(calibration, tokenizer, samples, a))
-                .weight(weight).solver(solver.equals("sinkhorn") ? OtFusion.Solver.SINKHORN : OtFusion.Solver.EXACT)
+        ClaFusion.Depth d = switch (depth == null ? "deeper" : depth) {
+            case "deeper" -> ClaFusion.Depth.DEEPER;
+            case "shallower" -> ClaFusion.Depth.SHALLOWER;
+            default -> throw new InvalidSettingException("--depth must be deeper or shallower, got '" + depth + "'");
+        };
+        ClaFusion fusion = ClaFusion.of(a, b, AlignCommand.calibration(calibration, tokenizer, samples, a));
+        if (layers != null) {
+            fusion.layers(layers);
+        }
+        ClaFusion.Report r = fusion.depth(d).distance(distance()).permuteOutputs(permuteOutputs).weight(weight).solver(solver())
                 .writeTo(output);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             Output.json(out, r);
             return 0;
         }
-        out.printf(Locale.ROOT, "CLAFusion into %s's depth: the shallower model's hidden layers aligned to %s "
-                + "(0-based, by CKA)%n", r.deeper(), r.alignment());
+        out.printf(Locale.ROOT, "CLAFusion in %s's depth: the shallower model's layers aligned to %s "
+                + "(0-based, by CKA)%n", r.targetModel(), r.alignment());
         print(out, r.fusion());
         return 0;
+    }
+
+    private OtFusion.Distance distance() {
+        return switch (distance) {
+            case "euclidean" -> OtFusion.Distance.EUCLIDEAN;
+            case "cosine" -> OtFusion.Distance.COSINE;
+            default -> throw new InvalidSettingException("--distance must be euclidean or cosine, got '" + distance
+                    + "'");
+        };
+    }
+
+    private OtFusion.Solver solver() {
+        return switch (solver) {
+            case "exact" -> OtFusion.Solver.EXACT;
+            case "sinkhorn" -> OtFusion.Solver.SINKHORN;
+            case "none" -> OtFusion.Solver.NONE;
+            default -> throw new InvalidSettingException("--solver must be exact, sinkhorn or none, got '" + solver
+                    + "'");
+        };
     }
 
     private void print(PrintWriter out, OtFusion.Report r) {

@@ -54,14 +54,44 @@ class FuseCliTest {
         CliRun cla = graft("fuse", "--method", "cla", HETERO.resolve("mlp_w64.onnx"), HETERO.resolve("mlp_d2.onnx"),
                 "--calibration", HETERO.resolve("calibration.npy"), "-o", deeper);
         assertThat(cla.exit()).as(cla.err()).isZero();
-        assertThat(cla.out()).contains("CLAFusion into mlp_d2.onnx's depth", "aligned to [0]", "2 groups");
+        assertThat(cla.out()).contains("CLAFusion in mlp_d2.onnx's depth", "aligned to [0]", "2 groups");
+    }
+
+    /**
+     * Residual networks of 4 and 2 blocks fused in the shallower depth, then the same with a bad depth, and an MLP with
+     * a depth it cannot take.
+     */
+    @Test
+    void residualNetworksFuseInEitherDepth() throws Exception {
+        Path shallower = dir.resolve("shallower.onnx");
+        CliRun r = graft("fuse", "--method", "cla", "--depth", "shallower", HETERO.resolve("res_d4.onnx"),
+                HETERO.resolve("res_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", shallower);
+        assertThat(r.exit()).as(r.err()).isZero();
+        assertThat(r.out()).contains("CLAFusion in res_d2.onnx's depth", "aligned to [0, 3]", "blocks.1/64");
+        try (OnnxModel m = OnnxModel.open(shallower)) {
+            assertThat(m.weight("blocks.2.fc1.weight")).isEmpty();
+        }
+        Path bad = dir.resolve("bad.onnx");
+        CliRun depth = graft("fuse", "--method", "cla", "--depth", "middle", HETERO.resolve("res_d4.onnx"),
+                HETERO.resolve("res_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
+        assertThat(depth.exit()).isEqualTo(1);
+        assertThat(depth.err()).contains("--depth must be deeper or shallower, got 'middle'");
+        CliRun mlp = graft("fuse", "--method", "cla", "--depth", "shallower", HETERO.resolve("mlp_w64.onnx"),
+                HETERO.resolve("mlp_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
+        assertThat(mlp.exit()).isEqualTo(1);
+        assertThat(mlp.err()).contains("MLPs are fused in the deeper model's depth");
+        CliRun mixed = graft("fuse", "--method", "cla", HETERO.resolve("res_d2.onnx"), HETERO.resolve("mlp_d2.onnx"),
+                "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
+        assertThat(mixed.exit()).isEqualTo(1);
+        assertThat(mixed.err()).contains("mlp_d2.onnx", "neither a plain ReLU MLP nor a stack of numbered layers");
+        assertThat(Files.exists(bad)).isFalse();
     }
 
     /** The recipes {@code ot_fusion.yaml} and {@code cla_fusion.yaml} write what {@code graft fuse} writes. */
     @Test
     void recipesWriteWhatTheCommandWrites() throws Exception {
         for (String[] c : new String[][] {{"ot_fusion.yaml", "mlp_w32.onnx", "mlp_w128.onnx"},
-            {"cla_fusion.yaml", "mlp_w64.onnx", "mlp_d2.onnx"}}) {
+            {"cla_fusion.yaml", "mlp_w64.onnx", "mlp_d2.onnx"}, {"cla_residual.yaml", "res_d2.onnx", "res_d4.onnx"}}) {
             Path viaRecipe = dir.resolve("recipe-" + c[0] + ".onnx");
             CliRun r = graft("merge", HETERO.resolve(c[0]), "-o", viaRecipe);
             assertThat(r.exit()).as(r.err()).isZero();
@@ -83,6 +113,12 @@ class FuseCliTest {
         CliRun r = graft("merge", bad, "-o", dir.resolve("bad.onnx"));
         assertThat(r.exit()).isEqualTo(1);
         assertThat(r.err()).contains("bad.yaml", "cla_fusion needs 'calibration'");
+        Files.writeString(bad, Files.readString(HETERO.resolve("cla_residual.yaml")).replace("depth: deeper",
+                "permute_outputs: 1").replace(": res_d", ": " + HETERO.toAbsolutePath() + "/res_d")
+                .replace("calibration.npy", HETERO.toAbsolutePath() + "/calibration.npy"));
+        CliRun notBoolean = graft("merge", bad, "-o", dir.resolve("bad.onnx"));
+        assertThat(notBoolean.exit()).isEqualTo(1);
+        assertThat(notBoolean.err()).contains("bad.yaml", "'permute_outputs' must be true or false");
         assertThat(Files.exists(dir.resolve("bad.onnx"))).isFalse();
     }
 }

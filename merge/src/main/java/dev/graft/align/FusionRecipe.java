@@ -8,18 +8,24 @@ import dev.graft.recipe.Recipe;
 import dev.graft.recipe.RecipeFile;
 import dev.graft.recipe.RecipeKind;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 
 /**
  * A fusion recipe, run by {@code graft merge}: {@code ot_fusion} ({@link OtFusion}) or {@code cla_fusion}
  * ({@link ClaFusion}) of two models.
  * <pre>
- * merge_method: ot_fusion          # or cla_fusion (MLPs of different depths; needs calibration)
+ * merge_method: ot_fusion          # or cla_fusion (different depths; needs calibration)
  * models:
  *   - model: mlp_w32.onnx
  *   - model: mlp_w128.onnx         # the target of ot_fusion unless into: a
  * into: b                          # ot_fusion: whose widths the result has
- * solver: exact                    # or sinkhorn
+ * depth: deeper                    # cla_fusion of residual networks: or shallower
+ * permute_outputs: false           # true for encoders whose output is the residual stream (embeddings)
+ * layers: [1, 3, 5]               # cla_fusion of residual networks: an alignment instead of CKA's
+ * solver: exact                    # or sinkhorn, or none (the naive average, a baseline)
+ * distance: euclidean              # or cosine
+ * marginals: uniform               # ot_fusion: or activations (mean absolute activation; sinkhorn, calibration)
  * regularization: 0.01             # sinkhorn's, relative to the largest cost
  * weight: 0.5                      # the target's share
  * cost: weights                    # ot_fusion: or activations (with calibration)
@@ -30,8 +36,9 @@ import java.util.Set;
  * @param fusion writes the fused model and returns its report
  */
 public record FusionRecipe(Path file, java.util.function.Function<Path, Object> fusion) implements Recipe {
-    private static final Set<String> TOP = Set.of("merge_method", "models", "into", "solver", "regularization",
-            "weight", "cost", "calibration", "tokenizer", "input", "samples");
+    private static final Set<String> TOP = Set.of("merge_method", "models", "into", "depth", "layers",
+            "permute_outputs", "solver", "regularization", "weight", "cost", "distance", "marginals", "calibration",
+            "tokenizer", "input", "samples");
 
     /** {@code merge_method: ot_fusion} or {@code cla_fusion}. */
     public static final class Kind implements RecipeKind {
@@ -58,10 +65,23 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
             Path a = recipe.path(models.get(0), "model");
             Path b = recipe.path(models.get(1), "model");
             String solverName = root.has("solver") ? recipe.text(root, "solver") : "exact";
-            if (!solverName.equals("exact") && !solverName.equals("sinkhorn")) {
-                throw recipe.error("'solver' must be exact or sinkhorn, got '" + solverName + "'");
+            OtFusion.Solver solver = switch (solverName) {
+                case "exact" -> OtFusion.Solver.EXACT;
+                case "sinkhorn" -> OtFusion.Solver.SINKHORN;
+                case "none" -> OtFusion.Solver.NONE;
+                default -> throw recipe.error("'solver' must be exact, sinkhorn or none, got '" + solverName + "'");
+            };
+            boolean permuteOutputs = recipe.bool(root, "permute_outputs", false);
+            String distanceName = root.has("distance") ? recipe.text(root, "distance") : "euclidean";
+            if (!distanceName.equals("euclidean") && !distanceName.equals("cosine")) {
+                throw recipe.error("'distance' must be euclidean or cosine, got '" + distanceName + "'");
             }
-            OtFusion.Solver solver = solverName.equals("exact") ? OtFusion.Solver.EXACT : OtFusion.Solver.SINKHORN;
+            OtFusion.Distance distance = distanceName.equals("cosine") ? OtFusion.Distance.COSINE
+                    : OtFusion.Distance.EUCLIDEAN;
+            String marginals = root.has("marginals") ? recipe.text(root, "marginals") : "uniform";
+            if (!marginals.equals("uniform") && !marginals.equals("activations")) {
+                throw recipe.error("'marginals' must be uniform or activations, got '" + marginals + "'");
+            }
             CalibrationSpec spec = recipe.calibration(root, 256);
             double weight = recipe.number(root, "weight", 0.5);
             try {
@@ -69,15 +89,41 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
                     if (spec == null) {
                         throw recipe.error("cla_fusion needs 'calibration': the data the layers are aligned on");
                     }
-                    for (String key : new String[] {"into", "regularization", "cost"}) {
+                    for (String key : new String[] {"into", "regularization", "cost", "marginals"}) {
                         if (root.has(key)) {
                             throw recipe.error("'" + key + "' goes with ot_fusion");
                         }
                     }
-                    ClaFusion cla = ClaFusion.of(a, b, spec.load(a)).solver(solver).weight(weight);
+                    String depth = root.has("depth") ? recipe.text(root, "depth") : "deeper";
+                    if (!depth.equals("deeper") && !depth.equals("shallower")) {
+                        throw recipe.error("'depth' must be deeper or shallower, got '" + depth + "'");
+                    }
+                    ClaFusion cla = ClaFusion.of(a, b, spec.load(a)).solver(solver).weight(weight).distance(distance)
+                            .permuteOutputs(permuteOutputs).depth(depth.equals("deeper") ? ClaFusion.Depth.DEEPER
+                                    : ClaFusion.Depth.SHALLOWER);
+                    if (root.has("layers")) {
+                        JsonNode layers = root.get("layers");
+                        List<Integer> alignment = new java.util.ArrayList<>();
+                        for (int k = 0; layers.isArray() && k < layers.size(); k++) {
+                            if (!layers.get(k).isIntegralNumber()) {
+                                throw recipe.error("'layers' must be a list of layer numbers, got " + layers);
+                            }
+                            alignment.add(layers.get(k).asInt());
+                        }
+                        if (!layers.isArray()) {
+                            throw recipe.error("'layers' must be a list of layer numbers, got " + layers);
+                        }
+                        cla.layers(alignment);
+                    }
                     return new FusionRecipe(recipe.file(), cla::writeTo);
                 }
-                OtFusion ot = OtFusion.of(a, b).solver(solver).weight(weight);
+                for (String key : new String[] {"depth", "layers"}) {
+                    if (root.has(key)) {
+                        throw recipe.error("'" + key + "' goes with cla_fusion");
+                    }
+                }
+                OtFusion ot = OtFusion.of(a, b).solver(solver).weight(weight).permuteOutputs(permuteOutputs)
+                        .distance(distance);
                 String into = root.has("into") ? recipe.text(root, "into") : "b";
                 if (!into.equals("a") && !into.equals("b")) {
                     throw recipe.error("'into' must be a or b, got '" + into + "'");
@@ -92,12 +138,20 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
                 if (!cost.equals("weights") && !cost.equals("activations")) {
                     throw recipe.error("'cost' must be weights or activations, got '" + cost + "'");
                 }
-                if (cost.equals("activations") != (spec != null)) {
-                    throw recipe.error(spec == null ? "cost: activations needs 'calibration'"
-                            : "'calibration' goes with cost: activations (or cla_fusion)");
+                boolean data = cost.equals("activations") || marginals.equals("activations");
+                if (data != (spec != null)) {
+                    throw recipe.error(spec == null ? "cost: activations and marginals: activations need "
+                            + "'calibration'" : "'calibration' goes with cost: activations, marginals: activations "
+                            + "(or cla_fusion)");
                 }
                 if (spec != null) {
-                    ot.activations(spec.load(a));
+                    dev.graft.data.Calibration loaded = spec.load(a);
+                    if (cost.equals("activations")) {
+                        ot.activations(loaded);
+                    }
+                    if (marginals.equals("activations")) {
+                        ot.activationMass(loaded);
+                    }
                 }
                 return new FusionRecipe(recipe.file(), ot::writeTo);
             } catch (InvalidSettingException e) {

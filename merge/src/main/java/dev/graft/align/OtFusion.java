@@ -5,6 +5,8 @@ import dev.graft.InvalidSettingException;
 import dev.graft.UnsupportedModelException;
 import dev.graft.exec.Execution;
 import dev.graft.exec.RewritePlan;
+import dev.graft.exec.Threads;
+import dev.graft.linalg.MatrixProducts;
 import dev.graft.exec.Rewriter;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.OutputTensor;
@@ -17,6 +19,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 
 /**
@@ -32,8 +35,18 @@ import java.util.TreeSet;
  * mass-weighted mean of the A units sent to it) and fused: {@code (1 − s)·M(A) + s·B}, {@code s} = {@link #weight}
  * (0.5). The result is the target's graph with the fused weights. With equal widths and the exact solver every plan
  * is a permutation, and OTFusion is permutation alignment (by this cost) followed by averaging. Data-free by
- * default; {@link #activations} takes the cost from activations on data instead. Non-uniform marginals and groups
- * nested in heads are not built yet (refused).
+ * default; {@link #activations} takes the cost from activations on data instead.
+ *
+ * <p>Attention heads (Imfeld et al., "Transformer Fusion with Optimal Transport", ICLR 2024, fuse heads as blocks):
+ * a group nested in another (each head's dimensions, permuted within each head) is planned with its parent. For each
+ * pair of parent units {@code (i, j)}, the nested units of {@code i} and {@code j} get their own plan, and the
+ * parent's cost of {@code (i, j)} is the distance between the two whole blocks once so matched; the parent's plan
+ * then decides which blocks mix, and a nested axis is carried by {@code M_parent[j, i]·M_ij}. Attention key biases
+ * are left out of the costs (softmax cancels them; see {@link WeightMatching}). With {@link #permuteOutputs} the
+ * residual stream is a group as well, so transformers trained from different starts can be fused. The activation
+ * cost applies to groups a layer's input shows on their own; heads are planned by weights either way. The ground
+ * cost is Euclidean (the reference's) or cosine ({@link #distance}); marginals are uniform, or the units' activation
+ * masses with the Sinkhorn solver ({@link #activationMass}).
  */
 public final class OtFusion {
     /** How plans are solved. */
@@ -41,7 +54,20 @@ public final class OtFusion {
         /** Exact optimal transport ({@link TransportPlan#exact}). */
         EXACT,
         /** Entropic optimal transport ({@link TransportPlan#sinkhorn}). */
-        SINKHORN
+        SINKHORN,
+        /**
+         * No transport: unit {@code i} to unit {@code i} (equal widths; otherwise mass spread evenly), so the fusion
+         * is the naive average: the baseline that shows what the plans add.
+         */
+        NONE
+    }
+
+    /** The ground cost between two units' descriptions (weights or activations). */
+    public enum Distance {
+        /** {@code ‖x − y‖}, the reference's. */
+        EUCLIDEAN,
+        /** {@code 1 − cos(x, y)}: ignores the units' scales. */
+        COSINE
     }
 
     private final Path a;
@@ -51,6 +77,10 @@ public final class OtFusion {
     private Solver solver = Solver.EXACT;
     private double epsilon = 0.01;
     private double weight = 0.5;
+    private boolean permuteOutputs;
+    private Set<String> own = Set.of();
+    private Distance distance = Distance.EUCLIDEAN;
+    private dev.graft.data.Calibration masses;
 
     /** What was fused: each group's widths, its plan's entropy and the largest mass any target unit receives. */
     public record Report(Path target, String targetModel, Solver solver, List<GroupReport> groups) {
@@ -89,6 +119,24 @@ public final class OtFusion {
         return this;
     }
 
+    /** The ground cost (default {@link Distance#EUCLIDEAN}). */
+    public OtFusion distance(Distance distance) {
+        this.distance = distance;
+        return this;
+    }
+
+    /**
+     * Activation-mass marginals instead of uniform ones: each unit's mass is its mean absolute activation on
+     * {@code data} (where its group is observed, as for {@link #activations}; floored at 1e-3 of the mean so that no
+     * unit is dropped), normalised per model, so busier units carry and receive more. Groups no layer's input
+     * shows (attention heads) keep uniform marginals. Needs the Sinkhorn solver: exact plans are assignments, which
+     * uniform marginals require.
+     */
+    public OtFusion activationMass(dev.graft.data.Calibration data) {
+        this.masses = data;
+        return this;
+    }
+
     /** The solver (default exact). */
     public OtFusion solver(Solver solver) {
         this.solver = solver;
@@ -122,83 +170,86 @@ public final class OtFusion {
     }
 
     /**
+     * Lets groups reach the graph's outputs (default false): the residual stream of a transformer is then a group
+     * too, and the fused model's outputs are in the target's coordinates. Needed for models trained from different
+     * starts whose outputs are embeddings (a classifier's classes must stay fixed: leave it off).
+     */
+    public OtFusion permuteOutputs(boolean on) {
+        this.permuteOutputs = on;
+        return this;
+    }
+
+    /**
+     * Source weights that already hold the target's units (CLAFusion's identity layers, made from the target's own
+     * weights): not carried, and left out of the costs; a group of which every member is one keeps its units.
+     */
+    OtFusion ownWeights(Set<String> names) {
+        this.own = Set.copyOf(names);
+        return this;
+    }
+
+    /**
      * Writes the fused model to {@code out}.
      *
      * @throws IncompatibleModelsException naming the files and tensor if the models are not one architecture
-     * @throws UnsupportedModelException naming the file if a group is nested (attention heads)
      */
     public Report writeTo(Path out) {
+        if (masses != null && solver != Solver.SINKHORN) {
+            throw new InvalidSettingException("activation-mass marginals need the Sinkhorn solver (exact plans are "
+                    + "assignments, for uniform marginals)");
+        }
         Path source = targetA ? b : a;
         Path target = targetA ? a : b;
-        PermutationSpec sourceSpec = Alignment.spec(source, false, ProbeOptions.defaults());
-        PermutationSpec targetSpec = Alignment.spec(target, false, ProbeOptions.defaults());
-        try (OnnxModel from = OnnxModel.open(source); OnnxModel to = OnnxModel.open(target)) {
+        PermutationSpec sourceSpec = Alignment.spec(source, permuteOutputs, ProbeOptions.defaults());
+        PermutationSpec targetSpec = Alignment.spec(target, permuteOutputs, ProbeOptions.defaults());
+        try (OnnxModel from = OnnxModel.open(source); OnnxModel to = OnnxModel.open(target);
+             MatrixProducts products = new MatrixProducts(Threads.workers())) {
             Map<String, Integer> groupOf = pairGroups(sourceSpec, targetSpec, from, to);
-            List<PermutationSpec.Group> groups = targetSpec.groups();
             Map<String, float[]> values = new HashMap<>();
             for (Weight w : from.initializers()) {
-                values.put(w.name(), w.toFloats());
+                if (w.type().isFloatingPoint()) {
+                    values.put(w.name(), w.toFloats());
+                }
             }
-            Map<String, List<PermutationSpec.PermutedAxis>> axes = targetSpec.byWeight();
-            double[][] maps = new double[groups.size()][];
-            int[] widthFrom = new int[groups.size()];
-            List<GroupReport> reports = new ArrayList<>();
             Map<Integer, float[][]> unitsFrom = activations == null ? Map.of()
                     : unitActivations(source, sourceSpec, activations);
             Map<Integer, float[][]> unitsTo = activations == null ? Map.of()
                     : unitActivations(target, targetSpec, activations);
+            Map<Integer, float[][]> massFrom = masses == null ? Map.of() : masses == activations ? unitsFrom
+                    : unitActivations(source, sourceSpec, masses);
+            Map<Integer, float[][]> massTo = masses == null ? Map.of() : masses == activations ? unitsTo
+                    : unitActivations(target, targetSpec, masses);
+            Planner planner = new Planner(from, to, sourceSpec, targetSpec, groupOf, values, products,
+                    WeightMatching.attentionKeyBiases(to));
             for (int g : order(targetSpec, to)) {
-                PermutationSpec.Group group = groups.get(g);
-                int nt = group.size();
-                int ns = sourceSpec.groups().get(groupOf.get(group.name())).size();
-                widthFrom[g] = ns;
-                double[] cost = new double[ns * nt];
-                if (activations != null) {
-                    float[][] x = unitsFrom.get(groupOf.get(group.name()));
-                    float[][] y = unitsTo.get(g);
-                    if (x == null || y == null) {
-                        throw new UnsupportedModelException(target, group.members().get(0).weight(), "is in group "
-                                + group.name() + ", which no value of the graph shows (a layer's input); fuse with "
-                                + "the weight cost");
-                    }
-                    addDistances(cost, x, y);
-                }
-                for (PermutationSpec.Member m : activations != null ? List.<PermutationSpec.Member>of()
-                        : group.members()) {
-                    Weight tw = to.weight(m.weight()).orElseThrow();
-                    long[] shape = from.weight(m.weight()).orElseThrow().shape();
-                    float[] carried = carry(values.get(m.weight()), shape, axes.get(m.weight()), maps, widthFrom, g,
-                            m.axis());
-                    if (carried == null) {
-                        continue; // another axis of this weight has no plan yet
-                    }
-                    addDistances(cost, carried, tw.toFloats(), tw.shape(), m.axis(), ns, nt);
-                }
-                for (int k = 0; k < cost.length; k++) {
-                    cost[k] = Math.sqrt(cost[k]);
-                }
-                double[] plan = solver == Solver.EXACT ? TransportPlan.exact(cost, ns, nt)
-                        : TransportPlan.sinkhorn(cost, ns, nt, epsilon, 1000);
-                maps[g] = targetMap(plan, ns, nt);
-                reports.add(new GroupReport(group.name(), ns, nt, TransportPlan.entropy(plan), sharpShare(plan, ns,
-                        nt)));
+                int s = groupOf.get(targetSpec.groups().get(g).name());
+                double[] mx = mass(massFrom.get(s));
+                double[] my = mass(massTo.get(g));
+                planner.plan(g, unitsFrom.get(s), unitsTo.get(g), mx == null || my == null ? null : mx,
+                        mx == null || my == null ? null : my);
             }
             RewritePlan.Builder write = RewritePlan.of("ot-fusion", to.proto()).input(from).input(to)
                     .parameter("target", target.getFileName().toString())
                     .parameter("solver", solver.name().toLowerCase(java.util.Locale.ROOT))
                     .parameter("weight", String.valueOf(weight))
+                    .parameter("permute_outputs", String.valueOf(permuteOutputs))
+                    .parameter("distance", distance.name().toLowerCase(java.util.Locale.ROOT))
+                    .parameter("marginals", masses == null ? "uniform" : "activation mass on " + masses.source())
                     .parameter("cost", activations == null ? "weights" : "activations on " + activations.source());
             if (solver == Solver.SINKHORN) {
                 write.parameter("regularization", String.valueOf(epsilon));
             }
+            Map<String, List<PermutationSpec.PermutedAxis>> axes = targetSpec.byWeight();
+            UnitMaps maps = planner.maps;
             for (Weight tw : to.initializers()) {
                 if (!tw.type().isFloatingPoint()) {
                     write.copy(tw);
                     continue;
                 }
                 write.compute(OutputTensor.like(tw, tw.type(), () -> {
-                    float[] carried = carryAll(values.get(tw.name()), from.weight(tw.name()).orElseThrow().shape(),
-                            axes.get(tw.name()), maps, widthFrom);
+                    float[] carried = own.contains(tw.name()) ? values.get(tw.name())
+                            : maps.carry(values.get(tw.name()), from.weight(tw.name()).orElseThrow().shape(),
+                                    axes.get(tw.name()), -1);
                     float[] mine = tw.toFloats();
                     float[] fused = new float[mine.length];
                     for (int k = 0; k < fused.length; k++) {
@@ -208,8 +259,241 @@ public final class OtFusion {
                 }), tw.elementCount() * 16);
             }
             Rewriter.write(write.build(), out, Execution.defaults());
-            return new Report(out, target.getFileName().toString(), solver, reports);
+            return new Report(out, target.getFileName().toString(), solver, planner.reports);
         }
+    }
+
+    /** The plans, group by group in graph order, and what each one was like. */
+    private final class Planner {
+        final UnitMaps maps;
+        final List<GroupReport> reports = new ArrayList<>();
+        private final OnnxModel from;
+        private final OnnxModel to;
+        private final PermutationSpec sourceSpec;
+        private final PermutationSpec targetSpec;
+        private final Map<String, Integer> groupOf;
+        private final Map<String, float[]> values;
+        private final Map<String, List<PermutationSpec.PermutedAxis>> axes;
+        private final MatrixProducts products;
+        private final java.util.function.Predicate<String> leftOut;
+
+        Planner(OnnxModel from, OnnxModel to, PermutationSpec sourceSpec, PermutationSpec targetSpec,
+                Map<String, Integer> groupOf, Map<String, float[]> values, MatrixProducts products,
+                java.util.function.Predicate<String> keyBiases) {
+            this.from = from;
+            this.to = to;
+            this.sourceSpec = sourceSpec;
+            this.targetSpec = targetSpec;
+            this.groupOf = groupOf;
+            this.values = values;
+            this.products = products;
+            this.axes = targetSpec.byWeight();
+            this.maps = new UnitMaps(targetSpec);
+            this.leftOut = name -> own.contains(name) || keyBiases.test(name);
+        }
+
+        private int sourceWidth(int g) {
+            return sourceSpec.groups().get(groupOf.get(targetSpec.groups().get(g).name())).size();
+        }
+
+        /**
+         * Plans top-level group {@code g} and the groups nested in it: dot products and norms of the units (from the
+         * activations {@code x} and {@code y} where given), each pair of units' nested blocks matched first and
+         * their products added (a head's cost is the distance between whole heads once their dimensions are
+         * matched), then the plan on the distances, with the units' masses {@code massX} and {@code massY} as
+         * marginals where given.
+         */
+        void plan(int g, float[][] x, float[][] y, double[] massX, double[] massY) {
+            PermutationSpec.Group group = targetSpec.groups().get(g);
+            int nt = group.size();
+            int ns = sourceWidth(g);
+            List<Integer> children = new ArrayList<>();
+            for (int c = 0; c < targetSpec.groups().size(); c++) {
+                if (targetSpec.groups().get(c).parent() == g) {
+                    children.add(c);
+                }
+            }
+            UnitProducts direct = new UnitProducts(ns, nt);
+            boolean informed = false;
+            if (x != null && y != null && children.isEmpty()) {
+                direct.add(flatten(x), flatten(y), x[0].length, products);
+                informed = true;
+            } else if (activations != null && children.isEmpty()) {
+                throw new UnsupportedModelException(to.file(), group.members().get(0).weight(), "is in group "
+                        + group.name() + ", which no value of the graph shows (a layer's input); fuse with the "
+                        + "weight cost");
+            } else {
+                for (PermutationSpec.Member m : group.members()) {
+                    PermutationSpec.PermutedAxis axis = axisOf(m);
+                    boolean covered = m.factor() + 1 < axis.factors().size()
+                            && children.contains(axis.factors().get(m.factor() + 1).group());
+                    if (!covered) {
+                        informed |= addMember(direct, m, axis, m.factor());
+                    }
+                }
+            }
+            double[][][] blocks = new double[children.size()][][];
+            for (int ci = 0; ci < children.size(); ci++) {
+                int c = children.get(ci);
+                int st = targetSpec.groups().get(c).size();
+                int ss = sourceSpec.groups().get(groupOf.get(targetSpec.groups().get(c).name())).size();
+                UnitProducts joint = new UnitProducts(ns * ss, nt * st);
+                boolean any = false;
+                for (PermutationSpec.Member m : targetSpec.groups().get(c).members()) {
+                    any |= addMember(joint, m, axisOf(m), m.factor() - 1);
+                }
+                informed |= any;
+                blocks[ci] = new double[ns * nt][];
+                double[] cost = joint.cost(distance);
+                double[] block = new double[ss * st];
+                for (int i = 0; i < ns; i++) {
+                    for (int j = 0; j < nt; j++) {
+                        for (int r = 0; r < ss; r++) {
+                            System.arraycopy(cost, (i * ss + r) * nt * st + j * st, block, r * st, st);
+                        }
+                        double[] p = any ? solve(block, ss, st, null, null) : identity(ss, st);
+                        blocks[ci][i * nt + j] = p;
+                        double dot = 0;
+                        for (int r = 0; r < ss; r++) {
+                            for (int q = 0; q < st; q++) {
+                                dot += p[r * st + q] * joint.dots[(i * ss + r) * nt * st + j * st + q];
+                            }
+                        }
+                        direct.dots[i * nt + j] += ss * dot;
+                    }
+                }
+                for (int i = 0; i < ns * ss; i++) {
+                    direct.normsX[i / ss] += joint.normsX[i];
+                }
+                for (int j = 0; j < nt * st; j++) {
+                    direct.normsY[j / st] += joint.normsY[j] * ss / st;
+                }
+            }
+            double[] plan = informed ? solve(direct.cost(distance), ns, nt, massX, massY) : identity(ns, nt);
+            double[] top = targetMap(plan, ns, nt);
+            maps.set(g, top, ns);
+            reports.add(new GroupReport(group.name(), ns, nt, TransportPlan.entropy(plan), sharpShare(plan, ns, nt)));
+            for (int ci = 0; ci < children.size(); ci++) {
+                int c = children.get(ci);
+                int st = targetSpec.groups().get(c).size();
+                int ss = sourceSpec.groups().get(groupOf.get(targetSpec.groups().get(c).name())).size();
+                double[][] nestedMaps = new double[nt * ns][];
+                double entropy = 0;
+                double sharp = 0;
+                for (int i = 0; i < ns; i++) {
+                    for (int j = 0; j < nt; j++) {
+                        if (plan[i * nt + j] > 0) {
+                            double[] p = blocks[ci][i * nt + j];
+                            nestedMaps[j * ns + i] = targetMap(p, ss, st);
+                            entropy += plan[i * nt + j] * TransportPlan.entropy(p);
+                            sharp += plan[i * nt + j] * sharpShare(p, ss, st);
+                        }
+                    }
+                }
+                maps.setNested(c, nestedMaps, ss);
+                reports.add(new GroupReport(targetSpec.groups().get(c).name(), ss, st, entropy, sharp));
+            }
+        }
+
+        /**
+         * Adds to {@code into} the products of the source's and the target's units of member {@code m}, units indexed
+         * by the axis factors from {@code first} to the member's; false if the member is left out (own, a key bias)
+         * or another axis of its weight has no map yet.
+         */
+        private boolean addMember(UnitProducts into, PermutationSpec.Member m, PermutationSpec.PermutedAxis axis,
+                                  int first) {
+            if (leftOut.test(m.weight())) {
+                return false;
+            }
+            long[] shape = from.weight(m.weight()).orElseThrow().shape();
+            float[] carried = maps.carry(values.get(m.weight()), shape, axes.get(m.weight()), m.axis());
+            if (carried == null) {
+                return false;
+            }
+            long[] carriedShape = to.weight(m.weight()).orElseThrow().shape().clone();
+            carriedShape[m.axis()] = shape[m.axis()];
+            int[] sourceSizes = new int[axis.factors().size()];
+            int[] targetSizes = new int[sourceSizes.length];
+            for (int k = 0; k < sourceSizes.length; k++) {
+                PermutationSpec.Factor f = axis.factors().get(k);
+                targetSizes[k] = f.size();
+                sourceSizes[k] = f.group() < 0 ? f.size()
+                        : sourceSpec.groups().get(groupOf.get(targetSpec.groups().get(f.group()).name())).size();
+            }
+            float[] xs = WeightMatching.unfold(carried, carriedShape, m.axis(), sourceSizes, first, m.factor() + 1);
+            Weight tw = to.weight(m.weight()).orElseThrow();
+            float[] ys = WeightMatching.unfold(tw.toFloats(), tw.shape(), m.axis(), targetSizes, first,
+                    m.factor() + 1);
+            into.add(xs, ys, xs.length / into.normsX.length, products);
+            return true;
+        }
+
+        private PermutationSpec.PermutedAxis axisOf(PermutationSpec.Member m) {
+            for (PermutationSpec.PermutedAxis p : axes.get(m.weight())) {
+                if (p.axis() == m.axis()) {
+                    return p;
+                }
+            }
+            throw new IllegalStateException("no permuted axis " + m);
+        }
+    }
+
+    /** A plan for {@code cost}, with marginals {@code alpha} and {@code beta} (Sinkhorn) or uniform ones (null). */
+    private double[] solve(double[] cost, int ns, int nt, double[] alpha, double[] beta) {
+        return switch (solver) {
+            case EXACT -> TransportPlan.exact(cost, ns, nt);
+            case SINKHORN -> alpha == null ? TransportPlan.sinkhorn(cost, ns, nt, epsilon, 1000)
+                    : TransportPlan.sinkhorn(cost, alpha, beta, epsilon, 1000);
+            case NONE -> identity(ns, nt);
+        };
+    }
+
+    /** The plan that keeps each unit (equal widths), or spreads mass evenly (different widths). */
+    private static double[] identity(int ns, int nt) {
+        double[] plan = new double[ns * nt];
+        for (int i = 0; i < ns; i++) {
+            for (int j = 0; j < nt; j++) {
+                plan[i * nt + j] = ns == nt ? (i == j ? 1.0 / ns : 0) : 1.0 / (ns * (double) nt);
+            }
+        }
+        return plan;
+    }
+
+    /** Each unit's mean absolute activation, floored at 1e-3 of their mean, normalised to sum 1; null for none. */
+    private static double[] mass(float[][] rows) {
+        if (rows == null) {
+            return null;
+        }
+        double[] m = new double[rows.length];
+        double total = 0;
+        for (int u = 0; u < rows.length; u++) {
+            for (float v : rows[u]) {
+                m[u] += Math.abs(v);
+            }
+            total += m[u];
+        }
+        if (total == 0) {
+            return null; // nothing ever active: uniform
+        }
+        double floor = 1e-3 * total / rows.length;
+        double sum = 0;
+        for (int u = 0; u < m.length; u++) {
+            m[u] = Math.max(m[u], floor);
+            sum += m[u];
+        }
+        for (int u = 0; u < m.length; u++) {
+            m[u] /= sum;
+        }
+        return m;
+    }
+
+    private static float[] flatten(float[][] rows) {
+        int k = rows[0].length;
+        float[] out = new float[rows.length * k];
+        for (int i = 0; i < rows.length; i++) {
+            System.arraycopy(rows[i], 0, out, i * k, k);
+        }
+        return out;
     }
 
     /**
@@ -236,11 +520,6 @@ public final class OtFusion {
         }
         Map<String, Integer> out = new LinkedHashMap<>();
         for (PermutationSpec.Group g : target.groups()) {
-            if (g.nested() || g.members().stream().anyMatch(m -> m.factors() > 1)) {
-                throw new UnsupportedModelException(to.file(), g.members().get(0).weight(), "is in group " + g.name()
-                        + ", nested in attention heads; OTFusion handles groups of whole units (MLP hidden units, "
-                        + "CNN channels) for now");
-            }
             Integer s = byMembers.get(key(g));
             if (s == null) {
                 throw new IncompatibleModelsException(from.file(), g.members().get(0).weight(), "has no group "
@@ -269,17 +548,19 @@ public final class OtFusion {
 
     private static String key(PermutationSpec.Group g) {
         TreeSet<String> members = new TreeSet<>();
-        g.members().forEach(m -> members.add(m.weight() + "[" + m.axis() + "]"));
+        g.members().forEach(m -> members.add(m.weight() + "[" + m.axis() + "]" + m.factor()));
         return String.join(",", members);
     }
 
-    /** The target's groups in graph order: by the first initializer (in graph order) that belongs to each. */
+    /** The target's top-level groups in graph order: by the first initializer (in graph order) that belongs to each. */
     private static List<Integer> order(PermutationSpec spec, OnnxModel model) {
         List<String> names = dev.graft.index.GraphIndex.of(model).weightsInGraphOrder().stream()
                 .map(dev.graft.index.IndexedWeight::name).toList();
         List<Integer> groups = new ArrayList<>();
         for (int g = 0; g < spec.groups().size(); g++) {
-            groups.add(g);
+            if (!spec.groups().get(g).nested()) {
+                groups.add(g);
+            }
         }
         groups.sort((x, y) -> Integer.compare(first(spec.groups().get(x), names), first(spec.groups().get(y), names)));
         return groups;
@@ -290,81 +571,6 @@ public final class OtFusion {
             int i = names.indexOf(m.weight());
             return i < 0 ? Integer.MAX_VALUE : i;
         }).min().orElse(Integer.MAX_VALUE);
-    }
-
-    /**
-     * The source's {@code values} (of {@code shape}) carried into the target's units on every grouped axis but
-     * {@code skip}; null if such an axis's group has no plan yet.
-     */
-    private static float[] carry(float[] values, long[] shape, List<PermutationSpec.PermutedAxis> axes,
-                                 double[][] maps, int[] widthFrom, int group, int skip) {
-        float[] v = values;
-        long[] s = shape.clone();
-        for (PermutationSpec.PermutedAxis p : axes == null ? List.<PermutationSpec.PermutedAxis>of() : axes) {
-            int g = p.factors().get(0).group();
-            if (p.axis() == skip || g < 0) {
-                continue;
-            }
-            if (maps[g] == null) {
-                return null;
-            }
-            v = applyOnAxis(v, s, p.axis(), maps[g], widthFrom[g], (int) (maps[g].length / widthFrom[g]));
-        }
-        return v;
-    }
-
-    /** The source's {@code values} carried into the target's units on every grouped axis. */
-    private static float[] carryAll(float[] values, long[] shape, List<PermutationSpec.PermutedAxis> axes,
-                                    double[][] maps, int[] widthFrom) {
-        return carry(values, shape, axes, maps, widthFrom, -1, -1);
-    }
-
-    /**
-     * {@code values} of {@code shape} with axis {@code axis} (length {@code from}) mapped by {@code map}
-     * ({@code [to, from]}) to length {@code to}; {@code shape} is updated.
-     */
-    private static float[] applyOnAxis(float[] values, long[] shape, int axis, double[] map, int from, int to) {
-        int outer = product(shape, 0, axis);
-        int inner = product(shape, axis + 1, shape.length);
-        float[] out = new float[outer * to * inner];
-        for (int o = 0; o < outer; o++) {
-            for (int j = 0; j < to; j++) {
-                for (int i = 0; i < from; i++) {
-                    double m = map[j * from + i];
-                    if (m == 0) {
-                        continue;
-                    }
-                    int src = (o * from + i) * inner;
-                    int dst = (o * to + j) * inner;
-                    for (int k = 0; k < inner; k++) {
-                        out[dst + k] += (float) (m * values[src + k]);
-                    }
-                }
-            }
-        }
-        shape[axis] = to;
-        return out;
-    }
-
-    /** Adds the squared distances between source unit i's and target unit j's slices along {@code axis}. */
-    private static void addDistances(double[] cost, float[] source, float[] target, long[] shape, int axis, int ns,
-                                     int nt) {
-        int outer = product(shape, 0, axis);
-        int inner = product(shape, axis + 1, shape.length);
-        for (int i = 0; i < ns; i++) {
-            for (int j = 0; j < nt; j++) {
-                double sum = 0;
-                for (int o = 0; o < outer; o++) {
-                    int si = (o * ns + i) * inner;
-                    int tj = (o * nt + j) * inner;
-                    for (int k = 0; k < inner; k++) {
-                        double d = source[si + k] - target[tj + k];
-                        sum += d * d;
-                    }
-                }
-                cost[i * nt + j] += sum;
-            }
-        }
     }
 
     /**
@@ -393,8 +599,8 @@ public final class OtFusion {
                 long[] shape = o.shape().clone();
                 int axis = axisOf.get(g);
                 int units = (int) shape[axis];
-                int outer = product(shape, 0, axis);
-                int inner = product(shape, axis + 1, shape.length);
+                int outer = UnitMaps.product(shape, 0, axis);
+                int inner = UnitMaps.product(shape, axis + 1, shape.length);
                 float[] v = o.values();
                 float[] byUnit = new float[v.length];
                 int per = outer * inner;
@@ -422,30 +628,6 @@ public final class OtFusion {
             out.put(g, rows);
         });
         return out;
-    }
-
-    /** Adds the squared distances between the source's unit rows {@code x} and the target's {@code y}. */
-    private static void addDistances(double[] cost, float[][] x, float[][] y) {
-        int nt = y.length;
-        for (int i = 0; i < x.length; i++) {
-            for (int j = 0; j < nt; j++) {
-                double sum = 0;
-                for (int k = 0; k < x[i].length; k++) {
-                    double d = x[i][k] - y[j][k];
-                    sum += d * d;
-                }
-                cost[i * nt + j] += sum;
-            }
-        }
-    }
-
-    /** The product of {@code shape[from]} to {@code shape[to - 1]}. */
-    private static int product(long[] shape, int from, int to) {
-        int p = 1;
-        for (int d = from; d < to; d++) {
-            p *= (int) shape[d];
-        }
-        return p;
     }
 
     /** {@code M = diag(1/β)·Tᵀ} ({@code [nt, ns]}): each target unit's mass-weighted mean of the source's units. */

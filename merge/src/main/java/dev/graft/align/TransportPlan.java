@@ -4,8 +4,8 @@ import dev.graft.InvalidSettingException;
 
 /**
  * Optimal transport between two sets of units with uniform marginals ({@code 1/a} on each of A's {@code a} units,
- * {@code 1/b} on each of B's), for a ground cost {@code C} ({@code [a, b]}, row-major). A plan {@code T}
- * ({@code [a, b]}) has row sums {@code 1/a}, column sums {@code 1/b}, total mass 1.
+ * {@code 1/b} on each of B's), or given ones (Sinkhorn only), for a ground cost {@code C} ({@code [a, b]},
+ * row-major). A plan {@code T} ({@code [a, b]}) has row sums {@code 1/a}, column sums {@code 1/b}, total mass 1.
  * <ul>
  * <li>{@link #exact}: a plan minimising {@code Σ Tᵢⱼ·Cᵢⱼ}. With uniform marginals the transportation polytope scaled
  * by {@code L = lcm(a, b)} has integral vertices, so an optimal plan is an assignment between the units replicated
@@ -13,12 +13,18 @@ import dev.graft.InvalidSettingException;
  * OT is then permutation matching).</li>
  * <li>{@link #sinkhorn}: the entropic plan minimising {@code Σ Tᵢⱼ·Cᵢⱼ − ε·H(T)}, by Sinkhorn's iterations in the log
  * domain (stable for small {@code ε}), on the cost divided by its largest entry (so {@code ε} does not depend on the
- * cost's scale); Cuturi, "Sinkhorn Distances", NeurIPS 2013.</li>
+ * cost's scale; on the kernel directly where {@code ε ≥ 1/200}, which is exact in doubles and much faster); Cuturi,
+ * "Sinkhorn Distances", NeurIPS 2013.</li>
  * </ul>
  */
 public final class TransportPlan {
     /** The largest number of replicated units the exact solver assigns (an assignment of that size). */
     public static final int MAX_EXACT = 2048;
+    /**
+     * Below {@code 1/ε} of this, Sinkhorn runs on the kernel directly ({@code exp(−200)} and the scalings it leads to
+     * are well within a double's range); above, in the log domain.
+     */
+    static final double SCALED_LIMIT = 200;
 
     private TransportPlan() {
     }
@@ -58,6 +64,22 @@ public final class TransportPlan {
      * @throws InvalidSettingException if {@code epsilon} is not positive
      */
     public static double[] sinkhorn(double[] cost, int a, int b, double epsilon, int iterations) {
+        double[] alpha = new double[a];
+        double[] beta = new double[b];
+        java.util.Arrays.fill(alpha, 1.0 / a);
+        java.util.Arrays.fill(beta, 1.0 / b);
+        return sinkhorn(cost, alpha, beta, epsilon, iterations);
+    }
+
+    /**
+     * The entropic plan with marginals {@code alpha} (A's units' masses) and {@code beta} (B's), each positive and
+     * summing to 1: row {@code i} of the plan sums to {@code alpha[i]}, column {@code j} to {@code beta[j]}.
+     *
+     * @throws InvalidSettingException if {@code epsilon} is not positive
+     */
+    public static double[] sinkhorn(double[] cost, double[] alpha, double[] beta, double epsilon, int iterations) {
+        int a = alpha.length;
+        int b = beta.length;
         if (!(epsilon > 0) || Double.isInfinite(epsilon)) {
             throw new InvalidSettingException("the Sinkhorn regulariser must be positive, got " + epsilon);
         }
@@ -66,8 +88,9 @@ public final class TransportPlan {
             max = Math.max(max, Math.abs(c));
         }
         double scale = max == 0 ? 1 : max;
-        double logA = -Math.log(a);
-        double logB = -Math.log(b);
+        if (epsilon >= 1.0 / SCALED_LIMIT) {
+            return scaled(cost, alpha, beta, epsilon * scale, iterations);
+        }
         double[] f = new double[a];
         double[] g = new double[b];
         double[] terms = new double[Math.max(a, b)];
@@ -76,13 +99,13 @@ public final class TransportPlan {
                 for (int j = 0; j < b; j++) {
                     terms[j] = (g[j] - cost[i * b + j] / scale) / epsilon;
                 }
-                f[i] = epsilon * (logA - logSumExp(terms, b));
+                f[i] = epsilon * (Math.log(alpha[i]) - logSumExp(terms, b));
             }
             for (int j = 0; j < b; j++) {
                 for (int i = 0; i < a; i++) {
                     terms[i] = (f[i] - cost[i * b + j] / scale) / epsilon;
                 }
-                g[j] = epsilon * (logB - logSumExp(terms, a));
+                g[j] = epsilon * (Math.log(beta[j]) - logSumExp(terms, a));
             }
             double error = 0;
             for (int i = 0; i < a; i++) {
@@ -90,7 +113,7 @@ public final class TransportPlan {
                 for (int j = 0; j < b; j++) {
                     row += Math.exp((f[i] + g[j] - cost[i * b + j] / scale) / epsilon);
                 }
-                error += Math.abs(row - 1.0 / a);
+                error += Math.abs(row - alpha[i]);
             }
             if (error < 1e-9) {
                 break;
@@ -103,6 +126,66 @@ public final class TransportPlan {
             }
         }
         return plan;
+    }
+
+    /**
+     * Sinkhorn's iterations on the kernel {@code K = exp(−C/ε)} and scalings {@code u}, {@code v} (the plan is
+     * {@code diag(u)·K·diag(v)}): matrix-vector products instead of a logarithm and exponential per entry, for
+     * {@code ε} large enough that {@code K} and the scalings stay within a double's range (costs over {@code ε} at
+     * most {@link #SCALED_LIMIT}).
+     */
+    private static double[] scaled(double[] cost, double[] alpha, double[] beta, double epsilon, int iterations) {
+        int a = alpha.length;
+        int b = beta.length;
+        double[] k = new double[a * b];
+        for (int x = 0; x < k.length; x++) {
+            k[x] = Math.exp(-cost[x] / epsilon);
+        }
+        double[] u = new double[a];
+        double[] v = new double[b];
+        java.util.Arrays.fill(v, 1);
+        double[] kv = new double[a];
+        double[] ktu = new double[b];
+        multiply(k, v, kv, a, b);
+        for (int it = 0; it < iterations; it++) {
+            for (int i = 0; i < a; i++) {
+                u[i] = alpha[i] / kv[i];
+            }
+            java.util.Arrays.fill(ktu, 0);
+            for (int i = 0; i < a; i++) {
+                for (int j = 0; j < b; j++) {
+                    ktu[j] += k[i * b + j] * u[i];
+                }
+            }
+            for (int j = 0; j < b; j++) {
+                v[j] = beta[j] / ktu[j];
+            }
+            multiply(k, v, kv, a, b);
+            double error = 0;
+            for (int i = 0; i < a; i++) {
+                error += Math.abs(u[i] * kv[i] - alpha[i]);
+            }
+            if (error < 1e-9) {
+                break;
+            }
+        }
+        double[] plan = new double[a * b];
+        for (int i = 0; i < a; i++) {
+            for (int j = 0; j < b; j++) {
+                plan[i * b + j] = u[i] * k[i * b + j] * v[j];
+            }
+        }
+        return plan;
+    }
+
+    private static void multiply(double[] k, double[] v, double[] out, int a, int b) {
+        for (int i = 0; i < a; i++) {
+            double s = 0;
+            for (int j = 0; j < b; j++) {
+                s += k[i * b + j] * v[j];
+            }
+            out[i] = s;
+        }
     }
 
     /** The plan's entropy {@code −Σ Tᵢⱼ log Tᵢⱼ} (in nats; a permutation of {@code n} has {@code log n}). */

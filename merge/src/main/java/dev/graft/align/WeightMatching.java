@@ -288,7 +288,12 @@ public final class WeightMatching {
      * {@code [from, to)} (row-major) is {@code r}, all other indices in a fixed order along the row.
      */
     static float[] unfold(float[] w, long[] shape, PermutationSpec.PermutedAxis axis, int from, int to) {
-        int ax = axis.axis();
+        return unfold(w, shape, axis.axis(), axis.factors().stream().mapToInt(PermutationSpec.Factor::size).toArray(),
+                from, to);
+    }
+
+    /** {@link #unfold(float[], long[], PermutationSpec.PermutedAxis, int, int)} with the factors' sizes given. */
+    static float[] unfold(float[] w, long[] shape, int ax, int[] factorSizes, int from, int to) {
         long pre = 1;
         for (int k = 0; k < ax; k++) {
             pre *= shape[k];
@@ -300,11 +305,11 @@ public final class WeightMatching {
         int axisSize = (int) shape[ax];
         int size = 1;
         for (int k = from; k < to; k++) {
-            size *= axis.factors().get(k).size();
+            size *= factorSizes[k];
         }
         int innerSize = 1;
-        for (int k = to; k < axis.factors().size(); k++) {
-            innerSize *= axis.factors().get(k).size();
+        for (int k = to; k < factorSizes.length; k++) {
+            innerSize *= factorSizes[k];
         }
         int outerCount = axisSize / (size * innerSize);
         long rest = w.length / size;

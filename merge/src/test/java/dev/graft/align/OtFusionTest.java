@@ -35,21 +35,10 @@ class OtFusionTest {
             cost[k] = random.nextDouble();
         }
         for (double[] plan : new double[][] {TransportPlan.exact(cost, 6, 4),
-            TransportPlan.sinkhorn(cost, 6, 4, 0.05, 2000)}) {
-            for (int i = 0; i < 6; i++) {
-                double row = 0;
-                for (int j = 0; j < 4; j++) {
-                    row += plan[i * 4 + j];
-                }
-                assertThat(row).isCloseTo(1.0 / 6, org.assertj.core.data.Offset.offset(1e-6));
-            }
-            for (int j = 0; j < 4; j++) {
-                double column = 0;
-                for (int i = 0; i < 6; i++) {
-                    column += plan[i * 4 + j];
-                }
-                assertThat(column).isCloseTo(0.25, org.assertj.core.data.Offset.offset(1e-6));
-            }
+            TransportPlan.sinkhorn(cost, 6, 4, 0.05, 2000), // on the kernel
+            TransportPlan.sinkhorn(cost, 6, 4, 0.002, 20000)}) { // in the log domain
+            assertMarginals(plan, new double[] {1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6, 1.0 / 6},
+                    new double[] {0.25, 0.25, 0.25, 0.25});
         }
         double exact = 0;
         double entropic = 0;
@@ -62,6 +51,56 @@ class OtFusionTest {
         assertThat(exact).as("the exact plan costs no more than the entropic one").isLessThanOrEqualTo(entropic + 1e-12);
         assertThatThrownBy(() -> TransportPlan.exact(new double[1000 * 999], 1000, 999))
                 .isInstanceOf(InvalidSettingException.class).hasMessageContaining("Sinkhorn");
+        double[] alpha = {0.1, 0.2, 0.3, 0.05, 0.05, 0.3};
+        double[] beta = {0.4, 0.1, 0.1, 0.4};
+        assertMarginals(TransportPlan.sinkhorn(cost, alpha, beta, 0.05, 5000), alpha, beta);
+    }
+
+    private static void assertMarginals(double[] plan, double[] alpha, double[] beta) {
+        int b = beta.length;
+        for (int i = 0; i < alpha.length; i++) {
+            double row = 0;
+            for (int j = 0; j < b; j++) {
+                row += plan[i * b + j];
+            }
+            assertThat(row).isCloseTo(alpha[i], org.assertj.core.data.Offset.offset(1e-6));
+        }
+        for (int j = 0; j < b; j++) {
+            double column = 0;
+            for (int i = 0; i < alpha.length; i++) {
+                column += plan[i * b + j];
+            }
+            assertThat(column).isCloseTo(beta[j], org.assertj.core.data.Offset.offset(1e-6));
+        }
+    }
+
+    /**
+     * The cosine ground cost recovers a planted permutation too; activation-mass marginals (Sinkhorn, a small
+     * regulariser) give a model that classifies as the original does; with the exact solver they are refused.
+     */
+    @Test
+    void cosineCostsAndActivationMassMarginals() throws Exception {
+        Path model = INDEPENDENT.resolve("mlp_seed1.onnx");
+        PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
+        Path shuffled = dir.resolve("shuffled.onnx");
+        try (OnnxModel m = OnnxModel.open(model)) {
+            ModelPermuter.write(m, Permutations.random(spec, 11), shuffled, Map.of());
+        }
+        Path cosine = dir.resolve("cosine.onnx");
+        OtFusion.of(shuffled, model).distance(OtFusion.Distance.COSINE).writeTo(cosine);
+        assertThat(new dev.graft.verify.Verifier(ProbeOptions.defaults()).verify(cosine, model).maxRel())
+                .isLessThan(1e-5);
+        dev.graft.data.Calibration data = dev.graft.data.Calibration.npy(INDEPENDENT.resolve("calibration.npy"), "x",
+                64);
+        Path massed = dir.resolve("massed.onnx");
+        OtFusion.of(shuffled, model).solver(OtFusion.Solver.SINKHORN).regularization(1e-3).activationMass(data)
+                .writeTo(massed);
+        assertThat(HeterogeneousDigits.accuracy(massed))
+                .isCloseTo(HeterogeneousDigits.accuracy(model), org.assertj.core.data.Offset.offset(0.02));
+        Path refused = dir.resolve("refused.onnx");
+        assertThatThrownBy(() -> OtFusion.of(shuffled, model).activationMass(data).writeTo(refused))
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("Sinkhorn");
+        assertThat(Files.exists(refused)).isFalse();
     }
 
     @Test
@@ -168,11 +207,42 @@ class OtFusionTest {
                 .writeTo(out)).isInstanceOf(IncompatibleModelsException.class).hasMessageContaining("mlp_w32.onnx");
         assertThatThrownBy(() -> OtFusion.of(HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w64.onnx"))
                 .weight(1.5)).isInstanceOf(InvalidSettingException.class);
-        // bge-small has no position-id buffer and e5-small has one: buffers are the target's, the heads are refused
-        assertThatThrownBy(() -> OtFusion.of(dev.graft.testing.RealModels.bgeSmall(),
-                dev.graft.testing.RealModels.e5Small()).writeTo(out))
-                .isInstanceOf(dev.graft.UnsupportedModelException.class)
-                .hasMessageContaining("nested in attention heads");
+        assertThatThrownBy(() -> OtFusion.of(dev.graft.testing.RealModels.miniLm(),
+                dev.graft.testing.RealModels.bgeSmall()).writeTo(out))
+                .isInstanceOf(IncompatibleModelsException.class).hasMessageContaining("all-minilm-l6-v2");
         assertThat(Files.exists(out)).isFalse();
+    }
+
+    /**
+     * bge-small with every group permuted at random, the residual stream, the heads and each head's dimensions
+     * included, fused with bge-small: each plan (heads planned as blocks, their dimensions within each pair) finds the
+     * permutation back, so the fused model is bge-small's weights, and computes what it does.
+     */
+    @Test
+    void aTransformerFusedWithACopyPermutedInEveryGroupIsTheTransformer() throws Exception {
+        Path bge = dev.graft.testing.RealModels.bgeSmall();
+        PermutationSpec spec = Alignment.spec(bge, true, ProbeOptions.defaults());
+        assertThat(spec.groups()).anySatisfy(g -> assertThat(g.nested()).isTrue());
+        Path shuffled = dir.resolve("shuffled.onnx");
+        try (OnnxModel m = OnnxModel.open(bge)) {
+            ModelPermuter.write(m, Permutations.random(spec, 5), shuffled, Map.of());
+        }
+        Path fused = dir.resolve("fused.onnx");
+        OtFusion.Report r = OtFusion.of(shuffled, bge).permuteOutputs(true).writeTo(fused);
+        assertThat(r.groups()).hasSize(spec.groups().size()).allSatisfy(g -> assertThat(g.sharpShare()).isEqualTo(1.0));
+        try (OnnxModel a = OnnxModel.open(bge); OnnxModel f = OnnxModel.open(fused)) {
+            for (Weight w : a.initializers()) {
+                if (!w.type().isFloatingPoint()) {
+                    continue;
+                }
+                float[] expected = w.toFloats();
+                float[] got = f.weight(w.name()).orElseThrow().toFloats();
+                for (int k = 0; k < expected.length; k++) {
+                    assertThat(got[k]).as(w.name()).isCloseTo(expected[k], org.assertj.core.data.Offset.offset(1e-5f));
+                }
+            }
+        }
+        assertThat(new dev.graft.verify.Verifier(ProbeOptions.defaults()).verify(fused, bge).maxRel())
+                .isLessThan(1e-4);
     }
 }
