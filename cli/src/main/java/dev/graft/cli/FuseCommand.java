@@ -88,6 +88,11 @@ final class FuseCommand implements Callable<Integer> {
             + "deeper model's layer (0-based) for each layer of the shallower one, instead of the CKA alignment")
     java.util.List<Integer> layers;
 
+    @Option(names = "--layer-cost", defaultValue = "cka", paramLabel = "cka|weights", description = "cla on "
+            + "residual networks: how layers are compared, by linear CKA on --calibration (default) or by the "
+            + "transport cost of their weights")
+    String layerCost;
+
     @Option(names = "--permute-outputs", description = "let groups reach graph outputs, so that the residual "
             + "stream of encoders trained apart is aligned too (outputs in the target's coordinates; for embeddings, "
             + "not class logits)")
@@ -116,8 +121,8 @@ final class FuseCommand implements Callable<Integer> {
                     + "need --calibration" : "--calibration goes with --method cla, --cost activations or "
                     + "--marginals activations");
         }
-        if (depth != null || layers != null) {
-            throw new InvalidSettingException("--depth and --layers go with --method cla");
+        if (depth != null || layers != null || !layerCost.equals("cka")) {
+            throw new InvalidSettingException("--depth, --layers and --layer-cost go with --method cla");
         }
         OtFusion fusion = OtFusion.of(a, b).weight(weight).permuteOutputs(permuteOutputs).solver(solver());
         switch (into) {
@@ -152,8 +157,9 @@ final class FuseCommand implements Callable<Integer> {
     }
 
     private Integer cla() {
-        if (calibration == null) {
-            throw new InvalidSettingException("--method cla needs --calibration: the data the layers are aligned on");
+        if (calibration == null && layerCost.equals("cka")) {
+            throw new InvalidSettingException("--method cla needs --calibration: the data the layers are aligned on "
+                    + "(or --layer-cost weights)");
         }
         if (!into.equals("b") || regularization != null || !cost.equals("weights") || !marginals.equals("uniform")) {
             throw new InvalidSettingException("--method cla fuses on the weight cost with uniform marginals, in the "
@@ -164,10 +170,17 @@ final class FuseCommand implements Callable<Integer> {
             case "shallower" -> ClaFusion.Depth.SHALLOWER;
             default -> throw new InvalidSettingException("--depth must be deeper or shallower, got '" + depth + "'");
         };
-        ClaFusion fusion = ClaFusion.of(a, b, AlignCommand.calibration(calibration, tokenizer, samples, a));
+        ClaFusion fusion = ClaFusion.of(a, b, calibration == null ? null
+                : AlignCommand.calibration(calibration, tokenizer, samples, a));
         if (layers != null) {
             fusion.layers(layers);
         }
+        fusion.layerCost(switch (layerCost) {
+            case "cka" -> ClaFusion.LayerCost.CKA;
+            case "weights" -> ClaFusion.LayerCost.WEIGHTS;
+            default -> throw new InvalidSettingException("--layer-cost must be cka or weights, got '" + layerCost
+                    + "'");
+        });
         ClaFusion.Report r = fusion.depth(d).distance(distance()).permuteOutputs(permuteOutputs).weight(weight).solver(solver())
                 .writeTo(output);
         PrintWriter out = spec.commandLine().getOut();
@@ -176,7 +189,18 @@ final class FuseCommand implements Callable<Integer> {
             return 0;
         }
         out.printf(Locale.ROOT, "CLAFusion in %s's depth: the shallower model's layers aligned to %s "
-                + "(0-based, by CKA)%n", r.targetModel(), r.alignment());
+                + "(0-based, %s)%n", r.targetModel(), r.alignment(), layers != null ? "as given"
+                : layerCost.equals("cka") ? "by CKA" : "by weights");
+        out.println((layerCost.equals("cka") ? "linear CKA" : "minus the transport cost of the weights")
+                + ", the shallower model's layers (rows) by the deeper one's (columns), * aligned:");
+        for (int i = 0; i < r.similarity().length; i++) {
+            StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "%3d", i));
+            for (int j = 0; j < r.similarity()[i].length; j++) {
+                row.append(String.format(Locale.ROOT, " %5.2f%s", r.similarity()[i][j], r.alignment().get(i) == j ? "*"
+                        : " "));
+            }
+            out.println(row);
+        }
         print(out, r.fusion());
         return 0;
     }
@@ -204,11 +228,12 @@ final class FuseCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "OTFusion (%s plans) into %s's widths: %d groups%n",
                 r.solver().name().toLowerCase(Locale.ROOT), r.targetModel(), r.groups().size());
         int width = Math.max(5, r.groups().stream().mapToInt(g -> g.name().length()).max().orElse(5));
-        String fmt = "%-" + width + "s %7s %7s %8s %7s%n";
-        out.printf(fmt, "GROUP", "FROM", "TO", "ENTROPY", "SHARP");
+        String fmt = "%-" + width + "s %7s %7s %8s %7s %9s%n";
+        out.printf(fmt, "GROUP", "FROM", "TO", "ENTROPY", "SHARP", "COST");
         for (OtFusion.GroupReport g : r.groups()) {
             out.printf(Locale.ROOT, fmt, g.name(), g.widthA(), g.widthTarget(),
-                    String.format(Locale.ROOT, "%.3f", g.entropy()), String.format(Locale.ROOT, "%.2f", g.sharpShare()));
+                    String.format(Locale.ROOT, "%.3f", g.entropy()), String.format(Locale.ROOT, "%.2f", g.sharpShare()),
+                    String.format(Locale.ROOT, "%.4g", g.cost()));
         }
         out.println("wrote " + output);
     }

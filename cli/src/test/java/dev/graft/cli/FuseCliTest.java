@@ -67,7 +67,8 @@ class FuseCliTest {
         CliRun r = graft("fuse", "--method", "cla", "--depth", "shallower", HETERO.resolve("res_d4.onnx"),
                 HETERO.resolve("res_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", shallower);
         assertThat(r.exit()).as(r.err()).isZero();
-        assertThat(r.out()).contains("CLAFusion in res_d2.onnx's depth", "aligned to [0, 3]", "blocks.1/64");
+        assertThat(r.out()).contains("CLAFusion in res_d2.onnx's depth", "aligned to [0, 3]", "blocks.1/64",
+                "linear CKA");
         try (OnnxModel m = OnnxModel.open(shallower)) {
             assertThat(m.weight("blocks.2.fc1.weight")).isEmpty();
         }
@@ -76,6 +77,11 @@ class FuseCliTest {
                 HETERO.resolve("res_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
         assertThat(depth.exit()).isEqualTo(1);
         assertThat(depth.err()).contains("--depth must be deeper or shallower, got 'middle'");
+        CliRun layers = graft("fuse", "--method", "cla", "--layers", "0,5", HETERO.resolve("res_d2.onnx"),
+                HETERO.resolve("res_d4.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
+        assertThat(layers.exit()).isEqualTo(1);
+        assertThat(layers.err()).contains("the layer alignment [0, 5] must give each of the shallower model's 2 "
+                + "layers one of the deeper model's 4");
         CliRun mlp = graft("fuse", "--method", "cla", "--depth", "shallower", HETERO.resolve("mlp_w64.onnx"),
                 HETERO.resolve("mlp_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
         assertThat(mlp.exit()).isEqualTo(1);

@@ -41,6 +41,19 @@ public final class ClaFusion {
     private Depth depth = Depth.DEEPER;
     private boolean permuteOutputs;
     private List<Integer> layers;
+    private LayerCost layerCost = LayerCost.CKA;
+
+    /** How two layers are compared for the layer alignment (residual networks; MLPs use CKA). */
+    public enum LayerCost {
+        /** Linear CKA of their outputs on the calibration data (the paper's). */
+        CKA,
+        /**
+         * Their weights: the shallower model's layer {@code i} put in every layer of the deeper model and fused by
+         * OTFusion's plans (no data), the similarity of {@code (i, j)} minus the summed transport cost of layer
+         * {@code j}'s groups (the distance of matched units).
+         */
+        WEIGHTS
+    }
     private OtFusion.Distance distance = OtFusion.Distance.EUCLIDEAN;
 
     /** The fused model's depth (transformers; MLPs are fused in the deeper one's). */
@@ -53,10 +66,11 @@ public final class ClaFusion {
 
     /**
      * What was fused: the model whose graph the result has, for each hidden layer (transformers: each layer) of the
-     * shallower model the one of the deeper model it was aligned to (0-based), the CKA matrix ({@code [shallow][deep]}),
-     * and the OTFusion that made the result.
+     * shallower model the one of the deeper model it was aligned to (0-based), the layers' similarities
+     * ({@code [shallow][deep]}: linear CKA, or with {@link LayerCost#WEIGHTS} minus the mean distance of their matched
+     * units), and the OTFusion that made the result.
      */
-    public record Report(Path target, String targetModel, List<Integer> alignment, double[][] cka,
+    public record Report(Path target, String targetModel, List<Integer> alignment, double[][] similarity,
                          OtFusion.Report fusion) {
     }
 
@@ -66,9 +80,18 @@ public final class ClaFusion {
         this.data = data;
     }
 
-    /** The fusion of MLPs {@code a} and {@code b} (depths may differ), layers aligned on {@code data}. */
+    /**
+     * The fusion of {@code a} and {@code b} (depths may differ), layers aligned on {@code data} (null with
+     * {@link LayerCost#WEIGHTS}, which needs none).
+     */
     public static ClaFusion of(Path a, Path b, Calibration data) {
         return new ClaFusion(a, b, data);
+    }
+
+    /** How layers are compared (default {@link LayerCost#CKA}); residual networks only. */
+    public ClaFusion layerCost(LayerCost cost) {
+        this.layerCost = cost;
+        return this;
     }
 
     /** The OTFusion ground cost (default Euclidean; {@link OtFusion#distance}). */
@@ -151,13 +174,18 @@ public final class ClaFusion {
      * @throws dev.graft.IncompatibleModelsException naming the files and weight if two layers do not pair
      */
     public Report writeTo(Path out) {
+        if (data == null && layerCost == LayerCost.CKA) {
+            throw new dev.graft.InvalidSettingException("CLAFusion aligns layers by CKA on calibration data; give "
+                    + "data, or compare layers by their weights");
+        }
         if (!isMlp(a) || !isMlp(b)) {
             return fuseLayers(out);
         }
-        if (depth != Depth.DEEPER || permuteOutputs || layers != null) {
+        if (depth != Depth.DEEPER || permuteOutputs || layers != null || layerCost != LayerCost.CKA) {
             throw new dev.graft.InvalidSettingException("MLPs are fused in the deeper model's depth (identity layers "
                     + "after a ReLU are exact) with their classes fixed and hidden layers aligned by CKA; the "
-                    + "shallower depth, permuted outputs and a given alignment are for residual networks");
+                    + "shallower depth, permuted outputs, a given alignment and the weight layer cost are for residual "
+                    + "networks");
         }
         List<AffineLayer> la = mlp(a);
         List<AffineLayer> lb = mlp(b);
@@ -166,7 +194,7 @@ public final class ClaFusion {
         Path deep = aDeeper ? a : b;
         List<AffineLayer> ls = aDeeper ? lb : la;
         List<AffineLayer> ld = aDeeper ? la : lb;
-        double[][] cka = cka(shallow, ls, deep, ld);
+        double[][] cka = cka(shallow, hidden(ls), deep, hidden(ld));
         List<Integer> alignment = align(cka);
         try (TemporaryFolder scratch = TemporaryFolder.in(out.toAbsolutePath().getParent(), ".graft-cla")) {
             Path deepened = scratch.resolve("deepened.onnx");
@@ -197,8 +225,10 @@ public final class ClaFusion {
             OnnxModel deep = aDeeper ? ma : mb;
             LayerStack ss = aDeeper ? sb : sa;
             LayerStack sd = aDeeper ? sa : sb;
-            double[][] cka = layerCka(shallow, ss, deep, sd);
-            List<Integer> alignment = layers != null ? checked(layers, ss.depth(), sd.depth()) : align(cka, true);
+            List<Integer> given = layers == null ? null : checked(layers, ss.depth(), sd.depth());
+            double[][] cka = layerCost == LayerCost.CKA ? layerCka(shallow, ss, deep, sd)
+                    : layerWeights(shallow, ss, deep, sd, out);
+            List<Integer> alignment = given != null ? given : align(cka, true);
             OnnxModel target = depth == Depth.DEEPER ? deep : shallow;
             try (TemporaryFolder scratch = TemporaryFolder.in(out.toAbsolutePath().getParent(), ".graft-cla")) {
                 Path other = scratch.resolve("aligned-layers.onnx");
@@ -290,7 +320,21 @@ public final class ClaFusion {
      * token: a layer's output is the next layer's input, the last layer's the graph's first output.
      */
     private double[][] layerCka(OnnxModel shallow, LayerStack ss, OnnxModel deep, LayerStack sd) {
-        List<List<String>> values = List.of(outputs(shallow, ss), outputs(deep, sd));
+        return cka(shallow.file(), outputs(shallow, ss), deep.file(), outputs(deep, sd));
+    }
+
+    /** An MLP's hidden representations: the inputs of its layers after the first. */
+    private static List<String> hidden(List<AffineLayer> layers) {
+        return layers.subList(1, layers.size()).stream().map(AffineLayer::input).toList();
+    }
+
+    /**
+     * Linear CKA ({@code ‖XᵀY‖²_F / (‖XᵀX‖_F·‖YᵀY‖_F)} of centred representations; Kornblith et al., ICML 2019)
+     * between each value of {@code shallowValues} in {@code shallow} and each of {@code deepValues} in {@code deep}
+     * ({@code [shallow][deep]}), over every sample (and real token) of the data, the products in ONNX Runtime.
+     */
+    private double[][] cka(Path shallow, List<String> shallowValues, Path deep, List<String> deepValues) {
+        List<List<String>> values = List.of(shallowValues, deepValues);
         List<List<List<float[]>>> rows = List.of(new ArrayList<>(), new ArrayList<>());
         int[][] widths = {new int[values.get(0).size()], new int[values.get(1).size()]};
         for (int m = 0; m < 2; m++) {
@@ -298,7 +342,7 @@ public final class ClaFusion {
                 rows.get(m).add(new ArrayList<>());
             }
         }
-        try (Activations runs = Activations.of(List.of(shallow.file(), deep.file()), values)) {
+        try (Activations runs = Activations.of(List.of(shallow, deep), values)) {
             runs.run(data, batch -> {
                 for (int m = 0; m < 2; m++) {
                     for (int k = 0; k < values.get(m).size(); k++) {
@@ -338,6 +382,43 @@ public final class ClaFusion {
             }
         }
         return cka;
+    }
+
+    /**
+     * Minus the transport cost of every layer pair ({@link LayerCost#WEIGHTS}): for each of the shallower model's
+     * layers, a model in the deeper one's graph with that layer in every layer, fused by OTFusion's plans with the
+     * deeper model; the cost of {@code (i, j)} is the sum over layer {@code j}'s top-level groups.
+     */
+    private double[][] layerWeights(OnnxModel shallow, LayerStack ss, OnnxModel deep, LayerStack sd, Path out) {
+        PermutationSpec spec = Alignment.spec(deep.file(), permuteOutputs, dev.graft.verify.ProbeOptions.defaults());
+        java.util.Map<String, Integer> layerOfGroup = new java.util.HashMap<>();
+        for (PermutationSpec.Group g : spec.groups()) {
+            if (!g.nested()) {
+                layerOfGroup.put(g.name(), sd.layerOf(g.members().get(0).weight()));
+            }
+        }
+        double[][] out2 = new double[ss.depth()][sd.depth()];
+        try (TemporaryFolder scratch = TemporaryFolder.in(out.toAbsolutePath().getParent(), ".graft-cla")) {
+            for (int i = 0; i < ss.depth(); i++) {
+                int layer = i;
+                java.util.Map<String, java.util.function.Supplier<float[]>> values = new java.util.LinkedHashMap<>();
+                for (String name : sd.names()) {
+                    int l = sd.layerOf(name);
+                    values.put(name, pairedValues(shallow, ss.pair(sd, name, l < 0 ? -1 : layer), deep, name));
+                }
+                Path repeated = scratch.resolve("layer-" + i + ".onnx");
+                writeIn(deep, values, repeated, "cla-layer-cost");
+                OtFusion.Report r = OtFusion.of(repeated, deep.file()).permuteOutputs(permuteOutputs)
+                        .distance(distance).plan();
+                for (OtFusion.GroupReport g : r.groups()) {
+                    Integer l = layerOfGroup.get(g.name());
+                    if (l != null && l >= 0) {
+                        out2[i][l] -= g.cost();
+                    }
+                }
+            }
+        }
+        return out2;
     }
 
     /** Each layer's output: the next layer's input, and for the last one the graph's first output. */
@@ -419,82 +500,6 @@ public final class ClaFusion {
     private static boolean reluBetween(OnnxModel m, String from, String to) {
         return m.proto().getGraph().getNodeList().stream().anyMatch(n -> n.getOpType().equals("Relu")
                 && n.getInputCount() == 1 && n.getInput(0).equals(from) && n.getOutput(0).equals(to));
-    }
-
-    /** Linear CKA between every hidden representation (a layer's input after the first) of the two models. */
-    private double[][] cka(Path shallow, List<AffineLayer> ls, Path deep, List<AffineLayer> ld) {
-        List<double[][]> xs = representations(shallow, ls);
-        List<double[][]> xd = representations(deep, ld);
-        double[][] out = new double[xs.size()][xd.size()];
-        for (int i = 0; i < xs.size(); i++) {
-            for (int j = 0; j < xd.size(); j++) {
-                out[i][j] = linearCka(xs.get(i), xd.get(j));
-            }
-        }
-        return out;
-    }
-
-    /** Each hidden representation of {@code model} on the data, centred: {@code [samples][units]}. */
-    private List<double[][]> representations(Path model, List<AffineLayer> layers) {
-        List<String> values = layers.subList(1, layers.size()).stream().map(AffineLayer::input).toList();
-        List<List<float[]>> rows = new ArrayList<>();
-        values.forEach(v -> rows.add(new ArrayList<>()));
-        try (Activations runs = Activations.of(model, new LinkedHashSet<>(values))) {
-            runs.run(data, batch -> {
-                for (int k = 0; k < values.size(); k++) {
-                    var o = batch.output(0, values.get(k));
-                    int width = (int) o.shape()[o.shape().length - 1];
-                    float[] v = o.values();
-                    for (int r = 0; r < v.length / width; r++) {
-                        rows.get(k).add(java.util.Arrays.copyOfRange(v, r * width, (r + 1) * width));
-                    }
-                }
-            }, ProgressListener.NONE, "cla");
-        }
-        List<double[][]> out = new ArrayList<>();
-        for (List<float[]> r : rows) {
-            int n = r.size();
-            int w = r.get(0).length;
-            double[][] x = new double[n][w];
-            double[] mean = new double[w];
-            for (float[] row : r) {
-                for (int c = 0; c < w; c++) {
-                    mean[c] += row[c] / (double) n;
-                }
-            }
-            for (int s = 0; s < n; s++) {
-                for (int c = 0; c < w; c++) {
-                    x[s][c] = r.get(s)[c] - mean[c];
-                }
-            }
-            out.add(x);
-        }
-        return out;
-    }
-
-    /** {@code ‖XᵀY‖²_F / (‖XᵀX‖_F·‖YᵀY‖_F)} of centred {@code x} and {@code y} (same samples). */
-    static double linearCka(double[][] x, double[][] y) {
-        double xy = frobeniusOfProduct(x, y);
-        double xx = frobeniusOfProduct(x, x);
-        double yy = frobeniusOfProduct(y, y);
-        return xx == 0 || yy == 0 ? 0 : xy * xy / (xx * yy);
-    }
-
-    /** {@code ‖XᵀY‖_F}. */
-    private static double frobeniusOfProduct(double[][] x, double[][] y) {
-        int p = x[0].length;
-        int q = y[0].length;
-        double sum = 0;
-        for (int i = 0; i < p; i++) {
-            for (int j = 0; j < q; j++) {
-                double s = 0;
-                for (int n = 0; n < x.length; n++) {
-                    s += x[n][i] * y[n][j];
-                }
-                sum += s * s;
-            }
-        }
-        return Math.sqrt(sum);
     }
 
     /**

@@ -23,6 +23,7 @@ import java.util.Set;
  * depth: deeper                    # cla_fusion of residual networks: or shallower
  * permute_outputs: false           # true for encoders whose output is the residual stream (embeddings)
  * layers: [1, 3, 5]               # cla_fusion of residual networks: an alignment instead of CKA's
+ * layer_cost: cka                  # cla_fusion of residual networks: or weights (transport cost, no data)
  * solver: exact                    # or sinkhorn, or none (the naive average, a baseline)
  * distance: euclidean              # or cosine
  * marginals: uniform               # ot_fusion: or activations (mean absolute activation; sinkhorn, calibration)
@@ -36,7 +37,7 @@ import java.util.Set;
  * @param fusion writes the fused model and returns its report
  */
 public record FusionRecipe(Path file, java.util.function.Function<Path, Object> fusion) implements Recipe {
-    private static final Set<String> TOP = Set.of("merge_method", "models", "into", "depth", "layers",
+    private static final Set<String> TOP = Set.of("merge_method", "models", "into", "depth", "layers", "layer_cost",
             "permute_outputs", "solver", "regularization", "weight", "cost", "distance", "marginals", "calibration",
             "tokenizer", "input", "samples");
 
@@ -86,8 +87,10 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
             double weight = recipe.number(root, "weight", 0.5);
             try {
                 if (method.equals("cla_fusion")) {
-                    if (spec == null) {
-                        throw recipe.error("cla_fusion needs 'calibration': the data the layers are aligned on");
+                    String layerCost = root.has("layer_cost") ? recipe.text(root, "layer_cost") : "cka";
+                    if (spec == null && layerCost.equals("cka")) {
+                        throw recipe.error("cla_fusion needs 'calibration': the data the layers are aligned on (or "
+                                + "layer_cost: weights)");
                     }
                     for (String key : new String[] {"into", "regularization", "cost", "marginals"}) {
                         if (root.has(key)) {
@@ -98,9 +101,13 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
                     if (!depth.equals("deeper") && !depth.equals("shallower")) {
                         throw recipe.error("'depth' must be deeper or shallower, got '" + depth + "'");
                     }
-                    ClaFusion cla = ClaFusion.of(a, b, spec.load(a)).solver(solver).weight(weight).distance(distance)
+                    ClaFusion cla = ClaFusion.of(a, b, spec == null ? null : spec.load(a)).solver(solver).weight(weight).distance(distance)
                             .permuteOutputs(permuteOutputs).depth(depth.equals("deeper") ? ClaFusion.Depth.DEEPER
                                     : ClaFusion.Depth.SHALLOWER);
+                    if (!layerCost.equals("cka") && !layerCost.equals("weights")) {
+                        throw recipe.error("'layer_cost' must be cka or weights, got '" + layerCost + "'");
+                    }
+                    cla.layerCost(layerCost.equals("cka") ? ClaFusion.LayerCost.CKA : ClaFusion.LayerCost.WEIGHTS);
                     if (root.has("layers")) {
                         JsonNode layers = root.get("layers");
                         List<Integer> alignment = new java.util.ArrayList<>();
@@ -117,7 +124,7 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
                     }
                     return new FusionRecipe(recipe.file(), cla::writeTo);
                 }
-                for (String key : new String[] {"depth", "layers"}) {
+                for (String key : new String[] {"depth", "layers", "layer_cost"}) {
                     if (root.has(key)) {
                         throw recipe.error("'" + key + "' goes with cla_fusion");
                     }

@@ -88,9 +88,12 @@ public final class OtFusion {
 
     /**
      * One group: its name (in the target), A's and the target's widths, the plan's entropy (a permutation of n
-     * units: log n) and the share of A's units that send all their mass to one target unit.
+     * units: log n), the share of A's units that send all their mass to one target unit, and the transport cost
+     * {@code Σ Tᵢⱼ·Cᵢⱼ} (the mean distance of matched units; for a group with nested ones, of whole blocks; for a
+     * nested group, the parent's plan's mean over its pairs).
      */
-    public record GroupReport(String name, int widthA, int widthTarget, double entropy, double sharpShare) {
+    public record GroupReport(String name, int widthA, int widthTarget, double entropy, double sharpShare,
+                              double cost) {
     }
 
     private OtFusion(Path a, Path b) {
@@ -194,6 +197,15 @@ public final class OtFusion {
      * @throws IncompatibleModelsException naming the files and tensor if the models are not one architecture
      */
     public Report writeTo(Path out) {
+        return fuse(out);
+    }
+
+    /** The plans, as {@link #writeTo} reports them, without writing a model (the report's target is null). */
+    Report plan() {
+        return fuse(null);
+    }
+
+    private Report fuse(Path out) {
         if (masses != null && solver != Solver.SINKHORN) {
             throw new InvalidSettingException("activation-mass marginals need the Sinkhorn solver (exact plans are "
                     + "assignments, for uniform marginals)");
@@ -227,6 +239,9 @@ public final class OtFusion {
                 double[] my = mass(massTo.get(g));
                 planner.plan(g, unitsFrom.get(s), unitsTo.get(g), mx == null || my == null ? null : mx,
                         mx == null || my == null ? null : my);
+            }
+            if (out == null) {
+                return new Report(null, target.getFileName().toString(), solver, planner.reports);
             }
             RewritePlan.Builder write = RewritePlan.of("ot-fusion", to.proto()).input(from).input(to)
                     .parameter("target", target.getFileName().toString())
@@ -333,6 +348,7 @@ public final class OtFusion {
                 }
             }
             double[][][] blocks = new double[children.size()][][];
+            double[][] blockCosts = new double[children.size()][ns * nt];
             for (int ci = 0; ci < children.size(); ci++) {
                 int c = children.get(ci);
                 int st = targetSpec.groups().get(c).size();
@@ -353,6 +369,7 @@ public final class OtFusion {
                         }
                         double[] p = any ? solve(block, ss, st, null, null) : identity(ss, st);
                         blocks[ci][i * nt + j] = p;
+                        blockCosts[ci][i * nt + j] = transported(p, block);
                         double dot = 0;
                         for (int r = 0; r < ss; r++) {
                             for (int q = 0; q < st; q++) {
@@ -369,10 +386,12 @@ public final class OtFusion {
                     direct.normsY[j / st] += joint.normsY[j] * ss / st;
                 }
             }
-            double[] plan = informed ? solve(direct.cost(distance), ns, nt, massX, massY) : identity(ns, nt);
+            double[] cost = direct.cost(distance);
+            double[] plan = informed ? solve(cost, ns, nt, massX, massY) : identity(ns, nt);
             double[] top = targetMap(plan, ns, nt);
             maps.set(g, top, ns);
-            reports.add(new GroupReport(group.name(), ns, nt, TransportPlan.entropy(plan), sharpShare(plan, ns, nt)));
+            reports.add(new GroupReport(group.name(), ns, nt, TransportPlan.entropy(plan), sharpShare(plan, ns, nt),
+                    transported(plan, cost)));
             for (int ci = 0; ci < children.size(); ci++) {
                 int c = children.get(ci);
                 int st = targetSpec.groups().get(c).size();
@@ -380,6 +399,7 @@ public final class OtFusion {
                 double[][] nestedMaps = new double[nt * ns][];
                 double entropy = 0;
                 double sharp = 0;
+                double moved = 0;
                 for (int i = 0; i < ns; i++) {
                     for (int j = 0; j < nt; j++) {
                         if (plan[i * nt + j] > 0) {
@@ -387,11 +407,12 @@ public final class OtFusion {
                             nestedMaps[j * ns + i] = targetMap(p, ss, st);
                             entropy += plan[i * nt + j] * TransportPlan.entropy(p);
                             sharp += plan[i * nt + j] * sharpShare(p, ss, st);
+                            moved += plan[i * nt + j] * blockCosts[ci][i * nt + j];
                         }
                     }
                 }
                 maps.setNested(c, nestedMaps, ss);
-                reports.add(new GroupReport(targetSpec.groups().get(c).name(), ss, st, entropy, sharp));
+                reports.add(new GroupReport(targetSpec.groups().get(c).name(), ss, st, entropy, sharp, moved));
             }
         }
 
@@ -446,6 +467,15 @@ public final class OtFusion {
                     : TransportPlan.sinkhorn(cost, alpha, beta, epsilon, 1000);
             case NONE -> identity(ns, nt);
         };
+    }
+
+    /** {@code Σ Tᵢⱼ·Cᵢⱼ}. */
+    private static double transported(double[] plan, double[] cost) {
+        double s = 0;
+        for (int k = 0; k < plan.length; k++) {
+            s += plan[k] * cost[k];
+        }
+        return s;
     }
 
     /** The plan that keeps each unit (equal widths), or spreads mass evenly (different widths). */

@@ -1,6 +1,7 @@
 package dev.graft.align;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.graft.data.Calibration;
 import dev.graft.onnx.OnnxModel;
@@ -50,8 +51,8 @@ class ClaFusionTest {
         Path deep = HETERO.resolve("mlp_d2.onnx");
         ClaFusion.Report r = ClaFusion.of(deep, deep, data()).writeTo(dir.resolve("self.onnx"));
         assertThat(r.alignment()).containsExactly(0, 1);
-        assertThat(r.cka()[0][0]).isCloseTo(1, org.assertj.core.data.Offset.offset(1e-9));
-        assertThat(r.cka()[1][1]).isCloseTo(1, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(r.similarity()[0][0]).isCloseTo(1, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(r.similarity()[1][1]).isCloseTo(1, org.assertj.core.data.Offset.offset(1e-9));
         assertThat(ClaFusion.align(new double[][] {{0.9, 0.1, 0.2}, {0.1, 0.3, 0.8}})).containsExactly(0, 2);
         assertThat(ClaFusion.align(new double[][] {{0.9, 0.1, 0.2}, {0.1, 0.7, 0.3}})).containsExactly(0, 1);
     }
@@ -76,7 +77,7 @@ class ClaFusionTest {
         ClaFusion.Report r = ClaFusion.of(shallow, deep, data()).weight(0).writeTo(onlyShallow);
         assertThat(r.targetModel()).isEqualTo("res_d4.onnx");
         assertThat(r.alignment()).containsExactly(0, 3); // first and last pinned
-        assertThat(r.cka()).hasDimensions(2, 4);
+        assertThat(r.similarity()).hasDimensions(2, 4);
         float[] expected = HeterogeneousDigits.logits(shallow);
         float[] got = HeterogeneousDigits.logits(onlyShallow);
         for (int k = 0; k < expected.length; k++) {
@@ -94,6 +95,19 @@ class ClaFusionTest {
         assertThat(HeterogeneousDigits.accuracy(shallower)).isGreaterThan(0.5);
         ClaFusion.Report self = ClaFusion.of(deep, deep, data()).writeTo(dir.resolve("self.onnx"));
         assertThat(self.alignment()).containsExactly(0, 1, 2, 3);
+        ClaFusion.Report byWeights = ClaFusion.of(deep, deep, null).layerCost(ClaFusion.LayerCost.WEIGHTS)
+                .writeTo(dir.resolve("self-by-weights.onnx"));
+        assertThat(byWeights.alignment()).containsExactly(0, 1, 2, 3);
+        for (int i = 0; i < 4; i++) {
+            assertThat(byWeights.similarity()[i][i]).as("a layer is at distance 0 from itself").isCloseTo(0,
+                    org.assertj.core.data.Offset.offset(1e-3));
+            for (int j = 0; j < 4; j++) {
+                assertThat(byWeights.similarity()[i][j]).isLessThanOrEqualTo(byWeights.similarity()[i][i]);
+            }
+        }
+        assertThatThrownBy(() -> ClaFusion.of(HETERO.resolve("mlp_w64.onnx"), HETERO.resolve("mlp_d2.onnx"), null)
+                .writeTo(dir.resolve("no-data.onnx"))).isInstanceOf(dev.graft.InvalidSettingException.class)
+                .hasMessageContaining("calibration data");
         assertThat(new Verifier(ProbeOptions.defaults()).verify(dir.resolve("self.onnx"), deep).maxRel())
                 .isLessThan(1e-5);
     }
