@@ -37,7 +37,7 @@ class ClaFusionTest {
         Path shallow = HETERO.resolve("mlp_w64.onnx");
         Path deep = HETERO.resolve("mlp_d2.onnx");
         Path deepened = dir.resolve("deepened.onnx");
-        ClaFusion.deepen(shallow, ClaFusion.mlp(shallow), deep, ClaFusion.mlp(deep), List.of(0), deepened);
+        LayerTransplant.deepen(shallow, ClaFusion.mlp(shallow), deep, ClaFusion.mlp(deep), List.of(0), deepened);
         assertThat(ClaFusion.mlp(deepened)).hasSize(3);
         float[] expected = HeterogeneousDigits.logits(shallow);
         float[] got = HeterogeneousDigits.logits(deepened);
@@ -53,8 +53,8 @@ class ClaFusionTest {
         assertThat(r.alignment()).containsExactly(0, 1);
         assertThat(r.similarity()[0][0]).isCloseTo(1, org.assertj.core.data.Offset.offset(1e-9));
         assertThat(r.similarity()[1][1]).isCloseTo(1, org.assertj.core.data.Offset.offset(1e-9));
-        assertThat(ClaFusion.align(new double[][] {{0.9, 0.1, 0.2}, {0.1, 0.3, 0.8}})).containsExactly(0, 2);
-        assertThat(ClaFusion.align(new double[][] {{0.9, 0.1, 0.2}, {0.1, 0.7, 0.3}})).containsExactly(0, 1);
+        assertThat(LayerSimilarity.align(new double[][] {{0.9, 0.1, 0.2}, {0.1, 0.3, 0.8}})).containsExactly(0, 2);
+        assertThat(LayerSimilarity.align(new double[][] {{0.9, 0.1, 0.2}, {0.1, 0.7, 0.3}})).containsExactly(0, 1);
     }
 
     @Test

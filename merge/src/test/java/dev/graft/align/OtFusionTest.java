@@ -75,6 +75,27 @@ class OtFusionTest {
     }
 
     /**
+     * A CNN (two convolutions, 16 and 32 channels, flattened into a dense head: the head's input axis is channels ×
+     * positions) fused with a copy permuted in both channel groups is the CNN.
+     */
+    @Test
+    void aCnnFusedWithAPermutedCopyOfItselfIsTheCnn() {
+        Path model = INDEPENDENT.resolve("cnn_seed1.onnx");
+        PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
+        assertThat(spec.groups()).hasSize(2);
+        Path shuffled = dir.resolve("shuffled.onnx");
+        try (OnnxModel m = OnnxModel.open(model)) {
+            ModelPermuter.write(m, Permutations.random(spec, 13), shuffled, Map.of());
+        }
+        Path fused = dir.resolve("fused.onnx");
+        OtFusion.Report r = OtFusion.of(shuffled, model).writeTo(fused);
+        assertThat(r.groups()).allSatisfy(g -> assertThat(g.cost()).isCloseTo(0,
+                org.assertj.core.data.Offset.offset(1e-3)));
+        assertThat(new dev.graft.verify.Verifier(ProbeOptions.defaults()).verify(fused, model).maxRel())
+                .isLessThan(1e-5);
+    }
+
+    /**
      * The cosine ground cost recovers a planted permutation too; activation-mass marginals (Sinkhorn, a small
      * regulariser) give a model that classifies as the original does; with the exact solver they are refused.
      */
