@@ -5,7 +5,6 @@ import dev.graft.index.GraphIndex;
 import dev.graft.index.IndexedWeight;
 import dev.graft.index.WeightRole;
 import dev.graft.onnx.OnnxModel;
-import dev.graft.onnx.Weight;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -174,10 +173,5 @@ final class LayerStack {
     /** The model's floating-point weights, by name, in graph order. */
     Set<String> names() {
         return keyOf.keySet();
-    }
-
-    static float[] values(OnnxModel model, String name) {
-        Weight w = model.weight(name).orElseThrow();
-        return w.toFloats();
     }
 }

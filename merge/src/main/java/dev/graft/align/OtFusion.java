@@ -318,7 +318,8 @@ public final class OtFusion {
                 continue; // buffers (position ids, shapes) are the target's, as written
             }
             Weight sw = from.weight(tw.name()).orElseThrow(() -> new IncompatibleModelsException(from.file(),
-                    tw.name(), "is missing; OTFusion fuses models of one architecture (" + to.file() + " has it)"));
+                    tw.name(), "is missing; OTFusion fuses models of one architecture (" + to.file() + " has it); "
+                    + "models of different depths fuse by CLAFusion"));
             if (sw.shape().length != tw.shape().length) {
                 throw new IncompatibleModelsException(from.file(), tw.name(), "has rank " + sw.shape().length
                         + " but " + to.file() + " has " + tw.shape().length);
