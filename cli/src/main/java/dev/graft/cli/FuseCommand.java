@@ -84,6 +84,11 @@ final class FuseCommand implements Callable<Integer> {
             + "or the shallower's (the deeper model's unaligned layers left out)")
     String depth;
 
+    @Option(names = "--unaligned", paramLabel = "merge|drop", description = "cla --depth shallower: the deeper "
+            + "model's layers no layer is aligned to are merged into the aligned layer before them (default: units "
+            + "matched, averaged) or left out")
+    String unaligned;
+
     @Option(names = "--layers", split = ",", paramLabel = "L,L,...", description = "cla on residual networks: the "
             + "deeper model's layer (0-based) for each layer of the shallower one, instead of the CKA alignment")
     java.util.List<Integer> layers;
@@ -121,8 +126,8 @@ final class FuseCommand implements Callable<Integer> {
                     + "need --calibration" : "--calibration goes with --method cla, --cost activations or "
                     + "--marginals activations");
         }
-        if (depth != null || layers != null || !layerCost.equals("cka")) {
-            throw new InvalidSettingException("--depth, --layers and --layer-cost go with --method cla");
+        if (depth != null || layers != null || !layerCost.equals("cka") || unaligned != null) {
+            throw new InvalidSettingException("--depth, --layers, --layer-cost and --unaligned go with --method cla");
         }
         OtFusion fusion = OtFusion.of(a, b).weight(weight).permuteOutputs(permuteOutputs).solver(solver());
         switch (into) {
@@ -181,6 +186,12 @@ final class FuseCommand implements Callable<Integer> {
             default -> throw new InvalidSettingException("--layer-cost must be cka or weights, got '" + layerCost
                     + "'");
         });
+        if (unaligned != null) {
+            if (d != ClaFusion.Depth.SHALLOWER || !unaligned.equals("merge") && !unaligned.equals("drop")) {
+                throw new InvalidSettingException("--unaligned takes merge or drop, with --depth shallower");
+            }
+            fusion.mergeLayers(unaligned.equals("merge"));
+        }
         ClaFusion.Report r = fusion.depth(d).distance(distance()).permuteOutputs(permuteOutputs).weight(weight).solver(solver())
                 .writeTo(output);
         PrintWriter out = spec.commandLine().getOut();

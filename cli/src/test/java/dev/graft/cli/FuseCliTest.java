@@ -77,6 +77,19 @@ class FuseCliTest {
                 HETERO.resolve("res_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
         assertThat(depth.exit()).isEqualTo(1);
         assertThat(depth.err()).contains("--depth must be deeper or shallower, got 'middle'");
+        Path dropped = dir.resolve("dropped.onnx");
+        CliRun drop = graft("fuse", "--method", "cla", "--depth", "shallower", "--unaligned", "drop",
+                HETERO.resolve("res_d4.onnx"), HETERO.resolve("res_d2.onnx"), "--calibration",
+                HETERO.resolve("calibration.npy"), "-o", dropped);
+        assertThat(drop.exit()).as(drop.err()).isZero();
+        try (OnnxModel merged = OnnxModel.open(shallower); OnnxModel left = OnnxModel.open(dropped)) {
+            assertThat(merged.weight("blocks.0.fc1.weight").orElseThrow().toFloats()).as("blocks 1 and 2 merged in")
+                    .isNotEqualTo(left.weight("blocks.0.fc1.weight").orElseThrow().toFloats());
+        }
+        CliRun unaligned = graft("fuse", "--method", "cla", "--unaligned", "merge", HETERO.resolve("res_d4.onnx"),
+                HETERO.resolve("res_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
+        assertThat(unaligned.exit()).isEqualTo(1);
+        assertThat(unaligned.err()).contains("--unaligned takes merge or drop, with --depth shallower");
         CliRun layers = graft("fuse", "--method", "cla", "--layers", "0,5", HETERO.resolve("res_d2.onnx"),
                 HETERO.resolve("res_d4.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
         assertThat(layers.exit()).isEqualTo(1);

@@ -24,10 +24,11 @@ import java.util.List;
  * <li>residual networks and transformers (numbered layers of equal shapes, {@link LayerStack}; the last layers pinned
  * too): in the deeper model's depth, the shallower one's layers at their aligned places and identity blocks elsewhere
  * (the deeper model's own block with its residual-branch outputs zeroed: exact in a pre-norm network), or in the
- * shallower one's depth, the deeper model's aligned layers only ({@link Depth}); the other model is written into the
- * target's graph ({@link LayerTransplant}).</li>
+ * shallower one's depth, the deeper model's layers merged segment by segment into its aligned ones (each unaligned
+ * layer matched unit by unit to the running mean of its segment, the residual stream shared) or left out
+ * ({@link Depth}, {@link #mergeLayers}); the other model is written into the target's graph
+ * ({@link LayerTransplant}).</li>
  * </ul>
- * Merging consecutive layers of the deeper model (instead of leaving them out) is not built.
  */
 public final class ClaFusion {
     private final Path a;
@@ -39,6 +40,7 @@ public final class ClaFusion {
     private boolean permuteOutputs;
     private List<Integer> layers;
     private LayerCost layerCost = LayerCost.CKA;
+    private boolean mergeLayers = true;
 
     /** How two layers are compared for the layer alignment (residual networks; MLPs use CKA). */
     public enum LayerCost {
@@ -57,7 +59,10 @@ public final class ClaFusion {
     public enum Depth {
         /** The deeper model's: identity blocks where the shallower one has no aligned layer. */
         DEEPER,
-        /** The shallower model's: the deeper model's layers that no layer is aligned to are left out. */
+        /**
+         * The shallower model's: the deeper model's layers that no layer is aligned to are merged into the aligned
+         * layer before them, or left out ({@link #mergeLayers}).
+         */
         SHALLOWER
     }
 
@@ -132,6 +137,15 @@ public final class ClaFusion {
      */
     public ClaFusion layers(List<Integer> alignment) {
         this.layers = List.copyOf(alignment);
+        return this;
+    }
+
+    /**
+     * In the shallower depth, whether the deeper model's layers that no layer is aligned to are merged into the
+     * aligned layer before them (default true: each segment's layers matched unit by unit and averaged) or left out.
+     */
+    public ClaFusion mergeLayers(boolean on) {
+        this.mergeLayers = on;
         return this;
     }
 
@@ -212,8 +226,11 @@ public final class ClaFusion {
                 java.util.Set<String> own = depth == Depth.DEEPER
                         ? LayerTransplant.deepened(shallow, ss, deep, sd, alignment, other)
                         : LayerTransplant.shallowed(shallow, ss, deep, sd, alignment, other);
-                OtFusion.Report r = OtFusion.of(other, target.file()).permuteOutputs(permuteOutputs).ownWeights(own).distance(distance)
-                        .solver(solver).weight(weight).writeTo(out);
+                if (depth == Depth.SHALLOWER && mergeLayers) {
+                    other = mergeSegments(other, shallow, ss, deep, sd, alignment, scratch);
+                }
+                OtFusion.Report r = OtFusion.of(other, target.file()).permuteOutputs(permuteOutputs).ownWeights(own)
+                        .distance(distance).solver(solver).weight(weight).writeTo(out);
                 return new Report(out, target.file().getFileName().toString(), alignment, cka, r);
             }
         }
@@ -261,6 +278,49 @@ public final class ClaFusion {
             }
         }
         return similarity;
+    }
+
+    /**
+     * The deeper model's layers merged into the shallower one's depth: each of the shallower model's layers {@code k}
+     * gets the segment of the deeper model's layers from {@code alignment[k]} to the next aligned one (the first
+     * segment from layer 0, the last to the end), merged one layer at a time by OTFusion into the running mean
+     * ({@code weight r/(r+1)} for the {@code r}-th layer after the first): the layers' own units (heads, FFN units)
+     * matched, the residual stream shared, so kept as it is. Returns the merged model, in the shallower one's graph.
+     */
+    private Path mergeSegments(Path aligned, OnnxModel shallow, LayerStack ss, OnnxModel deep, LayerStack sd,
+                               List<Integer> alignment, TemporaryFolder scratch) {
+        List<List<Integer>> segments = new ArrayList<>();
+        int longest = 0;
+        for (int k = 0; k < alignment.size(); k++) {
+            int from = k == 0 ? 0 : alignment.get(k);
+            int to = k + 1 < alignment.size() ? alignment.get(k + 1) : sd.depth();
+            List<Integer> segment = new ArrayList<>();
+            segment.add(alignment.get(k));
+            for (int l = from; l < to; l++) {
+                if (l != alignment.get(k)) {
+                    segment.add(l);
+                }
+            }
+            segments.add(segment);
+            longest = Math.max(longest, segment.size());
+        }
+        PermutationSpec spec = Alignment.spec(shallow.file(), true, dev.graft.verify.ProbeOptions.defaults());
+        int residual = ss.residualGroup(dev.graft.index.GraphIndex.of(shallow), spec);
+        java.util.Set<String> shared = residual < 0 ? java.util.Set.of()
+                : java.util.Set.of(spec.groups().get(residual).name());
+        Path merged = aligned;
+        for (int step = 1; step < longest; step++) {
+            Path next = scratch.resolve("merged-" + step + ".onnx");
+            Path layers = scratch.resolve("layers-" + step + ".onnx");
+            java.util.Set<String> kept;
+            try (OnnxModel m = OnnxModel.open(merged)) {
+                kept = LayerTransplant.segmentStep(m, ss, deep, sd, segments, step, layers);
+            }
+            OtFusion.of(layers, merged).permuteOutputs(permuteOutputs).ownWeights(kept).fixedGroups(shared)
+                    .distance(distance).solver(OtFusion.Solver.EXACT).weight(step / (step + 1.0)).writeTo(next);
+            merged = next;
+        }
+        return merged;
     }
 
     /** Each layer's output: the next layer's input, and for the last one the graph's first output. */

@@ -18,10 +18,11 @@ import java.util.Set;
 final class FusionPlanner {
     /**
      * How plans are made: the solver and its regulariser, the ground cost, the source weights already in the
-     * target's units (left out of the costs), and whether the cost is from activations.
+     * target's units (left out of the costs), whether the cost is from activations, and the groups whose units stay
+     * as they are (the identity plan: the two models share those units).
      */
     record Settings(OtFusion.Solver solver, double epsilon, OtFusion.Distance distance, Set<String> own,
-                    boolean activationCost) {
+                    boolean activationCost, Set<String> fixed) {
     }
 
     final UnitMaps maps;
@@ -76,7 +77,10 @@ final class FusionPlanner {
         }
         UnitProducts direct = new UnitProducts(ns, nt);
         boolean informed = false;
-        if (x != null && y != null && children.isEmpty()) {
+        boolean fixed = settings.fixed().contains(group.name());
+        if (fixed) {
+            informed = false; // the identity plan, for the nested groups too
+        } else if (x != null && y != null && children.isEmpty()) {
             direct.add(flatten(x), flatten(y), x[0].length, products);
             informed = true;
         } else if (settings.activationCost() && children.isEmpty()) {
@@ -102,7 +106,7 @@ final class FusionPlanner {
             UnitProducts joint = new UnitProducts(ns * ss, nt * st);
             boolean any = false;
             for (PermutationSpec.Member m : targetSpec.groups().get(c).members()) {
-                any |= addMember(joint, m, axisOf(m), m.factor() - 1);
+                any |= !fixed && addMember(joint, m, axisOf(m), m.factor() - 1);
             }
             informed |= any;
             blocks[ci] = new double[ns * nt][];

@@ -21,6 +21,7 @@ import java.util.Set;
  *   - model: mlp_w128.onnx         # the target of ot_fusion unless into: a
  * into: b                          # ot_fusion: whose widths the result has
  * depth: deeper                    # cla_fusion of residual networks: or shallower
+ * unaligned: merge                 # depth shallower: the deeper model's unaligned layers merged, or drop
  * permute_outputs: false           # true for encoders whose output is the residual stream (embeddings)
  * layers: [1, 3, 5]               # cla_fusion of residual networks: an alignment instead of CKA's
  * layer_cost: cka                  # cla_fusion of residual networks: or weights (transport cost, no data)
@@ -37,7 +38,7 @@ import java.util.Set;
  * @param fusion writes the fused model and returns its report
  */
 public record FusionRecipe(Path file, java.util.function.Function<Path, Object> fusion) implements Recipe {
-    private static final Set<String> TOP = Set.of("merge_method", "models", "into", "depth", "layers", "layer_cost",
+    private static final Set<String> TOP = Set.of("merge_method", "models", "into", "depth", "unaligned", "layers", "layer_cost",
             "permute_outputs", "solver", "regularization", "weight", "cost", "distance", "marginals", "calibration",
             "tokenizer", "input", "samples");
 
@@ -108,6 +109,13 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
                         throw recipe.error("'layer_cost' must be cka or weights, got '" + layerCost + "'");
                     }
                     cla.layerCost(layerCost.equals("cka") ? ClaFusion.LayerCost.CKA : ClaFusion.LayerCost.WEIGHTS);
+                    if (root.has("unaligned")) {
+                        String unaligned = recipe.text(root, "unaligned");
+                        if (!depth.equals("shallower") || !unaligned.equals("merge") && !unaligned.equals("drop")) {
+                            throw recipe.error("'unaligned' takes merge or drop, with depth: shallower");
+                        }
+                        cla.mergeLayers(unaligned.equals("merge"));
+                    }
                     if (root.has("layers")) {
                         JsonNode layers = root.get("layers");
                         List<Integer> alignment = new java.util.ArrayList<>();
@@ -124,7 +132,7 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
                     }
                     return new FusionRecipe(recipe.file(), cla::writeTo);
                 }
-                for (String key : new String[] {"depth", "layers", "layer_cost"}) {
+                for (String key : new String[] {"depth", "unaligned", "layers", "layer_cost"}) {
                     if (root.has(key)) {
                         throw recipe.error("'" + key + "' goes with cla_fusion");
                     }

@@ -133,13 +133,7 @@ final class LayerStack {
     Set<String> branchOutputs(OnnxModel model, PermutationSpec spec, int l) {
         GraphIndex index = GraphIndex.of(model);
         Map<String, List<PermutationSpec.PermutedAxis>> axes = spec.byWeight();
-        int residual = -1;
-        for (IndexedWeight w : index.weightsInGraphOrder()) {
-            if (layerOf(w.name()) == 0 && DENSE.contains(w.role())) {
-                residual = groupOf(axes.get(w.name()), inAxis(w.role()));
-                break;
-            }
-        }
+        int residual = residualGroup(index, spec);
         Set<String> modules = new HashSet<>();
         Set<String> out = new HashSet<>();
         for (IndexedWeight w : index.weights()) {
@@ -155,6 +149,17 @@ final class LayerStack {
             }
         }
         return out;
+    }
+
+    /** The residual stream's group in {@code spec}: the group of the first layer's input, -1 if none. */
+    int residualGroup(GraphIndex index, PermutationSpec spec) {
+        Map<String, List<PermutationSpec.PermutedAxis>> axes = spec.byWeight();
+        for (IndexedWeight w : index.weightsInGraphOrder()) {
+            if (layerOf(w.name()) == 0 && DENSE.contains(w.role())) {
+                return groupOf(axes.get(w.name()), inAxis(w.role()));
+            }
+        }
+        return -1;
     }
 
     private static int inAxis(WeightRole role) {

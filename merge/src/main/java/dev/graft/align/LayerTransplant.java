@@ -65,6 +65,29 @@ final class LayerTransplant {
     }
 
     /**
+     * One step of merging the deeper model's consecutive layers into the shallower one's graph: layer {@code k} gets
+     * the deeper model's layer {@code segments[k][step]} where segment {@code k} has that many, and keeps what
+     * {@code merged} (the merge so far, in the shallower model's graph) holds where it has not, as do the weights
+     * outside the layers; returns the names of the kept weights (already in {@code merged}'s units).
+     */
+    static java.util.Set<String> segmentStep(OnnxModel merged, LayerStack ss, OnnxModel deep, LayerStack sd,
+                                             List<List<Integer>> segments, int step, Path out) {
+        java.util.Map<String, java.util.function.Supplier<float[]>> values = new java.util.LinkedHashMap<>();
+        java.util.Set<String> kept = new java.util.HashSet<>();
+        for (String name : ss.names()) {
+            int l = ss.layerOf(name);
+            if (l >= 0 && step < segments.get(l).size()) {
+                values.put(name, pairedValues(deep, sd.pair(ss, name, segments.get(l).get(step)), merged, name));
+            } else {
+                kept.add(name);
+                values.put(name, pairedValues(merged, name, merged, name));
+            }
+        }
+        writeIn(merged, values, out, "cla-merge-layers");
+        return kept;
+    }
+
+    /**
      * The values of {@code from}'s weight {@code name}, to be written as {@code into}'s weight {@code as}.
      *
      * @throws dev.graft.IncompatibleModelsException naming both if their shapes differ

@@ -78,6 +78,7 @@ public final class OtFusion {
     private double weight = 0.5;
     private boolean permuteOutputs;
     private Set<String> own = Set.of();
+    private Set<String> fixed = Set.of();
     private Distance distance = Distance.EUCLIDEAN;
     private dev.graft.data.Calibration masses;
 
@@ -191,6 +192,15 @@ public final class OtFusion {
     }
 
     /**
+     * Groups (by name in the target) whose units the two models share, kept by the identity plan: the residual stream
+     * when two layers of one model are merged.
+     */
+    OtFusion fixedGroups(Set<String> names) {
+        this.fixed = Set.copyOf(names);
+        return this;
+    }
+
+    /**
      * Writes the fused model to {@code out}.
      *
      * @throws IncompatibleModelsException naming the files and tensor if the models are not one architecture
@@ -232,7 +242,7 @@ public final class OtFusion {
                     : unitActivations(target, targetSpec, masses);
             FusionPlanner planner = new FusionPlanner(from, to, sourceSpec, targetSpec, groupOf, values, products,
                     WeightMatching.attentionKeyBiases(to), new FusionPlanner.Settings(solver, epsilon, distance, own,
-                    activations != null));
+                    activations != null, fixed));
             for (int g : order(targetSpec, to)) {
                 int s = groupOf.get(targetSpec.groups().get(g).name());
                 double[] mx = mass(massFrom.get(s));

@@ -56,6 +56,15 @@ class OtFusionTest {
         assertMarginals(TransportPlan.sinkhorn(cost, alpha, beta, 0.05, 5000), alpha, beta);
     }
 
+    /** {@code model} with every group of {@code spec} permuted at random, written in the test folder. */
+    private Path shuffled(Path model, PermutationSpec spec, long seed) {
+        Path out = dir.resolve("shuffled.onnx");
+        try (OnnxModel m = OnnxModel.open(model)) {
+            ModelPermuter.write(m, Permutations.random(spec, seed), out, Map.of());
+        }
+        return out;
+    }
+
     private static void assertMarginals(double[] plan, double[] alpha, double[] beta) {
         int b = beta.length;
         for (int i = 0; i < alpha.length; i++) {
@@ -83,16 +92,40 @@ class OtFusionTest {
         Path model = INDEPENDENT.resolve("cnn_seed1.onnx");
         PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
         assertThat(spec.groups()).hasSize(2);
-        Path shuffled = dir.resolve("shuffled.onnx");
-        try (OnnxModel m = OnnxModel.open(model)) {
-            ModelPermuter.write(m, Permutations.random(spec, 13), shuffled, Map.of());
-        }
+        Path shuffled = shuffled(model, spec, 13);
         Path fused = dir.resolve("fused.onnx");
         OtFusion.Report r = OtFusion.of(shuffled, model).writeTo(fused);
         assertThat(r.groups()).allSatisfy(g -> assertThat(g.cost()).isCloseTo(0,
                 org.assertj.core.data.Offset.offset(1e-3)));
         assertThat(new dev.graft.verify.Verifier(ProbeOptions.defaults()).verify(fused, model).maxRel())
                 .isLessThan(1e-5);
+    }
+
+    /**
+     * A fixed group keeps its units (the identity plan) even where the other model's are permuted: the residual
+     * stream of a residual network permuted with every other group, fused with the group fixed, averages the
+     * embedding unit by unit as it stands.
+     */
+    @Test
+    void aFixedGroupKeepsItsUnits() throws Exception {
+        Path model = HETERO.resolve("res_d4.onnx");
+        PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
+        Path shuffled = shuffled(model, spec, 17);
+        String residual = spec.groups().get(0).name();
+        assertThat(residual).isEqualTo("model/32");
+        Path fused = dir.resolve("fused.onnx");
+        OtFusion.Report r = OtFusion.of(shuffled, model).fixedGroups(java.util.Set.of(residual)).writeTo(fused);
+        assertThat(r.groups()).filteredOn(g -> g.name().equals(residual)).singleElement()
+                .satisfies(g -> assertThat(g.entropy()).isCloseTo(Math.log(32), org.assertj.core.data.Offset.offset(1e-9)));
+        try (OnnxModel a = OnnxModel.open(model); OnnxModel b = OnnxModel.open(shuffled);
+             OnnxModel f = OnnxModel.open(fused)) {
+            float[] x = a.weight("embed.weight").orElseThrow().toFloats();
+            float[] y = b.weight("embed.weight").orElseThrow().toFloats();
+            float[] got = f.weight("embed.weight").orElseThrow().toFloats();
+            for (int k = 0; k < x.length; k++) {
+                assertThat(got[k]).isCloseTo((x[k] + y[k]) / 2, org.assertj.core.data.Offset.offset(1e-6f));
+            }
+        }
     }
 
     /**
@@ -103,10 +136,7 @@ class OtFusionTest {
     void cosineCostsAndActivationMassMarginals() throws Exception {
         Path model = INDEPENDENT.resolve("mlp_seed1.onnx");
         PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
-        Path shuffled = dir.resolve("shuffled.onnx");
-        try (OnnxModel m = OnnxModel.open(model)) {
-            ModelPermuter.write(m, Permutations.random(spec, 11), shuffled, Map.of());
-        }
+        Path shuffled = shuffled(model, spec, 11);
         Path cosine = dir.resolve("cosine.onnx");
         OtFusion.of(shuffled, model).distance(OtFusion.Distance.COSINE).writeTo(cosine);
         assertThat(new dev.graft.verify.Verifier(ProbeOptions.defaults()).verify(cosine, model).maxRel())
@@ -128,10 +158,7 @@ class OtFusionTest {
     void aModelFusedWithAPermutedCopyOfItselfIsTheModelByWeightsOrActivations() throws Exception {
         Path model = INDEPENDENT.resolve("mlp_seed1.onnx");
         PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
-        Path shuffled = dir.resolve("shuffled.onnx");
-        try (OnnxModel m = OnnxModel.open(model)) {
-            ModelPermuter.write(m, Permutations.random(spec, 7), shuffled, Map.of());
-        }
+        Path shuffled = shuffled(model, spec, 7);
         Path fused = dir.resolve("fused.onnx");
         OtFusion.Report r = OtFusion.of(shuffled, model).writeTo(fused);
         Path byActivations = dir.resolve("by-activations.onnx");
@@ -244,10 +271,7 @@ class OtFusionTest {
         Path bge = dev.graft.testing.RealModels.bgeSmall();
         PermutationSpec spec = Alignment.spec(bge, true, ProbeOptions.defaults());
         assertThat(spec.groups()).anySatisfy(g -> assertThat(g.nested()).isTrue());
-        Path shuffled = dir.resolve("shuffled.onnx");
-        try (OnnxModel m = OnnxModel.open(bge)) {
-            ModelPermuter.write(m, Permutations.random(spec, 5), shuffled, Map.of());
-        }
+        Path shuffled = shuffled(bge, spec, 5);
         Path fused = dir.resolve("fused.onnx");
         OtFusion.Report r = OtFusion.of(shuffled, bge).permuteOutputs(true).writeTo(fused);
         assertThat(r.groups()).hasSize(spec.groups().size()).allSatisfy(g -> assertThat(g.sharpShare()).isEqualTo(1.0));
