@@ -239,12 +239,14 @@ final class FuseCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "OTFusion (%s plans) into %s's widths: %d groups%n",
                 r.solver().name().toLowerCase(Locale.ROOT), r.targetModel(), r.groups().size());
         int width = Math.max(5, r.groups().stream().mapToInt(g -> g.name().length()).max().orElse(5));
-        String fmt = "%-" + width + "s %7s %7s %8s %7s %9s%n";
-        out.printf(fmt, "GROUP", "FROM", "TO", "ENTROPY", "SHARP", "COST");
+        String fmt = "%-" + width + "s %7s %7s %8s %7s %9s %11s%n";
+        out.printf(fmt, "GROUP", "FROM", "TO", "ENTROPY", "SHARP", "COST", "MASS");
         for (OtFusion.GroupReport g : r.groups()) {
+            double[] mass = g.massRange();
             out.printf(Locale.ROOT, fmt, g.name(), g.widthA(), g.widthTarget(),
                     String.format(Locale.ROOT, "%.3f", g.entropy()), String.format(Locale.ROOT, "%.2f", g.sharpShare()),
-                    String.format(Locale.ROOT, "%.4g", g.cost()));
+                    String.format(Locale.ROOT, "%.4g", g.cost()),
+                    String.format(Locale.ROOT, "%.2f-%.2f", mass[0], mass[1]));
         }
         out.println("wrote " + output);
     }

@@ -140,8 +140,14 @@ final class FusionPlanner {
         double[] plan = informed ? solve(cost, ns, nt, massX, massY) : identity(ns, nt);
         double[] top = targetMap(plan, ns, nt);
         maps.set(g, top, ns);
+        double[] received = new double[nt];
+        for (int i = 0; i < ns; i++) {
+            for (int j = 0; j < nt; j++) {
+                received[j] += plan[i * nt + j] * nt;
+            }
+        }
         reports.add(new OtFusion.GroupReport(group.name(), ns, nt, TransportPlan.entropy(plan), sharpShare(plan, ns, nt),
-                transported(plan, cost)));
+                transported(plan, cost), received));
         for (int ci = 0; ci < children.size(); ci++) {
             int c = children.get(ci);
             int st = targetSpec.groups().get(c).size();
@@ -150,6 +156,7 @@ final class FusionPlanner {
             double entropy = 0;
             double sharp = 0;
             double moved = 0;
+            double[] nestedReceived = new double[nt * st];
             for (int i = 0; i < ns; i++) {
                 for (int j = 0; j < nt; j++) {
                     if (plan[i * nt + j] > 0) {
@@ -158,11 +165,17 @@ final class FusionPlanner {
                         entropy += plan[i * nt + j] * TransportPlan.entropy(p);
                         sharp += plan[i * nt + j] * sharpShare(p, ss, st);
                         moved += plan[i * nt + j] * blockCosts[ci][i * nt + j];
+                        for (int a = 0; a < ss; a++) {
+                            for (int q = 0; q < st; q++) {
+                                nestedReceived[j * st + q] += plan[i * nt + j] * p[a * st + q] * nt * st;
+                            }
+                        }
                     }
                 }
             }
             maps.setNested(c, nestedMaps, ss);
-            reports.add(new OtFusion.GroupReport(targetSpec.groups().get(c).name(), ss, st, entropy, sharp, moved));
+            reports.add(new OtFusion.GroupReport(targetSpec.groups().get(c).name(), ss, st, entropy, sharp, moved,
+                    nestedReceived));
         }
     }
 

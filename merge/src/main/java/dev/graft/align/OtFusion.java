@@ -82,7 +82,7 @@ public final class OtFusion {
     private Distance distance = Distance.EUCLIDEAN;
     private dev.graft.data.Calibration masses;
 
-    /** What was fused: each group's widths, its plan's entropy and the largest mass any target unit receives. */
+    /** What was fused: the target, the solver, and each group's plan ({@link GroupReport}). */
     public record Report(Path target, String targetModel, Solver solver, List<GroupReport> groups) {
     }
 
@@ -90,10 +90,16 @@ public final class OtFusion {
      * One group: its name (in the target), A's and the target's widths, the plan's entropy (a permutation of n
      * units: log n), the share of A's units that send all their mass to one target unit, and the transport cost
      * {@code Σ Tᵢⱼ·Cᵢⱼ} (the mean distance of matched units; for a group with nested ones, of whole blocks; for a
-     * nested group, the parent's plan's mean over its pairs).
+     * nested group, the parent's plan's mean over its pairs), and the mass each target unit receives, relative to an
+     * even share (1 for every unit with uniform marginals; a nested group's units per parent unit, row-major).
      */
     public record GroupReport(String name, int widthA, int widthTarget, double entropy, double sharpShare,
-                              double cost) {
+                              double cost, double[] mass) {
+        /** The smallest and largest relative mass a target unit receives. */
+        public double[] massRange() {
+            return new double[] {java.util.Arrays.stream(mass).min().orElse(0),
+                java.util.Arrays.stream(mass).max().orElse(0)};
+        }
     }
 
     private OtFusion(Path a, Path b) {

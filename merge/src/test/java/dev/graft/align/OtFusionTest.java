@@ -138,14 +138,18 @@ class OtFusionTest {
         PermutationSpec spec = Alignment.spec(model, false, ProbeOptions.defaults());
         Path shuffled = shuffled(model, spec, 11);
         Path cosine = dir.resolve("cosine.onnx");
-        OtFusion.of(shuffled, model).distance(OtFusion.Distance.COSINE).writeTo(cosine);
+        OtFusion.Report uniform = OtFusion.of(shuffled, model).distance(OtFusion.Distance.COSINE).writeTo(cosine);
+        assertThat(uniform.groups()).allSatisfy(g -> assertThat(g.massRange()).containsExactly(new double[] {1, 1},
+                org.assertj.core.data.Offset.offset(1e-9)));
         assertThat(new dev.graft.verify.Verifier(ProbeOptions.defaults()).verify(cosine, model).maxRel())
                 .isLessThan(1e-5);
         dev.graft.data.Calibration data = dev.graft.data.Calibration.npy(INDEPENDENT.resolve("calibration.npy"), "x",
                 64);
         Path massed = dir.resolve("massed.onnx");
-        OtFusion.of(shuffled, model).solver(OtFusion.Solver.SINKHORN).regularization(1e-3).activationMass(data)
-                .writeTo(massed);
+        OtFusion.Report r = OtFusion.of(shuffled, model).solver(OtFusion.Solver.SINKHORN).regularization(1e-3)
+                .activationMass(data).writeTo(massed);
+        assertThat(r.groups()).allSatisfy(g -> assertThat(g.massRange()[1]).as("busy units receive more")
+                .isGreaterThan(1.2));
         assertThat(HeterogeneousDigits.accuracy(massed))
                 .isCloseTo(HeterogeneousDigits.accuracy(model), org.assertj.core.data.Offset.offset(0.02));
         Path refused = dir.resolve("refused.onnx");
