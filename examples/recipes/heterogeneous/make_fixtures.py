@@ -12,6 +12,10 @@ and pre-norm residual networks (each block h + fc2(ReLU(fc1(LayerNorm(h)))), 32 
 head), for the depth alignment of residual blocks, where a block with zeroed fc2 is an exact identity:
   - res_d2.onnx:   64 -> 32, 2 blocks, -> 10 (seed 5)
   - res_d4.onnx:   64 -> 32, 4 blocks, -> 10 (seed 6)
+and residual CNNs on the 8x8 images (a 3x3 stem to 16 channels, pre-activation blocks h + conv2(ReLU(conv1(ReLU(h)))),
+global average pooling, a head), for residual blocks of convolutions:
+  - resnet_d2.onnx: 2 blocks (seed 7)
+  - resnet_d4.onnx: 4 blocks (seed 8)
 Also written: test_x.npy / test_y.npy (the test split: float32 N x 64, int64 N) and calibration.npy (256 training
 images) for activation costs and accuracy.
 
@@ -70,6 +74,30 @@ class Residual(torch.nn.Module):
         return self.head(self.norm(h))
 
 
+class ConvBlock(torch.nn.Module):
+    def __init__(self, channels=16):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, h):
+        return h + self.conv2(torch.relu(self.conv1(torch.relu(h))))
+
+
+class ResNet(torch.nn.Module):
+    def __init__(self, depth, channels=16):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(1, channels, 3, padding=1)
+        self.blocks = torch.nn.ModuleList([ConvBlock(channels) for _ in range(depth)])
+        self.head = torch.nn.Linear(channels, 10)
+
+    def forward(self, x):
+        h = self.stem(x.reshape(-1, 1, 8, 8))
+        for block in self.blocks:
+            h = block(h)
+        return self.head(torch.relu(h).mean(dim=(2, 3)))
+
+
 def train(widths, seed, epochs=60, make=None):
     torch.manual_seed(seed)
     net = make() if make else mlp(widths)
@@ -97,6 +125,10 @@ def export(net, name, opset=13):
 if __name__ == "__main__":
     for name, depth, seed in [("res_d2.onnx", 2, 5), ("res_d4.onnx", 4, 6)]:
         net, accuracy = train(None, seed, make=lambda: Residual(depth))
+        export(net, name, opset=17)
+        print(f"{name}: test accuracy {accuracy:.4f}")
+    for name, depth, seed in [("resnet_d2.onnx", 2, 7), ("resnet_d4.onnx", 4, 8)]:
+        net, accuracy = train(None, seed, epochs=30, make=lambda: ResNet(depth))
         export(net, name, opset=17)
         print(f"{name}: test accuracy {accuracy:.4f}")
     if sys.argv[1:] == ["residual"]:

@@ -45,8 +45,8 @@ final class FuseCommand implements Callable<Integer> {
             + "ot with --cost activations: the data of the cost (.npy, or text with --tokenizer)")
     Path calibration;
 
-    @Option(names = "--cost", defaultValue = "weights", paramLabel = "weights|activations", description = "ot: "
-            + "the ground cost, from the units' weights (default) or their activations on --calibration")
+    @Option(names = "--cost", defaultValue = "weights", paramLabel = "weights|activations", description = "the "
+            + "ground cost, from the units' weights (default) or their activations on --calibration")
     String cost;
 
     @Option(names = "--distance", defaultValue = "euclidean", paramLabel = "euclidean|cosine", description = "the "
@@ -166,9 +166,12 @@ final class FuseCommand implements Callable<Integer> {
             throw new InvalidSettingException("--method cla needs --calibration: the data the layers are aligned on "
                     + "(or --layer-cost weights)");
         }
-        if (!into.equals("b") || regularization != null || !cost.equals("weights") || !marginals.equals("uniform")) {
-            throw new InvalidSettingException("--method cla fuses on the weight cost with uniform marginals, in the "
-                    + "depth --depth says; --into, --reg, --cost and --marginals go with --method ot");
+        if (!into.equals("b") || regularization != null || !marginals.equals("uniform")) {
+            throw new InvalidSettingException("--method cla fuses with uniform marginals, in the depth --depth says; "
+                    + "--into, --reg and --marginals go with --method ot");
+        }
+        if (!cost.equals("weights") && !cost.equals("activations")) {
+            throw new InvalidSettingException("--cost must be weights or activations, got '" + cost + "'");
         }
         ClaFusion.Depth d = switch (depth == null ? "deeper" : depth) {
             case "deeper" -> ClaFusion.Depth.DEEPER;
@@ -192,7 +195,7 @@ final class FuseCommand implements Callable<Integer> {
             }
             fusion.mergeLayers(unaligned.equals("merge"));
         }
-        ClaFusion.Report r = fusion.depth(d).distance(distance()).permuteOutputs(permuteOutputs).weight(weight).solver(solver())
+        ClaFusion.Report r = fusion.depth(d).activationCost(cost.equals("activations")).distance(distance()).permuteOutputs(permuteOutputs).weight(weight).solver(solver())
                 .writeTo(output);
         PrintWriter out = spec.commandLine().getOut();
         if (json) {

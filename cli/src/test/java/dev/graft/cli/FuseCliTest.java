@@ -86,6 +86,10 @@ class FuseCliTest {
             assertThat(merged.weight("blocks.0.fc1.weight").orElseThrow().toFloats()).as("blocks 1 and 2 merged in")
                     .isNotEqualTo(left.weight("blocks.0.fc1.weight").orElseThrow().toFloats());
         }
+        CliRun byActivations = graft("fuse", "--method", "cla", "--cost", "activations", HETERO.resolve("res_d2.onnx"),
+                HETERO.resolve("res_d4.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o",
+                dir.resolve("by-activations.onnx"));
+        assertThat(byActivations.exit()).as(byActivations.err()).isZero();
         CliRun unaligned = graft("fuse", "--method", "cla", "--unaligned", "merge", HETERO.resolve("res_d4.onnx"),
                 HETERO.resolve("res_d2.onnx"), "--calibration", HETERO.resolve("calibration.npy"), "-o", bad);
         assertThat(unaligned.exit()).isEqualTo(1);

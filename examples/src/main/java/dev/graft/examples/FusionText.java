@@ -21,9 +21,10 @@ import java.util.Locale;
  * the fused models asked for, with the layer alignment found.
  *
  * <p>Run: {@code java -cp ... dev.graft.examples.FusionText MODELS_FOLDER CALIBRATION.txt SAMPLES WORK
- * DEPTH:SOLVER:WEIGHT[:LAYERS]...}, {@code DEPTH} {@code deeper} or {@code shallower}, {@code SOLVER} {@code exact},
+ * DEPTH:SOLVER:WEIGHT[:activations][:LAYERS]...}, {@code DEPTH} {@code deeper} or {@code shallower}, {@code SOLVER} {@code exact},
  * {@code sinkhorn} or {@code none} (no unit alignment: the layer-aligned naive average), {@code WEIGHT} the target's
- * share, {@code LAYERS} an alignment instead of CKA's ({@code 1-3-5-7-9-11}); for example
+ * share, {@code activations} for the activation cost, {@code LAYERS} an alignment instead of CKA's
+ * ({@code 1-3-5-7-9-11}); for example
  * {@code deeper:exact:0.5 deeper:none:0.5 shallower:exact:0.5 deeper:exact:0.5:1-3-5-7-9-11}. Pass {@code heldout.txt} for
  * calibration that shares no sentence with the retrieval set.
  */
@@ -58,8 +59,12 @@ public final class FusionText {
             Path fused = work.resolve("fused.onnx");
             long start = System.nanoTime();
             ClaFusion fusion = ClaFusion.of(miniLm, bge, Calibration.text(calibration, tokenizer, samples, 128));
-            if (spec.length > 3) {
-                fusion.layers(java.util.Arrays.stream(spec[3].split("-")).map(Integer::valueOf).toList());
+            for (int k = 3; k < spec.length; k++) {
+                if (spec[k].equals("activations")) {
+                    fusion.activationCost(true);
+                } else {
+                    fusion.layers(java.util.Arrays.stream(spec[k].split("-")).map(Integer::valueOf).toList());
+                }
             }
             ClaFusion.Report r = fusion.depth(depth).permuteOutputs(true).solver(solver).weight(weight).writeTo(fused);
             double seconds = (System.nanoTime() - start) / 1e9;

@@ -41,6 +41,7 @@ public final class ClaFusion {
     private List<Integer> layers;
     private LayerCost layerCost = LayerCost.CKA;
     private boolean mergeLayers = true;
+    private boolean activationCost;
 
     /** How two layers are compared for the layer alignment (residual networks; MLPs use CKA). */
     public enum LayerCost {
@@ -93,6 +94,15 @@ public final class ClaFusion {
     /** How layers are compared (default {@link LayerCost#CKA}); residual networks only. */
     public ClaFusion layerCost(LayerCost cost) {
         this.layerCost = cost;
+        return this;
+    }
+
+    /**
+     * The OTFusion ground cost from the units' activations on the calibration data instead of their weights
+     * ({@link OtFusion#activations}; default false); residual networks only.
+     */
+    public ClaFusion activationCost(boolean on) {
+        this.activationCost = on;
         return this;
     }
 
@@ -172,11 +182,11 @@ public final class ClaFusion {
         if (!isMlp(a) || !isMlp(b)) {
             return fuseLayers(out);
         }
-        if (depth != Depth.DEEPER || permuteOutputs || layers != null || layerCost != LayerCost.CKA) {
+        if (depth != Depth.DEEPER || permuteOutputs || layers != null || layerCost != LayerCost.CKA || activationCost) {
             throw new dev.graft.InvalidSettingException("MLPs are fused in the deeper model's depth (identity layers "
                     + "after a ReLU are exact) with their classes fixed and hidden layers aligned by CKA; the "
-                    + "shallower depth, permuted outputs, a given alignment and the weight layer cost are for residual "
-                    + "networks");
+                    + "shallower depth, permuted outputs, a given alignment, the weight layer cost and activation "
+                    + "costs are for residual networks");
         }
         List<AffineLayer> la = mlp(a);
         List<AffineLayer> lb = mlp(b);
@@ -229,8 +239,15 @@ public final class ClaFusion {
                 if (depth == Depth.SHALLOWER && mergeLayers) {
                     other = mergeSegments(other, shallow, ss, deep, sd, alignment, scratch);
                 }
-                OtFusion.Report r = OtFusion.of(other, target.file()).permuteOutputs(permuteOutputs).ownWeights(own)
-                        .distance(distance).solver(solver).weight(weight).writeTo(out);
+                OtFusion fusion = OtFusion.of(other, target.file()).permuteOutputs(permuteOutputs).ownWeights(own)
+                        .distance(distance).solver(solver).weight(weight);
+                if (activationCost) {
+                    if (data == null) {
+                        throw new dev.graft.InvalidSettingException("the activation cost needs calibration data");
+                    }
+                    fusion.activations(data);
+                }
+                OtFusion.Report r = fusion.writeTo(out);
                 return new Report(out, target.file().getFileName().toString(), alignment, cka, r);
             }
         }

@@ -77,7 +77,8 @@ final class FusionPlanner {
         }
         UnitProducts direct = new UnitProducts(ns, nt);
         boolean informed = false;
-        boolean fixed = settings.fixed().contains(group.name());
+        boolean fixed = settings.fixed().contains(group.name())
+                || group.members().stream().allMatch(m -> settings.own().contains(m.weight()));
         if (fixed) {
             informed = false; // the identity plan, for the nested groups too
         } else if (x != null && y != null && children.isEmpty()) {

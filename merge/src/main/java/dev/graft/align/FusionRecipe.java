@@ -30,7 +30,7 @@ import java.util.Set;
  * marginals: uniform               # ot_fusion: or activations (mean absolute activation; sinkhorn, calibration)
  * regularization: 0.01             # sinkhorn's, relative to the largest cost
  * weight: 0.5                      # the target's share
- * cost: weights                    # ot_fusion: or activations (with calibration)
+ * cost: weights                    # or activations (with calibration)
  * calibration: calibration.npy     # with the calibration keys (tokenizer, input, samples)
  * </pre>
  *
@@ -93,7 +93,7 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
                         throw recipe.error("cla_fusion needs 'calibration': the data the layers are aligned on (or "
                                 + "layer_cost: weights)");
                     }
-                    for (String key : new String[] {"into", "regularization", "cost", "marginals"}) {
+                    for (String key : new String[] {"into", "regularization", "marginals"}) {
                         if (root.has(key)) {
                             throw recipe.error("'" + key + "' goes with ot_fusion");
                         }
@@ -109,6 +109,11 @@ public record FusionRecipe(Path file, java.util.function.Function<Path, Object> 
                         throw recipe.error("'layer_cost' must be cka or weights, got '" + layerCost + "'");
                     }
                     cla.layerCost(layerCost.equals("cka") ? ClaFusion.LayerCost.CKA : ClaFusion.LayerCost.WEIGHTS);
+                    String claCost = root.has("cost") ? recipe.text(root, "cost") : "weights";
+                    if (!claCost.equals("weights") && !claCost.equals("activations")) {
+                        throw recipe.error("'cost' must be weights or activations, got '" + claCost + "'");
+                    }
+                    cla.activationCost(claCost.equals("activations"));
                     if (root.has("unaligned")) {
                         String unaligned = recipe.text(root, "unaligned");
                         if (!depth.equals("shallower") || !unaligned.equals("merge") && !unaligned.equals("drop")) {

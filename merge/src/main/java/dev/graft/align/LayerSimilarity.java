@@ -39,7 +39,8 @@ final class LayerSimilarity {
     /**
      * Linear CKA ({@code ‖XᵀY‖²_F / (‖XᵀX‖_F·‖YᵀY‖_F)} of centred representations; Kornblith et al., ICML 2019)
      * between each value of {@code shallowValues} in {@code shallow} and each of {@code deepValues} in {@code deep}
-     * ({@code [shallow][deep]}), over every sample (and real token) of {@code data}, the products in ONNX Runtime.
+     * ({@code [shallow][deep]}), over every sample (and real token) of {@code data}, the units a value's last axis (a
+     * 4-D value's whole feature maps), the products in ONNX Runtime.
      */
     static double[][] cka(Calibration data, Path shallow, List<String> shallowValues, Path deep,
                           List<String> deepValues) {
@@ -56,7 +57,10 @@ final class LayerSimilarity {
                 for (int m = 0; m < 2; m++) {
                     for (int k = 0; k < values.get(m).size(); k++) {
                         var o = batch.output(m, values.get(m).get(k));
-                        widths[m][k] = (int) o.shape()[o.shape().length - 1];
+                        long[] shape = o.shape();
+                        // [N, C, H, W]: a row per image (its maps flattened), so that every value has the same rows
+                        widths[m][k] = (int) (shape.length == 4 ? shape[1] * shape[2] * shape[3]
+                                : shape[shape.length - 1]);
                         rows.get(m).get(k).add(o.values());
                     }
                 }

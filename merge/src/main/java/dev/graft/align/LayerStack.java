@@ -18,7 +18,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A model as a stack of numbered layers (a transformer's blocks), for operations that pair layers of two models of
+ * A model as a stack of numbered layers (a transformer's or a residual network's blocks, of dense layers or
+ * convolutions), for operations that pair layers of two models of
  * different depths: each weight keyed by what it is in its layer (module path without the layer number, and role;
  * {@code encoder.layer.#.attention.self.query, MatMul B}), so that layer {@code i} of one model and layer {@code j}
  * of the other pair weight by weight whatever the exporter named them; each layer's input (the value its first
@@ -27,7 +28,7 @@ import java.util.regex.Pattern;
  */
 final class LayerStack {
     private static final Set<WeightRole> DENSE = Set.of(WeightRole.MATMUL_WEIGHT, WeightRole.GEMM_WEIGHT_IN_OUT,
-            WeightRole.GEMM_WEIGHT_OUT_IN);
+            WeightRole.GEMM_WEIGHT_OUT_IN, WeightRole.CONV_WEIGHT);
 
     private final Path file;
     private final int depth;
@@ -64,7 +65,7 @@ final class LayerStack {
             stack.keyOf.put(w.name(), key);
             stack.layerOf.put(w.name(), layer);
             if (layer >= 0 && firstInput[layer] == null && DENSE.contains(w.role()) && !w.uses().isEmpty()) {
-                firstInput[layer] = w.uses().get(0).denseInput();
+                firstInput[layer] = input(w.uses().get(0));
             }
         }
         shared.forEach(stack.byKey::remove);
@@ -75,6 +76,12 @@ final class LayerStack {
             stack.inputs.add(firstInput[l]);
         }
         return Optional.of(stack);
+    }
+
+    /** The value a dense layer or convolution multiplies its weight with. */
+    private static String input(dev.graft.index.WeightUse use) {
+        boolean conv = use.opType().equals("Conv") && use.input() == 1 && !use.inputs().isEmpty();
+        return conv ? use.inputs().get(0) : use.denseInput();
     }
 
     /** A weight's key: its name where the graph says nothing of it, else module path without the layer, and role. */
@@ -98,7 +105,7 @@ final class LayerStack {
         return depth;
     }
 
-    /** The value layer {@code l}'s first dense layer reads (for a transformer, the block's input). */
+    /** The value layer {@code l}'s first dense layer or convolution reads (for a transformer, the block's input). */
     String input(int l) {
         return inputs.get(l);
     }
@@ -163,7 +170,7 @@ final class LayerStack {
     }
 
     private static int inAxis(WeightRole role) {
-        return role == WeightRole.GEMM_WEIGHT_OUT_IN ? 1 : 0;
+        return role == WeightRole.GEMM_WEIGHT_OUT_IN || role == WeightRole.CONV_WEIGHT ? 1 : 0;
     }
 
     private static int groupOf(List<PermutationSpec.PermutedAxis> axes, int axis) {

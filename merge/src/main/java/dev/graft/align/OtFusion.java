@@ -190,7 +190,8 @@ public final class OtFusion {
 
     /**
      * Source weights that already hold the target's units (CLAFusion's identity layers, made from the target's own
-     * weights): not carried, and left out of the costs; a group of which every member is one keeps its units.
+     * weights): not carried, and left out of the costs; a group of which every member is one keeps its units (by
+     * weights or by activations).
      */
     OtFusion ownWeights(Set<String> names) {
         this.own = Set.copyOf(names);

@@ -88,6 +88,9 @@ class ClaFusionTest {
         assertThat(new Verifier(ProbeOptions.defaults()).verify(onlyDeep, deep).maxRel()).isLessThan(1e-5);
         Path half = dir.resolve("half.onnx");
         ClaFusion.of(shallow, deep, data()).writeTo(half);
+        Path byActivations = dir.resolve("by-activations.onnx");
+        ClaFusion.of(shallow, deep, data()).activationCost(true).writeTo(byActivations);
+        assertThat(HeterogeneousDigits.accuracy(byActivations)).as("naive: 0.757").isGreaterThan(0.9);
         Path shallower = dir.resolve("shallower.onnx");
         ClaFusion.Report s = ClaFusion.of(deep, shallow, data()).depth(ClaFusion.Depth.SHALLOWER).writeTo(shallower);
         assertThat(s.targetModel()).isEqualTo("res_d2.onnx");
@@ -110,6 +113,30 @@ class ClaFusionTest {
                 .hasMessageContaining("calibration data");
         assertThat(new Verifier(ProbeOptions.defaults()).verify(dir.resolve("self.onnx"), deep).maxRel())
                 .isLessThan(1e-5);
+    }
+
+    /**
+     * Residual CNNs of 2 and 4 pre-activation blocks of convolutions: with the deeper model's share 0 the
+     * deeper-depth fusion computes exactly what the 2-block network does (its identity blocks have their second
+     * convolution zeroed); in the shallower depth with its share 1, the 2-block network itself.
+     */
+    @Test
+    void residualCnnsFuseAcrossDepths() {
+        Path shallow = HETERO.resolve("resnet_d2.onnx");
+        Path deep = HETERO.resolve("resnet_d4.onnx");
+        Path onlyShallow = dir.resolve("share0.onnx");
+        ClaFusion.Report r = ClaFusion.of(shallow, deep, data()).weight(0).writeTo(onlyShallow);
+        assertThat(r.alignment()).containsExactly(0, 3);
+        float[] expected = HeterogeneousDigits.logits(shallow);
+        float[] got = HeterogeneousDigits.logits(onlyShallow);
+        for (int k = 0; k < expected.length; k++) {
+            assertThat(got[k]).isCloseTo(expected[k], org.assertj.core.data.Offset.offset(1e-4f));
+        }
+        Path shallower = dir.resolve("shallower.onnx");
+        ClaFusion.Report s = ClaFusion.of(deep, shallow, data()).depth(ClaFusion.Depth.SHALLOWER).weight(1)
+                .writeTo(shallower);
+        assertThat(s.targetModel()).isEqualTo("resnet_d2.onnx");
+        assertThat(new Verifier(ProbeOptions.defaults()).verify(shallower, shallow).maxRel()).isLessThan(1e-5);
     }
 
     /**
