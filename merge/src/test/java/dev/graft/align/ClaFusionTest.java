@@ -39,11 +39,7 @@ class ClaFusionTest {
         Path deepened = dir.resolve("deepened.onnx");
         LayerTransplant.deepen(shallow, ClaFusion.mlp(shallow), deep, ClaFusion.mlp(deep), List.of(0), deepened);
         assertThat(ClaFusion.mlp(deepened)).hasSize(3);
-        float[] expected = HeterogeneousDigits.logits(shallow);
-        float[] got = HeterogeneousDigits.logits(deepened);
-        for (int k = 0; k < expected.length; k++) {
-            assertThat(got[k]).isCloseTo(expected[k], org.assertj.core.data.Offset.offset(1e-5f));
-        }
+        assertSameLogits(deepened, shallow);
     }
 
     @Test
@@ -78,11 +74,7 @@ class ClaFusionTest {
         assertThat(r.targetModel()).isEqualTo("res_d4.onnx");
         assertThat(r.alignment()).containsExactly(0, 3); // first and last pinned
         assertThat(r.similarity()).hasDimensions(2, 4);
-        float[] expected = HeterogeneousDigits.logits(shallow);
-        float[] got = HeterogeneousDigits.logits(onlyShallow);
-        for (int k = 0; k < expected.length; k++) {
-            assertThat(got[k]).isCloseTo(expected[k], org.assertj.core.data.Offset.offset(1e-4f));
-        }
+        assertSameLogits(onlyShallow, shallow);
         Path onlyDeep = dir.resolve("share1.onnx");
         ClaFusion.of(shallow, deep, data()).weight(1).writeTo(onlyDeep);
         assertThat(new Verifier(ProbeOptions.defaults()).verify(onlyDeep, deep).maxRel()).isLessThan(1e-5);
@@ -127,16 +119,21 @@ class ClaFusionTest {
         Path onlyShallow = dir.resolve("share0.onnx");
         ClaFusion.Report r = ClaFusion.of(shallow, deep, data()).weight(0).writeTo(onlyShallow);
         assertThat(r.alignment()).containsExactly(0, 3);
-        float[] expected = HeterogeneousDigits.logits(shallow);
-        float[] got = HeterogeneousDigits.logits(onlyShallow);
-        for (int k = 0; k < expected.length; k++) {
-            assertThat(got[k]).isCloseTo(expected[k], org.assertj.core.data.Offset.offset(1e-4f));
-        }
+        assertSameLogits(onlyShallow, shallow);
         Path shallower = dir.resolve("shallower.onnx");
         ClaFusion.Report s = ClaFusion.of(deep, shallow, data()).depth(ClaFusion.Depth.SHALLOWER).weight(1)
                 .writeTo(shallower);
         assertThat(s.targetModel()).isEqualTo("resnet_d2.onnx");
         assertThat(new Verifier(ProbeOptions.defaults()).verify(shallower, shallow).maxRel()).isLessThan(1e-5);
+    }
+
+    /** {@code fused} gives {@code model}'s logits on the test images (within 1e-4). */
+    private static void assertSameLogits(Path fused, Path model) {
+        float[] expected = HeterogeneousDigits.logits(model);
+        float[] got = HeterogeneousDigits.logits(fused);
+        for (int k = 0; k < expected.length; k++) {
+            assertThat(got[k]).isCloseTo(expected[k], org.assertj.core.data.Offset.offset(1e-4f));
+        }
     }
 
     /**
