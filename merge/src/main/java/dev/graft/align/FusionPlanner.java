@@ -59,13 +59,13 @@ final class FusionPlanner {
     }
 
     /**
-     * Plans top-level group {@code g} and the groups nested in it: dot products and norms of the units (from the
-     * activations {@code x} and {@code y} where given), each pair of units' nested blocks matched first and
+     * Plans top-level group {@code g} and the groups nested in it: dot products and norms of the units (their
+     * activations' where {@code observed} is given), each pair of units' nested blocks matched first and
      * their products added (a head's cost is the distance between whole heads once their dimensions are
      * matched), then the plan on the distances, with the units' masses {@code massX} and {@code massY} as
      * marginals where given.
      */
-    void plan(int g, float[][] x, float[][] y, double[] massX, double[] massY) {
+    void plan(int g, UnitProducts observed, double[] massX, double[] massY) {
         PermutationSpec.Group group = targetSpec.groups().get(g);
         int nt = group.size();
         int ns = sourceWidth(g);
@@ -75,20 +75,17 @@ final class FusionPlanner {
                 children.add(c);
             }
         }
-        UnitProducts direct = new UnitProducts(ns, nt);
-        boolean informed = false;
         boolean fixed = settings.fixed().contains(group.name())
                 || group.members().stream().allMatch(m -> settings.own().contains(m.weight()));
-        if (fixed) {
-            informed = false; // the identity plan, for the nested groups too
-        } else if (x != null && y != null && children.isEmpty()) {
-            direct.add(flatten(x), flatten(y), x[0].length, products);
-            informed = true;
-        } else if (settings.activationCost() && children.isEmpty()) {
+        boolean byActivations = !fixed && observed != null && children.isEmpty();
+        UnitProducts direct = byActivations ? observed : new UnitProducts(ns, nt);
+        boolean informed = byActivations;
+        if (!fixed && !byActivations && settings.activationCost() && children.isEmpty()) {
             throw new UnsupportedModelException(to.file(), group.members().get(0).weight(), "is in group "
                     + group.name() + ", which no value of the graph shows (a layer's input); fuse with the "
                     + "weight cost");
-        } else {
+        }
+        if (!fixed && !byActivations) { // a fixed group (and the groups nested in it) gets the identity plan
             for (PermutationSpec.Member m : group.members()) {
                 PermutationSpec.PermutedAxis axis = axisOf(m);
                 boolean covered = m.factor() + 1 < axis.factors().size()
@@ -253,14 +250,6 @@ final class FusionPlanner {
         return plan;
     }
 
-    private static float[] flatten(float[][] rows) {
-        int k = rows[0].length;
-        float[] out = new float[rows.length * k];
-        for (int i = 0; i < rows.length; i++) {
-            System.arraycopy(rows[i], 0, out, i * k, k);
-        }
-        return out;
-    }
 
     /** {@code M = diag(1/β)·Tᵀ} ({@code [nt, ns]}): each target unit's mass-weighted mean of the source's units. */
     private static double[] targetMap(double[] plan, int ns, int nt) {

@@ -239,23 +239,18 @@ public final class OtFusion {
                     values.put(w.name(), w.toFloats());
                 }
             }
-            Map<Integer, float[][]> unitsFrom = activations == null ? Map.of()
-                    : unitActivations(source, sourceSpec, activations);
-            Map<Integer, float[][]> unitsTo = activations == null ? Map.of()
-                    : unitActivations(target, targetSpec, activations);
-            Map<Integer, float[][]> massFrom = masses == null ? Map.of() : masses == activations ? unitsFrom
-                    : unitActivations(source, sourceSpec, masses);
-            Map<Integer, float[][]> massTo = masses == null ? Map.of() : masses == activations ? unitsTo
-                    : unitActivations(target, targetSpec, masses);
+            UnitActivations observed = activations == null ? null : UnitActivations.of(source, sourceSpec, target,
+                    targetSpec, groupOf, activations, products);
+            UnitActivations busy = masses == null ? null : masses == activations ? observed
+                    : UnitActivations.of(source, sourceSpec, target, targetSpec, groupOf, masses, products);
             FusionPlanner planner = new FusionPlanner(from, to, sourceSpec, targetSpec, groupOf, values, products,
                     WeightMatching.attentionKeyBiases(to), new FusionPlanner.Settings(solver, epsilon, distance, own,
                     activations != null, fixed));
             for (int g : order(targetSpec, to)) {
-                int s = groupOf.get(targetSpec.groups().get(g).name());
-                double[] mx = mass(massFrom.get(s));
-                double[] my = mass(massTo.get(g));
-                planner.plan(g, unitsFrom.get(s), unitsTo.get(g), mx == null || my == null ? null : mx,
-                        mx == null || my == null ? null : my);
+                double[] mx = busy == null ? null : mass(busy.massFrom().get(g));
+                double[] my = busy == null ? null : mass(busy.massTo().get(g));
+                planner.plan(g, observed == null ? null : observed.products().get(g), mx == null || my == null ? null
+                        : mx, mx == null || my == null ? null : my);
             }
             if (out == null) {
                 return new Report(null, target.getFileName().toString(), solver, planner.reports);
@@ -296,22 +291,16 @@ public final class OtFusion {
     }
 
     /** Each unit's mean absolute activation, floored at 1e-3 of their mean, normalised to sum 1; null for none. */
-    private static double[] mass(float[][] rows) {
-        if (rows == null) {
+    private static double[] mass(double[] sums) {
+        if (sums == null) {
             return null;
         }
-        double[] m = new double[rows.length];
-        double total = 0;
-        for (int u = 0; u < rows.length; u++) {
-            for (float v : rows[u]) {
-                m[u] += Math.abs(v);
-            }
-            total += m[u];
-        }
+        double[] m = sums.clone();
+        double total = java.util.Arrays.stream(m).sum();
         if (total == 0) {
             return null; // nothing ever active: uniform
         }
-        double floor = 1e-3 * total / rows.length;
+        double floor = 1e-3 * total / m.length;
         double sum = 0;
         for (int u = 0; u < m.length; u++) {
             m[u] = Math.max(m[u], floor);
@@ -401,60 +390,4 @@ public final class OtFusion {
         }).min().orElse(Integer.MAX_VALUE);
     }
 
-    /**
-     * For each group of {@code spec} observed in a value of {@code model} with an axis of its own, each unit's values
-     * there over {@code data} ({@code [units][samples × other positions]}), from the first such value.
-     */
-    private static Map<Integer, float[][]> unitActivations(Path model, PermutationSpec spec,
-                                                           dev.graft.data.Calibration data) {
-        Map<Integer, PermutationSpec.Probe> probeOf = new LinkedHashMap<>();
-        Map<Integer, Integer> axisOf = new HashMap<>();
-        for (PermutationSpec.Probe p : spec.probes()) {
-            for (int axis = 0; axis < p.axes().size(); axis++) {
-                List<PermutationSpec.Factor> f = p.axes().get(axis);
-                if (f.size() == 1 && f.get(0).group() >= 0 && !probeOf.containsKey(f.get(0).group())) {
-                    probeOf.put(f.get(0).group(), p);
-                    axisOf.put(f.get(0).group(), axis);
-                }
-            }
-        }
-        Map<Integer, List<float[]>> chunks = new HashMap<>();
-        java.util.Set<String> values = new java.util.LinkedHashSet<>();
-        probeOf.values().forEach(p -> values.add(p.value()));
-        try (dev.graft.data.Activations runs = dev.graft.data.Activations.of(model, values)) {
-            runs.run(data, batch -> probeOf.forEach((g, p) -> {
-                var o = batch.output(0, p.value());
-                long[] shape = o.shape().clone();
-                int axis = axisOf.get(g);
-                int units = (int) shape[axis];
-                int outer = UnitMaps.product(shape, 0, axis);
-                int inner = UnitMaps.product(shape, axis + 1, shape.length);
-                float[] v = o.values();
-                float[] byUnit = new float[v.length];
-                int per = outer * inner;
-                for (int a = 0; a < outer; a++) {
-                    for (int u = 0; u < units; u++) {
-                        System.arraycopy(v, (a * units + u) * inner, byUnit, u * per + a * inner, inner);
-                    }
-                }
-                chunks.computeIfAbsent(g, k -> new ArrayList<>()).add(byUnit);
-            }), dev.graft.exec.ProgressListener.NONE, "ot-activations");
-        }
-        Map<Integer, float[][]> out = new HashMap<>();
-        chunks.forEach((g, list) -> {
-            int units = spec.groups().get(g).size();
-            int total = list.stream().mapToInt(c -> c.length / units).sum();
-            float[][] rows = new float[units][total];
-            int at = 0;
-            for (float[] c : list) {
-                int per = c.length / units;
-                for (int u = 0; u < units; u++) {
-                    System.arraycopy(c, u * per, rows[u], at, per);
-                }
-                at += per;
-            }
-            out.put(g, rows);
-        });
-        return out;
-    }
 }
