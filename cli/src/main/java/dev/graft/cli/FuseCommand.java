@@ -20,10 +20,12 @@ import picocli.CommandLine.Spec;
 @Command(name = "fuse", mixinStandardHelpOptions = true,
         description = "Fuse two models of one architecture whose hidden widths may differ (OTFusion): group by "
                 + "group, an optimal-transport plan between A's units and the target's from the distance of their "
-                + "weights, the plans carried into the next layers' weights, then (1 - s)·A carried + s·target. "
-                + "The result has the target's widths (B unless --into a). --method cla fuses MLPs of different "
-                + "depths (CLAFusion): hidden layers aligned by CKA on --calibration, the shallower model deepened by "
-                + "identity layers, then OTFusion in the deeper model's depth and widths.")
+                + "weights (or activations), attention heads as blocks, the plans carried into the next layers' "
+                + "weights, then (1 - s)·A carried + s·target. The result has the target's widths (B unless --into "
+                + "a). --method cla fuses models of different depths (CLAFusion): layers aligned by CKA on "
+                + "--calibration, the depths balanced (MLPs: identity layers; residual networks and transformers: "
+                + "identity blocks in the deeper depth, or the deeper model's layers merged into the shallower "
+                + "depth), then OTFusion.")
 final class FuseCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -38,11 +40,11 @@ final class FuseCommand implements Callable<Integer> {
     Path output;
 
     @Option(names = "--method", defaultValue = "ot", paramLabel = "ot|cla", description = "ot (OTFusion, default) "
-            + "or cla (CLAFusion: MLPs of different depths; needs --calibration)")
+            + "or cla (CLAFusion: different depths; needs --calibration unless --layer-cost weights)")
     String method;
 
-    @Option(names = "--calibration", paramLabel = "FILE", description = "cla: the data the layers are aligned on; "
-            + "ot with --cost activations: the data of the cost (.npy, or text with --tokenizer)")
+    @Option(names = "--calibration", paramLabel = "FILE", description = "the data the layers are aligned on (cla), "
+            + "and of --cost activations and --marginals activations (.npy, or text with --tokenizer)")
     Path calibration;
 
     @Option(names = "--cost", defaultValue = "weights", paramLabel = "weights|activations", description = "the "
@@ -81,7 +83,7 @@ final class FuseCommand implements Callable<Integer> {
 
     @Option(names = "--depth", paramLabel = "deeper|shallower", description = "cla on residual networks: the fused "
             + "model's depth, the deeper model's (default: identity blocks where the shallower has no aligned layer) "
-            + "or the shallower's (the deeper model's unaligned layers left out)")
+            + "or the shallower's (the deeper model's unaligned layers merged in, or left out: --unaligned)")
     String depth;
 
     @Option(names = "--unaligned", paramLabel = "merge|drop", description = "cla --depth shallower: the deeper "
