@@ -289,6 +289,9 @@ class CliTest {
         assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out2.onnx")), "needs align.calibration");
         Files.writeString(recipe, "merge_method: linear\nmodels: [mlp.onnx, mlp.onnx]\nalign: {method: magic}\n");
         assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out2.onnx")), "align.method 'magic'");
+        Files.writeString(recipe, "merge_method: linear\nmodels: [mlp.onnx, mlp.onnx]\nalign: {permute_outputs: 1}\n");
+        assertFailsCleanly(graft("merge", recipe, "-o", dir.resolve("out2.onnx")),
+                "'align.permute_outputs' must be true or false, got 1");
     }
 
     @Test

@@ -199,9 +199,18 @@ public final class MergeRecipe implements Recipe {
             }
             a.maxPasses(node.get("max_passes").asInt());
         }
-        a.permuteOutputs(node.path("permute_outputs").asBoolean(false));
-        a.keepKeyBiases(node.path("keep_key_biases").asBoolean(false));
+        a.permuteOutputs(flag(file, node, "permute_outputs"));
+        a.keepKeyBiases(flag(file, node, "keep_key_biases"));
         return a;
+    }
+
+    /** {@code align.key}: true or false, false when absent. */
+    private static boolean flag(Path file, JsonNode node, String key) {
+        JsonNode v = node.get(key);
+        if (v != null && !v.isBoolean()) {
+            throw new RecipeException(file, "'align." + key + "' must be true or false, got " + v);
+        }
+        return v != null && v.asBoolean();
     }
 
     private static Convention convention(Path file, JsonNode node) {
