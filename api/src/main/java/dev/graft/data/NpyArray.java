@@ -70,9 +70,15 @@ public record NpyArray(long[] shape, float[] floats, long[] longs) {
             throw new GraftException(file, null, "is not a NumPy .npy file (expected the \\x93NUMPY magic)");
         }
         int major = bytes[6];
-        int headerLength = major == 1 ? Short.toUnsignedInt(b.getShort(8)) : b.getInt(8);
+        if (major < 1 || major > 3) {
+            throw new GraftException(file, null, "is .npy format version " + major + " (expected 1, 2 or 3)");
+        }
         int start = major == 1 ? 10 : 12;
-        if (headerLength < 0 || start + headerLength > bytes.length) {
+        if (bytes.length < start) {
+            throw new GraftException(file, null, "ends inside its preamble (" + bytes.length + " bytes)");
+        }
+        int headerLength = major == 1 ? Short.toUnsignedInt(b.getShort(8)) : b.getInt(8);
+        if (headerLength < 0 || (long) start + headerLength > bytes.length) {
             throw new GraftException(file, null, "has a header of " + headerLength + " bytes in a file of "
                     + bytes.length);
         }
@@ -82,16 +88,31 @@ public record NpyArray(long[] shape, float[] floats, long[] longs) {
             throw new GraftException(file, null, "is in Fortran order (expected C order: numpy.ascontiguousarray)");
         }
         String dims = find(SHAPE, header, file, "shape").trim();
-        long[] shape = dims.isEmpty() ? new long[0] : Arrays.stream(dims.split(",")).map(String::trim)
-                .filter(x -> !x.isEmpty()).mapToLong(Long::parseLong).toArray();
+        long[] shape;
+        try {
+            shape = dims.isEmpty() ? new long[0] : Arrays.stream(dims.split(",")).map(String::trim)
+                    .filter(x -> !x.isEmpty()).mapToLong(Long::parseLong).toArray();
+        } catch (NumberFormatException e) {
+            throw new GraftException(file, null, "has shape (" + dims + ") (expected whole numbers)");
+        }
+        if (Arrays.stream(shape).anyMatch(d -> d < 0)) {
+            throw new GraftException(file, null, "has shape (" + dims + ") (expected no negative sizes)");
+        }
         int width = switch (descr) {
             case "<f4", "<i4" -> 4;
             case "<f8", "<i8" -> 8;
             default -> throw new GraftException(file, null, "has element type '" + descr
                     + "' (expected little-endian float32, float64, int32 or int64: <f4, <f8, <i4, <i8)");
         };
-        long count = Arrays.stream(shape).reduce(1, Math::multiplyExact);
         int dataStart = start + headerLength;
+        long count = 1;
+        for (long d : shape) { // every size checked against the bytes there are before anything is allocated
+            count = d == 0 || count == 0 ? 0 : count > (bytes.length - dataStart) / d ? -1 : count * d;
+            if (count < 0) {
+                throw new GraftException(file, null, "has shape " + Arrays.toString(shape) + ", more values than its "
+                        + (bytes.length - dataStart) + " bytes of data hold");
+            }
+        }
         if ((long) dataStart + count * width != bytes.length) {
             throw new GraftException(file, null, "holds " + (bytes.length - dataStart) + " bytes of data, but shape "
                     + Arrays.toString(shape) + " of '" + descr + "' needs " + count * width);

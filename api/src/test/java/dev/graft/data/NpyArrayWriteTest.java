@@ -7,7 +7,11 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Float arrays written as .npy read back as written, with numpy's header layout. */
+/**
+ * Float arrays written as .npy read back as written, with numpy's header layout; headers a stranger made (a
+ * truncated preamble, shapes that are not numbers, negative or larger than the data) are refused naming the file
+ * before anything is allocated.
+ */
 class NpyArrayWriteTest {
     @TempDir
     Path dir;
@@ -25,5 +29,26 @@ class NpyArrayWriteTest {
         assertThat(NpyArray.read(one).shape()).containsExactly(2);
         assertThat(new String(Files.readAllBytes(one), 10, 60, java.nio.charset.StandardCharsets.US_ASCII))
                 .startsWith("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }");
+    }
+
+    @Test
+    void hostileHeadersAreRefusedNamingTheFile() throws Exception {
+        String[] shapes = {"(x, 2)", "(-3,)", "(4294967296, 4294967296)", "(9223372036854775807, 2)"};
+        for (String shape : shapes) {
+            Path f = dir.resolve("bad.npy");
+            String header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+            byte[] h = header.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(10 + h.length + 8)
+                    .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            b.put((byte) 0x93).put("NUMPY".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).put((byte) 1)
+                    .put((byte) 0).putShort((short) h.length).put(h);
+            Files.write(f, b.array());
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> NpyArray.read(f)).as(shape)
+                    .isInstanceOf(dev.graft.GraftException.class).hasMessageContaining("bad.npy");
+        }
+        Path preamble = dir.resolve("preamble.npy");
+        Files.write(preamble, new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 2, 0, 22, 1});
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> NpyArray.read(preamble))
+                .isInstanceOf(dev.graft.GraftException.class).hasMessageContaining("preamble");
     }
 }
