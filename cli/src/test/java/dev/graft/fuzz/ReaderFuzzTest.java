@@ -6,6 +6,7 @@ import dev.graft.adapters.PeftConfig;
 import dev.graft.adapters.Safetensors;
 import dev.graft.data.NpyArray;
 import dev.graft.data.TextFiles;
+import dev.graft.eval.TaskFile;
 import dev.graft.index.GraphIndex;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
@@ -13,11 +14,12 @@ import dev.graft.recipe.Recipes;
 
 /**
  * Coverage-guided fuzz targets (Jazzer), one per reader of a file a user may get from a stranger: ONNX models, numpy
- * arrays, safetensors, PEFT adapter configs, ONNX Runtime adapter files, recipes and text. Each reads its input as far
- * as a command would (an ONNX model: every weight's values and the graph index) under {@link HostileFiles}' rules:
- * return or throw a Graft exception naming the file, in bounded time and memory. In a normal build each target
- * replays its committed inputs ({@code src/test/resources/dev/graft/fuzz/ReaderFuzzTestInputs/<target>/}: seeds
- * from real files and every crash found); {@code bench/fuzz.sh} fuzzes them ({@code JAZZER_FUZZ=1}).
+ * arrays, safetensors, PEFT adapter configs, ONNX Runtime adapter files, recipes, task files and text. Each reads its
+ * input as far as a command would (an ONNX model: every weight's values and the graph index) under {@link
+ * HostileFiles}' rules: return or throw a Graft exception naming the file, in bounded time and memory. In a normal
+ * build each target replays its committed inputs ({@code
+ * src/test/resources/dev/graft/fuzz/ReaderFuzzTestInputs/<target>/}: seeds from real files and every crash found);
+ * {@code bench/fuzz.sh} fuzzes them ({@code JAZZER_FUZZ=1}).
  */
 class ReaderFuzzTest {
     @FuzzTest
@@ -63,6 +65,11 @@ class ReaderFuzzTest {
     @FuzzTest
     void recipe(byte[] data) {
         HostileFiles.check(data, "recipe.yaml", Recipes::read);
+    }
+
+    @FuzzTest
+    void taskFile(byte[] data) {
+        HostileFiles.check(data, "tasks.yaml", TaskFile::read);
     }
 
     @FuzzTest
