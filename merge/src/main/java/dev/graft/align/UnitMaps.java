@@ -15,6 +15,8 @@ final class UnitMaps {
     private final int[] sourceWidth;
     private final double[][] top;
     private final double[][][] nested;
+    private final java.util.Map<List<PermutationSpec.Factor>, double[]> axisMaps =
+            new java.util.concurrent.ConcurrentHashMap<>(); // the write carries weights on several threads
 
     UnitMaps(PermutationSpec target) {
         this.spec = target;
@@ -81,6 +83,18 @@ final class UnitMaps {
 
     /** The map of a whole axis ({@code [target size, source size]}), or null if a factor's group has none yet. */
     double[] axisMap(PermutationSpec.PermutedAxis axis) {
+        double[] known = axisMaps.get(axis.factors()); // a group's map never changes once set
+        if (known != null) {
+            return known;
+        }
+        double[] map = buildAxisMap(axis);
+        if (map != null) {
+            axisMaps.put(axis.factors(), map);
+        }
+        return map;
+    }
+
+    private double[] buildAxisMap(PermutationSpec.PermutedAxis axis) {
         List<PermutationSpec.Factor> factors = axis.factors();
         int m = factors.size();
         int[] t = new int[m];
