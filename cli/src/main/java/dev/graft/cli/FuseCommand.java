@@ -56,8 +56,7 @@ final class FuseCommand implements Callable<Integer> {
     String distance;
 
     @Option(names = "--marginals", defaultValue = "uniform", paramLabel = "uniform|activations", description = "ot: "
-            + "each unit's mass, uniform (default) or its mean absolute activation on --calibration (needs --solver "
-            + "sinkhorn)")
+            + "each unit's mass, uniform (default) or its mean absolute activation on --calibration")
     String marginals;
 
     @Option(names = "--tokenizer", paramLabel = "TOKENIZER.json", description = "Hugging Face tokenizer for text")

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code graft fuse}: the digits MLPs of 32 and 128 hidden units fused into either width; one hidden layer with two
- * ({@code --method cla}); bad options.
+ * ({@code --method cla}); activation-mass marginals with exact plans; bad options.
  */
 class FuseCliTest {
     static final Path HETERO = Path.of("../examples/recipes/heterogeneous");
@@ -37,7 +37,17 @@ class FuseCliTest {
         try (OnnxModel m = OnnxModel.open(narrow)) {
             assertThat(m.weight("0.weight").orElseThrow().shape()).containsExactly(32, 64);
         }
+        Path massed = dir.resolve("massed.onnx");
+        CliRun mass = graft("fuse", "--marginals", "activations", "--calibration", HETERO.resolve("calibration.npy"),
+                HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w128.onnx"), "-o", massed);
+        assertThat(mass.exit()).as(mass.err()).isZero();
+        assertThat(mass.out()).contains("OTFusion (exact plans)", "MASS").doesNotContain("1.00-1.00");
         Path bad = dir.resolve("bad.onnx");
+        CliRun none = graft("fuse", "--marginals", "activations", "--solver", "none", "--calibration",
+                HETERO.resolve("calibration.npy"), HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w128.onnx"),
+                "-o", bad);
+        assertThat(none.exit()).isEqualTo(1);
+        assertThat(none.err()).contains("activation-mass marginals need a transport solver");
         CliRun reg = graft("fuse", "--reg", "0.1", HETERO.resolve("mlp_w32.onnx"), HETERO.resolve("mlp_w128.onnx"),
                 "-o", bad);
         assertThat(reg.exit()).isEqualTo(1);

@@ -219,11 +219,11 @@ final class FusionPlanner {
         throw new IllegalStateException("no permuted axis " + m);
     }
 
-    /** A plan for {@code cost}, with marginals {@code alpha} and {@code beta} (Sinkhorn) or uniform ones (null). */
+    /** A plan for {@code cost}, with marginals {@code alpha} and {@code beta}, or uniform ones (null). */
     private double[] solve(double[] cost, int ns, int nt, double[] alpha, double[] beta) {
         double epsilon = settings.epsilon();
         return switch (settings.solver()) {
-            case EXACT -> TransportPlan.exact(cost, ns, nt);
+            case EXACT -> alpha == null ? TransportPlan.exact(cost, ns, nt) : TransportPlan.exact(cost, alpha, beta);
             case SINKHORN -> alpha == null ? TransportPlan.sinkhorn(cost, ns, nt, epsilon, 1000)
                     : TransportPlan.sinkhorn(cost, alpha, beta, epsilon, 1000);
             case NONE -> identity(ns, nt);

@@ -27,7 +27,7 @@ import java.util.Set;
  * layer_cost: cka                  # cla_fusion of residual networks: or weights (transport cost, no data)
  * solver: exact                    # or sinkhorn, or none (the naive average, a baseline)
  * distance: euclidean              # or cosine
- * marginals: uniform               # ot_fusion: or activations (mean absolute activation; sinkhorn, calibration)
+ * marginals: uniform               # ot_fusion: or activations (mean absolute activation; calibration)
  * regularization: 0.01             # sinkhorn's, relative to the largest cost
  * weight: 0.5                      # the target's share
  * cost: weights                    # or activations (with calibration)

@@ -45,7 +45,7 @@ import java.util.TreeSet;
  * residual stream is a group as well, so transformers trained from different starts can be fused. The activation
  * cost applies to groups a layer's input shows on their own; heads are planned by weights either way. The ground
  * cost is Euclidean (the reference's) or cosine ({@link #distance}); marginals are uniform, or the units' activation
- * masses with the Sinkhorn solver ({@link #activationMass}).
+ * masses ({@link #activationMass}).
  */
 public final class OtFusion {
     /** How plans are solved. */
@@ -138,8 +138,8 @@ public final class OtFusion {
      * Activation-mass marginals instead of uniform ones: each unit's mass is its mean absolute activation on
      * {@code data} (where its group is observed, as for {@link #activations}; floored at 1e-3 of the mean so that no
      * unit is dropped), normalised per model, so busier units carry and receive more. Groups no layer's input
-     * shows (attention heads) keep uniform marginals. Needs the Sinkhorn solver: exact plans are assignments, which
-     * uniform marginals require.
+     * shows (attention heads) keep uniform marginals. Exact plans are then minimum-cost flows
+     * ({@link TransportPlan#exact(double[], double[], double[])}), slower than the assignments of uniform marginals.
      */
     public OtFusion activationMass(dev.graft.data.Calibration data) {
         this.masses = data;
@@ -222,9 +222,9 @@ public final class OtFusion {
     }
 
     private Report fuse(Path out) {
-        if (masses != null && solver != Solver.SINKHORN) {
-            throw new InvalidSettingException("activation-mass marginals need the Sinkhorn solver (exact plans are "
-                    + "assignments, for uniform marginals)");
+        if (masses != null && solver == Solver.NONE) {
+            throw new InvalidSettingException("activation-mass marginals need a transport solver (exact or "
+                    + "Sinkhorn), not none");
         }
         Path source = targetA ? b : a;
         Path target = targetA ? a : b;

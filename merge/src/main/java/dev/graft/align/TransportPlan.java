@@ -4,13 +4,14 @@ import dev.graft.InvalidSettingException;
 
 /**
  * Optimal transport between two sets of units with uniform marginals ({@code 1/a} on each of A's {@code a} units,
- * {@code 1/b} on each of B's), or given ones (Sinkhorn only), for a ground cost {@code C} ({@code [a, b]},
- * row-major). A plan {@code T} ({@code [a, b]}) has row sums {@code 1/a}, column sums {@code 1/b}, total mass 1.
+ * {@code 1/b} on each of B's), or given ones, for a ground cost {@code C} ({@code [a, b]}, row-major). A plan
+ * {@code T} ({@code [a, b]}) has row sums {@code 1/a}, column sums {@code 1/b} (or the given marginals), total mass 1.
  * <ul>
  * <li>{@link #exact}: a plan minimising {@code Σ Tᵢⱼ·Cᵢⱼ}. With uniform marginals the transportation polytope scaled
  * by {@code L = lcm(a, b)} has integral vertices, so an optimal plan is an assignment between the units replicated
  * {@code L/a} and {@code L/b} times: solved by {@link LapSolver} (with {@code a = b}, a permutation over {@code a}:
- * OT is then permutation matching).</li>
+ * OT is then permutation matching). With given marginals, or an {@code L} above {@link #MAX_EXACT}, the
+ * transportation problem itself is solved as a minimum-cost flow ({@link TransportFlow}).</li>
  * <li>{@link #sinkhorn}: the entropic plan minimising {@code Σ Tᵢⱼ·Cᵢⱼ − ε·H(T)}, by Sinkhorn's iterations in the log
  * domain (stable for small {@code ε}), on the cost divided by its largest entry (so {@code ε} does not depend on the
  * cost's scale; on the kernel directly where {@code ε ≥ 1/200}, which is exact in doubles and much faster); Cuturi,
@@ -18,7 +19,10 @@ import dev.graft.InvalidSettingException;
  * </ul>
  */
 public final class TransportPlan {
-    /** The largest number of replicated units the exact solver assigns (an assignment of that size). */
+    /**
+     * The largest number of replicated units the exact solver assigns (an assignment of that size); beyond it the
+     * plan is a minimum-cost flow.
+     */
     public static final int MAX_EXACT = 2048;
     /**
      * Below {@code 1/ε} of this, Sinkhorn runs on the kernel directly ({@code exp(−200)} and the scalings it leads to
@@ -29,16 +33,11 @@ public final class TransportPlan {
     private TransportPlan() {
     }
 
-    /**
-     * An optimal plan for cost {@code cost} ({@code [a, b]}).
-     *
-     * @throws InvalidSettingException if {@code lcm(a, b)} exceeds {@link #MAX_EXACT} (use {@link #sinkhorn})
-     */
+    /** An optimal plan for cost {@code cost} ({@code [a, b]}) with uniform marginals. */
     public static double[] exact(double[] cost, int a, int b) {
         long l = (long) a / gcd(a, b) * b;
         if (l > MAX_EXACT) {
-            throw new InvalidSettingException("exact transport between " + a + " and " + b + " units needs an "
-                    + "assignment of " + l + " (at most " + MAX_EXACT + "); use the Sinkhorn solver");
+            return TransportFlow.solve(cost, uniform(a), uniform(b));
         }
         int n = (int) l;
         int ra = n / a;
@@ -58,26 +57,62 @@ public final class TransportPlan {
     }
 
     /**
+     * An optimal plan for {@code cost} ({@code [a, b]}) with marginals {@code alpha} (A's units' masses) and
+     * {@code beta} (B's): row {@code i} sums to {@code alpha[i]}, column {@code j} to {@code beta[j]}. Where the
+     * optimum is unique (costs without ties) at most {@code a + b − 1} entries are non-zero (a vertex of the
+     * transportation polytope), so a unit's mass is split over several partners only where the marginals force it.
+     *
+     * @throws InvalidSettingException if the marginals are negative, do not sum to 1 or do not fit the cost
+     */
+    public static double[] exact(double[] cost, double[] alpha, double[] beta) {
+        checkMarginals(cost, alpha, beta);
+        return TransportFlow.solve(cost, alpha, beta);
+    }
+
+    /**
      * The entropic plan for {@code cost} ({@code [a, b]}) with regulariser {@code epsilon} (relative to the largest
      * cost), after at most {@code iterations} rounds or when the marginals are met within 1e-9.
      *
      * @throws InvalidSettingException if {@code epsilon} is not positive
      */
     public static double[] sinkhorn(double[] cost, int a, int b, double epsilon, int iterations) {
-        double[] alpha = new double[a];
-        double[] beta = new double[b];
-        java.util.Arrays.fill(alpha, 1.0 / a);
-        java.util.Arrays.fill(beta, 1.0 / b);
-        return sinkhorn(cost, alpha, beta, epsilon, iterations);
+        return sinkhorn(cost, uniform(a), uniform(b), epsilon, iterations);
+    }
+
+    private static double[] uniform(int n) {
+        double[] m = new double[n];
+        java.util.Arrays.fill(m, 1.0 / n);
+        return m;
+    }
+
+    private static void checkMarginals(double[] cost, double[] alpha, double[] beta) {
+        if ((long) alpha.length * beta.length != cost.length) {
+            throw new InvalidSettingException("marginals of " + alpha.length + " and " + beta.length
+                    + " units do not fit a cost of " + cost.length + " entries");
+        }
+        for (double[] m : new double[][] {alpha, beta}) {
+            double sum = 0;
+            for (double x : m) {
+                if (!(x > 0) || Double.isInfinite(x)) {
+                    throw new InvalidSettingException("unit masses must be positive and finite, got " + x);
+                }
+                sum += x;
+            }
+            if (Math.abs(sum - 1) > 1e-9) {
+                throw new InvalidSettingException("unit masses must sum to 1, got " + sum);
+            }
+        }
     }
 
     /**
      * The entropic plan with marginals {@code alpha} (A's units' masses) and {@code beta} (B's), each positive and
      * summing to 1: row {@code i} of the plan sums to {@code alpha[i]}, column {@code j} to {@code beta[j]}.
      *
-     * @throws InvalidSettingException if {@code epsilon} is not positive
+     * @throws InvalidSettingException if {@code epsilon} is not positive, or the marginals are as {@link #exact}
+     *     refuses them
      */
     public static double[] sinkhorn(double[] cost, double[] alpha, double[] beta, double epsilon, int iterations) {
+        checkMarginals(cost, alpha, beta);
         int a = alpha.length;
         int b = beta.length;
         if (!(epsilon > 0) || Double.isInfinite(epsilon)) {
