@@ -10,7 +10,7 @@ duration="${1:-10m}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(onnxModel npy safetensors peftConfig onnxAdapter recipe text)
+  targets=(onnxModel externalData npy safetensors peftConfig onnxAdapter recipe taskFile text tokenizer)
 fi
 cd "$root"
 mvn -B -q -DskipTests install >/dev/null

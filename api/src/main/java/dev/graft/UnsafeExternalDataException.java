@@ -7,7 +7,7 @@ import java.nio.file.Path;
  * {@code ..}, or leading out through a symbolic link. Graft refuses such a model before reading anything
  * from that location.
  */
-public class UnsafeExternalDataException extends GraftException {
+public class UnsafeExternalDataException extends UnsafePathException {
     private static final long serialVersionUID = 1L;
 
     public UnsafeExternalDataException(Path file, String tensor, String problem) {

@@ -1,14 +1,15 @@
 package dev.graft.adapters;
 
 import dev.graft.GraftIoException;
+import dev.graft.onnx.TemporaryFile;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 
-/** Writes a file through a temporary file beside it, synced and moved into place: a failure leaves no file. */
+/**
+ * Writes a file through a {@link TemporaryFile} beside it, synced and moved into place: a failure leaves no file, and a
+ * killed run's leftover is removed by the next write.
+ */
 final class AtomicFile {
     /** What goes into the file. */
     interface Content {
@@ -19,25 +20,12 @@ final class AtomicFile {
     }
 
     static void write(Path target, Content content) {
-        Path temp = null;
-        try {
-            Path folder = Files.createDirectories(target.toAbsolutePath().getParent());
-            temp = Files.createTempFile(folder, "." + target.getFileName(), ".tmp");
-            try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-                content.writeTo(out);
-                out.force(true);
-            }
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        try (TemporaryFile temp = TemporaryFile.beside(target)) {
+            content.writeTo(temp.channel());
+            temp.channel().force(true);
+            temp.moveTo(target);
         } catch (IOException e) {
             throw new GraftIoException(target, "written", e);
-        } finally {
-            if (temp != null) {
-                try {
-                    Files.deleteIfExists(temp);
-                } catch (IOException ignored) {
-                    // the error being thrown, if any, says what failed
-                }
-            }
         }
     }
 

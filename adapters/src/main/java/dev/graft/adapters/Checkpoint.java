@@ -3,6 +3,7 @@ package dev.graft.adapters;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.graft.GraftIoException;
+import dev.graft.onnx.InsideFolder;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,6 +39,7 @@ public final class Checkpoint implements AutoCloseable {
         if (Files.isDirectory(path)) {
             file = Files.isRegularFile(path.resolve("model.safetensors")) ? path.resolve("model.safetensors")
                     : path.resolve("model.safetensors.index.json");
+            InsideFolder.resolve(path, file.getFileName().toString(), file);
         }
         if (!Files.isRegularFile(file)) {
             throw new AdapterFormatException(path, null, "is not a checkpoint: expected a .safetensors file, a "
@@ -78,6 +80,7 @@ public final class Checkpoint implements AutoCloseable {
                 throw new AdapterFormatException(index, e.getKey(), "names shard '" + shard + "' outside the "
                         + "index's folder");
             }
+            InsideFolder.resolve(folder, shard, index); // nor out through a link
             Safetensors s = shards.computeIfAbsent(shard, k -> {
                 Safetensors opened = Safetensors.open(file);
                 files.add(opened);

@@ -36,6 +36,17 @@ public record PeftAdapter(PeftConfig config, Map<String, LoraModule> modules, Ma
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
+     * {@code folder}'s file {@code name}, checked not to lead out of the folder through a link (an adapter folder
+     * downloaded from a stranger may hold one to any file; {@link dev.graft.onnx.InsideFolder}).
+     *
+     * @throws dev.graft.UnsafePathException if it does
+     */
+    private static Path member(Path folder, String name) {
+        dev.graft.onnx.InsideFolder.resolve(folder, name, folder.resolve(name));
+        return folder.resolve(name);
+    }
+
+    /**
      * Reads the adapter in {@code folder}, or the ONNX Runtime adapter file {@code folder} names when it is a file
      * ending in {@code .onnx_adapter} ({@link #fromOnnxAdapter}).
      */
@@ -44,8 +55,8 @@ public record PeftAdapter(PeftConfig config, Map<String, LoraModule> modules, Ma
                 && !Files.isDirectory(folder)) {
             return fromOnnxAdapter(folder);
         }
-        PeftConfig config = PeftConfig.read(folder.resolve(CONFIG));
-        Path file = folder.resolve(WEIGHTS);
+        PeftConfig config = PeftConfig.read(member(folder, CONFIG));
+        Path file = member(folder, WEIGHTS);
         Map<String, LoraModule> modules = new LinkedHashMap<>();
         Map<String, float[]> biases = new LinkedHashMap<>();
         try (Safetensors s = Safetensors.open(file)) {

@@ -63,6 +63,12 @@ class CheckpointImportTest {
         Files.writeString(index, "{\"weight_map\": {\"model.norm.weight\": \"../elsewhere.safetensors\"}}");
         assertThatThrownBy(() -> CheckpointImport.onto(Decoders.model("optimum/base/model.onnx")).from(index)
                 .writeTo(out)).isInstanceOf(AdapterFormatException.class).hasMessageContaining("outside the index's folder");
+        Files.createSymbolicLink(dir.resolve("linked.safetensors"), Decoders.DIR.resolve("checkpoints/licence")
+                .resolve("model.safetensors").toAbsolutePath());
+        Files.writeString(index, "{\"weight_map\": {\"model.norm.weight\": \"linked.safetensors\"}}");
+        assertThatThrownBy(() -> CheckpointImport.onto(Decoders.model("optimum/base/model.onnx")).from(index)
+                .writeTo(out)).isInstanceOf(dev.graft.UnsafePathException.class)
+                .hasMessageContaining("'linked.safetensors' leads outside");
         assertThat(Files.exists(out)).isFalse();
     }
 }

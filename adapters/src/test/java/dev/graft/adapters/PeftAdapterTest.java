@@ -56,6 +56,29 @@ class PeftAdapterTest {
         assertThat(a.config().other()).containsKey("task_type");
     }
 
+    /**
+     * An adapter folder whose weights file is a link out of the folder is refused before it is read; one whose weights
+     * link into the blobs of the Hugging Face cache repository the folder is a snapshot of is read.
+     */
+    @Test
+    void weightsLinkedFromOutsideTheFolderAreRefusedUnlessTheyAreTheCachesBlobs() throws IOException {
+        Path folder = adapter("{\"r\":1,\"lora_alpha\":4}", "{" + factor("query", "A", 1, 2, 0) + ","
+                + factor("query", "B", 3, 1, 8) + "}", 1, 2, 1, 0, -1);
+        Path repo = Files.createDirectories(dir.resolve("models--org--adapter"));
+        Path blob = Files.move(folder.resolve(PeftAdapter.WEIGHTS),
+                Files.createDirectories(repo.resolve("blobs")).resolve("9f2c"));
+        Path snapshot = Files.createDirectories(repo.resolve("snapshots/abc123"));
+        Files.move(folder.resolve(PeftAdapter.CONFIG), snapshot.resolve(PeftAdapter.CONFIG));
+        Files.createSymbolicLink(snapshot.resolve(PeftAdapter.WEIGHTS), Path.of("../../blobs/9f2c"));
+        assertThat(PeftAdapter.read(snapshot).modules().get("query").delta()).containsExactly(4, 8, 0, 0, -4, -8);
+        Path stranger = Files.createDirectories(dir.resolve("stranger"));
+        Files.copy(snapshot.resolve(PeftAdapter.CONFIG), stranger.resolve(PeftAdapter.CONFIG));
+        Files.createSymbolicLink(stranger.resolve(PeftAdapter.WEIGHTS), blob);
+        assertThatThrownBy(() -> PeftAdapter.read(stranger)).isInstanceOf(dev.graft.UnsafePathException.class)
+                .hasMessageContaining(stranger.resolve(PeftAdapter.WEIGHTS).toString())
+                .hasMessageContaining("leads outside").hasMessageContaining("through a link");
+    }
+
     @Test
     void rankAndAlphaPatternsAndRsLoraSetEachModulesScale() throws IOException {
         Path folder = adapter("{\"r\":2,\"lora_alpha\":8,\"use_rslora\":true,\"rank_pattern\":{\"value\":1},"

@@ -23,14 +23,14 @@ import java.util.concurrent.Future;
 /**
  * Carries out a {@link RewritePlan}: hashes its inputs in the background, computes its jobs with the
  * {@link StreamingExecutor} under the execution's memory budget, writes them with one {@link OnnxWriter}
- * (atomically: nothing appears at the target unless everything was written), records provenance in the model
- * metadata, then runs the plan's check, removing the files if it fails. The one write path of Graft.
+ * (atomically: nothing appears at the target unless everything was written, and nothing does if an input was
+ * truncated, rewritten or replaced while it was read: {@link dev.graft.InputChangedException}), records provenance in
+ * the model metadata, then runs the plan's check, removing the files if it fails. The one write path of Graft.
  */
 public final class Rewriter {
     private Rewriter() {
     }
 
-    /** What was written, and the provenance recorded in it. */
     /** What a write produced: the model and data files, the provenance recorded, the companion files copied. */
     public record Result(WrittenFiles files, Provenance provenance, List<Path> companions) {
     }
@@ -50,8 +50,14 @@ public final class Rewriter {
                         hashes.stream().map(CompletableFuture::join).toList()));
         WrittenFiles written;
         try (OnnxWriter writer = OnnxWriter.create(plan.template(), plan.tensors(), target, options)) {
-            new StreamingExecutor(execution.threads(), execution.memoryBudget())
-                    .run(plan.jobs(), execution.progress(), writer);
+            try {
+                new StreamingExecutor(execution.threads(), execution.memoryBudget())
+                        .run(plan.jobs(), execution.progress(), writer);
+            } catch (InternalError e) { // the JVM's report of a fault reading a mapping: a file shrank under it
+                plan.inputs().forEach(m -> m.checkUnchanged(e));
+                throw e;
+            }
+            plan.inputs().forEach(m -> m.checkUnchanged(null));
             written = writer.commit();
         }
         if (plan.check() != null) {

@@ -16,9 +16,12 @@ import java.util.List;
  * {@code genai_config.json}, Hugging Face's {@code config.json} and {@code generation_config.json}, and tokenizer
  * files. A model written into another folder gets copies of them, so that it runs as its source did; a file of the
  * same name already there is left alone, and {@code genai_config.json}'s {@code model.decoder.filename} is set to
- * the written model's file name.
+ * the written model's file name. A companion that is a link leading out of the model's folder ({@link InsideFolder})
+ * is not copied (a model folder from a stranger could link {@code tokenizer.json} to any file of the user's, which
+ * would then be published with the merge); a warning says so.
  */
 public final class CompanionFiles {
+    private static final System.Logger LOG = System.getLogger("dev.graft");
     /** The file names copied, when the source folder has them. */
     public static final List<String> NAMES = List.of("genai_config.json", "config.json", "generation_config.json",
             "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
@@ -44,6 +47,13 @@ public final class CompanionFiles {
             Path src = from.resolve(name);
             Path dst = to.resolve(name);
             if (!Files.isRegularFile(src) || Files.exists(dst)) {
+                continue;
+            }
+            try {
+                InsideFolder.resolve(from, name, src);
+            } catch (dev.graft.UnsafePathException e) { // copying it would publish a file from elsewhere
+                LOG.log(System.Logger.Level.WARNING, "not copied beside " + target.getFileName() + ": "
+                        + e.getMessage());
                 continue;
             }
             try {

@@ -15,13 +15,15 @@ import java.util.Map;
 
 /**
  * The external data files of one model. A {@code location} is accepted only if it is relative, has no
- * {@code ..} component and, with every symbolic link followed, stays inside the model's folder; ranges are
+ * {@code ..} component and, with every symbolic link followed, stays inside the model's folder ({@link InsideFolder}:
+ * a Hugging Face cache snapshot's links to its blobs included); ranges are
  * checked against the file's real size before anything is mapped.
  */
 final class ExternalDataFiles implements AutoCloseable {
     private final Path modelFile;
     private final Path realFolder;
     private final Map<Path, FileChannel> open = new LinkedHashMap<>();
+    private final Map<Path, FileState> opened = new LinkedHashMap<>();
 
     ExternalDataFiles(Path modelFile) {
         this.modelFile = modelFile;
@@ -65,7 +67,7 @@ final class ExternalDataFiles implements AutoCloseable {
             throw new ModelFormatException(modelFile, tensor,
                     "external data file '" + location + "' cannot be opened: " + e.getMessage(), e);
         }
-        if (!real.startsWith(realFolder)) {
+        if (!InsideFolder.contains(realFolder, real)) {
             throw new UnsafeExternalDataException(modelFile, tensor, "external data location '" + location
                     + "' leads outside the model's folder through a link (to " + real + ")");
         }
@@ -103,8 +105,16 @@ final class ExternalDataFiles implements AutoCloseable {
         if (ch == null) {
             ch = FileChannel.open(real, StandardOpenOption.READ);
             open.put(real, ch);
+            opened.put(real, FileState.of(real));
         }
         return ch;
+    }
+
+    /** Checks each data file opened so far against its state when opened (see {@link OnnxModel#checkUnchanged}). */
+    synchronized void checkUnchanged(Throwable cause) {
+        for (FileState s : opened.values()) {
+            s.check(cause);
+        }
     }
 
     /** The data files opened so far, in first-use order. */

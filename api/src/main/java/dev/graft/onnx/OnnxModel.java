@@ -35,10 +35,12 @@ public final class OnnxModel implements AutoCloseable {
     private final List<Weight> weights;
     private final Map<String, Weight> mainGraphWeights;
     private final MappedByteBuffer mapping;
+    private final FileState opened;
     private volatile boolean closed;
 
-    private OnnxModel(Path file, MappedByteBuffer mapping, ModelProto proto) {
+    private OnnxModel(Path file, MappedByteBuffer mapping, FileState opened, ModelProto proto) {
         this.file = file;
+        this.opened = opened;
         this.mapping = mapping;
         this.proto = proto;
         this.externalData = new ExternalDataFiles(file);
@@ -67,7 +69,9 @@ public final class OnnxModel implements AutoCloseable {
      */
     public static OnnxModel open(Path file) {
         MappedByteBuffer mapping;
+        FileState opened;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            opened = FileState.of(file);
             long size = ch.size();
             if (size > Integer.MAX_VALUE) {
                 throw new ModelFormatException(file, null, "is " + size + " bytes; a protobuf model file is at "
@@ -93,7 +97,7 @@ public final class OnnxModel implements AutoCloseable {
             throw new ModelFormatException(file, null,
                     "is not an ONNX model (expected a ModelProto with an ir_version and a graph)");
         }
-        return new OnnxModel(file, mapping, proto);
+        return new OnnxModel(file, mapping, opened, proto);
     }
 
     private void collect(GraphProto root, List<Weight> out) {
@@ -166,6 +170,19 @@ public final class OnnxModel implements AutoCloseable {
         List<Path> out = new ArrayList<>();
         externalData.files().forEach(out::add);
         return out;
+    }
+
+    /**
+     * Checks that the model file and every external data file opened so far are what they were when opened: not
+     * truncated, rewritten or replaced since (weights are read from memory mappings of them, so a change means what was
+     * read may be a mixture). Graft's writers call this before a result is moved into place.
+     *
+     * @param cause the failure being explained (a fault reading a mapping of a truncated file), or null
+     * @throws dev.graft.InputChangedException naming the file that changed and how
+     */
+    public void checkUnchanged(Throwable cause) {
+        opened.check(cause);
+        externalData.checkUnchanged(cause);
     }
 
     ExternalDataFiles externalData() {

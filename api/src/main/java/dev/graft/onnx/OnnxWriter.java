@@ -15,10 +15,8 @@ import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.List;
@@ -36,9 +34,11 @@ import java.util.Map;
  *
  * <p>A missing output folder is created (with its parents), as mergekit does; it stays if the write fails.
  *
- * <p>Atomic: both files are written beside the target under temporary names, synced, and moved into place
- * (data file first, model last) by {@link #commit}; closing without committing, or any failure, deletes the
- * temporary files and creates no target.
+ * <p>Atomic: both files are written beside the target under temporary names ({@link TemporaryFile}: locked while
+ * written, so that a killed run's leftovers are told from a live writer's and removed by the next write), synced, and
+ * moved into place (data file first, model last) by {@link #commit}, under a lock that keeps two writers of one
+ * target from pairing one's model with the other's data ({@link TargetLock}); closing without committing, or any
+ * failure, deletes the temporary files and creates no target.
  */
 public final class OnnxWriter implements AutoCloseable {
     private static final long PROTOBUF_LIMIT = Integer.MAX_VALUE;
@@ -56,8 +56,8 @@ public final class OnnxWriter implements AutoCloseable {
     private final GraphProto graphSkeleton;
     private final long graphSize;
     private final String dataName;
-    private final Path tmpModel;
-    private final Path tmpData;
+    private final TemporaryFile tmpModel;
+    private final TemporaryFile tmpData;
     private final FileChannel model;
     private final FileChannel data;
     private final FlushBehind flushBehind;
@@ -121,25 +121,22 @@ public final class OnnxWriter implements AutoCloseable {
             throw new GraftException(target, null, "an inline model of " + modelSize
                     + " bytes exceeds protobuf's 2 GiB limit; write the weights as external data");
         }
-        Path tmpM = null;
-        Path tmpD = null;
-        FileChannel m = null;
+        TemporaryFile tmpM = null;
         try {
-            tmpM = newTemporaryFile(folder, "." + absolute.getFileName() + ".");
-            tmpD = layout.anyExternal ? newTemporaryFile(folder, "." + dataName + ".") : null;
-            m = FileChannel.open(tmpM, StandardOpenOption.WRITE);
-            this.data = tmpD == null ? null : FileChannel.open(tmpD, StandardOpenOption.WRITE);
-        } catch (IOException | RuntimeException e) {
-            if (m != null) {
-                m.close();
+            tmpM = TemporaryFile.beside(absolute);
+            this.tmpData = layout.anyExternal ? TemporaryFile.beside(absolute.resolveSibling(dataName)) : null;
+            if (tmpData == null) { // a killed external write's data file goes too
+                TemporaryFile.removeStale(folder, dataName);
             }
-            deleteQuietly(tmpM);
-            deleteQuietly(tmpD);
+        } catch (IOException | RuntimeException e) {
+            if (tmpM != null) {
+                tmpM.close();
+            }
             throw e;
         }
-        this.model = m;
         this.tmpModel = tmpM;
-        this.tmpData = tmpD;
+        this.model = tmpM.channel();
+        this.data = tmpData == null ? null : tmpData.channel();
         this.flushBehind = options.sync() ? new FlushBehind(data != null ? data : model) : null;
     }
 
@@ -155,25 +152,6 @@ public final class OnnxWriter implements AutoCloseable {
             }
         }
         return null;
-    }
-
-    /**
-     * A new empty file named {@code prefix} + a random part + {@code .tmp} in {@code folder}, with the permissions
-     * any new file gets there (the umask's: {@code Files.createTempFile} would make it private, and the moved
-     * output would stay so).
-     */
-    private static Path newTemporaryFile(Path folder, String prefix) throws IOException {
-        java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
-        for (int attempt = 0; ; attempt++) {
-            Path p = folder.resolve(prefix + Long.toUnsignedString(random.nextLong(), 36) + ".tmp");
-            try {
-                return Files.createFile(p);
-            } catch (java.nio.file.FileAlreadyExistsException e) {
-                if (attempt >= 16) {
-                    throw e;
-                }
-            }
-        }
     }
 
     /**
@@ -327,18 +305,17 @@ public final class OnnxWriter implements AutoCloseable {
                     data.force(false);
                 }
             }
-            model.close();
-            if (data != null) {
-                data.close();
-            }
             Path finalData = absolute.resolveSibling(dataName);
-            if (tmpData != null) {
-                move(tmpData, finalData);
-            } else {
-                Files.deleteIfExists(finalData); // a stale data file of an earlier external write
+            try (TargetLock lock = TargetLock.of(absolute)) { // another run's model never meets this run's data
+                if (tmpData != null) {
+                    tmpData.moveTo(finalData);
+                } else {
+                    Files.deleteIfExists(finalData); // a stale data file of an earlier external write
+                }
+                tmpModel.moveTo(absolute);
             }
-            move(tmpModel, absolute);
             committed = true;
+            close(tmpModel, tmpData);
             return WrittenFiles.of(tmpData == null ? List.of(absolute) : List.of(absolute, finalData));
         } catch (IOException e) {
             throw new GraftIoException(target, "written", e);
@@ -354,16 +331,15 @@ public final class OnnxWriter implements AutoCloseable {
         if (flushBehind != null) {
             flushBehind.cancel();
         }
-        try {
-            model.close();
-            if (data != null) {
-                data.close();
-            }
-        } catch (IOException ignored) {
-            // the files are deleted next
+        close(tmpModel, tmpData);
+    }
+
+    /** Closes the temporary files: deletes those not moved into place, and releases their locks. */
+    private static void close(TemporaryFile model, TemporaryFile data) {
+        model.close();
+        if (data != null) {
+            data.close();
         }
-        deleteQuietly(tmpModel);
-        deleteQuietly(tmpData);
     }
 
     private static long defaultOpset(ModelProto m) {
@@ -542,24 +518,6 @@ public final class OnnxWriter implements AutoCloseable {
                 at += ch.write(slice, at);
             }
             b.position(b.position() + n);
-        }
-    }
-
-    private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
-        }
-    }
-
-    private static void deleteQuietly(Path p) {
-        if (p != null) {
-            try {
-                Files.deleteIfExists(p);
-            } catch (IOException ignored) {
-                // best effort: the temporary name never collides with a target
-            }
         }
     }
 

@@ -70,6 +70,63 @@ class RewriterTest {
         assertThat(result.files().files()).containsExactly(out);
     }
 
+    /**
+     * An input another process changes while the plan reads it (weights come from a memory mapping of it): truncated
+     * (reads past its new end fault), replaced by another file (the mapping keeps the old one), or rewritten in place.
+     * Each time the write stops with an {@link InputChangedException} naming the file and the change, and leaves no
+     * target and no temporary file.
+     */
+    @Test
+    void anInputChangedWhileReadStopsTheWriteNamingIt() throws IOException {
+        Path original = dev.graft.testing.RealModels.bgeSmall();
+        String[] changes = {"truncated", "replaced", "rewritten"};
+        for (String change : changes) {
+            Path folder = Files.createDirectories(dir.resolve(change));
+            Path in = Files.copy(original, folder.resolve("in.onnx"));
+            Path out = folder.resolve("out.onnx");
+            ProgressListener changer = (tensor, done, total) -> {
+                if (done == 1) {
+                    try {
+                        switch (change) {
+                            case "truncated" -> {
+                                try (var ch = java.nio.channels.FileChannel.open(in,
+                                        java.nio.file.StandardOpenOption.WRITE)) {
+                                    ch.truncate(1 << 16);
+                                }
+                            }
+                            case "replaced" -> Files.move(Files.copy(original, folder.resolve("new.onnx")), in,
+                                    java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+                            default -> {
+                                try (var ch = java.nio.channels.FileChannel.open(in,
+                                        java.nio.file.StandardOpenOption.WRITE)) {
+                                    ch.write(java.nio.ByteBuffer.wrap(new byte[] {1, 2, 3}), Files.size(in) / 2);
+                                }
+                                Files.setLastModifiedTime(in, java.nio.file.attribute.FileTime.fromMillis(0));
+                            }
+                        }
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+            };
+            try (OnnxModel model = OnnxModel.open(in)) {
+                assertThatThrownBy(() -> Rewriter.write(doubling(model, 1 << 20), out,
+                        new Execution(1, 64 << 20, changer)))
+                        .as(change).isInstanceOf(dev.graft.InputChangedException.class)
+                        .hasMessageContaining(in.toString())
+                        .hasMessageContaining(switch (change) {
+                            case "truncated" -> "bytes when opened and is 65536 bytes now";
+                            case "replaced" -> "another file was put in its place";
+                            default -> "modified at";
+                        });
+            }
+            try (Stream<Path> files = Files.list(folder)) {
+                assertThat(files.map(f -> f.getFileName().toString())).as(change).containsOnly("in.onnx");
+            }
+        }
+    }
+
     @Test
     void jobsInFlightNeverHoldMoreThanTheBudget() {
         Path in = TinyModels.save(TinyModels.mlp(4), dir.resolve("in.onnx"));

@@ -54,7 +54,49 @@ public final class Main {
             err.flush();
             return 1;
         });
-        return cl.execute(args);
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger("dev.graft");
+        WarningsTo warnings = new WarningsTo(err);
+        log.addHandler(warnings);
+        log.setUseParentHandlers(false);
+        try {
+            return cl.execute(args);
+        } catch (InternalError e) { // the JVM's report of a fault reading a memory mapping: a file shrank under it
+            err.println("graft: error: a file Graft was reading changed while it was read (" + e.getMessage()
+                    + "); nothing was written: run again once the inputs are complete and left alone");
+            err.flush();
+            return 1;
+        } finally {
+            log.removeHandler(warnings);
+            log.setUseParentHandlers(true);
+        }
+    }
+
+    /** Prints the library's warnings ({@link System.Logger} {@code dev.graft}) as {@code graft: warning: ...}. */
+    private static final class WarningsTo extends java.util.logging.Handler {
+        private final PrintWriter err;
+
+        WarningsTo(PrintWriter err) {
+            this.err = err;
+            setLevel(java.util.logging.Level.WARNING);
+        }
+
+        @Override
+        public void publish(java.util.logging.LogRecord r) {
+            if (isLoggable(r)) {
+                err.println("graft: warning: " + r.getMessage());
+                err.flush();
+            }
+        }
+
+        @Override
+        public void flush() {
+            err.flush();
+        }
+
+        @Override
+        public void close() {
+            // the stream belongs to the caller
+        }
     }
 
     /** Reports the version from the build. */

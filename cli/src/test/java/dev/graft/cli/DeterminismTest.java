@@ -16,9 +16,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The determinism matrix: each command that computes (alignment, PLeaS, OTFusion, CLAFusion, LoRA extraction and SVD
- * composition, shared factors, recursive models, RegMean) writes the same bytes, file for file, with one worker
- * thread and with as many as the machine has ({@code graft.threads}), from the same inputs, options and seed.
+ * The determinism matrix: each command that computes (alignment, PLeaS, OTFusion, CLAFusion, LoRA extraction, SVD
+ * composition and export, shared factors, recursive models, RegMean, routed merges: WEMoE, Mediator, upcycled
+ * mixtures; the coefficient search) writes the same bytes, file for file, with one worker thread, two and four
+ * ({@code graft.threads}, or the command's {@code --threads}), from the same inputs, options and seed.
  */
 class DeterminismTest {
     private static final Path HETERO = Path.of("../examples/recipes/heterogeneous").toAbsolutePath();
@@ -56,13 +57,31 @@ class DeterminismTest {
         commands.put("regmean", List.of("merge", "--method", "regmean", "--model", DIGITS.resolve("task_a.onnx"),
                 "--calibration", DIGITS.resolve("task_a_x.npy"), "--model", DIGITS.resolve("task_b.onnx"),
                 "--calibration", DIGITS.resolve("task_b_x.npy"), "-o", "OUT.onnx"));
+        Path decoders = Path.of("../examples/recipes/decoders").toAbsolutePath();
+        commands.put("moe", List.of("moe", DIGITS.resolve("base.onnx"), DIGITS.resolve("task_a.onnx"),
+                DIGITS.resolve("task_b.onnx"), "--calibration", DIGITS.resolve("task_a_x.npy"), "--calibration",
+                DIGITS.resolve("task_b_x.npy"), "-o", "OUT.onnx"));
+        commands.put("moe-mediator", List.of("moe", "--method", "mediator", DIGITS.resolve("base.onnx"),
+                DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"), "--calibration",
+                DIGITS.resolve("task_a_x.npy"), "--calibration", DIGITS.resolve("task_b_x.npy"), "-o", "OUT.onnx"));
+        commands.put("moe-upcycle", List.of("moe", "--method", "upcycle", "--gates", "fitted", "--samples", "40",
+                base, decoders.resolve("optimum/python/model.onnx"), c, "--calibration",
+                decoders.resolve("python_test.txt"), "--calibration", decoders.resolve("c_test.txt"), "--tokenizer",
+                decoders.resolve("tokenizer.json"), "-o", "OUT.onnx"));
+        commands.put("lora-export", List.of("lora", "export", base, "--adapter", adapterA, "--adapter", adapterB,
+                "-o", "OUT/switchable.onnx"));
+        commands.put("search", List.of("search", DIGITS.resolve("task_arithmetic.yaml"), "--tasks",
+                DIGITS.resolve("tasks.yaml"), "--granularity", "layer", "--generations", "2", "--seed", "3",
+                "--threads", "THREADS", "-o", "OUT"));
         for (Map.Entry<String, List<Object>> command : commands.entrySet()) {
             Map<String, byte[]> one = run(command.getKey() + "-1", command.getValue(), "1");
-            Map<String, byte[]> all = run(command.getKey() + "-all", command.getValue(), "");
             assertThat(one).as(command.getKey()).isNotEmpty();
-            assertThat(all.keySet()).as(command.getKey()).isEqualTo(one.keySet());
-            one.forEach((file, bytes) -> assertThat(all.get(file)).as(command.getKey() + ": " + file)
-                    .isEqualTo(bytes));
+            for (String threads : new String[] {"2", "4"}) {
+                Map<String, byte[]> other = run(command.getKey() + "-" + threads, command.getValue(), threads);
+                assertThat(other.keySet()).as(command.getKey()).isEqualTo(one.keySet());
+                one.forEach((file, bytes) -> assertThat(other.get(file))
+                        .as(command.getKey() + " with " + threads + " threads: " + file).isEqualTo(bytes));
+            }
         }
     }
 
@@ -71,7 +90,8 @@ class DeterminismTest {
         Path out = dir.resolve(name);
         List<Object> actual = new ArrayList<>();
         for (Object a : args) {
-            actual.add(a instanceof String s && s.startsWith("OUT") ? out.resolveSibling(name + s.substring(3)) : a);
+            actual.add(a instanceof String s && s.startsWith("OUT") ? out.resolveSibling(name + s.substring(3))
+                    : a.equals("THREADS") ? threads : a);
         }
         String before = System.getProperty("graft.threads");
         System.setProperty("graft.threads", threads);

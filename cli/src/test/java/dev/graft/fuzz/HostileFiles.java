@@ -41,10 +41,20 @@ final class HostileFiles {
 
     /** Writes {@code bytes} to {@code name} in a fresh folder and has {@code reader} read it. */
     static void check(byte[] bytes, String name, Reader reader) {
+        check(bytes, java.util.Map.of(name, bytes), name, reader);
+    }
+
+    /**
+     * Writes each of {@code files} (name to contents) into a fresh folder and has {@code reader} read {@code name}
+     * among them (a model and its external data file); {@code bytes} is the input they were cut from.
+     */
+    static void check(byte[] bytes, java.util.Map<String, byte[]> files, String name, Reader reader) {
         Path folder;
         try {
             folder = Files.createTempDirectory("graft-fuzz").toAbsolutePath();
-            Files.write(folder.resolve(name), bytes);
+            for (java.util.Map.Entry<String, byte[]> f : files.entrySet()) {
+                Files.write(folder.resolve(f.getKey()), f.getValue());
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -13,8 +13,9 @@ import dev.graft.onnx.Weight;
 import dev.graft.recipe.Recipes;
 
 /**
- * Coverage-guided fuzz targets (Jazzer), one per reader of a file a user may get from a stranger: ONNX models, numpy
- * arrays, safetensors, PEFT adapter configs, ONNX Runtime adapter files, recipes, task files and text. Each reads its
+ * Coverage-guided fuzz targets (Jazzer), one per reader of a file a user may get from a stranger: ONNX models (inline
+ * and with external data), numpy arrays, safetensors, PEFT adapter configs, ONNX Runtime adapter files, recipes, task
+ * files, text and tokenizers. Each reads its
  * input as far as a command would (an ONNX model: every weight's values and the graph index) under {@link
  * HostileFiles}' rules: return or throw a Graft exception naming the file, in bounded time and memory. In a normal
  * build each target replays its committed inputs ({@code
@@ -34,6 +35,34 @@ class ReaderFuzzTest {
                 }
             }
         });
+    }
+
+    /**
+     * A model with external data: the input's first four bytes (little-endian) are the model file's length, the model
+     * file follows and the rest is {@code model.onnx.data}; every weight read as for {@link #onnxModel}.
+     */
+    @FuzzTest
+    void externalData(byte[] data) {
+        int n = data.length < 4 ? 0 : (int) Math.min(data.length - 4L,
+                java.nio.ByteBuffer.wrap(data, 0, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt() & 0xffffffffL);
+        int from = Math.min(4, data.length);
+        HostileFiles.check(data, java.util.Map.of("model.onnx", java.util.Arrays.copyOfRange(data, from, from + n),
+                "model.onnx.data", java.util.Arrays.copyOfRange(data, from + n, data.length)), "model.onnx", file -> {
+                    try (OnnxModel m = OnnxModel.open(file)) {
+                        for (Weight w : m.weights()) {
+                            if (w.type().isFloatingPoint()) {
+                                w.toFloats();
+                            }
+                        }
+                    }
+                });
+    }
+
+    /** A Hugging Face {@code tokenizer.json}, used to tokenise a sentence and a pair as text calibration does. */
+    @FuzzTest
+    void tokenizer(byte[] data) {
+        HostileFiles.check(data, "tokenizer.json", file -> dev.graft.data.Calibration.texts("fuzz",
+                java.util.List.of("Graft merges models.", "a pair\tof texts"), file, 32));
     }
 
     @FuzzTest
