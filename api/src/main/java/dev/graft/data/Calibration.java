@@ -105,6 +105,7 @@ public final class Calibration {
      */
     public static Calibration texts(String source, List<String> texts, Path tokenizer, int maxTokens) {
         List<Tokens> samples = new ArrayList<>();
+        TokenizerFile.check(tokenizer);
         try (HuggingFaceTokenizer t = HuggingFaceTokenizer.builder().optTokenizerPath(tokenizer)
                 .optMaxLength(maxTokens).optTruncation(true).optPadding(false).build()) {
             for (int i = 0; i < texts.size(); i++) {
