@@ -306,13 +306,16 @@ public final class OnnxWriter implements AutoCloseable {
                 }
             }
             Path finalData = absolute.resolveSibling(dataName);
-            try (TargetLock lock = TargetLock.of(absolute)) { // another run's model never meets this run's data
+            TargetLock lock = TargetLock.of(absolute); // another run's model never meets this run's data
+            try {
                 if (tmpData != null) {
                     tmpData.moveTo(finalData);
                 } else {
                     Files.deleteIfExists(finalData); // a stale data file of an earlier external write
                 }
                 tmpModel.moveTo(absolute);
+            } finally {
+                lock.close();
             }
             committed = true;
             close(tmpModel, tmpData);
