@@ -75,12 +75,12 @@ public final class Checkpoint implements AutoCloseable {
         for (Map.Entry<String, JsonNode> e : map.properties()) {
             String shard = e.getValue().asText();
             Path folder = index.toAbsolutePath().getParent().normalize();
+            InsideFolder.resolve(folder, shard, index); // not absolute, no '..', no link out
             Path file = folder.resolve(shard).normalize();
             if (!folder.equals(file.getParent())) {
-                throw new AdapterFormatException(index, e.getKey(), "names shard '" + shard + "' outside the "
-                        + "index's folder");
+                throw new AdapterFormatException(index, e.getKey(), "names shard '" + shard + "' in a subfolder "
+                        + "(expected it beside the index)");
             }
-            InsideFolder.resolve(folder, shard, index); // nor out through a link
             Safetensors s = shards.computeIfAbsent(shard, k -> {
                 Safetensors opened = Safetensors.open(file);
                 files.add(opened);

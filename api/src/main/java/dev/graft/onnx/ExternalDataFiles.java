@@ -40,23 +40,12 @@ final class ExternalDataFiles implements AutoCloseable {
         if (location == null || location.isEmpty()) {
             throw new ModelFormatException(modelFile, tensor, "external data without a 'location'");
         }
-        if (location.indexOf('\0') >= 0) {
-            throw new UnsafeExternalDataException(modelFile, tensor,
-                    "external data location contains a NUL character");
+        String escape = InsideFolder.escape(location);
+        if (escape != null) {
+            throw new UnsafeExternalDataException(modelFile, tensor, "external data location '" + location + "' "
+                    + escape + " (expected a path inside the model's folder)");
         }
         Path relative = Path.of(location);
-        if (relative.isAbsolute() || location.startsWith("/") || location.startsWith("\\")
-                || location.matches("^[A-Za-z]:.*")) {
-            throw new UnsafeExternalDataException(modelFile, tensor, "external data location '" + location
-                    + "' is absolute (expected a path relative to the model's folder)");
-        }
-        for (Path part : relative) {
-            String p = part.toString();
-            if (p.equals("..") || p.contains("\\..") || p.contains("..\\")) {
-                throw new UnsafeExternalDataException(modelFile, tensor, "external data location '" + location
-                        + "' contains '..' (expected a path inside the model's folder)");
-            }
-        }
         Path real;
         try {
             real = realFolder.resolve(relative).toRealPath();

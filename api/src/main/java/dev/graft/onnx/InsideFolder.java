@@ -24,17 +24,12 @@ public final class InsideFolder {
      * @throws UnsafePathException if {@code name} is absolute, has a {@code ..} component, or leads out through a link
      */
     public static Path resolve(Path folder, String name, Path namedBy) {
+        String escape = escape(name);
+        if (escape != null) {
+            throw new UnsafePathException(namedBy, null, "names '" + name + "', which " + escape + " (expected a file "
+                    + "in " + folder + ")");
+        }
         Path relative = Path.of(name);
-        if (relative.isAbsolute() || name.startsWith("/") || name.startsWith("\\") || name.matches("^[A-Za-z]:.*")) {
-            throw new UnsafePathException(namedBy, null, "names '" + name + "', an absolute path (expected a file in "
-                    + folder + ")");
-        }
-        for (Path part : relative) {
-            if (part.toString().equals("..")) {
-                throw new UnsafePathException(namedBy, null, "names '" + name + "', which leaves its folder through "
-                        + "'..' (expected a file in " + folder + ")");
-            }
-        }
         Path real;
         Path realFolder;
         try {
@@ -50,6 +45,26 @@ public final class InsideFolder {
                     + " through a link (to " + real + ")");
         }
         return real;
+    }
+
+    /**
+     * Why {@code name} would leave its folder before any link is followed ("is absolute", "contains '..'", "contains a
+     * NUL character"), or null if it would not.
+     */
+    static String escape(String name) {
+        if (name.indexOf('\0') >= 0) {
+            return "contains a NUL character";
+        }
+        if (name.startsWith("/") || name.startsWith("\\") || name.matches("^[A-Za-z]:.*") || Path.of(name).isAbsolute()) {
+            return "is absolute";
+        }
+        for (Path part : Path.of(name)) {
+            String p = part.toString();
+            if (p.equals("..") || p.contains("\\..") || p.contains("..\\")) {
+                return "contains '..'";
+            }
+        }
+        return null;
     }
 
     /**

@@ -25,21 +25,24 @@ import dev.graft.recipe.Recipes;
 class ReaderFuzzTest {
     @FuzzTest
     void onnxModel(byte[] data) {
-        HostileFiles.check(data, "model.onnx", file -> {
-            try (OnnxModel m = OnnxModel.open(file)) {
-                GraphIndex.of(m);
-                for (Weight w : m.weights()) {
-                    if (w.type().isFloatingPoint()) {
-                        w.toFloats();
-                    }
+        HostileFiles.check(data, "model.onnx", ReaderFuzzTest::readModel);
+    }
+
+    /** Opens a model as {@code graft inspect} would: the graph index and every floating-point weight's values. */
+    private static void readModel(java.nio.file.Path file) {
+        try (OnnxModel m = OnnxModel.open(file)) {
+            GraphIndex.of(m);
+            for (Weight w : m.weights()) {
+                if (w.type().isFloatingPoint()) {
+                    w.toFloats();
                 }
             }
-        });
+        }
     }
 
     /**
      * A model with external data: the input's first four bytes (little-endian) are the model file's length, the model
-     * file follows and the rest is {@code model.onnx.data}; every weight read as for {@link #onnxModel}.
+     * file follows and the rest is {@code model.onnx.data}; read as {@link #onnxModel} reads.
      */
     @FuzzTest
     void externalData(byte[] data) {
@@ -47,15 +50,8 @@ class ReaderFuzzTest {
                 java.nio.ByteBuffer.wrap(data, 0, 4).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt() & 0xffffffffL);
         int from = Math.min(4, data.length);
         HostileFiles.check(data, java.util.Map.of("model.onnx", java.util.Arrays.copyOfRange(data, from, from + n),
-                "model.onnx.data", java.util.Arrays.copyOfRange(data, from + n, data.length)), "model.onnx", file -> {
-                    try (OnnxModel m = OnnxModel.open(file)) {
-                        for (Weight w : m.weights()) {
-                            if (w.type().isFloatingPoint()) {
-                                w.toFloats();
-                            }
-                        }
-                    }
-                });
+                "model.onnx.data", java.util.Arrays.copyOfRange(data, from + n, data.length)), "model.onnx",
+                ReaderFuzzTest::readModel);
     }
 
     /** A Hugging Face {@code tokenizer.json}, used to tokenise a sentence and a pair as text calibration does. */
