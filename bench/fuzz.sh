@@ -10,12 +10,12 @@ duration="${1:-10m}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(onnxModel externalData npy safetensors peftConfig onnxAdapter recipe taskFile text tokenizer)
+  targets=(onnxModel externalData checkpointIndex npy safetensors peftConfig onnxAdapter recipe taskFile taskData text tokenizer searchCheckpoint)
 fi
 cd "$root"
 mvn -B -q -DskipTests install >/dev/null
 for t in "${targets[@]}"; do
   echo "== $t ($duration)"
   JAZZER_FUZZ=1 mvn -B -o -pl cli surefire:test -Dtest="ReaderFuzzTest#$t" -Djazzer.max_duration="$duration" \
-    | grep -E "^#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs|FuzzTestFinding" || true
+    2>&1 | grep -E "^#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs|FuzzTestFinding|^==[0-9]+== ERROR|crash-" || true
 done

@@ -154,6 +154,8 @@ public final class LoraExtract {
             List<Uncaptured> uncaptured = uncaptured(mb, mf, carried);
             PeftConfig config = PeftConfig.unitScale(ranks, List.copyOf(modules.keySet()),
                     biases.isEmpty() ? "none" : "lora_only");
+            mb.checkUnchanged(null); // what was read from the mappings is what the files hold
+            mf.checkUnchanged(null);
             new PeftAdapter(config, modules, biases).write(folder);
             return new Report(base.toString(), fineTuned.toString(), report, uncaptured);
         }

@@ -165,6 +165,8 @@ public final class LoraShare {
                 throw new GraftException(fineTuned, null, "has the same dense weights as " + base
                         + ": there is no update to share");
             }
+            mb.checkUnchanged(null); // what was read from the mappings is what the files hold
+            mf.checkUnchanged(null);
             return updates;
         }
     }

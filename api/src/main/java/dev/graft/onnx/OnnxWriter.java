@@ -307,6 +307,8 @@ public final class OnnxWriter implements AutoCloseable {
             }
             Path finalData = absolute.resolveSibling(dataName);
             TargetLock lock = TargetLock.of(absolute); // another run's model never meets this run's data
+            // the previous model's data, kept under a second name until this model is in place
+            TemporaryFile previous = TemporaryFile.linkBeside(finalData);
             try {
                 if (tmpData != null) {
                     tmpData.moveTo(finalData);
@@ -314,14 +316,37 @@ public final class OnnxWriter implements AutoCloseable {
                     Files.deleteIfExists(finalData); // a stale data file of an earlier external write
                 }
                 tmpModel.moveTo(absolute);
+            } catch (IOException e) {
+                restore(previous, finalData, e);
+                throw e;
             } finally {
                 lock.close();
+                if (previous != null) {
+                    previous.close();
+                }
             }
             committed = true;
             close(tmpModel, tmpData);
             return WrittenFiles.of(tmpData == null ? List.of(absolute) : List.of(absolute, finalData));
         } catch (IOException e) {
             throw new GraftIoException(target, "written", e);
+        }
+    }
+
+    /**
+     * Puts {@code previous} (a link to the data file there was before, or null if there was none) back as {@code data}
+     * after the model could not be moved into place, so that the previous model keeps its data; a failure here is
+     * added to {@code cause}.
+     */
+    private static void restore(TemporaryFile previous, Path data, IOException cause) {
+        try {
+            if (previous == null) {
+                Files.deleteIfExists(data); // this run's data, which no model reads
+            } else {
+                previous.moveTo(data);
+            }
+        } catch (IOException e) {
+            cause.addSuppressed(e);
         }
     }
 

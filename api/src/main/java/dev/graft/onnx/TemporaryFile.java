@@ -102,6 +102,33 @@ public final class TemporaryFile implements AutoCloseable {
     }
 
     /**
+     * A second, locked name for {@code file} under a temporary name beside it (a hard link: no bytes copied), so that
+     * it can be {@linkplain #moveTo moved} back after {@code file} is replaced; closing it removes the name only. Null
+     * if there is no such file or the file system cannot link it. A link a killed run leaves is removed by the next
+     * write, as any stale temporary file is.
+     */
+    static TemporaryFile linkBeside(Path file) throws IOException {
+        if (!Files.isRegularFile(file, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return null;
+        }
+        Path link = file.resolveSibling(prefix(file.getFileName().toString())
+                + Long.toUnsignedString(java.util.concurrent.ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
+        try {
+            Files.createLink(link, file);
+        } catch (UnsupportedOperationException | java.nio.file.FileSystemException e) {
+            return null; // no hard links here: the previous file cannot be kept
+        }
+        try {
+            FileChannel ch = FileChannel.open(link, StandardOpenOption.WRITE);
+            ch.lock();
+            return new TemporaryFile(link, ch);
+        } catch (IOException e) {
+            Files.deleteIfExists(link);
+            return null; // not writable by this user: not kept
+        }
+    }
+
+    /**
      * Removes the temporary files of {@code name} in {@code folder} that no live writer holds; returns them.
      */
     static List<Path> removeStale(Path folder, String name) throws IOException {

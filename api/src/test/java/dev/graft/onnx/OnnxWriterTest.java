@@ -205,6 +205,51 @@ class OnnxWriterTest {
         }
     }
 
+    /**
+     * When the model cannot be moved into place after its data file was (here a folder that is not empty appears
+     * at the target while the tensors are written), the data file there before is put back, byte for byte, or this
+     * run's data removed if there was none; no temporary file or link stays.
+     */
+    @Test
+    void aModelThatCannotBeMovedInLeavesThePreviousDataFile() throws IOException {
+        Path in = TinyModels.save(TinyModels.mlp(12), dir.resolve("in.onnx"));
+        WriteOptions external = WriteOptions.defaults().withLayout(WriteOptions.Layout.EXTERNAL).withInlineBelow(0);
+        for (boolean hadData : new boolean[] {true, false}) {
+            Path folder = Files.createDirectories(dir.resolve("had-data-" + hadData));
+            Path out = folder.resolve("out.onnx");
+            byte[] previous = "the previous model's data".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            if (hadData) {
+                Files.write(folder.resolve("out.onnx.data"), previous);
+            }
+            for (WriteOptions options : new WriteOptions[] {external, WriteOptions.defaults()}) {
+                try (OnnxModel m = OnnxModel.open(in)) {
+                    List<OutputTensor> tensors = copies(m);
+                    int k = tensors.size() - 1;
+                    while (!m.initializers().get(k).type().isFloatingPoint()) {
+                        k--;
+                    }
+                    Weight last = m.initializers().get(k);
+                    tensors.set(k, OutputTensor.like(last, last.type(), () -> {
+                        Files.createDirectories(out.resolve("in-the-way"));
+                        return last.toFloats();
+                    }));
+                    assertThatThrownBy(() -> OnnxWriter.write(m.proto(), tensors, out, options))
+                            .isInstanceOf(GraftException.class).hasMessageContaining(out.toString());
+                }
+                try (Stream<Path> files = Files.list(folder)) {
+                    assertThat(files.map(p -> p.getFileName().toString())).as(options.layout().toString())
+                            .containsExactlyInAnyOrder(hadData ? new String[] {"out.onnx", "out.onnx.data"}
+                                    : new String[] {"out.onnx"});
+                }
+                if (hadData) {
+                    assertThat(Files.readAllBytes(folder.resolve("out.onnx.data"))).isEqualTo(previous);
+                }
+                Files.delete(out.resolve("in-the-way"));
+                Files.delete(out);
+            }
+        }
+    }
+
     @Test
     void wrongDataSizeIsRefused() {
         Path in = TinyModels.save(TinyModels.mlp(11), dir.resolve("in.onnx"));

@@ -32,7 +32,8 @@ public final class CmaEs {
      * @param sigma      the initial step size σ₀ (in the coefficients' units; a third to a sixth of the range)
      * @param lower      lower bounds (same length as {@code initial}; {@code -Infinity} for none)
      * @param upper      upper bounds ({@code +Infinity} for none)
-     * @param population candidates per generation λ (0 for the default {@code 4 + ⌊3 ln n⌋})
+     * @param population candidates per generation λ (0 for the default {@code 4 + ⌊3 ln n⌋}; at most
+     *                   {@value CmaEs#MAX_POPULATION})
      * @param seed       the seed of every generation's draws
      */
     public record Settings(double[] initial, double sigma, double[] lower, double[] upper, int population, long seed) {
@@ -55,8 +56,9 @@ public final class CmaEs {
                             + " must lie in [" + lower[i] + ", " + upper[i] + "] and the bounds must differ");
                 }
             }
-            if (population < 0 || population == 1) {
-                throw new InvalidSettingException("population must be 0 (default) or at least 2, got " + population);
+            if (population < 0 || population == 1 || population > MAX_POPULATION) {
+                throw new InvalidSettingException("population must be 0 (default) or from 2 to " + MAX_POPULATION
+                        + ", got " + population);
             }
         }
 
@@ -89,6 +91,9 @@ public final class CmaEs {
     public record State(int generation, long evaluations, double[] mean, double sigma, double[][] covariance,
                         double[] pathC, double[] pathSigma, double[] best, double bestCost) {
     }
+
+    /** The largest population a search may have (each candidate is a full evaluation). */
+    public static final int MAX_POPULATION = 100_000;
 
     private final Settings settings;
     private final int n;
@@ -151,13 +156,15 @@ public final class CmaEs {
         decompose();
     }
 
-    /** A search resumed from a checkpoint {@code state} of a search with the same {@code settings}. */
+    /**
+     * A search resumed from a checkpoint {@code state} of a search with the same {@code settings}.
+     *
+     * @throws InvalidSettingException if the state is not one of such a search: a vector or the covariance of another
+     *                                 size, a value not finite, a covariance not symmetric, a negative count
+     */
     public static CmaEs resume(Settings settings, State state) {
+        check(state, settings.initial().length); // before anything of the settings' size is allocated
         CmaEs s = new CmaEs(settings);
-        if (state.mean().length != s.n) {
-            throw new InvalidSettingException("the checkpoint is of a search over " + state.mean().length
-                    + " coefficients, not " + s.n);
-        }
         s.generation = state.generation();
         s.evaluations = state.evaluations();
         s.mean = state.mean().clone();
@@ -169,6 +176,43 @@ public final class CmaEs {
         s.bestCost = state.bestCost();
         s.decompose();
         return s;
+    }
+
+    private static void check(State state, int n) {
+        if (state.mean() == null || state.mean().length != n) {
+            throw new InvalidSettingException("the checkpoint is of a search over "
+                    + (state.mean() == null ? "no" : String.valueOf(state.mean().length)) + " coefficients, not " + n);
+        }
+        double[][] vectors = {state.mean(), state.pathC(), state.pathSigma(), state.best()};
+        String[] names = {"mean", "pathC", "pathSigma", "best"};
+        for (int k = 0; k < vectors.length; k++) {
+            if (vectors[k] == null && k < 3 || vectors[k] != null && vectors[k].length != n) {
+                throw new InvalidSettingException("the state's " + names[k] + " must have " + n + " values");
+            }
+            if (vectors[k] != null && !Arrays.stream(vectors[k]).allMatch(Double::isFinite)) {
+                throw new InvalidSettingException("the state's " + names[k] + " has a value that is not finite");
+            }
+        }
+        double[][] c = state.covariance();
+        if (c == null || c.length != n || Arrays.stream(c).anyMatch(row -> row == null || row.length != n)) {
+            throw new InvalidSettingException("the state's covariance must be " + n + " × " + n);
+        }
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j <= i; j++) {
+                double a = c[i][j];
+                double b = c[j][i];
+                if (!Double.isFinite(a) || !Double.isFinite(b) || Math.abs(a - b) > 1e-9 * (Math.abs(a) + Math.abs(b))) {
+                    throw new InvalidSettingException("the state's covariance is not finite and symmetric at (" + i
+                            + ", " + j + ")");
+                }
+            }
+        }
+        if (!(state.sigma() > 0) || Double.isInfinite(state.sigma()) || state.generation() < 0
+                || state.evaluations() < 0 || Double.isNaN(state.bestCost())) {
+            throw new InvalidSettingException("the state's sigma, generation, evaluations or best cost is out of "
+                    + "range (" + state.sigma() + ", " + state.generation() + ", " + state.evaluations() + ", "
+                    + state.bestCost() + ")");
+        }
     }
 
     /** Candidates per generation. */

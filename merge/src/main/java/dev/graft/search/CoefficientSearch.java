@@ -1,6 +1,7 @@
 package dev.graft.search;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.graft.GraftException;
 import dev.graft.GraftIoException;
 import dev.graft.InvalidSettingException;
 import dev.graft.eval.Candidate;
@@ -74,6 +75,47 @@ public final class CoefficientSearch {
     /** A checkpoint: what was searched, the strategy's settings and state, and the generations so far. */
     public record Checkpoint(String objective, String space, CmaEs.Settings settings, CmaEs.State state,
                              List<Generation> generations) {
+        /**
+         * Reads a checkpoint {@link #checkpoint(Path) written by a search}, checked whole: every field present, the
+         * state's vectors and covariance of the settings' size, finite and the covariance symmetric (a resumed search
+         * cannot fail on it halfway), each generation's best of that size.
+         *
+         * @throws GraftException   naming the file if it is not such a checkpoint
+         * @throws GraftIoException if it cannot be read
+         */
+        public static Checkpoint read(Path file) {
+            Checkpoint c;
+            try {
+                c = new ObjectMapper().readValue(file.toFile(), Checkpoint.class);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                throw new GraftException(file, null, "is not a search checkpoint (" + e.getOriginalMessage()
+                        + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr() + ", column "
+                        + e.getLocation().getColumnNr()) + "): remove it to start anew");
+            } catch (IOException e) {
+                throw new GraftIoException(file, "read as a search checkpoint", e);
+            }
+            String missing = c == null ? "everything" : c.objective() == null ? "objective" : c.space() == null
+                    ? "space" : c.settings() == null ? "settings" : c.state() == null ? "state"
+                    : c.generations() == null || c.generations().contains(null) ? "generations" : null;
+            if (missing != null) {
+                throw new GraftException(file, null, "is not a search checkpoint (no " + missing + "): remove it to "
+                        + "start anew");
+            }
+            try {
+                CmaEs.resume(c.settings(), c.state());
+            } catch (InvalidSettingException e) {
+                throw new GraftException(file, null, "is not a search checkpoint (" + e.getMessage() + "): remove "
+                        + "it to start anew", e);
+            }
+            int n = c.settings().initial().length;
+            for (Generation g : c.generations()) {
+                if (g.best() == null || g.best().length != n) {
+                    throw new GraftException(file, null, "is not a search checkpoint (generation " + g.generation()
+                            + " has no best of " + n + " coefficients): remove it to start anew");
+                }
+            }
+            return c;
+        }
     }
 
     /**
@@ -324,7 +366,7 @@ public final class CoefficientSearch {
         CmaEs es = new CmaEs(settings);
         ObjectMapper json = new ObjectMapper();
         if (checkpoint != null && Files.exists(checkpoint)) { // continues with the settings it started with
-            Checkpoint saved = read(json);
+            Checkpoint saved = read();
             settings = saved.settings();
             es = CmaEs.resume(settings, saved.state());
             log.addAll(saved.generations());
@@ -417,24 +459,16 @@ public final class CoefficientSearch {
         return costs;
     }
 
-    private Checkpoint read(ObjectMapper json) {
-        try {
-            Checkpoint saved = json.readValue(checkpoint.toFile(), Checkpoint.class);
-            if (saved.state().mean().length != space.size() || !saved.objective().equals(name(objective()))
-                    || !saved.space().equals(space.describe())) {
-                throw new InvalidSettingException("checkpoint " + checkpoint + " is of another search ("
-                        + saved.objective() + ", " + saved.space() + ", " + saved.state().mean().length
-                        + " numbers; this one: " + name(objective()) + ", " + space.describe() + ", " + space.size()
-                        + "): remove it to start anew");
-            }
-            return saved;
-        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new dev.graft.GraftException(checkpoint, null, "is not a search checkpoint ("
-                    + e.getOriginalMessage() + (e.getLocation() == null ? "" : " at line " + e.getLocation().getLineNr()
-                    + ", column " + e.getLocation().getColumnNr()) + "): remove it to start anew");
-        } catch (IOException e) {
-            throw new GraftIoException(checkpoint, "read as a search checkpoint", e);
+    private Checkpoint read() {
+        Checkpoint saved = Checkpoint.read(checkpoint);
+        if (saved.state().mean().length != space.size() || !saved.objective().equals(name(objective()))
+                || !saved.space().equals(space.describe())) {
+            throw new InvalidSettingException("checkpoint " + checkpoint + " is of another search ("
+                    + saved.objective() + ", " + saved.space() + ", " + saved.state().mean().length
+                    + " numbers; this one: " + name(objective()) + ", " + space.describe() + ", " + space.size()
+                    + "): remove it to start anew");
         }
+        return saved;
     }
 
     private static String name(Enum<?> e) {

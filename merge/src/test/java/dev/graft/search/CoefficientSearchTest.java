@@ -190,7 +190,40 @@ class CoefficientSearchTest {
                     .isInstanceOf(InvalidSettingException.class).hasMessageContaining("of another search (entropy");
             assertThat(resumed.coefficients()).containsExactly(r.coefficients());
             assertThat(resumed.generations()).hasSize(13);
+            checkpointsThatDoNotFitAreRefused(checkpoint);
         }
+    }
+
+    /**
+     * A checkpoint that parses but does not hold one whole search (a covariance row short, a path missing, a value
+     * not finite, a population no search could run) is refused naming the file before anything is allocated from it.
+     */
+    private void checkpointsThatDoNotFitAreRefused(Path written) {
+        String good;
+        try {
+            good = Files.readString(written);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        assertThat(CoefficientSearch.Checkpoint.read(written).state().mean()).hasSize(3);
+        Map<String, String> damage = Map.of(
+                "covariance", good.replaceFirst("\"covariance\" : \\[ \\[ [^]]*\\]", "\"covariance\" : [ [ 1.0 ]"),
+                "pathC", good.replaceFirst("\"pathC\" : \\[[^]]*\\]", "\"pathC\" : null"),
+                "not finite", good.replaceFirst("\"sigma\" : [0-9.eE-]+,\\s*\"covariance", "\"sigma\" : -1.0, \"covariance"),
+                "population", good.replaceFirst("\"population\" : [0-9]+", "\"population\" : 2000000000"),
+                "generations", good.replaceFirst("\"generations\" : \\[", "\"generations\" : [ null, "));
+        damage.forEach((what, text) -> {
+            assertThat(text).as(what).isNotEqualTo(good);
+            Path bad = dir.resolve("bad-" + what.replace(' ', '-') + ".json");
+            try {
+                Files.writeString(bad, text);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            assertThatThrownBy(() -> CoefficientSearch.Checkpoint.read(bad)).as(what)
+                    .isInstanceOf(dev.graft.GraftException.class).hasMessageContaining(bad.toString())
+                    .hasMessageContaining("is not a search checkpoint").hasMessageContaining("remove it to start anew");
+        });
     }
 
     /**
