@@ -7,11 +7,12 @@ import java.util.Map;
 
 /**
  * Diagnostics of all tensors of one layer (or of the tensors outside numbered layers): each task vector's
- * norm over the layer, the size-weighted sign-conflict rate and trimmed fraction, and the mean cosine
- * similarity over model pairs (of the layer's concatenated task vectors).
+ * norm over the layer, the size-weighted sign-conflict rate, each model's outvoted and trimmed fractions, the
+ * mean cosine similarity over model pairs and the pairwise cosines (of the layer's concatenated task vectors).
  */
 public record LayerSummary(String layer, int tensors, long size, List<Double> norms, Double signConflict,
-                           List<Double> trimmed, Double meanCosine) {
+                           List<Double> outvoted, List<Double> trimmed, Double meanCosine,
+                           List<List<Double>> cosines) {
 
     /** Groups tensor diagnostics by layer, in order of first appearance. */
     public static List<LayerSummary> of(List<TensorDiagnostics> tensors) {
@@ -29,6 +30,8 @@ public record LayerSummary(String layer, int tensors, long size, List<Double> no
         double[][] dots = new double[m][m];
         double[] trimmedWeighted = new double[m];
         boolean[] hasTrim = new boolean[m];
+        double[] outvotedWeighted = new double[m];
+        boolean[] hasOutvoted = new boolean[m];
         long size = 0;
         double conflicts = 0;
         boolean hasConflict = false;
@@ -44,6 +47,11 @@ public record LayerSummary(String layer, int tensors, long size, List<Double> no
                     trimmedWeighted[a] += t * d.size();
                     hasTrim[a] = true;
                 }
+                Double o = d.outvoted() == null ? null : d.outvoted().get(a);
+                if (o != null) {
+                    outvotedWeighted[a] += o * d.size();
+                    hasOutvoted[a] = true;
+                }
             }
             if (d.signConflict() != null) {
                 conflicts += d.signConflict() * d.size();
@@ -52,22 +60,28 @@ public record LayerSummary(String layer, int tensors, long size, List<Double> no
         }
         List<Double> norms = new ArrayList<>();
         List<Double> trimmed = new ArrayList<>();
+        List<Double> outvoted = new ArrayList<>();
         for (int a = 0; a < m; a++) {
             norms.add(Math.sqrt(dots[a][a]));
             trimmed.add(hasTrim[a] ? trimmedWeighted[a] / size : null);
+            outvoted.add(hasOutvoted[a] ? outvotedWeighted[a] / size : null);
         }
         double cosSum = 0;
         int pairs = 0;
+        List<List<Double>> cosines = new ArrayList<>();
         for (int a = 0; a < m; a++) {
-            for (int c = a + 1; c < m; c++) {
+            List<Double> row = new ArrayList<>();
+            for (int c = 0; c < m; c++) {
                 double denom = norms.get(a) * norms.get(c);
-                if (denom > 0) {
+                row.add(denom > 0 ? dots[a][c] / denom : null);
+                if (denom > 0 && c > a) {
                     cosSum += dots[a][c] / denom;
                     pairs++;
                 }
             }
+            cosines.add(row);
         }
-        return new LayerSummary(name, list.size(), size, norms, hasConflict ? conflicts / size : null, trimmed,
-                pairs == 0 ? null : cosSum / pairs);
+        return new LayerSummary(name, list.size(), size, norms, hasConflict ? conflicts / size : null, outvoted,
+                trimmed, pairs == 0 ? null : cosSum / pairs, cosines);
     }
 }

@@ -6,8 +6,9 @@ import java.util.List;
 
 /**
  * Accumulates the task-vector part of {@link TensorDiagnostics} over one tensor, block by block: the dot
- * products of every pair of task vectors {@code δᵢ = θᵢ − θ₀} (giving norms and cosines) and the number of
- * entries where two of them are non-zero with opposite signs. A merge method that computes task vectors in
+ * products of every pair of task vectors {@code δᵢ = θᵢ − θ₀} (giving norms and cosines), the number of
+ * entries where two of them are non-zero with opposite signs, and for each the number of entries where it has
+ * the opposite sign to {@code Σᵢ δᵢ} (it is outvoted). A merge method that computes task vectors in
  * cache-sized blocks feeds them here as it goes ({@link MergeMethod#recordsTaskVectors}); otherwise
  * {@link #of} makes the blocks itself. Blocks of {@link #BLOCK} entries from the tensor's start give the same
  * result either way.
@@ -27,6 +28,9 @@ public final class TaskVectorStats {
     private final float[] largest = new float[BLOCK];
     private final float[] smallest = new float[BLOCK];
     private final float[] conflictLanes = new float[BLOCK];
+    private final float[] total = new float[BLOCK];
+    private final float[][] outvotedLanes;
+    private final double[] outvoted;
     private double conflicts;
     private long size;
     private int pending;
@@ -41,6 +45,8 @@ public final class TaskVectorStats {
         this.taskVectors = taskVectors;
         this.dots = new double[models][models];
         this.lanes = new float[models][models][];
+        this.outvotedLanes = new float[models][BLOCK];
+        this.outvoted = new double[models];
         for (int a = 0; a < models; a++) {
             for (int c = a; c < models; c++) {
                 lanes[a][c] = new float[BLOCK];
@@ -112,6 +118,20 @@ public final class TaskVectorStats {
             for (int j = 0; j < len; j++) {
                 conflictLanes[j] += step(Math.min(largest[j], -smallest[j]));
             }
+            System.arraycopy(vectors[0], 0, total, 0, len);
+            for (int a = 1; a < models; a++) {
+                float[] v = vectors[a];
+                for (int j = 0; j < len; j++) {
+                    total[j] += v[j];
+                }
+            }
+            for (int a = 0; a < models; a++) {
+                float[] v = vectors[a];
+                float[] lane = outvotedLanes[a];
+                for (int j = 0; j < len; j++) {
+                    lane[j] += step(-v[j] * total[j]);
+                }
+            }
         }
         if (++pending == BLOCKS_PER_FLUSH) {
             flush();
@@ -126,6 +146,9 @@ public final class TaskVectorStats {
             }
         }
         conflicts += sum(conflictLanes); // exact: whole numbers below 2^24
+        for (int a = 0; a < models; a++) {
+            outvoted[a] += sum(outvotedLanes[a]);
+        }
         pending = 0;
     }
 
@@ -160,7 +183,12 @@ public final class TaskVectorStats {
             }
             cosines.add(row);
         }
-        return new TensorDiagnostics(tensor, layer, size, norms, cosines,
-                !taskVectors || models < 2 ? null : conflicts / size, Collections.nCopies(models, null));
+        boolean signs = taskVectors && models >= 2;
+        List<Double> outvotedShares = new ArrayList<>();
+        for (int a = 0; a < models; a++) {
+            outvotedShares.add(signs ? outvoted[a] / size : null);
+        }
+        return new TensorDiagnostics(tensor, layer, size, norms, cosines, signs ? conflicts / size : null,
+                outvotedShares, Collections.nCopies(models, null));
     }
 }

@@ -4,16 +4,19 @@ import java.util.List;
 
 /**
  * Why a merge of one tensor came out as it did. For merges with a base: each task vector's L2 norm
- * {@code ‖θᵢ − θ₀‖}, the pairwise cosine similarities between task vectors, and the sign-conflict rate (the
+ * {@code ‖θᵢ − θ₀‖}, the pairwise cosine similarities between task vectors, the sign-conflict rate (the
  * fraction of entries where two task vectors are non-zero with opposite signs: the interference TIES
- * resolves); for sparsifying methods, the fraction of each task vector's entries set to zero. Values that do
- * not apply are null.
+ * resolves) and, per model, the fraction of entries where its task vector is outvoted: non-zero with the
+ * opposite sign to the sum of all task vectors (the sign TIES elects, before trimming; those entries are left
+ * out of TIES's disjoint mean); for sparsifying methods, the fraction of each task vector's entries set to
+ * zero. Values that do not apply are null.
  */
 public record TensorDiagnostics(String tensor, Integer layer, long size, List<Double> norms,
-                                List<List<Double>> cosines, Double signConflict, List<Double> trimmed) {
+                                List<List<Double>> cosines, Double signConflict, List<Double> outvoted,
+                                List<Double> trimmed) {
     /** The same, with each model's fraction of entries set to zero by sparsification (null entries: none). */
     public TensorDiagnostics withTrimmed(List<Double> fractions) {
-        return new TensorDiagnostics(tensor, layer, size, norms, cosines, signConflict, fractions);
+        return new TensorDiagnostics(tensor, layer, size, norms, cosines, signConflict, outvoted, fractions);
     }
 
     /** Collects what a method reports while merging one tensor. */

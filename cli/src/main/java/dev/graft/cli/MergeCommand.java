@@ -3,6 +3,9 @@ package dev.graft.cli;
 import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
 import dev.graft.data.CalibrationSpec;
+import dev.graft.eval.Evaluation;
+import dev.graft.eval.EvaluationReport;
+import dev.graft.eval.ReportPage;
 import dev.graft.exec.Execution;
 import dev.graft.moe.MoeRecipe;
 import dev.graft.moe.RoutedMerge;
@@ -98,8 +101,13 @@ final class MergeCommand implements Callable<Integer> {
     @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT")
     Path output;
 
-    @Option(names = "--report", paramLabel = "FILE", description = "write the full report (per tensor and layer) as JSON")
+    @Option(names = "--report", paramLabel = "FILE", description = "write the full report (per tensor and layer): "
+            + "as one HTML page with charts when FILE ends in .html (merges by method), as JSON otherwise")
     Path report;
+
+    @Option(names = "--tasks", paramLabel = "FILE", description = "after the merge, score the merged model and its "
+            + "inputs on the tasks of this task file (printed, and in an HTML report); merges by method")
+    Path tasks;
 
     @Option(names = "--threads", description = "tensors merged at once (default: all cores)")
     Integer threads;
@@ -156,6 +164,9 @@ final class MergeCommand implements Callable<Integer> {
         if (recipe != null) {
             checkNoOptions();
             Recipe parsed = Recipes.read(recipe);
+            if (!(parsed instanceof MergeRecipe)) {
+                refusePageAndTasks("this recipe (" + parsed.getClass().getSimpleName() + ")");
+            }
             if (parsed instanceof PleasRecipe p) {
                 return pleas(p);
             }
@@ -172,6 +183,7 @@ final class MergeCommand implements Callable<Integer> {
             }
             b = fromRecipe(m);
         } else if (method != null && method.toLowerCase(Locale.ROOT).startsWith("regmean")) {
+            refusePageAndTasks("RegMean");
             return regMean();
         } else {
             b = fromOptions();
@@ -188,12 +200,45 @@ final class MergeCommand implements Callable<Integer> {
             r = b.progress(progress).writeTo(output);
         }
         MergeReport merged = r;
-        return emit(r, out -> print(out, merged));
+        EvaluationReport scores = tasks == null ? null : evaluate(merged);
+        if (report != null && html()) {
+            ReportPage.write(report, merged, scores);
+        }
+        return emit(r, out -> {
+            print(out, merged);
+            if (scores != null) {
+                out.print(scores.table());
+                out.flush();
+            }
+        });
+    }
+
+    private boolean html() {
+        return report.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".html");
+    }
+
+    /** An HTML report and --tasks are made for merges by method; {@code what}'s report is JSON. */
+    private void refusePageAndTasks(String what) {
+        if (tasks != null || (report != null && html())) {
+            throw new InvalidSettingException((tasks != null ? "--tasks" : "--report " + report) + ": an HTML report "
+                    + "and a task evaluation are made for merges by method (a merge recipe, or --method); " + what
+                    + " writes its report as JSON (--report FILE.json)");
+        }
+    }
+
+    /** The merged model, the base and the inputs scored on --tasks. */
+    private EvaluationReport evaluate(MergeReport r) {
+        List<Path> files = new ArrayList<>(List.of(output));
+        if (r.base() != null) {
+            files.add(Path.of(r.base().file()));
+        }
+        r.inputs().forEach(in -> files.add(Path.of(in.file())));
+        return Evaluation.read(tasks).run(Evaluation.files(files));
     }
 
     /** Writes {@code r} to --report, and to the output as JSON (--json) or as {@code text} prints it. */
     private int emit(Object r, java.util.function.Consumer<PrintWriter> text) throws IOException {
-        if (report != null) {
+        if (report != null && !html()) {
             Files.createDirectories(report.toAbsolutePath().getParent());
             try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
                 Output.json(w, r);

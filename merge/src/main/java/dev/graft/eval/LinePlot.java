@@ -66,6 +66,11 @@ public final class LinePlot {
 
     /** Writes {@code plots} side by side as one SVG file. */
     public static void row(Path file, List<LinePlot> plots) {
+        Svg.write(file, svg(plots));
+    }
+
+    /** {@code plots} side by side as one SVG document. */
+    static String svg(List<LinePlot> plots) {
         StringBuilder svg = new StringBuilder();
         svg.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                 + "font-family=\"sans-serif\" font-size=\"11\">%n", WIDTH * plots.size(), HEIGHT));
@@ -77,7 +82,7 @@ public final class LinePlot {
             svg.append("</g>\n");
         }
         svg.append("</svg>\n");
-        Svg.write(file, svg);
+        return svg.toString();
     }
 
     private void panel(StringBuilder svg) {

@@ -1,0 +1,116 @@
+package dev.graft.cli;
+
+import static dev.graft.cli.CliRun.graft;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.google.common.hash.Hashing;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code graft merge --report report.html --tasks …}: one self-contained page (nothing loaded from elsewhere) with the
+ * recipe, every input's SHA-256 (checked against the file), the per-task scores printed by the command, and the
+ * charts, whose cells carry the JSON report's numbers; headless Chromium lays the page out and every chart has a size
+ * and all its marks (skipped, with a message, where Chromium is not installed: {@code .ci/run} installs it).
+ */
+class ReportPageTest {
+    private static final Path DIGITS = Path.of("../examples/recipes/digits").toAbsolutePath().normalize();
+    @TempDir
+    Path dir;
+
+    @Test
+    void aMergeReportIsOnePageWithItsInputsScoresAndCharts() throws Exception {
+        Path page = dir.resolve("report.html");
+        CliRun r = graft("merge", DIGITS.resolve("ties.yaml"), "-o", dir.resolve("merged.onnx"), "--report", page,
+                "--tasks", DIGITS.resolve("tasks.yaml"));
+        assertThat(r.exit()).as(r.err()).isZero();
+        String html = Files.readString(page);
+        assertThat(html).startsWith("<!DOCTYPE html>").doesNotContain("src=", "href=", "<link", "@import", "url(");
+        for (String input : List.of("base.onnx", "task_a.onnx", "task_b.onnx", "task_c.onnx")) {
+            String sha = Hashing.sha256().hashBytes(Files.readAllBytes(DIGITS.resolve(input))).toString();
+            assertThat(html).as(input).contains(sha);
+        }
+        assertThat(html).contains("<th>model0</th><td>task_a.onnx {density=0.5, weight=1.0}</td>");
+        // the printed table's merged row, cell for cell, is the page's
+        Matcher row = Pattern.compile("\\| merged \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+) \\|").matcher(r.out());
+        assertThat(row.find()).as(r.out()).isTrue();
+        assertThat(html).contains("<tr><td>merged</td><td class=\"num\">" + row.group(1) + "</td><td class=\"num\">"
+                + row.group(2) + "</td><td class=\"num\">" + row.group(3) + "</td>");
+
+        Path json = dir.resolve("report.json");
+        assertThat(graft("merge", DIGITS.resolve("ties.yaml"), "-o", dir.resolve("again.onnx"), "--report", json)
+                .exit()).isZero();
+        JsonNode layers = new ObjectMapper().readTree(json.toFile()).get("layers");
+        String signs = html.substring(html.indexOf("<figure class=\"chart\" id=\"signs\">"));
+        signs = signs.substring(0, signs.indexOf("</figure>"));
+        for (JsonNode layer : layers) {
+            JsonNode outvoted = layer.get("outvoted");
+            assertThat(outvoted).hasSize(3);
+            for (int m = 0; m < 3; m++) {
+                assertThat(signs).contains(String.format(Locale.ROOT, "%s, task_%c: %.3f</title>",
+                        layer.get("layer").asText(), 'a' + m, outvoted.get(m).asDouble()));
+            }
+        }
+
+        Map<String, int[]> charts = rendered(page);
+        assertThat(charts.keySet()).containsExactly("norms", "cosines", "signs", "trimmed");
+        int rows = layers.size();
+        assertThat(charts.get("cosines")[2]).isEqualTo(rows * 3); // three pairs
+        assertThat(charts.get("signs")[2]).isEqualTo(rows * 3); // three models
+        charts.forEach((id, c) -> {
+            assertThat(c[0]).as(id + " width").isGreaterThan(100);
+            assertThat(c[1]).as(id + " height").isGreaterThan(50);
+            assertThat(c[2]).as(id + " marks").isPositive();
+        });
+    }
+
+    @Test
+    void recipesWithoutAMergeReportRefuseAPageBeforeRunning() {
+        Path out = dir.resolve("moe.onnx");
+        CliRun r = graft("merge", DIGITS.resolve("wemoe.yaml"), "-o", out, "--report", dir.resolve("r.html"));
+        assertThat(r.exit()).isEqualTo(1);
+        assertThat(r.err()).contains("an HTML report and a task evaluation are made for merges by method",
+                "--report FILE.json");
+        assertThat(out).doesNotExist();
+        assertThat(dir.resolve("r.html")).doesNotExist();
+    }
+
+    /** Each chart's laid-out width, height and mark count, as the page's check wrote them after Chromium's layout. */
+    private static Map<String, int[]> rendered(Path page) throws Exception {
+        String chromium = System.getenv().getOrDefault("GRAFT_CHROMIUM", "chromium");
+        Process p;
+        try {
+            p = new ProcessBuilder(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                    page.toUri().toString()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        } catch (java.io.IOException e) {
+            Assumptions.abort("Chromium is not installed (" + chromium + ": " + e.getMessage() + "); the page was "
+                    + "checked but not rendered");
+            return Map.of();
+        }
+        String dom = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
+        Matcher m = Pattern.compile("data-charts=\"([^\"]*)\"").matcher(dom);
+        assertThat(m.find()).as("the laid-out page").isTrue();
+        Map<String, int[]> charts = new LinkedHashMap<>();
+        for (String c : m.group(1).split(" ")) {
+            Matcher one = Pattern.compile("(\\w+):(\\d+)x(\\d+):(\\d+)").matcher(c);
+            assertThat(one.matches()).as("chart entry '%s' (the check did not run?)", c).isTrue();
+            charts.put(one.group(1), new int[] {Integer.parseInt(one.group(2)), Integer.parseInt(one.group(3)),
+                    Integer.parseInt(one.group(4))});
+        }
+        return charts;
+    }
+}

@@ -1,0 +1,297 @@
+package dev.graft.eval;
+
+import dev.graft.GraftIoException;
+import dev.graft.plan.LayerSummary;
+import dev.graft.plan.MergeReport;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A merge report as one self-contained HTML page (inline CSS and SVG; no script, font or image from elsewhere):
+ * the method and its parameters, the inputs with their settings and SHA-256, what was written, and charts of the
+ * per-layer diagnostics (TIES-Merging, Yadav et al. 2023, §3 and §6, reads merges through the same quantities):
+ * each task vector's norm, the pairwise cosine similarity of task vectors, each model's share of entries
+ * outvoted by the elected sign (a layer × model heatmap of sign conflicts), the share each sparsifying method
+ * trimmed; then the tensors not merged and, where the models were evaluated, the per-task scores. A small
+ * inline script only checks, once the page is laid out, that every chart has a size and marks (it writes the
+ * result into the page's {@code data-charts} attribute, which the tests read through headless Chromium).
+ */
+public final class ReportPage {
+    private ReportPage() {
+    }
+
+    /** The page of {@code report}, with {@code evaluation}'s table when it is not null. */
+    public static String of(MergeReport report, EvaluationReport evaluation) {
+        List<String> names = modelNames(report);
+        StringBuilder h = new StringBuilder();
+        h.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Graft merge report: ")
+                .append(esc(report.method())).append("</title>\n<style>\n").append(STYLE).append("</style>\n</head>\n")
+                .append("<body data-charts=\"unchecked\">\n<h1>Merge report: ").append(esc(report.method()))
+                .append("</h1>\n");
+        h.append("<p class=\"meta\">Written: ").append(esc(String.join(", ", report.outputs())))
+                .append(String.format(Locale.ROOT, " · %d tensors merged, %s written, %.1f s",
+                        report.merged(), bytes(report.bytesWritten()), report.seconds()))
+                .append("</p>\n");
+        recipe(h, report);
+        inputs(h, report, names);
+        charts(h, report.layers(), names);
+        unmerged(h, report);
+        if (evaluation != null) {
+            evaluation(h, evaluation);
+        }
+        h.append("<script>\n").append(CHECK).append("</script>\n</body>\n</html>\n");
+        return h.toString();
+    }
+
+    /** Writes {@link #of} to {@code file} (through a temporary file beside it, then moved into place). */
+    public static void write(Path file, MergeReport report, EvaluationReport evaluation) {
+        Path target = file.toAbsolutePath();
+        try {
+            Files.createDirectories(target.getParent());
+            Path tmp = target.resolveSibling("." + target.getFileName() + "."
+                    + Long.toUnsignedString(java.util.concurrent.ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
+            try {
+                Files.writeString(tmp, of(report, evaluation), StandardCharsets.UTF_8,
+                        java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE);
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException e) {
+            throw new GraftIoException(file, "written", e);
+        }
+    }
+
+    /** Short labels for the models, in the report's order: their file names. */
+    private static List<String> modelNames(MergeReport r) {
+        List<String> names = new ArrayList<>();
+        for (MergeReport.Input in : r.inputs()) {
+            Path p = Path.of(in.file()).getFileName();
+            String name = p == null ? in.file() : p.toString();
+            names.add(name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name);
+        }
+        return names;
+    }
+
+    private static void recipe(StringBuilder h, MergeReport r) {
+        h.append("<h2>Recipe</h2>\n<table>\n<tr><th>method</th><td>").append(esc(r.method())).append("</td></tr>\n");
+        for (Map.Entry<String, String> p : r.parameters().entrySet()) {
+            if (p.getKey().equals("method")) {
+                continue;
+            }
+            h.append("<tr><th>").append(esc(p.getKey())).append("</th><td>").append(esc(p.getValue()))
+                    .append("</td></tr>\n");
+        }
+        h.append("</table>\n");
+    }
+
+    private static void inputs(StringBuilder h, MergeReport r, List<String> names) {
+        h.append("<h2>Inputs</h2>\n<table>\n<tr><th>model</th><th>file</th><th>settings</th><th>SHA-256</th></tr>\n");
+        if (r.base() != null) {
+            input(h, "base", r.base());
+        }
+        for (int i = 0; i < r.inputs().size(); i++) {
+            input(h, names.get(i), r.inputs().get(i));
+        }
+        h.append("</table>\n");
+    }
+
+    private static void input(StringBuilder h, String label, MergeReport.Input in) {
+        h.append("<tr><td>").append(esc(label)).append("</td><td>").append(esc(in.file())).append("</td><td>")
+                .append(esc(in.parameters() == null ? "" : in.parameters().toString()))
+                .append("</td><td class=\"hash\">").append(esc(in.sha256() == null ? "" : in.sha256()))
+                .append("</td></tr>\n");
+    }
+
+    private static void charts(StringBuilder h, List<LayerSummary> layers, List<String> names) {
+        h.append("<h2>Per-layer diagnostics</h2>\n");
+        if (layers.isEmpty()) {
+            h.append("<p>No diagnostics were gathered for this merge.</p>\n");
+            return;
+        }
+        List<String> rows = layers.stream().map(LayerSummary::layer).toList();
+        numbered(h, "norms", "Task-vector norm ‖θᵢ − θ₀‖ per layer", "L2 norm", layers, names, LayerSummary::norms,
+                "How far each model moved from the base, layer by layer. A model whose norm dwarfs the others' "
+                + "dominates a linear merge there.");
+        if (names.size() >= 2) {
+            List<String> pairs = new ArrayList<>();
+            List<int[]> index = new ArrayList<>();
+            for (int a = 0; a < names.size(); a++) {
+                for (int b = a + 1; b < names.size(); b++) {
+                    pairs.add(names.get(a) + " · " + names.get(b));
+                    index.add(new int[] {a, b});
+                }
+            }
+            Double[][] cos = new Double[layers.size()][pairs.size()];
+            for (int k = 0; k < layers.size(); k++) {
+                for (int p = 0; p < pairs.size(); p++) {
+                    List<List<Double>> c = layers.get(k).cosines();
+                    cos[k][p] = c == null ? null : c.get(index.get(p)[0]).get(index.get(p)[1]);
+                }
+            }
+            figure(h, "cosines", Heatmap.svg("Cosine similarity of task vectors, per layer and pair", rows, pairs,
+                    cos, -1, 1), "Near 0: the models changed different things (they merge with little interference); "
+                    + "negative: they pulled the same weights in opposite directions.");
+        }
+        if (layers.stream().anyMatch(l -> l.outvoted() != null && l.outvoted().stream().anyMatch(v -> v != null))) {
+            Double[][] outvoted = new Double[layers.size()][names.size()];
+            for (int k = 0; k < layers.size(); k++) {
+                for (int m = 0; m < names.size(); m++) {
+                    outvoted[k][m] = layers.get(k).outvoted().get(m);
+                }
+            }
+            figure(h, "signs", Heatmap.svg("Sign conflicts: share of each model's entries outvoted by the elected "
+                    + "sign", rows, names, outvoted, 0, max(outvoted)), "The share of a layer's entries where the "
+                    + "model's task vector has the opposite sign to the sum of all task vectors (the sign TIES elects, "
+                    + "before trimming): what sign election discards of that model. Per layer, the rate at which any "
+                    + "two models disagree is " + range(layers) + ".");
+        }
+        if (layers.stream().anyMatch(l -> l.trimmed().stream().anyMatch(v -> v != null))) {
+            numbered(h, "trimmed", "Share of each task vector trimmed", "share set to zero", layers, names,
+                    LayerSummary::trimmed, "What sparsification (TIES's trim, DARE's drop) set to zero, size-weighted "
+                    + "over the layer's tensors.");
+        }
+    }
+
+    /**
+     * A per-model quantity over the layers: a line per model over the numbered layers when there are two or more
+     * (tensors outside numbered layers, such as embeddings, are left out of the lines), a layer × model heatmap
+     * otherwise.
+     */
+    private static void numbered(StringBuilder h, String id, String title, String unit, List<LayerSummary> layers,
+                                 List<String> names, java.util.function.Function<LayerSummary, List<Double>> value,
+                                 String caption) {
+        List<LayerSummary> lines = new ArrayList<>();
+        List<Double> x = new ArrayList<>();
+        for (LayerSummary l : layers) {
+            java.util.regex.Matcher m = LAYER.matcher(l.layer());
+            if (m.matches()) {
+                lines.add(l);
+                x.add(Double.parseDouble(m.group(1)));
+            }
+        }
+        if (lines.size() >= 2) {
+            double[] xs = x.stream().mapToDouble(Double::doubleValue).toArray();
+            LinePlot plot = LinePlot.linear(title, "layer", unit);
+            for (int m = 0; m < names.size(); m++) {
+                double[] y = new double[lines.size()];
+                for (int k = 0; k < y.length; k++) {
+                    Double v = value.apply(lines.get(k)).get(m);
+                    y[k] = v == null ? 0 : v;
+                }
+                plot.series(names.get(m), xs, y);
+            }
+            figure(h, id, LinePlot.svg(List.of(plot)), caption + (lines.size() < layers.size()
+                    ? " (Tensors outside numbered layers are in the JSON report.)" : ""));
+            return;
+        }
+        Double[][] cells = new Double[layers.size()][names.size()];
+        for (int k = 0; k < layers.size(); k++) {
+            for (int m = 0; m < names.size(); m++) {
+                cells[k][m] = value.apply(layers.get(k)).get(m);
+            }
+        }
+        figure(h, id, Heatmap.svg(title, layers.stream().map(LayerSummary::layer).toList(), names, cells, 0,
+                max(cells)), caption);
+    }
+
+    private static final java.util.regex.Pattern LAYER = java.util.regex.Pattern.compile("layer (\\d+)");
+
+    private static double max(Double[][] values) {
+        double top = 0;
+        for (Double[] row : values) {
+            for (Double v : row) {
+                top = v == null ? top : Math.max(top, v);
+            }
+        }
+        return top > 0 ? top : 1;
+    }
+
+    private static String range(List<LayerSummary> layers) {
+        double lo = Double.POSITIVE_INFINITY;
+        double hi = Double.NEGATIVE_INFINITY;
+        for (LayerSummary l : layers) {
+            if (l.signConflict() != null) {
+                lo = Math.min(lo, l.signConflict());
+                hi = Math.max(hi, l.signConflict());
+            }
+        }
+        return lo > hi ? "not known" : String.format(Locale.ROOT, "%.1f%% to %.1f%%", 100 * lo, 100 * hi);
+    }
+
+    private static void figure(StringBuilder h, String id, String svg, String caption) {
+        h.append("<figure class=\"chart\" id=\"").append(id).append("\">\n").append(svg).append("<figcaption>")
+                .append(esc(caption)).append("</figcaption>\n</figure>\n");
+    }
+
+    private static void unmerged(StringBuilder h, MergeReport r) {
+        h.append("<h2>Not merged</h2>\n");
+        if (r.unmerged().isEmpty()) {
+            h.append("<p>Every tensor was merged.</p>\n");
+            return;
+        }
+        h.append("<table>\n<tr><th>tensor</th><th>why</th></tr>\n");
+        for (MergeReport.Unmerged u : r.unmerged()) {
+            h.append("<tr><td>").append(esc(u.tensor())).append("</td><td>").append(esc(u.reason()))
+                    .append("</td></tr>\n");
+        }
+        h.append("</table>\n");
+    }
+
+    private static void evaluation(StringBuilder h, EvaluationReport e) {
+        h.append("<h2>Evaluation</h2>\n<table>\n<tr><th>model</th>");
+        for (int t = 0; t < e.tasks().size(); t++) {
+            h.append("<th>").append(esc(e.tasks().get(t))).append(" (").append(esc(e.metrics().get(t).displayName()))
+                    .append(")</th>");
+        }
+        h.append("<th>average</th></tr>\n");
+        for (int m = 0; m < e.models().size(); m++) {
+            h.append("<tr><td>").append(esc(e.models().get(m))).append("</td>");
+            for (int t = 0; t < e.tasks().size(); t++) {
+                h.append(String.format(Locale.ROOT, "<td class=\"num\">%.3f</td>", e.score(m, t)));
+            }
+            h.append(String.format(Locale.ROOT, "<td class=\"num\">%.3f</td></tr>%n", e.average(m)));
+        }
+        h.append("</table>\n");
+    }
+
+    private static String bytes(long n) {
+        return n >= 1 << 20 ? String.format(Locale.ROOT, "%.1f MB", n / 1e6) : n + " bytes";
+    }
+
+    private static String esc(String s) {
+        return Svg.escape(s);
+    }
+
+    private static final String STYLE = """
+            body { font-family: sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1100px; color: #222; }
+            h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+            table { border-collapse: collapse; font-size: 0.9em; }
+            th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
+            td.num { text-align: right; font-variant-numeric: tabular-nums; }
+            td.hash { font-family: monospace; font-size: 0.85em; word-break: break-all; }
+            figure.chart { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; max-width: 900px; }
+            .meta { color: #555; }
+            """;
+
+    /** Marks the page with what each chart drew once laid out (count of marks, size), for headless checks. */
+    private static final String CHECK = """
+            window.addEventListener('load', function () {
+              var out = [];
+              document.querySelectorAll('figure.chart').forEach(function (f) {
+                var svg = f.querySelector('svg');
+                var box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
+                var marks = svg ? svg.querySelectorAll('polyline, circle, rect.cell').length : 0;
+                out.push(f.id + ':' + Math.round(box.width) + 'x' + Math.round(box.height) + ':' + marks);
+              });
+              document.body.setAttribute('data-charts', out.join(' '));
+            });
+            """;
+}
