@@ -56,6 +56,9 @@ public final class Benchmarks {
         if (what.equals("ties") || what.equals("all")) {
             ties(work);
         }
+        if (what.equals("cli") || what.equals("all")) { // needs the CLI jar (mvn package) and python3 with numpy
+            CliBenchmarks.run(work, Path.of("cli/target/graft-cli-dist.zip"));
+        }
         if (what.equals("lap") || what.equals("all")) {
             AlignmentBenchmarks.lap();
         }

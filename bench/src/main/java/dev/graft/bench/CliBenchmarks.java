@@ -1,0 +1,172 @@
+package dev.graft.bench;
+
+import dev.graft.Graft;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Weight;
+import dev.graft.onnx.WriteOptions;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * {@code graft merge} timed as a user runs it: one {@code graft merge --method ties} process of the distribution's
+ * launcher ({@code bin/graft} of {@code graft-cli-dist.zip}, unpacked; TIES, density 0.2, of a base and three
+ * BERT-base-sized models with external data, inputs in the page cache): the first run (no hash remembered, so it hashes
+ * 1.7 GB for provenance; no class-data archive yet, so it writes one) and repeated runs; the same with
+ * {@code java -jar graft-cli-…-all.jar}; against, in the same run, numpy's in-memory TIES of the same tensors
+ * ({@code bench/ties_numpy.py}, loading not timed) and the warmed in-process merge (the harness figure). Each run's
+ * output is deleted before it, untimed.
+ */
+final class CliBenchmarks {
+    private static final int REPEATS = 5;
+
+    private CliBenchmarks() {
+    }
+
+    static void run(Path work, Path dist) throws Exception {
+        Path folder = Files.createDirectories(work.resolve("cli"));
+        deleteTree(folder.resolve("dist"));
+        Benchmarks.exec("unzip", "-q", "-o", dist.toString(), "-d", folder.resolve("dist").toString());
+        Path launcher;
+        try (var found = Files.find(folder.resolve("dist"), 3, (p, a) -> p.endsWith("bin/graft"))) {
+            launcher = found.findFirst().orElseThrow();
+        }
+        Path cliJar = launcher.getParent().resolveSibling("lib/graft-cli-all.jar");
+        List<long[]> shapes = SyntheticModel.bertBase();
+        long params = SyntheticModel.parameters(shapes);
+        Path[] models = new Path[4];
+        for (int i = 0; i < 4; i++) {
+            models[i] = folder.resolve("cli" + i + ".onnx");
+            SyntheticModel.write(models[i], shapes, 40 + i, WriteOptions.Layout.EXTERNAL);
+            raw(models[i], folder.resolve("cli" + i + ".f32"));
+        }
+        Files.write(folder.resolve("shapes.txt"), shapes.stream().map(s -> String.join(" ",
+                Arrays.stream(s).mapToObj(Long::toString).toList())).toList());
+        Path out = folder.resolve("merged.onnx");
+        String[] merge = {"merge", "--method", "ties", "--base", models[0].toString(), "--model",
+                models[1] + ":1", "--model", models[2] + ":1", "--model", models[3] + ":1", "--param", "density=0.2",
+                "--external-data", "-o", out.toString()};
+        if (Boolean.getBoolean("graft.bench.setupOnly")) {
+            System.out.println("  models written: graft " + String.join(" ", merge));
+            return;
+        }
+        double numpy = Double.parseDouble(output("python3", "bench/ties_numpy.py", folder.toString(), "3", "0.2"));
+        Path cache = folder.resolve("cache");
+        deleteTree(cache);
+        delete(out);
+        List<String> graft = List.of(launcher.toString());
+        double[] first = cli(graft, cache, merge);
+        double[][] repeated = new double[REPEATS][];
+        double[][] jar = new double[REPEATS][];
+        for (int i = 0; i < REPEATS; i++) {
+            delete(out);
+            repeated[i] = cli(graft, cache, merge);
+            delete(out);
+            jar[i] = cli(List.of("java", "-jar", cliJar.toString()), cache, merge);
+        }
+        double[] harness = new double[REPEATS + 1];
+        for (int i = 0; i < harness.length; i++) { // the first warms the JIT, as the harness's loops do
+            delete(out);
+            harness[i] = Benchmarks.time(() -> Graft.merge().base(models[0]).model(models[1], 1).model(models[2], 1)
+                    .model(models[3], 1).method(new dev.graft.merge.Ties()).parameter("density", 0.2)
+                    .layout(WriteOptions.Layout.EXTERNAL).writeTo(out));
+        }
+        double warm = median(Arrays.copyOfRange(harness, 1, harness.length));
+        double[] wall = Arrays.stream(repeated).mapToDouble(r -> r[0]).toArray();
+        double rep = median(wall);
+        System.out.printf(Locale.ROOT, "cli: graft merge --method ties, base + 3 BERT-base-sized models (%.1fM "
+                + "parameters each), density 0.2, external data, %d cores, median of %d%n", params / 1e6,
+                Runtime.getRuntime().availableProcessors(), REPEATS);
+        double jarWall = median(Arrays.stream(jar).mapToDouble(r -> r[0]).toArray());
+        System.out.printf(Locale.ROOT, "  numpy TIES in memory (loading not timed)   %6.2f s%n", numpy);
+        System.out.printf(Locale.ROOT, "  graft merge, first run (hashes the inputs)  %6.2f s wall, %5.2f s CPU; "
+                + "numpy / graft = %.1fx%n", first[0], first[1], numpy / first[0]);
+        System.out.printf(Locale.ROOT, "  graft merge, repeated                      %6.2f s wall, %5.2f s CPU; "
+                + "%.1f M params/s; numpy / graft = %.1fx%n", rep, median(Arrays.stream(repeated)
+                .mapToDouble(r -> r[1]).toArray()), params / 1e6 / rep, numpy / rep);
+        System.out.printf(Locale.ROOT, "  java -jar graft-cli-all.jar, repeated      %6.2f s wall%n", jarWall);
+        System.out.printf(Locale.ROOT, "  in-process, warmed (the harness figure)    %6.2f s wall, %.1f M params/s; "
+                + "repeated graft / warmed = %.2fx%n", warm, params / 1e6 / warm, rep / warm);
+        if (Boolean.getBoolean("graft.bench.keep")) { // to profile by hand: the command is printed
+            System.out.println("  kept: graft " + String.join(" ", merge));
+            return;
+        }
+        delete(out);
+        for (Path m : models) {
+            delete(m);
+        }
+        deleteTree(folder);
+    }
+
+    /**
+     * Runs {@code graft} ({@code args} after the command that starts it) once, with its own caches (hashes, class
+     * data) under {@code cache}: {wall seconds, CPU seconds (user + system)}.
+     */
+    private static double[] cli(List<String> graft, Path cache, String... args) throws Exception {
+        Path times = Files.createTempFile("graft-time", ".txt");
+        List<String> cmd = new ArrayList<>(List.of("/usr/bin/time", "-o", times.toString(), "-f", "%e %U %S"));
+        cmd.addAll(graft);
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        pb.environment().put("GRAFT_CACHE_DIR", cache.resolve("hashes").toString());
+        pb.environment().put("XDG_CACHE_HOME", cache.toString());
+        Process p = pb.start();
+        if (p.waitFor() != 0) {
+            throw new IllegalStateException("graft " + String.join(" ", args) + " failed");
+        }
+        String[] t = Files.readString(times).strip().split("\\s+");
+        Files.delete(times);
+        return new double[] {Double.parseDouble(t[0]), Double.parseDouble(t[1]) + Double.parseDouble(t[2])};
+    }
+
+    /** Every float tensor of {@code model}, one after another, as raw little-endian float32 (for numpy). */
+    private static void raw(Path model, Path file) throws IOException {
+        try (OnnxModel m = OnnxModel.open(model); OutputStream out = Files.newOutputStream(file)) {
+            for (Weight w : m.initializers()) {
+                float[] v = w.toFloats();
+                ByteBuffer b = ByteBuffer.allocate(v.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+                b.asFloatBuffer().put(v);
+                out.write(b.array());
+            }
+        }
+    }
+
+    private static String output(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String out = new String(p.getInputStream().readAllBytes()).strip();
+        if (p.waitFor() != 0) {
+            throw new IllegalStateException(String.join(" ", cmd) + " failed");
+        }
+        return out;
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    private static void delete(Path model) throws IOException {
+        Files.deleteIfExists(model);
+        Files.deleteIfExists(model.resolveSibling(model.getFileName() + ".data"));
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) {
+            return;
+        }
+        try (var s = Files.walk(p)) {
+            for (Path f : s.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(f);
+            }
+        }
+    }
+}
