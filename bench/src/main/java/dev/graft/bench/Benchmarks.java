@@ -319,7 +319,7 @@ public final class Benchmarks {
         return (System.nanoTime() - t) / 1e9;
     }
 
-    private static double median(double[] v) {
+    static double median(double[] v) {
         double[] s = v.clone();
         Arrays.sort(s);
         return s[s.length / 2];
@@ -336,7 +336,7 @@ public final class Benchmarks {
         return model.resolveSibling(model.getFileName() + ".data");
     }
 
-    private static void delete(Path... models) throws IOException {
+    static void delete(Path... models) throws IOException {
         for (Path m : models) {
             Files.deleteIfExists(m);
             Files.deleteIfExists(data(m));

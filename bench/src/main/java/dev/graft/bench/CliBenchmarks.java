@@ -60,36 +60,36 @@ final class CliBenchmarks {
         double numpy = Double.parseDouble(output("python3", "bench/ties_numpy.py", folder.toString(), "3", "0.2"));
         Path cache = folder.resolve("cache");
         deleteTree(cache);
-        delete(out);
+        Benchmarks.delete(out);
         List<String> graft = List.of(launcher.toString());
         double[] first = cli(graft, cache, merge);
         double[][] repeated = new double[REPEATS][];
         double[][] jar = new double[REPEATS][];
         for (int i = 0; i < REPEATS; i++) {
-            delete(out);
+            Benchmarks.delete(out);
             repeated[i] = cli(graft, cache, merge);
-            delete(out);
+            Benchmarks.delete(out);
             jar[i] = cli(List.of("java", "-jar", cliJar.toString()), cache, merge);
         }
         double[] harness = new double[REPEATS + 1];
         for (int i = 0; i < harness.length; i++) { // the first warms the JIT, as the harness's loops do
-            delete(out);
+            Benchmarks.delete(out);
             harness[i] = Benchmarks.time(() -> Graft.merge().base(models[0]).model(models[1], 1).model(models[2], 1)
                     .model(models[3], 1).method(new dev.graft.merge.Ties()).parameter("density", 0.2)
                     .layout(WriteOptions.Layout.EXTERNAL).writeTo(out));
         }
-        double warm = median(Arrays.copyOfRange(harness, 1, harness.length));
+        double warm = Benchmarks.median(Arrays.copyOfRange(harness, 1, harness.length));
         double[] wall = Arrays.stream(repeated).mapToDouble(r -> r[0]).toArray();
-        double rep = median(wall);
+        double rep = Benchmarks.median(wall);
         System.out.printf(Locale.ROOT, "cli: graft merge --method ties, base + 3 BERT-base-sized models (%.1fM "
                 + "parameters each), density 0.2, external data, %d cores, median of %d%n", params / 1e6,
                 Runtime.getRuntime().availableProcessors(), REPEATS);
-        double jarWall = median(Arrays.stream(jar).mapToDouble(r -> r[0]).toArray());
+        double jarWall = Benchmarks.median(Arrays.stream(jar).mapToDouble(r -> r[0]).toArray());
         System.out.printf(Locale.ROOT, "  numpy TIES in memory (loading not timed)   %6.2f s%n", numpy);
         System.out.printf(Locale.ROOT, "  graft merge, first run (hashes the inputs)  %6.2f s wall, %5.2f s CPU; "
                 + "numpy / graft = %.1fx%n", first[0], first[1], numpy / first[0]);
         System.out.printf(Locale.ROOT, "  graft merge, repeated                      %6.2f s wall, %5.2f s CPU; "
-                + "%.1f M params/s; numpy / graft = %.1fx%n", rep, median(Arrays.stream(repeated)
+                + "%.1f M params/s; numpy / graft = %.1fx%n", rep, Benchmarks.median(Arrays.stream(repeated)
                 .mapToDouble(r -> r[1]).toArray()), params / 1e6 / rep, numpy / rep);
         System.out.printf(Locale.ROOT, "  java -jar graft-cli-all.jar, repeated      %6.2f s wall%n", jarWall);
         System.out.printf(Locale.ROOT, "  in-process, warmed (the harness figure)    %6.2f s wall, %.1f M params/s; "
@@ -98,9 +98,9 @@ final class CliBenchmarks {
             System.out.println("  kept: graft " + String.join(" ", merge));
             return;
         }
-        delete(out);
+        Benchmarks.delete(out);
         for (Path m : models) {
-            delete(m);
+            Benchmarks.delete(m);
         }
         deleteTree(folder);
     }
@@ -146,17 +146,6 @@ final class CliBenchmarks {
             throw new IllegalStateException(String.join(" ", cmd) + " failed");
         }
         return out;
-    }
-
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
-    }
-
-    private static void delete(Path model) throws IOException {
-        Files.deleteIfExists(model);
-        Files.deleteIfExists(model.resolveSibling(model.getFileName() + ".data"));
     }
 
     private static void deleteTree(Path p) throws IOException {
