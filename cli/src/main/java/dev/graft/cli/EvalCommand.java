@@ -34,6 +34,10 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--chart", paramLabel = "FILE.svg", description = "also write a bar chart of the scores (SVG)")
     Path chart;
 
+    @Option(names = "--report", paramLabel = "FILE", description = "also write the report: as one HTML page (the "
+            + "table and the chart) when FILE ends in .html, as JSON otherwise")
+    Path report;
+
     @Option(names = "--json", description = "print the report as JSON instead of a table")
     boolean json;
 
@@ -67,6 +71,16 @@ final class EvalCommand implements Callable<Integer> {
         out.print(json ? r.json() : r.table());
         if (!json && !summary.isEmpty()) {
             out.print("\n" + summary);
+        }
+        if (report != null) {
+            if (report.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".html")) {
+                dev.graft.eval.ReportPage.write(report, dev.graft.eval.ReportPage.of(r));
+            } else {
+                dev.graft.eval.ReportPage.write(report, r.json());
+            }
+            if (!json) {
+                out.println("report: " + report);
+            }
         }
         if (chart != null) {
             r.writeSvg(chart);

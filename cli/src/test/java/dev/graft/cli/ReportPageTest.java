@@ -24,7 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code graft merge --report report.html --tasks …}: one self-contained page (nothing loaded from elsewhere) with the
  * recipe, every input's SHA-256 (checked against the file), the per-task scores printed by the command, and the
  * charts, whose cells carry the JSON report's numbers; headless Chromium lays the page out and every chart has a size
- * and all its marks (skipped, with a message, where Chromium is not installed: {@code .ci/run} installs it).
+ * and all its marks (skipped, with a message, where Chromium is not installed: {@code .ci/run} installs it). The same
+ * for {@code graft eval --report eval.html}.
  */
 class ReportPageTest {
     private static final Path DIGITS = Path.of("../examples/recipes/digits").toAbsolutePath().normalize();
@@ -75,6 +76,27 @@ class ReportPageTest {
             assertThat(c[1]).as(id + " height").isGreaterThan(50);
             assertThat(c[2]).as(id + " marks").isPositive();
         });
+    }
+
+    /** {@code graft eval --report eval.html}: the printed table's rows are the page's, and the bar chart renders. */
+    @Test
+    void anEvaluationIsAPageWithItsTableAndChart() throws Exception {
+        Path page = dir.resolve("eval.html");
+        CliRun r = graft("eval", DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"), "--tasks",
+                DIGITS.resolve("tasks.yaml"), "--report", page);
+        assertThat(r.exit()).as(r.err()).isZero();
+        String html = Files.readString(page);
+        assertThat(html).doesNotContain("src=", "href=", "<link");
+        for (String model : List.of("task_a", "task_b")) {
+            Matcher row = Pattern.compile("\\| " + model + " \\| ([0-9.]+) \\| ([0-9.]+) \\| ([0-9.]+) \\|")
+                    .matcher(r.out());
+            assertThat(row.find()).as(r.out()).isTrue();
+            assertThat(html).contains("<tr><td>" + model + "</td><td class=\"num\">" + row.group(1)
+                    + "</td><td class=\"num\">" + row.group(2) + "</td><td class=\"num\">" + row.group(3) + "</td>");
+        }
+        Map<String, int[]> charts = rendered(page);
+        assertThat(charts.keySet()).containsExactly("scores");
+        assertThat(charts.get("scores")[2]).isEqualTo(2 * 4); // two models, three tasks and the average
     }
 
     @Test

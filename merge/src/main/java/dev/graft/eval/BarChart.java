@@ -56,8 +56,8 @@ final class BarChart {
                     continue;
                 }
                 double barHeight = h * v / top;
-                svg.append(String.format(Locale.ROOT, "<rect x=\"%d\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" "
-                        + "fill=\"%s\"><title>%s, %s: %.4f</title></rect>%n", x0 + s * BAR, TOP + h - barHeight,
+                svg.append(String.format(Locale.ROOT, "<rect class=\"bar\" x=\"%d\" y=\"%.1f\" width=\"%d\" "
+                        + "height=\"%.1f\" fill=\"%s\"><title>%s, %s: %.4f</title></rect>%n", x0 + s * BAR, TOP + h - barHeight,
                         BAR - 2, barHeight, Svg.COLOURS[s % Svg.COLOURS.length], Svg.escape(series.get(s)),
                         Svg.escape(categories.get(c)), v));
             }

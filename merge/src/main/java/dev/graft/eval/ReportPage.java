@@ -19,7 +19,8 @@ import java.util.Map;
  * per-layer diagnostics (TIES-Merging, Yadav et al. 2023, §3 and §6, reads merges through the same quantities):
  * each task vector's norm, the pairwise cosine similarity of task vectors, each model's share of entries
  * outvoted by the elected sign (a layer × model heatmap of sign conflicts), the share each sparsifying method
- * trimmed; then the tensors not merged and, where the models were evaluated, the per-task scores. A small
+ * trimmed; then the tensors not merged and, where the models were evaluated, the per-task scores (an evaluation
+ * alone, {@code graft eval}, has a page of its table and bar chart). A small
  * inline script only checks, once the page is laid out, that every chart has a size and marks (it writes the
  * result into the page's {@code data-charts} attribute, which the tests read through headless Chromium).
  */
@@ -30,11 +31,7 @@ public final class ReportPage {
     /** The page of {@code report}, with {@code evaluation}'s table when it is not null. */
     public static String of(MergeReport report, EvaluationReport evaluation) {
         List<String> names = modelNames(report);
-        StringBuilder h = new StringBuilder();
-        h.append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Graft merge report: ")
-                .append(esc(report.method())).append("</title>\n<style>\n").append(STYLE).append("</style>\n</head>\n")
-                .append("<body data-charts=\"unchecked\">\n<h1>Merge report: ").append(esc(report.method()))
-                .append("</h1>\n");
+        StringBuilder h = start("Merge report: " + report.method());
         h.append("<p class=\"meta\">Written: ").append(esc(String.join(", ", report.outputs())))
                 .append(String.format(Locale.ROOT, " · %d tensors merged, %s written, %.1f s",
                         report.merged(), bytes(report.bytesWritten()), report.seconds()))
@@ -46,19 +43,49 @@ public final class ReportPage {
         if (evaluation != null) {
             evaluation(h, evaluation);
         }
-        h.append("<script>\n").append(CHECK).append("</script>\n</body>\n</html>\n");
-        return h.toString();
+        return end(h);
     }
 
-    /** Writes {@link #of} to {@code file} (through a temporary file beside it, then moved into place). */
+    /**
+     * The page of an evaluation ({@code graft eval}): the models × tasks table with each model's average, and the
+     * bar chart of the tasks whose metric is better when higher.
+     */
+    public static String of(EvaluationReport evaluation) {
+        StringBuilder h = start("Evaluation: " + evaluation.models().size() + " models, " + evaluation.tasks().size()
+                + " tasks");
+        evaluation(h, evaluation);
+        if (evaluation.metrics().stream().anyMatch(Metric::higherIsBetter)) {
+            figure(h, "scores", evaluation.svg(), "Each model's score on each task whose metric is better when "
+                    + "higher, and its average (normalized by each task's own fine-tuned model when every task names "
+                    + "one).");
+        }
+        return end(h);
+    }
+
+    private static StringBuilder start(String title) {
+        return new StringBuilder("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Graft: ")
+                .append(esc(title)).append("</title>\n<style>\n").append(STYLE).append("</style>\n</head>\n")
+                .append("<body data-charts=\"unchecked\">\n<h1>").append(esc(title)).append("</h1>\n");
+    }
+
+    private static String end(StringBuilder h) {
+        return h.append("<script>\n").append(CHECK).append("</script>\n</body>\n</html>\n").toString();
+    }
+
+    /** Writes {@link #of(MergeReport, EvaluationReport)} to {@code file}, as {@link #write(Path, String)} does. */
     public static void write(Path file, MergeReport report, EvaluationReport evaluation) {
+        write(file, of(report, evaluation));
+    }
+
+    /** Writes {@code page} to {@code file} (through a temporary file beside it, then moved into place). */
+    public static void write(Path file, String page) {
         Path target = file.toAbsolutePath();
         try {
             Files.createDirectories(target.getParent());
             Path tmp = target.resolveSibling("." + target.getFileName() + "."
                     + Long.toUnsignedString(java.util.concurrent.ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
             try {
-                Files.writeString(tmp, of(report, evaluation), StandardCharsets.UTF_8,
+                Files.writeString(tmp, page, StandardCharsets.UTF_8,
                         java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE);
                 Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } finally {
@@ -288,7 +315,7 @@ public final class ReportPage {
               document.querySelectorAll('figure.chart').forEach(function (f) {
                 var svg = f.querySelector('svg');
                 var box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
-                var marks = svg ? svg.querySelectorAll('polyline, circle, rect.cell').length : 0;
+                var marks = svg ? svg.querySelectorAll('polyline, circle, rect.cell, rect.bar').length : 0;
                 out.push(f.id + ':' + Math.round(box.width) + 'x' + Math.round(box.height) + ':' + marks);
               });
               document.body.setAttribute('data-charts', out.join(' '));
