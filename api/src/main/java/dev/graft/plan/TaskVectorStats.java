@@ -108,22 +108,17 @@ public final class TaskVectorStats {
             // an entry conflicts when the largest vector entry is positive and the smallest negative
             System.arraycopy(vectors[0], 0, largest, 0, len);
             System.arraycopy(vectors[0], 0, smallest, 0, len);
+            System.arraycopy(vectors[0], 0, total, 0, len);
             for (int a = 1; a < models; a++) {
                 float[] v = vectors[a];
                 for (int j = 0; j < len; j++) {
                     largest[j] = Math.max(largest[j], v[j]);
                     smallest[j] = Math.min(smallest[j], v[j]);
+                    total[j] += v[j];
                 }
             }
             for (int j = 0; j < len; j++) {
                 conflictLanes[j] += step(Math.min(largest[j], -smallest[j]));
-            }
-            System.arraycopy(vectors[0], 0, total, 0, len);
-            for (int a = 1; a < models; a++) {
-                float[] v = vectors[a];
-                for (int j = 0; j < len; j++) {
-                    total[j] += v[j];
-                }
             }
             for (int a = 0; a < models; a++) {
                 float[] v = vectors[a];

@@ -195,12 +195,14 @@ final class MergeCommand implements Callable<Integer> {
         if (threads != null) {
             b.threads(threads);
         }
+        // read first: a bad task file stops the command before the merge, not after it
+        Evaluation evaluation = tasks == null ? null : Evaluation.read(tasks);
         MergeReport r;
         try (Output.Progress progress = new Output.Progress("merge", write.json)) {
             r = b.progress(progress).writeTo(output);
         }
         MergeReport merged = r;
-        EvaluationReport scores = tasks == null ? null : evaluate(merged);
+        EvaluationReport scores = evaluation == null ? null : evaluate(evaluation, merged);
         if (report != null && html()) {
             ReportPage.write(report, merged, scores);
         }
@@ -226,14 +228,14 @@ final class MergeCommand implements Callable<Integer> {
         }
     }
 
-    /** The merged model, the base and the inputs scored on --tasks. */
-    private EvaluationReport evaluate(MergeReport r) {
+    /** The merged model, the base and the inputs scored on {@code evaluation}'s tasks. */
+    private EvaluationReport evaluate(Evaluation evaluation, MergeReport r) {
         List<Path> files = new ArrayList<>(List.of(output));
         if (r.base() != null) {
             files.add(Path.of(r.base().file()));
         }
         r.inputs().forEach(in -> files.add(Path.of(in.file())));
-        return Evaluation.read(tasks).run(Evaluation.files(files));
+        return evaluation.run(Evaluation.files(files));
     }
 
     /** Writes {@code r} to --report, and to the output as JSON (--json) or as {@code text} prints it. */

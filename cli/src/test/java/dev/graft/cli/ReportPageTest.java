@@ -100,7 +100,7 @@ class ReportPageTest {
     }
 
     @Test
-    void recipesWithoutAMergeReportRefuseAPageBeforeRunning() {
+    void recipesWithoutAMergeReportAndBadTaskFilesAreRefusedBeforeRunning() {
         Path out = dir.resolve("moe.onnx");
         CliRun r = graft("merge", DIGITS.resolve("wemoe.yaml"), "-o", out, "--report", dir.resolve("r.html"));
         assertThat(r.exit()).isEqualTo(1);
@@ -108,6 +108,11 @@ class ReportPageTest {
                 "--report FILE.json");
         assertThat(out).doesNotExist();
         assertThat(dir.resolve("r.html")).doesNotExist();
+        Path merged = dir.resolve("ties.onnx");
+        CliRun badTasks = graft("merge", DIGITS.resolve("ties.yaml"), "-o", merged, "--tasks", dir.resolve("no.yaml"));
+        assertThat(badTasks.exit()).isEqualTo(1);
+        assertThat(badTasks.err()).contains("no.yaml");
+        assertThat(merged).as("a bad task file stops the command before the merge").doesNotExist();
     }
 
     /** Each chart's laid-out width, height and mark count, as the page's check wrote them after Chromium's layout. */
