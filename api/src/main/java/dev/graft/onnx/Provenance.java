@@ -1,9 +1,12 @@
 package dev.graft.onnx;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.graft.GraftVersion;
+import dev.graft.ModelFormatException;
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -51,6 +54,33 @@ public record Provenance(String operation, Map<String, String> parameters, List<
     public Provenance {
         parameters = new TreeMap<>(parameters);
         inputs = List.copyOf(inputs);
+    }
+
+    /**
+     * The provenance Graft wrote into {@code model}'s metadata, or null when it has none (a model Graft did not
+     * write). Entries that are there but not Graft's JSON are a {@link ModelFormatException} naming the file.
+     */
+    public static Provenance of(OnnxModel model) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (StringStringEntryProto e : model.proto().getMetadataPropsList()) {
+            m.put(e.getKey(), e.getValue());
+        }
+        String operation = m.get(PREFIX + "operation");
+        if (operation == null) {
+            return null;
+        }
+        try {
+            Map<String, String> parameters = m.containsKey(PREFIX + "parameters")
+                    ? JSON.readValue(m.get(PREFIX + "parameters"), new TypeReference<Map<String, String>>() { })
+                    : Map.of();
+            List<Input> inputs = m.containsKey(PREFIX + "inputs")
+                    ? JSON.readValue(m.get(PREFIX + "inputs"), new TypeReference<List<Input>>() { })
+                    : List.of();
+            return new Provenance(operation, parameters, inputs);
+        } catch (JsonProcessingException e) {
+            throw new ModelFormatException(model.file(), null, "metadata " + PREFIX + "parameters or " + PREFIX
+                    + "inputs is not the JSON Graft writes: " + e.getOriginalMessage(), e);
+        }
     }
 
     /** The metadata entries, in a fixed order. */

@@ -183,6 +183,22 @@ class OnnxWriterTest {
                 .containsKey("graft.version").containsEntry("graft.parameters", "{\"dtype\":\"float16\"}");
         assertThat(props.get("graft.inputs")).contains("in.onnx").contains(
                 com.google.common.hash.Hashing.sha256().hashBytes(Files.readAllBytes(in)).toString());
+        try (OnnxModel written = OnnxModel.open(out); OnnxModel input = OnnxModel.open(in)) {
+            assertThat(Provenance.of(written)).as("read back as written").isEqualTo(new Provenance("convert",
+                    Map.of("dtype", "float16"), List.of(Provenance.Input.of(input))));
+        }
+        try (OnnxModel plain = OnnxModel.open(TinyModels.save(TinyModels.mlp(9), dir.resolve("plain.onnx")))) {
+            assertThat(Provenance.of(plain)).as("a model Graft did not write").isNull();
+        }
+        ModelProto broken = ModelProto.parseFrom(Files.readAllBytes(out)).toBuilder().addMetadataProps(
+                StringStringEntryProto.newBuilder().setKey("graft.inputs").setValue("[{\"file\": 3"))
+                .build();
+        Path bad = dir.resolve("bad.onnx");
+        Files.write(bad, broken.toByteArray());
+        try (OnnxModel damaged = OnnxModel.open(bad)) {
+            assertThatThrownBy(() -> Provenance.of(damaged)).isInstanceOf(dev.graft.ModelFormatException.class)
+                    .hasMessageContaining("bad.onnx").hasMessageContaining("graft.inputs");
+        }
     }
 
     @Test

@@ -29,6 +29,7 @@ import dev.graft.plan.ParameterSpec;
 import dev.graft.plan.Setting;
 import dev.graft.pleas.Pleas;
 import dev.graft.regmean.RegMean;
+import dev.graft.regmean.RegMeanRecipe;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -102,7 +103,7 @@ final class MergeCommand implements Callable<Integer> {
     Path output;
 
     @Option(names = "--report", paramLabel = "FILE", description = "write the full report (per tensor and layer): "
-            + "as one HTML page with charts when FILE ends in .html (merges by method), as JSON otherwise")
+            + "as one HTML page with charts when FILE ends in .html, as JSON otherwise")
     Path report;
 
     @Option(names = "--tasks", paramLabel = "FILE", description = "after the merge, score the merged model and its "
@@ -165,25 +166,34 @@ final class MergeCommand implements Callable<Integer> {
             checkNoOptions();
             Recipe parsed = Recipes.read(recipe);
             if (!(parsed instanceof MergeRecipe)) {
-                refusePageAndTasks("this recipe (" + parsed.getClass().getSimpleName() + ")");
+                refuseTasks("this recipe (" + parsed.getClass().getSimpleName() + ")");
+                if (report != null && html() && !(parsed instanceof PleasRecipe || parsed instanceof MoeRecipe
+                        || parsed instanceof UpcycleRecipe || parsed instanceof RegMeanRecipe)) {
+                    throw new InvalidSettingException("--report " + report + ": this recipe ("
+                            + parsed.getClass().getSimpleName() + ") writes its report as JSON (--report FILE.json)");
+                }
             }
             if (parsed instanceof PleasRecipe p) {
                 return pleas(p);
             }
             if (parsed instanceof MoeRecipe m) {
                 RoutedMerge.Report r = m.run(output, Execution.defaults());
-                return emit(r, out -> MoeCommand.print(out, r));
+                return emit(r, () -> ReportPage.of(r, provenance()), out -> MoeCommand.print(out, r));
             }
             if (parsed instanceof UpcycleRecipe u) {
                 Upcycle.Report r = u.run(output, Execution.defaults());
-                return emit(r, out -> MoeCommand.print(out, r));
+                return emit(r, () -> ReportPage.of(r, provenance()), out -> MoeCommand.print(out, r));
+            }
+            if (parsed instanceof RegMeanRecipe g) {
+                RegMean.Report r = g.run(output, Execution.defaults());
+                return emit(r, () -> ReportPage.of(r, provenance()), out -> out.println("wrote " + output));
             }
             if (!(parsed instanceof MergeRecipe m)) {
-                return emit(parsed.run(output, Execution.defaults()), out -> out.println("wrote " + output));
+                return emit(parsed.run(output, Execution.defaults()), null, out -> out.println("wrote " + output));
             }
             b = fromRecipe(m);
         } else if (method != null && method.toLowerCase(Locale.ROOT).startsWith("regmean")) {
-            refusePageAndTasks("RegMean");
+            refuseTasks("RegMean");
             return regMean();
         } else {
             b = fromOptions();
@@ -203,10 +213,7 @@ final class MergeCommand implements Callable<Integer> {
         }
         MergeReport merged = r;
         EvaluationReport scores = evaluation == null ? null : evaluate(evaluation, merged);
-        if (report != null && html()) {
-            ReportPage.write(report, merged, scores);
-        }
-        return emit(r, out -> {
+        return emit(r, () -> ReportPage.of(merged, scores), out -> {
             print(out, merged);
             if (scores != null) {
                 out.print(scores.table());
@@ -219,12 +226,18 @@ final class MergeCommand implements Callable<Integer> {
         return report.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".html");
     }
 
-    /** An HTML report and --tasks are made for merges by method; {@code what}'s report is JSON. */
-    private void refusePageAndTasks(String what) {
-        if (tasks != null || (report != null && html())) {
-            throw new InvalidSettingException((tasks != null ? "--tasks" : "--report " + report) + ": an HTML report "
-                    + "and a task evaluation are made for merges by method (a merge recipe, or --method); " + what
-                    + " writes its report as JSON (--report FILE.json)");
+    /** --tasks is for merges by method: {@code what} is not one. */
+    private void refuseTasks(String what) {
+        if (tasks != null) {
+            throw new InvalidSettingException("--tasks: a task evaluation is made for merges by method (a merge "
+                    + "recipe, or --method), not for " + what + "; score its output with graft eval");
+        }
+    }
+
+    /** The provenance Graft wrote into the output model. */
+    private dev.graft.onnx.Provenance provenance() {
+        try (dev.graft.onnx.OnnxModel m = dev.graft.onnx.OnnxModel.open(output)) {
+            return dev.graft.onnx.Provenance.of(m);
         }
     }
 
@@ -238,9 +251,16 @@ final class MergeCommand implements Callable<Integer> {
         return evaluation.run(Evaluation.files(files));
     }
 
-    /** Writes {@code r} to --report, and to the output as JSON (--json) or as {@code text} prints it. */
-    private int emit(Object r, java.util.function.Consumer<PrintWriter> text) throws IOException {
-        if (report != null && !html()) {
+    /**
+     * Writes {@code r} to --report (as {@code page} makes it when the file is HTML: refused before the run for reports
+     * without one, so {@code page} is null only then), and to the output as JSON (--json) or as {@code text} prints
+     * it.
+     */
+    private int emit(Object r, java.util.function.Supplier<String> page, java.util.function.Consumer<PrintWriter> text)
+            throws IOException {
+        if (report != null && html()) {
+            ReportPage.write(report, page.get());
+        } else if (report != null) {
             Files.createDirectories(report.toAbsolutePath().getParent());
             try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
                 Output.json(w, r);
@@ -277,7 +297,7 @@ final class MergeCommand implements Callable<Integer> {
             r = parsed.run(output, Execution.defaults().withProgress(progress));
         }
         Pleas.Report merged = r;
-        return emit(r, out -> PleasCommand.print(out, merged, output));
+        return emit(r, () -> ReportPage.of(merged, provenance()), out -> PleasCommand.print(out, merged, output));
     }
 
     /** {@code --method regmean} or {@code regmean++}: each model with its own calibration data. */
@@ -319,9 +339,13 @@ final class MergeCommand implements Callable<Integer> {
                     .load(files.get(i)));
         }
         RegMean.Report r = merge.calibration(data).writeTo(output);
-        return emit(r, out -> out.printf("%s: regressed %d layer weights on each model's inputs, averaged %d other "
-                + "tensors (alpha %s; passes over the data: %d); wrote %s%n", name, r.regressed().size(), r.averaged(),
-                r.alpha(), r.passes(), output));
+        return emit(r, () -> ReportPage.of(r, provenance()), out -> printRegMean(out, name, r));
+    }
+
+    private void printRegMean(PrintWriter out, String name, RegMean.Report r) {
+        out.printf("%s: regressed %d layer weights on each model's inputs, averaged %d other tensors (alpha %s; passes "
+                + "over the data: %d); wrote %s%n", name, r.regressed().size(), r.averaged(), r.alpha(), r.passes(),
+                output);
     }
 
     private MergeBuilder fromOptions() {

@@ -99,15 +99,96 @@ class ReportPageTest {
         assertThat(charts.get("scores")[2]).isEqualTo(2 * 4); // two models, three tasks and the average
     }
 
+    /**
+     * The merges that are not by method have pages of their own reports: the inputs' SHA-256 (checked against the
+     * files) as the written model records them, each chart cell carrying the number of the report printed by
+     * {@code --json} in the same run, and every chart laid out by Chromium with one mark per cell or bar.
+     */
     @Test
-    void recipesWithoutAMergeReportAndBadTaskFilesAreRefusedBeforeRunning() {
-        Path out = dir.resolve("moe.onnx");
-        CliRun r = graft("merge", DIGITS.resolve("wemoe.yaml"), "-o", out, "--report", dir.resolve("r.html"));
+    void pleasRoutedUpcycledAndRegMeanMergesHavePagesOfTheirReports() throws Exception {
+        Path independent = DIGITS.resolveSibling("independent");
+        JsonNode pleas = page("pleas", List.of(independent.resolve("pleas.yaml")),
+                List.of(independent.resolve("cnn_low.onnx"), independent.resolve("cnn_high.onnx")));
+        assertCells("pleas", pleas, "similarity", "groups", "group", List.of("meanSimilarity"), List.of("correlation"));
+        JsonNode moe = page("moe", List.of(DIGITS.resolve("wemoe.yaml")), List.of(DIGITS.resolve("base.onnx"),
+                DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx"), DIGITS.resolve("task_c.onnx")));
+        assertCells("moe", moe, "groups", "groups", "name", List.of("signConflict", "cosine", "routingAccuracy"),
+                List.of("sign conflict", "cosine", "routing acc."));
+        Path decoders = DIGITS.resolveSibling("decoders");
+        JsonNode upcycle = page("upcycle", List.of(decoders.resolve("upcycle.yaml")), List.of("base", "python", "c",
+                "licence").stream().map(m -> decoders.resolve("optimum").resolve(m).resolve("model.onnx")).toList());
+        assertCells("upcycle", upcycle, "gates", "layers", "name", List.of("gateCosine"), List.of("gate cosine"));
+        List<Object> regmean = new java.util.ArrayList<>(List.of("--method", "regmean"));
+        for (String task : List.of("a", "b")) {
+            regmean.addAll(List.of("--model", DIGITS.resolve("task_" + task + ".onnx"), "--calibration",
+                    DIGITS.resolve("task_" + task + "_x.npy")));
+        }
+        JsonNode r = page("regmean", regmean, List.of(DIGITS.resolve("task_a.onnx"), DIGITS.resolve("task_b.onnx")));
+        for (JsonNode weight : r.get("regressed")) {
+            assertThat(Files.readString(dir.resolve("regmean.html"))).contains("<td>" + weight.asText() + "</td>");
+        }
+
+        Map<String, int[]> pleasCharts = rendered(dir.resolve("pleas.html"));
+        assertThat(pleasCharts.keySet()).containsExactly("widths", "similarity", "residuals");
+        int groups = pleas.get("groups").size();
+        assertThat(pleasCharts.get("widths")[2]).isEqualTo(2 * groups); // one model's and the merged width
+        assertThat(pleasCharts.get("similarity")[2]).isEqualTo(groups);
+        assertThat(rendered(dir.resolve("moe.html")).get("groups")[2]).isEqualTo(3 * moe.get("groups").size());
+        assertThat(rendered(dir.resolve("upcycle.html")).get("gates")[2]).isEqualTo(upcycle.get("layers").size());
+        assertThat(rendered(dir.resolve("regmean.html"))).isEmpty();
+    }
+
+    /**
+     * Runs {@code graft merge ARGS -o NAME.onnx --report NAME.html --json}: checks the page is self-contained and
+     * names each of {@code inputs} with its SHA-256; returns the printed report.
+     */
+    private JsonNode page(String name, List<Object> args, List<Path> inputs) throws Exception {
+        List<Object> all = new java.util.ArrayList<>(List.of("merge"));
+        all.addAll(args);
+        all.addAll(List.of("-o", dir.resolve(name + ".onnx"), "--report", dir.resolve(name + ".html"), "--json"));
+        CliRun r = graft(all.toArray());
+        assertThat(r.exit()).as(r.err()).isZero();
+        String html = Files.readString(dir.resolve(name + ".html"));
+        assertThat(html).startsWith("<!DOCTYPE html>").doesNotContain("src=", "href=", "<link", "@import", "url(");
+        for (Path input : inputs) {
+            String sha = Hashing.sha256().hashBytes(Files.readAllBytes(input)).toString();
+            assertThat(html).as(name + ": " + input).contains("<td>" + input.getFileName() + "</td><td>" + sha);
+        }
+        return new ObjectMapper().readTree(r.out());
+    }
+
+    /** Each row of {@code report}'s {@code list} has its {@code fields} in the cells of {@code page}'s {@code chart}. */
+    private void assertCells(String page, JsonNode report, String chart, String list, String label,
+                             List<String> fields, List<String> columns) throws Exception {
+        String html = Files.readString(dir.resolve(page + ".html"));
+        String figure = html.substring(html.indexOf("<figure class=\"chart\" id=\"" + chart + "\">"));
+        figure = figure.substring(0, figure.indexOf("</figure>"));
+        assertThat(report.get(list).size()).isPositive();
+        for (JsonNode row : report.get(list)) {
+            for (int f = 0; f < fields.size(); f++) {
+                JsonNode v = row.get(fields.get(f));
+                String shown = v.isNumber() && Double.isFinite(v.asDouble())
+                        ? String.format(Locale.ROOT, "%.3f", v.asDouble()) : "–";
+                assertThat(figure).as(chart + " " + row.get(label).asText() + " " + fields.get(f))
+                        .contains(row.get(label).asText() + ", " + columns.get(f) + ": " + shown + "</title>");
+            }
+        }
+    }
+
+    @Test
+    void recipesWithoutAPageAndBadTaskFilesAreRefusedBeforeRunning() {
+        Path out = dir.resolve("fused.onnx");
+        Path fusion = DIGITS.resolveSibling("heterogeneous").resolve("ot_fusion.yaml");
+        CliRun r = graft("merge", fusion, "-o", out, "--report", dir.resolve("r.html"));
         assertThat(r.exit()).isEqualTo(1);
-        assertThat(r.err()).contains("an HTML report and a task evaluation are made for merges by method",
-                "--report FILE.json");
+        assertThat(r.err()).contains("--report " + dir.resolve("r.html"), "FusionRecipe", "--report FILE.json");
         assertThat(out).doesNotExist();
         assertThat(dir.resolve("r.html")).doesNotExist();
+        Path moe = dir.resolve("moe.onnx");
+        CliRun tasks = graft("merge", DIGITS.resolve("wemoe.yaml"), "-o", moe, "--tasks", DIGITS.resolve("tasks.yaml"));
+        assertThat(tasks.exit()).isEqualTo(1);
+        assertThat(tasks.err()).contains("--tasks: a task evaluation is made for merges by method", "graft eval");
+        assertThat(moe).doesNotExist();
         Path merged = dir.resolve("ties.onnx");
         CliRun badTasks = graft("merge", DIGITS.resolve("ties.yaml"), "-o", merged, "--tasks", dir.resolve("no.yaml"));
         assertThat(badTasks.exit()).isEqualTo(1);
@@ -132,7 +213,7 @@ class ReportPageTest {
         Matcher m = Pattern.compile("data-charts=\"([^\"]*)\"").matcher(dom);
         assertThat(m.find()).as("the laid-out page").isTrue();
         Map<String, int[]> charts = new LinkedHashMap<>();
-        for (String c : m.group(1).split(" ")) {
+        for (String c : m.group(1).isEmpty() ? new String[0] : m.group(1).split(" ")) {
             Matcher one = Pattern.compile("(\\w+):(\\d+)x(\\d+):(\\d+)").matcher(c);
             assertThat(one.matches()).as("chart entry '%s' (the check did not run?)", c).isTrue();
             charts.put(one.group(1), new int[] {Integer.parseInt(one.group(2)), Integer.parseInt(one.group(3)),

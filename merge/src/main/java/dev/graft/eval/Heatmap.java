@@ -23,7 +23,7 @@ final class Heatmap {
         int left = 12 + 7 * rows.stream().mapToInt(String::length).max().orElse(4);
         int cell = Math.max(CELL_W, 12 + 7 * columns.stream().mapToInt(String::length).max().orElse(4));
         int bh = Math.max(CELL_H * rows.size(), 60);
-        int width = Math.max(left + cell * columns.size() + BAR, 24 + 7 * title.length());
+        int width = Math.max(left + cell * columns.size() + BAR, left + 12 + 7 * title.length());
         int height = TOP + bh + 12;
         StringBuilder svg = new StringBuilder();
         svg.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -66,7 +66,8 @@ final class Heatmap {
     }
 
     private static String label(double v) {
-        return String.format(Locale.ROOT, Math.abs(v) >= 10 ? "%.0f" : "%.2f", v);
+        double a = Math.abs(v);
+        return String.format(Locale.ROOT, a >= 10 ? "%.0f" : a >= 0.01 || a == 0 ? "%.2f" : "%.1e", v);
     }
 
     /** How far {@code v} is from the scale's neutral point, in [0, 1]. */

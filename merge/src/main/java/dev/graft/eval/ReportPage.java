@@ -1,8 +1,13 @@
 package dev.graft.eval;
 
 import dev.graft.GraftIoException;
+import dev.graft.moe.RoutedMerge;
+import dev.graft.moe.Upcycle;
+import dev.graft.onnx.Provenance;
 import dev.graft.plan.LayerSummary;
 import dev.graft.plan.MergeReport;
+import dev.graft.pleas.Pleas;
+import dev.graft.regmean.RegMean;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,7 +25,10 @@ import java.util.Map;
  * each task vector's norm, the pairwise cosine similarity of task vectors, each model's share of entries
  * outvoted by the elected sign (a layer × model heatmap of sign conflicts), the share each sparsifying method
  * trimmed; then the tensors not merged and, where the models were evaluated, the per-task scores (an evaluation
- * alone, {@code graft eval}, has a page of its table and bar chart). A small
+ * alone, {@code graft eval}, has a page of its table and bar chart). The merges that are not by method have pages of
+ * their own reports: PLeaS, routed merges (WEMoE, Mediator), upcycled mixtures and RegMean, each with its settings,
+ * the inputs and SHA-256 as the written model's provenance records them, and charts of what the report measures per
+ * group or layer. A small
  * inline script only checks, once the page is laid out, that every chart has a size and marks (it writes the
  * result into the page's {@code data-charts} attribute, which the tests read through headless Chromium).
  */
@@ -62,6 +70,180 @@ public final class ReportPage {
         return end(h);
     }
 
+    /**
+     * The page of a PLeaS merge (Nasery et al., CVPR 2025): its settings, its inputs ({@code provenance}, the written
+     * model's; none if null), each hidden group's width in one model and in the merge, the mean activation
+     * correlation of the pairs it merged, and each fitted layer's relative least-squares residual.
+     */
+    public static String of(Pleas.Report r, Provenance provenance) {
+        StringBuilder h = start("PLeaS merge: " + fileName(r.modelA()) + " + " + fileName(r.modelB()));
+        written(h, r.files(), String.format(Locale.ROOT, "%d parameters against %d in one model (%.2f×)",
+                r.parametersMerged(), r.parametersA(), r.parametersMerged() / (double) Math.max(1, r.parametersA())));
+        settings(h, new String[][] {{"width", num(r.width())}, {"matching", r.matching()},
+            {"weight cosine of the models", num(r.weightCosine())}, {"spread", r.spread()}, {"ridge", num(r.ridge())},
+            {"fit", r.fit()}, {"fit inputs", r.fitInputs()}, {"layers kept from model A", "" + r.keptLayers()},
+            {"calibration samples", "" + r.samples()}, {"outputs", String.join(", ", r.outputs())}});
+        provenance(h, provenance);
+        h.append("<h2>Hidden groups</h2>\n");
+        List<String> groups = r.groups().stream().map(Pleas.GroupReport::group).toList();
+        if (!groups.isEmpty()) {
+            double[][] widths = {r.groups().stream().mapToDouble(Pleas.GroupReport::width).toArray(),
+                r.groups().stream().mapToDouble(Pleas.GroupReport::mergedWidth).toArray()};
+            figure(h, "widths", BarChart.svg("Units per hidden group", "units", groups, List.of("one model",
+                    "merged"), widths), "The merged width of each group: its least correlated pairs are kept apart "
+                    + "(both units) as far as the width budget allows, the others merged into one unit each.");
+            figure(h, "similarity", Heatmap.svg("Mean correlation of the merged pairs", groups,
+                    List.of("correlation"), column(r.groups(), Pleas.GroupReport::meanSimilarity), -1, 1),
+                    "How alike the matched units' activations are on the calibration data (grey: no pair whose "
+                    + "units both vary on it). Low correlation means the merge averages units that compute "
+                    + "different things; the least squares fit then has more to repair.");
+        }
+        table(h, List.of("group", "width", "merged width", "merged pairs", "constant pairs", "fixed because"),
+                r.groups().stream().map(g -> List.of(g.group(), "" + g.width(), "" + g.mergedWidth(),
+                        "" + g.mergedPairs(), "" + g.constantPairs(), g.fixed() == null ? "" : g.fixed())).toList());
+        h.append("<h2>Layers</h2>\n");
+        List<Pleas.LayerReport> fitted = r.layers().stream().filter(Pleas.LayerReport::fitted).toList();
+        if (!fitted.isEmpty()) {
+            Double[][] residuals = column(fitted, Pleas.LayerReport::relativeResidual);
+            figure(h, "residuals", Heatmap.svg("Relative residual of each layer's least squares fit",
+                    fitted.stream().map(Pleas.LayerReport::weight).toList(), List.of("residual"), residuals, 0,
+                    max(residuals)), "‖X·W − Y‖ / ‖Y‖ on the calibration data: how much of the original models' "
+                    + "outputs of the layer the merged layer cannot reproduce.");
+        }
+        table(h, List.of("weight", "inputs", "outputs", "fitted", "relative residual"), r.layers().stream()
+                .map(l -> List.of(l.weight(), "" + l.inputs(), "" + l.outputs(), l.fitted() ? "yes" : "no",
+                        l.fitted() ? num(l.relativeResidual()) : "")).toList());
+        return end(h);
+    }
+
+    /**
+     * The page of a routed merge (WEMoE, Tang et al., ICML 2024; Mediator, Lai et al., 2025): its settings, inputs,
+     * and per router group the sign conflict and cosine of the experts' task vectors and the routing accuracy.
+     */
+    public static String of(RoutedMerge.Report r, Provenance provenance) {
+        StringBuilder h = start("Routed merge (" + r.method() + "): " + r.experts() + " experts");
+        written(h, List.of(r.target().toString()), bytes(r.bytes()));
+        double accuracy = r.routingAccuracy();
+        settings(h, new String[][] {{"method", r.method()}, {"experts", "" + r.experts()}, {"routers", r.routers()},
+            {"mean routing accuracy", Double.isNaN(accuracy) ? "not measured" : num(accuracy)}});
+        provenance(h, provenance);
+        h.append("<h2>Router groups</h2>\n");
+        List<String> names = r.groups().stream().map(RoutedMerge.GroupReport::name).toList();
+        if (!names.isEmpty()) {
+            Double[][] cells = new Double[names.size()][];
+            for (int g = 0; g < cells.length; g++) {
+                RoutedMerge.GroupReport group = r.groups().get(g);
+                cells[g] = new Double[] {finite(group.signConflict()), finite(group.cosine()),
+                    finite(group.routingAccuracy())};
+            }
+            figure(h, "groups", Heatmap.svg("Experts' task vectors and routing, per group", names,
+                    List.of("sign conflict", "cosine", "routing acc."), cells, -1, 1), "Sign conflict: the share of "
+                    + "entries where two experts' task vectors have opposite signs; cosine: their mean pairwise cosine "
+                    + "(both averaged over the group's weights by size); routing accuracy: the share of task samples "
+                    + "whose largest coefficient is their own task's (grey: not measured, or not routed).");
+        }
+        table(h, List.of("group", "router input", "routed", "router", "weights"), r.groups().stream()
+                .map(g -> List.of(g.name(), g.input(), g.routed() ? "yes" : "no", g.router() == null ? "" : g.router(),
+                        String.join(", ", g.weights()))).toList());
+        return end(h);
+    }
+
+    /**
+     * The page of an upcycled mixture (Komatsuzaki et al., "Sparse Upcycling", ICLR 2023): its settings, inputs,
+     * and per layer the mean cosine between its experts' gate vectors (1: the gate cannot tell them apart).
+     */
+    public static String of(Upcycle.Report r, Provenance provenance) {
+        StringBuilder h = start("Upcycled mixture: " + r.experts() + " experts");
+        written(h, List.of(r.target().toString()), bytes(r.bytes()));
+        settings(h, new String[][] {{"experts", "" + r.experts()}, {"experts per token", "" + r.expertsPerToken()},
+            {"gates", r.gates()}, {"form", r.form().toString()}});
+        provenance(h, provenance);
+        h.append("<h2>Layers</h2>\n");
+        if (!r.layers().isEmpty()) {
+            figure(h, "gates", Heatmap.svg("Mean cosine between the experts' gate vectors", r.layers().stream()
+                    .map(Upcycle.LayerReport::name).toList(), List.of("gate cosine"), column(r.layers(),
+                    Upcycle.LayerReport::gateCosine), -1, 1), "Near 1: the layer's gate scores every token alike for "
+                    + "all experts, so routing there is close to arbitrary; lower: the gate tells the experts apart.");
+        }
+        table(h, List.of("layer", "gate input", "activation", "MLP weights"), r.layers().stream()
+                .map(l -> List.of(l.name(), l.input(), l.activation(), String.join(", ", l.weights()))).toList());
+        return end(h);
+    }
+
+    /**
+     * The page of a RegMean merge (Jin et al., ICLR 2023): its settings, inputs and the layer weights regressed on
+     * each model's inputs (RegMean's report has no per-layer measure to chart).
+     */
+    public static String of(RegMean.Report r, Provenance provenance) {
+        StringBuilder h = start("RegMean merge: " + r.models().size() + " models");
+        written(h, r.files(), r.regressed().size() + " weights regressed, " + r.averaged() + " tensors averaged");
+        settings(h, new String[][] {{"models", String.join(", ", r.models())}, {"alpha", num(r.alpha())},
+            {"passes over each model's data", "" + r.passes()}});
+        provenance(h, provenance);
+        h.append("<h2>Regressed weights</h2>\n");
+        table(h, List.of("weight"), r.regressed().stream().map(List::of).toList());
+        return end(h);
+    }
+
+    private static void written(StringBuilder h, List<String> files, String what) {
+        h.append("<p class=\"meta\">Written: ").append(esc(String.join(", ", files))).append(" · ").append(esc(what))
+                .append("</p>\n");
+    }
+
+    private static void settings(StringBuilder h, String[][] rows) {
+        h.append("<h2>Settings</h2>\n<table>\n");
+        for (String[] row : rows) {
+            h.append("<tr><th>").append(esc(row[0])).append("</th><td>").append(esc(row[1])).append("</td></tr>\n");
+        }
+        h.append("</table>\n");
+    }
+
+    /** The inputs as the written model's provenance records them: file names and SHA-256, with their data files. */
+    private static void provenance(StringBuilder h, Provenance p) {
+        h.append("<h2>Inputs</h2>\n");
+        if (p == null) {
+            h.append("<p>The written model records no inputs.</p>\n");
+            return;
+        }
+        table(h, List.of("file", "SHA-256", "external data"), p.inputs().stream().map(in -> List.of(in.file(),
+                in.sha256(), String.join(", ", in.data().stream().map(d -> d.file() + " " + d.sha256()).toList())))
+                .toList());
+    }
+
+    private static void table(StringBuilder h, List<String> header, List<List<String>> rows) {
+        h.append("<table>\n<tr>");
+        header.forEach(c -> h.append("<th>").append(esc(c)).append("</th>"));
+        h.append("</tr>\n");
+        for (List<String> row : rows) {
+            h.append("<tr>");
+            row.forEach(c -> h.append("<td>").append(esc(c)).append("</td>"));
+            h.append("</tr>\n");
+        }
+        h.append("</table>\n");
+    }
+
+    /** One heatmap column of {@code value} over {@code rows}; NaN becomes a missing (grey) cell. */
+    private static <T> Double[][] column(List<T> rows, java.util.function.ToDoubleFunction<T> value) {
+        Double[][] cells = new Double[rows.size()][1];
+        for (int k = 0; k < cells.length; k++) {
+            cells[k][0] = finite(value.applyAsDouble(rows.get(k)));
+        }
+        return cells;
+    }
+
+    private static String fileName(String path) {
+        Path name = Path.of(path).getFileName();
+        return name == null ? path : name.toString();
+    }
+
+    private static Double finite(double v) {
+        return Double.isFinite(v) ? v : null;
+    }
+
+    private static String num(double v) {
+        return Double.isNaN(v) ? "–" : String.format(Locale.ROOT, "%.4g", v);
+    }
+
     private static StringBuilder start(String title) {
         return new StringBuilder("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Graft: ")
                 .append(esc(title)).append("</title>\n<style>\n").append(STYLE).append("</style>\n</head>\n")
@@ -70,11 +252,6 @@ public final class ReportPage {
 
     private static String end(StringBuilder h) {
         return h.append("<script>\n").append(CHECK).append("</script>\n</body>\n</html>\n").toString();
-    }
-
-    /** Writes {@link #of(MergeReport, EvaluationReport)} to {@code file}, as {@link #write(Path, String)} does. */
-    public static void write(Path file, MergeReport report, EvaluationReport evaluation) {
-        write(file, of(report, evaluation));
     }
 
     /** Writes {@code page} to {@code file} (through a temporary file beside it, then moved into place). */
