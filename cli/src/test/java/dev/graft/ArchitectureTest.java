@@ -22,7 +22,7 @@ class ArchitectureTest {
         "dev.graft.verify.."};
     /** Packages of module graft-merge. */
     static final String[] MERGE = {"dev.graft.merge..", "dev.graft.align..", "dev.graft.pleas..", "dev.graft.regmean..",
-            "dev.graft.eval..", "dev.graft.search..", "dev.graft.moe.."};
+            "dev.graft.eval..", "dev.graft.search..", "dev.graft.moe..", "dev.graft.report.."};
 
     private static JavaClasses classes;
 

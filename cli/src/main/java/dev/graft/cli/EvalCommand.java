@@ -74,9 +74,9 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (report != null) {
             if (report.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".html")) {
-                dev.graft.eval.ReportPage.write(report, dev.graft.eval.ReportPage.of(r));
+                dev.graft.report.ReportPage.write(report, dev.graft.report.ReportPage.of(r));
             } else {
-                dev.graft.eval.ReportPage.write(report, r.json());
+                dev.graft.report.ReportPage.write(report, r.json());
             }
             if (!json) {
                 out.println("report: " + report);

@@ -5,7 +5,7 @@ import dev.graft.data.Calibration;
 import dev.graft.data.CalibrationSpec;
 import dev.graft.eval.Evaluation;
 import dev.graft.eval.EvaluationReport;
-import dev.graft.eval.ReportPage;
+import dev.graft.report.ReportPage;
 import dev.graft.exec.Execution;
 import dev.graft.moe.MoeRecipe;
 import dev.graft.moe.RoutedMerge;

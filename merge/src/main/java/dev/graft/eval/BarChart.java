@@ -7,7 +7,7 @@ import java.util.Locale;
  * A grouped bar chart as SVG: one group per category (a task), one bar per series (a model) in each, a legend
  * of the series, and a y axis from 0.
  */
-final class BarChart {
+public final class BarChart {
     private static final int HEIGHT = 340;
     private static final int LEFT = 56;
     private static final int RIGHT = 16;
@@ -21,7 +21,7 @@ final class BarChart {
     }
 
     /** The chart of {@code values[series][category]} (NaN: no bar). */
-    static String svg(String title, String yLabel, List<String> categories, List<String> series, double[][] values) {
+    public static String svg(String title, String yLabel, List<String> categories, List<String> series, double[][] values) {
         double top = 0;
         for (double[] row : values) {
             for (double v : row) {

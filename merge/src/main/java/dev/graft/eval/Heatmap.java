@@ -9,7 +9,7 @@ import java.util.Locale;
  * {@code low < 0 < high}, a diverging one from red through white to blue), with the value written in the cell
  * and as its tooltip; a missing value is a grey cell. A colour bar beside it gives the scale.
  */
-final class Heatmap {
+public final class Heatmap {
     private static final int CELL_W = 64;
     private static final int CELL_H = 20;
     private static final int TOP = 48;
@@ -18,7 +18,8 @@ final class Heatmap {
     private Heatmap() {
     }
 
-    static String svg(String title, List<String> rows, List<String> columns, Double[][] values, double low,
+    /** The heatmap of {@code values[row][column]} (null: a grey cell) on the scale from {@code low} to {@code high}. */
+    public static String svg(String title, List<String> rows, List<String> columns, Double[][] values, double low,
                       double high) {
         int left = 12 + 7 * rows.stream().mapToInt(String::length).max().orElse(4);
         int cell = Math.max(CELL_W, 12 + 7 * columns.stream().mapToInt(String::length).max().orElse(4));

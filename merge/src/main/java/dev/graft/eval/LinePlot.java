@@ -70,7 +70,7 @@ public final class LinePlot {
     }
 
     /** {@code plots} side by side as one SVG document. */
-    static String svg(List<LinePlot> plots) {
+    public static String svg(List<LinePlot> plots) {
         StringBuilder svg = new StringBuilder();
         svg.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
                 + "font-family=\"sans-serif\" font-size=\"11\">%n", WIDTH * plots.size(), HEIGHT));

@@ -12,7 +12,7 @@ import java.util.Locale;
  * charts are written by hand rather than with a chart library: JFreeChart and XChart draw through AWT, which
  * needs fonts that headless build machines may lack, while SVG text is laid out by whoever views it.
  */
-final class Svg {
+public final class Svg {
     static final String[] COLOURS = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
         "#e377c2", "#17becf"};
 
@@ -39,7 +39,8 @@ final class Svg {
         return String.format(Locale.ROOT, "%." + decimals + "f", v);
     }
 
-    static String escape(String s) {
+    /** {@code s} with the characters that XML and HTML give a meaning escaped. */
+    public static String escape(String s) {
         return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
     }
 

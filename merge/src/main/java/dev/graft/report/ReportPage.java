@@ -1,6 +1,12 @@
-package dev.graft.eval;
+package dev.graft.report;
 
 import dev.graft.GraftIoException;
+import dev.graft.eval.BarChart;
+import dev.graft.eval.EvaluationReport;
+import dev.graft.eval.Heatmap;
+import dev.graft.eval.LinePlot;
+import dev.graft.eval.Metric;
+import dev.graft.eval.Svg;
 import dev.graft.moe.RoutedMerge;
 import dev.graft.moe.Upcycle;
 import dev.graft.onnx.Provenance;
