@@ -15,6 +15,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
 
 /**
  * SHA-256 of input files for provenance, remembered across runs (as git's index remembers file states): an
@@ -22,6 +23,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * are unchanged; otherwise the file is read again. The cache is a tab-separated file {@code sha256-v1.tsv} in
  * {@code $GRAFT_CACHE_DIR}, else {@code $XDG_CACHE_HOME/graft}, else {@code ~/.cache/graft}; if it cannot be
  * written, hashes are simply not remembered. Files are read with a small buffer, never mapped.
+ *
+ * <p>A file in a Hugging Face hub cache is not read at all when the cache names it by its SHA-256: huggingface_hub
+ * keeps each large (Git LFS) file of a repository once, as {@code models--ORG--NAME/blobs/SHA256} (a snapshot's file is
+ * a link to it), and checks the content against that hash when it downloads it. Graft takes the name as the hash, as
+ * the hub's own tools do; the smaller files, named by their git SHA-1 (40 digits), are hashed.
  */
 public final class FileHashes {
     private static final String FILE = "sha256-v1.tsv";
@@ -64,11 +70,15 @@ public final class FileHashes {
         return home == null ? null : Path.of(home, ".cache", "graft");
     }
 
-    /** The hex SHA-256 of {@code file}, from the cache when the file is unchanged. */
+    /** The hex SHA-256 of {@code file}, from the cache when the file is unchanged (or its hub cache name). */
     public String sha256(Path file) {
         String key;
         try {
             Path real = file.toRealPath();
+            String named = hubBlobHash(real);
+            if (named != null) {
+                return named;
+            }
             BasicFileAttributes a = Files.readAttributes(real, BasicFileAttributes.class);
             key = a.size() + "\t" + a.lastModifiedTime().toInstant() + "\t" + a.fileKey() + "\t" + real;
         } catch (IOException e) {
@@ -89,6 +99,21 @@ public final class FileHashes {
         }
         return hash;
     }
+
+    /** The SHA-256 a Hugging Face hub cache names the file at {@code real} (a real path) by, or null. */
+    static String hubBlobHash(Path real) {
+        Path blobs = real.getParent();
+        Path repository = blobs == null ? null : blobs.getParent();
+        if (repository == null || repository.getFileName() == null || !blobs.getFileName().toString().equals("blobs")
+                || !HUB_REPOSITORY.matcher(repository.getFileName().toString()).matches()) {
+            return null;
+        }
+        String name = real.getFileName().toString();
+        return SHA256.matcher(name).matches() ? name : null;
+    }
+
+    private static final Pattern HUB_REPOSITORY = Pattern.compile("(models|datasets|spaces)--.+");
+    private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
 
     /** How many files this instance has read to hash (not served from the cache). */
     public long computed() {

@@ -34,6 +34,36 @@ class FileHashesTest {
         assertThat(later.computed()).isEqualTo(1);
     }
 
+    /**
+     * A snapshot file of a Hugging Face hub cache that links to a blob named by a SHA-256 takes the name as its hash,
+     * without reading the file; a blob named otherwise (a git SHA-1), or a "blobs" folder outside a hub repository
+     * folder, is read and hashed.
+     */
+    @Test
+    void aHubCacheBlobIsNamedByItsHash() throws Exception {
+        byte[] content = {7, 7, 7};
+        String sha = Hashing.sha256().hashBytes(content).toString();
+        Path repository = dir.resolve("hub/models--org--bert");
+        Path blob = Files.write(Files.createDirectories(repository.resolve("blobs")).resolve(sha), content);
+        Path snapshot = Files.createDirectories(repository.resolve("snapshots/0123abc"));
+        Path linked = Files.createSymbolicLink(snapshot.resolve("model.onnx"), Path.of("../../blobs/" + sha));
+        FileHashes h = new FileHashes(null);
+        assertThat(h.sha256(linked)).isEqualTo(sha);
+        assertThat(h.sha256(blob)).isEqualTo(sha);
+        assertThat(h.computed()).as("named, not read").isZero();
+
+        // the name is trusted (as the hub's tools trust it): a blob whose content no longer matches keeps its name
+        Files.write(blob, new byte[] {1});
+        assertThat(h.sha256(linked)).isEqualTo(sha);
+
+        String sha1 = Hashing.sha1().hashBytes(content).toString();
+        Path small = Files.write(repository.resolve("blobs").resolve(sha1), content);
+        assertThat(h.sha256(small)).isEqualTo(sha);
+        Path elsewhere = Files.write(Files.createDirectories(dir.resolve("mine/blobs")).resolve(sha), content);
+        assertThat(h.sha256(elsewhere)).isEqualTo(sha);
+        assertThat(h.computed()).as("both read").isEqualTo(2);
+    }
+
     @Test
     void worksWithoutAWritableCache() throws Exception {
         Path file = Files.write(dir.resolve("weights.bin"), new byte[] {5});

@@ -23,8 +23,9 @@ import java.util.Locale;
  * {@code java -jar graft-cli-…-all.jar}; against, in the same run, numpy's in-memory TIES of the same tensors
  * ({@code bench/ties_numpy.py}, loading not timed) and the warmed in-process merge (the harness figure). A first run
  * after installing (no archive, no hash) and a first run on new inputs (the archive kept, the hashes forgotten) are
- * timed apart: the archive is written once per installation and Java, the hashes once per input. Each run's output is
- * deleted before it, untimed.
+ * timed apart: the archive is written once per installation and Java, the hashes once per input; and a first run on
+ * new inputs in a Hugging Face hub cache, which names them by their SHA-256. Each run's output is deleted before it,
+ * untimed.
  */
 final class CliBenchmarks {
     private static final int REPEATS = 5;
@@ -64,10 +65,24 @@ final class CliBenchmarks {
         deleteTree(cache);
         Benchmarks.delete(out);
         List<String> graft = List.of(launcher.toString());
-        double[] install = cli(graft, cache, merge);
-        Benchmarks.delete(out);
-        deleteTree(cache.resolve("hashes"));
-        double[] first = cli(graft, cache, merge);
+        String[] inHub = hubCache(folder.resolve("hub"), models, merge);
+        double[][] installs = new double[REPEATS][];
+        double[][] firsts = new double[REPEATS][];
+        double[][] hubs = new double[REPEATS][];
+        for (int i = 0; i < REPEATS; i++) { // each a first run again: its caches removed before it
+            deleteTree(cache);
+            Benchmarks.delete(out);
+            installs[i] = cli(graft, cache, merge);
+            Benchmarks.delete(out);
+            deleteTree(cache.resolve("hashes"));
+            firsts[i] = cli(graft, cache, merge);
+            Benchmarks.delete(out);
+            deleteTree(cache.resolve("hashes"));
+            hubs[i] = cli(graft, cache, inHub);
+        }
+        double[] install = medians(installs);
+        double[] first = medians(firsts);
+        double[] hub = medians(hubs);
         double[][] repeated = new double[REPEATS][];
         double[][] jar = new double[REPEATS][];
         for (int i = 0; i < REPEATS; i++) {
@@ -84,23 +99,23 @@ final class CliBenchmarks {
                     .layout(WriteOptions.Layout.EXTERNAL).writeTo(out));
         }
         double warm = Benchmarks.median(Arrays.copyOfRange(harness, 1, harness.length));
-        double[] wall = Arrays.stream(repeated).mapToDouble(r -> r[0]).toArray();
-        double rep = Benchmarks.median(wall);
+        double[] rep = medians(repeated);
         System.out.printf(Locale.ROOT, "cli: graft merge --method ties, base + 3 BERT-base-sized models (%.1fM "
                 + "parameters each), density 0.2, external data, %d cores, median of %d%n", params / 1e6,
                 Runtime.getRuntime().availableProcessors(), REPEATS);
-        double jarWall = Benchmarks.median(Arrays.stream(jar).mapToDouble(r -> r[0]).toArray());
+        double jarWall = medians(jar)[0];
         System.out.printf(Locale.ROOT, "  numpy TIES in memory (loading not timed)   %6.2f s%n", numpy);
         System.out.printf(Locale.ROOT, "  graft merge, first after install           %6.2f s wall, %5.2f s CPU; "
                 + "numpy / graft = %.1fx%n", install[0], install[1], numpy / install[0]);
         System.out.printf(Locale.ROOT, "  graft merge, first on new inputs (hashes)  %6.2f s wall, %5.2f s CPU; "
                 + "numpy / graft = %.1fx%n", first[0], first[1], numpy / first[0]);
+        System.out.printf(Locale.ROOT, "  graft merge, first, inputs in a hub cache  %6.2f s wall, %5.2f s CPU; "
+                + "numpy / graft = %.1fx (the cache names them by SHA-256)%n", hub[0], hub[1], numpy / hub[0]);
         System.out.printf(Locale.ROOT, "  graft merge, repeated                      %6.2f s wall, %5.2f s CPU; "
-                + "%.1f M params/s; numpy / graft = %.1fx%n", rep, Benchmarks.median(Arrays.stream(repeated)
-                .mapToDouble(r -> r[1]).toArray()), params / 1e6 / rep, numpy / rep);
+                + "%.1f M params/s; numpy / graft = %.1fx%n", rep[0], rep[1], params / 1e6 / rep[0], numpy / rep[0]);
         System.out.printf(Locale.ROOT, "  java -jar graft-cli-all.jar, repeated      %6.2f s wall%n", jarWall);
         System.out.printf(Locale.ROOT, "  in-process, warmed (the harness figure)    %6.2f s wall, %.1f M params/s; "
-                + "repeated graft / warmed = %.2fx%n", warm, params / 1e6 / warm, rep / warm);
+                + "repeated graft / warmed = %.2fx%n", warm, params / 1e6 / warm, rep[0] / warm);
         if (Boolean.getBoolean("graft.bench.keep")) { // to profile by hand: the command is printed
             System.out.println("  kept: graft " + String.join(" ", merge));
             return;
@@ -110,6 +125,37 @@ final class CliBenchmarks {
             Benchmarks.delete(m);
         }
         deleteTree(folder);
+    }
+
+    /** The median wall and the median CPU seconds of {@code runs}. */
+    private static double[] medians(double[][] runs) {
+        return new double[] {Benchmarks.median(Arrays.stream(runs).mapToDouble(r -> r[0]).toArray()),
+            Benchmarks.median(Arrays.stream(runs).mapToDouble(r -> r[1]).toArray())};
+    }
+
+    /**
+     * {@code merge} with its inputs laid out as a Hugging Face hub cache keeps them (in {@code hub}): each model and
+     * data file a blob named by its SHA-256 (a hard link: nothing copied), linked from the snapshot folder by its own
+     * name.
+     */
+    private static String[] hubCache(Path hub, Path[] models, String[] merge) throws IOException {
+        deleteTree(hub);
+        String[] args = merge.clone();
+        for (int i = 0; i < models.length; i++) {
+            Path repository = hub.resolve("models--bench--cli" + i);
+            Path blobs = Files.createDirectories(repository.resolve("blobs"));
+            Path snapshot = Files.createDirectories(repository.resolve("snapshots/main"));
+            for (Path file : List.of(models[i], models[i].resolveSibling(models[i].getFileName() + ".data"))) {
+                String sha = com.google.common.io.MoreFiles.asByteSource(file).hash(
+                        com.google.common.hash.Hashing.sha256()).toString();
+                Files.createLink(blobs.resolve(sha), file);
+                Files.createSymbolicLink(snapshot.resolve(file.getFileName()), Path.of("../../blobs", sha));
+            }
+            for (int a = 0; a < args.length; a++) {
+                args[a] = args[a].replace(models[i].toString(), snapshot.resolve(models[i].getFileName()).toString());
+            }
+        }
+        return args;
     }
 
     /**
