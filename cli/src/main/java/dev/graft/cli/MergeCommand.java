@@ -161,6 +161,9 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     private Integer merge() throws IOException {
+        if (report != null) {
+            checkWritable(report);
+        }
         MergeBuilder b;
         if (recipe != null) {
             checkNoOptions();
@@ -224,6 +227,17 @@ final class MergeCommand implements Callable<Integer> {
 
     private boolean html() {
         return report.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".html");
+    }
+
+    /** Fails before the merge rather than after it when {@code file}'s folder cannot be made or written in. */
+    private static void checkWritable(Path file) {
+        Path folder = file.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(folder);
+            Files.delete(Files.createTempFile(folder, ".graft-", ".tmp"));
+        } catch (IOException e) {
+            throw new dev.graft.GraftIoException(file, "written", e);
+        }
     }
 
     /** --tasks is for merges by method: {@code what} is not one. */

@@ -176,7 +176,7 @@ class ReportPageTest {
     }
 
     @Test
-    void recipesWithoutAPageAndBadTaskFilesAreRefusedBeforeRunning() {
+    void recipesWithoutAPageBadTaskFilesAndUnwritablePagesAreRefusedBeforeRunning() {
         Path out = dir.resolve("fused.onnx");
         Path fusion = DIGITS.resolveSibling("heterogeneous").resolve("ot_fusion.yaml");
         CliRun r = graft("merge", fusion, "-o", out, "--report", dir.resolve("r.html"));
@@ -189,6 +189,13 @@ class ReportPageTest {
         assertThat(tasks.exit()).isEqualTo(1);
         assertThat(tasks.err()).contains("--tasks: a task evaluation is made for merges by method", "graft eval");
         assertThat(moe).doesNotExist();
+        for (Path recipe : List.of(DIGITS.resolve("wemoe.yaml"), DIGITS.resolve("ties.yaml"))) {
+            Path unwritable = Path.of("/proc/graft-no-such-folder/report.html"); // /proc takes no new folder, even from root
+            CliRun page = graft("merge", recipe, "-o", moe, "--report", unwritable);
+            assertThat(page.exit()).isEqualTo(1);
+            assertThat(page.err()).contains(unwritable.toString(), "cannot be written");
+            assertThat(moe).as("an unwritable report stops the merge before it runs").doesNotExist();
+        }
         Path merged = dir.resolve("ties.onnx");
         CliRun badTasks = graft("merge", DIGITS.resolve("ties.yaml"), "-o", merged, "--tasks", dir.resolve("no.yaml"));
         assertThat(badTasks.exit()).isEqualTo(1);
