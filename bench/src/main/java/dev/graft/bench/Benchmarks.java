@@ -150,11 +150,7 @@ public final class Benchmarks {
     private static void merge(Path work) throws Exception {
         List<long[]> shapes = SyntheticModel.bertBase();
         long params = SyntheticModel.parameters(shapes);
-        Path[] models = new Path[3];
-        for (int i = 0; i < 3; i++) {
-            models[i] = work.resolve("bert" + i + ".onnx");
-            SyntheticModel.write(models[i], shapes, 10 + i, WriteOptions.Layout.INLINE);
-        }
+        Path[] models = SyntheticModel.writeAll(work, "bert", 3, shapes, 10, WriteOptions.Layout.INLINE);
         Path out = work.resolve("bert-merged.onnx");
         double[] rewrite = new double[REPEATS];
         double[] merge = new double[REPEATS];
@@ -182,11 +178,7 @@ public final class Benchmarks {
     private static void ties(Path work) throws Exception {
         List<long[]> shapes = SyntheticModel.bertBase();
         long params = SyntheticModel.parameters(shapes);
-        Path[] models = new Path[4];
-        for (int i = 0; i < 4; i++) {
-            models[i] = work.resolve("ties" + i + ".onnx");
-            SyntheticModel.write(models[i], shapes, 20 + i, WriteOptions.Layout.EXTERNAL);
-        }
+        Path[] models = SyntheticModel.writeAll(work, "ties", 4, shapes, 20, WriteOptions.Layout.EXTERNAL);
         Path out = work.resolve("ties-merged.onnx");
         int threads = Runtime.getRuntime().availableProcessors();
         int repeats = 5;

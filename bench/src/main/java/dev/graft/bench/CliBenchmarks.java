@@ -44,10 +44,8 @@ final class CliBenchmarks {
         Path cliJar = launcher.getParent().resolveSibling("lib/graft-cli-all.jar");
         List<long[]> shapes = SyntheticModel.bertBase();
         long params = SyntheticModel.parameters(shapes);
-        Path[] models = new Path[4];
-        for (int i = 0; i < 4; i++) {
-            models[i] = folder.resolve("cli" + i + ".onnx");
-            SyntheticModel.write(models[i], shapes, 40 + i, WriteOptions.Layout.EXTERNAL);
+        Path[] models = SyntheticModel.writeAll(folder, "cli", 4, shapes, 40, WriteOptions.Layout.EXTERNAL);
+        for (int i = 0; i < models.length; i++) {
             raw(models[i], folder.resolve("cli" + i + ".f32"));
         }
         Files.write(folder.resolve("shapes.txt"), shapes.stream().map(s -> String.join(" ",

@@ -97,6 +97,20 @@ final class SyntheticModel {
     }
 
     /**
+     * {@code count} models of {@code shapes}, {@code folder/PREFIXi.onnx} for i = 0, 1, …, model i with weights from
+     * seed {@code seed + i}.
+     */
+    static Path[] writeAll(Path folder, String prefix, int count, List<long[]> shapes, long seed,
+                           WriteOptions.Layout layout) {
+        Path[] models = new Path[count];
+        for (int i = 0; i < count; i++) {
+            models[i] = folder.resolve(prefix + i + ".onnx");
+            write(models[i], shapes, seed + i, layout);
+        }
+        return models;
+    }
+
+    /**
      * A BERT-base-sized model whose dense weights are used: embeddings [30522,768] and [512,768] (kept as
      * initializers), and per layer a chain of MatMul nodes named like an exported BERT's
      * ({@code /encoder/layer.N/attention/self/query/MatMul}, ...) through the query, key, value, attention-output

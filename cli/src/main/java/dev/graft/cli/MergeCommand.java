@@ -161,9 +161,6 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     private Integer merge() throws IOException {
-        if (report != null) {
-            checkWritable(report);
-        }
         MergeBuilder b;
         if (recipe != null) {
             checkNoOptions();
@@ -176,6 +173,7 @@ final class MergeCommand implements Callable<Integer> {
                             + parsed.getClass().getSimpleName() + ") writes its report as JSON (--report FILE.json)");
                 }
             }
+            checkReportWritable();
             if (parsed instanceof PleasRecipe p) {
                 return pleas(p);
             }
@@ -197,9 +195,11 @@ final class MergeCommand implements Callable<Integer> {
             b = fromRecipe(m);
         } else if (method != null && method.toLowerCase(Locale.ROOT).startsWith("regmean")) {
             refuseTasks("RegMean");
+            checkReportWritable();
             return regMean();
         } else {
             b = fromOptions();
+            checkReportWritable();
         }
         if (write.elementType() != null) {
             b.outputType(write.elementType());
@@ -229,14 +229,20 @@ final class MergeCommand implements Callable<Integer> {
         return report.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".html");
     }
 
-    /** Fails before the merge rather than after it when {@code file}'s folder cannot be made or written in. */
-    private static void checkWritable(Path file) {
-        Path folder = file.toAbsolutePath().getParent();
+    /**
+     * Fails before the merge rather than after it when --report's folder cannot be made or written in (called once the
+     * command line is known to be valid, so that a refused one leaves no folder behind).
+     */
+    private void checkReportWritable() {
+        if (report == null) {
+            return;
+        }
+        Path folder = report.toAbsolutePath().getParent();
         try {
             Files.createDirectories(folder);
             Files.delete(Files.createTempFile(folder, ".graft-", ".tmp"));
         } catch (IOException e) {
-            throw new dev.graft.GraftIoException(file, "written", e);
+            throw new dev.graft.GraftIoException(report, "written", e);
         }
     }
 

@@ -179,11 +179,12 @@ class ReportPageTest {
     void recipesWithoutAPageBadTaskFilesAndUnwritablePagesAreRefusedBeforeRunning() {
         Path out = dir.resolve("fused.onnx");
         Path fusion = DIGITS.resolveSibling("heterogeneous").resolve("ot_fusion.yaml");
-        CliRun r = graft("merge", fusion, "-o", out, "--report", dir.resolve("r.html"));
+        Path page = dir.resolve("pages/r.html");
+        CliRun r = graft("merge", fusion, "-o", out, "--report", page);
         assertThat(r.exit()).isEqualTo(1);
-        assertThat(r.err()).contains("--report " + dir.resolve("r.html"), "FusionRecipe", "--report FILE.json");
+        assertThat(r.err()).contains("--report " + page, "FusionRecipe", "--report FILE.json");
         assertThat(out).doesNotExist();
-        assertThat(dir.resolve("r.html")).doesNotExist();
+        assertThat(page.getParent()).as("a refused command makes no folder").doesNotExist();
         Path moe = dir.resolve("moe.onnx");
         CliRun tasks = graft("merge", DIGITS.resolve("wemoe.yaml"), "-o", moe, "--tasks", DIGITS.resolve("tasks.yaml"));
         assertThat(tasks.exit()).isEqualTo(1);
@@ -191,9 +192,9 @@ class ReportPageTest {
         assertThat(moe).doesNotExist();
         for (Path recipe : List.of(DIGITS.resolve("wemoe.yaml"), DIGITS.resolve("ties.yaml"))) {
             Path unwritable = Path.of("/proc/graft-no-such-folder/report.html"); // /proc takes no new folder, even from root
-            CliRun page = graft("merge", recipe, "-o", moe, "--report", unwritable);
-            assertThat(page.exit()).isEqualTo(1);
-            assertThat(page.err()).contains(unwritable.toString(), "cannot be written");
+            CliRun refused = graft("merge", recipe, "-o", moe, "--report", unwritable);
+            assertThat(refused.exit()).isEqualTo(1);
+            assertThat(refused.err()).contains(unwritable.toString(), "cannot be written");
             assertThat(moe).as("an unwritable report stops the merge before it runs").doesNotExist();
         }
         Path merged = dir.resolve("ties.onnx");

@@ -85,7 +85,7 @@ public final class ReportPage {
         StringBuilder h = start("PLeaS merge: " + fileName(r.modelA()) + " + " + fileName(r.modelB()));
         written(h, r.files(), String.format(Locale.ROOT, "%d parameters against %d in one model (%.2f×)",
                 r.parametersMerged(), r.parametersA(), r.parametersMerged() / (double) Math.max(1, r.parametersA())));
-        settings(h, new String[][] {{"width", num(r.width())}, {"matching", r.matching()},
+        keyValues(h, "Settings", new String[][] {{"width", num(r.width())}, {"matching", r.matching()},
             {"weight cosine of the models", num(r.weightCosine())}, {"spread", r.spread()}, {"ridge", num(r.ridge())},
             {"fit", r.fit()}, {"fit inputs", r.fitInputs()}, {"layers kept from model A", "" + r.keptLayers()},
             {"calibration samples", "" + r.samples()}, {"outputs", String.join(", ", r.outputs())}});
@@ -130,7 +130,7 @@ public final class ReportPage {
         StringBuilder h = start("Routed merge (" + r.method() + "): " + r.experts() + " experts");
         written(h, List.of(r.target().toString()), bytes(r.bytes()));
         double accuracy = r.routingAccuracy();
-        settings(h, new String[][] {{"method", r.method()}, {"experts", "" + r.experts()}, {"routers", r.routers()},
+        keyValues(h, "Settings", new String[][] {{"method", r.method()}, {"experts", "" + r.experts()}, {"routers", r.routers()},
             {"mean routing accuracy", Double.isNaN(accuracy) ? "not measured" : num(accuracy)}});
         provenance(h, provenance);
         h.append("<h2>Router groups</h2>\n");
@@ -161,7 +161,7 @@ public final class ReportPage {
     public static String of(Upcycle.Report r, Provenance provenance) {
         StringBuilder h = start("Upcycled mixture: " + r.experts() + " experts");
         written(h, List.of(r.target().toString()), bytes(r.bytes()));
-        settings(h, new String[][] {{"experts", "" + r.experts()}, {"experts per token", "" + r.expertsPerToken()},
+        keyValues(h, "Settings", new String[][] {{"experts", "" + r.experts()}, {"experts per token", "" + r.expertsPerToken()},
             {"gates", r.gates()}, {"form", r.form().toString()}});
         provenance(h, provenance);
         h.append("<h2>Layers</h2>\n");
@@ -183,7 +183,7 @@ public final class ReportPage {
     public static String of(RegMean.Report r, Provenance provenance) {
         StringBuilder h = start("RegMean merge: " + r.models().size() + " models");
         written(h, r.files(), r.regressed().size() + " weights regressed, " + r.averaged() + " tensors averaged");
-        settings(h, new String[][] {{"models", String.join(", ", r.models())}, {"alpha", num(r.alpha())},
+        keyValues(h, "Settings", new String[][] {{"models", String.join(", ", r.models())}, {"alpha", num(r.alpha())},
             {"passes over each model's data", "" + r.passes()}});
         provenance(h, provenance);
         h.append("<h2>Regressed weights</h2>\n");
@@ -196,8 +196,9 @@ public final class ReportPage {
                 .append("</p>\n");
     }
 
-    private static void settings(StringBuilder h, String[][] rows) {
-        h.append("<h2>Settings</h2>\n<table>\n");
+    /** A section of one table of names and values. */
+    private static void keyValues(StringBuilder h, String title, String[][] rows) {
+        h.append("<h2>").append(esc(title)).append("</h2>\n<table>\n");
         for (String[] row : rows) {
             h.append("<tr><th>").append(esc(row[0])).append("</th><td>").append(esc(row[1])).append("</td></tr>\n");
         }
@@ -291,15 +292,14 @@ public final class ReportPage {
     }
 
     private static void recipe(StringBuilder h, MergeReport r) {
-        h.append("<h2>Recipe</h2>\n<table>\n<tr><th>method</th><td>").append(esc(r.method())).append("</td></tr>\n");
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"method", r.method()});
         for (Map.Entry<String, String> p : r.parameters().entrySet()) {
-            if (p.getKey().equals("method")) {
-                continue;
+            if (!p.getKey().equals("method")) {
+                rows.add(new String[] {p.getKey(), p.getValue()});
             }
-            h.append("<tr><th>").append(esc(p.getKey())).append("</th><td>").append(esc(p.getValue()))
-                    .append("</td></tr>\n");
         }
-        h.append("</table>\n");
+        keyValues(h, "Recipe", rows.toArray(String[][]::new));
     }
 
     private static void inputs(StringBuilder h, MergeReport r, List<String> names) {
