@@ -14,7 +14,9 @@ import org.w3c.dom.NodeList;
 
 /**
  * {@code graft-bom} (which has no parent, so that importing it pins nothing but Graft) is at the project's version and
- * lists every published module: each module of the build but the BOM itself, the examples and the benchmarks.
+ * lists every published module: each module of the build but the BOM itself, the examples and the benchmarks. The
+ * examples are a plain project on that BOM (no parent) at the project's version, whose own versions of what the build
+ * also pins (plugins, test libraries, the real models) are the build's.
  */
 class BomTest {
     private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
@@ -31,6 +33,43 @@ class BomTest {
             }
         }
         return null;
+    }
+
+    /** The {@code <version>} of each plugin in {@code project/build/pluginManagement}, by artifact id. */
+    private static java.util.Map<String, String> pluginVersions(Element project) {
+        java.util.Map<String, String> versions = new java.util.TreeMap<>();
+        Element management = (Element) project.getElementsByTagName("pluginManagement").item(0);
+        NodeList plugins = management.getElementsByTagName("plugin");
+        for (int i = 0; i < plugins.getLength(); i++) {
+            Element p = (Element) plugins.item(i);
+            versions.put(child(p, "artifactId"), child(p, "version"));
+        }
+        return versions;
+    }
+
+    @Test
+    void theExamplesAreAPlainProjectOnTheBomWithTheBuildsVersions() throws Exception {
+        Element parent = read(ROOT.resolve("pom.xml")).getDocumentElement();
+        Element examples = read(ROOT.resolve("examples/pom.xml")).getDocumentElement();
+        assertThat(child(examples, "parent")).isNull();
+        assertThat(child(examples, "version")).isEqualTo(child(parent, "version"));
+        Element imported = (Element) ((Element) examples.getElementsByTagName("dependencyManagement").item(0))
+                .getElementsByTagName("dependency").item(0);
+        assertThat(List.of(child(imported, "artifactId"), child(imported, "version"), child(imported, "scope")))
+                .containsExactly("graft-bom", "${project.version}", "import");
+        Element own = (Element) examples.getElementsByTagName("properties").item(0);
+        Element build = (Element) parent.getElementsByTagName("properties").item(0);
+        int shared = 0;
+        for (Node n = own.getFirstChild(); n != null; n = n.getNextSibling()) {
+            if (n instanceof Element e && child(build, e.getTagName()) != null) {
+                assertThat(e.getTextContent().strip()).as(e.getTagName()).isEqualTo(child(build, e.getTagName()));
+                shared++;
+            }
+        }
+        assertThat(shared).isGreaterThanOrEqualTo(10); // release, encoding, timestamp, test libraries, models, ...
+        java.util.Map<String, String> buildPlugins = pluginVersions(parent);
+        pluginVersions(examples).forEach((plugin, version) ->
+                assertThat(version).as(plugin).isEqualTo(buildPlugins.get(plugin)));
     }
 
     @Test
