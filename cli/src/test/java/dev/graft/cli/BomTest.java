@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import javax.xml.parsers.DocumentBuilderFactory;
 import org.junit.jupiter.api.Test;
 import org.w3c.dom.Document;
@@ -36,8 +38,8 @@ class BomTest {
     }
 
     /** The {@code <version>} of each plugin in {@code project/build/pluginManagement}, by artifact id. */
-    private static java.util.Map<String, String> pluginVersions(Element project) {
-        java.util.Map<String, String> versions = new java.util.TreeMap<>();
+    private static Map<String, String> pluginVersions(Element project) {
+        Map<String, String> versions = new TreeMap<>();
         Element management = (Element) project.getElementsByTagName("pluginManagement").item(0);
         NodeList plugins = management.getElementsByTagName("plugin");
         for (int i = 0; i < plugins.getLength(); i++) {
@@ -67,7 +69,7 @@ class BomTest {
             }
         }
         assertThat(shared).isGreaterThanOrEqualTo(10); // release, encoding, timestamp, test libraries, models, ...
-        java.util.Map<String, String> buildPlugins = pluginVersions(parent);
+        Map<String, String> buildPlugins = pluginVersions(parent);
         pluginVersions(examples).forEach((plugin, version) ->
                 assertThat(version).as(plugin).isEqualTo(buildPlugins.get(plugin)));
     }
