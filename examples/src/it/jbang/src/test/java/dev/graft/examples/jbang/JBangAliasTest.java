@@ -31,7 +31,7 @@ class JBangAliasTest {
         assertThat(entry).contains("\"graft\"").containsPattern("\"dev\\.graft:graft-cli:[^\"]+\"");
         Files.writeString(catalog, entry.replaceAll("\"dev\\.graft:graft-cli:[^\"]+\"",
                 "\"dev.graft:graft-cli:" + VERSION + "\""));
-        jbang(work, "catalog", "add", "--global", "--name", "graft-dev", catalog.toString());
+        jbang(work, "--offline", "catalog", "add", "--global", "--name", "graft-dev", catalog.toString());
 
         List<String> info = new ArrayList<>(List.of("--offline", "info", "tools"));
         for (String repository : System.getProperty("jbang.repositories").split(",")) {
