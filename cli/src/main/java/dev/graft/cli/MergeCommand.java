@@ -1,5 +1,6 @@
 package dev.graft.cli;
 
+import dev.graft.GraftIoException;
 import dev.graft.InvalidSettingException;
 import dev.graft.data.Calibration;
 import dev.graft.data.CalibrationSpec;
@@ -22,6 +23,8 @@ import dev.graft.merge.MergeRecipe;
 import dev.graft.plan.LayerSummary;
 import dev.graft.plan.MergeMethod;
 import dev.graft.adapters.CheckpointImport;
+import dev.graft.onnx.OnnxModel;
+import dev.graft.onnx.Provenance;
 import dev.graft.onnx.TemporaryFolder;
 import dev.graft.plan.MergePlan;
 import dev.graft.plan.MergeReport;
@@ -39,6 +42,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -147,7 +152,7 @@ final class MergeCommand implements Callable<Integer> {
             try {
                 Files.createDirectories(parent);
             } catch (IOException e) {
-                throw new dev.graft.GraftIoException(parent, "created", e);
+                throw new GraftIoException(parent, "created", e);
             }
             imports = TemporaryFolder.in(parent, ".graft-import-");
         }
@@ -187,7 +192,7 @@ final class MergeCommand implements Callable<Integer> {
             }
             if (parsed instanceof RegMeanRecipe g) {
                 RegMean.Report r = g.run(output, Execution.defaults());
-                return emit(r, () -> ReportPage.of(r, provenance()), out -> out.println("wrote " + output));
+                return emit(r, () -> ReportPage.of(r, provenance()), out -> printRegMean(out, "RegMean", r));
             }
             if (!(parsed instanceof MergeRecipe m)) {
                 return emit(parsed.run(output, Execution.defaults()), null, out -> out.println("wrote " + output));
@@ -242,7 +247,7 @@ final class MergeCommand implements Callable<Integer> {
             Files.createDirectories(folder);
             Files.delete(Files.createTempFile(folder, ".graft-", ".tmp"));
         } catch (IOException e) {
-            throw new dev.graft.GraftIoException(report, "written", e);
+            throw new GraftIoException(report, "written", e);
         }
     }
 
@@ -255,9 +260,9 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     /** The provenance Graft wrote into the output model. */
-    private dev.graft.onnx.Provenance provenance() {
-        try (dev.graft.onnx.OnnxModel m = dev.graft.onnx.OnnxModel.open(output)) {
-            return dev.graft.onnx.Provenance.of(m);
+    private Provenance provenance() {
+        try (OnnxModel m = OnnxModel.open(output)) {
+            return Provenance.of(m);
         }
     }
 
@@ -276,12 +281,10 @@ final class MergeCommand implements Callable<Integer> {
      * without one, so {@code page} is null only then), and to the output as JSON (--json) or as {@code text} prints
      * it.
      */
-    private int emit(Object r, java.util.function.Supplier<String> page, java.util.function.Consumer<PrintWriter> text)
-            throws IOException {
+    private int emit(Object r, Supplier<String> page, Consumer<PrintWriter> text) throws IOException {
         if (report != null && html()) {
             ReportPage.write(report, page.get());
-        } else if (report != null) {
-            Files.createDirectories(report.toAbsolutePath().getParent());
+        } else if (report != null) { // its folder made before the merge (checkReportWritable)
             try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
                 Output.json(w, r);
             }
@@ -362,6 +365,7 @@ final class MergeCommand implements Callable<Integer> {
         return emit(r, () -> ReportPage.of(r, provenance()), out -> printRegMean(out, name, r));
     }
 
+    /** The one-line summary of a RegMean merge ({@code name}: the method as asked for). */
     private void printRegMean(PrintWriter out, String name, RegMean.Report r) {
         out.printf("%s: regressed %d layer weights on each model's inputs, averaged %d other tensors (alpha %s; passes "
                 + "over the data: %d); wrote %s%n", name, r.regressed().size(), r.averaged(), r.alpha(), r.passes(),
