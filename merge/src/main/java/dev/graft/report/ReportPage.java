@@ -19,10 +19,16 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.function.Function;
+import java.util.function.ToDoubleFunction;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A merge report as one self-contained HTML page (inline CSS and SVG; no script, font or image from elsewhere):
@@ -34,9 +40,9 @@ import java.util.Map;
  * alone, {@code graft eval}, has a page of its table and bar chart). The merges that are not by method have pages of
  * their own reports: PLeaS, routed merges (WEMoE, Mediator), upcycled mixtures and RegMean, each with its settings,
  * the inputs and SHA-256 as the written model's provenance records them, and charts of what the report measures per
- * group or layer. A small
- * inline script only checks, once the page is laid out, that every chart has a size and marks (it writes the
- * result into the page's {@code data-charts} attribute, which the tests read through headless Chromium).
+ * group or layer. A small inline script only checks, once the page is laid out, that every chart has a size and
+ * marks (it writes the result into the page's {@code data-charts} attribute, which the tests read through headless
+ * Chromium).
  */
 public final class ReportPage {
     private ReportPage() {
@@ -230,7 +236,7 @@ public final class ReportPage {
     }
 
     /** One heatmap column of {@code value} over {@code rows}; NaN becomes a missing (grey) cell. */
-    private static <T> Double[][] column(List<T> rows, java.util.function.ToDoubleFunction<T> value) {
+    private static <T> Double[][] column(List<T> rows, ToDoubleFunction<T> value) {
         Double[][] cells = new Double[rows.size()][1];
         for (int k = 0; k < cells.length; k++) {
             cells[k][0] = finite(value.applyAsDouble(rows.get(k)));
@@ -267,10 +273,10 @@ public final class ReportPage {
         try {
             Files.createDirectories(target.getParent());
             Path tmp = target.resolveSibling("." + target.getFileName() + "."
-                    + Long.toUnsignedString(java.util.concurrent.ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
+                    + Long.toUnsignedString(ThreadLocalRandom.current().nextLong(), 36) + ".tmp");
             try {
                 Files.writeString(tmp, page, StandardCharsets.UTF_8,
-                        java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE);
+                        StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
                 Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } finally {
                 Files.deleteIfExists(tmp);
@@ -284,8 +290,7 @@ public final class ReportPage {
     private static List<String> modelNames(MergeReport r) {
         List<String> names = new ArrayList<>();
         for (MergeReport.Input in : r.inputs()) {
-            Path p = Path.of(in.file()).getFileName();
-            String name = p == null ? in.file() : p.toString();
+            String name = fileName(in.file());
             names.add(name.endsWith(".onnx") ? name.substring(0, name.length() - 5) : name);
         }
         return names;
@@ -376,12 +381,12 @@ public final class ReportPage {
      * otherwise.
      */
     private static void numbered(StringBuilder h, String id, String title, String unit, List<LayerSummary> layers,
-                                 List<String> names, java.util.function.Function<LayerSummary, List<Double>> value,
+                                 List<String> names, Function<LayerSummary, List<Double>> value,
                                  String caption) {
         List<LayerSummary> lines = new ArrayList<>();
         List<Double> x = new ArrayList<>();
         for (LayerSummary l : layers) {
-            java.util.regex.Matcher m = LAYER.matcher(l.layer());
+            Matcher m = LAYER.matcher(l.layer());
             if (m.matches()) {
                 lines.add(l);
                 x.add(Double.parseDouble(m.group(1)));
@@ -412,7 +417,7 @@ public final class ReportPage {
                 max(cells)), caption);
     }
 
-    private static final java.util.regex.Pattern LAYER = java.util.regex.Pattern.compile("layer (\\d+)");
+    private static final Pattern LAYER = Pattern.compile("layer (\\d+)");
 
     private static double max(Double[][] values) {
         double top = 0;
