@@ -1,5 +1,7 @@
 package dev.graft.bench;
 
+import com.google.common.hash.Hashing;
+import com.google.common.io.MoreFiles;
 import dev.graft.Graft;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
@@ -144,8 +146,7 @@ final class CliBenchmarks {
             Path blobs = Files.createDirectories(repository.resolve("blobs"));
             Path snapshot = Files.createDirectories(repository.resolve("snapshots/main"));
             for (Path file : List.of(models[i], models[i].resolveSibling(models[i].getFileName() + ".data"))) {
-                String sha = com.google.common.io.MoreFiles.asByteSource(file).hash(
-                        com.google.common.hash.Hashing.sha256()).toString();
+                String sha = MoreFiles.asByteSource(file).hash(Hashing.sha256()).toString();
                 Files.createLink(blobs.resolve(sha), file);
                 Files.createSymbolicLink(snapshot.resolve(file.getFileName()), Path.of("../../blobs", sha));
             }

@@ -9,6 +9,7 @@ import com.google.common.hash.Hashing;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -118,7 +119,7 @@ class ReportPageTest {
         JsonNode upcycle = page("upcycle", List.of(decoders.resolve("upcycle.yaml")), List.of("base", "python", "c",
                 "licence").stream().map(m -> decoders.resolve("optimum").resolve(m).resolve("model.onnx")).toList());
         assertCells("upcycle", upcycle, "gates", "layers", "name", List.of("gateCosine"), List.of("gate cosine"));
-        List<Object> regmean = new java.util.ArrayList<>(List.of("--method", "regmean"));
+        List<Object> regmean = new ArrayList<>(List.of("--method", "regmean"));
         for (String task : List.of("a", "b")) {
             regmean.addAll(List.of("--model", DIGITS.resolve("task_" + task + ".onnx"), "--calibration",
                     DIGITS.resolve("task_" + task + "_x.npy")));
@@ -143,7 +144,7 @@ class ReportPageTest {
      * names each of {@code inputs} with its SHA-256; returns the printed report.
      */
     private JsonNode page(String name, List<Object> args, List<Path> inputs) throws Exception {
-        List<Object> all = new java.util.ArrayList<>(List.of("merge"));
+        List<Object> all = new ArrayList<>(List.of("merge"));
         all.addAll(args);
         all.addAll(List.of("-o", dir.resolve(name + ".onnx"), "--report", dir.resolve(name + ".html"), "--json"));
         CliRun r = graft(all.toArray());
