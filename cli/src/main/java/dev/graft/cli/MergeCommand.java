@@ -235,17 +235,20 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     /**
-     * Fails before the merge rather than after it when --report's folder cannot be made or written in (called once the
-     * command line is known to be valid, so that a refused one leaves no folder behind).
+     * Fails before the merge rather than after it when --report cannot be written: the nearest of its folders that
+     * exists must take a new file (tried, then deleted), so that the missing ones can be made once there is a report.
+     * Nothing is left behind, whether the command then runs or fails.
      */
     private void checkReportWritable() {
         if (report == null) {
             return;
         }
-        Path folder = report.toAbsolutePath().getParent();
+        Path existing = report.toAbsolutePath().getParent();
+        while (!Files.exists(existing) && existing.getParent() != null) {
+            existing = existing.getParent();
+        }
         try {
-            Files.createDirectories(folder);
-            Files.delete(Files.createTempFile(folder, ".graft-", ".tmp"));
+            Files.delete(Files.createTempFile(existing, ".graft-", ".tmp"));
         } catch (IOException e) {
             throw new GraftIoException(report, "written", e);
         }
@@ -284,7 +287,8 @@ final class MergeCommand implements Callable<Integer> {
     private int emit(Object r, Supplier<String> page, Consumer<PrintWriter> text) throws IOException {
         if (report != null && html()) {
             ReportPage.write(report, page.get());
-        } else if (report != null) { // its folder made before the merge (checkReportWritable)
+        } else if (report != null) {
+            Files.createDirectories(report.toAbsolutePath().getParent());
             try (PrintWriter w = new PrintWriter(Files.newBufferedWriter(report))) {
                 Output.json(w, r);
             }

@@ -177,7 +177,7 @@ class ReportPageTest {
     }
 
     @Test
-    void recipesWithoutAPageBadTaskFilesAndUnwritablePagesAreRefusedBeforeRunning() {
+    void recipesWithoutAPageBadTaskFilesAndUnwritablePagesAreRefusedBeforeRunning() throws Exception {
         Path out = dir.resolve("fused.onnx");
         Path fusion = DIGITS.resolveSibling("heterogeneous").resolve("ot_fusion.yaml");
         Path page = dir.resolve("pages/r.html");
@@ -198,6 +198,18 @@ class ReportPageTest {
             assertThat(refused.err()).contains(unwritable.toString(), "cannot be written");
             assertThat(moe).as("an unwritable report stops the merge before it runs").doesNotExist();
         }
+        Path blocked = dir.resolve("afile");
+        Files.writeString(blocked, "");
+        CliRun inTheWay = graft("merge", DIGITS.resolve("ties.yaml"), "-o", moe, "--report", blocked.resolve("r.html"));
+        assertThat(inTheWay.exit()).isEqualTo(1);
+        assertThat(inTheWay.err()).contains(blocked.resolve("r.html").toString(), "cannot be written");
+        assertThat(moe).doesNotExist();
+        Path report = dir.resolve("new/folder/r.html");
+        CliRun missingInput = graft("merge", "--method", "ties", "--base", DIGITS.resolve("base.onnx"), "--model",
+                dir.resolve("no-such-model.onnx"), "-o", moe, "--report", report);
+        assertThat(missingInput.exit()).isEqualTo(1);
+        assertThat(missingInput.err()).contains("no-such-model.onnx");
+        assertThat(dir.resolve("new")).as("a command that fails after the report check leaves no folder").doesNotExist();
         Path merged = dir.resolve("ties.onnx");
         CliRun badTasks = graft("merge", DIGITS.resolve("ties.yaml"), "-o", merged, "--tasks", dir.resolve("no.yaml"));
         assertThat(badTasks.exit()).isEqualTo(1);
