@@ -3,7 +3,6 @@ package dev.graft.merge;
 import dev.graft.plan.SlicedMerge;
 import dev.graft.plan.TaskVectorStats;
 import dev.graft.plan.TensorInputs;
-import java.util.Arrays;
 
 /**
  * The task-vector merge of {@link TaskVectorMerge} on a tensor read in slices, with the same result value for
@@ -14,7 +13,6 @@ import java.util.Arrays;
  * combined ({@link TaskVectorMerge.Combination}) block by block.
  */
 final class SlicedTaskVectorMerge implements SlicedMerge {
-    private static final int BLOCK = TaskVectorStats.BLOCK;
     private final TensorInputs in;
     private final boolean trim;
     private final boolean electSigns;
@@ -25,9 +23,6 @@ final class SlicedTaskVectorMerge implements SlicedMerge {
     private final int[][] low;
     private final MagnitudeRank.Bin[] bins;
     private final Drop[] drops;
-    private final float[][] block;
-    private final float[] baseBlock = new float[BLOCK];
-    private final float[] outBlock = new float[BLOCK];
     private TaskVectorMerge.Combination combination;
 
     SlicedTaskVectorMerge(TensorInputs in, boolean trim, boolean electSigns, Convention convention) {
@@ -41,7 +36,6 @@ final class SlicedTaskVectorMerge implements SlicedMerge {
         this.low = new int[models][];
         this.bins = new MagnitudeRank.Bin[models];
         this.drops = new Drop[models];
-        this.block = new float[models][BLOCK];
         for (int i = 0; i < models; i++) {
             if (trim && trims(i)) {
                 high[i] = new int[MagnitudeRank.BINS];
@@ -104,16 +98,7 @@ final class SlicedTaskVectorMerge implements SlicedMerge {
         if (!trim && stats != null) {
             stats.addValues(null, values, length);
         }
-        for (int from = 0; from < length; from += BLOCK) {
-            int len = Math.min(BLOCK, length - from);
-            for (int i = 0; i < models; i++) {
-                System.arraycopy(values[i], from, block[i], 0, len);
-                drops[i].apply(block[i], first + from, len);
-            }
-            System.arraycopy(base, from, baseBlock, 0, len);
-            combination.apply(baseBlock, block, outBlock, len);
-            System.arraycopy(outBlock, 0, out, from, len);
-        }
+        combination.merge(base, values, drops, first, length, out);
     }
 
     /** Each model's drop, from the passes (as {@link Sparsifier#prepare} decides it on a whole tensor). */

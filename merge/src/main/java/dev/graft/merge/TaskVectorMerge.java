@@ -157,19 +157,7 @@ abstract class TaskVectorMerge implements MergeMethod {
                     : sparsifier.prepare(d[i], histograms ? magnitudes[i] : null, in, i, convention, rescale);
             w[i] = (float) in.model(i, "weight");
         }
-        Combination combination = new Combination(w, in, electSigns, convention);
-        float[] baseBlock = new float[BLOCK];
-        float[] outBlock = new float[BLOCK];
-        for (int from = 0; from < n; from += BLOCK) {
-            int len = Math.min(BLOCK, n - from);
-            for (int i = 0; i < m; i++) {
-                System.arraycopy(d[i], from, block[i], 0, len);
-                drops[i].apply(block[i], from, len);
-            }
-            System.arraycopy(base, from, baseBlock, 0, len);
-            combination.apply(baseBlock, block, outBlock, len);
-            System.arraycopy(outBlock, 0, out, from, len);
-        }
+        new Combination(w, in, electSigns, convention).merge(base, d, drops, 0, n, out);
         if (sparsifier != null) {
             for (int i = 0; i < m; i++) {
                 in.diagnostics().trimmed(i, n == 0 ? 0 : 1 - (double) drops[i].kept() / n);
@@ -182,6 +170,9 @@ abstract class TaskVectorMerge implements MergeMethod {
      * (normalized) weighted sum, or the disjoint merge after sign election.
      */
     static final class Combination {
+        private final float[][] block;
+        private final float[] baseBlock = new float[BLOCK];
+        private final float[] outBlock = new float[BLOCK];
         private final float[] w;
         private final boolean elect;
         private final boolean weightedVote;
@@ -204,9 +195,28 @@ abstract class TaskVectorMerge implements MergeMethod {
                 sum += x;
             }
             this.sumDivisor = normalize && Math.abs(sum) >= 1e-8 ? sum : 1; // Σ wᵢ when normalizing, unless ~0
+            this.block = new float[w.length][BLOCK];
         }
 
-        void apply(float[] base, float[][] d, float[] out, int len) {
+        /**
+         * Merges {@code length} entries, {@code [first, first + length)} of the tensor, held from index 0 of
+         * {@code base}, of each task vector in {@code d} and of {@code out}: block by block, each model's block is
+         * copied out of its task vector (which stays as it is), dropped ({@code drops}) and combined while in cache.
+         */
+        void merge(float[] base, float[][] d, Drop[] drops, int first, int length, float[] out) {
+            for (int from = 0; from < length; from += BLOCK) {
+                int len = Math.min(BLOCK, length - from);
+                for (int i = 0; i < d.length; i++) {
+                    System.arraycopy(d[i], from, block[i], 0, len);
+                    drops[i].apply(block[i], first + from, len);
+                }
+                System.arraycopy(base, from, baseBlock, 0, len);
+                apply(baseBlock, block, outBlock, len);
+                System.arraycopy(outBlock, 0, out, from, len);
+            }
+        }
+
+        private void apply(float[] base, float[][] d, float[] out, int len) {
             if (elect) {
                 elect(base, d, out, len);
             } else {
