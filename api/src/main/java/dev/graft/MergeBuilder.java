@@ -247,6 +247,11 @@ public final class MergeBuilder {
                 }
             }
         }
+        globalSettings.forEach((name, value) -> checkRange(specs.get(name), value, "the merge"));
+        for (int i = 0; i < modelSettings.size(); i++) {
+            String model = models.get(i).getFileName().toString();
+            modelSettings.get(i).forEach((name, value) -> checkRange(specs.get(name), value, model));
+        }
         for (ParameterSpec spec : specs.values()) {
             if (spec.defaultValue() != null || globalSettings.containsKey(spec.name())) {
                 continue;
@@ -261,6 +266,14 @@ public final class MergeBuilder {
             }
         }
         return specs;
+    }
+
+    private void checkRange(ParameterSpec spec, Setting value, String where) {
+        if (!spec.admits(value)) {
+            throw new InvalidSettingException("merge method '" + method.name() + "': parameter '" + spec.name()
+                    + "' (" + spec.description() + ") must lie in " + spec.range() + ", got " + value + " for "
+                    + where);
+        }
     }
 
     private Map<String, String> describe() {

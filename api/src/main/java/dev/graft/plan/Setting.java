@@ -1,6 +1,7 @@
 package dev.graft.plan;
 
 import dev.graft.InvalidSettingException;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -22,6 +23,12 @@ public abstract class Setting {
 
     /** The value for {@code tensor} at depth {@code t}, or null if no condition matches it. */
     public abstract Double at(String tensor, double t);
+
+    /**
+     * Whether every value this setting gives, for any tensor and depth, lies in {@code [min, max]} (a gradient's
+     * values lie between those it lists).
+     */
+    public abstract boolean within(double min, double max);
 
     public static Setting of(double value) {
         return new Scalar(value);
@@ -66,6 +73,11 @@ public abstract class Setting {
         }
 
         @Override
+        public boolean within(double min, double max) {
+            return value >= min && value <= max;
+        }
+
+        @Override
         public String toString() {
             return Double.toString(value);
         }
@@ -91,8 +103,13 @@ public abstract class Setting {
         }
 
         @Override
+        public boolean within(double min, double max) {
+            return Arrays.stream(values).allMatch(v -> v >= min && v <= max);
+        }
+
+        @Override
         public String toString() {
-            return java.util.Arrays.toString(values);
+            return Arrays.toString(values);
         }
     }
 
@@ -111,6 +128,11 @@ public abstract class Setting {
                 }
             }
             return null;
+        }
+
+        @Override
+        public boolean within(double min, double max) {
+            return conditions.stream().allMatch(c -> c.value().within(min, max));
         }
 
         @Override

@@ -14,7 +14,8 @@ import java.util.List;
 final class OutlierTrim extends Sparsifier {
     @Override
     List<ParameterSpec> parameters() {
-        return List.of(ParameterSpec.model("gamma", 0.01, "fraction of largest-magnitude entries dropped"));
+        return List.of(ParameterSpec.model("gamma", 0.01, "fraction of largest-magnitude entries dropped")
+                .within(0, 1));
     }
 
     @Override

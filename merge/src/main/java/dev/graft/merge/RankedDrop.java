@@ -19,7 +19,8 @@ import java.util.SplittableRandom;
 final class RankedDrop extends Sparsifier {
     @Override
     List<ParameterSpec> parameters() {
-        return List.of(ParameterSpec.model("epsilon", 0.15, "half-width of the keep probabilities around density"));
+        return List.of(ParameterSpec.model("epsilon", 0.15, "half-width of the keep probabilities around density")
+                .within(0, 1));
     }
 
     @Override

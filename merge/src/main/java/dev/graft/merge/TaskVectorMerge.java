@@ -66,7 +66,7 @@ abstract class TaskVectorMerge implements MergeMethod {
     public List<ParameterSpec> parameters() {
         List<ParameterSpec> p = new ArrayList<>();
         p.add(ParameterSpec.model("weight", null, "weight of the model's task vector"));
-        p.add(ParameterSpec.model("density", 1.0, "fraction of each task vector kept"));
+        p.add(ParameterSpec.model("density", 1.0, "fraction of each task vector kept").within(0, 1));
         if (sparsifier != null) {
             p.addAll(sparsifier.parameters());
         }

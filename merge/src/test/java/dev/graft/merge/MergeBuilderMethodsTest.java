@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.graft.Graft;
+import dev.graft.InvalidSettingException;
 import dev.graft.RecipeException;
 import dev.graft.onnx.OnnxModel;
 import dev.graft.onnx.Weight;
@@ -136,6 +137,31 @@ class MergeBuilderMethodsTest {
         assertThat(base).exists();
     }
 
+    /**
+     * A fraction outside [0, 1] (density 2, as if 0.2 were meant, or 20 for 20 %) is refused before anything is read
+     * or written, naming the parameter, the model and the range; 0 and 1 themselves are taken.
+     */
+    @Test
+    void fractionsOutsideZeroToOneAreRefused() {
+        Path base = tiny(1);
+        Path model = tiny(2);
+        Path out = dir.resolve("out.onnx");
+        for (double bad : new double[] {2, 20, -0.1, Double.NaN}) {
+            assertThatThrownBy(() -> Graft.merge().base(base).model(model, 1).method(new Ties())
+                    .parameter("density", bad).writeTo(out)).isInstanceOf(InvalidSettingException.class)
+                    .hasMessageContaining("'density'").hasMessageContaining("must lie in [0, 1]")
+                    .hasMessageContaining("got " + bad);
+        }
+        assertThatThrownBy(() -> Graft.merge().base(base).model(model, 1).method(new Breadcrumbs())
+                .parameter("density", 0.5).parameter("gamma", 1.5).writeTo(out))
+                .isInstanceOf(InvalidSettingException.class).hasMessageContaining("'gamma'");
+        assertThat(out).doesNotExist();
+        for (double edge : new double[] {0, 1}) {
+            Graft.merge().base(base).model(model, 1).method(new Ties()).parameter("density", edge).writeTo(out);
+            assertThat(out).exists();
+        }
+    }
+
     @Test
     void badRecipesNameTheProblem() throws IOException {
         tiny(1);
@@ -149,6 +175,8 @@ class MergeBuilderMethodsTest {
         assertBad(ok.replace("    parameters: {weight: 1}\n", ""), "needs parameter 'weight'");
         assertBad(ok.replace("ties", "slerp").replace("    parameters: {weight: 1}\n", ""), "needs parameter 't'");
         assertBad(ok.replace("weight: 1", "weight: yes please"), "expected a number");
+        assertBad(ok.replace("weight: 1", "weight: 1, density: 2"), "must lie in [0, 1], got 2.0 for m2.onnx");
+        assertBad(ok + "parameters: {density: [0.2, 1.5]}\n", "must lie in [0, 1], got [0.2, 1.5] for the merge");
         assertBad(ok + "dtype: int8\n", "dtype");
         assertBad(ok + "convention: papers\n", "convention");
         assertBad("merge_method: [ties\n", "not valid YAML");
