@@ -136,8 +136,8 @@ public final class ReportPage {
         StringBuilder h = start("Routed merge (" + r.method() + "): " + r.experts() + " experts");
         written(h, List.of(r.target().toString()), bytes(r.bytes()));
         double accuracy = r.routingAccuracy();
-        keyValues(h, "Settings", new String[][] {{"method", r.method()}, {"experts", "" + r.experts()}, {"routers", r.routers()},
-            {"mean routing accuracy", Double.isNaN(accuracy) ? "not measured" : num(accuracy)}});
+        keyValues(h, "Settings", new String[][] {{"method", r.method()}, {"experts", "" + r.experts()},
+            {"routers", r.routers()}, {"mean routing accuracy", Double.isNaN(accuracy) ? "not measured" : num(accuracy)}});
         provenance(h, provenance);
         h.append("<h2>Router groups</h2>\n");
         List<String> names = r.groups().stream().map(RoutedMerge.GroupReport::name).toList();
@@ -167,8 +167,8 @@ public final class ReportPage {
     public static String of(Upcycle.Report r, Provenance provenance) {
         StringBuilder h = start("Upcycled mixture: " + r.experts() + " experts");
         written(h, List.of(r.target().toString()), bytes(r.bytes()));
-        keyValues(h, "Settings", new String[][] {{"experts", "" + r.experts()}, {"experts per token", "" + r.expertsPerToken()},
-            {"gates", r.gates()}, {"form", r.form().toString()}});
+        keyValues(h, "Settings", new String[][] {{"experts", "" + r.experts()},
+            {"experts per token", "" + r.expertsPerToken()}, {"gates", r.gates()}, {"form", r.form().toString()}});
         provenance(h, provenance);
         h.append("<h2>Layers</h2>\n");
         if (!r.layers().isEmpty()) {
